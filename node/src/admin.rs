@@ -1,0 +1,213 @@
+//! The local admin interface: a Unix socket `admin.sock` (mode 0600) in the
+//! node directory, one JSON request and one JSON response per line. The
+//! daemon serves it; `dxmesh status`, `dxmesh peers` and `dxmesh roster
+//! install` are its clients. Only users who can open the node directory can
+//! talk to it: file permissions are the access control.
+
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{mpsc, oneshot};
+
+/// A request to the running daemon.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "snake_case")]
+pub enum AdminRequest {
+    /// Identity, roster, listen addresses, connected peers, uptime, recent refusals.
+    Status,
+    /// Install roster versions (hex of encoded `Signed<Roster>`, oldest first) and spread them.
+    RosterInstall {
+        /// The chain.
+        chain_hex: Vec<String>,
+    },
+}
+
+/// The daemon's answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum AdminResponse {
+    /// Answer to `Status`.
+    Status(StatusInfo),
+    /// A roster was installed (or the offered one was not newer).
+    RosterInstalled {
+        /// Version now held.
+        version: u64,
+    },
+    /// The request failed.
+    Error {
+        /// Why.
+        message: String,
+    },
+}
+
+/// What `dxmesh status` shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatusInfo {
+    /// This node's PeerId.
+    pub peer_id: String,
+    /// This node's public key (PEM).
+    pub public_key_pem: String,
+    /// Department.
+    pub department: String,
+    /// Role.
+    pub role: String,
+    /// Display name.
+    pub display_name: String,
+    /// Mesh name of the roster held.
+    pub mesh: Option<String>,
+    /// Roster version held (0: none).
+    pub roster_version: u64,
+    /// Whether this node itself is admitted by the roster it holds.
+    pub self_admission: String,
+    /// Listen addresses (with `/p2p/<PeerId>`).
+    pub listen_addresses: Vec<String>,
+    /// Connected members.
+    pub connected: Vec<PeerInfo>,
+    /// Seconds since start.
+    pub uptime_secs: u64,
+    /// Most recent refusals, newest last.
+    pub refusals: Vec<RefusalInfo>,
+}
+
+/// A connected member.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PeerInfo {
+    /// PeerId.
+    pub peer_id: String,
+    /// Department from the roster.
+    pub department: String,
+    /// Role from the roster.
+    pub role: String,
+    /// Display name from the roster.
+    pub display_name: String,
+    /// Addresses it listens on (from identify).
+    pub addresses: Vec<String>,
+}
+
+/// A refused connection or request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RefusalInfo {
+    /// When (RFC 3339).
+    pub at: String,
+    /// The peer, when known.
+    pub peer_id: Option<String>,
+    /// Remote address, when known.
+    pub remote: Option<String>,
+    /// Why.
+    pub reason: String,
+}
+
+/// One request from a client, with the channel for the daemon's answer.
+#[derive(Debug)]
+pub struct AdminCall {
+    /// The request.
+    pub request: AdminRequest,
+    /// Where to send the answer.
+    pub reply: oneshot::Sender<AdminResponse>,
+}
+
+/// Why the admin socket could not be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AdminError {
+    /// No daemon listens on the socket.
+    #[error("no running node at {dir} ({socket}: {source}); start it with `dxmesh run --dir {dir}`",
+        dir = .dir.display(), socket = .socket.display())]
+    NotRunning {
+        /// Node directory.
+        dir: PathBuf,
+        /// Socket path.
+        socket: PathBuf,
+        /// Connect error.
+        source: std::io::Error,
+    },
+    /// The exchange failed.
+    #[error("admin socket {socket}: {message}", socket = .socket.display())]
+    Exchange {
+        /// Socket path.
+        socket: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// Binds the admin socket at `path` (replacing a stale one) with mode 0600.
+pub fn bind(path: &Path) -> std::io::Result<UnixListener> {
+    use std::os::unix::fs::PermissionsExt;
+    if path.exists() {
+        std::fs::remove_file(path)?;
+    }
+    let listener = UnixListener::bind(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(listener)
+}
+
+/// Serves clients until the daemon drops `calls`' receiver.
+pub async fn serve(listener: UnixListener, calls: mpsc::Sender<AdminCall>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let calls = calls.clone();
+        tokio::spawn(async move {
+            if let Err(e) = serve_one(stream, calls).await {
+                tracing::debug!(error = %e, "admin client failed");
+            }
+        });
+    }
+}
+
+async fn serve_one(stream: UnixStream, calls: mpsc::Sender<AdminCall>) -> std::io::Result<()> {
+    let (read, mut write) = stream.into_split();
+    let mut lines = BufReader::new(read.take(16 * 1024 * 1024)).lines();
+    while let Some(line) = lines.next_line().await? {
+        let response = match serde_json::from_str::<AdminRequest>(&line) {
+            Err(e) => AdminResponse::Error {
+                message: format!("malformed admin request: {e}"),
+            },
+            Ok(request) => {
+                let (reply, rx) = oneshot::channel();
+                if calls.send(AdminCall { request, reply }).await.is_err() {
+                    return Ok(());
+                }
+                rx.await.unwrap_or(AdminResponse::Error {
+                    message: "the node is shutting down".into(),
+                })
+            }
+        };
+        let mut out = serde_json::to_vec(&response).expect("responses serialise");
+        out.push(b'\n');
+        write.write_all(&out).await?;
+    }
+    Ok(())
+}
+
+use tokio::io::AsyncReadExt as _;
+
+/// Sends one request to the daemon running in `dir` and returns its answer.
+pub async fn call(dir: &Path, request: &AdminRequest) -> Result<AdminResponse, AdminError> {
+    let socket = dir.join(crate::config::ADMIN_SOCKET);
+    let stream = UnixStream::connect(&socket)
+        .await
+        .map_err(|source| AdminError::NotRunning {
+            dir: dir.to_path_buf(),
+            socket: socket.clone(),
+            source,
+        })?;
+    let exchange = |message: String| AdminError::Exchange {
+        socket: socket.clone(),
+        message,
+    };
+    let (read, mut write) = stream.into_split();
+    let mut line = serde_json::to_vec(request).expect("requests serialise");
+    line.push(b'\n');
+    write.write_all(&line).await.map_err(|e| exchange(e.to_string()))?;
+    let mut lines = BufReader::new(read).lines();
+    let answer = lines
+        .next_line()
+        .await
+        .map_err(|e| exchange(e.to_string()))?
+        .ok_or_else(|| exchange("the node closed the connection".into()))?;
+    serde_json::from_str(&answer).map_err(|e| exchange(format!("malformed answer: {e}")))
+}

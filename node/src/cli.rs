@@ -1,0 +1,527 @@
+//! The `dxmesh` command line: argument parsing (clap derive) and dispatch.
+//! Errors surface here as `anyhow` with context and a non-zero exit code;
+//! everything below returns typed errors.
+
+use crate::admin::{self, AdminRequest, AdminResponse, StatusInfo};
+use crate::config::{self, Config, LogConfig, LogFormatSetting, NetworkConfig, TrustConfig};
+use crate::keyfile;
+use crate::logging::{self, LogFormat};
+use crate::roster_file::{self, Draft, DraftMember};
+use crate::{daemon, daemon::now};
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use dxmesh_protocol::identity::{Identity, PublicKey};
+use dxmesh_protocol::roster::{self, Role, Roster};
+use dxmesh_protocol::signed::Signed;
+use dxmesh_protocol::time::Timestamp;
+use dxmesh_protocol::codec;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// dxmesh: signed, scoped data exchange between government departments.
+#[derive(Debug, Parser)]
+#[command(name = "dxmesh", version, about, long_about = None)]
+pub struct Cli {
+    /// Log format on stderr (filter with RUST_LOG, default `info`); `run`
+    /// defaults to the node's `log.format` setting.
+    #[arg(long, global = true, value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a new identity (Ed25519 seed, PKCS#8 PEM, mode 0600) and print
+    /// its PeerId and PEM public key. Never overwrites a file. Also makes the
+    /// trust anchor's key.
+    Keygen {
+        /// Where to write the identity.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Create a node directory: identity, config.toml, the anchor's public key.
+    Init(InitArgs),
+    /// Run the node daemon until SIGINT or SIGTERM.
+    Run {
+        /// Node directory.
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Show the running node's identity, roster, addresses, peers and uptime.
+    Status {
+        /// Node directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the running node's connected peers.
+    Peers {
+        /// Node directory.
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Manage the trust roster (the trust anchor's side, and installing it on nodes).
+    #[command(subcommand)]
+    Roster(RosterCommand),
+}
+
+/// `dxmesh init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Node directory to create.
+    #[arg(long)]
+    pub dir: PathBuf,
+    /// Department (`public_security`, `civil_affairs`, `health`,
+    /// `disabled_federation`, `hr`, `comparator`, `ministry`, or another name).
+    #[arg(long)]
+    pub department: String,
+    /// Role: provider, comparator or ministry.
+    #[arg(long)]
+    pub role: Role,
+    /// The provincial trust anchor's public key (PEM).
+    #[arg(long)]
+    pub anchor: PathBuf,
+    /// Name shown to people (default: the department).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Listen multiaddr (repeatable).
+    #[arg(long, default_value = "/ip4/0.0.0.0/tcp/7400")]
+    pub listen: Vec<String>,
+    /// Bootstrap peer multiaddr with /p2p/<PeerId> (repeatable).
+    #[arg(long)]
+    pub bootstrap: Vec<String>,
+}
+
+/// `dxmesh roster ...`.
+#[derive(Debug, Subcommand)]
+pub enum RosterCommand {
+    /// Start a draft: version 1 of a new mesh, or the version after a signed roster.
+    New {
+        /// Mesh name (for a first version).
+        #[arg(long, required_unless_present = "from")]
+        mesh: Option<String>,
+        /// The current signed roster, to draft its successor.
+        #[arg(long, conflicts_with = "mesh")]
+        from: Option<PathBuf>,
+        /// Draft file to create.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Add (or replace) a member in a draft.
+    AddMember {
+        /// Draft file.
+        draft: PathBuf,
+        /// The node's PeerId (as `dxmesh init` printed it).
+        #[arg(long)]
+        peer_id: String,
+        /// Department.
+        #[arg(long)]
+        department: String,
+        /// Role.
+        #[arg(long)]
+        role: Role,
+        /// Display name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Listen multiaddr (repeatable).
+        #[arg(long)]
+        address: Vec<String>,
+        /// Start of validity (RFC 3339 or date; default now).
+        #[arg(long)]
+        valid_from: Option<String>,
+        /// End of validity (RFC 3339 or date; default one year after the start).
+        #[arg(long)]
+        valid_until: Option<String>,
+    },
+    /// Revoke a member in a draft (permanent).
+    Revoke {
+        /// Draft file.
+        draft: PathBuf,
+        /// The PeerId to revoke.
+        #[arg(long)]
+        peer_id: String,
+    },
+    /// Sign a draft with the trust anchor's key.
+    Sign {
+        /// Draft file.
+        draft: PathBuf,
+        /// The anchor's identity file.
+        #[arg(long)]
+        anchor_key: PathBuf,
+        /// Signed roster file to create.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Print a draft or signed roster as a table.
+    Show {
+        /// Draft (.toml) or signed roster file.
+        file: PathBuf,
+    },
+    /// Verify a signed roster against the anchor key (and its predecessor).
+    Verify {
+        /// Signed roster file.
+        file: PathBuf,
+        /// The anchor's public key (PEM).
+        #[arg(long)]
+        anchor: PathBuf,
+        /// The previous signed version, to check the chain.
+        #[arg(long)]
+        previous: Option<PathBuf>,
+    },
+    /// Install signed roster versions (oldest first) on a node; a running node
+    /// accepts them and spreads them to its peers.
+    Install {
+        /// Node directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Signed roster files, oldest first.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+/// Runs the command line; returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    if !matches!(cli.command, Command::Run { .. }) {
+        logging::init(cli.log_format.unwrap_or_default());
+    }
+    match cli.command {
+        Command::Keygen { out } => keygen(&out),
+        Command::Init(args) => init(args),
+        Command::Run { dir } => {
+            let format = match cli.log_format {
+                Some(f) => f,
+                None => match Config::load(&dir) {
+                    Ok(c) if c.log.format == LogFormatSetting::Json => LogFormat::Json,
+                    _ => LogFormat::Human,
+                },
+            };
+            logging::init(format);
+            runtime()?.block_on(async {
+                daemon::run(&dir, shutdown_signal()).await.map_err(anyhow::Error::from)
+            })
+        }
+        Command::Status { dir, json } => {
+            let status = fetch_status(&dir)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&status)?);
+            } else {
+                print!("{}", render_status(&status));
+            }
+            Ok(())
+        }
+        Command::Peers { dir } => {
+            let status = fetch_status(&dir)?;
+            print!("{}", render_peers(&status));
+            Ok(())
+        }
+        Command::Roster(cmd) => roster_command(cmd),
+    }
+}
+
+/// Resolves when SIGINT or SIGTERM arrives.
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot watch SIGTERM; only Ctrl-C will stop the node");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
+        _ = term.recv() => tracing::info!("SIGTERM received"),
+    }
+}
+
+fn keygen(out: &Path) -> anyhow::Result<()> {
+    let rng = ring::rand::SystemRandom::new();
+    let identity = Identity::generate(&rng).context("generating an identity")?;
+    keyfile::write_identity(out, &identity)?;
+    println!("wrote {}", out.display());
+    println!("peer_id: {}", identity.peer_id());
+    print!("{}", identity.public().to_pem());
+    Ok(())
+}
+
+fn init(args: InitArgs) -> anyhow::Result<()> {
+    let dir = &args.dir;
+    for f in [config::CONFIG_FILE, config::KEY_FILE] {
+        if dir.join(f).exists() {
+            bail!("{}: already exists; refusing to overwrite a node directory", dir.join(f).display());
+        }
+    }
+    let anchor_text = std::fs::read_to_string(&args.anchor)
+        .with_context(|| format!("{}: cannot read the anchor public key", args.anchor.display()))?;
+    PublicKey::from_pem(&anchor_text)
+        .with_context(|| format!("{}: not an Ed25519 public key PEM", args.anchor.display()))?;
+    if args.department.trim().is_empty() {
+        bail!("--department must not be empty");
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create", dir.display()))?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("{}: cannot restrict permissions", dir.display()))?;
+    }
+    let rng = ring::rand::SystemRandom::new();
+    let identity = Identity::generate(&rng).context("generating an identity")?;
+    keyfile::write_identity(&dir.join(config::KEY_FILE), &identity)?;
+    keyfile::write_new_file(&dir.join(config::ANCHOR_FILE), anchor_text.as_bytes(), 0o644)?;
+    let config = Config {
+        display_name: args.name.clone().unwrap_or_else(|| args.department.clone()),
+        department: args.department,
+        role: args.role,
+        data_dir: PathBuf::from("data"),
+        network: NetworkConfig {
+            listen: args.listen,
+            bootstrap: args.bootstrap,
+            peer_exchange_secs: 5,
+        },
+        trust: TrustConfig {
+            anchor_public_key: PathBuf::from(config::ANCHOR_FILE),
+        },
+        log: LogConfig::default(),
+    };
+    config.write_new(dir)?;
+    // Validate what we wrote exactly as `run` will read it.
+    Config::load(dir)?;
+    println!("created node directory {}", dir.display());
+    println!("peer_id: {}", identity.peer_id());
+    print!("{}", identity.public().to_pem());
+    println!("next: ask the trust anchor to add this PeerId to the roster, then `dxmesh roster install --dir {} ROSTER`", dir.display());
+    Ok(())
+}
+
+fn fetch_status(dir: &Path) -> anyhow::Result<StatusInfo> {
+    let response = runtime()?.block_on(admin::call(dir, &AdminRequest::Status))?;
+    match response {
+        AdminResponse::Status(s) => Ok(s),
+        AdminResponse::Error { message } => bail!("{message}"),
+        other => bail!("unexpected answer from the node: {other:?}"),
+    }
+}
+
+fn render_status(s: &StatusInfo) -> String {
+    let mut out = String::new();
+    out.push_str(&format!("peer id:     {}\n", s.peer_id));
+    out.push_str(&format!("department:  {} ({})\n", s.department, s.role));
+    out.push_str(&format!("name:        {}\n", s.display_name));
+    out.push_str(&format!(
+        "roster:      version {}{} ({})\n",
+        s.roster_version,
+        s.mesh.as_ref().map(|m| format!(" of mesh {m}")).unwrap_or_default(),
+        s.self_admission
+    ));
+    out.push_str(&format!("uptime:      {}s\n", s.uptime_secs));
+    out.push_str("listening:\n");
+    for a in &s.listen_addresses {
+        out.push_str(&format!("  {a}\n"));
+    }
+    out.push_str(&render_peers(s));
+    if !s.refusals.is_empty() {
+        out.push_str(&format!("recent refusals ({}):\n", s.refusals.len()));
+        for r in &s.refusals {
+            out.push_str(&format!(
+                "  {} {} {} {}\n",
+                r.at,
+                r.peer_id.as_deref().unwrap_or("-"),
+                r.remote.as_deref().unwrap_or("-"),
+                r.reason
+            ));
+        }
+    }
+    out.push_str("public key:\n");
+    out.push_str(&s.public_key_pem);
+    out
+}
+
+fn render_peers(s: &StatusInfo) -> String {
+    let mut out = format!("connected peers ({}):\n", s.connected.len());
+    for p in &s.connected {
+        out.push_str(&format!(
+            "  {:<20} {:<10} {:<28} {}\n",
+            p.department, p.role, p.display_name, p.peer_id
+        ));
+    }
+    out
+}
+
+fn roster_command(cmd: RosterCommand) -> anyhow::Result<()> {
+    match cmd {
+        RosterCommand::New { mesh, from, out } => {
+            if out.exists() {
+                bail!("{}: already exists; refusing to overwrite", out.display());
+            }
+            let draft = match (mesh, from) {
+                (Some(mesh), None) => Draft {
+                    mesh,
+                    version: 1,
+                    previous: None,
+                    revoked: vec![],
+                    members: vec![],
+                },
+                (None, Some(from)) => {
+                    let signed = roster_file::load_signed(&from)?;
+                    let roster: Roster = codec::decode(signed.body())
+                        .with_context(|| format!("{}: roster body does not decode", from.display()))?;
+                    Draft::next_after(&signed, &roster)
+                }
+                _ => bail!("give either --mesh (first version) or --from (next version)"),
+            };
+            draft.save(&out)?;
+            println!("wrote draft of version {} to {}", draft.version, out.display());
+            Ok(())
+        }
+        RosterCommand::AddMember {
+            draft,
+            peer_id,
+            department,
+            role,
+            name,
+            address,
+            valid_from,
+            valid_until,
+        } => {
+            let mut d = Draft::load(&draft)?;
+            let key = roster_file::key_of_peer_id(&peer_id).map_err(anyhow::Error::msg)?;
+            let from = match valid_from {
+                Some(s) => Timestamp::parse(&s)?,
+                None => now(),
+            };
+            let until = match valid_until {
+                Some(s) => Timestamp::parse(&s)?,
+                None => from.plus(365 * 86_400),
+            };
+            if d.revoked.iter().any(|r| roster_file::key_of_peer_id(r).ok() == Some(key)) {
+                bail!("{peer_id} is revoked; a revoked identity can never be a member again (use a new key)");
+            }
+            d.members.retain(|m| roster_file::key_of_peer_id(&m.peer_id).ok() != Some(key));
+            d.members.push(DraftMember {
+                peer_id: key.peer_id().to_string(),
+                display_name: name.unwrap_or_else(|| department.clone()),
+                department,
+                role,
+                addresses: address,
+                valid_from: from.to_string(),
+                valid_until: until.to_string(),
+            });
+            d.save(&draft)?;
+            println!("added {} to {}", key.peer_id(), draft.display());
+            Ok(())
+        }
+        RosterCommand::Revoke { draft, peer_id } => {
+            let mut d = Draft::load(&draft)?;
+            let key = roster_file::key_of_peer_id(&peer_id).map_err(anyhow::Error::msg)?;
+            d.members.retain(|m| roster_file::key_of_peer_id(&m.peer_id).ok() != Some(key));
+            if !d.revoked.iter().any(|r| roster_file::key_of_peer_id(r).ok() == Some(key)) {
+                d.revoked.push(key.peer_id().to_string());
+            }
+            d.save(&draft)?;
+            println!("revoked {} in {}", key.peer_id(), draft.display());
+            Ok(())
+        }
+        RosterCommand::Sign { draft, anchor_key, out } => {
+            let d = Draft::load(&draft)?;
+            let anchor = keyfile::read_identity(&anchor_key)?;
+            let roster = d.to_roster(&draft, now())?;
+            let signed = Signed::sign(&anchor, &roster).context("encoding the roster")?;
+            let bytes = codec::encode(&signed).context("encoding the signed roster")?;
+            keyfile::write_new_file(&out, &bytes, 0o644)?;
+            println!(
+                "signed roster version {} ({} members, {} revoked) -> {}",
+                roster.version,
+                roster.members.len(),
+                roster.revoked.len(),
+                out.display()
+            );
+            println!("digest: {}", dxmesh_protocol::hex(&signed.digest()));
+            Ok(())
+        }
+        RosterCommand::Show { file } => {
+            let is_draft = file.extension().is_some_and(|e| e == "toml");
+            if is_draft {
+                let d = Draft::load(&file)?;
+                let r = d.to_roster(&file, Timestamp(0))?;
+                println!("DRAFT (unsigned)");
+                print!("{}", roster_file::render(&r, None, None, now()));
+            } else {
+                let s = roster_file::load_signed(&file)?;
+                let r: Roster = codec::decode(s.body())
+                    .with_context(|| format!("{}: roster body does not decode", file.display()))?;
+                print!("{}", roster_file::render(&r, Some(s.signer()), Some(&s.digest()), now()));
+            }
+            Ok(())
+        }
+        RosterCommand::Verify { file, anchor, previous } => {
+            let text = std::fs::read_to_string(&anchor).with_context(|| format!("{}: cannot read", anchor.display()))?;
+            let anchor_key = PublicKey::from_pem(&text).with_context(|| format!("{}: not a public key PEM", anchor.display()))?;
+            let s = roster_file::load_signed(&file)?;
+            let prev = previous.map(|p| roster_file::load_signed(&p)).transpose()?;
+            let r = roster::accept_chain(prev.as_ref(), std::slice::from_ref(&s), &anchor_key)
+                .with_context(|| format!("{}: refused", file.display()))?;
+            println!(
+                "OK: {} is roster version {} of mesh {}, signed by the trust anchor{}",
+                file.display(),
+                r.version,
+                r.mesh,
+                if prev.is_some() { ", and chains to the previous version" } else { "" }
+            );
+            Ok(())
+        }
+        RosterCommand::Install { dir, files } => {
+            let mut chain = Vec::new();
+            for f in &files {
+                chain.push(roster_file::load_signed(f)?);
+            }
+            let socket = dir.join(config::ADMIN_SOCKET);
+            if socket.exists() {
+                let rt = runtime()?;
+                let req = AdminRequest::RosterInstall {
+                    chain_hex: chain
+                        .iter()
+                        .map(|s| codec::encode(s).map(|b| hex::encode(b)))
+                        .collect::<Result<_, _>>()?,
+                };
+                match rt.block_on(admin::call(&dir, &req)) {
+                    Ok(AdminResponse::RosterInstalled { version }) => {
+                        println!("the running node holds roster version {version}");
+                        return Ok(());
+                    }
+                    Ok(AdminResponse::Error { message }) => bail!("the node refused the roster: {message}"),
+                    Ok(other) => bail!("unexpected answer from the node: {other:?}"),
+                    Err(admin::AdminError::NotRunning { .. }) => {} // stale socket: install offline
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            let version = daemon::install_offline(&dir, chain)?;
+            println!("installed; the node holds roster version {version}");
+            Ok(())
+        }
+    }
+}

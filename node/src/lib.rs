@@ -1,0 +1,24 @@
+//! # dxmesh-node
+//!
+//! The department node: the daemon and the `dxmesh` command. It drives the
+//! pure `dxmesh-protocol` crate with storage, networking, clocks and files.
+//!
+//! ## Layout
+//! - [`cli`]: the `dxmesh` command line (clap) and dispatch; the only place
+//!   `anyhow` is used.
+//! - [`keyfile`]: identity seed files (PKCS#8 PEM, 0600, atomic, no overwrite).
+//! - [`logging`]: tracing setup (`RUST_LOG` filter, human or JSON lines).
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod admin;
+pub mod cli;
+pub mod config;
+pub mod daemon;
+pub mod fsutil;
+pub mod keyfile;
+pub mod logging;
+pub mod net;
+pub mod roster_file;
+pub mod store;

@@ -1,0 +1,107 @@
+//! Node state in redb (`data/state.redb`): the chain of accepted rosters and
+//! small metadata. Every write is one ACID transaction committed with
+//! immediate durability before the caller acknowledges anything. Values are
+//! the protocol codec's bytes, never a second format.
+
+use dxmesh_protocol::codec;
+use dxmesh_protocol::roster::Roster;
+use dxmesh_protocol::signed::Signed;
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use std::path::{Path, PathBuf};
+
+/// Roster versions: version -> encoded `Signed<Roster>`.
+const ROSTERS: TableDefinition<u64, &[u8]> = TableDefinition::new("rosters");
+
+/// Why state could not be read or written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The database could not be opened (held by another process, corrupt, ...).
+    #[error("{path}: cannot open node state: {message}", path = .path.display())]
+    Open {
+        /// Database file.
+        path: PathBuf,
+        /// Cause.
+        message: String,
+    },
+    /// A transaction failed.
+    #[error("node state: {0}")]
+    Db(String),
+    /// Stored bytes do not decode (corruption).
+    #[error("node state: stored {what} does not decode: {source}")]
+    Corrupt {
+        /// What was being read.
+        what: &'static str,
+        /// Decoder error.
+        source: codec::CodecError,
+    },
+}
+
+fn db_err(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Db(e.to_string())
+}
+
+/// The node's state database.
+pub struct Store {
+    db: Database,
+}
+
+impl Store {
+    /// Opens (creating if needed) `DATA_DIR/state.redb`.
+    pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
+        let path = data_dir.join("state.redb");
+        let open_err = |message: String| StoreError::Open {
+            path: path.clone(),
+            message,
+        };
+        std::fs::create_dir_all(data_dir).map_err(|e| open_err(e.to_string()))?;
+        let db = Database::create(&path).map_err(|e| open_err(e.to_string()))?;
+        let tx = db.begin_write().map_err(db_err)?;
+        tx.open_table(ROSTERS).map_err(db_err)?;
+        tx.commit().map_err(db_err)?;
+        Ok(Store { db })
+    }
+
+    /// The newest accepted roster, if any.
+    pub fn latest_roster(&self) -> Result<Option<Signed<Roster>>, StoreError> {
+        let tx = self.db.begin_read().map_err(db_err)?;
+        let t = tx.open_table(ROSTERS).map_err(db_err)?;
+        match t.last().map_err(db_err)? {
+            None => Ok(None),
+            Some((_, v)) => codec::decode(v.value())
+                .map(Some)
+                .map_err(|source| StoreError::Corrupt {
+                    what: "roster",
+                    source,
+                }),
+        }
+    }
+
+    /// Every stored roster version above `after`, oldest first.
+    pub fn rosters_after(&self, after: u64) -> Result<Vec<Signed<Roster>>, StoreError> {
+        let tx = self.db.begin_read().map_err(db_err)?;
+        let t = tx.open_table(ROSTERS).map_err(db_err)?;
+        let mut out = Vec::new();
+        for item in t.range(after.saturating_add(1)..).map_err(db_err)? {
+            let (_, v) = item.map_err(db_err)?;
+            out.push(codec::decode(v.value()).map_err(|source| StoreError::Corrupt {
+                what: "roster",
+                source,
+            })?);
+        }
+        Ok(out)
+    }
+
+    /// Stores accepted roster versions in one durable transaction.
+    pub fn put_rosters(&self, chain: &[(u64, &Signed<Roster>)]) -> Result<(), StoreError> {
+        let tx = self.db.begin_write().map_err(db_err)?;
+        {
+            let mut t = tx.open_table(ROSTERS).map_err(db_err)?;
+            for (version, s) in chain {
+                let bytes = codec::encode(*s).map_err(db_err)?;
+                t.insert(*version, bytes.as_slice()).map_err(db_err)?;
+            }
+        }
+        tx.commit().map_err(db_err)
+    }
+}

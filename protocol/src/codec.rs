@@ -1,0 +1,121 @@
+//! The one canonical codec. Every structure that is signed, hashed, stored or
+//! sent goes through [`encode`] and [`decode`]; nothing else in dxmesh names
+//! `bincode`.
+//!
+//! The format is bincode 2.0.1 in serde mode with one fixed configuration:
+//! little-endian, variable-length integers, and a decode limit. Encoding is
+//! canonical because every dxmesh type uses only sequences, fixed arrays,
+//! integers, strings, enums and `BTreeMap`s (never hash maps or floats), so
+//! one value has exactly one byte string. Golden vectors under
+//! `protocol/tests/golden/` pin the bytes: if they change, the format changed.
+//!
+//! Decoding rejects trailing bytes, and refuses any input longer than the
+//! limit, and any length prefix that would claim more than the limit, before
+//! allocating for it.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// Largest byte string [`decode`] accepts (and the largest allocation a
+/// length prefix may claim): 16 MiB. Bulk feed chunks are about 1 MiB.
+pub const MAX_DECODE_BYTES: usize = 16 * 1024 * 1024;
+
+type Config = bincode::config::Configuration<
+    bincode::config::LittleEndian,
+    bincode::config::Varint,
+    bincode::config::Limit<MAX_DECODE_BYTES>,
+>;
+
+const CONFIG: Config = bincode::config::standard()
+    .with_little_endian()
+    .with_variable_int_encoding()
+    .with_limit::<MAX_DECODE_BYTES>();
+
+/// Why a value could not be encoded or decoded.
+#[derive(Debug, thiserror::Error, PartialEq, Eq, Clone)]
+#[non_exhaustive]
+pub enum CodecError {
+    /// The input is longer than [`MAX_DECODE_BYTES`].
+    #[error("input of {len} bytes exceeds the limit of {limit} bytes")]
+    TooLarge {
+        /// Input length.
+        len: usize,
+        /// The limit it exceeded.
+        limit: usize,
+    },
+    /// The value decoded but bytes were left over.
+    #[error("{extra} trailing bytes after the encoded value")]
+    TrailingBytes {
+        /// How many bytes were left.
+        extra: usize,
+    },
+    /// The bytes are not a valid encoding of the expected type.
+    #[error("malformed encoding: {0}")]
+    Malformed(String),
+    /// The value could not be encoded (a bug in the caller's type).
+    #[error("cannot encode value: {0}")]
+    Encode(String),
+}
+
+/// Encodes `value` canonically.
+pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, CodecError> {
+    bincode::serde::encode_to_vec(value, CONFIG).map_err(|e| CodecError::Encode(e.to_string()))
+}
+
+/// Decodes exactly one `T` from `bytes`, refusing trailing bytes and oversized input.
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
+    if bytes.len() > MAX_DECODE_BYTES {
+        return Err(CodecError::TooLarge {
+            len: bytes.len(),
+            limit: MAX_DECODE_BYTES,
+        });
+    }
+    let (value, used) = bincode::serde::decode_from_slice::<T, _>(bytes, CONFIG)
+        .map_err(|e| CodecError::Malformed(e.to_string()))?;
+    if used != bytes.len() {
+        return Err(CodecError::TrailingBytes {
+            extra: bytes.len() - used,
+        });
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_trailing_bytes() {
+        let v: (u64, String, Vec<u8>) = (300, "dxmesh".into(), vec![1, 2, 3]);
+        let mut bytes = encode(&v).unwrap();
+        assert_eq!(decode::<(u64, String, Vec<u8>)>(&bytes).unwrap(), v);
+        bytes.push(0);
+        assert_eq!(
+            decode::<(u64, String, Vec<u8>)>(&bytes),
+            Err(CodecError::TrailingBytes { extra: 1 })
+        );
+    }
+
+    #[test]
+    fn huge_length_prefix_is_refused_without_allocating() {
+        // varint 0xFD = u64 follows; claim 2^40 bytes for a Vec<u8>.
+        let mut bytes = vec![0xFD];
+        bytes.extend_from_slice(&(1u64 << 40).to_le_bytes());
+        assert!(matches!(
+            decode::<Vec<u8>>(&bytes),
+            Err(CodecError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn oversized_input_is_refused() {
+        let bytes = vec![0u8; MAX_DECODE_BYTES + 1];
+        assert_eq!(
+            decode::<Vec<u8>>(&bytes),
+            Err(CodecError::TooLarge {
+                len: MAX_DECODE_BYTES + 1,
+                limit: MAX_DECODE_BYTES
+            })
+        );
+    }
+}

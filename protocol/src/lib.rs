@@ -1,0 +1,53 @@
+//! # dxmesh-protocol
+//!
+//! The pure core of dxmesh: the types that travel between department nodes
+//! or are stored and signed, and the rules they obey. No I/O, no async, no
+//! clocks: callers pass in bytes, dates and randomness. Everything here is
+//! unit-tested, property-tested and fuzzable (`protocol/fuzz/`).
+//!
+//! ## Layout
+//! - [`codec`]: the one canonical encoding (bincode 2.0.1, fixed config,
+//!   limits, no trailing bytes). Nothing else names bincode.
+//! - [`identity`]: node identities (Ed25519 seed -> ring key and libp2p
+//!   `PeerId`), public keys, PEM export.
+//! - [`signed`]: `Signed<T>` with a domain-separation tag per message kind.
+//! - [`merkle`]: RFC 6962 trees, inclusion and consistency proofs.
+//! - [`date`]: calendar dates for birth dates, ages and cycles.
+//! - [`id`]: GB 11643-1999 resident ID normalisation and validation.
+//! - [`token`]: epoch keys (HKDF), ID and attribute tokens (HMAC).
+//! - [`time`]: signed instants (Unix seconds, RFC 3339 text).
+//! - [`roster`]: the anchor-signed member roster, chain acceptance, admission.
+//! - [`wire`]: control request/response messages and their length-prefixed framing.
+//!
+//! Design notes live in `docs/architecture.md` and `docs/protocol.md`.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod codec;
+pub mod date;
+pub mod id;
+pub mod identity;
+pub mod merkle;
+pub mod roster;
+pub mod signed;
+pub mod time;
+pub mod token;
+pub mod wire;
+
+pub use codec::{CodecError, decode, encode};
+pub use date::Date;
+pub use id::{IdError, IdNumber, normalize};
+pub use identity::{Identity, PublicKey};
+pub use signed::{Signed, SignedKind};
+
+/// Lowercase hex of `bytes` (for display and reports).
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[usize::from(b >> 4)] as char);
+        s.push(DIGITS[usize::from(b & 15)] as char);
+    }
+    s
+}

@@ -1,0 +1,139 @@
+//! Control messages between nodes and their framing.
+//!
+//! Control traffic is request/response on the libp2p protocol
+//! [`CONTROL_PROTOCOL`]. Each message is one frame: a 4-byte big-endian
+//! length, then the canonical encoding of a [`Request`] or [`Response`]. A
+//! reader checks the length against [`MAX_CONTROL_FRAME`] before reading the
+//! body, so an oversized message is refused without being read. Bulk feed
+//! transfers use separate one-directional libp2p streams (later protocols).
+
+use crate::codec::{self, CodecError};
+use crate::identity::PublicKey;
+use crate::roster::{Admission, Roster};
+use crate::signed::Signed;
+use serde::{Deserialize, Serialize};
+
+/// The control request/response protocol name.
+pub const CONTROL_PROTOCOL: &str = "/dxmesh/control/1";
+
+/// Largest control frame body, in bytes (4 MiB).
+pub const MAX_CONTROL_FRAME: usize = 4 * 1024 * 1024;
+
+/// A control request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Request {
+    /// "I hold roster version `have_version` (0: none); send me anything newer."
+    RosterSync {
+        /// The requester's roster version.
+        have_version: u64,
+    },
+    /// A newer roster chain, pushed after the sender accepted it.
+    RosterPush {
+        /// Consecutive signed versions, oldest first.
+        chain: Vec<Signed<Roster>>,
+    },
+    /// "Which members are you connected to, and where do they listen?"
+    Peers,
+}
+
+/// A control response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Response {
+    /// Signed roster versions newer than the requester's, oldest first (may be empty).
+    Roster {
+        /// The chain.
+        chain: Vec<Signed<Roster>>,
+    },
+    /// Connected members and their listen addresses.
+    Peers {
+        /// The peers.
+        peers: Vec<PeerAddresses>,
+    },
+    /// Accepted (a push was stored, or it was not newer and ignored).
+    Ack,
+    /// The request was refused.
+    Refused {
+        /// Why.
+        reason: Refusal,
+    },
+}
+
+/// A member and the addresses it listens on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerAddresses {
+    /// The member.
+    pub public_key: PublicKey,
+    /// Its listen multiaddrs.
+    pub addresses: Vec<String>,
+}
+
+/// Why a request was refused, as told to the requester.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Refusal {
+    /// The requester is not admitted by the responder's roster.
+    NotAdmitted(Admission),
+    /// A pushed roster was refused.
+    BadRoster(String),
+}
+
+/// Why a frame could not be read.
+#[derive(Debug, thiserror::Error, PartialEq, Eq, Clone)]
+#[non_exhaustive]
+pub enum FrameError {
+    /// The announced length exceeds the limit.
+    #[error("frame of {len} bytes exceeds the limit of {limit} bytes")]
+    TooLarge {
+        /// Announced length.
+        len: usize,
+        /// Limit.
+        limit: usize,
+    },
+    /// The body does not decode.
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+}
+
+/// Encodes `value` as one frame (length prefix and body).
+pub fn encode_frame<T: Serialize>(value: &T, limit: usize) -> Result<Vec<u8>, FrameError> {
+    let body = codec::encode(value)?;
+    if body.len() > limit {
+        return Err(FrameError::TooLarge {
+            len: body.len(),
+            limit,
+        });
+    }
+    let mut out = Vec::with_capacity(4 + body.len());
+    out.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    out.extend_from_slice(&body);
+    Ok(out)
+}
+
+/// Checks a frame header; returns the body length to read.
+pub fn frame_len(header: [u8; 4], limit: usize) -> Result<usize, FrameError> {
+    let len = u32::from_be_bytes(header) as usize;
+    if len > limit {
+        return Err(FrameError::TooLarge { len, limit });
+    }
+    Ok(len)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_round_trip_and_oversize_is_refused_from_the_header() {
+        let f = encode_frame(&Request::RosterSync { have_version: 3 }, MAX_CONTROL_FRAME).unwrap();
+        let len = frame_len(f[..4].try_into().unwrap(), MAX_CONTROL_FRAME).unwrap();
+        assert_eq!(len, f.len() - 4);
+        let r: Request = codec::decode(&f[4..]).unwrap();
+        assert_eq!(r, Request::RosterSync { have_version: 3 });
+        assert_eq!(
+            frame_len((MAX_CONTROL_FRAME as u32 + 1).to_be_bytes(), MAX_CONTROL_FRAME),
+            Err(FrameError::TooLarge {
+                len: MAX_CONTROL_FRAME + 1,
+                limit: MAX_CONTROL_FRAME
+            })
+        );
+    }
+}

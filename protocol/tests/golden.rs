@@ -1,0 +1,110 @@
+//! Golden vectors: the exact bytes of every encoded and signed structure and
+//! every derived key and token the protocol defines, compared with committed
+//! files under `tests/golden/`. Any format change shows up here as a failing
+//! test and, once accepted, as a reviewed diff of those files.
+//!
+//! To accept an intended change: `DXMESH_BLESS=1 cargo test -p dxmesh-protocol --test golden`,
+//! then review `git diff protocol/tests/golden/`.
+
+use dxmesh_protocol::codec::encode;
+use dxmesh_protocol::date::Date;
+use dxmesh_protocol::id::normalize;
+use dxmesh_protocol::identity::Identity;
+use dxmesh_protocol::merkle::{self, TreeHead, consistency_proof, inclusion_proof, leaf_hash};
+use dxmesh_protocol::signed::Signed;
+use dxmesh_protocol::token::{AttrField, GroupMasterKey, normalize_attr};
+use std::path::PathBuf;
+
+fn vectors() -> Vec<(&'static str, Vec<u8>)> {
+    let reference = Date::new(2026, 11, 27).unwrap();
+    let id = normalize("11010519491231002X", reference).unwrap();
+    let signer = Identity::from_seed([0x11; 32]).unwrap();
+    let leaves: Vec<_> = (0u8..7).map(|i| leaf_hash(&[i])).collect();
+    let head = TreeHead {
+        size: leaves.len() as u64,
+        root: merkle::root(&leaves),
+    };
+    let signed = Signed::sign(&signer, &head).unwrap();
+    let epoch_key = GroupMasterKey([0x42; 32]).epoch_key("registration", 7);
+    let name = AttrField::new("name").unwrap();
+    vec![
+        ("tree_head", encode(&head).unwrap()),
+        ("signed_tree_head", encode(&signed).unwrap()),
+        ("signed_tree_head.signing_input", signed.signing_input()),
+        (
+            "inclusion_proof_3_of_7",
+            encode(&inclusion_proof(&leaves, 3).unwrap()).unwrap(),
+        ),
+        (
+            "consistency_proof_3_to_7",
+            encode(&consistency_proof(&leaves, 3).unwrap()).unwrap(),
+        ),
+        ("id_number", encode(&id).unwrap()),
+        ("date", encode(&Date::new(2026, 11, 27).unwrap()).unwrap()),
+        ("public_key", encode(&signer.public()).unwrap()),
+        ("public_key.spki.der", signer.public().to_spki_der()),
+        ("public_key.pem", signer.public().to_pem().into_bytes()),
+        ("identity.pkcs8.pem", signer.to_pkcs8_pem().into_bytes()),
+        ("peer_id", signer.peer_id().to_bytes()),
+        ("epoch_key_registration_7", epoch_key.as_bytes().to_vec()),
+        ("id_token", epoch_key.id_token(&id).0.to_vec()),
+        (
+            "attr_token_name",
+            epoch_key
+                .attr_token(&name, &id, &normalize_attr("张 三"))
+                .0
+                .to_vec(),
+        ),
+        (
+            "id_token.encoded",
+            encode(&epoch_key.id_token(&id)).unwrap(),
+        ),
+    ]
+}
+
+fn to_hex_lines(bytes: &[u8]) -> String {
+    let hex = hex::encode(bytes);
+    let mut out = String::new();
+    for line in hex.as_bytes().chunks(64) {
+        out.push_str(std::str::from_utf8(line).unwrap());
+        out.push('\n');
+    }
+    out
+}
+
+#[test]
+fn golden_vectors_match_committed_bytes() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+    let bless = std::env::var_os("DXMESH_BLESS").is_some();
+    let mut failures = Vec::new();
+    for (name, bytes) in vectors() {
+        let path = dir.join(format!("{name}.hex"));
+        let want = to_hex_lines(&bytes);
+        if bless {
+            std::fs::write(&path, &want).unwrap();
+            continue;
+        }
+        match std::fs::read_to_string(&path) {
+            Ok(have) if have == want => {}
+            Ok(have) => failures.push(format!("{name}: committed\n{have}computed\n{want}")),
+            Err(e) => failures.push(format!("{name}: cannot read {}: {e}", path.display())),
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "golden vectors differ:\n{}",
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn golden_signed_tree_head_still_verifies() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+    let hex: String = std::fs::read_to_string(dir.join("signed_tree_head.hex"))
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    let signed: Signed<TreeHead> = dxmesh_protocol::decode(&hex::decode(hex).unwrap()).unwrap();
+    let head = signed.verify().unwrap();
+    assert_eq!(head.size, 7);
+}
