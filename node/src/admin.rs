@@ -28,7 +28,7 @@ pub enum AdminRequest {
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum AdminResponse {
     /// Answer to `Status`.
-    Status(StatusInfo),
+    Status(Box<StatusInfo>),
     /// A roster was installed (or the offered one was not newer).
     RosterInstalled {
         /// Version now held.
@@ -202,7 +202,10 @@ pub async fn call(dir: &Path, request: &AdminRequest) -> Result<AdminResponse, A
     let (read, mut write) = stream.into_split();
     let mut line = serde_json::to_vec(request).expect("requests serialise");
     line.push(b'\n');
-    write.write_all(&line).await.map_err(|e| exchange(e.to_string()))?;
+    write
+        .write_all(&line)
+        .await
+        .map_err(|e| exchange(e.to_string()))?;
     let mut lines = BufReader::new(read).lines();
     let answer = lines
         .next_line()

@@ -10,11 +10,11 @@ use crate::roster_file::{self, Draft, DraftMember};
 use crate::{daemon, daemon::now};
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
+use dxmesh_protocol::codec;
 use dxmesh_protocol::identity::{Identity, PublicKey};
 use dxmesh_protocol::roster::{self, Role, Roster};
 use dxmesh_protocol::signed::Signed;
 use dxmesh_protocol::time::Timestamp;
-use dxmesh_protocol::codec;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -221,7 +221,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             logging::init(format);
             runtime()?.block_on(async {
-                daemon::run(&dir, shutdown_signal()).await.map_err(anyhow::Error::from)
+                daemon::run(&dir, shutdown_signal())
+                    .await
+                    .map_err(anyhow::Error::from)
             })
         }
         Command::Status { dir, json } => {
@@ -273,11 +275,18 @@ fn init(args: InitArgs) -> anyhow::Result<()> {
     let dir = &args.dir;
     for f in [config::CONFIG_FILE, config::KEY_FILE] {
         if dir.join(f).exists() {
-            bail!("{}: already exists; refusing to overwrite a node directory", dir.join(f).display());
+            bail!(
+                "{}: already exists; refusing to overwrite a node directory",
+                dir.join(f).display()
+            );
         }
     }
-    let anchor_text = std::fs::read_to_string(&args.anchor)
-        .with_context(|| format!("{}: cannot read the anchor public key", args.anchor.display()))?;
+    let anchor_text = std::fs::read_to_string(&args.anchor).with_context(|| {
+        format!(
+            "{}: cannot read the anchor public key",
+            args.anchor.display()
+        )
+    })?;
     PublicKey::from_pem(&anchor_text)
         .with_context(|| format!("{}: not an Ed25519 public key PEM", args.anchor.display()))?;
     if args.department.trim().is_empty() {
@@ -292,7 +301,11 @@ fn init(args: InitArgs) -> anyhow::Result<()> {
     let rng = ring::rand::SystemRandom::new();
     let identity = Identity::generate(&rng).context("generating an identity")?;
     keyfile::write_identity(&dir.join(config::KEY_FILE), &identity)?;
-    keyfile::write_new_file(&dir.join(config::ANCHOR_FILE), anchor_text.as_bytes(), 0o644)?;
+    keyfile::write_new_file(
+        &dir.join(config::ANCHOR_FILE),
+        anchor_text.as_bytes(),
+        0o644,
+    )?;
     let config = Config {
         display_name: args.name.clone().unwrap_or_else(|| args.department.clone()),
         department: args.department,
@@ -314,14 +327,17 @@ fn init(args: InitArgs) -> anyhow::Result<()> {
     println!("created node directory {}", dir.display());
     println!("peer_id: {}", identity.peer_id());
     print!("{}", identity.public().to_pem());
-    println!("next: ask the trust anchor to add this PeerId to the roster, then `dxmesh roster install --dir {} ROSTER`", dir.display());
+    println!(
+        "next: ask the trust anchor to add this PeerId to the roster, then `dxmesh roster install --dir {} ROSTER`",
+        dir.display()
+    );
     Ok(())
 }
 
 fn fetch_status(dir: &Path) -> anyhow::Result<StatusInfo> {
     let response = runtime()?.block_on(admin::call(dir, &AdminRequest::Status))?;
     match response {
-        AdminResponse::Status(s) => Ok(s),
+        AdminResponse::Status(s) => Ok(*s),
         AdminResponse::Error { message } => bail!("{message}"),
         other => bail!("unexpected answer from the node: {other:?}"),
     }
@@ -335,7 +351,10 @@ fn render_status(s: &StatusInfo) -> String {
     out.push_str(&format!(
         "roster:      version {}{} ({})\n",
         s.roster_version,
-        s.mesh.as_ref().map(|m| format!(" of mesh {m}")).unwrap_or_default(),
+        s.mesh
+            .as_ref()
+            .map(|m| format!(" of mesh {m}"))
+            .unwrap_or_default(),
         s.self_admission
     ));
     out.push_str(&format!("uptime:      {}s\n", s.uptime_secs));
@@ -388,14 +407,19 @@ fn roster_command(cmd: RosterCommand) -> anyhow::Result<()> {
                 },
                 (None, Some(from)) => {
                     let signed = roster_file::load_signed(&from)?;
-                    let roster: Roster = codec::decode(signed.body())
-                        .with_context(|| format!("{}: roster body does not decode", from.display()))?;
+                    let roster: Roster = codec::decode(signed.body()).with_context(|| {
+                        format!("{}: roster body does not decode", from.display())
+                    })?;
                     Draft::next_after(&signed, &roster)
                 }
                 _ => bail!("give either --mesh (first version) or --from (next version)"),
             };
             draft.save(&out)?;
-            println!("wrote draft of version {} to {}", draft.version, out.display());
+            println!(
+                "wrote draft of version {} to {}",
+                draft.version,
+                out.display()
+            );
             Ok(())
         }
         RosterCommand::AddMember {
@@ -418,10 +442,16 @@ fn roster_command(cmd: RosterCommand) -> anyhow::Result<()> {
                 Some(s) => Timestamp::parse(&s)?,
                 None => from.plus(365 * 86_400),
             };
-            if d.revoked.iter().any(|r| roster_file::key_of_peer_id(r).ok() == Some(key)) {
-                bail!("{peer_id} is revoked; a revoked identity can never be a member again (use a new key)");
+            if d.revoked
+                .iter()
+                .any(|r| roster_file::key_of_peer_id(r).ok() == Some(key))
+            {
+                bail!(
+                    "{peer_id} is revoked; a revoked identity can never be a member again (use a new key)"
+                );
             }
-            d.members.retain(|m| roster_file::key_of_peer_id(&m.peer_id).ok() != Some(key));
+            d.members
+                .retain(|m| roster_file::key_of_peer_id(&m.peer_id).ok() != Some(key));
             d.members.push(DraftMember {
                 peer_id: key.peer_id().to_string(),
                 display_name: name.unwrap_or_else(|| department.clone()),
@@ -438,15 +468,24 @@ fn roster_command(cmd: RosterCommand) -> anyhow::Result<()> {
         RosterCommand::Revoke { draft, peer_id } => {
             let mut d = Draft::load(&draft)?;
             let key = roster_file::key_of_peer_id(&peer_id).map_err(anyhow::Error::msg)?;
-            d.members.retain(|m| roster_file::key_of_peer_id(&m.peer_id).ok() != Some(key));
-            if !d.revoked.iter().any(|r| roster_file::key_of_peer_id(r).ok() == Some(key)) {
+            d.members
+                .retain(|m| roster_file::key_of_peer_id(&m.peer_id).ok() != Some(key));
+            if !d
+                .revoked
+                .iter()
+                .any(|r| roster_file::key_of_peer_id(r).ok() == Some(key))
+            {
                 d.revoked.push(key.peer_id().to_string());
             }
             d.save(&draft)?;
             println!("revoked {} in {}", key.peer_id(), draft.display());
             Ok(())
         }
-        RosterCommand::Sign { draft, anchor_key, out } => {
+        RosterCommand::Sign {
+            draft,
+            anchor_key,
+            out,
+        } => {
             let d = Draft::load(&draft)?;
             let anchor = keyfile::read_identity(&anchor_key)?;
             let roster = d.to_roster(&draft, now())?;
@@ -474,13 +513,22 @@ fn roster_command(cmd: RosterCommand) -> anyhow::Result<()> {
                 let s = roster_file::load_signed(&file)?;
                 let r: Roster = codec::decode(s.body())
                     .with_context(|| format!("{}: roster body does not decode", file.display()))?;
-                print!("{}", roster_file::render(&r, Some(s.signer()), Some(&s.digest()), now()));
+                print!(
+                    "{}",
+                    roster_file::render(&r, Some(s.signer()), Some(&s.digest()), now())
+                );
             }
             Ok(())
         }
-        RosterCommand::Verify { file, anchor, previous } => {
-            let text = std::fs::read_to_string(&anchor).with_context(|| format!("{}: cannot read", anchor.display()))?;
-            let anchor_key = PublicKey::from_pem(&text).with_context(|| format!("{}: not a public key PEM", anchor.display()))?;
+        RosterCommand::Verify {
+            file,
+            anchor,
+            previous,
+        } => {
+            let text = std::fs::read_to_string(&anchor)
+                .with_context(|| format!("{}: cannot read", anchor.display()))?;
+            let anchor_key = PublicKey::from_pem(&text)
+                .with_context(|| format!("{}: not a public key PEM", anchor.display()))?;
             let s = roster_file::load_signed(&file)?;
             let prev = previous.map(|p| roster_file::load_signed(&p)).transpose()?;
             let r = roster::accept_chain(prev.as_ref(), std::slice::from_ref(&s), &anchor_key)
@@ -490,7 +538,11 @@ fn roster_command(cmd: RosterCommand) -> anyhow::Result<()> {
                 file.display(),
                 r.version,
                 r.mesh,
-                if prev.is_some() { ", and chains to the previous version" } else { "" }
+                if prev.is_some() {
+                    ", and chains to the previous version"
+                } else {
+                    ""
+                }
             );
             Ok(())
         }
@@ -505,7 +557,7 @@ fn roster_command(cmd: RosterCommand) -> anyhow::Result<()> {
                 let req = AdminRequest::RosterInstall {
                     chain_hex: chain
                         .iter()
-                        .map(|s| codec::encode(s).map(|b| hex::encode(b)))
+                        .map(|s| codec::encode(s).map(hex::encode))
                         .collect::<Result<_, _>>()?,
                 };
                 match rt.block_on(admin::call(&dir, &req)) {
@@ -513,7 +565,9 @@ fn roster_command(cmd: RosterCommand) -> anyhow::Result<()> {
                         println!("the running node holds roster version {version}");
                         return Ok(());
                     }
-                    Ok(AdminResponse::Error { message }) => bail!("the node refused the roster: {message}"),
+                    Ok(AdminResponse::Error { message }) => {
+                        bail!("the node refused the roster: {message}")
+                    }
                     Ok(other) => bail!("unexpected answer from the node: {other:?}"),
                     Err(admin::AdminError::NotRunning { .. }) => {} // stale socket: install offline
                     Err(e) => return Err(e.into()),

@@ -153,7 +153,10 @@ impl Config {
             let ma: libp2p::Multiaddr = a
                 .parse()
                 .map_err(|e| setting(&format!("network.bootstrap[{i}]"), format!("{a:?}: {e}")))?;
-            if !ma.iter().any(|p| matches!(p, libp2p::multiaddr::Protocol::P2p(_))) {
+            if !ma
+                .iter()
+                .any(|p| matches!(p, libp2p::multiaddr::Protocol::P2p(_)))
+            {
                 return Err(setting(
                     &format!("network.bootstrap[{i}]"),
                     format!("{a:?} must end with /p2p/<PeerId> so the peer is authenticated"),
@@ -161,7 +164,10 @@ impl Config {
             }
         }
         if config.network.peer_exchange_secs == 0 {
-            return Err(setting("network.peer_exchange_secs", "must be at least 1".into()));
+            return Err(setting(
+                "network.peer_exchange_secs",
+                "must be at least 1".into(),
+            ));
         }
         if config.department.trim().is_empty() {
             return Err(setting("department", "must not be empty".into()));
@@ -226,9 +232,16 @@ mod tests {
 
         let path = dir.path().join(CONFIG_FILE);
         let text = std::fs::read_to_string(&path).unwrap();
-        std::fs::write(&path, text.replace("role = \"provider\"", "role = \"boss\"")).unwrap();
+        std::fs::write(
+            &path,
+            text.replace("role = \"provider\"", "role = \"boss\""),
+        )
+        .unwrap();
         let e = Config::load(dir.path()).unwrap_err().to_string();
-        assert!(e.contains("config.toml") && e.contains("line") && e.contains("role"), "{e}");
+        assert!(
+            e.contains("config.toml") && e.contains("line") && e.contains("role"),
+            "{e}"
+        );
 
         std::fs::write(&path, text.replace("/ip4/127.0.0.1/tcp/0", "not-an-addr")).unwrap();
         let e = Config::load(dir.path()).unwrap_err().to_string();
@@ -237,7 +250,10 @@ mod tests {
         let with_boot = text.replace("bootstrap = []", "bootstrap = [\"/ip4/127.0.0.1/tcp/1\"]");
         std::fs::write(&path, with_boot).unwrap();
         let e = Config::load(dir.path()).unwrap_err().to_string();
-        assert!(e.contains("network.bootstrap[0]") && e.contains("/p2p/"), "{e}");
+        assert!(
+            e.contains("network.bootstrap[0]") && e.contains("/p2p/"),
+            "{e}"
+        );
 
         std::fs::write(&path, format!("{text}\nsurprise = 1\n")).unwrap();
         let e = Config::load(dir.path()).unwrap_err().to_string();

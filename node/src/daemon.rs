@@ -10,7 +10,9 @@
 //! admitted at once) and pushes it to its peers. Peers are found by asking
 //! connected members which members they see and where those listen.
 
-use crate::admin::{self, AdminCall, AdminRequest, AdminResponse, PeerInfo, RefusalInfo, StatusInfo};
+use crate::admin::{
+    self, AdminCall, AdminRequest, AdminResponse, PeerInfo, RefusalInfo, StatusInfo,
+};
 use crate::config::{self, Config, ConfigError};
 use crate::keyfile::{self, KeyFileError};
 use crate::net::{self, Behaviour, BehaviourEvent};
@@ -102,6 +104,8 @@ struct Node {
     recent_dials: HashMap<PeerId, Instant>,
     refusals: VecDeque<RefusalInfo>,
     started: Instant,
+    /// Our own admission last logged (logged again only when it changes).
+    self_admission: Option<Admission>,
 }
 
 /// Runs the node in `dir` until `shutdown` resolves.
@@ -123,11 +127,13 @@ pub async fn run(dir: &Path, shutdown: impl Future<Output = ()>) -> Result<(), D
     let mut swarm = net::build_swarm(&identity)?;
     let config_path = dir.join(config::CONFIG_FILE);
     for addr in &config.network.listen {
-        let ma: Multiaddr = addr.parse().map_err(|e: libp2p::multiaddr::Error| DaemonError::Listen {
-            path: config_path.clone(),
-            addr: addr.clone(),
-            message: e.to_string(),
-        })?;
+        let ma: Multiaddr =
+            addr.parse()
+                .map_err(|e: libp2p::multiaddr::Error| DaemonError::Listen {
+                    path: config_path.clone(),
+                    addr: addr.clone(),
+                    message: e.to_string(),
+                })?;
         swarm.listen_on(ma).map_err(|e| DaemonError::Listen {
             path: config_path.clone(),
             addr: addr.clone(),
@@ -156,6 +162,7 @@ pub async fn run(dir: &Path, shutdown: impl Future<Output = ()>) -> Result<(), D
         recent_dials: HashMap::new(),
         refusals: VecDeque::new(),
         started: Instant::now(),
+        self_admission: None,
     };
     tracing::info!(
         peer_id = %node.identity.peer_id(),
@@ -175,7 +182,9 @@ pub async fn run(dir: &Path, shutdown: impl Future<Output = ()>) -> Result<(), D
 
 fn transport_error_text(e: &libp2p::TransportError<std::io::Error>) -> String {
     match e {
-        libp2p::TransportError::MultiaddrNotSupported(a) => format!("address {a} is not supported (use /ip4/.../tcp/PORT)"),
+        libp2p::TransportError::MultiaddrNotSupported(a) => {
+            format!("address {a} is not supported (use /ip4/.../tcp/PORT)")
+        }
         libp2p::TransportError::Other(io) => io.to_string(),
     }
 }
@@ -201,7 +210,8 @@ impl Node {
         shutdown: impl Future<Output = ()>,
     ) -> Result<(), DaemonError> {
         tokio::pin!(shutdown);
-        let mut tick = tokio::time::interval(Duration::from_secs(self.config.network.peer_exchange_secs));
+        let mut tick =
+            tokio::time::interval(Duration::from_secs(self.config.network.peer_exchange_secs));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
@@ -269,20 +279,22 @@ impl Node {
                 if num_established.get() == 1 {
                     tracing::info!(peer = %peer_id, remote = %endpoint.get_remote_address(), "connected");
                     let have = self.roster_version();
-                    self.send(peer_id, Request::RosterSync { have_version: have }, Pending::RosterSync);
+                    self.send(
+                        peer_id,
+                        Request::RosterSync { have_version: have },
+                        Pending::RosterSync,
+                    );
                     self.send(peer_id, Request::Peers, Pending::Peers);
                 }
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
-                num_established,
+                num_established: 0,
                 cause,
                 ..
             } => {
-                if num_established == 0 {
-                    self.connected.remove(&peer_id);
-                    tracing::info!(peer = %peer_id, cause = ?cause.map(|c| c.to_string()), "disconnected");
-                }
+                self.connected.remove(&peer_id);
+                tracing::info!(peer = %peer_id, cause = ?cause.map(|c| c.to_string()), "disconnected");
             }
             SwarmEvent::IncomingConnectionError {
                 send_back_addr,
@@ -311,12 +323,17 @@ impl Node {
                 _ => tracing::debug!(peer = ?peer_id, error = %error, "dial failed"),
             },
             SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
-                peer_id, info, ..
+                peer_id,
+                info,
+                ..
             })) => {
                 let addrs: Vec<Multiaddr> = info
                     .listen_addrs
                     .into_iter()
-                    .filter(|a| !a.iter().any(|p| matches!(p, Protocol::Ip4(ip) if ip.is_unspecified())))
+                    .filter(|a| {
+                        !a.iter()
+                            .any(|p| matches!(p, Protocol::Ip4(ip) if ip.is_unspecified()))
+                    })
                     .collect();
                 self.peer_addrs.insert(peer_id, addrs);
             }
@@ -326,25 +343,45 @@ impl Node {
     }
 
     fn send(&mut self, peer: PeerId, request: Request, kind: Pending) {
-        let id = self.swarm.behaviour_mut().control.send_request(&peer, request);
+        let id = self
+            .swarm
+            .behaviour_mut()
+            .control
+            .send_request(&peer, request);
         self.pending.insert(id, kind);
     }
 
     fn on_control(&mut self, event: request_response::Event<Request, Response>) {
         match event {
             request_response::Event::Message { peer, message, .. } => match message {
-                request_response::Message::Request { request, channel, .. } => {
+                request_response::Message::Request {
+                    request, channel, ..
+                } => {
                     let response = self.on_request(peer, request);
-                    if self.swarm.behaviour_mut().control.send_response(channel, response).is_err() {
+                    if self
+                        .swarm
+                        .behaviour_mut()
+                        .control
+                        .send_response(channel, response)
+                        .is_err()
+                    {
                         tracing::debug!(%peer, "response not sent: the stream closed");
                     }
                 }
-                request_response::Message::Response { request_id, response } => {
+                request_response::Message::Response {
+                    request_id,
+                    response,
+                } => {
                     let kind = self.pending.remove(&request_id);
                     self.on_response(peer, kind, response);
                 }
             },
-            request_response::Event::OutboundFailure { peer, request_id, error, .. } => {
+            request_response::Event::OutboundFailure {
+                peer,
+                request_id,
+                error,
+                ..
+            } => {
                 self.pending.remove(&request_id);
                 tracing::debug!(%peer, %error, "control request failed");
             }
@@ -389,8 +426,16 @@ impl Node {
                     .filter(|p| **p != peer)
                     .filter_map(|p| {
                         let pk = PublicKey::from_peer_id(p)?;
-                        let addresses = self.peer_addrs.get(p)?.iter().map(|a| a.to_string()).collect();
-                        Some(PeerAddresses { public_key: pk, addresses })
+                        let addresses = self
+                            .peer_addrs
+                            .get(p)?
+                            .iter()
+                            .map(|a| a.to_string())
+                            .collect();
+                        Some(PeerAddresses {
+                            public_key: pk,
+                            addresses,
+                        })
                     })
                     .collect();
                 Response::Peers { peers }
@@ -444,7 +489,9 @@ impl Node {
 
     fn dial_bootstrap(&mut self) {
         for addr in self.config.network.bootstrap.clone() {
-            let Ok(ma) = addr.parse::<Multiaddr>() else { continue };
+            let Ok(ma) = addr.parse::<Multiaddr>() else {
+                continue;
+            };
             let Some(peer) = ma.iter().find_map(|p| match p {
                 Protocol::P2p(peer) => Some(peer),
                 _ => None,
@@ -475,12 +522,20 @@ impl Node {
     }
 
     /// Accepts a chain offered by `source` if it extends what we hold.
-    fn offer_roster(&mut self, chain: Vec<Signed<Roster>>, source: &str) -> Result<Option<u64>, RosterError> {
+    fn offer_roster(
+        &mut self,
+        chain: Vec<Signed<Roster>>,
+        source: &str,
+    ) -> Result<Option<u64>, RosterError> {
         let held = self.roster_version();
         // Skip versions we already hold (a push carries the whole chain).
         let newer: Vec<Signed<Roster>> = chain
             .into_iter()
-            .filter(|s| codec::decode::<Roster>(s.body()).map(|r| r.version > held).unwrap_or(true))
+            .filter(|s| {
+                codec::decode::<Roster>(s.body())
+                    .map(|r| r.version > held)
+                    .unwrap_or(true)
+            })
             .collect();
         if newer.is_empty() {
             return Ok(None);
@@ -496,7 +551,9 @@ impl Node {
         let versions: Vec<(u64, &Signed<Roster>)> = newer
             .iter()
             .map(|s| {
-                let v = codec::decode::<Roster>(s.body()).map(|r| r.version).unwrap_or(0);
+                let v = codec::decode::<Roster>(s.body())
+                    .map(|r| r.version)
+                    .unwrap_or(0);
                 (v, s)
             })
             .collect();
@@ -525,7 +582,14 @@ impl Node {
                 .collect(),
             None => HashSet::new(),
         };
-        let current: Vec<PeerId> = self.swarm.behaviour().allow.allowed_peers().iter().copied().collect();
+        let current: Vec<PeerId> = self
+            .swarm
+            .behaviour()
+            .allow
+            .allowed_peers()
+            .iter()
+            .copied()
+            .collect();
         for p in current {
             if !admitted.contains(&p) {
                 let reason = self.admission(&p);
@@ -540,8 +604,16 @@ impl Node {
         }
         if let Some((_, r)) = &self.roster {
             let me = r.admission(&self.identity.public(), t);
-            if me != Admission::Admitted {
-                tracing::error!(reason = %me, version = r.version, "this node is not admitted by the roster it holds");
+            if self.self_admission != Some(me) {
+                if me == Admission::Admitted {
+                    tracing::info!(
+                        version = r.version,
+                        "this node is admitted by the roster it holds"
+                    );
+                } else {
+                    tracing::error!(reason = %me, version = r.version, "this node is not admitted by the roster it holds");
+                }
+                self.self_admission = Some(me);
             }
         }
     }
@@ -556,19 +628,25 @@ impl Node {
         };
         let peers: Vec<PeerId> = self.connected.iter().copied().collect();
         for p in peers {
-            self.send(p, Request::RosterPush { chain: chain.clone() }, Pending::RosterPush);
+            self.send(
+                p,
+                Request::RosterPush {
+                    chain: chain.clone(),
+                },
+                Pending::RosterPush,
+            );
         }
     }
 
     fn on_admin(&mut self, request: AdminRequest) -> AdminResponse {
         match request {
-            AdminRequest::Status => AdminResponse::Status(self.status()),
+            AdminRequest::Status => AdminResponse::Status(Box::new(self.status())),
             AdminRequest::RosterInstall { chain_hex } => {
                 let mut chain = Vec::new();
                 for (i, h) in chain_hex.iter().enumerate() {
-                    let decoded = hex::decode(h)
-                        .map_err(|e| e.to_string())
-                        .and_then(|b| codec::decode::<Signed<Roster>>(&b).map_err(|e| e.to_string()));
+                    let decoded = hex::decode(h).map_err(|e| e.to_string()).and_then(|b| {
+                        codec::decode::<Signed<Roster>>(&b).map_err(|e| e.to_string())
+                    });
                     match decoded {
                         Ok(s) => chain.push(s),
                         Err(e) => {
@@ -582,7 +660,9 @@ impl Node {
                     Ok(_) => AdminResponse::RosterInstalled {
                         version: self.roster_version(),
                     },
-                    Err(e) => AdminResponse::Error { message: e.to_string() },
+                    Err(e) => AdminResponse::Error {
+                        message: e.to_string(),
+                    },
                 }
             }
         }
@@ -593,7 +673,8 @@ impl Node {
         let roster = self.roster.as_ref().map(|(_, r)| r);
         let mut connected: BTreeMap<String, PeerInfo> = BTreeMap::new();
         for p in &self.connected {
-            let member = roster.and_then(|r| PublicKey::from_peer_id(p).and_then(|pk| r.member(&pk)));
+            let member =
+                roster.and_then(|r| PublicKey::from_peer_id(p).and_then(|pk| r.member(&pk)));
             connected.insert(
                 p.to_string(),
                 PeerInfo {
@@ -646,7 +727,11 @@ pub fn install_offline(dir: &Path, chain: Vec<Signed<Roster>>) -> Result<u64, In
         .unwrap_or(0);
     let newer: Vec<Signed<Roster>> = chain
         .into_iter()
-        .filter(|s| codec::decode::<Roster>(s.body()).map(|r| r.version > held_version).unwrap_or(true))
+        .filter(|s| {
+            codec::decode::<Roster>(s.body())
+                .map(|r| r.version > held_version)
+                .unwrap_or(true)
+        })
         .collect();
     if newer.is_empty() {
         return Ok(held_version);
@@ -654,7 +739,14 @@ pub fn install_offline(dir: &Path, chain: Vec<Signed<Roster>>) -> Result<u64, In
     let accepted = roster::accept_chain(held.as_ref(), &newer, &anchor)?;
     let versions: Vec<(u64, &Signed<Roster>)> = newer
         .iter()
-        .map(|s| (codec::decode::<Roster>(s.body()).map(|r| r.version).unwrap_or(0), s))
+        .map(|s| {
+            (
+                codec::decode::<Roster>(s.body())
+                    .map(|r| r.version)
+                    .unwrap_or(0),
+                s,
+            )
+        })
         .collect();
     store.put_rosters(&versions)?;
     Ok(accepted.version)

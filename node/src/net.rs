@@ -7,7 +7,9 @@ use dxmesh_protocol::codec;
 use dxmesh_protocol::identity::Identity;
 use dxmesh_protocol::wire::{self, MAX_CONTROL_FRAME, Request, Response};
 use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use libp2p::{StreamProtocol, Swarm, allow_block_list, identify, noise, ping, request_response, tcp, yamux};
+use libp2p::{
+    StreamProtocol, Swarm, allow_block_list, identify, noise, ping, request_response, tcp, yamux,
+};
 use std::io;
 use std::time::Duration;
 
@@ -87,14 +89,24 @@ impl request_response::Codec for ControlCodec {
         read_frame(io).await
     }
 
-    async fn write_request<T>(&mut self, _: &StreamProtocol, io: &mut T, req: Request) -> io::Result<()>
+    async fn write_request<T>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        req: Request,
+    ) -> io::Result<()>
     where
         T: AsyncWrite + Unpin + Send,
     {
         write_frame(io, &req).await
     }
 
-    async fn write_response<T>(&mut self, _: &StreamProtocol, io: &mut T, res: Response) -> io::Result<()>
+    async fn write_response<T>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        res: Response,
+    ) -> io::Result<()>
     where
         T: AsyncWrite + Unpin + Send,
     {
@@ -163,6 +175,9 @@ mod tests {
         let mut io = Cursor::new(Vec::new());
         write_frame(&mut io, &Request::Peers).await.unwrap();
         io.set_position(0);
-        assert_eq!(read_frame::<_, Request>(&mut io).await.unwrap(), Request::Peers);
+        assert_eq!(
+            read_frame::<_, Request>(&mut io).await.unwrap(),
+            Request::Peers
+        );
     }
 }

@@ -87,7 +87,10 @@ pub struct DraftMember {
 
 /// Parses a PeerId string into the Ed25519 key it embeds.
 pub fn key_of_peer_id(s: &str) -> Result<PublicKey, String> {
-    let peer: libp2p::PeerId = s.trim().parse().map_err(|e| format!("{s:?} is not a PeerId: {e}"))?;
+    let peer: libp2p::PeerId = s
+        .trim()
+        .parse()
+        .map_err(|e| format!("{s:?} is not a PeerId: {e}"))?;
     PublicKey::from_peer_id(&peer).ok_or_else(|| format!("{s:?} is not an Ed25519 PeerId"))
 }
 
@@ -108,9 +111,11 @@ impl Draft {
     pub fn save(&self, path: &Path) -> Result<(), RosterFileError> {
         let mut text = String::from("# dxmesh roster draft: edit, then `dxmesh roster sign`.\n");
         text.push_str(&toml::to_string_pretty(self).expect("drafts serialise"));
-        crate::fsutil::write_atomic(path, text.as_bytes(), 0o644).map_err(|source| RosterFileError::Io {
-            path: path.to_path_buf(),
-            source,
+        crate::fsutil::write_atomic(path, text.as_bytes(), 0o644).map_err(|source| {
+            RosterFileError::Io {
+                path: path.to_path_buf(),
+                source,
+            }
         })
     }
 
@@ -120,7 +125,11 @@ impl Draft {
             mesh: roster.mesh.clone(),
             version: roster.version + 1,
             previous: Some(dxmesh_protocol::hex(&prev.digest())),
-            revoked: roster.revoked.iter().map(|k| k.peer_id().to_string()).collect(),
+            revoked: roster
+                .revoked
+                .iter()
+                .map(|k| k.peer_id().to_string())
+                .collect(),
             members: roster
                 .members
                 .iter()
@@ -162,8 +171,10 @@ impl Draft {
                 role: m.role,
                 display_name: m.display_name.clone(),
                 addresses: m.addresses.clone(),
-                valid_from: Timestamp::parse(&m.valid_from).map_err(|e| field("valid_from", e.to_string()))?,
-                valid_until: Timestamp::parse(&m.valid_until).map_err(|e| field("valid_until", e.to_string()))?,
+                valid_from: Timestamp::parse(&m.valid_from)
+                    .map_err(|e| field("valid_from", e.to_string()))?,
+                valid_until: Timestamp::parse(&m.valid_until)
+                    .map_err(|e| field("valid_until", e.to_string()))?,
             });
         }
         let mut revoked = Vec::new();
@@ -197,17 +208,27 @@ pub fn load_signed(path: &Path) -> Result<Signed<Roster>, RosterFileError> {
 }
 
 /// A table of the roster for people.
-pub fn render(roster: &Roster, signer: Option<&PublicKey>, digest: Option<&[u8; 32]>, now: Timestamp) -> String {
+pub fn render(
+    roster: &Roster,
+    signer: Option<&PublicKey>,
+    digest: Option<&[u8; 32]>,
+    now: Timestamp,
+) -> String {
     let mut out = String::new();
     out.push_str(&format!("mesh:      {}\n", roster.mesh));
     out.push_str(&format!("version:   {}\n", roster.version));
     out.push_str(&format!(
         "previous:  {}\n",
-        roster.previous.map(|h| dxmesh_protocol::hex(&h)).unwrap_or_else(|| "(none: first version)".into())
+        roster
+            .previous
+            .map(|h| dxmesh_protocol::hex(&h))
+            .unwrap_or_else(|| "(none: first version)".into())
     ));
     out.push_str(&format!("issued at: {}\n", roster.issued_at));
     if let Some(s) = signer {
-        out.push_str(&format!("signed by: {s} (signature not checked by `show`; use `verify`)\n"));
+        out.push_str(&format!(
+            "signed by: {s} (signature not checked by `show`; use `verify`)\n"
+        ));
     }
     if let Some(d) = digest {
         out.push_str(&format!("digest:    {}\n", dxmesh_protocol::hex(d)));

@@ -68,12 +68,14 @@ impl Store {
         let t = tx.open_table(ROSTERS).map_err(db_err)?;
         match t.last().map_err(db_err)? {
             None => Ok(None),
-            Some((_, v)) => codec::decode(v.value())
-                .map(Some)
-                .map_err(|source| StoreError::Corrupt {
-                    what: "roster",
-                    source,
-                }),
+            Some((_, v)) => {
+                codec::decode(v.value())
+                    .map(Some)
+                    .map_err(|source| StoreError::Corrupt {
+                        what: "roster",
+                        source,
+                    })
+            }
         }
     }
 
@@ -84,10 +86,12 @@ impl Store {
         let mut out = Vec::new();
         for item in t.range(after.saturating_add(1)..).map_err(db_err)? {
             let (_, v) = item.map_err(db_err)?;
-            out.push(codec::decode(v.value()).map_err(|source| StoreError::Corrupt {
-                what: "roster",
-                source,
-            })?);
+            out.push(
+                codec::decode(v.value()).map_err(|source| StoreError::Corrupt {
+                    what: "roster",
+                    source,
+                })?,
+            );
         }
         Ok(out)
     }

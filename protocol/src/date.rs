@@ -27,7 +27,7 @@ pub enum DateError {
 
 /// Whether `year` is a Gregorian leap year.
 pub fn is_leap(year: u16) -> bool {
-    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
+    (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400)
 }
 
 /// Days in `month` of `year` (0 for a month outside 1..=12).
@@ -44,7 +44,7 @@ pub fn days_in_month(year: u16, month: u8) -> u8 {
 impl Date {
     /// The date, if it exists.
     pub fn new(year: u16, month: u8, day: u8) -> Option<Date> {
-        (year >= 1 && year <= 9999 && day >= 1 && day <= days_in_month(year, month))
+        ((1..=9999).contains(&year) && day >= 1 && day <= days_in_month(year, month))
             .then_some(Date { year, month, day })
     }
 

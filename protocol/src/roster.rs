@@ -203,13 +203,20 @@ impl Roster {
                 return Err(bad(format!("member {} listed twice", m.public_key)));
             }
             if m.valid_from >= m.valid_until {
-                return Err(bad(format!("member {} has an empty validity period", m.public_key)));
+                return Err(bad(format!(
+                    "member {} has an empty validity period",
+                    m.public_key
+                )));
             }
             if self.revoked.contains(&m.public_key) {
                 return Err(bad(format!("member {} is also revoked", m.public_key)));
             }
         }
-        if !self.members.windows(2).all(|w| w[0].public_key < w[1].public_key) {
+        if !self
+            .members
+            .windows(2)
+            .all(|w| w[0].public_key < w[1].public_key)
+        {
             return Err(bad("members are not ordered by public key".into()));
         }
         if !self.revoked.windows(2).all(|w| w[0] < w[1]) {
@@ -241,7 +248,7 @@ impl Roster {
 
     /// Sorts members and revoked keys into canonical order (drafts call this before signing).
     pub fn canonicalize(&mut self) {
-        self.members.sort_by(|a, b| a.public_key.cmp(&b.public_key));
+        self.members.sort_by_key(|m| m.public_key);
         self.revoked.sort();
         self.revoked.dedup();
     }
@@ -263,19 +270,22 @@ pub fn accept_chain(
     }
     let mut prev: Option<(Roster, Hash)> = match held {
         Some(s) => {
-            let r = s.verify_by(anchor).map_err(|source| RosterError::NotAnchorSigned {
-                version: 0,
-                source,
-            })?;
+            let r = s
+                .verify_by(anchor)
+                .map_err(|source| RosterError::NotAnchorSigned { version: 0, source })?;
             Some((r, s.digest()))
         }
         None => None,
     };
     for s in offered {
-        let r = s.verify_by(anchor).map_err(|source| RosterError::NotAnchorSigned {
-            version: crate::codec::decode::<Roster>(s.body()).map(|r| r.version).unwrap_or(0),
-            source,
-        })?;
+        let r = s
+            .verify_by(anchor)
+            .map_err(|source| RosterError::NotAnchorSigned {
+                version: crate::codec::decode::<Roster>(s.body())
+                    .map(|r| r.version)
+                    .unwrap_or(0),
+                source,
+            })?;
         r.validate()?;
         if let Some((p, digest)) = &prev {
             if r.version <= p.version {
@@ -296,7 +306,11 @@ pub fn accept_chain(
                     offered: r.mesh.clone(),
                 });
             }
-            if let Some(key) = p.revoked.iter().find(|k| r.revoked.binary_search(k).is_err()) {
+            if let Some(key) = p
+                .revoked
+                .iter()
+                .find(|k| r.revoked.binary_search(k).is_err())
+            {
                 return Err(RosterError::RevocationDropped {
                     version: r.version,
                     key: *key,
@@ -342,7 +356,10 @@ mod tests {
     fn chain_acceptance_and_refusals() {
         let anchor = Identity::from_seed([99; 32]).unwrap();
         let s1 = Signed::sign(&anchor, &v1()).unwrap();
-        assert_eq!(accept_chain(None, std::slice::from_ref(&s1), &anchor.public()).unwrap(), v1());
+        assert_eq!(
+            accept_chain(None, std::slice::from_ref(&s1), &anchor.public()).unwrap(),
+            v1()
+        );
 
         let mut r2 = v1();
         r2.version = 2;
@@ -350,13 +367,19 @@ mod tests {
         let revoked = r2.members.remove(0).public_key;
         r2.revoked.push(revoked);
         let s2 = Signed::sign(&anchor, &r2).unwrap();
-        assert_eq!(accept_chain(Some(&s1), std::slice::from_ref(&s2), &anchor.public()).unwrap(), r2);
+        assert_eq!(
+            accept_chain(Some(&s1), std::slice::from_ref(&s2), &anchor.public()).unwrap(),
+            r2
+        );
         assert_eq!(r2.admission(&revoked, Timestamp(50)), Admission::Revoked);
 
         // Older or equal: refused.
         assert!(matches!(
             accept_chain(Some(&s2), std::slice::from_ref(&s1), &anchor.public()),
-            Err(RosterError::NotNewer { held: 2, offered: 1 })
+            Err(RosterError::NotNewer {
+                held: 2,
+                offered: 1
+            })
         ));
         // Signed by someone else: refused.
         let mallory = Identity::from_seed([98; 32]).unwrap();
@@ -371,7 +394,10 @@ mod tests {
         let s2b = Signed::sign(&anchor, &r2b).unwrap();
         assert!(matches!(
             accept_chain(Some(&s1), &[s2b], &anchor.public()),
-            Err(RosterError::BrokenChain { version: 2, previous: 1 })
+            Err(RosterError::BrokenChain {
+                version: 2,
+                previous: 1
+            })
         ));
         // Dropping a revocation: refused.
         let mut r3 = r2.clone();
@@ -402,12 +428,21 @@ mod tests {
     fn inconsistent_rosters_are_refused() {
         let mut r = v1();
         r.members.push(r.members[0].clone());
-        assert!(matches!(r.validate(), Err(RosterError::Inconsistent { .. })));
+        assert!(matches!(
+            r.validate(),
+            Err(RosterError::Inconsistent { .. })
+        ));
         let mut r = v1();
         r.revoked.push(r.members[0].public_key);
-        assert!(matches!(r.validate(), Err(RosterError::Inconsistent { .. })));
+        assert!(matches!(
+            r.validate(),
+            Err(RosterError::Inconsistent { .. })
+        ));
         let mut r = v1();
         r.previous = Some([1; 32]);
-        assert!(matches!(r.validate(), Err(RosterError::Inconsistent { .. })));
+        assert!(matches!(
+            r.validate(),
+            Err(RosterError::Inconsistent { .. })
+        ));
     }
 }

@@ -39,7 +39,11 @@ impl Timestamp {
         if let Some(rest) = time_part {
             let rest = rest.strip_suffix('Z').ok_or_else(err)?;
             let parts: Vec<&str> = rest.split(':').collect();
-            if parts.len() != 3 || parts.iter().any(|p| p.len() != 2 || !p.bytes().all(|b| b.is_ascii_digit())) {
+            if parts.len() != 3
+                || parts
+                    .iter()
+                    .any(|p| p.len() != 2 || !p.bytes().all(|b| b.is_ascii_digit()))
+            {
                 return Err(err());
             }
             let n = |i: usize| parts[i].parse::<u64>().map_err(|_| err());
@@ -61,7 +65,14 @@ impl Timestamp {
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let s = self.0 % 86_400;
-        write!(f, "{}T{:02}:{:02}:{:02}Z", self.date(), s / 3600, (s / 60) % 60, s % 60)
+        write!(
+            f,
+            "{}T{:02}:{:02}:{:02}Z",
+            self.date(),
+            s / 3600,
+            (s / 60) % 60,
+            s % 60
+        )
     }
 }
 

@@ -129,7 +129,10 @@ mod tests {
         let r: Request = codec::decode(&f[4..]).unwrap();
         assert_eq!(r, Request::RosterSync { have_version: 3 });
         assert_eq!(
-            frame_len((MAX_CONTROL_FRAME as u32 + 1).to_be_bytes(), MAX_CONTROL_FRAME),
+            frame_len(
+                (MAX_CONTROL_FRAME as u32 + 1).to_be_bytes(),
+                MAX_CONTROL_FRAME
+            ),
             Err(FrameError::TooLarge {
                 len: MAX_CONTROL_FRAME + 1,
                 limit: MAX_CONTROL_FRAME

@@ -2,22 +2,400 @@
 //!
 //! Multi-node integration tests. The tests in `tests/tests/` start real
 //! `dxmesh` processes (the binary `dxmesh-under-test`, which is the real CLI)
-//! in temporary directories, on `127.0.0.1:0`.
+//! in temporary directories, listening on `127.0.0.1:0`, and talk to them
+//! only as an operator would: through the command line and the admin socket.
 //!
 //! ## Layout
-//! - [`run`]: run the `dxmesh` binary and capture its output.
+//! - [`Dxmesh`]: runs one `dxmesh` command and checks its outcome.
+//! - [`Mesh`]: a trust anchor, a roster, and node directories.
+//! - [`NodeProc`]: one running node process; killed when dropped, so no test
+//!   leaves a process behind.
 
 #![forbid(unsafe_code)]
 
-use std::path::Path;
-use std::process::{Command, Output};
+use dxmesh_node::admin::StatusInfo;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
-/// Runs `dxmesh ARGS` (the binary given by `bin`) in `cwd` and returns its output.
-pub fn run(bin: &str, cwd: &Path, args: &[&str]) -> Output {
-    Command::new(bin)
-        .args(args)
-        .current_dir(cwd)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap_or_else(|e| panic!("cannot start {bin}: {e}"))
+/// Runs `dxmesh` commands with a given binary.
+#[derive(Debug, Clone)]
+pub struct Dxmesh {
+    /// Path of the binary.
+    pub bin: PathBuf,
 }
+
+impl Dxmesh {
+    /// The binary at `bin` (pass `env!("CARGO_BIN_EXE_dxmesh-under-test")`).
+    pub fn new(bin: &str) -> Dxmesh {
+        Dxmesh {
+            bin: PathBuf::from(bin),
+        }
+    }
+
+    /// Runs `dxmesh ARGS` in `cwd`.
+    pub fn run(&self, cwd: &Path, args: &[&str]) -> Output {
+        Command::new(&self.bin)
+            .args(args)
+            .current_dir(cwd)
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", self.bin.display()))
+    }
+
+    /// Runs `dxmesh ARGS` and panics with its stderr unless it succeeds; returns stdout.
+    pub fn ok(&self, cwd: &Path, args: &[&str]) -> String {
+        let out = self.run(cwd, args);
+        assert!(
+            out.status.success(),
+            "dxmesh {args:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8 output")
+    }
+
+    /// Runs `dxmesh ARGS`, asserts it fails, returns stderr.
+    pub fn fails(&self, cwd: &Path, args: &[&str]) -> String {
+        let out = self.run(cwd, args);
+        assert!(
+            !out.status.success(),
+            "dxmesh {args:?} unexpectedly succeeded: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8(out.stderr).expect("utf-8 output")
+    }
+}
+
+/// Returns the value after `key: ` on a line of `text`.
+pub fn field(text: &str, key: &str) -> String {
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}: ")))
+        .unwrap_or_else(|| panic!("no `{key}:` in {text}"))
+        .trim()
+        .to_string()
+}
+
+/// A node directory made by `dxmesh init`.
+#[derive(Debug, Clone)]
+pub struct NodeDir {
+    /// Short name (also the directory name).
+    pub name: String,
+    /// Department.
+    pub department: String,
+    /// Role.
+    pub role: String,
+    /// Directory.
+    pub dir: PathBuf,
+    /// PeerId printed by init.
+    pub peer_id: String,
+}
+
+/// A trust anchor and node directories under one temporary directory.
+pub struct Mesh {
+    /// The `dxmesh` runner.
+    pub dx: Dxmesh,
+    /// Temporary root (deleted on drop).
+    pub root: tempfile::TempDir,
+    /// Node directories, in creation order.
+    pub nodes: Vec<NodeDir>,
+}
+
+impl Mesh {
+    /// Creates the anchor key (`anchor.key`, `anchor.pub.pem`).
+    pub fn new(bin: &str) -> Mesh {
+        let dx = Dxmesh::new(bin);
+        let root = tempfile::tempdir().expect("tempdir");
+        let out = dx.ok(root.path(), &["keygen", "--out", "anchor.key"]);
+        let pem_start = out.find("-----BEGIN PUBLIC KEY-----").expect("pem");
+        std::fs::write(root.path().join("anchor.pub.pem"), &out[pem_start..]).expect("write pem");
+        Mesh {
+            dx,
+            root,
+            nodes: Vec::new(),
+        }
+    }
+
+    /// The root directory.
+    pub fn path(&self) -> &Path {
+        self.root.path()
+    }
+
+    /// `dxmesh init` a node listening on 127.0.0.1:0 with a 1 s peer exchange.
+    pub fn init(&mut self, name: &str, department: &str, role: &str) -> NodeDir {
+        let out = self.dx.ok(
+            self.root.path(),
+            &[
+                "init",
+                "--dir",
+                name,
+                "--department",
+                department,
+                "--role",
+                role,
+                "--anchor",
+                "anchor.pub.pem",
+                "--listen",
+                "/ip4/127.0.0.1/tcp/0",
+            ],
+        );
+        let node = NodeDir {
+            name: name.into(),
+            department: department.into(),
+            role: role.into(),
+            dir: self.root.path().join(name),
+            peer_id: field(&out, "peer_id"),
+        };
+        edit_config(
+            &node.dir,
+            "peer_exchange_secs = 5",
+            "peer_exchange_secs = 1",
+        );
+        self.nodes.push(node.clone());
+        node
+    }
+
+    /// Writes and signs a roster draft with `members` (and `revoked`), as
+    /// version 1 or as the successor of `previous`; returns the signed file.
+    pub fn sign_roster(
+        &self,
+        file: &str,
+        previous: Option<&str>,
+        members: &[&NodeDir],
+        revoked: &[&NodeDir],
+    ) -> PathBuf {
+        let draft = format!("{file}.toml");
+        match previous {
+            None => self.dx.ok(
+                self.path(),
+                &["roster", "new", "--mesh", "test-province", "--out", &draft],
+            ),
+            Some(p) => self.dx.ok(
+                self.path(),
+                &["roster", "new", "--from", p, "--out", &draft],
+            ),
+        };
+        for m in members {
+            self.dx.ok(
+                self.path(),
+                &[
+                    "roster",
+                    "add-member",
+                    &draft,
+                    "--peer-id",
+                    &m.peer_id,
+                    "--department",
+                    &m.department,
+                    "--role",
+                    &m.role,
+                    "--valid-from",
+                    "2020-01-01",
+                    "--valid-until",
+                    "2099-01-01",
+                ],
+            );
+        }
+        for r in revoked {
+            self.dx.ok(
+                self.path(),
+                &["roster", "revoke", &draft, "--peer-id", &r.peer_id],
+            );
+        }
+        self.dx.ok(
+            self.path(),
+            &[
+                "roster",
+                "sign",
+                &draft,
+                "--anchor-key",
+                "anchor.key",
+                "--out",
+                file,
+            ],
+        );
+        self.path().join(file)
+    }
+
+    /// Installs signed roster files on `node` (running or not).
+    pub fn install(&self, node: &NodeDir, files: &[&Path]) -> String {
+        let mut args = vec!["roster", "install", "--dir"];
+        let dir = node.dir.to_str().expect("utf-8 path");
+        args.push(dir);
+        let files: Vec<&str> = files
+            .iter()
+            .map(|f| f.to_str().expect("utf-8 path"))
+            .collect();
+        args.extend(files);
+        self.dx.ok(self.path(), &args)
+    }
+
+    /// Starts `node`.
+    pub fn start(&self, node: &NodeDir) -> NodeProc {
+        NodeProc::start(&self.dx, node)
+    }
+}
+
+/// Replaces `from` with `to` in the node's config.toml (as an operator would edit it).
+pub fn edit_config(dir: &Path, from: &str, to: &str) {
+    let path = dir.join("config.toml");
+    let text = std::fs::read_to_string(&path).expect("config");
+    assert!(text.contains(from), "{from:?} not in {text}");
+    std::fs::write(&path, text.replacen(from, to, 1)).expect("write config");
+}
+
+/// A running `dxmesh run` process.
+pub struct NodeProc {
+    /// Its directory.
+    pub node: NodeDir,
+    dx: Dxmesh,
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+impl NodeProc {
+    /// Starts the daemon and waits until it answers on its admin socket with a listen address.
+    pub fn start(dx: &Dxmesh, node: &NodeDir) -> NodeProc {
+        let log = node.dir.join("node.log");
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .expect("log file");
+        let child = Command::new(&dx.bin)
+            .args(["run", "--dir"])
+            .arg(&node.dir)
+            .env("RUST_LOG", "info,dxmesh_node=debug")
+            .stdin(Stdio::null())
+            .stdout(log_file.try_clone().expect("log"))
+            .stderr(log_file)
+            .spawn()
+            .expect("spawn dxmesh run");
+        let mut p = NodeProc {
+            node: node.clone(),
+            dx: dx.clone(),
+            child: Some(child),
+            log,
+        };
+        p.wait_for("a listen address", Duration::from_secs(20), |s| {
+            !s.listen_addresses.is_empty()
+        });
+        p
+    }
+
+    /// The node's status, if the daemon answers.
+    pub fn try_status(&self) -> Option<StatusInfo> {
+        let out = self.dx.run(
+            &self.node.dir,
+            &["status", "--json", "--dir", self.node.dir.to_str()?],
+        );
+        if !out.status.success() {
+            return None;
+        }
+        serde_json::from_slice(&out.stdout).ok()
+    }
+
+    /// The node's status (panics if it does not answer).
+    pub fn status(&self) -> StatusInfo {
+        self.try_status().unwrap_or_else(|| {
+            panic!(
+                "{} does not answer; log:\n{}",
+                self.node.name,
+                self.log_text()
+            )
+        })
+    }
+
+    /// Its first listen address (with /p2p/).
+    pub fn addr(&self) -> String {
+        self.status().listen_addresses[0].clone()
+    }
+
+    /// Waits until `pred` holds for the status, or panics after `timeout` with the log.
+    pub fn wait_for(
+        &mut self,
+        what: &str,
+        timeout: Duration,
+        pred: impl Fn(&StatusInfo) -> bool,
+    ) -> StatusInfo {
+        let start = Instant::now();
+        loop {
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(code)) = child.try_wait()
+            {
+                panic!(
+                    "{} exited with {code} while waiting for {what}; log:\n{}",
+                    self.node.name,
+                    self.log_text()
+                );
+            }
+            if let Some(s) = self.try_status()
+                && pred(&s)
+            {
+                return s;
+            }
+            if start.elapsed() > timeout {
+                panic!(
+                    "{}: timed out waiting for {what}; last status: {:?}\nlog:\n{}",
+                    self.node.name,
+                    self.try_status(),
+                    self.log_text()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The daemon's log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Sends SIGTERM and waits for a clean exit; returns whether it exited with 0.
+    pub fn stop(mut self) -> bool {
+        let mut child = self.child.take().expect("running");
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.success();
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Kills the process with SIGKILL (a crash).
+    pub fn kill(mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for NodeProc {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// The (department, role) pairs of the seven-node province.
+pub const PROVINCE: [(&str, &str); 7] = [
+    ("public_security", "provider"),
+    ("civil_affairs", "provider"),
+    ("health", "provider"),
+    ("disabled_federation", "provider"),
+    ("hr", "provider"),
+    ("comparator", "comparator"),
+    ("ministry", "ministry"),
+];

@@ -3,21 +3,17 @@
 //! never overwritten.
 
 use dxmesh_protocol::identity::{Identity, PublicKey};
-use dxmesh_tests::run;
+use dxmesh_tests::Dxmesh;
 use std::os::unix::fs::PermissionsExt;
 
-const BIN: &str = env!("CARGO_BIN_EXE_dxmesh-under-test");
+fn dx() -> Dxmesh {
+    Dxmesh::new(env!("CARGO_BIN_EXE_dxmesh-under-test"))
+}
 
 #[test]
 fn keygen_writes_a_private_seed_and_prints_its_identity() {
     let dir = tempfile::tempdir().unwrap();
-    let out = run(BIN, dir.path(), &["keygen", "--out", "node.key"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stdout = dx().ok(dir.path(), &["keygen", "--out", "node.key"]);
     let path = dir.path().join("node.key");
     let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
@@ -39,9 +35,7 @@ fn keygen_writes_a_private_seed_and_prints_its_identity() {
 fn keygen_refuses_to_overwrite() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("node.key"), "precious").unwrap();
-    let out = run(BIN, dir.path(), &["keygen", "--out", "node.key"]);
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = dx().fails(dir.path(), &["keygen", "--out", "node.key"]);
     assert!(stderr.contains("node.key: already exists"), "{stderr}");
     assert_eq!(
         std::fs::read_to_string(dir.path().join("node.key")).unwrap(),
@@ -52,12 +46,11 @@ fn keygen_refuses_to_overwrite() {
 #[test]
 fn help_and_version() {
     let dir = tempfile::tempdir().unwrap();
-    let out = run(BIN, dir.path(), &["--version"]);
-    assert!(out.status.success());
-    assert!(String::from_utf8_lossy(&out.stdout).contains(env!("CARGO_PKG_VERSION")));
-    let out = run(BIN, dir.path(), &["--help"]);
-    assert!(out.status.success());
-    assert!(String::from_utf8_lossy(&out.stdout).contains("keygen"));
-    let out = run(BIN, dir.path(), &["no-such-command"]);
-    assert!(!out.status.success());
+    let out = dx().ok(dir.path(), &["--version"]);
+    assert!(out.contains(env!("CARGO_PKG_VERSION")));
+    let out = dx().ok(dir.path(), &["--help"]);
+    for cmd in ["keygen", "init", "run", "status", "peers", "roster"] {
+        assert!(out.contains(cmd), "--help lacks {cmd}: {out}");
+    }
+    dx().fails(dir.path(), &["no-such-command"]);
 }
