@@ -5,13 +5,37 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// A calendar date between 0001-01-01 and 9999-12-31.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+/// A calendar date between 0001-01-01 and 9999-12-31. Decoding checks the
+/// date exists, so no `Date` value is ever impossible.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct Date {
     year: u16,
     month: u8,
     day: u8,
 }
+
+impl<'de> Deserialize<'de> for Date {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(rename = "Date")]
+        struct Raw {
+            year: u16,
+            month: u8,
+            day: u8,
+        }
+        let r = Raw::deserialize(d)?;
+        Date::new(r.year, r.month, r.day).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "{:04}-{:02}-{:02} is not a real calendar date",
+                r.year, r.month, r.day
+            ))
+        })
+    }
+}
+
+/// Days from 1970-01-01 to 0001-01-01 and to 9999-12-31.
+const MIN_DAYS: i64 = -719_162;
+const MAX_DAYS: i64 = 2_932_896;
 
 /// Why a date string was refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq, Clone)]
@@ -100,6 +124,9 @@ impl Date {
 
     /// The date `days` after 1970-01-01, if it is within the supported range.
     pub fn from_days_since_epoch(days: i64) -> Option<Date> {
+        if !(MIN_DAYS..=MAX_DAYS).contains(&days) {
+            return None;
+        }
         let z = days + 719_468;
         let era = z.div_euclid(146_097);
         let doe = z - era * 146_097;
@@ -115,13 +142,13 @@ impl Date {
 
     /// The date `n` days later (or earlier, for negative `n`).
     pub fn add_days(&self, n: i64) -> Option<Date> {
-        Date::from_days_since_epoch(self.days_since_epoch() + n)
+        Date::from_days_since_epoch(self.days_since_epoch().checked_add(n)?)
     }
 
     /// The same day `n` months later, clamped to the month's last day
     /// (2024-01-31 plus one month is 2024-02-29).
     pub fn add_months(&self, n: i64) -> Option<Date> {
-        let total = i64::from(self.year) * 12 + i64::from(self.month) - 1 + n;
+        let total = (i64::from(self.year) * 12 + i64::from(self.month) - 1).checked_add(n)?;
         let year = u16::try_from(total.div_euclid(12)).ok()?;
         let month = (total.rem_euclid(12) + 1) as u8;
         let day = self.day.min(days_in_month(year, month));

@@ -52,10 +52,33 @@ pub enum KeyError {
 }
 
 /// An Ed25519 public key: the stable name of a node in signed structures.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct PublicKey(pub [u8; 32]);
+///
+/// Always a valid curve point: construction and decoding refuse the byte
+/// strings that are not (about half of all 32-byte strings), so every key
+/// has a `PeerId` and formatting one can never fail.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct PublicKey([u8; 32]);
+
+impl<'de> Deserialize<'de> for PublicKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let bytes = <[u8; 32]>::deserialize(d)?;
+        PublicKey::from_bytes(bytes).map_err(serde::de::Error::custom)
+    }
+}
 
 impl PublicKey {
+    /// The key with these bytes, if they are a valid Ed25519 point.
+    pub fn from_bytes(bytes: [u8; 32]) -> Result<PublicKey, KeyError> {
+        libp2p_identity::ed25519::PublicKey::try_from_bytes(&bytes)
+            .map(|_| PublicKey(bytes))
+            .map_err(|_| KeyError::NotEd25519("public key (not a curve point)"))
+    }
+
+    /// The 32 key bytes.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
     /// The libp2p `PeerId` of the node holding this key.
     pub fn peer_id(&self) -> PeerId {
         self.to_libp2p().to_peer_id()
@@ -64,7 +87,7 @@ impl PublicKey {
     /// This key as a libp2p public key.
     pub fn to_libp2p(&self) -> libp2p_identity::PublicKey {
         let ed = libp2p_identity::ed25519::PublicKey::try_from_bytes(&self.0)
-            .expect("32 bytes always form an ed25519 public key encoding");
+            .expect("a PublicKey is always a valid point (checked at construction)");
         libp2p_identity::PublicKey::from(ed)
     }
 
@@ -102,7 +125,7 @@ impl PublicKey {
             Some(key) if key.len() == 32 => {
                 let mut k = [0u8; 32];
                 k.copy_from_slice(key);
-                Ok(PublicKey(k))
+                PublicKey::from_bytes(k)
             }
             _ => Err(KeyError::NotEd25519("public key")),
         }

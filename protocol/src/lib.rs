@@ -15,6 +15,9 @@
 //! - [`date`]: calendar dates for birth dates, ages and cycles.
 //! - [`id`]: GB 11643-1999 resident ID normalisation and validation.
 //! - [`token`]: epoch keys (HKDF), ID and attribute tokens (HMAC).
+//! - [`cycle`]: exchange cycles: periods, epochs, pull windows.
+//! - [`agreement`]: sharing-agreement terms, the negotiation state machine,
+//!   and the provider's pull and disclosure checks.
 //! - [`time`]: signed instants (Unix seconds, RFC 3339 text).
 //! - [`roster`]: the anchor-signed member roster, chain acceptance, admission.
 //! - [`wire`]: control request/response messages and their length-prefixed framing.
@@ -24,7 +27,9 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod agreement;
 pub mod codec;
+pub mod cycle;
 pub mod date;
 pub mod id;
 pub mod identity;

@@ -6,13 +6,20 @@
 //! To accept an intended change: `DXMESH_BLESS=1 cargo test -p dxmesh-protocol --test golden`,
 //! then review `git diff protocol/tests/golden/`.
 
+use dxmesh_protocol::agreement::{
+    Action, DisclosureTerms, FieldTerm, RowPredicate, Terms, Treatment, sign_step,
+};
 use dxmesh_protocol::codec::encode;
+use dxmesh_protocol::cycle::{Cycle, Period};
 use dxmesh_protocol::date::Date;
 use dxmesh_protocol::id::normalize;
 use dxmesh_protocol::identity::Identity;
 use dxmesh_protocol::merkle::{self, TreeHead, consistency_proof, inclusion_proof, leaf_hash};
+use dxmesh_protocol::roster::{Member, Role, Roster};
 use dxmesh_protocol::signed::Signed;
+use dxmesh_protocol::time::Timestamp;
 use dxmesh_protocol::token::{AttrField, GroupMasterKey, normalize_attr};
+use dxmesh_protocol::wire::{MAX_CONTROL_FRAME, Request, encode_frame};
 use std::path::PathBuf;
 
 fn vectors() -> Vec<(&'static str, Vec<u8>)> {
@@ -27,7 +34,86 @@ fn vectors() -> Vec<(&'static str, Vec<u8>)> {
     let signed = Signed::sign(&signer, &head).unwrap();
     let epoch_key = GroupMasterKey([0x42; 32]).epoch_key("registration", 7);
     let name = AttrField::new("name").unwrap();
+    let consumer = Identity::from_seed([0x22; 32]).unwrap();
+    let roster = Roster {
+        mesh: "golden".into(),
+        version: 1,
+        previous: None,
+        issued_at: Timestamp(1_790_000_000),
+        members: vec![Member {
+            public_key: signer.public(),
+            department: "health".into(),
+            role: Role::Provider,
+            display_name: "Health".into(),
+            addresses: vec!["/ip4/127.0.0.1/tcp/7400".into()],
+            valid_from: Timestamp(1_780_000_000),
+            valid_until: Timestamp(1_820_000_000),
+        }],
+        revoked: vec![consumer.public()],
+    };
+    let anchor = Identity::from_seed([0x33; 32]).unwrap();
+    let signed_roster = Signed::sign(&anchor, &roster).unwrap();
+    let terms = Terms {
+        provider: signer.public(),
+        consumer: consumer.public(),
+        dataset: "registry".into(),
+        fields: vec![
+            FieldTerm {
+                name: "id_number".into(),
+                treatment: Treatment::Token,
+            },
+            FieldTerm {
+                name: "name".into(),
+                treatment: Treatment::AttrToken,
+            },
+            FieldTerm {
+                name: "region_code".into(),
+                treatment: Treatment::Clear,
+            },
+        ],
+        rows: vec![
+            RowPredicate::Equals {
+                field: "status".into(),
+                value: "active".into(),
+            },
+            RowPredicate::AgeAtLeast { years: 16 },
+        ],
+        purpose_code: "registration/uninsured-outreach".into(),
+        purpose: "Outreach.".into(),
+        token_group: "registration".into(),
+        cycle: Cycle {
+            period: Period::Months(1),
+            anchor: Date::new(2026, 12, 1).unwrap(),
+            window_secs: 7 * 86_400,
+            max_pulls: 2,
+        },
+        disclosure: DisclosureTerms {
+            fields: vec!["id_number".into(), "name".into(), "address".into()],
+            result_kinds: vec!["uninsured".into()],
+            max_records_per_epoch: 100_000,
+        },
+        retention_days: 90,
+        not_before: Timestamp(1_796_083_200),
+        not_after: Timestamp(1_827_619_200),
+        version: 1,
+        supersedes: None,
+    };
+    let propose = sign_step(
+        &consumer,
+        None,
+        Timestamp(1_795_000_000),
+        Action::Propose(terms.clone()),
+    )
+    .unwrap();
     vec![
+        ("signed_roster", encode(&signed_roster).unwrap()),
+        ("agreement_terms", encode(&terms).unwrap()),
+        ("agreement_id", terms.id().to_vec()),
+        ("signed_agreement_step_propose", encode(&propose).unwrap()),
+        (
+            "control_frame_roster_sync",
+            encode_frame(&Request::RosterSync { have_version: 7 }, MAX_CONTROL_FRAME).unwrap(),
+        ),
         ("tree_head", encode(&head).unwrap()),
         ("signed_tree_head", encode(&signed).unwrap()),
         ("signed_tree_head.signing_input", signed.signing_input()),
