@@ -21,6 +21,40 @@ pub enum AdminRequest {
         /// The chain.
         chain_hex: Vec<String>,
     },
+    /// Propose an agreement to peer `to`.
+    AgreementPropose {
+        /// The other party's PeerId.
+        to: String,
+        /// The terms as written.
+        terms: crate::terms_file::TermsFile,
+        /// Where they were read from (for error messages).
+        terms_path: String,
+    },
+    /// Counter the last offer of agreement `id` with new terms.
+    AgreementCounter {
+        /// Thread or agreement id (hex prefix).
+        id: String,
+        /// The terms as written.
+        terms: crate::terms_file::TermsFile,
+        /// Where they were read from.
+        terms_path: String,
+    },
+    /// Accept, suspend, resume or terminate agreement `id`.
+    AgreementAct {
+        /// Thread or agreement id (hex prefix).
+        id: String,
+        /// `accept`, `suspend`, `resume` or `terminate`.
+        action: String,
+        /// Why (suspend, terminate).
+        reason: Option<String>,
+    },
+    /// Every agreement thread.
+    AgreementList,
+    /// One agreement in full.
+    AgreementShow {
+        /// Thread or agreement id (hex prefix).
+        id: String,
+    },
 }
 
 /// The daemon's answer.
@@ -34,6 +68,15 @@ pub enum AdminResponse {
         /// Version now held.
         version: u64,
     },
+    /// The outcome of an agreement step.
+    AgreementStep(AgreementSummary),
+    /// The agreement list.
+    Agreements {
+        /// One row per thread.
+        agreements: Vec<AgreementSummary>,
+    },
+    /// One agreement in full.
+    Agreement(Box<AgreementDetail>),
     /// The request failed.
     Error {
         /// Why.
@@ -68,6 +111,59 @@ pub struct StatusInfo {
     pub uptime_secs: u64,
     /// Most recent refusals, newest last.
     pub refusals: Vec<RefusalInfo>,
+}
+
+/// One agreement thread, briefly.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgreementSummary {
+    /// Thread id (hex).
+    pub thread: String,
+    /// Id of the current terms (hex): the agreement id once accepted.
+    pub agreement: String,
+    /// Status now.
+    pub status: String,
+    /// Dataset.
+    pub dataset: String,
+    /// Provider (department and PeerId).
+    pub provider: String,
+    /// Consumer (department and PeerId).
+    pub consumer: String,
+    /// Number of signed steps.
+    pub steps: u32,
+    /// Whether a step of ours awaits the provider.
+    pub pending: bool,
+    /// What happened (for step results).
+    pub message: String,
+}
+
+/// One agreement in full (for `show` and `export`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgreementDetail {
+    /// Summary.
+    pub summary: AgreementSummary,
+    /// The current terms as TOML.
+    pub terms_toml: String,
+    /// The transcript, one line per step.
+    pub transcript: Vec<StepLine>,
+    /// The signed transcript: hex of the encoded `Vec<Signed<Step>>`.
+    pub transcript_hex: String,
+}
+
+/// One step of a transcript, for people.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepLine {
+    /// Position.
+    pub seq: u32,
+    /// When (RFC 3339).
+    pub at: String,
+    /// Signer (department and PeerId).
+    pub signer: String,
+    /// Action and its argument.
+    pub action: String,
+    /// Step digest (hex).
+    pub digest: String,
+    /// Signature (hex).
+    pub signature: String,
 }
 
 /// A connected member.

@@ -13,10 +13,12 @@
 use crate::admin::{
     self, AdminCall, AdminRequest, AdminResponse, PeerInfo, RefusalInfo, StatusInfo,
 };
+use crate::agreements::Agreements;
 use crate::config::{self, Config, ConfigError};
 use crate::keyfile::{self, KeyFileError};
 use crate::net::{self, Behaviour, BehaviourEvent};
 use crate::store::{Store, StoreError};
+use dxmesh_protocol::agreement::Step;
 use dxmesh_protocol::codec;
 use dxmesh_protocol::identity::{Identity, PublicKey};
 use dxmesh_protocol::roster::{self, Admission, Roster, RosterError};
@@ -32,7 +34,9 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
+
+mod agreement_handlers;
 
 /// How many recent refusals `status` shows.
 const REFUSALS_KEPT: usize = 50;
@@ -87,6 +91,15 @@ enum Pending {
     RosterSync,
     RosterPush,
     Peers,
+    /// Our (consumer's) step sent to the provider; the operator may be waiting.
+    AgreementStep {
+        step: Signed<Step>,
+        reply: Option<oneshot::Sender<AdminResponse>>,
+    },
+    /// Our (provider's) step sent to the consumer as a notification.
+    AgreementNotify,
+    /// We asked the provider for missing transcripts.
+    AgreementSync,
 }
 
 struct Node {
@@ -106,6 +119,8 @@ struct Node {
     started: Instant,
     /// Our own admission last logged (logged again only when it changes).
     self_admission: Option<Admission>,
+    /// Sharing agreements this node is a party to.
+    pub(crate) agreements: Agreements,
 }
 
 /// Runs the node in `dir` until `shutdown` resolves.
@@ -124,6 +139,7 @@ pub async fn run(dir: &Path, shutdown: impl Future<Output = ()>) -> Result<(), D
         },
         None => None,
     };
+    let agreements = Agreements::load(&store)?;
     let mut swarm = net::build_swarm(&identity)?;
     let config_path = dir.join(config::CONFIG_FILE);
     for addr in &config.network.listen {
@@ -163,6 +179,7 @@ pub async fn run(dir: &Path, shutdown: impl Future<Output = ()>) -> Result<(), D
         refusals: VecDeque::new(),
         started: Instant::now(),
         self_admission: None,
+        agreements,
     };
     tracing::info!(
         peer_id = %node.identity.peer_id(),
@@ -220,10 +237,7 @@ impl Node {
                     return Ok(());
                 }
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
-                Some(call) = admin_rx.recv() => {
-                    let response = self.on_admin(call.request);
-                    let _ = call.reply.send(response);
-                }
+                Some(call) = admin_rx.recv() => self.on_admin_call(call),
                 _ = tick.tick() => self.on_tick(),
             }
         }
@@ -285,6 +299,7 @@ impl Node {
                         Pending::RosterSync,
                     );
                     self.send(peer_id, Request::Peers, Pending::Peers);
+                    self.sync_agreements_with(peer_id);
                 }
             }
             SwarmEvent::ConnectionClosed {
@@ -382,7 +397,16 @@ impl Node {
                 error,
                 ..
             } => {
-                self.pending.remove(&request_id);
+                if let Some(Pending::AgreementStep {
+                    reply: Some(reply), ..
+                }) = self.pending.remove(&request_id)
+                {
+                    let _ = reply.send(AdminResponse::Error {
+                        message: format!(
+                            "the provider did not answer ({error}); the step stays queued and is sent again when the provider reconnects"
+                        ),
+                    });
+                }
                 tracing::debug!(%peer, %error, "control request failed");
             }
             request_response::Event::InboundFailure { peer, error, .. } => {
@@ -419,6 +443,19 @@ impl Node {
                     reason: Refusal::BadRoster(e.to_string()),
                 },
             },
+            Request::AgreementStep { step } => self.on_agreement_step(peer, step),
+            Request::AgreementSync { threads } => {
+                let Some(from) = PublicKey::from_peer_id(&peer) else {
+                    return Response::Transcripts {
+                        transcripts: vec![],
+                    };
+                };
+                let transcripts =
+                    self.agreements
+                        .missing_for(&self.identity.public(), &from, &threads);
+                tracing::debug!(%peer, held = threads.len(), sending = transcripts.len(), "agreement sync requested");
+                Response::Transcripts { transcripts }
+            }
             Request::Peers => {
                 let peers = self
                     .connected
@@ -456,6 +493,16 @@ impl Node {
                 }
             }
             (Some(Pending::RosterPush), Response::Ack) => {}
+            (Some(Pending::AgreementStep { step, reply }), answer) => {
+                self.on_agreement_answer(peer, step, reply, answer)
+            }
+            (Some(Pending::AgreementSync), Response::Transcripts { transcripts }) => {
+                self.on_agreement_transcripts(peer, transcripts)
+            }
+            (Some(Pending::AgreementNotify), Response::StepAccepted { .. }) => {}
+            (Some(Pending::AgreementNotify), Response::StepRefused { reason, .. }) => {
+                tracing::info!(%peer, %reason, "consumer did not take our notification; it will sync");
+            }
             (_, Response::Refused { reason }) => {
                 tracing::warn!(%peer, ?reason, "peer refused our request");
             }
@@ -638,8 +685,36 @@ impl Node {
         }
     }
 
+    fn on_admin_call(&mut self, call: AdminCall) {
+        match call.request {
+            AdminRequest::AgreementPropose { .. }
+            | AdminRequest::AgreementCounter { .. }
+            | AdminRequest::AgreementAct { .. } => {
+                self.on_agreement_admin(call.request, call.reply)
+            }
+            request => {
+                let response = self.on_admin(request);
+                let _ = call.reply.send(response);
+            }
+        }
+    }
+
     fn on_admin(&mut self, request: AdminRequest) -> AdminResponse {
         match request {
+            AdminRequest::AgreementList => AdminResponse::Agreements {
+                agreements: self.agreement_list(),
+            },
+            AdminRequest::AgreementShow { id } => match self.agreement_detail(&id) {
+                Ok(d) => AdminResponse::Agreement(Box::new(d)),
+                Err(e) => AdminResponse::Error {
+                    message: e.to_string(),
+                },
+            },
+            AdminRequest::AgreementPropose { .. }
+            | AdminRequest::AgreementCounter { .. }
+            | AdminRequest::AgreementAct { .. } => AdminResponse::Error {
+                message: "internal: agreement steps are handled asynchronously".into(),
+            },
             AdminRequest::Status => AdminResponse::Status(Box::new(self.status())),
             AdminRequest::RosterInstall { chain_hex } => {
                 let mut chain = Vec::new();

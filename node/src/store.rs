@@ -3,6 +3,7 @@
 //! immediate durability before the caller acknowledges anything. Values are
 //! the protocol codec's bytes, never a second format.
 
+use dxmesh_protocol::agreement::Step;
 use dxmesh_protocol::codec;
 use dxmesh_protocol::roster::Roster;
 use dxmesh_protocol::signed::Signed;
@@ -11,6 +12,12 @@ use std::path::{Path, PathBuf};
 
 /// Roster versions: version -> encoded `Signed<Roster>`.
 const ROSTERS: TableDefinition<u64, &[u8]> = TableDefinition::new("rosters");
+/// Agreement transcripts: thread digest -> encoded `Vec<Signed<Step>>`.
+const TRANSCRIPTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("agreement_transcripts");
+/// Our own steps the provider has not confirmed: step digest -> encoded `Signed<Step>`.
+const OUTBOX: TableDefinition<&[u8], &[u8]> = TableDefinition::new("agreement_outbox");
+/// Counters: key -> encoded value (pull sessions and disclosure use per agreement and epoch).
+const COUNTERS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("counters");
 
 /// Why state could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +65,9 @@ impl Store {
         let db = Database::create(&path).map_err(|e| open_err(e.to_string()))?;
         let tx = db.begin_write().map_err(db_err)?;
         tx.open_table(ROSTERS).map_err(db_err)?;
+        tx.open_table(TRANSCRIPTS).map_err(db_err)?;
+        tx.open_table(OUTBOX).map_err(db_err)?;
+        tx.open_table(COUNTERS).map_err(db_err)?;
         tx.commit().map_err(db_err)?;
         Ok(Store { db })
     }
@@ -107,5 +117,102 @@ impl Store {
             }
         }
         tx.commit().map_err(db_err)
+    }
+}
+
+impl Store {
+    /// Every stored transcript.
+    pub fn transcripts(&self) -> Result<Vec<Vec<Signed<Step>>>, StoreError> {
+        self.all_values(TRANSCRIPTS, "agreement transcript")
+    }
+
+    /// Replaces the transcript of `thread` (durably).
+    pub fn put_transcript(
+        &self,
+        thread: &[u8; 32],
+        steps: &[Signed<Step>],
+    ) -> Result<(), StoreError> {
+        let bytes = codec::encode(steps).map_err(db_err)?;
+        self.put(TRANSCRIPTS, thread, &bytes)
+    }
+
+    /// Our unconfirmed steps.
+    pub fn outbox(&self) -> Result<Vec<Signed<Step>>, StoreError> {
+        self.all_values(OUTBOX, "outbox step")
+    }
+
+    /// Keeps `step` until the provider confirms it (durably).
+    pub fn outbox_put(&self, step: &Signed<Step>) -> Result<(), StoreError> {
+        let bytes = codec::encode(step).map_err(db_err)?;
+        self.put(OUTBOX, &step.digest(), &bytes)
+    }
+
+    /// Forgets an outbox step.
+    pub fn outbox_remove(&self, digest: &[u8; 32]) -> Result<(), StoreError> {
+        let tx = self.db.begin_write().map_err(db_err)?;
+        {
+            let mut t = tx.open_table(OUTBOX).map_err(db_err)?;
+            t.remove(digest.as_slice()).map_err(db_err)?;
+        }
+        tx.commit().map_err(db_err)
+    }
+
+    /// A counter value (encoded with the protocol codec), if set.
+    pub fn counter<T: serde::de::DeserializeOwned>(
+        &self,
+        key: &[u8],
+    ) -> Result<Option<T>, StoreError> {
+        let tx = self.db.begin_read().map_err(db_err)?;
+        let t = tx.open_table(COUNTERS).map_err(db_err)?;
+        match t.get(key).map_err(db_err)? {
+            None => Ok(None),
+            Some(v) => codec::decode(v.value())
+                .map(Some)
+                .map_err(|source| StoreError::Corrupt {
+                    what: "counter",
+                    source,
+                }),
+        }
+    }
+
+    /// Sets a counter (durably, before the caller acts on it).
+    pub fn set_counter<T: serde::Serialize>(
+        &self,
+        key: &[u8],
+        value: &T,
+    ) -> Result<(), StoreError> {
+        let bytes = codec::encode(value).map_err(db_err)?;
+        self.put(COUNTERS, key, &bytes)
+    }
+
+    fn put(
+        &self,
+        table: TableDefinition<&[u8], &[u8]>,
+        key: &[u8],
+        value: &[u8],
+    ) -> Result<(), StoreError> {
+        let tx = self.db.begin_write().map_err(db_err)?;
+        {
+            let mut t = tx.open_table(table).map_err(db_err)?;
+            t.insert(key, value).map_err(db_err)?;
+        }
+        tx.commit().map_err(db_err)
+    }
+
+    fn all_values<T: serde::de::DeserializeOwned>(
+        &self,
+        table: TableDefinition<&[u8], &[u8]>,
+        what: &'static str,
+    ) -> Result<Vec<T>, StoreError> {
+        let tx = self.db.begin_read().map_err(db_err)?;
+        let t = tx.open_table(table).map_err(db_err)?;
+        let mut out = Vec::new();
+        for item in t.iter().map_err(db_err)? {
+            let (_, v) = item.map_err(db_err)?;
+            out.push(
+                codec::decode(v.value()).map_err(|source| StoreError::Corrupt { what, source })?,
+            );
+        }
+        Ok(out)
     }
 }

@@ -7,8 +7,10 @@
 //! body, so an oversized message is refused without being read. Bulk feed
 //! transfers use separate one-directional libp2p streams (later protocols).
 
+use crate::agreement::Step;
 use crate::codec::{self, CodecError};
 use crate::identity::PublicKey;
+use crate::merkle::Hash;
 use crate::roster::{Admission, Roster};
 use crate::signed::Signed;
 use serde::{Deserialize, Serialize};
@@ -34,6 +36,28 @@ pub enum Request {
     },
     /// "Which members are you connected to, and where do they listen?"
     Peers,
+    /// A negotiation step. A consumer sends its steps to the provider, which
+    /// sequences every transcript; a provider sends its own steps to the
+    /// consumer as notifications.
+    AgreementStep {
+        /// The signed step.
+        step: Signed<Step>,
+    },
+    /// "These are the threads (where I am the consumer) and how much of each
+    /// I hold; send me what I am missing." Sent on every new connection.
+    AgreementSync {
+        /// Thread heads held by the requester.
+        threads: Vec<ThreadHead>,
+    },
+}
+
+/// How much of a negotiation thread a node holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ThreadHead {
+    /// The thread (digest of its first step).
+    pub thread: Hash,
+    /// Steps held.
+    pub len: u32,
 }
 
 /// A control response.
@@ -51,6 +75,24 @@ pub enum Response {
     },
     /// Accepted (a push was stored, or it was not newer and ignored).
     Ack,
+    /// The step was appended and persisted; the transcript now has `len` steps.
+    StepAccepted {
+        /// Transcript length after the step.
+        len: u32,
+    },
+    /// The step was refused; here is the responder's transcript of the thread
+    /// (empty if it has none) so the sender can converge.
+    StepRefused {
+        /// Why.
+        reason: String,
+        /// The responder's transcript.
+        transcript: Vec<Signed<Step>>,
+    },
+    /// Transcripts the requester is missing (whole, oldest step first).
+    Transcripts {
+        /// One transcript per thread.
+        transcripts: Vec<Vec<Signed<Step>>>,
+    },
     /// The request was refused.
     Refused {
         /// Why.

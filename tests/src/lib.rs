@@ -399,3 +399,162 @@ pub const PROVINCE: [(&str, &str); 7] = [
     ("comparator", "comparator"),
     ("ministry", "ministry"),
 ];
+
+/// Today's date (UTC) as `YYYY-MM-DD`, and `days` from today.
+pub fn day(days: i64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    dxmesh_protocol::date::Date::from_days_since_epoch((now / 86_400) as i64 + days)
+        .map(|d| d.to_string())
+        .unwrap_or_default()
+}
+
+/// A terms file for the household registry feed, valid from yesterday for a
+/// year, daily cycle anchored yesterday with a whole-day window.
+pub fn registry_terms(max_pulls: u32, quota: u64) -> String {
+    format!(
+        r#"dataset = "registry"
+token_group = "registration"
+purpose_code = "registration/uninsured-outreach"
+purpose = "Find registered residents without social insurance."
+not_before = "{from}"
+not_after = "{until}"
+retention_days = 90
+fields = [
+  {{ name = "id_number", treatment = "token" }},
+  {{ name = "name", treatment = "attr_token" }},
+  {{ name = "birth_date", treatment = "attr_token" }},
+  {{ name = "region_code", treatment = "clear" }},
+]
+rows = [ {{ equals = {{ field = "status", value = "active" }} }}, {{ age_at_least = 16 }} ]
+[cycle]
+period = "daily"
+anchor = "{from}"
+window = "P1D"
+max_pulls = {max_pulls}
+[disclosure]
+fields = ["id_number", "name", "address"]
+result_kinds = ["uninsured"]
+max_records_per_epoch = {quota}
+"#,
+        from = day(-1),
+        until = day(365),
+    )
+}
+
+impl NodeProc {
+    /// Starts the daemon with extra environment variables (e.g. failpoints).
+    pub fn start_with_env(dx: &Dxmesh, node: &NodeDir, env: &[(&str, &str)]) -> NodeProc {
+        let log = node.dir.join("node.log");
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .expect("log file");
+        let mut cmd = Command::new(&dx.bin);
+        cmd.args(["run", "--dir"])
+            .arg(&node.dir)
+            .env("RUST_LOG", "info,dxmesh_node=debug")
+            .stdin(Stdio::null())
+            .stdout(log_file.try_clone().expect("log"))
+            .stderr(log_file);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("spawn dxmesh run");
+        let mut p = NodeProc {
+            node: node.clone(),
+            dx: dx.clone(),
+            child: Some(child),
+            log,
+        };
+        p.wait_for("a listen address", Duration::from_secs(20), |s| {
+            !s.listen_addresses.is_empty()
+        });
+        p
+    }
+
+    /// Waits up to `timeout` for the process to exit on its own; returns whether it did.
+    pub fn wait_exit(&mut self, timeout: Duration) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if let Some(c) = self.child.as_mut()
+                && let Ok(Some(_)) = c.try_wait()
+            {
+                self.child = None;
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+
+    /// Runs `dxmesh ARGS --dir <this node>` and returns stdout (panics on failure).
+    pub fn cli(&self, args: &[&str]) -> String {
+        let mut all: Vec<&str> = args.to_vec();
+        all.push("--dir");
+        let dir = self.node.dir.to_str().expect("utf-8");
+        all.push(dir);
+        self.dx.ok(&self.node.dir, &all)
+    }
+
+    /// Runs `dxmesh ARGS --dir <this node>`, asserts failure, returns stderr.
+    pub fn cli_fails(&self, args: &[&str]) -> String {
+        let mut all: Vec<&str> = args.to_vec();
+        all.push("--dir");
+        let dir = self.node.dir.to_str().expect("utf-8");
+        all.push(dir);
+        self.dx.fails(&self.node.dir, &all)
+    }
+
+    /// The agreement list as JSON values.
+    pub fn agreements(&self) -> Vec<serde_json::Value> {
+        let out = self.cli(&["agreement", "list", "--json"]);
+        serde_json::from_str(&out).expect("agreement list JSON")
+    }
+
+    /// Waits until the agreement `thread` has `status` and `steps` here.
+    pub fn wait_agreement(&mut self, thread: &str, status: &str, steps: u64) {
+        let start = Instant::now();
+        loop {
+            let list = self.agreements();
+            if list.iter().any(|a| {
+                a["thread"].as_str() == Some(thread)
+                    && a["status"].as_str() == Some(status)
+                    && a["steps"].as_u64() == Some(steps)
+                    && a["pending"].as_bool() == Some(false)
+            }) {
+                return;
+            }
+            if start.elapsed() > Duration::from_secs(30) {
+                panic!(
+                    "{}: agreement {thread} never reached {status} with {steps} steps: {list:?}\nlog:\n{}",
+                    self.node.name,
+                    self.log_text()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl NodeProc {
+    /// Rewrites the node's config to listen on the port it has now, so a
+    /// restart comes back on the same address (as a production node does).
+    pub fn pin_port(&self) {
+        let addr = self.addr();
+        let port = addr
+            .split('/')
+            .skip_while(|p| *p != "tcp")
+            .nth(1)
+            .expect("a tcp port")
+            .to_string();
+        edit_config(
+            &self.node.dir,
+            "/ip4/127.0.0.1/tcp/0",
+            &format!("/ip4/127.0.0.1/tcp/{port}"),
+        );
+    }
+}
