@@ -13,12 +13,15 @@
 #![warn(missing_docs)]
 
 pub mod admin;
+pub mod agreements;
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod failpoint;
 pub mod fsutil;
 pub mod keyfile;
 pub mod logging;
 pub mod net;
 pub mod roster_file;
 pub mod store;
+pub mod terms_file;
