@@ -48,6 +48,39 @@ pub enum AdminRequest {
         /// Why (suspend, terminate).
         reason: Option<String>,
     },
+    /// Build (or return) the feed of an agreement for an epoch.
+    Publish {
+        /// Agreement or thread id (hex prefix); all active agreements if absent.
+        agreement: Option<String>,
+        /// Epoch; the current one if absent.
+        epoch: Option<u64>,
+    },
+    /// Pull (or resume pulling) a feed.
+    Pull {
+        /// Agreement or thread id (hex prefix).
+        agreement: String,
+        /// Epoch; the current one if absent.
+        epoch: Option<u64>,
+        /// Only the chunks covering this token range (hex tokens, inclusive).
+        range: Option<(String, String)>,
+    },
+    /// Ask the provider to disclose records for tokens.
+    Disclose {
+        /// Agreement or thread id (hex prefix).
+        agreement: String,
+        /// Epoch; the current one if absent.
+        epoch: Option<u64>,
+        /// Result kind.
+        result_kind: String,
+        /// Fields wanted.
+        fields: Vec<String>,
+        /// Tokens (hex); or none with `first`.
+        tokens: Vec<String>,
+        /// Take the first N tokens of the pulled feed instead.
+        first: Option<u64>,
+        /// Write the disclosed records as CSV here.
+        out: Option<String>,
+    },
     /// Every agreement thread.
     AgreementList,
     /// One agreement in full.
@@ -77,6 +110,29 @@ pub enum AdminResponse {
     },
     /// One agreement in full.
     Agreement(Box<AgreementDetail>),
+    /// Feeds published.
+    Published {
+        /// One line per feed.
+        feeds: Vec<FeedInfo>,
+    },
+    /// A pull finished.
+    Pulled {
+        /// What it moved.
+        summary: crate::pulls::PullSummary,
+        /// Agreement id (hex).
+        agreement: String,
+        /// Epoch.
+        epoch: u64,
+    },
+    /// A disclosure arrived.
+    Disclosed {
+        /// Records received.
+        records: u64,
+        /// Tokens the provider did not know.
+        unknown: u64,
+        /// Where they were written.
+        out: Option<String>,
+    },
     /// The request failed.
     Error {
         /// Why.
@@ -111,6 +167,25 @@ pub struct StatusInfo {
     pub uptime_secs: u64,
     /// Most recent refusals, newest last.
     pub refusals: Vec<RefusalInfo>,
+}
+
+/// A published feed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeedInfo {
+    /// Agreement id (hex).
+    pub agreement: String,
+    /// Dataset.
+    pub dataset: String,
+    /// Epoch.
+    pub epoch: u64,
+    /// Records.
+    pub records: u64,
+    /// Chunks.
+    pub chunks: u32,
+    /// Merkle root (hex).
+    pub root: String,
+    /// Digest of the signed manifest (hex).
+    pub manifest: String,
 }
 
 /// One agreement thread, briefly.

@@ -71,6 +71,100 @@ pub enum Command {
     /// Negotiate, inspect and export sharing agreements (through the running node).
     #[command(subcommand)]
     Agreement(AgreementCommand),
+    /// Import a department export, or show imported datasets.
+    #[command(subcommand)]
+    Dataset(DatasetCommand),
+    /// Build the feeds of active agreements for an epoch (the node also does
+    /// this by itself when an epoch starts).
+    Publish {
+        /// Node directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Agreement or thread id (hex prefix); every active agreement if absent.
+        #[arg(long)]
+        agreement: Option<String>,
+        /// Epoch; the current one if absent.
+        #[arg(long)]
+        epoch: Option<u64>,
+    },
+    /// Pull a feed from its provider, verifying every chunk (resumes an
+    /// interrupted pull).
+    Pull {
+        /// Node directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Agreement or thread id (hex prefix).
+        #[arg(long)]
+        agreement: String,
+        /// Epoch; the current one if absent.
+        #[arg(long)]
+        epoch: Option<u64>,
+        /// Only the chunks covering this token range: FROM-TO (32 hex digits each).
+        #[arg(long)]
+        range: Option<String>,
+    },
+    /// Ask a provider to disclose the allowed fields of records for result tokens.
+    Disclose {
+        /// Node directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Agreement or thread id (hex prefix).
+        #[arg(long)]
+        agreement: String,
+        /// Epoch; the current one if absent.
+        #[arg(long)]
+        epoch: Option<u64>,
+        /// Result kind (e.g. uninsured).
+        #[arg(long)]
+        kind: String,
+        /// Fields, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        fields: Vec<String>,
+        /// File of tokens, one hex token per line.
+        #[arg(long)]
+        tokens: Option<PathBuf>,
+        /// Or: the first N tokens of the pulled feed.
+        #[arg(long)]
+        first: Option<u64>,
+        /// Write the disclosed records as CSV here.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+/// `dxmesh dataset ...`.
+#[derive(Debug, Subcommand)]
+pub enum DatasetCommand {
+    /// Import a department export (CSV or JSON Lines): normalise IDs,
+    /// quarantine what cannot be normalised, store the dataset atomically.
+    Import {
+        /// Node directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Dataset name (`[a-z0-9_]`).
+        #[arg(long)]
+        dataset: String,
+        /// The export file.
+        #[arg(long)]
+        file: PathBuf,
+        /// Mapping file (TOML) renaming columns to canonical names.
+        #[arg(long)]
+        mapping: Option<PathBuf>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the import statistics of every dataset (or one).
+    Show {
+        /// Node directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Only this dataset.
+        name: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `dxmesh agreement ...`.
@@ -348,7 +442,208 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Roster(cmd) => roster_command(cmd),
         Command::Agreement(cmd) => agreement_command(cmd),
+        Command::Dataset(cmd) => dataset_command(cmd),
+        Command::Publish {
+            dir,
+            agreement,
+            epoch,
+        } => {
+            let AdminResponse::Published { feeds } =
+                admin_call(&dir, AdminRequest::Publish { agreement, epoch })?
+            else {
+                bail!("unexpected answer from the node");
+            };
+            if feeds.is_empty() {
+                println!("no active agreement to publish");
+            }
+            for f in feeds {
+                println!(
+                    "published {} epoch {}: {} records in {} chunks, root {}, manifest {}",
+                    f.dataset, f.epoch, f.records, f.chunks, f.root, f.manifest
+                );
+                println!("agreement {}", f.agreement);
+            }
+            Ok(())
+        }
+        Command::Pull {
+            dir,
+            agreement,
+            epoch,
+            range,
+        } => {
+            let range = match range {
+                None => None,
+                Some(r) => {
+                    let (a, b) = r.split_once('-').context("--range must be FROM-TO")?;
+                    Some((a.to_string(), b.to_string()))
+                }
+            };
+            let AdminResponse::Pulled {
+                summary,
+                agreement,
+                epoch,
+            } = admin_call(
+                &dir,
+                AdminRequest::Pull {
+                    agreement,
+                    epoch,
+                    range,
+                },
+            )?
+            else {
+                bail!("unexpected answer from the node");
+            };
+            let mbps = if summary.seconds > 0.0 {
+                summary.bytes as f64 / summary.seconds / 1e6
+            } else {
+                0.0
+            };
+            println!(
+                "pulled agreement {agreement} epoch {epoch}: {} records, {} chunks ({} received now, {} bytes, {:.2}s, {:.1} MB/s); every chunk verified",
+                summary.records,
+                summary.chunks,
+                summary.received,
+                summary.bytes,
+                summary.seconds,
+                mbps
+            );
+            Ok(())
+        }
+        Command::Disclose {
+            dir,
+            agreement,
+            epoch,
+            kind,
+            fields,
+            tokens,
+            first,
+            out,
+        } => {
+            let list = match tokens {
+                None => vec![],
+                Some(f) => std::fs::read_to_string(&f)
+                    .with_context(|| format!("{}: cannot read", f.display()))?
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .map(String::from)
+                    .collect(),
+            };
+            let out = out.map(|p| std::path::absolute(&p).unwrap_or(p).display().to_string());
+            let AdminResponse::Disclosed {
+                records,
+                unknown,
+                out,
+            } = admin_call(
+                &dir,
+                AdminRequest::Disclose {
+                    agreement,
+                    epoch,
+                    result_kind: kind,
+                    fields,
+                    tokens: list,
+                    first,
+                    out,
+                },
+            )?
+            else {
+                bail!("unexpected answer from the node");
+            };
+            println!(
+                "disclosed {records} records ({unknown} tokens unknown to the provider){}",
+                out.map(|o| format!("; written to {o}")).unwrap_or_default()
+            );
+            Ok(())
+        }
     }
+}
+
+fn dataset_command(cmd: DatasetCommand) -> anyhow::Result<()> {
+    use crate::dataset::{self, ImportOptions};
+    let data_dir = |dir: &Path| -> anyhow::Result<PathBuf> { Ok(Config::load(dir)?.data_dir(dir)) };
+    match cmd {
+        DatasetCommand::Import {
+            dir,
+            dataset,
+            file,
+            mapping,
+            json,
+        } => {
+            let data = data_dir(&dir)?;
+            let reference = now().date();
+            let report = dataset::import(
+                &data,
+                &ImportOptions {
+                    dataset,
+                    file,
+                    mapping,
+                    format: None,
+                    reference,
+                },
+            )?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", render_report(&report));
+                let q = dataset::current_dir(&data, &report.dataset)?.join("quarantine.csv");
+                if report.rows_quarantined > 0 {
+                    println!("quarantine report: {}", q.display());
+                }
+            }
+            Ok(())
+        }
+        DatasetCommand::Show { dir, name, json } => {
+            let data = data_dir(&dir)?;
+            let reports: Vec<_> = dataset::list(&data)?
+                .into_iter()
+                .filter(|r| name.as_ref().is_none_or(|n| &r.dataset == n))
+                .collect();
+            if let Some(n) = &name
+                && reports.is_empty()
+            {
+                bail!("no dataset {n:?} has been imported into {}", dir.display());
+            }
+            if json {
+                println!("{}", serde_json::to_string_pretty(&reports)?);
+            } else {
+                for r in &reports {
+                    print!("{}", render_report(r));
+                    println!();
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+fn render_report(r: &crate::dataset::ImportReport) -> String {
+    let mut out = String::new();
+    out.push_str(&format!(
+        "dataset {} (generation {}) from {}\n",
+        r.dataset, r.generation, r.file
+    ));
+    out.push_str(&format!(
+        "  columns:             {}\n",
+        r.columns.join(", ")
+    ));
+    out.push_str(&format!("  rows read:           {}\n", r.rows_read));
+    out.push_str(&format!("  rows kept:           {}\n", r.rows_kept));
+    out.push_str(&format!("  rows quarantined:    {}\n", r.rows_quarantined));
+    for (k, v) in &r.quarantined {
+        out.push_str(&format!("    {k:<28} {v}\n"));
+    }
+    out.push_str(&format!("  duplicate rows:      {}\n", r.duplicate_rows));
+    out.push_str(&format!("  distinct IDs:        {}\n", r.distinct_ids));
+    out.push_str(&format!(
+        "  IDs with >1 row:     {}\n",
+        r.ids_with_several_rows
+    ));
+    out.push_str("  ID numbers normalised:\n");
+    for (k, v) in &r.fixes {
+        out.push_str(&format!("    {k:<28} {v}\n"));
+    }
+    out.push_str(&format!("  source sha256:       {}\n", r.source_sha256));
+    out
 }
 
 fn admin_call(dir: &Path, request: AdminRequest) -> anyhow::Result<AdminResponse> {
@@ -594,6 +889,8 @@ fn init(args: InitArgs) -> anyhow::Result<()> {
             anchor_public_key: PathBuf::from(config::ANCHOR_FILE),
         },
         log: LogConfig::default(),
+        key_custodians: Default::default(),
+        schedule: Default::default(),
     };
     config.write_new(dir)?;
     // Validate what we wrote exactly as `run` will read it.

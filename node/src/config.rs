@@ -76,6 +76,37 @@ pub struct Config {
     /// Logging.
     #[serde(default)]
     pub log: LogConfig,
+    /// Token group -> PeerId of its key custodian (`"self"` on the custodian).
+    #[serde(default)]
+    pub key_custodians: std::collections::BTreeMap<String, String>,
+    /// What the daemon does by itself.
+    #[serde(default)]
+    pub schedule: ScheduleConfig,
+}
+
+/// `[schedule]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleConfig {
+    /// Publish each active agreement's feed when its epoch starts (providers).
+    #[serde(default = "yes")]
+    pub auto_publish: bool,
+    /// Pull each active agreement's feed inside its window (consumers).
+    #[serde(default = "yes")]
+    pub auto_pull: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for ScheduleConfig {
+    fn default() -> Self {
+        ScheduleConfig {
+            auto_publish: true,
+            auto_pull: true,
+        }
+    }
 }
 
 fn default_data_dir() -> PathBuf {
@@ -169,6 +200,14 @@ impl Config {
                 "must be at least 1".into(),
             ));
         }
+        for (group, who) in &config.key_custodians {
+            if who != "self" && who.parse::<libp2p::PeerId>().is_err() {
+                return Err(setting(
+                    &format!("key_custodians.{group}"),
+                    format!("{who:?} must be \"self\" or the custodian's PeerId"),
+                ));
+            }
+        }
         if config.department.trim().is_empty() {
             return Err(setting("department", "must not be empty".into()));
         }
@@ -221,6 +260,8 @@ mod tests {
                 anchor_public_key: ANCHOR_FILE.into(),
             },
             log: LogConfig::default(),
+            key_custodians: Default::default(),
+            schedule: Default::default(),
         }
     }
 

@@ -37,6 +37,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
 mod agreement_handlers;
+mod feed_handlers;
 
 /// How many recent refusals `status` shows.
 const REFUSALS_KEPT: usize = 50;
@@ -87,7 +88,7 @@ pub fn now() -> Timestamp {
 }
 
 /// What an outstanding control request was for.
-enum Pending {
+pub(crate) enum Pending {
     RosterSync,
     RosterPush,
     Peers,
@@ -100,6 +101,17 @@ enum Pending {
     AgreementNotify,
     /// We asked the provider for missing transcripts.
     AgreementSync,
+    /// We asked a provider to open a pull.
+    PullOpen(feed_handlers::PullJob),
+    /// We asked a provider to disclose records.
+    Disclose {
+        reply: Option<oneshot::Sender<AdminResponse>>,
+        out: Option<String>,
+    },
+    /// We asked a custodian for a group key.
+    GroupKey {
+        group: String,
+    },
 }
 
 struct Node {
@@ -121,6 +133,18 @@ struct Node {
     self_admission: Option<Admission>,
     /// Sharing agreements this node is a party to.
     pub(crate) agreements: Agreements,
+    /// The node's data directory.
+    data_dir: PathBuf,
+    /// Token group keys (providers only).
+    keys: crate::keys::KeyStore,
+    /// Opens bulk streams.
+    stream_control: libp2p_stream::Control,
+    /// Results of background work (publishing, pulls, stream authorisation).
+    internal_tx: mpsc::UnboundedSender<feed_handlers::Internal>,
+    /// Feeds being built or pulled now, by (agreement, epoch).
+    busy: HashSet<(dxmesh_protocol::agreement::AgreementId, u64)>,
+    /// Publishes waiting for a group key, by group.
+    waiting_for_key: Vec<feed_handlers::WaitingPublish>,
 }
 
 /// Runs the node in `dir` until `shutdown` resolves.
@@ -164,7 +188,23 @@ pub async fn run(dir: &Path, shutdown: impl Future<Output = ()>) -> Result<(), D
     let (admin_tx, admin_rx) = mpsc::channel(64);
     let admin_task = tokio::spawn(admin::serve(listener, admin_tx));
 
+    let data_dir = config.data_dir(dir);
+    let keys = crate::keys::KeyStore::new(dir, config.role);
+    let mut stream_control = swarm.behaviour().stream.new_control();
+    let incoming = stream_control
+        .accept(libp2p::StreamProtocol::new(
+            dxmesh_protocol::feed::FEED_PROTOCOL,
+        ))
+        .map_err(|e| DaemonError::Build(net::BuildError::new(e.to_string())))?;
+    let (internal_tx, mut internal_rx) = mpsc::unbounded_channel();
+    let stream_task = tokio::spawn(feed_handlers::serve_streams(incoming, internal_tx.clone()));
     let mut node = Node {
+        data_dir,
+        keys,
+        stream_control,
+        internal_tx,
+        busy: HashSet::new(),
+        waiting_for_key: Vec::new(),
         config,
         identity,
         anchor,
@@ -190,8 +230,9 @@ pub async fn run(dir: &Path, shutdown: impl Future<Output = ()>) -> Result<(), D
     );
     node.apply_roster();
     node.dial_bootstrap();
-    let result = node.event_loop(admin_rx, shutdown).await;
+    let result = node.event_loop(admin_rx, &mut internal_rx, shutdown).await;
     admin_task.abort();
+    stream_task.abort();
     let _ = std::fs::remove_file(&socket_path);
     tracing::info!("node stopped");
     result
@@ -224,6 +265,7 @@ impl Node {
     async fn event_loop(
         &mut self,
         mut admin_rx: mpsc::Receiver<AdminCall>,
+        internal_rx: &mut mpsc::UnboundedReceiver<feed_handlers::Internal>,
         shutdown: impl Future<Output = ()>,
     ) -> Result<(), DaemonError> {
         tokio::pin!(shutdown);
@@ -238,6 +280,7 @@ impl Node {
                 }
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
                 Some(call) = admin_rx.recv() => self.on_admin_call(call),
+                Some(event) = internal_rx.recv() => self.on_internal(event),
                 _ = tick.tick() => self.on_tick(),
             }
         }
@@ -370,6 +413,45 @@ impl Node {
         match event {
             request_response::Event::Message { peer, message, .. } => match message {
                 request_response::Message::Request {
+                    request:
+                        Request::Disclose {
+                            agreement,
+                            epoch,
+                            result_kind,
+                            fields,
+                            tokens,
+                        },
+                    channel,
+                    ..
+                } => {
+                    let admission = self.admission(&peer);
+                    if admission != Admission::Admitted {
+                        self.record_refusal(
+                            Some(peer),
+                            None,
+                            format!("control request: {admission}"),
+                        );
+                        let _ = self.swarm.behaviour_mut().control.send_response(
+                            channel,
+                            Response::Refused {
+                                reason: Refusal::NotAdmitted(admission),
+                            },
+                        );
+                        return;
+                    }
+                    self.on_disclose(
+                        peer,
+                        feed_handlers::DiscloseAsk {
+                            agreement,
+                            epoch,
+                            result_kind,
+                            fields,
+                            tokens,
+                        },
+                        channel,
+                    );
+                }
+                request_response::Message::Request {
                     request, channel, ..
                 } => {
                     let response = self.on_request(peer, request);
@@ -444,6 +526,18 @@ impl Node {
                 },
             },
             Request::AgreementStep { step } => self.on_agreement_step(peer, step),
+            Request::PullOpen {
+                agreement,
+                epoch,
+                fields,
+                pull_id,
+            } => self.on_pull_open(peer, agreement, epoch, fields, pull_id),
+            Request::Disclose { .. } => Response::Refused {
+                reason: Refusal::Key("internal: disclosures are answered asynchronously".into()),
+            },
+            Request::GroupKey { group, transcript } => {
+                self.on_group_key_request(peer, group, transcript)
+            }
             Request::AgreementSync { threads } => {
                 let Some(from) = PublicKey::from_peer_id(&peer) else {
                     return Response::Transcripts {
@@ -498,6 +592,13 @@ impl Node {
             }
             (Some(Pending::AgreementSync), Response::Transcripts { transcripts }) => {
                 self.on_agreement_transcripts(peer, transcripts)
+            }
+            (Some(Pending::PullOpen(job)), answer) => self.on_pull_answer(peer, job, answer),
+            (Some(Pending::Disclose { reply, out }), answer) => {
+                self.on_disclose_answer(peer, reply, out, answer)
+            }
+            (Some(Pending::GroupKey { group }), answer) => {
+                self.on_group_key_answer(peer, group, answer)
             }
             (Some(Pending::AgreementNotify), Response::StepAccepted { .. }) => {}
             (Some(Pending::AgreementNotify), Response::StepRefused { reason, .. }) => {
@@ -561,6 +662,7 @@ impl Node {
     fn on_tick(&mut self) {
         // Memberships expire with time: re-apply the roster as of now.
         self.apply_roster();
+        self.schedule_feeds();
         let peers: Vec<PeerId> = self.connected.iter().copied().collect();
         for p in peers {
             self.send(p, Request::Peers, Pending::Peers);
@@ -692,6 +794,9 @@ impl Node {
             | AdminRequest::AgreementAct { .. } => {
                 self.on_agreement_admin(call.request, call.reply)
             }
+            AdminRequest::Publish { .. }
+            | AdminRequest::Pull { .. }
+            | AdminRequest::Disclose { .. } => self.on_feed_admin(call.request, call.reply),
             request => {
                 let response = self.on_admin(request);
                 let _ = call.reply.send(response);
@@ -712,8 +817,11 @@ impl Node {
             },
             AdminRequest::AgreementPropose { .. }
             | AdminRequest::AgreementCounter { .. }
-            | AdminRequest::AgreementAct { .. } => AdminResponse::Error {
-                message: "internal: agreement steps are handled asynchronously".into(),
+            | AdminRequest::AgreementAct { .. }
+            | AdminRequest::Publish { .. }
+            | AdminRequest::Pull { .. }
+            | AdminRequest::Disclose { .. } => AdminResponse::Error {
+                message: "internal: this request is handled asynchronously".into(),
             },
             AdminRequest::Status => AdminResponse::Status(Box::new(self.status())),
             AdminRequest::RosterInstall { chain_hex } => {

@@ -119,6 +119,13 @@ impl request_response::Codec for ControlCodec {
 #[error("cannot build the libp2p transport: {0}")]
 pub struct BuildError(String);
 
+impl BuildError {
+    /// A build error with this message.
+    pub fn new(message: String) -> BuildError {
+        BuildError(message)
+    }
+}
+
 /// Builds the swarm for `identity`: TCP + noise + yamux on tokio.
 pub fn build_swarm(identity: &Identity) -> Result<Swarm<Behaviour>, BuildError> {
     let keypair = identity.to_libp2p_keypair();

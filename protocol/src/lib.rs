@@ -16,6 +16,8 @@
 //! - [`id`]: GB 11643-1999 resident ID normalisation and validation.
 //! - [`token`]: epoch keys (HKDF), ID and attribute tokens (HMAC).
 //! - [`cycle`]: exchange cycles: periods, epochs, pull windows.
+//! - [`feed`]: feed chunks (columnar), signed manifests, chunk verification,
+//!   disclosures.
 //! - [`agreement`]: sharing-agreement terms, the negotiation state machine,
 //!   and the provider's pull and disclosure checks.
 //! - [`time`]: signed instants (Unix seconds, RFC 3339 text).
@@ -31,6 +33,7 @@ pub mod agreement;
 pub mod codec;
 pub mod cycle;
 pub mod date;
+pub mod feed;
 pub mod id;
 pub mod identity;
 pub mod merkle;

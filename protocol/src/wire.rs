@@ -7,12 +7,14 @@
 //! body, so an oversized message is refused without being read. Bulk feed
 //! transfers use separate one-directional libp2p streams (later protocols).
 
-use crate::agreement::Step;
+use crate::agreement::{AgreementId, Step};
 use crate::codec::{self, CodecError};
+use crate::feed::{Disclosure, Manifest};
 use crate::identity::PublicKey;
 use crate::merkle::Hash;
 use crate::roster::{Admission, Roster};
 use crate::signed::Signed;
+use crate::token::IdToken;
 use serde::{Deserialize, Serialize};
 
 /// The control request/response protocol name.
@@ -48,6 +50,38 @@ pub enum Request {
     AgreementSync {
         /// Thread heads held by the requester.
         threads: Vec<ThreadHead>,
+    },
+    /// Opens (or resumes) a pull of the feed of `agreement` for `epoch`.
+    PullOpen {
+        /// Agreement.
+        agreement: AgreementId,
+        /// Epoch.
+        epoch: u64,
+        /// Fields the consumer asks for (must be within the terms).
+        fields: Vec<String>,
+        /// The consumer's id for this pull session; the same id resumes it.
+        pull_id: [u8; 16],
+    },
+    /// Asks the provider to resolve result tokens to the allowed fields.
+    Disclose {
+        /// Agreement.
+        agreement: AgreementId,
+        /// Epoch whose tokens these are.
+        epoch: u64,
+        /// Result kind (e.g. `uninsured`).
+        result_kind: String,
+        /// Fields wanted.
+        fields: Vec<String>,
+        /// Tokens to resolve.
+        tokens: Vec<IdToken>,
+    },
+    /// A provider asks the group's key custodian for the group master key,
+    /// proving membership with its accepted agreement for that group.
+    GroupKey {
+        /// Token group.
+        group: String,
+        /// The requester's signed agreement transcript naming the group.
+        transcript: Vec<Signed<Step>>,
     },
 }
 
@@ -93,6 +127,28 @@ pub enum Response {
         /// One transcript per thread.
         transcripts: Vec<Vec<Signed<Step>>>,
     },
+    /// The pull is authorised; here is the signed manifest.
+    PullGranted {
+        /// The feed's signed manifest.
+        manifest: Signed<Manifest>,
+    },
+    /// The provider's signed answer to a disclosure request.
+    Disclosed {
+        /// The disclosure.
+        disclosure: Signed<Disclosure>,
+    },
+    /// The group master key (sent only over the authenticated, encrypted mesh).
+    GroupKey {
+        /// Token group.
+        group: String,
+        /// The key.
+        key: [u8; 32],
+    },
+    /// A pull or disclosure refused under the agreement.
+    Denied {
+        /// Why, typed.
+        refusal: crate::agreement::Refusal,
+    },
     /// The request was refused.
     Refused {
         /// Why.
@@ -116,6 +172,8 @@ pub enum Refusal {
     NotAdmitted(Admission),
     /// A pushed roster was refused.
     BadRoster(String),
+    /// A group key request was refused.
+    Key(String),
 }
 
 /// Why a frame could not be read.

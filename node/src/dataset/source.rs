@@ -1,0 +1,649 @@
+//! Reading department exports: the byte tap (SHA-256, BOM removal, quote
+//! and newline tracking), the CSV and JSON Lines sources, and the reader
+//! thread that hands parsed rows to the normaliser in batches.
+//!
+//! The `csv` crate is lenient where an import must not be: it keeps a quote
+//! in the middle of an unquoted field (`ab"c`) as a literal character, glues
+//! text after a closing quote onto the field (`"ab"c` reads as `abc`), reads
+//! an unterminated quoted field silently to the end of the file, and its line
+//! numbers are off after blank lines and with CRLF line ends. The tap
+//! therefore runs a small quote state machine over the raw bytes (a `memchr`
+//! scan for `"`, so it costs almost nothing on quote-free data) and records
+//! the offset of every `\n`; rows get their physical line numbers from those
+//! offsets and from the parser's byte positions, and a quoting error is
+//! reported as soon as the parser has consumed the bytes it is in, so errors
+//! come out in file order.
+
+use super::{Format, ImportError, MAX_ROW_BYTES, Problem, io_err};
+use csv::ByteRecord;
+use std::collections::{HashMap, VecDeque};
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, SyncSender};
+
+const BOM: &[u8; 3] = b"\xEF\xBB\xBF";
+/// Read buffer of the parsers (fits the L2 cache).
+const READ_BUFFER: usize = 256 * 1024;
+
+/// Where quoting went wrong: byte offset (BOM excluded) and what.
+#[derive(Debug, Clone)]
+struct QuoteError {
+    offset: u64,
+    problem: Problem,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum QuoteState {
+    /// Outside quotes (in an unquoted field or between fields).
+    Unquoted,
+    /// Inside a quoted field.
+    Quoted,
+    /// Just after a `"` inside a quoted field: an escaped quote or the end.
+    QuoteSeen,
+}
+
+/// RFC 4180 quoting rules over a byte stream fed in chunks.
+#[derive(Debug)]
+struct QuoteCheck {
+    state: QuoteState,
+    /// Last byte of the previous chunk (`\n` at the start of the file).
+    prev: u8,
+    /// Offset of the opening quote of the current quoted field.
+    open: u64,
+    error: Option<QuoteError>,
+}
+
+impl QuoteCheck {
+    fn new() -> QuoteCheck {
+        QuoteCheck {
+            state: QuoteState::Unquoted,
+            prev: b'\n',
+            open: 0,
+            error: None,
+        }
+    }
+
+    fn fail(&mut self, offset: u64, problem: Problem) {
+        self.error = Some(QuoteError { offset, problem });
+    }
+
+    fn feed(&mut self, base: u64, buf: &[u8]) {
+        let Some(&last) = buf.last() else { return };
+        let mut i = 0;
+        while i < buf.len() && self.error.is_none() {
+            match self.state {
+                QuoteState::Unquoted => match memchr::memchr(b'"', &buf[i..]) {
+                    None => break,
+                    Some(j) => {
+                        let p = i + j;
+                        let before = if p == 0 { self.prev } else { buf[p - 1] };
+                        if matches!(before, b',' | b'\n' | b'\r') {
+                            self.state = QuoteState::Quoted;
+                            self.open = base + p as u64;
+                        } else {
+                            self.fail(base + p as u64, Problem::QuoteInUnquotedField);
+                        }
+                        i = p + 1;
+                    }
+                },
+                QuoteState::Quoted => match memchr::memchr(b'"', &buf[i..]) {
+                    None => break,
+                    Some(j) => {
+                        self.state = QuoteState::QuoteSeen;
+                        i += j + 1;
+                    }
+                },
+                QuoteState::QuoteSeen => {
+                    match buf[i] {
+                        b'"' => self.state = QuoteState::Quoted,
+                        b',' | b'\n' | b'\r' => self.state = QuoteState::Unquoted,
+                        _ => self.fail(base + i as u64, Problem::TextAfterClosingQuote),
+                    }
+                    i += 1;
+                }
+            }
+        }
+        self.prev = last;
+    }
+
+    fn finish(&mut self) {
+        if self.error.is_none() && self.state == QuoteState::Quoted {
+            self.fail(self.open, Problem::UnterminatedQuote);
+        }
+    }
+}
+
+/// CSV-only tracking of the bytes passing through the tap.
+#[derive(Debug)]
+struct CsvScan {
+    quotes: QuoteCheck,
+    /// Offsets of the `\n` bytes not yet assigned to a parsed row.
+    newlines: VecDeque<u64>,
+}
+
+/// A `Read` over the source file that hashes every byte, removes a leading
+/// UTF-8 BOM and (for CSV) tracks quotes and newlines.
+pub(super) struct Tap {
+    file: File,
+    sha: ring::digest::Context,
+    /// Bytes read ahead to look for a BOM, not yet delivered.
+    prefix: Vec<u8>,
+    /// Bytes delivered (BOM excluded).
+    offset: u64,
+    csv: Option<CsvScan>,
+}
+
+impl Tap {
+    fn open(path: &Path, track_csv: bool) -> Result<Tap, ImportError> {
+        let mut file = File::open(path).map_err(io_err(path))?;
+        let mut sha = ring::digest::Context::new(&ring::digest::SHA256);
+        let mut head = Vec::with_capacity(3);
+        (&mut file)
+            .take(3)
+            .read_to_end(&mut head)
+            .map_err(io_err(path))?;
+        sha.update(&head);
+        if head.as_slice() == BOM {
+            head.clear();
+        }
+        Ok(Tap {
+            file,
+            sha,
+            prefix: head,
+            offset: 0,
+            csv: track_csv.then(|| CsvScan {
+                quotes: QuoteCheck::new(),
+                newlines: VecDeque::new(),
+            }),
+        })
+    }
+
+    fn finish(self) -> String {
+        hex::encode(self.sha.finish().as_ref())
+    }
+}
+
+impl Read for Tap {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = if !self.prefix.is_empty() {
+            let n = self.prefix.len().min(buf.len());
+            buf[..n].copy_from_slice(&self.prefix[..n]);
+            self.prefix.drain(..n);
+            n
+        } else {
+            let n = self.file.read(buf)?;
+            self.sha.update(&buf[..n]);
+            n
+        };
+        if let Some(scan) = &mut self.csv {
+            if n == 0 {
+                scan.quotes.finish();
+            } else {
+                let chunk = &buf[..n];
+                scan.quotes.feed(self.offset, chunk);
+                let base = self.offset;
+                scan.newlines
+                    .extend(memchr::memchr_iter(b'\n', chunk).map(|p| base + p as u64));
+            }
+        }
+        self.offset += n as u64;
+        Ok(n)
+    }
+}
+
+/// The header of a source: raw column names and the line they are on.
+#[derive(Debug, Clone)]
+pub(super) struct Header {
+    pub names: Vec<String>,
+    pub line: u64,
+}
+
+/// Rows handed from the reader thread to the normaliser.
+pub(super) struct Batch {
+    pub records: Vec<ByteRecord>,
+    pub lines: Vec<u64>,
+    pub len: usize,
+}
+
+impl Batch {
+    fn new() -> Batch {
+        Batch {
+            records: Vec::new(),
+            lines: Vec::new(),
+            len: 0,
+        }
+    }
+}
+
+/// What the reader thread learned about the whole file.
+#[derive(Debug, Clone)]
+pub(super) struct Summary {
+    pub sha256: String,
+}
+
+/// A source of rows.
+pub(super) enum Source {
+    Csv(CsvSource),
+    Json(JsonSource),
+}
+
+impl Source {
+    /// Opens `path` and reads its header.
+    pub fn open(path: &Path, format: Format) -> Result<(Source, Header), ImportError> {
+        match format {
+            Format::Csv => {
+                let (s, h) = CsvSource::open(path)?;
+                Ok((Source::Csv(s), h))
+            }
+            Format::JsonLines => {
+                let (s, h) = JsonSource::open(path)?;
+                Ok((Source::Json(s), h))
+            }
+        }
+    }
+
+    /// Reads the next row into `rec`; its 1-based physical line, or `None` at the end.
+    fn next(&mut self, rec: &mut ByteRecord) -> Result<Option<u64>, ImportError> {
+        match self {
+            Source::Csv(s) => s.next(rec),
+            Source::Json(s) => s.next(rec),
+        }
+    }
+
+    /// Reads the remaining bytes (for the hash) and returns the summary.
+    fn finish(self) -> Result<Summary, ImportError> {
+        let (mut tap, path) = match self {
+            Source::Csv(s) => (s.rdr.into_inner(), s.path),
+            Source::Json(s) => (s.rdr.into_inner(), s.path),
+        };
+        io::copy(&mut tap, &mut io::sink()).map_err(io_err(&path))?;
+        Ok(Summary {
+            sha256: tap.finish(),
+        })
+    }
+
+    /// The reader thread: parses rows into batches and sends them on. A batch
+    /// that ends in an error is sent first, so the normaliser can report an
+    /// earlier error in its rows; then the error is returned.
+    pub fn run(
+        mut self,
+        out: SyncSender<Batch>,
+        spare: Receiver<Batch>,
+        batch_rows: usize,
+    ) -> Result<Summary, ImportError> {
+        loop {
+            let mut batch = spare.try_recv().unwrap_or_else(|_| Batch::new());
+            batch.len = 0;
+            let mut end = false;
+            let mut failure = None;
+            while batch.len < batch_rows {
+                if batch.records.len() == batch.len {
+                    batch.records.push(ByteRecord::new());
+                    batch.lines.push(0);
+                }
+                match self.next(&mut batch.records[batch.len]) {
+                    Ok(Some(line)) => {
+                        batch.lines[batch.len] = line;
+                        batch.len += 1;
+                    }
+                    Ok(None) => {
+                        end = true;
+                        break;
+                    }
+                    Err(e) => {
+                        failure = Some(e);
+                        break;
+                    }
+                }
+            }
+            if batch.len > 0 && out.send(batch).is_err() {
+                // The normaliser stopped (it reports why).
+                return Err(ImportError::Internal("normaliser stopped".into()));
+            }
+            if let Some(e) = failure {
+                return Err(e);
+            }
+            if end {
+                drop(out);
+                return self.finish();
+            }
+        }
+    }
+}
+
+/// CSV through the `csv` crate, with the tap's quote checks and line numbers.
+pub(super) struct CsvSource {
+    rdr: csv::Reader<Tap>,
+    path: PathBuf,
+    /// `\n` bytes before the end of the last parsed row.
+    newlines_before: u64,
+}
+
+impl CsvSource {
+    fn open(path: &Path) -> Result<(CsvSource, Header), ImportError> {
+        let tap = Tap::open(path, true)?;
+        let rdr = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(false)
+            .buffer_capacity(READ_BUFFER)
+            .from_reader(tap);
+        let mut source = CsvSource {
+            rdr,
+            path: path.to_path_buf(),
+            newlines_before: 0,
+        };
+        let mut rec = ByteRecord::new();
+        let Some(line) = source.next(&mut rec)? else {
+            return Err(source.malformed(1, Problem::Empty));
+        };
+        let mut names = Vec::with_capacity(rec.len());
+        for (i, field) in rec.iter().enumerate() {
+            let name = std::str::from_utf8(field).map_err(|_| {
+                source.malformed(
+                    line,
+                    Problem::InvalidUtf8 {
+                        column: Some(format!("#{}", i + 1)),
+                    },
+                )
+            })?;
+            names.push(name.to_string());
+        }
+        Ok((source, Header { names, line }))
+    }
+
+    fn malformed(&self, line: u64, problem: Problem) -> ImportError {
+        ImportError::Malformed {
+            file: self.path.clone(),
+            line,
+            problem,
+        }
+    }
+
+    fn scan(&mut self) -> Option<&mut CsvScan> {
+        self.rdr.get_mut().csv.as_mut()
+    }
+
+    /// The physical line of a byte offset not before the last parsed row's end.
+    fn line_of_offset(&mut self, offset: u64) -> u64 {
+        let before = self.newlines_before;
+        let ahead = self.scan().map_or(0, |s| {
+            s.newlines.iter().take_while(|&&p| p < offset).count() as u64
+        });
+        1 + before + ahead
+    }
+
+    /// Assigns the newlines before `end` (the parser's position after a row)
+    /// and returns the row's first physical line.
+    fn row_line(&mut self, rec: &ByteRecord, end: u64) -> u64 {
+        let mut popped = 0u64;
+        let mut last = None;
+        if let Some(scan) = self.scan() {
+            while let Some(&p) = scan.newlines.front() {
+                if p >= end {
+                    break;
+                }
+                popped += 1;
+                last = Some(p);
+                scan.newlines.pop_front();
+            }
+        }
+        self.newlines_before += popped;
+        // The row's last line: a `\n` terminator was consumed with it (LF);
+        // with CR or CRLF terminators, or at the end of the file, it was not.
+        let terminated_by_lf = last.is_some_and(|p| p + 1 == end);
+        let last_line = 1 + self.newlines_before - u64::from(terminated_by_lf);
+        let inside = memchr::memchr_iter(b'\n', rec.as_slice()).count() as u64;
+        last_line.saturating_sub(inside).max(1)
+    }
+
+    fn next(&mut self, rec: &mut ByteRecord) -> Result<Option<u64>, ImportError> {
+        let res = self.rdr.read_byte_record(rec);
+        let end = self.rdr.position().byte();
+        // A quoting error inside what the parser has consumed comes first:
+        // it explains whatever the parser made of those bytes.
+        let quote_error = self
+            .rdr
+            .get_ref()
+            .csv
+            .as_ref()
+            .and_then(|s| s.quotes.error.clone())
+            .filter(|q| q.offset < end);
+        if let Some(q) = quote_error {
+            let line = self.line_of_offset(q.offset);
+            return Err(self.malformed(line, q.problem));
+        }
+        match res {
+            Ok(true) => {
+                let line = self.row_line(rec, end);
+                let bytes = rec.as_slice().len();
+                if bytes > MAX_ROW_BYTES {
+                    return Err(self.malformed(
+                        line,
+                        Problem::RowTooLarge {
+                            bytes,
+                            limit: MAX_ROW_BYTES,
+                        },
+                    ));
+                }
+                Ok(Some(line))
+            }
+            Ok(false) => Ok(None),
+            Err(e) => match e.into_kind() {
+                csv::ErrorKind::UnequalLengths {
+                    expected_len, len, ..
+                } => {
+                    let line = self.row_line(rec, end);
+                    Err(self.malformed(
+                        line,
+                        Problem::RaggedRow {
+                            expected: expected_len,
+                            found: len,
+                        },
+                    ))
+                }
+                csv::ErrorKind::Io(err) => Err(io_err(&self.path)(err)),
+                other => Err(ImportError::Internal(format!(
+                    "{}: unexpected CSV error: {other:?}",
+                    self.path.display()
+                ))),
+            },
+        }
+    }
+}
+
+/// JSON Lines: one object per line; the first object's keys are the columns.
+pub(super) struct JsonSource {
+    rdr: BufReader<Tap>,
+    path: PathBuf,
+    line: u64,
+    buf: Vec<u8>,
+    /// Raw key to column index.
+    index: HashMap<String, usize>,
+    /// The current object's values, by column.
+    slots: Vec<Option<String>>,
+    /// The first object, already parsed while reading the header.
+    first: Option<(u64, Vec<(String, String)>)>,
+}
+
+/// A JSON object with its keys in file order.
+struct Object(Vec<(String, serde_json::Value)>);
+
+impl<'de> serde::Deserialize<'de> for Object {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Object, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Object;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Object, A::Error> {
+                let mut fields = Vec::new();
+                while let Some((k, v)) = map.next_entry::<String, serde_json::Value>()? {
+                    fields.push((k, v));
+                }
+                Ok(Object(fields))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+impl JsonSource {
+    fn open(path: &Path) -> Result<(JsonSource, Header), ImportError> {
+        let tap = Tap::open(path, false)?;
+        let mut source = JsonSource {
+            rdr: BufReader::with_capacity(READ_BUFFER, tap),
+            path: path.to_path_buf(),
+            line: 0,
+            buf: Vec::new(),
+            index: HashMap::new(),
+            slots: Vec::new(),
+            first: None,
+        };
+        let Some(fields) = source.next_object()? else {
+            return Err(source.malformed(1, Problem::Empty));
+        };
+        let line = source.line;
+        let mut names = Vec::with_capacity(fields.len());
+        for (i, (key, _)) in fields.iter().enumerate() {
+            if source.index.insert(key.clone(), i).is_some() {
+                return Err(source.malformed(line, Problem::DuplicateJsonKey { key: key.clone() }));
+            }
+            names.push(key.clone());
+        }
+        source.slots = vec![None; names.len()];
+        source.first = Some((line, fields));
+        Ok((source, Header { names, line }))
+    }
+
+    fn malformed(&self, line: u64, problem: Problem) -> ImportError {
+        ImportError::Malformed {
+            file: self.path.clone(),
+            line,
+            problem,
+        }
+    }
+
+    /// The next non-blank line's object as (key, text value) pairs.
+    fn next_object(&mut self) -> Result<Option<Vec<(String, String)>>, ImportError> {
+        loop {
+            self.buf.clear();
+            let n = (&mut self.rdr)
+                .take(MAX_ROW_BYTES as u64 + 1)
+                .read_until(b'\n', &mut self.buf)
+                .map_err(io_err(&self.path))?;
+            if n == 0 {
+                return Ok(None);
+            }
+            self.line += 1;
+            if self.buf.len() > MAX_ROW_BYTES {
+                return Err(self.malformed(
+                    self.line,
+                    Problem::RowTooLarge {
+                        bytes: self.buf.len(),
+                        limit: MAX_ROW_BYTES,
+                    },
+                ));
+            }
+            let Ok(text) = std::str::from_utf8(&self.buf) else {
+                return Err(self.malformed(self.line, Problem::InvalidUtf8 { column: None }));
+            };
+            let text = text.trim();
+            if text.is_empty() {
+                continue;
+            }
+            if !text.starts_with('{') {
+                return Err(self.malformed(self.line, Problem::NotAnObject));
+            }
+            let object: Object = serde_json::from_str(text).map_err(|e| {
+                let problem = match e.classify() {
+                    serde_json::error::Category::Data => Problem::NotAnObject,
+                    _ => Problem::InvalidJson(e.to_string()),
+                };
+                self.malformed(self.line, problem)
+            })?;
+            let mut fields = Vec::with_capacity(object.0.len());
+            for (key, value) in object.0 {
+                let text = match value {
+                    serde_json::Value::Null => String::new(),
+                    serde_json::Value::Bool(b) => b.to_string(),
+                    serde_json::Value::Number(n) => n.to_string(),
+                    serde_json::Value::String(s) => s,
+                    serde_json::Value::Array(_) | serde_json::Value::Object(_) => {
+                        return Err(self.malformed(self.line, Problem::NestedJsonValue { key }));
+                    }
+                };
+                fields.push((key, text));
+            }
+            return Ok(Some(fields));
+        }
+    }
+
+    fn next(&mut self, rec: &mut ByteRecord) -> Result<Option<u64>, ImportError> {
+        let (line, fields) = match self.first.take() {
+            Some(first) => first,
+            None => match self.next_object()? {
+                Some(fields) => (self.line, fields),
+                None => return Ok(None),
+            },
+        };
+        self.slots.iter_mut().for_each(|s| *s = None);
+        for (key, value) in fields {
+            let Some(&i) = self.index.get(&key) else {
+                return Err(self.malformed(line, Problem::UnknownJsonKey { key }));
+            };
+            if self.slots[i].replace(value).is_some() {
+                return Err(self.malformed(line, Problem::DuplicateJsonKey { key }));
+            }
+        }
+        rec.clear();
+        for slot in &self.slots {
+            rec.push_field(slot.as_deref().unwrap_or("").as_bytes());
+        }
+        Ok(Some(line))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(input: &[u8]) -> Option<(u64, Problem)> {
+        // Feed in every split to exercise chunk boundaries.
+        let mut first = None;
+        for split in 0..=input.len() {
+            let mut q = QuoteCheck::new();
+            q.feed(0, &input[..split]);
+            q.feed(split as u64, &input[split..]);
+            q.finish();
+            let got = q.error.map(|e| (e.offset, e.problem));
+            if split == 0 {
+                first = got.clone();
+            }
+            assert_eq!(got, first, "split at {split}");
+        }
+        first
+    }
+
+    #[test]
+    fn quote_state_machine() {
+        assert_eq!(check(b"a,b\n\"c,\"\"d\"\"\",e\r\n\"\"\n"), None);
+        assert_eq!(
+            check(b"a,b\nc\"d,e\n"),
+            Some((5, Problem::QuoteInUnquotedField))
+        );
+        assert_eq!(
+            check(b"a,b\n\"cd\"e,f\n"),
+            Some((8, Problem::TextAfterClosingQuote))
+        );
+        assert_eq!(
+            check(b"a,b\nc,\"d\ne,f\n"),
+            Some((6, Problem::UnterminatedQuote))
+        );
+        assert_eq!(check(b"\"a\nb\",c\n"), None);
+    }
+}

@@ -1,0 +1,609 @@
+//! Feeds at the provider: building the epoch's feed for an agreement from
+//! the imported dataset (scope, project, tokenise, sort, chunk, hash, sign),
+//! storing it atomically, serving its manifest and chunks, and resolving
+//! disclosure requests through the epoch's private token index.
+//!
+//! Layout under the data directory:
+//! `feeds/<agreement hex>/<epoch>/` holds `manifest.bin` (the encoded
+//! `Signed<Manifest>`), `chunk-00000.bin` ... (encoded chunks, exactly the
+//! bytes whose hashes the manifest lists) and `index.bin` (private: the
+//! dataset generation, then sorted `(ID token, row number)` pairs, used only
+//! for disclosure; never sent). A feed is built in a temporary directory and
+//! renamed into place, so a half-built feed is never visible.
+
+use crate::dataset::{DatasetReader, ImportError, Record};
+use dxmesh_protocol::agreement::{AgreementId, RowPredicate, Terms, Treatment};
+use dxmesh_protocol::codec;
+use dxmesh_protocol::date::Date;
+use dxmesh_protocol::feed::{
+    CHUNK_TARGET_BYTES, Chunk, DisclosedRecord, Disclosure, Manifest, Quality,
+};
+use dxmesh_protocol::identity::Identity;
+use dxmesh_protocol::merkle::{self, Hash};
+use dxmesh_protocol::signed::Signed;
+use dxmesh_protocol::time::Timestamp;
+use dxmesh_protocol::token::{AttrField, AttrToken, EpochKey, IdToken, normalize_attr};
+use rayon::prelude::*;
+use std::io::{BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+/// Why a feed could not be built, read or used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FeedStoreError {
+    /// The dataset is missing or unreadable.
+    #[error(transparent)]
+    Dataset(#[from] ImportError),
+    /// The agreement's terms do not fit the dataset.
+    #[error("dataset {dataset}: {problem}")]
+    Schema {
+        /// Dataset.
+        dataset: String,
+        /// What does not fit.
+        problem: String,
+    },
+    /// File trouble.
+    #[error("{path}: {message}", path = .path.display())]
+    Io {
+        /// File.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// The epoch has no start date.
+    #[error("epoch {0} is outside the cycle's calendar")]
+    Epoch(u64),
+    /// The dataset was re-imported since the feed was published.
+    #[error(
+        "dataset {dataset} was re-imported after epoch {epoch} was published; disclosure needs the generation the feed was built from ({generation})"
+    )]
+    GenerationGone {
+        /// Dataset.
+        dataset: String,
+        /// Epoch.
+        epoch: u64,
+        /// Generation needed.
+        generation: u64,
+    },
+}
+
+fn io_err(path: &Path) -> impl Fn(std::io::Error) -> FeedStoreError + '_ {
+    move |e| FeedStoreError::Io {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
+}
+
+/// Directory of the feed of `agreement` for `epoch`.
+pub fn feed_dir(data_dir: &Path, agreement: &AgreementId, epoch: u64) -> PathBuf {
+    data_dir
+        .join("feeds")
+        .join(dxmesh_protocol::hex(agreement))
+        .join(epoch.to_string())
+}
+
+/// What publishing needs.
+pub struct PublishInput<'a> {
+    /// Node data directory.
+    pub data_dir: &'a Path,
+    /// The agreement's terms.
+    pub terms: &'a Terms,
+    /// Epoch to publish.
+    pub epoch: u64,
+    /// The group's epoch key.
+    pub key: &'a EpochKey,
+    /// The provider's identity (signs the manifest).
+    pub identity: &'a Identity,
+    /// Digest of the previous epoch's signed manifest, if any.
+    pub previous: Option<Hash>,
+    /// Now.
+    pub now: Timestamp,
+}
+
+/// How each feed field is read from a dataset record.
+enum Source {
+    /// The record's ID number.
+    Id,
+    /// Column `i` of `values`.
+    Column(usize),
+}
+
+struct Plan {
+    attrs: Vec<(AttrField, Source)>,
+    clear: Vec<Source>,
+    rows: Vec<(RowPredicate, Option<usize>)>,
+    reference: Date,
+}
+
+fn value<'r>(rec: &'r Record, src: &Source) -> &'r str {
+    match src {
+        Source::Id => rec.id.as_str(),
+        Source::Column(i) => rec.values.get(*i).map(String::as_str).unwrap_or(""),
+    }
+}
+
+impl Plan {
+    fn new(reader: &DatasetReader, terms: &Terms, reference: Date) -> Result<Plan, FeedStoreError> {
+        let bad = |problem: String| FeedStoreError::Schema {
+            dataset: terms.dataset.clone(),
+            problem,
+        };
+        let column = |name: &str| -> Result<Source, FeedStoreError> {
+            if name == reader.id_column() {
+                return Ok(Source::Id);
+            }
+            reader
+                .columns()
+                .iter()
+                .position(|c| c == name)
+                .map(Source::Column)
+                .ok_or_else(|| {
+                    bad(format!(
+                        "has no column {name:?} (columns: {})",
+                        reader.columns().join(", ")
+                    ))
+                })
+        };
+        let mut attrs = Vec::new();
+        let mut clear = Vec::new();
+        for f in &terms.fields {
+            match f.treatment {
+                Treatment::Token => {
+                    if f.name != reader.id_column() {
+                        return Err(bad(format!(
+                            "the token field {:?} is not the dataset's ID column {:?}",
+                            f.name,
+                            reader.id_column()
+                        )));
+                    }
+                }
+                Treatment::AttrToken => {
+                    let field = AttrField::new(&f.name).map_err(|e| bad(e.to_string()))?;
+                    attrs.push((field, column(&f.name)?));
+                }
+                Treatment::Clear => clear.push(column(&f.name)?),
+            }
+        }
+        let mut rows = Vec::new();
+        for p in &terms.rows {
+            let col = match p {
+                RowPredicate::Equals { field, .. }
+                | RowPredicate::In { field, .. }
+                | RowPredicate::WithinDays { field, .. } => match column(field)? {
+                    Source::Column(i) => Some(i),
+                    Source::Id => None,
+                },
+                RowPredicate::AgeAtLeast { .. } | RowPredicate::AgeAtMost { .. } => None,
+            };
+            rows.push((p.clone(), col));
+        }
+        Ok(Plan {
+            attrs,
+            clear,
+            rows,
+            reference,
+        })
+    }
+
+    fn in_scope(&self, rec: &Record) -> bool {
+        self.rows.iter().all(|(p, col)| {
+            let v = |c: &Option<usize>| match c {
+                Some(i) => rec.values.get(*i).map(String::as_str).unwrap_or(""),
+                None => rec.id.as_str(),
+            };
+            match p {
+                RowPredicate::Equals { value, .. } => v(col) == value,
+                RowPredicate::In { values, .. } => values.iter().any(|x| x == v(col)),
+                RowPredicate::AgeAtLeast { years } => {
+                    rec.id.birth_date().age_on(self.reference) >= *years
+                }
+                RowPredicate::AgeAtMost { years } => {
+                    rec.id.birth_date().age_on(self.reference) <= *years
+                }
+                RowPredicate::WithinDays { days, .. } => match Date::parse(v(col)) {
+                    Ok(d) => {
+                        let age = self.reference.days_since_epoch() - d.days_since_epoch();
+                        (0..=i64::from(*days)).contains(&age)
+                    }
+                    Err(_) => false,
+                },
+            }
+        })
+    }
+}
+
+/// One projected, tokenised record before sorting.
+struct Row {
+    token: IdToken,
+    row: u32,
+    attrs: Vec<AttrToken>,
+    clear: Vec<String>,
+}
+
+/// Reads the raw blocks of a dataset's records file.
+fn raw_blocks(reader: &DatasetReader) -> Result<Vec<Vec<u8>>, FeedStoreError> {
+    let path = reader.dir().join("records.bin");
+    let mut f = std::io::BufReader::new(std::fs::File::open(&path).map_err(io_err(&path))?);
+    let mut out = Vec::new();
+    loop {
+        let mut header = [0u8; 4];
+        match f.read_exact(&mut header) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+            Err(e) => return Err(io_err(&path)(e)),
+        }
+        let len = u32::from_be_bytes(header) as usize;
+        if len > codec::MAX_DECODE_BYTES {
+            return Err(FeedStoreError::Io {
+                path,
+                message: format!("a block claims {len} bytes"),
+            });
+        }
+        let mut buf = vec![0u8; len];
+        f.read_exact(&mut buf).map_err(io_err(&path))?;
+        out.push(buf);
+    }
+    Ok(out)
+}
+
+/// Decodes all blocks in parallel, keeping the order; row numbers count from 0.
+fn decode_blocks(reader: &DatasetReader) -> Result<Vec<Vec<Record>>, FeedStoreError> {
+    let path = reader.dir().join("records.bin");
+    raw_blocks(reader)?
+        .into_par_iter()
+        .enumerate()
+        .map(|(i, b)| {
+            codec::decode::<Vec<Record>>(&b).map_err(|e| FeedStoreError::Io {
+                path: path.clone(),
+                message: format!("block {i} does not decode: {e}"),
+            })
+        })
+        .collect()
+}
+
+/// Builds, signs and stores the feed; returns the signed manifest. If the
+/// feed already exists, returns the stored manifest unchanged.
+pub fn publish(input: &PublishInput<'_>) -> Result<Signed<Manifest>, FeedStoreError> {
+    let terms = input.terms;
+    let agreement = terms.id();
+    let dir = feed_dir(input.data_dir, &agreement, input.epoch);
+    if dir.join("manifest.bin").exists() {
+        return read_manifest(input.data_dir, &agreement, input.epoch)?.ok_or(FeedStoreError::Io {
+            path: dir,
+            message: "manifest vanished".into(),
+        });
+    }
+    let reference = terms
+        .cycle
+        .epoch_start(input.epoch)
+        .ok_or(FeedStoreError::Epoch(input.epoch))?;
+    let reader = DatasetReader::open(input.data_dir, &terms.dataset)?;
+    let plan = Plan::new(&reader, terms, reference)?;
+    let blocks = decode_blocks(&reader)?;
+    let starts: Vec<u32> = blocks
+        .iter()
+        .scan(0u32, |acc, b| {
+            let s = *acc;
+            *acc += b.len() as u32;
+            Some(s)
+        })
+        .collect();
+    let key = input.key;
+    // Scope, project and tokenise in parallel, block by block.
+    let per_block: Vec<(Vec<Row>, u64)> = blocks
+        .par_iter()
+        .zip(starts.par_iter())
+        .map(|(block, start)| {
+            let mut rows = Vec::with_capacity(block.len());
+            let mut out_of_scope = 0u64;
+            for (i, rec) in block.iter().enumerate() {
+                if !plan.in_scope(rec) {
+                    out_of_scope += 1;
+                    continue;
+                }
+                let attrs = plan
+                    .attrs
+                    .iter()
+                    .map(|(field, src)| {
+                        key.attr_token(field, &rec.id, &normalize_attr(value(rec, src)))
+                    })
+                    .collect();
+                let clear = plan
+                    .clear
+                    .iter()
+                    .map(|src| value(rec, src).to_string())
+                    .collect();
+                rows.push(Row {
+                    token: key.id_token(&rec.id),
+                    row: start + i as u32,
+                    attrs,
+                    clear,
+                });
+            }
+            (rows, out_of_scope)
+        })
+        .collect();
+    drop(blocks);
+    let rows_out_of_scope: u64 = per_block.iter().map(|(_, o)| *o).sum();
+    let mut rows: Vec<Row> = per_block.into_iter().flat_map(|(r, _)| r).collect();
+    rows.par_sort_unstable_by(|a, b| {
+        a.token
+            .cmp(&b.token)
+            .then_with(|| a.attrs.cmp(&b.attrs))
+            .then_with(|| a.clear.cmp(&b.clear))
+            .then_with(|| a.row.cmp(&b.row))
+    });
+    // A projection can make rows identical (e.g. two insurance rows that
+    // differ only in fields outside the feed): a feed holds each once.
+    rows.dedup_by(|b, a| a.token == b.token && a.attrs == b.attrs && a.clear == b.clear);
+    let report = reader.report().clone();
+    let generation = report.generation;
+
+    // Write chunks and the private index into a temporary directory.
+    let parent = dir
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| input.data_dir.to_path_buf());
+    std::fs::create_dir_all(&parent).map_err(io_err(&parent))?;
+    let tmp = tempfile::Builder::new()
+        .prefix(&format!(".tmp-{}-", input.epoch))
+        .tempdir_in(&parent)
+        .map_err(io_err(&parent))?;
+    let schema = terms.fields.clone();
+    let mut chunk_hashes = Vec::new();
+    let mut first_tokens = Vec::new();
+    let mut distinct_ids = 0u64;
+    let index_path = tmp.path().join("index.bin");
+    let mut index =
+        BufWriter::new(std::fs::File::create(&index_path).map_err(io_err(&index_path))?);
+    index
+        .write_all(&generation.to_be_bytes())
+        .map_err(io_err(&index_path))?;
+    let mut chunk = Chunk::new(0, &schema);
+    let write_chunk = |chunk: &Chunk,
+                       hashes: &mut Vec<Hash>,
+                       firsts: &mut Vec<IdToken>|
+     -> Result<(), FeedStoreError> {
+        let bytes = codec::encode(chunk).map_err(|e| FeedStoreError::Io {
+            path: tmp.path().to_path_buf(),
+            message: e.to_string(),
+        })?;
+        let path = tmp.path().join(format!("chunk-{:05}.bin", chunk.index));
+        let mut f = std::fs::File::create(&path).map_err(io_err(&path))?;
+        f.write_all(&bytes).map_err(io_err(&path))?;
+        f.sync_data().map_err(io_err(&path))?;
+        hashes.push(merkle::leaf_hash(&bytes));
+        firsts.push(chunk.id(0));
+        Ok(())
+    };
+    let mut prev: Option<IdToken> = None;
+    for r in &rows {
+        let new_id = prev != Some(r.token);
+        if new_id {
+            distinct_ids += 1;
+            // Cut only between different tokens, so a token never spans chunks.
+            if chunk.approx_bytes() >= CHUNK_TARGET_BYTES {
+                write_chunk(&chunk, &mut chunk_hashes, &mut first_tokens)?;
+                chunk = Chunk::new(chunk.index + 1, &schema);
+            }
+        }
+        let clear: Vec<&str> = r.clear.iter().map(String::as_str).collect();
+        chunk.push(&r.token, &r.attrs, &clear);
+        index.write_all(&r.token.0).map_err(io_err(&index_path))?;
+        index
+            .write_all(&r.row.to_be_bytes())
+            .map_err(io_err(&index_path))?;
+        prev = Some(r.token);
+    }
+    if chunk.count > 0 {
+        write_chunk(&chunk, &mut chunk_hashes, &mut first_tokens)?;
+    }
+    let index_file = index
+        .into_inner()
+        .map_err(|e| io_err(&index_path)(e.into_error()))?;
+    index_file.sync_data().map_err(io_err(&index_path))?;
+    let manifest = Manifest {
+        provider: input.identity.public(),
+        agreement,
+        dataset: terms.dataset.clone(),
+        epoch: input.epoch,
+        reference_date: reference,
+        schema,
+        records: rows.len() as u64,
+        root: merkle::root(&chunk_hashes),
+        chunk_hashes,
+        first_tokens,
+        quality: Quality {
+            rows_read: report.rows_read,
+            quarantined: report
+                .quarantined
+                .iter()
+                .map(|(k, v)| (k.clone(), *v))
+                .collect(),
+            fixes: report.fixes.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+            duplicate_rows: report.duplicate_rows,
+            rows_kept: report.rows_kept,
+            rows_out_of_scope,
+            distinct_ids,
+        },
+        created_at: input.now,
+        previous: input.previous,
+    };
+    let signed = Signed::sign(input.identity, &manifest).map_err(|e| FeedStoreError::Io {
+        path: dir.clone(),
+        message: e.to_string(),
+    })?;
+    let mpath = tmp.path().join("manifest.bin");
+    let bytes = codec::encode(&signed).map_err(|e| FeedStoreError::Io {
+        path: mpath.clone(),
+        message: e.to_string(),
+    })?;
+    let mut f = std::fs::File::create(&mpath).map_err(io_err(&mpath))?;
+    f.write_all(&bytes).map_err(io_err(&mpath))?;
+    f.sync_data().map_err(io_err(&mpath))?;
+    std::fs::File::open(tmp.path())
+        .and_then(|d| d.sync_all())
+        .map_err(io_err(tmp.path()))?;
+    let tmp_path = tmp.keep();
+    std::fs::rename(&tmp_path, &dir).map_err(io_err(&dir))?;
+    std::fs::File::open(&parent)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err(&parent))?;
+    Ok(signed)
+}
+
+/// The stored signed manifest of a feed, if published.
+pub fn read_manifest(
+    data_dir: &Path,
+    agreement: &AgreementId,
+    epoch: u64,
+) -> Result<Option<Signed<Manifest>>, FeedStoreError> {
+    let path = feed_dir(data_dir, agreement, epoch).join("manifest.bin");
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_err(&path)(e)),
+    };
+    codec::decode(&bytes)
+        .map(Some)
+        .map_err(|e| FeedStoreError::Io {
+            path,
+            message: format!("does not decode: {e}"),
+        })
+}
+
+/// The stored bytes of chunk `index` (exactly what was hashed).
+pub fn read_chunk(
+    data_dir: &Path,
+    agreement: &AgreementId,
+    epoch: u64,
+    index: u32,
+) -> Result<Vec<u8>, FeedStoreError> {
+    let path = feed_dir(data_dir, agreement, epoch).join(format!("chunk-{index:05}.bin"));
+    std::fs::read(&path).map_err(io_err(&path))
+}
+
+/// Resolves `tokens` through the epoch's index to the values of `fields`
+/// (`id_number` is the normalised ID; other names are dataset columns).
+pub fn disclose(
+    data_dir: &Path,
+    terms: &Terms,
+    epoch: u64,
+    result_kind: &str,
+    fields: &[String],
+    tokens: &[IdToken],
+    now: Timestamp,
+) -> Result<Disclosure, FeedStoreError> {
+    let agreement = terms.id();
+    let index_path = feed_dir(data_dir, &agreement, epoch).join("index.bin");
+    let bytes = std::fs::read(&index_path).map_err(io_err(&index_path))?;
+    if bytes.len() < 8 || (bytes.len() - 8) % 20 != 0 {
+        return Err(FeedStoreError::Io {
+            path: index_path,
+            message: "malformed index".into(),
+        });
+    }
+    let mut g = [0u8; 8];
+    g.copy_from_slice(&bytes[..8]);
+    let generation = u64::from_be_bytes(g);
+    let entries = &bytes[8..];
+    let n = entries.len() / 20;
+    let token_at = |i: usize| &entries[i * 20..i * 20 + 16];
+    let row_at = |i: usize| {
+        let mut r = [0u8; 4];
+        r.copy_from_slice(&entries[i * 20 + 16..i * 20 + 20]);
+        u32::from_be_bytes(r)
+    };
+    // Token -> rows, by binary search in the sorted index.
+    let mut wanted: Vec<(u32, IdToken)> = Vec::new();
+    let mut unknown = Vec::new();
+    for t in tokens {
+        let lo = partition(n, |i| token_at(i) < &t.0[..]);
+        let mut i = lo;
+        while i < n && token_at(i) == &t.0[..] {
+            wanted.push((row_at(i), *t));
+            i += 1;
+        }
+        if i == lo {
+            unknown.push(*t);
+        }
+    }
+    wanted.sort_unstable();
+    wanted.dedup();
+    let reader = DatasetReader::open(data_dir, &terms.dataset)?;
+    if reader.report().generation != generation {
+        return Err(FeedStoreError::GenerationGone {
+            dataset: terms.dataset.clone(),
+            epoch,
+            generation,
+        });
+    }
+    let sources: Vec<Option<usize>> = fields
+        .iter()
+        .map(|f| {
+            if f == reader.id_column() {
+                Ok(None)
+            } else {
+                reader
+                    .columns()
+                    .iter()
+                    .position(|c| c == f)
+                    .map(Some)
+                    .ok_or_else(|| FeedStoreError::Schema {
+                        dataset: terms.dataset.clone(),
+                        problem: format!("has no column {f:?} to disclose"),
+                    })
+            }
+        })
+        .collect::<Result<_, _>>()?;
+    let mut records = Vec::with_capacity(wanted.len());
+    let mut next = 0usize;
+    let mut row_base = 0u32;
+    if !wanted.is_empty() {
+        for block in reader.blocks() {
+            let block = block?;
+            let end = row_base + block.len() as u32;
+            while next < wanted.len() && wanted[next].0 < end {
+                let (row, token) = wanted[next];
+                if let Some(rec) = block.get((row - row_base) as usize) {
+                    let values = sources
+                        .iter()
+                        .map(|s| match s {
+                            None => rec.id.as_str().to_string(),
+                            Some(i) => rec.values.get(*i).cloned().unwrap_or_default(),
+                        })
+                        .collect();
+                    records.push(DisclosedRecord { token, values });
+                }
+                next += 1;
+            }
+            row_base = end;
+            if next == wanted.len() {
+                break;
+            }
+        }
+    }
+    Ok(Disclosure {
+        agreement,
+        epoch,
+        result_kind: result_kind.to_string(),
+        fields: fields.to_vec(),
+        records,
+        unknown,
+        at: now,
+    })
+}
+
+/// First index in `0..n` where `pred` is false (pred is true then false).
+fn partition(n: usize, pred: impl Fn(usize) -> bool) -> usize {
+    let (mut lo, mut hi) = (0, n);
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        if pred(mid) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
+}

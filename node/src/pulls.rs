@@ -1,0 +1,351 @@
+//! Feeds at the consumer: verifying a provider's signed manifest against
+//! the agreement, downloading chunks over a one-directional libp2p stream
+//! and verifying each as it arrives, storing only verified chunks, and
+//! resuming an interrupted pull from the first chunk it does not hold.
+//!
+//! Layout: `pulls/<agreement hex>/<epoch>/` holds `pull_id` (this pull
+//! session's id, so a resume is not counted as a new pull), `manifest.bin`,
+//! the verified `chunk-00000.bin` ... and `complete` once every chunk is
+//! held. What a consumer keeps is the tokenised feed it is entitled to:
+//! tokens and the agreement's clear fields, never raw identifiers.
+
+use crate::fsutil;
+use dxmesh_protocol::agreement::{AgreementId, Terms};
+use dxmesh_protocol::codec;
+use dxmesh_protocol::feed::{Chunk, ChunkRequest, FeedError, MAX_CHUNK_FRAME, Manifest};
+use dxmesh_protocol::signed::Signed;
+use futures::{AsyncReadExt, AsyncWriteExt};
+use std::path::{Path, PathBuf};
+
+/// Why a pull failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PullError {
+    /// The manifest is not acceptable.
+    #[error("manifest from {provider} refused: {problem}")]
+    Manifest {
+        /// Provider.
+        provider: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// A chunk failed verification; the pull stopped there.
+    #[error(
+        "chunk {index} from {provider} failed verification (expected hash {expected}): {problem}"
+    )]
+    BadChunk {
+        /// Provider.
+        provider: String,
+        /// Chunk index.
+        index: u32,
+        /// Hash the manifest lists (hex).
+        expected: String,
+        /// What was wrong.
+        problem: String,
+    },
+    /// The stream failed (the pull can be resumed).
+    #[error("transfer from {provider} interrupted at chunk {index}: {message}")]
+    Interrupted {
+        /// Provider.
+        provider: String,
+        /// The chunk being received.
+        index: u32,
+        /// Cause.
+        message: String,
+    },
+    /// Local file trouble.
+    #[error("{path}: {message}", path = .path.display())]
+    Io {
+        /// File.
+        path: PathBuf,
+        /// Cause.
+        message: String,
+    },
+}
+
+fn io_err(path: &Path) -> impl Fn(std::io::Error) -> PullError + '_ {
+    move |e| PullError::Io {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
+}
+
+/// Directory of a pulled feed.
+pub fn pull_dir(data_dir: &Path, agreement: &AgreementId, epoch: u64) -> PathBuf {
+    data_dir
+        .join("pulls")
+        .join(dxmesh_protocol::hex(agreement))
+        .join(epoch.to_string())
+}
+
+/// The pull session id for this feed, created and persisted on first use.
+pub fn pull_id(
+    data_dir: &Path,
+    agreement: &AgreementId,
+    epoch: u64,
+) -> Result<[u8; 16], PullError> {
+    let dir = pull_dir(data_dir, agreement, epoch);
+    std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+    let path = dir.join("pull_id");
+    if let Ok(text) = std::fs::read_to_string(&path)
+        && let Ok(bytes) = hex::decode(text.trim())
+        && let Ok(id) = <[u8; 16]>::try_from(bytes.as_slice())
+    {
+        return Ok(id);
+    }
+    let mut id = [0u8; 16];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut id).map_err(|_| {
+        PullError::Io {
+            path: path.clone(),
+            message: "the system random source failed".into(),
+        }
+    })?;
+    fsutil::write_atomic(&path, hex::encode(id).as_bytes(), 0o600).map_err(io_err(&path))?;
+    Ok(id)
+}
+
+/// Checks a provider's signed manifest against our agreement and the epoch asked for.
+pub fn verify_manifest(
+    signed: &Signed<Manifest>,
+    terms: &Terms,
+    epoch: u64,
+) -> Result<Manifest, PullError> {
+    let provider = terms.provider.peer_id().to_string();
+    let bad = |problem: String| PullError::Manifest {
+        provider: provider.clone(),
+        problem,
+    };
+    let m = signed
+        .verify_by(&terms.provider)
+        .map_err(|e| bad(e.to_string()))?;
+    if m.agreement != terms.id() {
+        return Err(bad("it names another agreement".into()));
+    }
+    if m.epoch != epoch {
+        return Err(bad(format!("it is for epoch {}, not {epoch}", m.epoch)));
+    }
+    if m.provider != terms.provider {
+        return Err(bad("it names another provider".into()));
+    }
+    if m.schema != terms.fields {
+        return Err(bad("its fields are not the agreement's fields".into()));
+    }
+    if m.dataset != terms.dataset {
+        return Err(bad("it names another dataset".into()));
+    }
+    m.check().map_err(|e| bad(e.to_string()))?;
+    Ok(m)
+}
+
+/// Stores the verified manifest (atomically).
+pub fn store_manifest(
+    data_dir: &Path,
+    signed: &Signed<Manifest>,
+    m: &Manifest,
+) -> Result<(), PullError> {
+    let dir = pull_dir(data_dir, &m.agreement, m.epoch);
+    std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+    let path = dir.join("manifest.bin");
+    let bytes = codec::encode(signed).map_err(|e| PullError::Io {
+        path: path.clone(),
+        message: e.to_string(),
+    })?;
+    fsutil::write_atomic(&path, &bytes, 0o644).map_err(io_err(&path))
+}
+
+/// The stored manifest of a pulled feed, if any.
+pub fn stored_manifest(
+    data_dir: &Path,
+    agreement: &AgreementId,
+    epoch: u64,
+) -> Option<Signed<Manifest>> {
+    let bytes = std::fs::read(pull_dir(data_dir, agreement, epoch).join("manifest.bin")).ok()?;
+    codec::decode(&bytes).ok()
+}
+
+fn chunk_path(dir: &Path, index: u32) -> PathBuf {
+    dir.join(format!("chunk-{index:05}.bin"))
+}
+
+/// Chunks of `m` not yet held, in order.
+pub fn missing_chunks(data_dir: &Path, m: &Manifest) -> Vec<u32> {
+    let dir = pull_dir(data_dir, &m.agreement, m.epoch);
+    (0..m.chunks())
+        .filter(|i| !chunk_path(&dir, *i).exists())
+        .collect()
+}
+
+/// Whether every chunk of the feed is held.
+pub fn is_complete(data_dir: &Path, agreement: &AgreementId, epoch: u64) -> bool {
+    pull_dir(data_dir, agreement, epoch)
+        .join("complete")
+        .exists()
+}
+
+/// What a finished pull moved.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct PullSummary {
+    /// Chunks in the feed.
+    pub chunks: u32,
+    /// Chunks received in this run (the rest were held already).
+    pub received: u32,
+    /// Bytes received in this run.
+    pub bytes: u64,
+    /// Records in the feed.
+    pub records: u64,
+    /// Seconds this run took.
+    pub seconds: f64,
+}
+
+/// Downloads the chunks of `m` that are not held yet over one stream,
+/// verifying each as it arrives. Stops at the first bad chunk.
+pub async fn download(
+    mut control: libp2p_stream::Control,
+    provider: libp2p::PeerId,
+    data_dir: &Path,
+    m: &Manifest,
+    pull_id: [u8; 16],
+    range: Option<std::ops::Range<u32>>,
+) -> Result<PullSummary, PullError> {
+    let started = std::time::Instant::now();
+    let dir = pull_dir(data_dir, &m.agreement, m.epoch);
+    let wanted = range.unwrap_or(0..m.chunks());
+    let missing: Vec<u32> = missing_chunks(data_dir, m)
+        .into_iter()
+        .filter(|i| wanted.contains(i))
+        .collect();
+    let mut summary = PullSummary {
+        chunks: m.chunks(),
+        records: m.records,
+        ..Default::default()
+    };
+    if let (Some(&from), Some(&last)) = (missing.first(), missing.last()) {
+        let interrupted = |index: u32, message: String| PullError::Interrupted {
+            provider: provider.to_string(),
+            index,
+            message,
+        };
+        let mut stream = control
+            .open_stream(
+                provider,
+                libp2p::StreamProtocol::new(dxmesh_protocol::feed::FEED_PROTOCOL),
+            )
+            .await
+            .map_err(|e| interrupted(from, e.to_string()))?;
+        let request = ChunkRequest {
+            agreement: m.agreement,
+            epoch: m.epoch,
+            pull_id,
+            from,
+            to: last + 1,
+        };
+        let body = codec::encode(&request).map_err(|e| interrupted(from, e.to_string()))?;
+        stream
+            .write_all(&(body.len() as u32).to_be_bytes())
+            .await
+            .map_err(|e| interrupted(from, e.to_string()))?;
+        stream
+            .write_all(&body)
+            .await
+            .map_err(|e| interrupted(from, e.to_string()))?;
+        // One direction at a time: our request is complete; from here on
+        // only the provider writes (rust-libp2p #5410).
+        stream
+            .close()
+            .await
+            .map_err(|e| interrupted(from, e.to_string()))?;
+        let mut buf = Vec::new();
+        for index in from..=last {
+            let mut header = [0u8; 4];
+            stream
+                .read_exact(&mut header)
+                .await
+                .map_err(|e| interrupted(index, e.to_string()))?;
+            let len = u32::from_be_bytes(header) as usize;
+            if len > MAX_CHUNK_FRAME {
+                return Err(PullError::BadChunk {
+                    provider: provider.to_string(),
+                    index,
+                    expected: dxmesh_protocol::hex(&m.chunk_hashes[index as usize]),
+                    problem: format!(
+                        "the provider announced {len} bytes, over the {MAX_CHUNK_FRAME}-byte limit"
+                    ),
+                });
+            }
+            buf.resize(len, 0);
+            stream
+                .read_exact(&mut buf)
+                .await
+                .map_err(|e| interrupted(index, e.to_string()))?;
+            let path = chunk_path(&dir, index);
+            if path.exists() {
+                continue;
+            }
+            match m.verify_chunk(index, &buf) {
+                Ok(_) => {}
+                Err(e) => {
+                    return Err(PullError::BadChunk {
+                        provider: provider.to_string(),
+                        index,
+                        expected: dxmesh_protocol::hex(&m.chunk_hashes[index as usize]),
+                        problem: match e {
+                            FeedError::ChunkHash { actual, .. } => {
+                                format!("received bytes hash to {actual}")
+                            }
+                            other => other.to_string(),
+                        },
+                    });
+                }
+            }
+            fsutil::write_atomic(&path, &buf, 0o644).map_err(io_err(&path))?;
+            summary.received += 1;
+            summary.bytes += len as u64;
+        }
+    }
+    if missing_chunks(data_dir, m).is_empty() {
+        let path = dir.join("complete");
+        fsutil::write_atomic(&path, b"", 0o644).map_err(io_err(&path))?;
+    }
+    summary.seconds = started.elapsed().as_secs_f64();
+    Ok(summary)
+}
+
+/// Reads a pulled feed chunk by chunk (verified again on the way in).
+pub struct FeedReader {
+    dir: PathBuf,
+    manifest: Manifest,
+}
+
+impl FeedReader {
+    /// Opens the complete pulled feed of `agreement` for `epoch`; the
+    /// manifest is re-verified against `terms`.
+    pub fn open(data_dir: &Path, terms: &Terms, epoch: u64) -> Result<FeedReader, PullError> {
+        let agreement = terms.id();
+        let dir = pull_dir(data_dir, &agreement, epoch);
+        let signed = stored_manifest(data_dir, &agreement, epoch).ok_or_else(|| PullError::Io {
+            path: dir.join("manifest.bin"),
+            message: "no pulled feed".into(),
+        })?;
+        let manifest = verify_manifest(&signed, terms, epoch)?;
+        Ok(FeedReader { dir, manifest })
+    }
+
+    /// The manifest.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// Chunk `index`, verified against the manifest.
+    pub fn chunk(&self, index: u32) -> Result<Chunk, PullError> {
+        let path = chunk_path(&self.dir, index);
+        let bytes = std::fs::read(&path).map_err(io_err(&path))?;
+        self.manifest
+            .verify_chunk(index, &bytes)
+            .map_err(|e| PullError::BadChunk {
+                provider: self.manifest.provider.peer_id().to_string(),
+                index,
+                expected: dxmesh_protocol::hex(&self.manifest.chunk_hashes[index as usize]),
+                problem: format!("the stored copy fails verification: {e}"),
+            })
+    }
+}
