@@ -500,6 +500,23 @@ impl NodeProc {
         self.dx.ok(&self.node.dir, &all)
     }
 
+    /// Runs `dxmesh ARGS --dir <this node>`: (success, stdout + stderr).
+    pub fn dx_run(&self, args: &[&str]) -> (bool, String) {
+        let mut all: Vec<&str> = args.to_vec();
+        all.push("--dir");
+        let dir = self.node.dir.to_str().expect("utf-8");
+        all.push(dir);
+        let out = self.dx.run(&self.node.dir, &all);
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    }
+
     /// Runs `dxmesh ARGS --dir <this node>`, asserts failure, returns stderr.
     pub fn cli_fails(&self, args: &[&str]) -> String {
         let mut all: Vec<&str> = args.to_vec();
@@ -515,14 +532,14 @@ impl NodeProc {
         serde_json::from_str(&out).expect("agreement list JSON")
     }
 
-    /// Waits until the agreement `thread` has `status` and `steps` here.
+    /// Waits until the agreement `thread` has `status` (any, if `*`) and `steps` here.
     pub fn wait_agreement(&mut self, thread: &str, status: &str, steps: u64) {
         let start = Instant::now();
         loop {
             let list = self.agreements();
             if list.iter().any(|a| {
                 a["thread"].as_str() == Some(thread)
-                    && a["status"].as_str() == Some(status)
+                    && (status == "*" || a["status"].as_str() == Some(status))
                     && a["steps"].as_u64() == Some(steps)
                     && a["pending"].as_bool() == Some(false)
             }) {
@@ -685,4 +702,194 @@ pub fn scan_for(dir: &Path, needles: &[String]) -> Vec<(PathBuf, String)> {
         }
     }
     hits
+}
+
+/// Sends one control request to the node at `addr` as the identity in
+/// `key_file`, from a bare libp2p client in this process (no dxmesh node
+/// logic on our side): how tests play a misbehaving or foreign member.
+pub fn raw_request(
+    key_file: &Path,
+    addr: &str,
+    request: dxmesh_protocol::wire::Request,
+) -> Result<dxmesh_protocol::wire::Response, String> {
+    use futures::StreamExt;
+    use libp2p::request_response::{Event, Message};
+    use libp2p::swarm::SwarmEvent;
+    let identity = dxmesh_node::keyfile::read_identity(key_file).map_err(|e| e.to_string())?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    rt.block_on(async move {
+        let mut swarm = dxmesh_node::net::build_swarm(&identity).map_err(|e| e.to_string())?;
+        let ma: libp2p::Multiaddr = addr.parse().map_err(|e| format!("{addr}: {e}"))?;
+        let peer = ma
+            .iter()
+            .find_map(|p| match p {
+                libp2p::multiaddr::Protocol::P2p(p) => Some(p),
+                _ => None,
+            })
+            .ok_or("the address has no /p2p/")?;
+        swarm.behaviour_mut().allow.allow_peer(peer);
+        swarm.dial(ma).map_err(|e| e.to_string())?;
+        let mut request = Some(request);
+        let deadline = tokio::time::sleep(Duration::from_secs(20));
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                _ = &mut deadline => return Err("timed out".to_string()),
+                ev = swarm.select_next_some() => match ev {
+                    SwarmEvent::ConnectionEstablished { peer_id, .. } if peer_id == peer => {
+                        if let Some(r) = request.take() {
+                            swarm.behaviour_mut().control.send_request(&peer, r);
+                        }
+                    }
+                    SwarmEvent::Behaviour(dxmesh_node::net::BehaviourEvent::Control(Event::Message {
+                        message: Message::Response { response, .. }, ..
+                    })) => return Ok(response),
+                    SwarmEvent::Behaviour(dxmesh_node::net::BehaviourEvent::Control(Event::OutboundFailure { error, .. })) => {
+                        return Err(format!("request failed: {error}"));
+                    }
+                    SwarmEvent::OutgoingConnectionError { error, .. } => return Err(format!("cannot connect: {error}")),
+                    SwarmEvent::ConnectionClosed { peer_id, .. } if peer_id == peer && request.is_none() => {
+                        return Err("the node closed the connection".to_string());
+                    }
+                    _ => {}
+                },
+            }
+        }
+    })
+}
+
+/// A provider and the comparator with an active registry agreement.
+pub struct Setup {
+    /// The mesh.
+    pub mesh: Mesh,
+    /// Public security (provider, custodian of `registration`).
+    pub ps: NodeDir,
+    /// The comparator.
+    pub cmp: NodeDir,
+    /// The ministry (a roster member, not started).
+    pub min: NodeDir,
+    /// The running provider.
+    pub pps: NodeProc,
+    /// The running comparator.
+    pub pcmp: NodeProc,
+    /// Agreement id (hex).
+    pub agreement: String,
+    /// Thread id (hex).
+    pub thread: String,
+}
+
+/// Public security (provider, custodian of `registration`), the
+/// comparator and a ministry node, with the registry imported and an agreement made from `terms`.
+pub fn setup(bin: &str, rows: usize, terms: &str) -> (Setup, Vec<RegistryRow>) {
+    let mut mesh = Mesh::new(bin);
+    let ps = mesh.init("ps", "public_security", "provider");
+    let cmp = mesh.init("cmp", "comparator", "comparator");
+    let min = mesh.init("min", "ministry", "ministry");
+    set_custodian(&ps, "registration", "self");
+    manual_schedule(&ps);
+    manual_schedule(&cmp);
+    let roster = mesh.sign_roster("roster-v1", None, &[&ps, &cmp, &min], &[]);
+    mesh.install(&ps, &[&roster]);
+    mesh.install(&cmp, &[&roster]);
+    let data = registry_rows(rows);
+    std::fs::write(mesh.path().join("registry.csv"), registry_csv(&data)).unwrap();
+    std::fs::write(mesh.path().join("terms.toml"), terms).unwrap();
+    let out = mesh.dx.ok(
+        mesh.path(),
+        &[
+            "dataset",
+            "import",
+            "--dir",
+            "ps",
+            "--dataset",
+            "registry",
+            "--file",
+            "registry.csv",
+        ],
+    );
+    assert!(
+        out.contains(&format!("rows read:           {rows}")),
+        "{out}"
+    );
+    let pcmp = mesh.start(&cmp);
+    pcmp.pin_port();
+    edit_config(
+        &ps.dir,
+        "bootstrap = []",
+        &format!("bootstrap = [\"{}\"]", pcmp.addr()),
+    );
+    let mut pps = mesh.start(&ps);
+    pps.wait_for("the comparator", Duration::from_secs(30), |s| {
+        s.connected.len() == 1
+    });
+    let terms_path = mesh.path().join("terms.toml");
+    let out = pcmp.cli(&[
+        "agreement",
+        "propose",
+        "--to",
+        &ps.peer_id,
+        "--terms",
+        terms_path.to_str().unwrap(),
+    ]);
+    let thread = field(&out, "thread");
+    let agreement = field(&out, "agreement");
+    pps.wait_agreement(&thread, "proposed", 1);
+    pps.cli(&["agreement", "accept", &thread[..12]]);
+    let mut pcmp = pcmp;
+    pcmp.wait_agreement(&thread, "*", 2);
+    (
+        Setup {
+            mesh,
+            ps,
+            cmp,
+            min,
+            pps,
+            pcmp,
+            agreement,
+            thread,
+        },
+        data,
+    )
+}
+
+impl Setup {
+    /// Stops the provider and starts it again with `env` (e.g. failpoints).
+    pub fn restart_provider(&mut self, env: &[(&str, &str)]) {
+        let old = std::mem::replace(
+            &mut self.pps,
+            NodeProc {
+                node: self.ps.clone(),
+                dx: self.mesh.dx.clone(),
+                child: None,
+                log: self.ps.dir.join("node.log"),
+            },
+        );
+        old.kill();
+        self.pps = NodeProc::start_with_env(&self.mesh.dx, &self.ps, env);
+        self.pps
+            .wait_for("the comparator", Duration::from_secs(30), |s| {
+                !s.connected.is_empty()
+            });
+    }
+
+    /// The provider's stored feed directory for the current epoch.
+    pub fn provider_feed_dir(&self) -> PathBuf {
+        self.ps
+            .dir
+            .join("data/feeds")
+            .join(&self.agreement)
+            .join("1")
+    }
+
+    /// The comparator's pulled feed directory for the current epoch.
+    pub fn comparator_feed_dir(&self) -> PathBuf {
+        self.cmp
+            .dir
+            .join("data/pulls")
+            .join(&self.agreement)
+            .join("1")
+    }
 }

@@ -2,97 +2,13 @@
 //! publish, a verified pull, disclosure, and a scan proving the comparator
 //! holds none of the provider's plaintext identifiers, names or addresses.
 
-use dxmesh_tests::{
-    Mesh, NodeDir, NodeProc, edit_config, field, manual_schedule, registry_csv, registry_rows,
-    registry_terms, scan_for, set_custodian,
-};
-use std::time::Duration;
+use dxmesh_tests::{registry_terms, scan_for, setup};
 
 const BIN: &str = env!("CARGO_BIN_EXE_dxmesh-under-test");
 
-pub struct Setup {
-    pub mesh: Mesh,
-    pub ps: NodeDir,
-    pub cmp: NodeDir,
-    pub pps: NodeProc,
-    pub pcmp: NodeProc,
-    pub agreement: String,
-}
-
-/// Public security (provider, custodian of `registration`) and the
-/// comparator, with the registry imported and an agreement made from `terms`.
-pub fn setup(rows: usize, terms: &str) -> (Setup, Vec<dxmesh_tests::RegistryRow>) {
-    let mut mesh = Mesh::new(BIN);
-    let ps = mesh.init("ps", "public_security", "provider");
-    let cmp = mesh.init("cmp", "comparator", "comparator");
-    set_custodian(&ps, "registration", "self");
-    manual_schedule(&ps);
-    manual_schedule(&cmp);
-    let roster = mesh.sign_roster("roster-v1", None, &[&ps, &cmp], &[]);
-    mesh.install(&ps, &[&roster]);
-    mesh.install(&cmp, &[&roster]);
-    let data = registry_rows(rows);
-    std::fs::write(mesh.path().join("registry.csv"), registry_csv(&data)).unwrap();
-    std::fs::write(mesh.path().join("terms.toml"), terms).unwrap();
-    let out = mesh.dx.ok(
-        mesh.path(),
-        &[
-            "dataset",
-            "import",
-            "--dir",
-            "ps",
-            "--dataset",
-            "registry",
-            "--file",
-            "registry.csv",
-        ],
-    );
-    assert!(
-        out.contains(&format!("rows read:           {rows}")),
-        "{out}"
-    );
-    let pcmp = mesh.start(&cmp);
-    pcmp.pin_port();
-    edit_config(
-        &ps.dir,
-        "bootstrap = []",
-        &format!("bootstrap = [\"{}\"]", pcmp.addr()),
-    );
-    let mut pps = mesh.start(&ps);
-    pps.wait_for("the comparator", Duration::from_secs(30), |s| {
-        s.connected.len() == 1
-    });
-    let terms_path = mesh.path().join("terms.toml");
-    let out = pcmp.cli(&[
-        "agreement",
-        "propose",
-        "--to",
-        &ps.peer_id,
-        "--terms",
-        terms_path.to_str().unwrap(),
-    ]);
-    let thread = field(&out, "thread");
-    let agreement = field(&out, "agreement");
-    pps.wait_agreement(&thread, "proposed", 1);
-    pps.cli(&["agreement", "accept", &thread[..12]]);
-    let mut pcmp = pcmp;
-    pcmp.wait_agreement(&thread, "active", 2);
-    (
-        Setup {
-            mesh,
-            ps,
-            cmp,
-            pps,
-            pcmp,
-            agreement,
-        },
-        data,
-    )
-}
-
 #[test]
 fn import_publish_pull_disclose_and_no_raw_copy_at_the_comparator() {
-    let (s, rows) = setup(3000, &registry_terms(2, 100));
+    let (s, rows) = setup(BIN, 3000, &registry_terms(2, 100));
     let expected = rows.iter().filter(|r| r.in_scope()).count();
     let out = s.pps.cli(&["publish"]);
     assert!(
@@ -150,4 +66,135 @@ fn import_publish_pull_disclose_and_no_raw_copy_at_the_comparator() {
     );
     // The provider does hold its own data (the scan can find things).
     assert!(!scan_for(&s.ps.dir, &needles[..4]).is_empty());
+}
+
+fn flip(path: &std::path::Path, at: usize) {
+    let mut b = std::fs::read(path).unwrap();
+    let at = at.min(b.len() - 1);
+    b[at] ^= 0x01;
+    std::fs::write(path, b).unwrap();
+}
+
+#[test]
+fn a_flipped_byte_in_a_chunk_on_the_provider_disk_is_caught_at_that_chunk() {
+    let (s, _) = setup(BIN, 80_000, &registry_terms(2, 100));
+    let out = s.pps.cli(&["publish"]);
+    assert!(out.contains("in 3 chunks"), "{out}");
+    flip(&s.provider_feed_dir().join("chunk-00001.bin"), 5000);
+    let e = s
+        .pcmp
+        .cli_fails(&["pull", "--agreement", &s.agreement[..12]]);
+    assert!(
+        e.contains(&format!(
+            "chunk 1 from {} failed verification (expected hash",
+            s.ps.peer_id
+        )),
+        "{e}"
+    );
+    // Chunk 0 was verified and kept; the bad chunk was not stored.
+    assert!(s.comparator_feed_dir().join("chunk-00000.bin").exists());
+    assert!(!s.comparator_feed_dir().join("chunk-00001.bin").exists());
+    assert!(!s.comparator_feed_dir().join("complete").exists());
+}
+
+#[test]
+fn a_flipped_byte_in_the_manifest_on_the_provider_disk_is_caught() {
+    let (s, _) = setup(BIN, 500, &registry_terms(2, 100));
+    s.pps.cli(&["publish"]);
+    flip(&s.provider_feed_dir().join("manifest.bin"), 40);
+    let e = s
+        .pcmp
+        .cli_fails(&["pull", "--agreement", &s.agreement[..12]]);
+    assert!(
+        e.contains(&format!("manifest from {} refused", s.ps.peer_id))
+            && e.contains("bad signature"),
+        "{e}"
+    );
+    assert!(!s.comparator_feed_dir().join("chunk-00000.bin").exists());
+}
+
+#[test]
+fn a_pull_interrupted_by_killing_the_provider_resumes_and_yields_the_same_feed() {
+    let (mut s, _) = setup(BIN, 80_000, &registry_terms(1, 100));
+    s.pps.cli(&["publish"]);
+    // The provider dies right after sending the first chunk.
+    s.restart_provider(&[("DXMESH_FAILPOINTS", "feed-served-first-chunk")]);
+    let e = s
+        .pcmp
+        .cli_fails(&["pull", "--agreement", &s.agreement[..12]]);
+    assert!(e.contains("interrupted at chunk 1"), "{e}");
+    assert!(s.comparator_feed_dir().join("chunk-00000.bin").exists());
+    // Restarted, it serves the rest; the resumed pull is the same pull session
+    // (max_pulls = 1 here) and continues from chunk 1, not from zero.
+    s.restart_provider(&[]);
+    let out = s.pcmp.cli(&["pull", "--agreement", &s.agreement[..12]]);
+    assert!(out.contains("3 chunks (2 received now"), "{out}");
+    for i in 0..3 {
+        let name = format!("chunk-{i:05}.bin");
+        assert_eq!(
+            std::fs::read(s.comparator_feed_dir().join(&name)).unwrap(),
+            std::fs::read(s.provider_feed_dir().join(&name)).unwrap(),
+            "{name} differs from the provider's"
+        );
+    }
+    assert!(s.comparator_feed_dir().join("complete").exists());
+}
+
+#[test]
+fn import_reports_every_bad_row_in_the_quarantine_file() {
+    let (s, _) = setup(BIN, 10, &registry_terms(2, 100));
+    let csv = "id_number,name,birth_date,status,death_date\n\
+        11010519491231002X,甲,1949-12-31,active,\n\
+        110105194912310021,乙,1949-12-31,active,\n\
+        110105194902300020,丙,1949-02-30,active,\n\
+        11010520991231002X,丁,2099-12-31,active,\n\
+        1101051949123100,戊,,active,\n\
+        440524188001010014,己,1880-01-01,active,2024-02-30\n\
+        11010519491231002x,甲,1949-12-31,active,\n";
+    std::fs::write(s.mesh.path().join("bad.csv"), csv).unwrap();
+    let out = s.mesh.dx.ok(
+        s.mesh.path(),
+        &[
+            "dataset",
+            "import",
+            "--dir",
+            "ps",
+            "--dataset",
+            "deaths",
+            "--file",
+            "bad.csv",
+        ],
+    );
+    assert!(
+        out.contains("rows read:           7") && out.contains("rows kept:           1"),
+        "{out}"
+    );
+    let qpath = out
+        .lines()
+        .find_map(|l| l.strip_prefix("quarantine report: "))
+        .expect("quarantine path printed");
+    let q = std::fs::read_to_string(s.mesh.path().join(qpath)).unwrap();
+    for (line, column, reason) in [
+        (3, "id_number", "check_character"),
+        (4, "id_number", "invalid_birth_date"),
+        (5, "id_number", "future_birth_date"),
+        (6, "id_number", "length"),
+        (7, "death_date", "invalid_date"),
+    ] {
+        assert!(
+            q.lines()
+                .any(|l| l.contains(&format!(",{line},{column},")) && l.ends_with(reason)),
+            "line {line} {column} {reason} missing from:\n{q}"
+        );
+    }
+    // Line 8 is line 2 again with a lowercase x: a duplicate, counted, not quarantined.
+    assert!(out.contains("duplicate rows:      1"), "{out}");
+    let shown = s
+        .mesh
+        .dx
+        .ok(s.mesh.path(), &["dataset", "show", "--dir", "ps", "deaths"]);
+    assert!(
+        shown.contains("check_character") && shown.contains("lowercase_x"),
+        "{shown}"
+    );
 }

@@ -1152,4 +1152,3 @@ fn write_disclosure(
     crate::fsutil::write_atomic(std::path::Path::new(path), &bytes, 0o600)
         .map_err(|e| format!("{path}: {e}"))
 }
-

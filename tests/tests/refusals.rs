@@ -1,0 +1,294 @@
+//! Every refusal of the agreements issue, exercised through a real pull or
+//! disclosure between real nodes. Each test asserts the specific typed
+//! reason the requester receives and the refusal the provider records.
+
+use dxmesh_protocol::agreement::Refusal;
+use dxmesh_protocol::wire::{Request, Response};
+use dxmesh_tests::{Setup, day, raw_request, registry_terms, setup};
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_dxmesh-under-test");
+
+fn agreement_bytes(s: &Setup) -> [u8; 32] {
+    hex::decode(&s.agreement).unwrap().try_into().unwrap()
+}
+
+fn pull_fails(s: &Setup, extra: &[&str]) -> String {
+    let mut args = vec!["pull", "--agreement", &s.agreement[..12]];
+    args.extend_from_slice(extra);
+    s.pcmp.cli_fails(&args)
+}
+
+/// The provider recorded a refusal whose reason contains `code`.
+fn provider_recorded(s: &mut Setup, code: &str) {
+    let code = code.to_string();
+    s.pps.wait_for(
+        &format!("a `{code}` refusal"),
+        Duration::from_secs(20),
+        |st| st.refusals.iter().any(|r| r.reason.contains(&code)),
+    );
+}
+
+fn current_epoch() -> u64 {
+    1 // daily cycle anchored yesterday
+}
+
+#[test]
+fn not_published_yet() {
+    let (mut s, _) = setup(BIN, 200, &registry_terms(2, 10));
+    let e = pull_fails(&s, &[]);
+    assert!(
+        e.contains("no feed is published for epoch 1") && e.contains("[not_published]"),
+        "{e}"
+    );
+    provider_recorded(&mut s, "not_published");
+}
+
+#[test]
+fn wrong_consumer() {
+    let (mut s, _) = setup(BIN, 200, &registry_terms(2, 10));
+    s.pps.cli(&["publish"]);
+    // The ministry is a roster member, but not this agreement's consumer.
+    let r = raw_request(
+        &s.min.dir.join("node.key"),
+        &s.pps.addr(),
+        Request::PullOpen {
+            agreement: agreement_bytes(&s),
+            epoch: current_epoch(),
+            fields: vec!["id_number".into()],
+            pull_id: [9; 16],
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        r,
+        Response::Denied {
+            refusal: Refusal::NotConsumer
+        }
+    );
+    provider_recorded(&mut s, "wrong_consumer");
+}
+
+#[test]
+fn revoked_consumer() {
+    let (mut s, _) = setup(BIN, 200, &registry_terms(2, 10));
+    s.pps.cli(&["publish"]);
+    let v2 = s
+        .mesh
+        .sign_roster("roster-v2", Some("roster-v1"), &[], &[&s.cmp]);
+    s.mesh.install(&s.ps, &[&v2]);
+    s.pps
+        .wait_for("the comparator dropped", Duration::from_secs(20), |st| {
+            st.connected.is_empty()
+        });
+    let e = pull_fails(&s, &[]);
+    assert!(e.contains("not connected"), "{e}");
+    // Trying anyway, with the comparator's own key, is refused at connection setup.
+    let r = raw_request(
+        &s.cmp.dir.join("node.key"),
+        &s.pps.addr(),
+        Request::PullOpen {
+            agreement: agreement_bytes(&s),
+            epoch: current_epoch(),
+            fields: vec!["id_number".into()],
+            pull_id: [9; 16],
+        },
+    );
+    assert!(r.is_err(), "{r:?}");
+    provider_recorded(&mut s, "revoked");
+}
+
+#[test]
+fn not_yet_active() {
+    let terms = registry_terms(2, 10).replacen(
+        &format!("not_before = \"{}\"", day(-1)),
+        &format!("not_before = \"{}\"", day(2)),
+        1,
+    );
+    let (mut s, _) = setup(BIN, 200, &terms);
+    let e = pull_fails(&s, &[]);
+    assert!(e.contains("[not_yet_active]"), "{e}");
+    provider_recorded(&mut s, "not_yet_active");
+}
+
+#[test]
+fn expired() {
+    let soon = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 4;
+    let soon = dxmesh_protocol::time::Timestamp(soon).to_string();
+    let terms = registry_terms(2, 10).replacen(
+        &format!("not_after = \"{}\"", day(365)),
+        &format!("not_after = \"{soon}\""),
+        1,
+    );
+    let (mut s, _) = setup(BIN, 200, &terms);
+    s.pps.cli(&["publish"]);
+    std::thread::sleep(Duration::from_secs(5));
+    let e = pull_fails(&s, &[]);
+    assert!(e.contains("[expired]"), "{e}");
+    provider_recorded(&mut s, "expired");
+}
+
+#[test]
+fn terminated() {
+    let (mut s, _) = setup(BIN, 200, &registry_terms(2, 10));
+    s.pps.cli(&["publish"]);
+    s.pcmp.cli(&[
+        "agreement",
+        "terminate",
+        &s.thread[..12],
+        "--reason",
+        "test",
+    ]);
+    let thread = s.thread.clone();
+    s.pps.wait_agreement(&thread, "terminated", 3);
+    let e = pull_fails(&s, &[]);
+    assert!(e.contains("[terminated]"), "{e}");
+    provider_recorded(&mut s, "terminated");
+}
+
+#[test]
+fn suspended() {
+    let (mut s, _) = setup(BIN, 200, &registry_terms(2, 10));
+    s.pps.cli(&["publish"]);
+    s.pps
+        .cli(&["agreement", "suspend", &s.thread[..12], "--reason", "audit"]);
+    let thread = s.thread.clone();
+    s.pcmp.wait_agreement(&thread, "suspended", 3);
+    let e = pull_fails(&s, &[]);
+    assert!(e.contains("[suspended]"), "{e}");
+    provider_recorded(&mut s, "suspended");
+}
+
+#[test]
+fn epoch_in_the_past() {
+    let (mut s, _) = setup(BIN, 200, &registry_terms(2, 10));
+    s.pps.cli(&["publish", "--epoch", "0"]);
+    let e = pull_fails(&s, &["--epoch", "0"]);
+    assert!(
+        e.contains("epoch 0 is not the current epoch (1)") && e.contains("[epoch_not_current]"),
+        "{e}"
+    );
+    provider_recorded(&mut s, "epoch_not_current");
+}
+
+#[test]
+fn outside_the_pull_window() {
+    // A one-second window after midnight: now is outside it.
+    let terms = registry_terms(2, 10).replacen("window = \"P1D\"", "window = \"PT1S\"", 1);
+    let (mut s, _) = setup(BIN, 200, &terms);
+    s.pps.cli(&["publish"]);
+    let e = pull_fails(&s, &[]);
+    assert!(
+        e.contains("outside the pull window of epoch 1") && e.contains("[outside_window]"),
+        "{e}"
+    );
+    provider_recorded(&mut s, "outside_window");
+}
+
+#[test]
+fn over_the_pull_maximum() {
+    let (mut s, _) = setup(BIN, 200, &registry_terms(1, 10));
+    s.pps.cli(&["publish"]);
+    s.pcmp.cli(&["pull", "--agreement", &s.agreement[..12]]);
+    // Resuming (the same pull session) is not a new pull...
+    let again = raw_pull(&s, [0xAB; 16], vec!["id_number".into()]);
+    // ...but a second session is refused. (The comparator's key, from a bare client.)
+    assert_eq!(
+        again,
+        Response::Denied {
+            refusal: Refusal::OverPullMaximum { max: 1 }
+        }
+    );
+    provider_recorded(&mut s, "over_pull_maximum");
+}
+
+fn raw_pull(s: &Setup, pull_id: [u8; 16], fields: Vec<String>) -> Response {
+    raw_request(
+        &s.cmp.dir.join("node.key"),
+        &s.pps.addr(),
+        Request::PullOpen {
+            agreement: agreement_bytes(s),
+            epoch: current_epoch(),
+            fields,
+            pull_id,
+        },
+    )
+    .unwrap()
+}
+
+#[test]
+fn field_out_of_scope() {
+    let (mut s, _) = setup(BIN, 200, &registry_terms(2, 10));
+    s.pps.cli(&["publish"]);
+    let r = raw_pull(&s, [1; 16], vec!["id_number".into(), "address".into()]);
+    assert_eq!(
+        r,
+        Response::Denied {
+            refusal: Refusal::FieldOutOfScope {
+                field: "address".into()
+            }
+        }
+    );
+    provider_recorded(&mut s, "field_out_of_scope");
+}
+
+fn disclose(s: &Setup, kind: &str, fields: &str, first: &str) -> Result<String, String> {
+    let args = [
+        "disclose",
+        "--agreement",
+        &s.agreement[..12],
+        "--kind",
+        kind,
+        "--fields",
+        fields,
+        "--first",
+        first,
+    ];
+    let mut all: Vec<&str> = args.to_vec();
+    let dir = s.cmp.dir.to_str().unwrap();
+    all.extend(["--dir", dir]);
+    let out = s.mesh.dx.run(s.mesh.path(), &all);
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into())
+    }
+}
+
+#[test]
+fn disclosure_over_quota() {
+    let (mut s, _) = setup(BIN, 300, &registry_terms(2, 5));
+    s.pps.cli(&["publish"]);
+    s.pcmp.cli(&["pull", "--agreement", &s.agreement[..12]]);
+    let e = disclose(&s, "uninsured", "id_number,name", "6").unwrap_err();
+    assert!(
+        e.contains("disclosure of 6 records exceeds the 5 remaining")
+            && e.contains("[disclosure_over_quota]"),
+        "{e}"
+    );
+    // The quota is per epoch and cumulative.
+    disclose(&s, "uninsured", "id_number,name", "4").unwrap();
+    let e = disclose(&s, "uninsured", "id_number,name", "2").unwrap_err();
+    assert!(e.contains("exceeds the 1 remaining"), "{e}");
+    provider_recorded(&mut s, "disclosure_over_quota");
+}
+
+#[test]
+fn disclosure_of_a_field_not_allowed() {
+    let (mut s, _) = setup(BIN, 300, &registry_terms(2, 50));
+    s.pps.cli(&["publish"]);
+    s.pcmp.cli(&["pull", "--agreement", &s.agreement[..12]]);
+    let e = disclose(&s, "uninsured", "id_number,birth_date", "3").unwrap_err();
+    assert!(
+        e.contains("\"birth_date\" may not be disclosed")
+            && e.contains("[disclosure_field_not_allowed]"),
+        "{e}"
+    );
+    provider_recorded(&mut s, "disclosure_field_not_allowed");
+    let e = disclose(&s, "deceased_insured", "id_number", "3").unwrap_err();
+    assert!(e.contains("[result_kind_not_allowed]"), "{e}");
+}
