@@ -19,6 +19,11 @@ fn enabled() -> &'static Vec<String> {
     })
 }
 
+/// Whether the failpoint `name` is enabled (to prepare a deterministic crash).
+pub fn enabled_point(name: &str) -> bool {
+    enabled().iter().any(|p| p == name)
+}
+
 /// Aborts the process if the failpoint `name` is enabled.
 pub fn hit(name: &str) {
     if enabled().iter().any(|p| p == name) {

@@ -11,7 +11,7 @@
 //! for disclosure; never sent). A feed is built in a temporary directory and
 //! renamed into place, so a half-built feed is never visible.
 
-use crate::dataset::{DatasetReader, ImportError, Record};
+use crate::dataset::{DatasetReader, ImportError};
 use dxmesh_protocol::agreement::{AgreementId, RowPredicate, Terms, Treatment};
 use dxmesh_protocol::codec;
 use dxmesh_protocol::date::Date;
@@ -115,10 +115,21 @@ struct Plan {
     reference: Date,
 }
 
-fn value<'r>(rec: &'r Record, src: &Source) -> &'r str {
+/// A dataset record decoded without copying its strings.
+#[derive(serde::Deserialize)]
+struct RecordRef<'a> {
+    id: dxmesh_protocol::id::IdNumber,
+    #[serde(borrow)]
+    values: Vec<&'a str>,
+}
+
+/// Rows are addressed as (block << ROW_BITS) | index within the block.
+const ROW_BITS: u32 = 17;
+
+fn value<'r>(rec: &'r RecordRef<'_>, src: &Source) -> &'r str {
     match src {
         Source::Id => rec.id.as_str(),
-        Source::Column(i) => rec.values.get(*i).map(String::as_str).unwrap_or(""),
+        Source::Column(i) => rec.values.get(*i).copied().unwrap_or(""),
     }
 }
 
@@ -185,10 +196,10 @@ impl Plan {
         })
     }
 
-    fn in_scope(&self, rec: &Record) -> bool {
+    fn in_scope(&self, rec: &RecordRef<'_>) -> bool {
         self.rows.iter().all(|(p, col)| {
             let v = |c: &Option<usize>| match c {
-                Some(i) => rec.values.get(*i).map(String::as_str).unwrap_or(""),
+                Some(i) => rec.values.get(*i).copied().unwrap_or(""),
                 None => rec.id.as_str(),
             };
             match p {
@@ -220,7 +231,8 @@ struct Row {
     clear: Vec<String>,
 }
 
-/// Reads the raw blocks of a dataset's records file.
+/// Reads the raw blocks of a dataset's records file (a block is a 4-byte
+/// big-endian length and the encoded `Vec<Record>`; see `dataset`).
 fn raw_blocks(reader: &DatasetReader) -> Result<Vec<Vec<u8>>, FeedStoreError> {
     let path = reader.dir().join("records.bin");
     let mut f = std::io::BufReader::new(std::fs::File::open(&path).map_err(io_err(&path))?);
@@ -246,21 +258,6 @@ fn raw_blocks(reader: &DatasetReader) -> Result<Vec<Vec<u8>>, FeedStoreError> {
     Ok(out)
 }
 
-/// Decodes all blocks in parallel, keeping the order; row numbers count from 0.
-fn decode_blocks(reader: &DatasetReader) -> Result<Vec<Vec<Record>>, FeedStoreError> {
-    let path = reader.dir().join("records.bin");
-    raw_blocks(reader)?
-        .into_par_iter()
-        .enumerate()
-        .map(|(i, b)| {
-            codec::decode::<Vec<Record>>(&b).map_err(|e| FeedStoreError::Io {
-                path: path.clone(),
-                message: format!("block {i} does not decode: {e}"),
-            })
-        })
-        .collect()
-}
-
 /// Builds, signs and stores the feed; returns the signed manifest. If the
 /// feed already exists, returns the stored manifest unchanged.
 pub fn publish(input: &PublishInput<'_>) -> Result<Signed<Manifest>, FeedStoreError> {
@@ -279,21 +276,25 @@ pub fn publish(input: &PublishInput<'_>) -> Result<Signed<Manifest>, FeedStoreEr
         .ok_or(FeedStoreError::Epoch(input.epoch))?;
     let reader = DatasetReader::open(input.data_dir, &terms.dataset)?;
     let plan = Plan::new(&reader, terms, reference)?;
-    let blocks = decode_blocks(&reader)?;
-    let starts: Vec<u32> = blocks
-        .iter()
-        .scan(0u32, |acc, b| {
-            let s = *acc;
-            *acc += b.len() as u32;
-            Some(s)
-        })
-        .collect();
+    let blocks = raw_blocks(&reader)?;
+    let records_path = reader.dir().join("records.bin");
     let key = input.key;
-    // Scope, project and tokenise in parallel, block by block.
-    let per_block: Vec<(Vec<Row>, u64)> = blocks
+    // Decode, scope, project and tokenise in parallel, block by block.
+    let per_block: Vec<Result<(Vec<Row>, u64), FeedStoreError>> = blocks
         .par_iter()
-        .zip(starts.par_iter())
-        .map(|(block, start)| {
+        .enumerate()
+        .map(|(b, bytes)| {
+            let block: Vec<RecordRef<'_>> =
+                codec::decode_borrowed(bytes).map_err(|e| FeedStoreError::Io {
+                    path: records_path.clone(),
+                    message: format!("block {b} does not decode: {e}"),
+                })?;
+            if block.len() >= 1 << ROW_BITS || b >= 1 << (32 - ROW_BITS) {
+                return Err(FeedStoreError::Io {
+                    path: records_path.clone(),
+                    message: format!("block {b} is larger than a dataset block may be"),
+                });
+            }
             let mut rows = Vec::with_capacity(block.len());
             let mut out_of_scope = 0u64;
             for (i, rec) in block.iter().enumerate() {
@@ -315,15 +316,16 @@ pub fn publish(input: &PublishInput<'_>) -> Result<Signed<Manifest>, FeedStoreEr
                     .collect();
                 rows.push(Row {
                     token: key.id_token(&rec.id),
-                    row: start + i as u32,
+                    row: ((b as u32) << ROW_BITS) | i as u32,
                     attrs,
                     clear,
                 });
             }
-            (rows, out_of_scope)
+            Ok((rows, out_of_scope))
         })
         .collect();
     drop(blocks);
+    let per_block: Vec<(Vec<Row>, u64)> = per_block.into_iter().collect::<Result<_, _>>()?;
     let rows_out_of_scope: u64 = per_block.iter().map(|(_, o)| *o).sum();
     let mut rows: Vec<Row> = per_block.into_iter().flat_map(|(r, _)| r).collect();
     rows.par_sort_unstable_by(|a, b| {
@@ -558,14 +560,12 @@ pub fn disclose(
         .collect::<Result<_, _>>()?;
     let mut records = Vec::with_capacity(wanted.len());
     let mut next = 0usize;
-    let mut row_base = 0u32;
     if !wanted.is_empty() {
-        for block in reader.blocks() {
+        for (b, block) in reader.blocks().enumerate() {
             let block = block?;
-            let end = row_base + block.len() as u32;
-            while next < wanted.len() && wanted[next].0 < end {
+            while next < wanted.len() && (wanted[next].0 >> ROW_BITS) as usize == b {
                 let (row, token) = wanted[next];
-                if let Some(rec) = block.get((row - row_base) as usize) {
+                if let Some(rec) = block.get((row & ((1 << ROW_BITS) - 1)) as usize) {
                     let values = sources
                         .iter()
                         .map(|s| match s {
@@ -577,7 +577,6 @@ pub fn disclose(
                 }
                 next += 1;
             }
-            row_base = end;
             if next == wanted.len() {
                 break;
             }

@@ -80,6 +80,25 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
     Ok(value)
 }
 
+/// Like [`decode`], but the value may borrow strings and byte slices from
+/// `bytes` (no allocation per string): for bulk reads on hot paths.
+pub fn decode_borrowed<'a, T: serde::Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, CodecError> {
+    if bytes.len() > MAX_DECODE_BYTES {
+        return Err(CodecError::TooLarge {
+            len: bytes.len(),
+            limit: MAX_DECODE_BYTES,
+        });
+    }
+    let (value, used) = bincode::serde::borrow_decode_from_slice::<T, _>(bytes, CONFIG)
+        .map_err(|e| CodecError::Malformed(e.to_string()))?;
+    if used != bytes.len() {
+        return Err(CodecError::TrailingBytes {
+            extra: bytes.len() - used,
+        });
+    }
+    Ok(value)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,6 +113,17 @@ mod tests {
             decode::<(u64, String, Vec<u8>)>(&bytes),
             Err(CodecError::TrailingBytes { extra: 1 })
         );
+    }
+
+    #[test]
+    fn borrowed_decoding_matches_owned_decoding() {
+        let v: Vec<(u32, String)> = vec![(1, "甲".into()), (2, "乙丙".into())];
+        let bytes = encode(&v).unwrap();
+        let b: Vec<(u32, &str)> = decode_borrowed(&bytes).unwrap();
+        assert_eq!(b, vec![(1, "甲"), (2, "乙丙")]);
+        let mut more = bytes.clone();
+        more.push(0);
+        assert!(decode_borrowed::<Vec<(u32, &str)>>(&more).is_err());
     }
 
     #[test]

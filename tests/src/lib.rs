@@ -282,6 +282,11 @@ impl NodeProc {
         p
     }
 
+    /// The daemon's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
     /// The node's status, if the daemon answers.
     pub fn try_status(&self) -> Option<StatusInfo> {
         let out = self.dx.run(

@@ -129,8 +129,14 @@ async fn serve_stream(
             .write_all(&(bytes.len() as u32).to_be_bytes())
             .await?;
         stream.write_all(&bytes).await?;
-        if index == from && from == 0 && to > 1 {
+        if index == from
+            && from == 0
+            && to > 1
+            && crate::failpoint::enabled_point("feed-served-first-chunk")
+        {
+            // Let the first chunk reach the consumer, then die before the second.
             stream.flush().await?;
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
             crate::failpoint::hit("feed-served-first-chunk");
         }
     }

@@ -1,0 +1,330 @@
+//! Whole-system feed benchmark (issue 5), release build, real processes:
+//!
+//! 1. generates a household-registry export of `DXMESH_BENCH_ROWS` rows
+//!    (default 10,000,000) with realistic dirt;
+//! 2. `dxmesh dataset import` at the provider (wall time, peak RSS by
+//!    `/usr/bin/time`);
+//! 3. `dxmesh publish` by the provider daemon (wall time; the daemon's
+//!    peak RSS from `/proc/<pid>/status` VmHWM);
+//! 4. `dxmesh pull` by the comparator daemon over loopback (bytes/s), and,
+//!    in the same run, a plain byte stream of the same size over the same
+//!    libp2p transport (TCP + noise + yamux, libp2p-stream) between two
+//!    processes, for the ratio.
+//!
+//! Run: `cargo bench -p dxmesh-tests --bench feeds` (set DXMESH_BENCH_ROWS
+//! for a smaller run). Figures go to docs/benchmarks.md as printed.
+
+use dxmesh_tests::{
+    Mesh, edit_config, field, make_id, manual_schedule, registry_terms, set_custodian,
+};
+use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_dxmesh-under-test");
+const RAW_PROTOCOL: &str = "/dxmesh/bench-raw/1";
+const FRAME: usize = 1024 * 1024;
+
+fn main() {
+    if std::env::var("DXMESH_BENCH_ROLE").as_deref() == Ok("stream-server") {
+        return stream_server();
+    }
+    if std::env::args().any(|a| a == "--list") {
+        return; // `cargo bench -- --list` support
+    }
+    let rows: usize = std::env::var("DXMESH_BENCH_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000_000);
+    println!("dxmesh feed benchmark: {rows} registry rows");
+    let mut mesh = Mesh::new(BIN);
+    let ps = mesh.init("ps", "public_security", "provider");
+    let cmp = mesh.init("cmp", "comparator", "comparator");
+    set_custodian(&ps, "registration", "self");
+    manual_schedule(&ps);
+    manual_schedule(&cmp);
+    let roster = mesh.sign_roster("roster-v1", None, &[&ps, &cmp], &[]);
+    mesh.install(&ps, &[&roster]);
+    mesh.install(&cmp, &[&roster]);
+
+    let csv = mesh.path().join("registry.csv");
+    let t = Instant::now();
+    let bytes = generate(&csv, rows);
+    println!(
+        "generated {rows} rows ({:.0} MB) in {:.1}s",
+        bytes as f64 / 1e6,
+        t.elapsed().as_secs_f64()
+    );
+
+    // Import, with peak memory from /usr/bin/time.
+    let t = Instant::now();
+    let out = std::process::Command::new("/usr/bin/time")
+        .args(["-f", "MAXRSS_KB=%M"])
+        .arg(BIN)
+        .args([
+            "dataset",
+            "import",
+            "--dir",
+            "ps",
+            "--dataset",
+            "registry",
+            "--file",
+            "registry.csv",
+        ])
+        .current_dir(mesh.path())
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run import");
+    let import_secs = t.elapsed().as_secs_f64();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "import failed: {stderr}");
+    let import_rss_kb: u64 = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("MAXRSS_KB="))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    println!(
+        "import: {import_secs:.2}s = {:.2} M rows/s, peak RSS {:.0} MiB",
+        rows as f64 / import_secs / 1e6,
+        import_rss_kb as f64 / 1024.0
+    );
+
+    // Agreement, then publish inside the provider daemon.
+    let pc = mesh.start(&cmp);
+    pc.pin_port();
+    edit_config(
+        &ps.dir,
+        "bootstrap = []",
+        &format!("bootstrap = [\"{}\"]", pc.addr()),
+    );
+    let mut pp = mesh.start(&ps);
+    pp.wait_for("the comparator", Duration::from_secs(30), |s| {
+        s.connected.len() == 1
+    });
+    std::fs::write(mesh.path().join("terms.toml"), registry_terms(2, 100)).unwrap();
+    let terms = mesh.path().join("terms.toml");
+    let out = pc.cli(&[
+        "agreement",
+        "propose",
+        "--to",
+        &ps.peer_id,
+        "--terms",
+        terms.to_str().unwrap(),
+    ]);
+    let thread = field(&out, "thread");
+    let agreement = field(&out, "agreement");
+    pp.wait_agreement(&thread, "proposed", 1);
+    pp.cli(&["agreement", "accept", &thread[..12]]);
+    let pid = pp.pid();
+    let rss_before = vm_hwm_kb(pid);
+    let t = Instant::now();
+    let out = pp.cli(&["publish"]);
+    let publish_secs = t.elapsed().as_secs_f64();
+    let publish_rss_kb = vm_hwm_kb(pid);
+    println!("{}", out.trim());
+    println!(
+        "publish: {publish_secs:.2}s = {:.2} M rows/s; provider daemon peak RSS {:.0} MiB (before publish {:.0} MiB)",
+        rows as f64 / publish_secs / 1e6,
+        publish_rss_kb as f64 / 1024.0,
+        rss_before as f64 / 1024.0
+    );
+    let total = import_secs + publish_secs;
+    println!(
+        "IMPORT+PUBLISH: {total:.2}s for {rows} rows = {:.2} M rows/s (target >= 1.5), peak RSS {:.0} MiB (target < 2048)",
+        rows as f64 / total / 1e6,
+        import_rss_kb.max(publish_rss_kb) as f64 / 1024.0
+    );
+
+    // Pull over loopback.
+    let out = pc.cli(&["pull", "--agreement", &agreement[..12]]);
+    println!("{}", out.trim());
+    let pulled_bytes: f64 = out
+        .split(" bytes")
+        .next()
+        .and_then(|s| s.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    let pull_secs: f64 = out
+        .split("s, ")
+        .find_map(|s| s.rsplit(' ').next().and_then(|v| v.parse().ok()))
+        .unwrap_or(0.0);
+    let pull_rate = pulled_bytes / pull_secs;
+
+    // Plain byte stream of the same size over the same transport, between two processes.
+    let raw_rate = raw_stream_rate(pulled_bytes as u64);
+    println!(
+        "PULL: {:.1} MB/s verified feed vs {:.1} MB/s plain libp2p stream = {:.0}% (target >= 70%)",
+        pull_rate / 1e6,
+        raw_rate / 1e6,
+        100.0 * pull_rate / raw_rate
+    );
+}
+
+fn vm_hwm_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Writes a registry export; returns its size. 1 in 40 IDs dirty, 1 in 500 invalid.
+fn generate(path: &std::path::Path, rows: usize) -> u64 {
+    let f = std::fs::File::create(path).unwrap();
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
+    writeln!(
+        w,
+        "id_number,name,gender,birth_date,region_code,address,status"
+    )
+    .unwrap();
+    const SURNAMES: [&str; 8] = ["王", "李", "张", "刘", "陈", "杨", "黄", "赵"];
+    for i in 0..rows {
+        let year = 1930 + (i * 7) % 95;
+        let month = 1 + (i / 7) % 12;
+        let day = 1 + (i / 84) % 28;
+        let region = 440100 + (i / 1000) % 100;
+        let birth = format!("{year:04}{month:02}{day:02}");
+        let mut id = make_id(&region.to_string(), &birth, (i % 1000) as u32);
+        match i % 500 {
+            17 => id.replace_range(17..18, if id.ends_with('0') { "1" } else { "0" }),
+            _ if i % 40 == 3 => id = id.to_lowercase(),
+            _ => {}
+        }
+        let status = if i % 25 == 1 { "moved_out" } else { "active" };
+        writeln!(
+            w,
+            "{id},{}{},{},{year:04}-{month:02}-{day:02},{region},广东省广州市某区某街道{}号,{status}",
+            SURNAMES[i % 8],
+            i % 9973,
+            if i % 2 == 0 { "男" } else { "女" },
+            i % 997
+        )
+        .unwrap();
+    }
+    w.flush().unwrap();
+    std::fs::metadata(path).unwrap().len()
+}
+
+/// The child process: serves N bytes per stream in 1 MiB frames.
+fn stream_server() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let rng = ring::rand::SystemRandom::new();
+        let id = dxmesh_protocol::identity::Identity::generate(&rng).unwrap();
+        let mut swarm = dxmesh_node::net::build_swarm(&id).unwrap();
+        let client: libp2p::PeerId = std::env::var("DXMESH_BENCH_CLIENT")
+            .unwrap()
+            .parse()
+            .unwrap();
+        swarm.behaviour_mut().allow.allow_peer(client);
+        let mut incoming = swarm
+            .behaviour()
+            .stream
+            .new_control()
+            .accept(libp2p::StreamProtocol::new(RAW_PROTOCOL))
+            .unwrap();
+        swarm
+            .listen_on("/ip4/127.0.0.1/tcp/0".parse().unwrap())
+            .unwrap();
+        tokio::spawn(async move {
+            while let Some((_, mut s)) = incoming.next().await {
+                tokio::spawn(async move {
+                    let mut n = [0u8; 8];
+                    if s.read_exact(&mut n).await.is_err() {
+                        return;
+                    }
+                    let mut left = u64::from_be_bytes(n);
+                    let frame = vec![0x5au8; FRAME];
+                    while left > 0 {
+                        let k = left.min(FRAME as u64) as usize;
+                        if s.write_all(&(k as u32).to_be_bytes()).await.is_err()
+                            || s.write_all(&frame[..k]).await.is_err()
+                        {
+                            return;
+                        }
+                        left -= k as u64;
+                    }
+                    let _ = s.close().await;
+                });
+            }
+        });
+        loop {
+            if let libp2p::swarm::SwarmEvent::NewListenAddr { address, .. } =
+                swarm.select_next_some().await
+            {
+                println!(
+                    "{}",
+                    address.with(libp2p::multiaddr::Protocol::P2p(id.peer_id()))
+                );
+                let _ = std::io::stdout().flush();
+            }
+        }
+    });
+}
+
+/// Bytes per second of a plain libp2p stream of `bytes` bytes from a child process.
+fn raw_stream_rate(bytes: u64) -> f64 {
+    use std::io::BufRead;
+    let rng = ring::rand::SystemRandom::new();
+    let id = dxmesh_protocol::identity::Identity::generate(&rng).unwrap();
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .env("DXMESH_BENCH_ROLE", "stream-server")
+        .env("DXMESH_BENCH_CLIENT", id.peer_id().to_string())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr: libp2p::Multiaddr = line.trim().parse().unwrap();
+    let server = addr
+        .iter()
+        .find_map(|p| match p {
+            libp2p::multiaddr::Protocol::P2p(p) => Some(p),
+            _ => None,
+        })
+        .unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let rate = rt.block_on(async {
+        let mut swarm = dxmesh_node::net::build_swarm(&id).unwrap();
+        swarm.behaviour_mut().allow.allow_peer(server);
+        let mut control = swarm.behaviour().stream.new_control();
+        swarm.dial(addr).unwrap();
+        tokio::spawn(async move {
+            loop {
+                swarm.select_next_some().await;
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let mut s = control
+            .open_stream(server, libp2p::StreamProtocol::new(RAW_PROTOCOL))
+            .await
+            .unwrap();
+        let t = Instant::now();
+        s.write_all(&bytes.to_be_bytes()).await.unwrap();
+        s.close().await.unwrap();
+        let mut got = 0u64;
+        let mut buf = vec![0u8; FRAME];
+        while got < bytes {
+            let mut h = [0u8; 4];
+            s.read_exact(&mut h).await.unwrap();
+            let k = u32::from_be_bytes(h) as usize;
+            s.read_exact(&mut buf[..k]).await.unwrap();
+            got += k as u64;
+        }
+        bytes as f64 / t.elapsed().as_secs_f64()
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    rate
+}
