@@ -81,6 +81,17 @@ pub enum AdminRequest {
         /// Write the disclosed records as CSV here.
         out: Option<String>,
     },
+    /// Run a comparison job file for an epoch.
+    Compare {
+        /// The parsed job file.
+        jobs: crate::jobs::JobFile,
+        /// Where it was read from.
+        jobs_path: String,
+        /// Epoch; the current one if absent.
+        epoch: Option<u64>,
+        /// Output directory (absolute).
+        out: String,
+    },
     /// Every agreement thread.
     AgreementList,
     /// One agreement in full.
@@ -132,6 +143,11 @@ pub enum AdminResponse {
         unknown: u64,
         /// Where they were written.
         out: Option<String>,
+    },
+    /// A comparison finished; `summary.json` as text.
+    Compared {
+        /// The summary.
+        summary: String,
     },
     /// The request failed.
     Error {

@@ -71,6 +71,61 @@ pub enum Command {
     /// Negotiate, inspect and export sharing agreements (through the running node).
     #[command(subcommand)]
     Agreement(AgreementCommand),
+    /// Run comparison jobs: pull what is missing, compare in one pass, check
+    /// the ministry, request disclosures, write result CSVs and summary.json.
+    Compare {
+        /// Node directory (the comparator).
+        #[arg(long)]
+        dir: PathBuf,
+        /// Job file (see deploy/jobs.toml).
+        #[arg(long)]
+        jobs: PathBuf,
+        /// Epoch; the current one if absent.
+        #[arg(long)]
+        epoch: Option<u64>,
+        /// Output directory.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Run a whole province's cycle on a local mesh of seven node processes.
+    Demo {
+        /// Residents to generate.
+        #[arg(long, default_value_t = 200_000)]
+        residents: u64,
+        /// Use department exports in this directory (canonical layout) instead.
+        #[arg(long)]
+        input: Option<PathBuf>,
+        /// Output directory.
+        #[arg(long, default_value = "dxmesh-demo")]
+        out: PathBuf,
+        /// Reference date of the cycle (default today).
+        #[arg(long)]
+        ref_date: Option<String>,
+        /// Home province code.
+        #[arg(long, default_value = "44")]
+        home_province: String,
+        /// Generator seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+    /// Generate a synthetic province: department exports and expected results.
+    Synth {
+        /// Residents.
+        #[arg(long)]
+        residents: u64,
+        /// Output directory.
+        #[arg(long)]
+        out: PathBuf,
+        /// Seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Reference date (default today).
+        #[arg(long)]
+        ref_date: Option<String>,
+        /// Home province code.
+        #[arg(long, default_value = "44")]
+        home_province: String,
+    },
     /// Import a department export, or show imported datasets.
     #[command(subcommand)]
     Dataset(DatasetCommand),
@@ -443,6 +498,105 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Roster(cmd) => roster_command(cmd),
         Command::Agreement(cmd) => agreement_command(cmd),
         Command::Dataset(cmd) => dataset_command(cmd),
+        Command::Demo {
+            residents,
+            input,
+            out,
+            ref_date,
+            home_province,
+            seed,
+        } => {
+            let reference = match ref_date {
+                Some(d) => dxmesh_protocol::date::Date::parse(&d)?,
+                None => now().date(),
+            };
+            let verdict = crate::demo::run(&crate::demo::DemoOptions {
+                residents,
+                input,
+                out,
+                reference,
+                home_province,
+                seed,
+            })?;
+            if verdict == Some(false) {
+                bail!("the results differ from expected/");
+            }
+            Ok(())
+        }
+        Command::Synth {
+            residents,
+            out,
+            seed,
+            ref_date,
+            home_province,
+        } => {
+            let reference = match ref_date {
+                Some(d) => dxmesh_protocol::date::Date::parse(&d)?,
+                None => now().date(),
+            };
+            let t = std::time::Instant::now();
+            let report = crate::synth::synth(&crate::synth::SynthOptions {
+                residents,
+                out: out.clone(),
+                seed,
+                reference,
+                home_province,
+            })?;
+            println!(
+                "wrote a province of {residents} residents to {} in {:.1}s",
+                out.display(),
+                t.elapsed().as_secs_f64()
+            );
+            println!("{report:#?}");
+            Ok(())
+        }
+        Command::Compare {
+            dir,
+            jobs,
+            epoch,
+            out,
+        } => {
+            let file = crate::jobs::JobFile::load(&jobs)?;
+            file.compile(&jobs)?;
+            std::fs::create_dir_all(&out)
+                .with_context(|| format!("{}: cannot create", out.display()))?;
+            let out_abs = std::path::absolute(&out).unwrap_or(out.clone());
+            let AdminResponse::Compared { summary } = admin_call(
+                &dir,
+                AdminRequest::Compare {
+                    jobs: file,
+                    jobs_path: jobs.display().to_string(),
+                    epoch,
+                    out: out_abs.display().to_string(),
+                },
+            )?
+            else {
+                bail!("unexpected answer from the node");
+            };
+            let v: serde_json::Value = serde_json::from_str(&summary)?;
+            println!(
+                "comparison of epoch {} (reference date {}) written to {}",
+                v["epoch"],
+                v["reference_date"].as_str().unwrap_or(""),
+                out.display()
+            );
+            if let Some(results) = v["results"].as_object() {
+                for (name, r) in results {
+                    println!(
+                        "  {name:<22} {:>10}   {}",
+                        r["count"],
+                        r["file"].as_str().unwrap_or("")
+                    );
+                }
+            }
+            if let Some(m) = v["ministry"].as_object() {
+                println!(
+                    "  removed (insured in another province): {}",
+                    m["removed_other_province"]
+                );
+            }
+            Ok(())
+        }
         Command::Publish {
             dir,
             agreement,

@@ -37,6 +37,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
 mod agreement_handlers;
+mod compare_task;
 mod feed_handlers;
 
 /// How many recent refusals `status` shows.
@@ -111,6 +112,16 @@ pub(crate) enum Pending {
     /// We asked a custodian for a group key.
     GroupKey {
         group: String,
+    },
+    /// A disclosure for the comparator task.
+    DiscloseOp {
+        provider: PublicKey,
+        reply: compare_task::OpReply,
+    },
+    /// A national query for the comparator task.
+    NationalOp {
+        provider: PublicKey,
+        reply: compare_task::OpReply,
     },
 }
 
@@ -452,6 +463,34 @@ impl Node {
                     );
                 }
                 request_response::Message::Request {
+                    request:
+                        Request::NationalQuery {
+                            agreement,
+                            epoch,
+                            fields,
+                            ids,
+                        },
+                    channel,
+                    ..
+                } => {
+                    let admission = self.admission(&peer);
+                    if admission != Admission::Admitted {
+                        self.record_refusal(
+                            Some(peer),
+                            None,
+                            format!("control request: {admission}"),
+                        );
+                        let _ = self.swarm.behaviour_mut().control.send_response(
+                            channel,
+                            Response::Refused {
+                                reason: Refusal::NotAdmitted(admission),
+                            },
+                        );
+                        return;
+                    }
+                    self.on_national_query(peer, agreement, epoch, fields, ids, channel);
+                }
+                request_response::Message::Request {
                     request, channel, ..
                 } => {
                     let response = self.on_request(peer, request);
@@ -479,9 +518,17 @@ impl Node {
                 error,
                 ..
             } => {
-                if let Some(Pending::AgreementStep {
+                let failed = self.pending.remove(&request_id);
+                if let Some(Pending::DiscloseOp { reply, .. } | Pending::NationalOp { reply, .. }) =
+                    failed
+                {
+                    let _ = reply.send(Err(format!("the request failed: {error}")));
+                } else if let Some(Pending::PullOpen(job)) = failed {
+                    self.busy.remove(&job.key());
+                    job.fail(format!("the provider did not answer: {error}"));
+                } else if let Some(Pending::AgreementStep {
                     reply: Some(reply), ..
-                }) = self.pending.remove(&request_id)
+                }) = failed
                 {
                     let _ = reply.send(AdminResponse::Error {
                         message: format!(
@@ -532,7 +579,7 @@ impl Node {
                 fields,
                 pull_id,
             } => self.on_pull_open(peer, agreement, epoch, fields, pull_id),
-            Request::Disclose { .. } => Response::Refused {
+            Request::Disclose { .. } | Request::NationalQuery { .. } => Response::Refused {
                 reason: Refusal::Key("internal: disclosures are answered asynchronously".into()),
             },
             Request::GroupKey { group, transcript } => {
@@ -594,6 +641,12 @@ impl Node {
                 self.on_agreement_transcripts(peer, transcripts)
             }
             (Some(Pending::PullOpen(job)), answer) => self.on_pull_answer(peer, job, answer),
+            (Some(Pending::DiscloseOp { provider, reply }), answer) => {
+                self.on_disclose_op_answer(provider, reply, answer)
+            }
+            (Some(Pending::NationalOp { provider, reply }), answer) => {
+                self.on_national_op_answer(provider, reply, answer)
+            }
             (Some(Pending::Disclose { reply, out }), answer) => {
                 self.on_disclose_answer(peer, reply, out, answer)
             }
@@ -797,6 +850,7 @@ impl Node {
             AdminRequest::Publish { .. }
             | AdminRequest::Pull { .. }
             | AdminRequest::Disclose { .. } => self.on_feed_admin(call.request, call.reply),
+            AdminRequest::Compare { .. } => self.on_compare_admin(call.request, call.reply),
             request => {
                 let response = self.on_admin(request);
                 let _ = call.reply.send(response);
@@ -820,7 +874,8 @@ impl Node {
             | AdminRequest::AgreementAct { .. }
             | AdminRequest::Publish { .. }
             | AdminRequest::Pull { .. }
-            | AdminRequest::Disclose { .. } => AdminResponse::Error {
+            | AdminRequest::Disclose { .. }
+            | AdminRequest::Compare { .. } => AdminResponse::Error {
                 message: "internal: this request is handled asynchronously".into(),
             },
             AdminRequest::Status => AdminResponse::Status(Box::new(self.status())),

@@ -405,6 +405,28 @@ impl SignedKind for Disclosure {
     const TAG: &'static str = "dxmesh/disclosure/v1";
 }
 
+/// The ministry's signed answer to a cross-province query: the national
+/// index records of the queried ID numbers (others were not found).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NationalAnswer {
+    /// Agreement the query was made under.
+    pub agreement: AgreementId,
+    /// Epoch.
+    pub epoch: u64,
+    /// Field names of `values`.
+    pub fields: Vec<String>,
+    /// Records found: ID and field values.
+    pub found: Vec<(crate::id::IdNumber, Vec<String>)>,
+    /// IDs asked for.
+    pub asked: u64,
+    /// When.
+    pub at: Timestamp,
+}
+
+impl SignedKind for NationalAnswer {
+    const TAG: &'static str = "dxmesh/national-answer/v1";
+}
+
 /// The hash of a disclosed set (for logs that must not hold the records).
 pub fn disclosure_digest(d: &Disclosure) -> Hash {
     let bytes = codec::encode(d).expect("disclosures encode");

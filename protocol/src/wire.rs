@@ -75,6 +75,18 @@ pub enum Request {
         /// Tokens to resolve.
         tokens: Vec<IdToken>,
     },
+    /// The comparator asks the ministry which of these residents are in the
+    /// national participation index (the cross-province check).
+    NationalQuery {
+        /// Agreement with the ministry (the ministry is its provider).
+        agreement: AgreementId,
+        /// Epoch.
+        epoch: u64,
+        /// Fields wanted (e.g. `province_code`, `insurance_type`).
+        fields: Vec<String>,
+        /// ID numbers (the comparator holds them legitimately: disclosed results).
+        ids: Vec<crate::id::IdNumber>,
+    },
     /// A provider asks the group's key custodian for the group master key,
     /// proving membership with its accepted agreement for that group.
     GroupKey {
@@ -143,6 +155,11 @@ pub enum Response {
         group: String,
         /// The key.
         key: [u8; 32],
+    },
+    /// The ministry's answer to a national query.
+    National {
+        /// The signed answer.
+        answer: Signed<crate::feed::NationalAnswer>,
     },
     /// A pull or disclosure refused under the agreement.
     Denied {

@@ -42,6 +42,11 @@ pub(crate) enum Internal {
         request: ChunkRequest,
         reply: oneshot::Sender<Result<PathBuf, Refusal>>,
     },
+    /// A network step for the comparator task.
+    Op {
+        op: super::compare_task::Op,
+        reply: super::compare_task::OpReply,
+    },
     /// A disclosure was resolved (provider side).
     Disclosed {
         channel: libp2p::request_response::ResponseChannel<Response>,
@@ -65,6 +70,18 @@ pub(crate) struct DiscloseAsk {
     pub(crate) result_kind: String,
     pub(crate) fields: Vec<String>,
     pub(crate) tokens: Vec<IdToken>,
+}
+
+impl PullJob {
+    pub(crate) fn key(&self) -> (AgreementId, u64) {
+        (self.agreement, self.epoch)
+    }
+
+    pub(crate) fn fail(self, message: String) {
+        if let Some(r) = self.reply {
+            let _ = r.send(AdminResponse::Error { message });
+        }
+    }
 }
 
 /// A publish waiting for its group key.
@@ -662,6 +679,15 @@ impl Node {
         }
     }
 
+    pub(super) fn start_pull_with(
+        &mut self,
+        agreement: AgreementId,
+        epoch: u64,
+        reply: oneshot::Sender<AdminResponse>,
+    ) -> Result<(), String> {
+        self.start_pull(agreement, epoch, None, Some(reply))
+    }
+
     fn start_pull(
         &mut self,
         agreement: AgreementId,
@@ -900,6 +926,7 @@ impl Node {
                 }
                 let _ = reply.send(result);
             }
+            Internal::Op { op, reply } => self.on_op(op, reply),
             Internal::Disclosed { channel, response } => {
                 let _ = self
                     .swarm

@@ -1,0 +1,312 @@
+//! The comparison engine: one streaming pass over every pulled feed of a
+//! job at once. Feeds are sorted by ID token, so the pass is a k-way merge:
+//! for each distinct token (in order) it reads that token's records from
+//! each feed, sets one membership bit per input (after the input's clear
+//! field filter), compares attribute tokens where a result asks for it,
+//! evaluates every result expression on the bits, and counts coverage by
+//! region. Memory is one decoded chunk per feed plus the result token lists.
+
+use crate::jobs::Compiled;
+use crate::pulls::{FeedReader, PullError};
+use dxmesh_protocol::agreement::Treatment;
+use dxmesh_protocol::feed::Chunk;
+use dxmesh_protocol::token::{AttrToken, IdToken};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Why a comparison pass failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CompareError {
+    /// A feed could not be read or failed verification.
+    #[error(transparent)]
+    Feed(#[from] PullError),
+    /// The job does not fit a feed's schema.
+    #[error("input {input}: {problem}")]
+    Schema {
+        /// Input name.
+        input: String,
+        /// What does not fit.
+        problem: String,
+    },
+    /// A feed is not sorted (a provider bug or tampering the hashes did not catch).
+    #[error("input {input}: tokens go backwards in chunk {chunk}")]
+    Unsorted {
+        /// Input name.
+        input: String,
+        /// Chunk.
+        chunk: u32,
+    },
+}
+
+/// One input's feed and how to read it.
+pub struct Input {
+    /// Name in the job.
+    pub name: String,
+    /// The pulled feed.
+    pub reader: FeedReader,
+}
+
+struct Cursor {
+    name: String,
+    reader: FeedReader,
+    chunk: Option<Chunk>,
+    next_chunk: u32,
+    pos: usize,
+    filter: Vec<(usize, Vec<String>)>,
+    region_col: Option<usize>,
+    records: u64,
+    tokens: u64,
+    last: Option<IdToken>,
+}
+
+impl Cursor {
+    fn load(&mut self) -> Result<(), CompareError> {
+        loop {
+            if let Some(c) = &self.chunk
+                && self.pos < c.count as usize
+            {
+                return Ok(());
+            }
+            if self.next_chunk >= self.reader.manifest().chunks() {
+                self.chunk = None;
+                return Ok(());
+            }
+            self.chunk = Some(self.reader.chunk(self.next_chunk)?);
+            self.next_chunk += 1;
+            self.pos = 0;
+        }
+    }
+
+    fn peek(&self) -> Option<IdToken> {
+        self.chunk.as_ref().map(|c| c.id(self.pos))
+    }
+}
+
+/// What one pass found.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct PassOutput {
+    /// Tokens of each result, in job order, sorted.
+    pub results: Vec<Vec<IdToken>>,
+    /// Tokens of the ministry candidates, sorted.
+    pub candidates: Vec<IdToken>,
+    /// Region -> (eligible, covered).
+    pub coverage: BTreeMap<String, (u64, u64)>,
+    /// Distinct tokens merged.
+    pub distinct_tokens: u64,
+    /// Records read per input.
+    pub records: Vec<u64>,
+    /// Distinct tokens per input (after filters).
+    pub members: Vec<u64>,
+}
+
+/// Runs one pass. `other_province` is sorted.
+pub fn run_pass(
+    job: &Compiled,
+    inputs: Vec<Input>,
+    other_province: &[IdToken],
+) -> Result<PassOutput, CompareError> {
+    let mut cursors = Vec::with_capacity(inputs.len());
+    // Attribute columns needed: (cursor, field) -> attr column index.
+    let attr_col = |reader: &FeedReader, input: &str, field: &str| -> Result<usize, CompareError> {
+        reader
+            .manifest()
+            .schema
+            .iter()
+            .filter(|f| f.treatment == Treatment::AttrToken)
+            .position(|f| f.name == field)
+            .ok_or_else(|| CompareError::Schema {
+                input: input.to_string(),
+                problem: format!("the feed has no attribute-token field {field:?}"),
+            })
+    };
+    let clear_col =
+        |reader: &FeedReader, input: &str, field: &str| -> Result<usize, CompareError> {
+            reader
+                .manifest()
+                .schema
+                .iter()
+                .filter(|f| f.treatment == Treatment::Clear)
+                .position(|f| f.name == field)
+                .ok_or_else(|| CompareError::Schema {
+                    input: input.to_string(),
+                    problem: format!("the feed has no clear field {field:?}"),
+                })
+        };
+    for (i, input) in inputs.into_iter().enumerate() {
+        let (name, spec) = &job.inputs[i];
+        debug_assert_eq!(*name, input.name);
+        let mut filter = Vec::new();
+        for (field, values) in &spec.filter {
+            filter.push((clear_col(&input.reader, name, field)?, values.clone()));
+        }
+        let region_col = match &job.coverage {
+            Some((idx, field, _, _)) if *idx == i => Some(clear_col(&input.reader, name, field)?),
+            _ => None,
+        };
+        let mut c = Cursor {
+            name: name.clone(),
+            reader: input.reader,
+            chunk: None,
+            next_chunk: 0,
+            pos: 0,
+            filter,
+            region_col,
+            records: 0,
+            tokens: 0,
+            last: None,
+        };
+        c.load()?;
+        cursors.push(c);
+    }
+    let pairs: Vec<(usize, usize, usize, usize)> = job
+        .attr_pairs
+        .iter()
+        .map(|p| {
+            Ok((
+                p.a,
+                attr_col(&cursors[p.a].reader, &cursors[p.a].name, &p.a_field)?,
+                p.b,
+                attr_col(&cursors[p.b].reader, &cursors[p.b].name, &p.b_field)?,
+            ))
+        })
+        .collect::<Result<_, CompareError>>()?;
+    // Which (input, attr column) sets to collect per token.
+    let mut wanted_attrs: Vec<(usize, usize)> = Vec::new();
+    for &(a, ac, b, bc) in &pairs {
+        for k in [(a, ac), (b, bc)] {
+            if !wanted_attrs.contains(&k) {
+                wanted_attrs.push(k);
+            }
+        }
+    }
+    let n_inputs = cursors.len();
+    let mut out = PassOutput {
+        results: vec![Vec::new(); job.results.len()],
+        records: vec![0; n_inputs],
+        members: vec![0; n_inputs],
+        ..Default::default()
+    };
+    let mut attr_sets: Vec<Vec<AttrToken>> = vec![Vec::new(); wanted_attrs.len()];
+    let mut mismatch = vec![false; pairs.len()];
+    let mut regions: Vec<String> = Vec::new();
+    let mut op = 0usize;
+    loop {
+        let mut min: Option<IdToken> = None;
+        for c in &cursors {
+            if let Some(t) = c.peek()
+                && min.is_none_or(|m| t < m)
+            {
+                min = Some(t);
+            }
+        }
+        if let Some(&t) = other_province.get(op)
+            && min.is_none_or(|m| t < m)
+        {
+            min = Some(t);
+        }
+        let Some(token) = min else { break };
+        out.distinct_tokens += 1;
+        let mut bits = 0u64;
+        for s in attr_sets.iter_mut() {
+            s.clear();
+        }
+        regions.clear();
+        for (i, c) in cursors.iter_mut().enumerate() {
+            let mut member = false;
+            while c.peek() == Some(token) {
+                let chunk = c.chunk.as_ref().expect("peek saw a chunk");
+                let r = c.pos;
+                c.records += 1;
+                let passes = c
+                    .filter
+                    .iter()
+                    .all(|(col, values)| values.iter().any(|v| v == chunk.clear_value(*col, r)));
+                if passes {
+                    member = true;
+                    for (k, &(inp, col)) in wanted_attrs.iter().enumerate() {
+                        if inp == i {
+                            attr_sets[k].push(chunk.attr(col, r));
+                        }
+                    }
+                    if let Some(col) = c.region_col {
+                        let region = chunk.clear_value(col, r);
+                        if !regions.iter().any(|x| x == region) {
+                            regions.push(region.to_string());
+                        }
+                    }
+                }
+                c.pos += 1;
+                c.load()?;
+                if let Some(next) = c.peek()
+                    && next < token
+                {
+                    return Err(CompareError::Unsorted {
+                        input: c.name.clone(),
+                        chunk: c.next_chunk.saturating_sub(1),
+                    });
+                }
+            }
+            if member {
+                bits |= 1 << i;
+                c.tokens += 1;
+            }
+            c.last = Some(token);
+        }
+        if other_province.get(op) == Some(&token) {
+            bits |= 1 << job.other_province_bit;
+            while other_province.get(op) == Some(&token) {
+                op += 1;
+            }
+        }
+        for (p, &(a, _, b, _)) in pairs.iter().enumerate() {
+            mismatch[p] = false;
+            if bits & (1 << a) != 0 && bits & (1 << b) != 0 {
+                let ka = wanted_attrs
+                    .iter()
+                    .position(|w| w.0 == a && w.1 == pairs[p].1)
+                    .unwrap_or(0);
+                let kb = wanted_attrs
+                    .iter()
+                    .position(|w| w.0 == b && w.1 == pairs[p].3)
+                    .unwrap_or(0);
+                let mut sa = attr_sets[ka].clone();
+                let mut sb = attr_sets[kb].clone();
+                sa.sort_unstable();
+                sa.dedup();
+                sb.sort_unstable();
+                sb.dedup();
+                mismatch[p] = sa != sb;
+            }
+        }
+        for (j, (_, expr, _)) in job.results.iter().enumerate() {
+            if expr.eval(bits, &mismatch) {
+                bits |= 1 << (n_inputs + j);
+                out.results[j].push(token);
+            }
+        }
+        if let Some(c) = &job.candidates
+            && c.eval(bits, &mismatch)
+        {
+            out.candidates.push(token);
+        }
+        if let Some((_, _, eligible, covered)) = &job.coverage {
+            let (e, cov) = (
+                eligible.eval(bits, &mismatch),
+                covered.eval(bits, &mismatch),
+            );
+            if e || cov {
+                for r in &regions {
+                    let entry = out.coverage.entry(r.clone()).or_default();
+                    entry.0 += u64::from(e);
+                    entry.1 += u64::from(cov);
+                }
+            }
+        }
+    }
+    for (i, c) in cursors.iter().enumerate() {
+        out.records[i] = c.records;
+        out.members[i] = c.tokens;
+    }
+    Ok(out)
+}

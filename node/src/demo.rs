@@ -1,0 +1,594 @@
+//! `dxmesh demo`: a whole province's cycle on a real local mesh of seven
+//! node processes (public security, civil affairs, health, the disabled
+//! persons' federation, HR/social security, the provincial comparator and
+//! the ministry), driven exactly as operators would drive it: every step
+//! is a `dxmesh` command run as a child process (see `deploy/local-mesh.sh`
+//! for the same steps by hand). Every process it starts is stopped when it
+//! ends, fails, or is interrupted.
+
+use anyhow::{Context, bail};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// What a node imports: (export file under the input directory, dataset, terms template).
+pub type NodeData = Option<(&'static str, &'static str, &'static str)>;
+
+/// The seven nodes: (directory and department, role, what it imports).
+pub const NODES: [(&str, &str, NodeData); 7] = [
+    (
+        "public_security",
+        "provider",
+        Some(("public_security/registry.csv", "registry", "registry.toml")),
+    ),
+    (
+        "civil_affairs",
+        "provider",
+        Some((
+            "civil_affairs/deaths.csv",
+            "deaths",
+            "deaths_civil_affairs.toml",
+        )),
+    ),
+    (
+        "health",
+        "provider",
+        Some(("health/deaths.csv", "deaths", "deaths_health.toml")),
+    ),
+    (
+        "disabled_federation",
+        "provider",
+        Some((
+            "disabled_federation/register.csv",
+            "register",
+            "disability.toml",
+        )),
+    ),
+    (
+        "hr",
+        "provider",
+        Some(("hr/insured.csv", "insured", "insured.toml")),
+    ),
+    ("comparator", "comparator", None),
+    (
+        "ministry",
+        "ministry",
+        Some(("ministry/national.csv", "national", "national.toml")),
+    ),
+];
+
+const TEMPLATES: [(&str, &str); 6] = [
+    (
+        "registry.toml",
+        include_str!("../../deploy/agreements/registry.toml"),
+    ),
+    (
+        "insured.toml",
+        include_str!("../../deploy/agreements/insured.toml"),
+    ),
+    (
+        "deaths_civil_affairs.toml",
+        include_str!("../../deploy/agreements/deaths_civil_affairs.toml"),
+    ),
+    (
+        "deaths_health.toml",
+        include_str!("../../deploy/agreements/deaths_health.toml"),
+    ),
+    (
+        "disability.toml",
+        include_str!("../../deploy/agreements/disability.toml"),
+    ),
+    (
+        "national.toml",
+        include_str!("../../deploy/agreements/national.toml"),
+    ),
+];
+
+/// The default job file (deploy/jobs.toml).
+pub const JOBS: &str = include_str!("../../deploy/jobs.toml");
+
+/// Demo options.
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    /// Residents to generate (ignored with `input`).
+    pub residents: u64,
+    /// Department exports in the canonical layout instead of generating.
+    pub input: Option<PathBuf>,
+    /// Output directory.
+    pub out: PathBuf,
+    /// Reference date of the cycle (default today).
+    pub reference: dxmesh_protocol::date::Date,
+    /// Home province code.
+    pub home_province: String,
+    /// Generator seed.
+    pub seed: u64,
+}
+
+/// Child processes to stop, shared with the signal handler.
+#[derive(Clone, Default)]
+struct Children(Arc<Mutex<Vec<Child>>>);
+
+impl Children {
+    fn add(&self, c: Child) {
+        if let Ok(mut v) = self.0.lock() {
+            v.push(c);
+        }
+    }
+    fn stop_all(&self) {
+        let Ok(mut v) = self.0.lock() else { return };
+        for c in v.iter_mut() {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(c.id().to_string())
+                .status();
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        for c in v.iter_mut() {
+            loop {
+                match c.try_wait() {
+                    Ok(Some(_)) => break,
+                    _ if Instant::now() > deadline => {
+                        let _ = c.kill();
+                        let _ = c.wait();
+                        break;
+                    }
+                    _ => std::thread::sleep(Duration::from_millis(50)),
+                }
+            }
+        }
+        v.clear();
+    }
+}
+
+struct Demo {
+    exe: PathBuf,
+    out: PathBuf,
+    children: Children,
+}
+
+fn step(n: usize, total: usize, what: &str) -> Instant {
+    print!("[{n}/{total}] {what} ... ");
+    let _ = std::io::stdout().flush();
+    Instant::now()
+}
+
+fn done(t: Instant) {
+    println!("done in {:.1}s", t.elapsed().as_secs_f64());
+}
+
+impl Demo {
+    fn dx(&self, args: &[&str]) -> anyhow::Result<String> {
+        let out = Command::new(&self.exe)
+            .args(args)
+            .current_dir(&self.out)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .output()
+            .with_context(|| format!("running dxmesh {}", args.join(" ")))?;
+        if !out.status.success() {
+            bail!(
+                "dxmesh {} failed: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    fn node_dir(&self, name: &str) -> String {
+        format!("nodes/{name}")
+    }
+
+    fn status(&self, name: &str) -> anyhow::Result<serde_json::Value> {
+        let text = self.dx(&["status", "--json", "--dir", &self.node_dir(name)])?;
+        Ok(serde_json::from_str(&text)?)
+    }
+
+    fn wait<T>(
+        &self,
+        what: &str,
+        secs: u64,
+        mut f: impl FnMut() -> Option<T>,
+    ) -> anyhow::Result<T> {
+        let start = Instant::now();
+        loop {
+            if let Some(v) = f() {
+                return Ok(v);
+            }
+            if start.elapsed() > Duration::from_secs(secs) {
+                bail!("timed out waiting for {what}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn start(&self, name: &str) -> anyhow::Result<()> {
+        let log = std::fs::File::create(self.out.join(format!("nodes/{name}/node.log")))?;
+        let child = Command::new(&self.exe)
+            .args(["run", "--dir", &self.node_dir(name)])
+            .current_dir(&self.out)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .context("starting a node")?;
+        self.children.add(child);
+        self.wait(&format!("{name} to start"), 30, || {
+            self.status(name).ok().filter(|s| {
+                s["listen_addresses"]
+                    .as_array()
+                    .is_some_and(|a| !a.is_empty())
+            })
+        })?;
+        Ok(())
+    }
+}
+
+fn field(text: &str, key: &str) -> Option<String> {
+    text.lines().find_map(|l| {
+        l.strip_prefix(&format!("{key}: "))
+            .map(|v| v.trim().to_string())
+    })
+}
+
+fn edit(path: &Path, from: &str, to: &str) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(path)?;
+    std::fs::write(path, text.replacen(from, to, 1))?;
+    Ok(())
+}
+
+/// Runs the demo; returns whether the results matched `expected/` (None without one).
+pub fn run(opts: &DemoOptions) -> anyhow::Result<Option<bool>> {
+    let exe = std::env::current_exe().context("locating the dxmesh binary")?;
+    prepare_out(&opts.out)?;
+    let out = std::path::absolute(&opts.out)?;
+    let demo = Demo {
+        exe,
+        out: out.clone(),
+        children: Children::default(),
+    };
+    // Stop every child on Ctrl-C or SIGTERM too.
+    let on_signal = demo.children.clone();
+    std::thread::spawn(move || {
+        if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            rt.block_on(crate::cli::shutdown_signal());
+            eprintln!("\ninterrupted: stopping every node");
+            on_signal.stop_all();
+            std::process::exit(130);
+        }
+    });
+    let result = run_steps(&demo, opts);
+    demo.children.stop_all();
+    result
+}
+
+fn prepare_out(out: &Path) -> anyhow::Result<()> {
+    let marker = out.join(".dxmesh-demo");
+    if out.exists() && std::fs::read_dir(out)?.next().is_some() {
+        if !marker.exists() {
+            bail!(
+                "{}: exists and is not a dxmesh demo directory; choose another --out",
+                out.display()
+            );
+        }
+        std::fs::remove_dir_all(out)
+            .with_context(|| format!("{}: cannot clear the previous demo", out.display()))?;
+    }
+    std::fs::create_dir_all(out)?;
+    std::fs::write(
+        &marker,
+        "created by dxmesh demo; removed and recreated by the next run\n",
+    )?;
+    Ok(())
+}
+
+fn run_steps(demo: &Demo, opts: &DemoOptions) -> anyhow::Result<Option<bool>> {
+    let total = 9;
+    let out = &demo.out;
+    let today = crate::daemon::now().date();
+    // 1. Exports.
+    let input = match &opts.input {
+        Some(dir) => std::path::absolute(dir)?,
+        None => {
+            let t = step(
+                1,
+                total,
+                &format!("generating a province of {} residents", opts.residents),
+            );
+            let dir = out.join("input");
+            crate::synth::synth(&crate::synth::SynthOptions {
+                residents: opts.residents,
+                out: dir.clone(),
+                seed: opts.seed,
+                reference: opts.reference,
+                home_province: opts.home_province.clone(),
+            })?;
+            done(t);
+            dir
+        }
+    };
+    // 2. Trust anchor, nodes, roster.
+    let t = step(
+        2,
+        total,
+        "creating the trust anchor, seven nodes and the roster",
+    );
+    let anchor_out = demo.dx(&["keygen", "--out", "anchor.key"])?;
+    let pem = &anchor_out[anchor_out
+        .find("-----BEGIN PUBLIC KEY-----")
+        .context("anchor PEM")?..];
+    std::fs::write(out.join("anchor.pub.pem"), pem)?;
+    let mut peers = BTreeMap::new();
+    for (name, role, _) in NODES {
+        let o = demo.dx(&[
+            "init",
+            "--dir",
+            &demo.node_dir(name),
+            "--department",
+            name,
+            "--role",
+            role,
+            "--anchor",
+            "anchor.pub.pem",
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+        ])?;
+        peers.insert(name, field(&o, "peer_id").context("peer id")?);
+        let cfg = out.join(format!("nodes/{name}/config.toml"));
+        edit(&cfg, "auto_publish = true", "auto_publish = false")?;
+        edit(&cfg, "auto_pull = true", "auto_pull = false")?;
+        edit(&cfg, "peer_exchange_secs = 5", "peer_exchange_secs = 1")?;
+        if role == "provider" {
+            let custodian = if name == "public_security" {
+                "self".to_string()
+            } else {
+                peers["public_security"].clone()
+            };
+            edit(
+                &cfg,
+                "[key_custodians]\n",
+                &format!("[key_custodians]\nregistration = \"{custodian}\"\n"),
+            )?;
+        }
+    }
+    demo.dx(&[
+        "roster",
+        "new",
+        "--mesh",
+        "demo-province",
+        "--out",
+        "roster.toml",
+    ])?;
+    for (name, role, _) in NODES {
+        demo.dx(&[
+            "roster",
+            "add-member",
+            "roster.toml",
+            "--peer-id",
+            &peers[name],
+            "--department",
+            name,
+            "--role",
+            role,
+        ])?;
+    }
+    demo.dx(&[
+        "roster",
+        "sign",
+        "roster.toml",
+        "--anchor-key",
+        "anchor.key",
+        "--out",
+        "roster-v1",
+    ])?;
+    for (name, _, _) in NODES {
+        demo.dx(&[
+            "roster",
+            "install",
+            "--dir",
+            &demo.node_dir(name),
+            "roster-v1",
+        ])?;
+    }
+    done(t);
+    // 3. Start the mesh from one bootstrap address (the comparator's).
+    let t = step(3, total, "starting seven node processes");
+    demo.start("comparator")?;
+    let addr = demo.status("comparator")?["listen_addresses"][0]
+        .as_str()
+        .context("address")?
+        .to_string();
+    for (name, _, _) in NODES.iter().filter(|n| n.0 != "comparator") {
+        let cfg = out.join(format!("nodes/{name}/config.toml"));
+        edit(&cfg, "bootstrap = []", &format!("bootstrap = [\"{addr}\"]"))?;
+        demo.start(name)?;
+    }
+    for (name, _, _) in NODES {
+        demo.wait(&format!("{name} to see the whole mesh"), 60, || {
+            demo.status(name)
+                .ok()
+                .filter(|s| s["connected"].as_array().is_some_and(|a| a.len() == 6))
+        })?;
+    }
+    done(t);
+    // 4. Imports.
+    let t = step(4, total, "importing each department's export");
+    let mut imports = Vec::new();
+    for (name, _, data) in NODES {
+        if let Some((file, dataset, _)) = data {
+            let path = input.join(file);
+            let dir = demo.node_dir(name);
+            let args = [
+                "dataset",
+                "import",
+                "--dir",
+                &dir,
+                "--dataset",
+                dataset,
+                "--file",
+                path.to_str().context("path")?,
+            ];
+            imports.push((
+                name,
+                Command::new(&demo.exe)
+                    .args(args)
+                    .current_dir(out)
+                    .env("RUST_LOG", "warn")
+                    .output(),
+            ));
+        }
+    }
+    for (name, r) in imports {
+        let o = r.with_context(|| format!("importing at {name}"))?;
+        if !o.status.success() {
+            bail!(
+                "import at {name} failed: {}",
+                String::from_utf8_lossy(&o.stderr).trim()
+            );
+        }
+        std::fs::create_dir_all(out.join(format!("providers/{name}")))?;
+        std::fs::write(out.join(format!("providers/{name}/import.txt")), &o.stdout)?;
+    }
+    done(t);
+    // 5. Agreements: the comparator proposes, each provider accepts.
+    let t = step(5, total, "negotiating the sharing agreements");
+    let days_back = (today.days_since_epoch() - opts.reference.days_since_epoch()).max(0);
+    let period_days = days_back + 30;
+    let from = opts.reference.min(today).add_days(-1).context("date")?;
+    let until = today.add_days(365).context("date")?;
+    let quota = (opts.residents.max(1_000) * 2).to_string();
+    let mut agreements = BTreeMap::new();
+    for (name, _, data) in NODES {
+        let Some((_, _, template)) = data else {
+            continue;
+        };
+        let text = TEMPLATES
+            .iter()
+            .find(|(n, _)| *n == template)
+            .map(|(_, t)| *t)
+            .context("template")?;
+        let text = text
+            .replace("{{FROM}}", &from.to_string())
+            .replace("{{UNTIL}}", &until.to_string())
+            .replace("{{ANCHOR}}", &opts.reference.to_string())
+            .replace("{{PERIOD}}", &format!("P{period_days}D"))
+            .replace("{{WINDOW}}", &format!("P{period_days}D"))
+            .replace("{{QUOTA}}", &quota);
+        let path = out.join(format!("agreements/{template}"));
+        std::fs::create_dir_all(path.parent().context("dir")?)?;
+        std::fs::write(&path, text)?;
+        let o = demo.dx(&[
+            "agreement",
+            "propose",
+            "--dir",
+            "nodes/comparator",
+            "--to",
+            &peers[name],
+            "--terms",
+            path.to_str().context("path")?,
+        ])?;
+        let thread = field(&o, "thread").context("thread id")?;
+        demo.wait(&format!("the proposal to reach {name}"), 30, || {
+            demo.dx(&["agreement", "list", "--json", "--dir", &demo.node_dir(name)])
+                .ok()
+                .filter(|l| l.contains(&thread))
+        })?;
+        demo.dx(&[
+            "agreement",
+            "accept",
+            "--dir",
+            &demo.node_dir(name),
+            &thread[..16],
+        ])?;
+        agreements.insert(name, thread);
+    }
+    done(t);
+    // 6. Publish.
+    let t = step(6, total, "publishing signed feeds at the five departments");
+    for (name, _, data) in NODES {
+        if data.is_some() && name != "ministry" {
+            let dir = demo.node_dir(name);
+            demo.wait(&format!("{name} to publish"), 60, || {
+                demo.dx(&["publish", "--dir", &dir]).ok()
+            })?;
+        }
+    }
+    done(t);
+    // 7. Compare (pulls, one pass, ministry check, disclosures).
+    let t = step(
+        7,
+        total,
+        "pulling, comparing, checking the ministry, disclosing",
+    );
+    std::fs::write(out.join("jobs.toml"), JOBS)?;
+    let compare = demo.dx(&[
+        "compare",
+        "--dir",
+        "nodes/comparator",
+        "--jobs",
+        "jobs.toml",
+        "--out",
+        ".",
+    ])?;
+    done(t);
+    // 8. Quarantine reports for each provider.
+    let t = step(8, total, "collecting the providers' quarantine reports");
+    for (name, _, data) in NODES {
+        if let Some((_, dataset, _)) = data {
+            let q = out.join(format!("nodes/{name}/data/datasets/{dataset}"));
+            if let Ok(current) = std::fs::read_to_string(q.join("CURRENT")) {
+                let src = q.join(format!("gen-{}/quarantine.csv", current.trim()));
+                let _ = std::fs::copy(&src, out.join(format!("providers/{name}/quarantine.csv")));
+            }
+        }
+    }
+    done(t);
+    // 9. Check against expected/.
+    let t = step(9, total, "checking the results");
+    let expected_dir = input.join("expected");
+    let verdict = if expected_dir.exists() {
+        let mut mismatches = Vec::new();
+        for f in [
+            "uninsured.csv",
+            "deceased_insured.csv",
+            "disabled_uninsured.csv",
+            "name_conflicts.csv",
+            "coverage.csv",
+        ] {
+            let want = std::fs::read_to_string(expected_dir.join(f)).unwrap_or_default();
+            let have = std::fs::read_to_string(out.join(f)).unwrap_or_default();
+            let sorted = |s: &str| {
+                let mut v: Vec<String> = s.lines().skip(1).map(String::from).collect();
+                v.sort();
+                v
+            };
+            if sorted(&want) != sorted(&have) || want.lines().next() != have.lines().next() {
+                mismatches.push(f);
+            }
+        }
+        if mismatches.is_empty() {
+            Some(true)
+        } else {
+            eprintln!("results differ from expected/: {}", mismatches.join(", "));
+            Some(false)
+        }
+    } else {
+        None
+    };
+    done(t);
+    println!("\n{compare}");
+    match verdict {
+        Some(true) => println!("results match {} exactly", expected_dir.display()),
+        Some(false) => println!("RESULTS DIFFER from {}", expected_dir.display()),
+        None => println!("(no expected/ results to compare with)"),
+    }
+    println!("results: {}", out.display());
+    Ok(verdict)
+}
