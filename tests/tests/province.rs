@@ -1,0 +1,163 @@
+//! A whole province on real nodes (issues 6 and 8): `dxmesh demo` runs the
+//! seven-node mesh on a generated province; its result lists must equal the
+//! generator's expected results exactly, and also what a naive in-memory
+//! join of the raw department CSVs computes; no process may be left behind.
+
+use dxmesh_protocol::date::Date;
+use dxmesh_protocol::id::normalize;
+use dxmesh_protocol::token::normalize_attr;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+const BIN: &str = env!("CARGO_BIN_EXE_dxmesh-under-test");
+
+fn run_demo(dir: &Path, residents: &str, seed: &str) -> String {
+    let out = std::process::Command::new(BIN)
+        .args(["demo", "--residents", residents, "--seed", seed, "--out"])
+        .arg(dir)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run the demo");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "demo failed: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// Processes whose command line mentions `needle`.
+fn processes_mentioning(needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        if let Ok(cmd) = std::fs::read(e.path().join("cmdline")) {
+            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+            if cmd.contains(needle) && cmd.contains(" run ") {
+                found.push(cmd);
+            }
+        }
+    }
+    found
+}
+
+fn lines(path: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut v: Vec<String> = text.lines().map(String::from).collect();
+    let header = v.remove(0);
+    v.sort();
+    v.insert(0, header);
+    v
+}
+
+#[test]
+fn the_demo_finds_exactly_the_expected_results_and_leaves_no_process() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("demo");
+    let stdout = run_demo(&dir, "20000", "7");
+    assert!(stdout.contains("results match"), "{stdout}");
+    for f in ["uninsured.csv", "deceased_insured.csv", "disabled_uninsured.csv", "name_conflicts.csv", "coverage.csv"] {
+        let have = lines(&dir.join(f));
+        let want = lines(&dir.join("input/expected").join(f));
+        assert_eq!(have, want, "{f} differs from the expected result");
+        assert!(have.len() > 1 || f == "name_conflicts.csv", "{f} is empty");
+    }
+    assert_eq!(lines(&dir.join("uninsured.csv"))[0], "id_number,name,address");
+    let summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    assert!(summary["ministry"]["removed_other_province"].as_u64().unwrap() > 0);
+    assert!(dir.join("providers/public_security/quarantine.csv").exists());
+    let left = processes_mentioning(dir.to_str().unwrap());
+    assert!(left.is_empty(), "processes left behind: {left:?}");
+}
+
+fn read_csv(path: &Path) -> Vec<BTreeMap<String, String>> {
+    let mut r = csv::Reader::from_path(path).unwrap();
+    let headers: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
+    r.records()
+        .map(|rec| {
+            let rec = rec.unwrap();
+            headers.iter().cloned().zip(rec.iter().map(String::from)).collect()
+        })
+        .collect()
+}
+
+#[test]
+fn a_naive_join_of_the_raw_exports_gives_the_same_lists() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("demo");
+    run_demo(&dir, "6000", "11");
+    let input = dir.join("input");
+    let today = dxmesh_protocol::time::Timestamp(
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs(),
+    )
+    .date();
+    let norm = |raw: &str| normalize(raw, today).ok().map(|id| id.as_str().to_string());
+    let pension = |t: &str| t == "enterprise_pension" || t == "resident_pension";
+    // The central-copy way: load everything, join in memory.
+    let mut scope: BTreeSet<String> = BTreeSet::new();
+    let mut scope_names: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut scope_regions: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for r in read_csv(&input.join("public_security/registry.csv")) {
+        let Some(id) = norm(&r["id_number"]) else { continue };
+        let birth = normalize(&id, today).unwrap().birth_date();
+        if r["status"] == "active" && birth.age_on(today) >= 16 {
+            scope.insert(id.clone());
+            scope_names.entry(id.clone()).or_default().insert(normalize_attr(&r["name"]));
+            scope_regions.entry(id).or_default().insert(r["region_code"].clone());
+        }
+    }
+    let mut deceased = BTreeSet::new();
+    for f in ["civil_affairs/deaths.csv", "health/deaths.csv"] {
+        deceased.extend(read_csv(&input.join(f)).iter().filter_map(|r| norm(&r["id_number"])));
+    }
+    let mut insured_pension = BTreeSet::new();
+    let mut hr_names: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for r in read_csv(&input.join("hr/insured.csv")) {
+        let Some(id) = norm(&r["id_number"]) else { continue };
+        if r["status"] == "active" {
+            hr_names.entry(id.clone()).or_default().insert(normalize_attr(&r["name"]));
+            if pension(&r["insurance_type"]) {
+                insured_pension.insert(id);
+            }
+        }
+    }
+    let other: BTreeSet<String> = read_csv(&input.join("ministry/national.csv"))
+        .iter()
+        .filter(|r| r["province_code"] != "44" && pension(&r["insurance_type"]))
+        .filter_map(|r| norm(&r["id_number"]))
+        .collect();
+    let disabled: BTreeSet<String> =
+        read_csv(&input.join("disabled_federation/register.csv")).iter().filter_map(|r| norm(&r["id_number"])).collect();
+    let uninsured: BTreeSet<String> = scope
+        .iter()
+        .filter(|id| !insured_pension.contains(*id) && !deceased.contains(*id) && !other.contains(*id))
+        .cloned()
+        .collect();
+    let deceased_insured: BTreeSet<String> = insured_pension.intersection(&deceased).cloned().collect();
+    let disabled_uninsured: BTreeSet<String> = uninsured.intersection(&disabled).cloned().collect();
+    let name_conflicts: BTreeSet<String> = scope
+        .iter()
+        .filter(|id| hr_names.get(*id).is_some_and(|h| Some(h) != scope_names.get(*id)))
+        .cloned()
+        .collect();
+    let mut coverage: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    for id in scope.iter().filter(|id| !deceased.contains(*id)) {
+        for region in &scope_regions[id] {
+            let e = coverage.entry(region.clone()).or_default();
+            e.0 += 1;
+            e.1 += u64::from(!uninsured.contains(id));
+        }
+    }
+    // dxmesh's answers.
+    let ids = |f: &str| -> BTreeSet<String> { read_csv(&dir.join(f)).iter().map(|r| r["id_number"].clone()).collect() };
+    assert_eq!(ids("uninsured.csv"), uninsured);
+    assert_eq!(ids("deceased_insured.csv"), deceased_insured);
+    assert_eq!(ids("disabled_uninsured.csv"), disabled_uninsured);
+    assert_eq!(ids("name_conflicts.csv"), name_conflicts);
+    let have: BTreeMap<String, (u64, u64)> = read_csv(&dir.join("coverage.csv"))
+        .iter()
+        .map(|r| (r["region_code"].clone(), (r["eligible"].parse().unwrap(), r["covered"].parse().unwrap())))
+        .collect();
+    assert_eq!(have, coverage);
+    assert!(!uninsured.is_empty() && !deceased_insured.is_empty());
+}
