@@ -22,6 +22,7 @@
 //!   and the provider's pull and disclosure checks.
 //! - [`time`]: signed instants (Unix seconds, RFC 3339 text).
 //! - [`roster`]: the anchor-signed member roster, chain acceptance, admission.
+//! - [`setops`]: streaming set algebra over sorted token streams.
 //! - [`wire`]: control request/response messages and their length-prefixed framing.
 //!
 //! Design notes live in `docs/architecture.md` and `docs/protocol.md`.
@@ -38,6 +39,7 @@ pub mod id;
 pub mod identity;
 pub mod merkle;
 pub mod roster;
+pub mod setops;
 pub mod signed;
 pub mod time;
 pub mod token;
