@@ -92,6 +92,13 @@ pub enum AdminRequest {
         /// Output directory (absolute).
         out: String,
     },
+    /// Fork evidence this node holds as a witness.
+    AuditAlerts,
+    /// Write an evidence bundle to `out` (absolute path).
+    AuditExport {
+        /// Output directory.
+        out: String,
+    },
     /// Every agreement thread.
     AgreementList,
     /// One agreement in full.
@@ -148,6 +155,18 @@ pub enum AdminResponse {
     Compared {
         /// The summary.
         summary: String,
+    },
+    /// Security alerts (fork evidence, JSON each).
+    AuditAlerts {
+        /// Evidence records.
+        alerts: Vec<String>,
+    },
+    /// An evidence bundle was written.
+    AuditExported {
+        /// Entries in the log.
+        entries: u64,
+        /// Where.
+        out: String,
     },
     /// The request failed.
     Error {

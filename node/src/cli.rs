@@ -126,6 +126,9 @@ pub enum Command {
         #[arg(long, default_value = "44")]
         home_province: String,
     },
+    /// Security officers' tools: evidence bundles, offline verification, alerts.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Import a department export, or show imported datasets.
     #[command(subcommand)]
     Dataset(DatasetCommand),
@@ -184,6 +187,38 @@ pub enum Command {
         /// Write the disclosed records as CSV here.
         #[arg(long)]
         out: Option<PathBuf>,
+    },
+}
+
+/// `dxmesh audit ...`.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Write the node's evidence bundle (log, checkpoints, cosignatures,
+    /// transcripts, manifests, roster chain, keys).
+    Export {
+        /// Node directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Bundle directory to create.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Verify bundles offline; exits non-zero on any failure, naming the entry.
+    Verify {
+        /// The bundle to verify.
+        bundle: PathBuf,
+        /// Bundles of other nodes, to cross-check.
+        #[arg(long = "bundle")]
+        others: Vec<PathBuf>,
+        /// Also write the report as JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
+    /// Security alerts: fork evidence this node holds as a witness.
+    Alerts {
+        /// Node directory.
+        #[arg(long)]
+        dir: PathBuf,
     },
 }
 
@@ -498,6 +533,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Roster(cmd) => roster_command(cmd),
         Command::Agreement(cmd) => agreement_command(cmd),
         Command::Dataset(cmd) => dataset_command(cmd),
+        Command::Audit(cmd) => audit_command(cmd),
         Command::Demo {
             residents,
             input,
@@ -707,6 +743,66 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 "disclosed {records} records ({unknown} tokens unknown to the provider){}",
                 out.map(|o| format!("; written to {o}")).unwrap_or_default()
             );
+            Ok(())
+        }
+    }
+}
+
+fn audit_command(cmd: AuditCommand) -> anyhow::Result<()> {
+    match cmd {
+        AuditCommand::Export { dir, out } => {
+            std::fs::create_dir_all(&out)
+                .with_context(|| format!("{}: cannot create", out.display()))?;
+            let out_abs = std::path::absolute(&out).unwrap_or(out.clone());
+            let AdminResponse::AuditExported { entries, .. } = admin_call(
+                &dir,
+                AdminRequest::AuditExport {
+                    out: out_abs.display().to_string(),
+                },
+            )?
+            else {
+                bail!("unexpected answer from the node");
+            };
+            println!(
+                "wrote the evidence bundle ({entries} log entries) to {}",
+                out.display()
+            );
+            Ok(())
+        }
+        AuditCommand::Verify {
+            bundle,
+            others,
+            json,
+        } => {
+            let mut all = vec![bundle];
+            all.extend(others);
+            let report = crate::audit_verify::verify(&all);
+            print!("{}", report.render());
+            if let Some(j) = json {
+                crate::fsutil::write_atomic(
+                    &j,
+                    serde_json::to_string_pretty(&report)?.as_bytes(),
+                    0o644,
+                )
+                .with_context(|| format!("{}: cannot write", j.display()))?;
+            }
+            if !report.ok() {
+                bail!("verification failed");
+            }
+            Ok(())
+        }
+        AuditCommand::Alerts { dir } => {
+            let AdminResponse::AuditAlerts { alerts } =
+                admin_call(&dir, AdminRequest::AuditAlerts)?
+            else {
+                bail!("unexpected answer from the node");
+            };
+            if alerts.is_empty() {
+                println!("no security alerts");
+            }
+            for a in alerts {
+                println!("SECURITY ALERT (fork evidence):\n{a}");
+            }
             Ok(())
         }
     }

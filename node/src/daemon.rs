@@ -37,6 +37,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
 mod agreement_handlers;
+mod audit_handlers;
 mod compare_task;
 mod feed_handlers;
 
@@ -123,6 +124,10 @@ pub(crate) enum Pending {
         provider: PublicKey,
         reply: compare_task::OpReply,
     },
+    /// We asked a peer to witness our checkpoint of `size`.
+    Witness {
+        size: u64,
+    },
 }
 
 struct Node {
@@ -156,6 +161,12 @@ struct Node {
     busy: HashSet<(dxmesh_protocol::agreement::AgreementId, u64)>,
     /// Publishes waiting for a group key, by group.
     waiting_for_key: Vec<feed_handlers::WaitingPublish>,
+    /// The tamper-evident audit log.
+    audit: crate::audit::AuditLog,
+    /// Agreement steps already logged, per thread.
+    logged_steps: HashMap<dxmesh_protocol::merkle::Hash, u32>,
+    /// Peers with a witness request in flight.
+    witnessing: HashSet<PeerId>,
 }
 
 /// Runs the node in `dir` until `shutdown` resolves.
@@ -175,6 +186,18 @@ pub async fn run(dir: &Path, shutdown: impl Future<Output = ()>) -> Result<(), D
         None => None,
     };
     let agreements = Agreements::load(&store)?;
+    let audit = crate::audit::AuditLog::open(&store, &identity)?;
+    let mut logged_steps: HashMap<dxmesh_protocol::merkle::Hash, u32> = HashMap::new();
+    for bytes in store.audit_entries()? {
+        if let Ok(dxmesh_protocol::audit::Entry {
+            event: dxmesh_protocol::audit::Event::AgreementStep { thread, seq, .. },
+            ..
+        }) = codec::decode(&bytes)
+        {
+            let e = logged_steps.entry(thread).or_default();
+            *e = (*e).max(seq + 1);
+        }
+    }
     let mut swarm = net::build_swarm(&identity)?;
     let config_path = dir.join(config::CONFIG_FILE);
     for addr in &config.network.listen {
@@ -216,6 +239,9 @@ pub async fn run(dir: &Path, shutdown: impl Future<Output = ()>) -> Result<(), D
         internal_tx,
         busy: HashSet::new(),
         waiting_for_key: Vec::new(),
+        audit,
+        logged_steps,
+        witnessing: HashSet::new(),
         config,
         identity,
         anchor,
@@ -239,6 +265,11 @@ pub async fn run(dir: &Path, shutdown: impl Future<Output = ()>) -> Result<(), D
         roster_version = node.roster_version(),
         "node starting"
     );
+    node.log(dxmesh_protocol::audit::Event::NodeStarted {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+    });
+    node.log_agreement_steps();
+    node.log_imports();
     node.apply_roster();
     node.dial_bootstrap();
     let result = node.event_loop(admin_rx, &mut internal_rx, shutdown).await;
@@ -298,6 +329,19 @@ impl Node {
     }
 
     fn record_refusal(&mut self, peer: Option<PeerId>, remote: Option<String>, reason: String) {
+        self.log(dxmesh_protocol::audit::Event::PeerRefused {
+            peer: peer.and_then(|p| PublicKey::from_peer_id(&p)),
+            reason: reason.clone(),
+        });
+        self.note_refusal(peer, remote, reason);
+    }
+
+    pub(crate) fn note_refusal(
+        &mut self,
+        peer: Option<PeerId>,
+        remote: Option<String>,
+        reason: String,
+    ) {
         tracing::warn!(
             peer = peer.map(|p| p.to_string()).unwrap_or_else(|| "unknown".into()),
             remote = remote.as_deref().unwrap_or("-"),
@@ -354,6 +398,7 @@ impl Node {
                     );
                     self.send(peer_id, Request::Peers, Pending::Peers);
                     self.sync_agreements_with(peer_id);
+                    self.witness_peers();
                 }
             }
             SwarmEvent::ConnectionClosed {
@@ -519,6 +564,9 @@ impl Node {
                 ..
             } => {
                 let failed = self.pending.remove(&request_id);
+                if matches!(failed, Some(Pending::Witness { .. })) {
+                    self.witnessing.remove(&peer);
+                }
                 if let Some(Pending::DiscloseOp { reply, .. } | Pending::NationalOp { reply, .. }) =
                     failed
                 {
@@ -572,7 +620,12 @@ impl Node {
                     reason: Refusal::BadRoster(e.to_string()),
                 },
             },
-            Request::AgreementStep { step } => self.on_agreement_step(peer, step),
+            Request::AgreementStep { step } => {
+                let r = self.on_agreement_step(peer, step);
+                self.log_agreement_steps();
+                r
+            }
+            Request::Witness { note, proof } => self.on_witness_request(peer, note, proof),
             Request::PullOpen {
                 agreement,
                 epoch,
@@ -641,6 +694,7 @@ impl Node {
                 self.on_agreement_transcripts(peer, transcripts)
             }
             (Some(Pending::PullOpen(job)), answer) => self.on_pull_answer(peer, job, answer),
+            (Some(Pending::Witness { size }), answer) => self.on_witness_answer(peer, size, answer),
             (Some(Pending::DiscloseOp { provider, reply }), answer) => {
                 self.on_disclose_op_answer(provider, reply, answer)
             }
@@ -716,6 +770,9 @@ impl Node {
         // Memberships expire with time: re-apply the roster as of now.
         self.apply_roster();
         self.schedule_feeds();
+        self.log_imports();
+        self.log_agreement_steps();
+        self.witness_peers();
         let peers: Vec<PeerId> = self.connected.iter().copied().collect();
         for p in peers {
             self.send(p, Request::Peers, Pending::Peers);
@@ -765,6 +822,10 @@ impl Node {
         }
         let newest = newer.last().expect("not empty").clone();
         tracing::info!(version = accepted.version, from = source, "accepted roster");
+        self.log(dxmesh_protocol::audit::Event::RosterAccepted {
+            version: accepted.version,
+            digest: newest.digest(),
+        });
         self.roster = Some((newest, accepted.clone()));
         self.apply_roster();
         self.push_roster();
@@ -860,6 +921,11 @@ impl Node {
 
     fn on_admin(&mut self, request: AdminRequest) -> AdminResponse {
         match request {
+            AdminRequest::AuditAlerts => self.audit_alerts(),
+            AdminRequest::AuditExport { out } => {
+                let dir = self.data_dir.clone();
+                self.audit_export(&out, &dir)
+            }
             AdminRequest::AgreementList => AdminResponse::Agreements {
                 agreements: self.agreement_list(),
             },

@@ -290,7 +290,7 @@ fn prepare_out(out: &Path) -> anyhow::Result<()> {
 }
 
 fn run_steps(demo: &Demo, opts: &DemoOptions) -> anyhow::Result<Option<bool>> {
-    let total = 9;
+    let total = 10;
     let out = &demo.out;
     let today = crate::daemon::now().date();
     // 1. Exports.
@@ -550,8 +550,42 @@ fn run_steps(demo: &Demo, opts: &DemoOptions) -> anyhow::Result<Option<bool>> {
         }
     }
     done(t);
-    // 9. Check against expected/.
-    let t = step(9, total, "checking the results");
+    // 9. Audit: every node's evidence bundle, verified together offline.
+    let t = step(
+        9,
+        total,
+        "exporting every node's audit bundle and verifying them together",
+    );
+    std::thread::sleep(Duration::from_millis(1500)); // let the last checkpoints be witnessed
+    let mut bundles = Vec::new();
+    for (name, _, _) in NODES {
+        let b = format!("audit/{name}");
+        demo.dx(&[
+            "audit",
+            "export",
+            "--dir",
+            &demo.node_dir(name),
+            "--out",
+            &b,
+        ])?;
+        bundles.push(b);
+    }
+    let mut verify_args = vec!["audit", "verify", bundles[5].as_str()];
+    for b in bundles.iter().filter(|b| !b.ends_with("comparator")) {
+        verify_args.push("--bundle");
+        verify_args.push(b);
+    }
+    verify_args.extend(["--json", "audit/report.json"]);
+    let audit = Command::new(&demo.exe)
+        .args(&verify_args)
+        .current_dir(out)
+        .env("RUST_LOG", "warn")
+        .output()?;
+    std::fs::write(out.join("audit/report.txt"), &audit.stdout)?;
+    let audit_ok = audit.status.success();
+    done(t);
+    // 10. Check against expected/.
+    let t = step(10, total, "checking the results");
     let expected_dir = input.join("expected");
     let verdict = if expected_dir.exists() {
         let mut mismatches = Vec::new();
@@ -589,6 +623,21 @@ fn run_steps(demo: &Demo, opts: &DemoOptions) -> anyhow::Result<Option<bool>> {
         Some(false) => println!("RESULTS DIFFER from {}", expected_dir.display()),
         None => println!("(no expected/ results to compare with)"),
     }
+    println!(
+        "audit: {} (report in {})",
+        if audit_ok {
+            "every signature, log, pull and disclosure verified"
+        } else {
+            "VERIFICATION FAILED"
+        },
+        out.join("audit/report.txt").display()
+    );
     println!("results: {}", out.display());
+    if !audit_ok {
+        bail!(
+            "the audit verification failed; see {}",
+            out.join("audit/report.txt").display()
+        );
+    }
     Ok(verdict)
 }

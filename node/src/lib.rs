@@ -14,6 +14,8 @@
 
 pub mod admin;
 pub mod agreements;
+pub mod audit;
+pub mod audit_verify;
 pub mod cli;
 pub mod compare;
 pub mod config;

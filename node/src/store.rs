@@ -16,8 +16,17 @@ const ROSTERS: TableDefinition<u64, &[u8]> = TableDefinition::new("rosters");
 const TRANSCRIPTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("agreement_transcripts");
 /// Our own steps the provider has not confirmed: step digest -> encoded `Signed<Step>`.
 const OUTBOX: TableDefinition<&[u8], &[u8]> = TableDefinition::new("agreement_outbox");
+/// Audit log entries: seq -> encoded `audit::Entry`.
+const AUDIT_ENTRIES: TableDefinition<u64, &[u8]> = TableDefinition::new("audit_entries");
+/// Our signed checkpoints: tree size -> note text.
+const AUDIT_CHECKPOINTS: TableDefinition<u64, &[u8]> = TableDefinition::new("audit_checkpoints");
+/// Audit side tables (witness state, cosignatures, evidence): key -> bytes.
+const AUDIT_META: TableDefinition<&[u8], &[u8]> = TableDefinition::new("audit_meta");
 /// Counters: key -> encoded value (pull sessions and disclosure use per agreement and epoch).
 const COUNTERS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("counters");
+
+/// A key and its value.
+pub type KeyValue = (Vec<u8>, Vec<u8>);
 
 /// Why state could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +77,9 @@ impl Store {
         tx.open_table(TRANSCRIPTS).map_err(db_err)?;
         tx.open_table(OUTBOX).map_err(db_err)?;
         tx.open_table(COUNTERS).map_err(db_err)?;
+        tx.open_table(AUDIT_ENTRIES).map_err(db_err)?;
+        tx.open_table(AUDIT_CHECKPOINTS).map_err(db_err)?;
+        tx.open_table(AUDIT_META).map_err(db_err)?;
         tx.commit().map_err(db_err)?;
         Ok(Store { db })
     }
@@ -212,6 +224,82 @@ impl Store {
             out.push(
                 codec::decode(v.value()).map_err(|source| StoreError::Corrupt { what, source })?,
             );
+        }
+        Ok(out)
+    }
+}
+
+impl Store {
+    /// Appends an audit entry and its checkpoint in one durable transaction.
+    pub fn audit_append(&self, seq: u64, entry: &[u8], checkpoint: &str) -> Result<(), StoreError> {
+        let tx = self.db.begin_write().map_err(db_err)?;
+        {
+            let mut t = tx.open_table(AUDIT_ENTRIES).map_err(db_err)?;
+            t.insert(seq, entry).map_err(db_err)?;
+            let mut c = tx.open_table(AUDIT_CHECKPOINTS).map_err(db_err)?;
+            c.insert(seq + 1, checkpoint.as_bytes()).map_err(db_err)?;
+        }
+        tx.commit().map_err(db_err)
+    }
+
+    /// Every audit entry's bytes, in order.
+    pub fn audit_entries(&self) -> Result<Vec<Vec<u8>>, StoreError> {
+        let tx = self.db.begin_read().map_err(db_err)?;
+        let t = tx.open_table(AUDIT_ENTRIES).map_err(db_err)?;
+        let mut out = Vec::new();
+        for item in t.iter().map_err(db_err)? {
+            let (_, v) = item.map_err(db_err)?;
+            out.push(v.value().to_vec());
+        }
+        Ok(out)
+    }
+
+    /// Every checkpoint note, by size.
+    pub fn audit_checkpoints(&self) -> Result<Vec<(u64, String)>, StoreError> {
+        let tx = self.db.begin_read().map_err(db_err)?;
+        let t = tx.open_table(AUDIT_CHECKPOINTS).map_err(db_err)?;
+        let mut out = Vec::new();
+        for item in t.iter().map_err(db_err)? {
+            let (k, v) = item.map_err(db_err)?;
+            out.push((k.value(), String::from_utf8_lossy(v.value()).into_owned()));
+        }
+        Ok(out)
+    }
+
+    /// Removes every audit entry and checkpoint (tests simulating a node
+    /// that rewrites its history; never called by the node itself).
+    pub fn audit_wipe_for_tests(&self) -> Result<(), StoreError> {
+        let tx = self.db.begin_write().map_err(db_err)?;
+        tx.delete_table(AUDIT_ENTRIES).map_err(db_err)?;
+        tx.delete_table(AUDIT_CHECKPOINTS).map_err(db_err)?;
+        tx.open_table(AUDIT_ENTRIES).map_err(db_err)?;
+        tx.open_table(AUDIT_CHECKPOINTS).map_err(db_err)?;
+        tx.commit().map_err(db_err)
+    }
+
+    /// An audit side value.
+    pub fn audit_meta(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let tx = self.db.begin_read().map_err(db_err)?;
+        let t = tx.open_table(AUDIT_META).map_err(db_err)?;
+        Ok(t.get(key).map_err(db_err)?.map(|v| v.value().to_vec()))
+    }
+
+    /// Sets an audit side value (durably).
+    pub fn set_audit_meta(&self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        self.put(AUDIT_META, key, value)
+    }
+
+    /// Audit side values whose key starts with `prefix`.
+    pub fn audit_meta_prefix(&self, prefix: &[u8]) -> Result<Vec<KeyValue>, StoreError> {
+        let tx = self.db.begin_read().map_err(db_err)?;
+        let t = tx.open_table(AUDIT_META).map_err(db_err)?;
+        let mut out = Vec::new();
+        for item in t.range(prefix..).map_err(db_err)? {
+            let (k, v) = item.map_err(db_err)?;
+            if !k.value().starts_with(prefix) {
+                break;
+            }
+            out.push((k.value().to_vec(), v.value().to_vec()));
         }
         Ok(out)
     }

@@ -18,6 +18,7 @@
 //! - [`cycle`]: exchange cycles: periods, epochs, pull windows.
 //! - [`feed`]: feed chunks (columnar), signed manifests, chunk verification,
 //!   disclosures.
+//! - [`audit`]: audit events and entries, C2SP checkpoints and cosignatures.
 //! - [`agreement`]: sharing-agreement terms, the negotiation state machine,
 //!   and the provider's pull and disclosure checks.
 //! - [`time`]: signed instants (Unix seconds, RFC 3339 text).
@@ -31,6 +32,7 @@
 #![warn(missing_docs)]
 
 pub mod agreement;
+pub mod audit;
 pub mod codec;
 pub mod cycle;
 pub mod date;

@@ -87,6 +87,14 @@ pub enum Request {
         /// ID numbers (the comparator holds them legitimately: disclosed results).
         ids: Vec<crate::id::IdNumber>,
     },
+    /// "Witness my log": the sender's newest signed checkpoint, with a
+    /// consistency proof from the size this peer last cosigned.
+    Witness {
+        /// The checkpoint note.
+        note: String,
+        /// Consistency proof from the witness's last seen size, if any.
+        proof: Option<crate::merkle::ConsistencyProof>,
+    },
     /// A provider asks the group's key custodian for the group master key,
     /// proving membership with its accepted agreement for that group.
     GroupKey {
@@ -161,6 +169,18 @@ pub enum Response {
         /// The signed answer.
         answer: Signed<crate::feed::NationalAnswer>,
     },
+    /// The witness cosigned the checkpoint of `size`.
+    Cosigned {
+        /// Tree size cosigned.
+        size: u64,
+        /// The cosignature line.
+        line: String,
+    },
+    /// The witness needs a consistency proof from `from`.
+    NeedProof {
+        /// The size the witness last saw.
+        from: u64,
+    },
     /// A pull or disclosure refused under the agreement.
     Denied {
         /// Why, typed.
@@ -191,6 +211,8 @@ pub enum Refusal {
     BadRoster(String),
     /// A group key request was refused.
     Key(String),
+    /// The checkpoint is inconsistent with one seen before: evidence kept.
+    Fork(String),
 }
 
 /// Why a frame could not be read.

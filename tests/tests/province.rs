@@ -56,16 +56,34 @@ fn the_demo_finds_exactly_the_expected_results_and_leaves_no_process() {
     let dir = tmp.path().join("demo");
     let stdout = run_demo(&dir, "20000", "7");
     assert!(stdout.contains("results match"), "{stdout}");
-    for f in ["uninsured.csv", "deceased_insured.csv", "disabled_uninsured.csv", "name_conflicts.csv", "coverage.csv"] {
+    for f in [
+        "uninsured.csv",
+        "deceased_insured.csv",
+        "disabled_uninsured.csv",
+        "name_conflicts.csv",
+        "coverage.csv",
+    ] {
         let have = lines(&dir.join(f));
         let want = lines(&dir.join("input/expected").join(f));
         assert_eq!(have, want, "{f} differs from the expected result");
         assert!(have.len() > 1 || f == "name_conflicts.csv", "{f} is empty");
     }
-    assert_eq!(lines(&dir.join("uninsured.csv"))[0], "id_number,name,address");
-    let summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
-    assert!(summary["ministry"]["removed_other_province"].as_u64().unwrap() > 0);
-    assert!(dir.join("providers/public_security/quarantine.csv").exists());
+    assert_eq!(
+        lines(&dir.join("uninsured.csv"))[0],
+        "id_number,name,address"
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    assert!(
+        summary["ministry"]["removed_other_province"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    assert!(
+        dir.join("providers/public_security/quarantine.csv")
+            .exists()
+    );
     let left = processes_mentioning(dir.to_str().unwrap());
     assert!(left.is_empty(), "processes left behind: {left:?}");
 }
@@ -76,7 +94,11 @@ fn read_csv(path: &Path) -> Vec<BTreeMap<String, String>> {
     r.records()
         .map(|rec| {
             let rec = rec.unwrap();
-            headers.iter().cloned().zip(rec.iter().map(String::from)).collect()
+            headers
+                .iter()
+                .cloned()
+                .zip(rec.iter().map(String::from))
+                .collect()
         })
         .collect()
 }
@@ -88,7 +110,10 @@ fn a_naive_join_of_the_raw_exports_gives_the_same_lists() {
     run_demo(&dir, "6000", "11");
     let input = dir.join("input");
     let today = dxmesh_protocol::time::Timestamp(
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
     )
     .date();
     let norm = |raw: &str| normalize(raw, today).ok().map(|id| id.as_str().to_string());
@@ -98,24 +123,41 @@ fn a_naive_join_of_the_raw_exports_gives_the_same_lists() {
     let mut scope_names: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut scope_regions: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for r in read_csv(&input.join("public_security/registry.csv")) {
-        let Some(id) = norm(&r["id_number"]) else { continue };
+        let Some(id) = norm(&r["id_number"]) else {
+            continue;
+        };
         let birth = normalize(&id, today).unwrap().birth_date();
         if r["status"] == "active" && birth.age_on(today) >= 16 {
             scope.insert(id.clone());
-            scope_names.entry(id.clone()).or_default().insert(normalize_attr(&r["name"]));
-            scope_regions.entry(id).or_default().insert(r["region_code"].clone());
+            scope_names
+                .entry(id.clone())
+                .or_default()
+                .insert(normalize_attr(&r["name"]));
+            scope_regions
+                .entry(id)
+                .or_default()
+                .insert(r["region_code"].clone());
         }
     }
     let mut deceased = BTreeSet::new();
     for f in ["civil_affairs/deaths.csv", "health/deaths.csv"] {
-        deceased.extend(read_csv(&input.join(f)).iter().filter_map(|r| norm(&r["id_number"])));
+        deceased.extend(
+            read_csv(&input.join(f))
+                .iter()
+                .filter_map(|r| norm(&r["id_number"])),
+        );
     }
     let mut insured_pension = BTreeSet::new();
     let mut hr_names: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for r in read_csv(&input.join("hr/insured.csv")) {
-        let Some(id) = norm(&r["id_number"]) else { continue };
+        let Some(id) = norm(&r["id_number"]) else {
+            continue;
+        };
         if r["status"] == "active" {
-            hr_names.entry(id.clone()).or_default().insert(normalize_attr(&r["name"]));
+            hr_names
+                .entry(id.clone())
+                .or_default()
+                .insert(normalize_attr(&r["name"]));
             if pension(&r["insurance_type"]) {
                 insured_pension.insert(id);
             }
@@ -126,18 +168,27 @@ fn a_naive_join_of_the_raw_exports_gives_the_same_lists() {
         .filter(|r| r["province_code"] != "44" && pension(&r["insurance_type"]))
         .filter_map(|r| norm(&r["id_number"]))
         .collect();
-    let disabled: BTreeSet<String> =
-        read_csv(&input.join("disabled_federation/register.csv")).iter().filter_map(|r| norm(&r["id_number"])).collect();
+    let disabled: BTreeSet<String> = read_csv(&input.join("disabled_federation/register.csv"))
+        .iter()
+        .filter_map(|r| norm(&r["id_number"]))
+        .collect();
     let uninsured: BTreeSet<String> = scope
         .iter()
-        .filter(|id| !insured_pension.contains(*id) && !deceased.contains(*id) && !other.contains(*id))
+        .filter(|id| {
+            !insured_pension.contains(*id) && !deceased.contains(*id) && !other.contains(*id)
+        })
         .cloned()
         .collect();
-    let deceased_insured: BTreeSet<String> = insured_pension.intersection(&deceased).cloned().collect();
+    let deceased_insured: BTreeSet<String> =
+        insured_pension.intersection(&deceased).cloned().collect();
     let disabled_uninsured: BTreeSet<String> = uninsured.intersection(&disabled).cloned().collect();
     let name_conflicts: BTreeSet<String> = scope
         .iter()
-        .filter(|id| hr_names.get(*id).is_some_and(|h| Some(h) != scope_names.get(*id)))
+        .filter(|id| {
+            hr_names
+                .get(*id)
+                .is_some_and(|h| Some(h) != scope_names.get(*id))
+        })
         .cloned()
         .collect();
     let mut coverage: BTreeMap<String, (u64, u64)> = BTreeMap::new();
@@ -149,14 +200,27 @@ fn a_naive_join_of_the_raw_exports_gives_the_same_lists() {
         }
     }
     // dxmesh's answers.
-    let ids = |f: &str| -> BTreeSet<String> { read_csv(&dir.join(f)).iter().map(|r| r["id_number"].clone()).collect() };
+    let ids = |f: &str| -> BTreeSet<String> {
+        read_csv(&dir.join(f))
+            .iter()
+            .map(|r| r["id_number"].clone())
+            .collect()
+    };
     assert_eq!(ids("uninsured.csv"), uninsured);
     assert_eq!(ids("deceased_insured.csv"), deceased_insured);
     assert_eq!(ids("disabled_uninsured.csv"), disabled_uninsured);
     assert_eq!(ids("name_conflicts.csv"), name_conflicts);
     let have: BTreeMap<String, (u64, u64)> = read_csv(&dir.join("coverage.csv"))
         .iter()
-        .map(|r| (r["region_code"].clone(), (r["eligible"].parse().unwrap(), r["covered"].parse().unwrap())))
+        .map(|r| {
+            (
+                r["region_code"].clone(),
+                (
+                    r["eligible"].parse().unwrap(),
+                    r["covered"].parse().unwrap(),
+                ),
+            )
+        })
         .collect();
     assert_eq!(have, coverage);
     assert!(!uninsured.is_empty() && !deceased_insured.is_empty());

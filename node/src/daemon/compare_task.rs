@@ -17,6 +17,7 @@ use dxmesh_protocol::agreement::{AgreementId, DisclosureCheck, Refusal, Terms};
 use dxmesh_protocol::feed::{Disclosure, NationalAnswer};
 use dxmesh_protocol::id::IdNumber;
 use dxmesh_protocol::identity::PublicKey;
+use dxmesh_protocol::merkle::Hash;
 use dxmesh_protocol::signed::Signed;
 use dxmesh_protocol::token::IdToken;
 use dxmesh_protocol::wire::{Request, Response};
@@ -333,6 +334,14 @@ impl Node {
             other => Err(format!("unexpected answer: {other:?}")),
         };
         if let Ok(OpOut::Disclosure(d)) = &r {
+            self.log(dxmesh_protocol::audit::Event::DisclosureReceived {
+                agreement: d.agreement,
+                epoch: d.epoch,
+                provider,
+                result_kind: d.result_kind.clone(),
+                records: d.records.len() as u64,
+                digest: dxmesh_protocol::feed::disclosure_digest(d),
+            });
             tracing::info!(
                 provider = %self.label(&provider),
                 result_kind = %d.result_kind,
@@ -350,6 +359,18 @@ impl Node {
         reply: OpReply,
         answer: Response,
     ) {
+        if let Response::National { answer: a } = &answer
+            && let Ok(a) = a.verify_by(&provider)
+        {
+            self.log(dxmesh_protocol::audit::Event::NationalQuery {
+                agreement: a.agreement,
+                epoch: a.epoch,
+                peer: provider,
+                asked: a.asked,
+                found: a.found.len() as u64,
+                answered: false,
+            });
+        }
         let r = match answer {
             Response::National { answer } => answer
                 .verify_by(&provider)
@@ -426,6 +447,16 @@ impl Node {
             let response = match national_lookup(&data_dir, &terms, epoch, &fields, &ids) {
                 Ok(answer) => {
                     tracing::info!(consumer = %label, asked = ids.len(), found = answer.found.len(), "national query answered");
+                    let _ = internal.send(Internal::Audit(
+                        dxmesh_protocol::audit::Event::NationalQuery {
+                            agreement,
+                            epoch,
+                            peer: requester,
+                            asked: ids.len() as u64,
+                            found: answer.found.len() as u64,
+                            answered: true,
+                        },
+                    ));
                     match dxmesh_protocol::identity::Identity::from_seed(seed)
                         .ok()
                         .and_then(|id| Signed::sign(&id, &answer).ok())
@@ -785,6 +816,27 @@ async fn run_compare(
         timing_secs: timing,
         distinct_tokens_merged: result.distinct_tokens,
     };
+    let sha = |p: &str| -> Hash {
+        let bytes = std::fs::read(p).unwrap_or_default();
+        let mut h = [0u8; 32];
+        h.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, &bytes).as_ref());
+        h
+    };
+    let _ = handle.send(Internal::Audit(dxmesh_protocol::audit::Event::JobRun {
+        epoch,
+        inputs: bindings
+            .iter()
+            .filter_map(|b| {
+                crate::pulls::stored_manifest(&data_dir, &b.terms.id(), epoch)
+                    .map(|m| (b.name.clone(), m.digest()))
+            })
+            .collect(),
+        results: summary
+            .results
+            .iter()
+            .map(|(n, r)| (n.clone(), r.count, sha(&r.file)))
+            .collect(),
+    }));
     let text = serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())?;
     crate::fsutil::write_atomic(&out.join("summary.json"), text.as_bytes(), 0o600)
         .map_err(|e| e.to_string())?;

@@ -42,6 +42,8 @@ pub(crate) enum Internal {
         request: ChunkRequest,
         reply: oneshot::Sender<Result<PathBuf, Refusal>>,
     },
+    /// An event for the audit log from a background task.
+    Audit(dxmesh_protocol::audit::Event),
     /// A network step for the comparator task.
     Op {
         op: super::compare_task::Op,
@@ -179,11 +181,17 @@ impl Node {
     }
 
     fn refuse_request(&mut self, peer: PeerId, what: &str, refusal: Refusal) -> Response {
-        self.record_refusal(
+        self.note_refusal(
             Some(peer),
             None,
             format!("{what}: {refusal} [{}]", refusal.code()),
         );
+        self.log(dxmesh_protocol::audit::Event::RequestRefused {
+            kind: what.to_string(),
+            requester: PublicKey::from_peer_id(&peer),
+            agreement: None,
+            refusal: refusal.clone(),
+        });
         Response::Denied { refusal }
     }
 
@@ -257,6 +265,15 @@ impl Node {
             resumed = !new_pull,
             "pull authorised"
         );
+        self.log(dxmesh_protocol::audit::Event::PullServed {
+            agreement,
+            epoch,
+            consumer: requester,
+            pull_id,
+            new_pull,
+            manifest: manifest.digest(),
+        });
+        self.witness_peers();
         Response::PullGranted { manifest }
     }
 
@@ -408,6 +425,17 @@ impl Node {
                         digest = %dxmesh_protocol::hex(&digest),
                         "disclosure served"
                     );
+                    let _ = internal.send(Internal::Audit(
+                        dxmesh_protocol::audit::Event::DisclosureServed {
+                            agreement,
+                            epoch,
+                            consumer: requester,
+                            result_kind: result_kind.clone(),
+                            requested: tokens.len() as u64,
+                            records: d.records.len() as u64,
+                            digest,
+                        },
+                    ));
                     match dxmesh_protocol::identity::Identity::from_seed(identity_seed)
                         .ok()
                         .and_then(|id| Signed::sign(&id, &d).ok())
@@ -460,6 +488,10 @@ impl Node {
         match self.keys.custodian_key(&group) {
             Ok(key) => {
                 tracing::info!(%group, to = %self.label(&requester), "token group key handed to a provider");
+                self.log(dxmesh_protocol::audit::Event::KeyDistributed {
+                    group: group.clone(),
+                    to: requester,
+                });
                 Response::GroupKey { group, key: key.0 }
             }
             Err(e) => refuse(self, format!("the custodian cannot read its key: {e}")),
@@ -476,6 +508,12 @@ impl Node {
                 match self.keys.put(&group, &GroupMasterKey(key)) {
                     Ok(()) => {
                         tracing::info!(%group, custodian = %peer, "received the token group key");
+                        if let Some(from) = PublicKey::from_peer_id(&peer) {
+                            self.log(dxmesh_protocol::audit::Event::KeyReceived {
+                                group: group.clone(),
+                                from,
+                            });
+                        }
                         self.waiting_for_key.retain(|w| w.group != group);
                         self.schedule_feeds();
                     }
@@ -800,6 +838,16 @@ impl Node {
                 let provider = PublicKey::from_peer_id(&peer);
                 match provider.map(|p| disclosure.verify_by(&p)) {
                     Some(Ok(d)) => {
+                        if let Some(p) = provider {
+                            self.log(dxmesh_protocol::audit::Event::DisclosureReceived {
+                                agreement: d.agreement,
+                                epoch: d.epoch,
+                                provider: p,
+                                result_kind: d.result_kind.clone(),
+                                records: d.records.len() as u64,
+                                digest: dxmesh_protocol::feed::disclosure_digest(&d),
+                            });
+                        }
                         tracing::info!(
                             %peer,
                             agreement = %dxmesh_protocol::hex(&d.agreement),
@@ -844,6 +892,12 @@ impl Node {
                     match r {
                         Ok(signed) => {
                             if let Ok(m) = codec::decode::<Manifest>(signed.body()) {
+                                self.log(dxmesh_protocol::audit::Event::FeedPublished {
+                                    agreement,
+                                    epoch,
+                                    manifest: signed.digest(),
+                                    records: m.records,
+                                });
                                 feeds_out.push(FeedInfo {
                                     agreement: dxmesh_protocol::hex(&agreement),
                                     dataset: m.dataset.clone(),
@@ -882,6 +936,28 @@ impl Node {
                 reply,
             } => {
                 self.busy.remove(&(agreement, epoch));
+                if result.is_ok()
+                    && let Some(th) = self.agreements.by_agreement(&agreement)
+                {
+                    let provider = th.state.terms.provider;
+                    let manifest = pulls::stored_manifest(&self.data_dir, &agreement, epoch);
+                    let pull_id =
+                        pulls::pull_id(&self.data_dir, &agreement, epoch).unwrap_or_default();
+                    if let Some(m) = manifest {
+                        let chunks = codec::decode::<Manifest>(m.body())
+                            .map(|x| x.chunks())
+                            .unwrap_or(0);
+                        self.log(dxmesh_protocol::audit::Event::PullCompleted {
+                            agreement,
+                            epoch,
+                            provider,
+                            pull_id,
+                            manifest: m.digest(),
+                            chunks,
+                        });
+                        self.witness_peers();
+                    }
+                }
                 let response = match result {
                     Ok(summary) => {
                         tracing::info!(
@@ -920,13 +996,13 @@ impl Node {
                         tracing::info!(%peer, from = request.from, to = request.to, epoch = request.epoch, "serving feed chunks")
                     }
                     Err(refusal) => {
-                        let reason = format!("feed stream: {refusal} [{}]", refusal.code());
-                        self.record_refusal(Some(peer), None, reason);
+                        let _ = self.refuse_request(peer, "feed stream", refusal.clone());
                     }
                 }
                 let _ = reply.send(result);
             }
             Internal::Op { op, reply } => self.on_op(op, reply),
+            Internal::Audit(event) => self.log(event),
             Internal::Disclosed { channel, response } => {
                 let _ = self
                     .swarm
