@@ -223,7 +223,7 @@ pub fn verify(paths: &[PathBuf]) -> Report {
                 report.fail(
                     &b.peer,
                     Some(e.seq),
-                    format!("{kind}: the agreement transcript does not replay"),
+                    format!("{kind} at {} before the agreement was even proposed", e.at),
                 );
                 continue;
             };

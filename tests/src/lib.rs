@@ -860,17 +860,24 @@ pub fn setup(bin: &str, rows: usize, terms: &str) -> (Setup, Vec<RegistryRow>) {
     )
 }
 
+impl NodeProc {
+    /// A stand-in with no process (to move a running one out of a struct).
+    pub fn placeholder(dx: &Dxmesh, node: &NodeDir) -> NodeProc {
+        NodeProc {
+            node: node.clone(),
+            dx: dx.clone(),
+            child: None,
+            log: node.dir.join("node.log"),
+        }
+    }
+}
+
 impl Setup {
     /// Stops the provider and starts it again with `env` (e.g. failpoints).
     pub fn restart_provider(&mut self, env: &[(&str, &str)]) {
         let old = std::mem::replace(
             &mut self.pps,
-            NodeProc {
-                node: self.ps.clone(),
-                dx: self.mesh.dx.clone(),
-                child: None,
-                log: self.ps.dir.join("node.log"),
-            },
+            NodeProc::placeholder(&self.mesh.dx, &self.ps),
         );
         old.kill();
         self.pps = NodeProc::start_with_env(&self.mesh.dx, &self.ps, env);

@@ -92,11 +92,17 @@ impl Node {
                 continue;
             };
             let seen = audit::cosigned_size(&self.store, &key);
-            if seen >= size || self.witnessing.contains(&p) {
+            // Equal: nothing new. Smaller or larger: ask (a log that shrank
+            // is exactly what a witness must see).
+            if seen == size || self.witnessing.contains(&p) {
                 continue;
             }
             self.witnessing.insert(p);
-            let proof = self.audit.proof_from(seen);
+            let proof = if seen < size {
+                self.audit.proof_from(seen)
+            } else {
+                None
+            };
             self.send(
                 p,
                 Request::Witness {

@@ -1,0 +1,321 @@
+//! Audit (issue 7): the evidence bundle of a real exchange verifies; any
+//! changed, deleted, reordered or inserted entry makes verification fail and
+//! name the entry (property test over random positions); a node that
+//! rewrites its own log is caught by its peer's witness with both
+//! checkpoints kept as evidence; a pull outside its window that appears in a
+//! log, properly signed, is flagged.
+
+use dxmesh_node::audit_verify::verify;
+use dxmesh_protocol::audit::{Entry, Event};
+use dxmesh_protocol::codec;
+use dxmesh_tests::{Setup, registry_terms, setup};
+use proptest::prelude::*;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_dxmesh-under-test");
+
+/// Publish, pull and disclose, then export both bundles.
+fn exchange(s: &Setup) -> (PathBuf, PathBuf) {
+    s.pps.cli(&["publish"]);
+    s.pcmp.cli(&["pull", "--agreement", &s.agreement[..12]]);
+    let out = s.mesh.path().join("d.csv");
+    s.pcmp.cli(&[
+        "disclose",
+        "--agreement",
+        &s.agreement[..12],
+        "--kind",
+        "uninsured",
+        "--fields",
+        "id_number,name",
+        "--first",
+        "3",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    std::thread::sleep(Duration::from_millis(1500));
+    let bp = s.mesh.path().join("bundle-ps");
+    let bc = s.mesh.path().join("bundle-cmp");
+    s.pps
+        .cli(&["audit", "export", "--out", bp.to_str().unwrap()]);
+    s.pcmp
+        .cli(&["audit", "export", "--out", bc.to_str().unwrap()]);
+    (bp, bc)
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let p = e.path();
+        let t = to.join(e.file_name());
+        if p.is_dir() {
+            copy_dir(&p, &t);
+        } else {
+            std::fs::copy(&p, &t).unwrap();
+        }
+    }
+}
+
+struct Shared {
+    _setup: Setup,
+    provider: PathBuf,
+    comparator: PathBuf,
+}
+
+fn shared() -> &'static Shared {
+    static S: OnceLock<Shared> = OnceLock::new();
+    S.get_or_init(|| {
+        let (s, _) = setup(BIN, 300, &registry_terms(2, 10));
+        let (provider, comparator) = exchange(&s);
+        Shared {
+            _setup: s,
+            provider,
+            comparator,
+        }
+    })
+}
+
+#[test]
+fn the_bundles_of_a_real_exchange_verify_alone_and_together() {
+    let sh = shared();
+    let r = verify(&[sh.provider.clone(), sh.comparator.clone()]);
+    assert!(r.ok(), "{}", r.render());
+    for check in [
+        "pulls covered by an active agreement",
+        "disclosures covered by an active agreement",
+        "disclosures served were received",
+        "pulls received were served",
+        "pulled manifests signed by the agreement's provider",
+        "witnessed checkpoints consistent with the logs",
+        "cosignatures by witnesses",
+    ] {
+        assert!(
+            r.checks.get(check).copied().unwrap_or(0) > 0,
+            "no `{check}` in {}",
+            r.render()
+        );
+    }
+    // The offline command agrees, and writes JSON.
+    let json = sh.provider.parent().unwrap().join("report.json");
+    let out = std::process::Command::new(BIN)
+        .args(["audit", "verify"])
+        .arg(&sh.provider)
+        .arg("--bundle")
+        .arg(&sh.comparator)
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("VERDICT: OK"));
+    assert!(
+        std::fs::read_to_string(json)
+            .unwrap()
+            .contains("\"failures\": []")
+    );
+    // No raw identifiers in the logs: entries hold tokens, counts and hashes only.
+    let entries = std::fs::read_to_string(sh.provider.join("entries.json")).unwrap();
+    assert!(
+        !entries.contains("id_number,") && !entries.contains("测"),
+        "raw data in the audit log"
+    );
+}
+
+#[derive(Debug, Clone)]
+enum Mutation {
+    Change(usize),
+    Delete(usize),
+    Swap(usize),
+    Insert(usize, usize),
+}
+
+fn mutate(bundle: &Path, m: &Mutation, n: usize) -> (PathBuf, u64) {
+    let dir = tempfile::tempdir().unwrap().keep();
+    copy_dir(bundle, &dir);
+    let path = dir.join("entries.bin");
+    let mut entries: Vec<Entry> = codec::decode(&std::fs::read(&path).unwrap()).unwrap();
+    let expect = match *m {
+        Mutation::Change(i) => {
+            let i = i % n;
+            entries[i].at = dxmesh_protocol::time::Timestamp(entries[i].at.0 + 1);
+            i
+        }
+        Mutation::Delete(i) => {
+            let i = i % n;
+            entries.remove(i);
+            i
+        }
+        Mutation::Swap(i) => {
+            let i = i % (n - 1);
+            entries.swap(i, i + 1);
+            i
+        }
+        Mutation::Insert(i, j) => {
+            let (i, j) = (i % n, j % n);
+            let copy = entries[j].clone();
+            entries.insert(i, copy);
+            // A copy of the very entry it precedes is indistinguishable from
+            // it; the duplicate shows one position later.
+            if i == j { i + 1 } else { i }
+        }
+    };
+    std::fs::write(&path, codec::encode(&entries).unwrap()).unwrap();
+    (dir, expect as u64)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+    #[test]
+    fn any_single_entry_change_deletion_reordering_or_insertion_is_named(
+        m in prop_oneof![
+            any::<usize>().prop_map(Mutation::Change),
+            any::<usize>().prop_map(Mutation::Delete),
+            any::<usize>().prop_map(Mutation::Swap),
+            (any::<usize>(), any::<usize>()).prop_map(|(i, j)| Mutation::Insert(i, j)),
+        ]
+    ) {
+        let sh = shared();
+        let n = verify(std::slice::from_ref(&sh.provider)).bundles.values().next().unwrap().entries as usize;
+        let (dir, expect) = mutate(&sh.provider, &m, n);
+        let r = verify(&[dir]);
+        prop_assert!(!r.ok(), "{m:?} went unnoticed");
+        let first = r.failures.iter().filter_map(|f| f.entry).min();
+        prop_assert_eq!(first, Some(expect), "{:?}: {}", m, r.render());
+    }
+}
+
+#[test]
+fn a_node_that_rewrites_its_log_is_caught_by_its_witness() {
+    let (mut s, _) = setup(BIN, 200, &registry_terms(2, 10));
+    s.pps.cli(&["publish"]);
+    s.pcmp.cli(&["pull", "--agreement", &s.agreement[..12]]);
+    // Wait until the comparator has witnessed the provider's log.
+    let witnessed = |s: &Setup| {
+        s.mesh.dx.run(
+            s.mesh.path(),
+            &["audit", "alerts", "--dir", s.cmp.dir.to_str().unwrap()],
+        )
+    };
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(String::from_utf8_lossy(&witnessed(&s).stdout).contains("no security alerts"));
+    // The provider's operator rebuilds a different history on disk.
+    let old = std::mem::replace(
+        &mut s.pps,
+        dxmesh_tests::NodeProc::placeholder(&s.mesh.dx, &s.ps),
+    );
+    assert!(old.stop());
+    let store = dxmesh_node::store::Store::open(&s.ps.dir.join("data")).unwrap();
+    store.audit_wipe_for_tests().unwrap();
+    drop(store);
+    s.restart_provider(&[]);
+    // At the next contact the comparator refuses to cosign and keeps both checkpoints.
+    let start = std::time::Instant::now();
+    loop {
+        let out = String::from_utf8_lossy(&witnessed(&s).stdout).into_owned();
+        if out.contains("SECURITY ALERT") {
+            assert!(out.contains(&format!("dxmesh/{}", s.ps.peer_id)), "{out}");
+            assert!(
+                out.contains("\"earlier\"") && out.contains("\"later\""),
+                "{out}"
+            );
+            assert!(
+                out.contains("shrank") || out.contains("different roots") || out.contains("fails"),
+                "{out}"
+            );
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no alert: {out}\n{}",
+            s.pcmp.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // An officer holding the comparator's bundle sees the rewrite too.
+    let bc = s.mesh.path().join("bc");
+    let bp = s.mesh.path().join("bp");
+    s.pcmp
+        .cli(&["audit", "export", "--out", bc.to_str().unwrap()]);
+    s.pps
+        .cli(&["audit", "export", "--out", bp.to_str().unwrap()]);
+    let r = verify(&[bp, bc]);
+    assert!(!r.ok());
+    assert!(
+        r.render().contains("fork evidence") || r.render().contains("rewritten"),
+        "{}",
+        r.render()
+    );
+}
+
+#[test]
+fn a_pull_outside_its_window_in_a_signed_log_is_flagged() {
+    // Two-day epochs from today, pulls allowed on the first day only.
+    let terms = registry_terms(2, 10)
+        .replacen("period = \"daily\"", "period = \"P2D\"", 1)
+        .replacen(
+            &format!("anchor = \"{}\"", dxmesh_tests::day(-1)),
+            &format!("anchor = \"{}\"", dxmesh_tests::day(0)),
+            1,
+        );
+    assert!(terms.contains("P2D"));
+    let (mut s, _) = setup(BIN, 200, &terms);
+    s.pps.cli(&["publish"]);
+    s.pcmp.cli(&["pull", "--agreement", &s.agreement[..12]]);
+    // Someone with the provider's key writes a pull, dated on the epoch's
+    // second day (outside the window), into its log and signs it.
+    let old = std::mem::replace(
+        &mut s.pps,
+        dxmesh_tests::NodeProc::placeholder(&s.mesh.dx, &s.ps),
+    );
+    assert!(old.stop());
+    let store = dxmesh_node::store::Store::open(&s.ps.dir.join("data")).unwrap();
+    let identity = dxmesh_node::keyfile::read_identity(&s.ps.dir.join("node.key")).unwrap();
+    let mut log = dxmesh_node::audit::AuditLog::open(&store, &identity).unwrap();
+    let consumer = dxmesh_node::roster_file::key_of_peer_id(&s.cmp.peer_id).unwrap();
+    let agreement: [u8; 32] = hex::decode(&s.agreement).unwrap().try_into().unwrap();
+    let at =
+        dxmesh_protocol::time::Timestamp::parse(&format!("{}T12:00:00Z", dxmesh_tests::day(1)))
+            .unwrap();
+    let forged = log
+        .append(
+            &store,
+            &identity,
+            at,
+            Event::PullServed {
+                agreement,
+                epoch: 0,
+                consumer,
+                pull_id: [7; 16],
+                new_pull: true,
+                manifest: [0; 32],
+            },
+        )
+        .unwrap();
+    drop(store);
+    s.restart_provider(&[]);
+    let bp = s.mesh.path().join("bp");
+    s.pps
+        .cli(&["audit", "export", "--out", bp.to_str().unwrap()]);
+    let r = verify(&[bp.clone()]);
+    let f = r
+        .failures
+        .iter()
+        .find(|f| f.entry == Some(forged))
+        .unwrap_or_else(|| panic!("{}", r.render()));
+    assert!(
+        f.problem
+            .contains("pull outside the pull window of epoch 0"),
+        "{f:?}"
+    );
+    let out = s
+        .mesh
+        .dx
+        .run(s.mesh.path(), &["audit", "verify", bp.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("entry {forged}")));
+}
