@@ -30,8 +30,8 @@
 //! date a day earlier in the practically impossible case of 500 people in
 //! one bucket). The same options therefore give byte-identical files, and two
 //! threads can each regenerate every person and write different departments:
-//! one writes the registry, the death registers, the disability register and
-//! the expected results, the other the HR and ministry files.
+//! one writes the registry, the death and disability registers, the ministry
+//! index and the expected results, the other the HR file (the largest).
 //!
 //! ## The population
 //!
@@ -322,94 +322,24 @@ const OTHER_PROVINCES: [&str; 11] = [
 /// Hong Kong, Macao and Taiwan residence permits.
 const PERMIT_REGIONS: [&str; 3] = ["810000", "820000", "830000"];
 
-const SURNAMES: [&str; 100] = [
-    "王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "徐", "孙", "马", "朱", "胡", "郭",
-    "何", "高", "林", "罗", "郑", "梁", "谢", "宋", "唐", "许", "韩", "冯", "邓", "曹", "彭", "曾",
-    "肖", "田", "董", "袁", "潘", "于", "蒋", "蔡", "余", "杜", "叶", "程", "苏", "魏", "吕", "丁",
-    "任", "沈", "姚", "卢", "姜", "崔", "钟", "谭", "陆", "汪", "范", "金", "石", "廖", "贾", "夏",
-    "韦", "付", "方", "白", "邹", "孟", "熊", "秦", "邱", "江", "尹", "薛", "闫", "段", "雷", "侯",
-    "龙", "史", "陶", "黎", "贺", "顾", "毛", "郝", "龚", "邵", "万", "钱", "严", "覃", "武", "戴",
-    "莫", "孔", "向", "汤",
-];
-const COMPOUND_SURNAMES: [&str; 6] = ["欧阳", "司马", "上官", "诸葛", "司徒", "东方"];
-const GIVEN_MALE: [&str; 48] = [
-    "伟", "强", "磊", "军", "勇", "杰", "涛", "超", "刚", "平", "辉", "鹏", "飞", "鑫", "波", "斌",
-    "浩", "凯", "健", "俊", "帆", "帅", "旭", "龙", "峰", "建", "国", "志", "东", "海", "成", "亮",
-    "坤", "彬", "豪", "锋", "振", "荣", "贤", "昌", "伦", "铭", "毅", "翔", "栋", "权", "威", "雄",
-];
-const GIVEN_FEMALE: [&str; 48] = [
-    "芳", "娜", "敏", "静", "丽", "艳", "娟", "霞", "燕", "玲", "桂", "英", "秀", "兰", "萍", "红",
-    "婷", "雪", "琳", "晶", "洁", "颖", "倩", "慧", "莉", "梅", "琴", "璐", "欣", "怡", "悦", "雅",
-    "婉", "瑶", "蕾", "薇", "凤", "珍", "妍", "茜", "蓉", "丹", "露", "珊", "菲", "琪", "岚", "莹",
-];
-const GIVEN_NEUTRAL: [&str; 32] = [
-    "小", "晓", "文", "子", "一", "嘉", "思", "宇", "天", "永", "春", "秋", "德", "明", "新", "金",
-    "玉", "安", "家", "华", "佳", "俊", "少", "立", "志", "建", "丽", "美", "世", "庆", "锦", "雨",
-];
-const STREETS: [&str; 40] = [
-    "中山路",
-    "解放路",
-    "人民路",
-    "建设路",
-    "新华路",
-    "和平路",
-    "东风路",
-    "文化路",
-    "沿江路",
-    "环市路",
-    "天河路",
-    "黄埔大道",
-    "工业大道",
-    "江南大道",
-    "滨江路",
-    "广州大道",
-    "深南大道",
-    "北京路",
-    "青年路",
-    "花园路",
-    "学府路",
-    "健康路",
-    "友谊路",
-    "朝阳路",
-    "光明路",
-    "幸福路",
-    "长安路",
-    "迎宾路",
-    "府前路",
-    "南华路",
-    "岭南大道",
-    "珠江路",
-    "海滨路",
-    "桂花路",
-    "荔枝路",
-    "凤凰路",
-    "榕树街",
-    "石牌街",
-    "龙口街",
-    "新港路",
-];
-const VILLAGES: [&str; 20] = [
-    "石岗村",
-    "新围村",
-    "上塘村",
-    "下沙村",
-    "大岭村",
-    "白石村",
-    "龙田村",
-    "黄竹村",
-    "东坑村",
-    "西岸村",
-    "南村",
-    "北约村",
-    "田心村",
-    "塘尾村",
-    "凤岗村",
-    "水口村",
-    "岭头村",
-    "坑口村",
-    "沙湾村",
-    "鹤山村",
-];
+const SURNAMES: &str = "王 李 张 刘 陈 杨 黄 赵 吴 周 徐 孙 马 朱 胡 郭 何 高 林 罗 郑 梁 谢 宋 \
+     唐 许 韩 冯 邓 曹 彭 曾 肖 田 董 袁 潘 于 蒋 蔡 余 杜 叶 程 苏 魏 吕 丁 \
+     任 沈 姚 卢 姜 崔 钟 谭 陆 汪 范 金 石 廖 贾 夏 韦 付 方 白 邹 孟 熊 秦 \
+     邱 江 尹 薛 闫 段 雷 侯 龙 史 陶 黎 贺 顾 毛 郝 龚 邵 万 钱 严 覃 武 戴 \
+     莫 孔 向 汤";
+const COMPOUND_SURNAMES: &str = "欧阳 司马 上官 诸葛 司徒 东方";
+const GIVEN_MALE: &str = "伟 强 磊 军 勇 杰 涛 超 刚 平 辉 鹏 飞 鑫 波 斌 浩 凯 健 俊 帆 帅 旭 龙 \
+     峰 建 国 志 东 海 成 亮 坤 彬 豪 锋 振 荣 贤 昌 伦 铭 毅 翔 栋 权 威 雄";
+const GIVEN_FEMALE: &str = "芳 娜 敏 静 丽 艳 娟 霞 燕 玲 桂 英 秀 兰 萍 红 婷 雪 琳 晶 洁 颖 倩 慧 \
+     莉 梅 琴 璐 欣 怡 悦 雅 婉 瑶 蕾 薇 凤 珍 妍 茜 蓉 丹 露 珊 菲 琪 岚 莹";
+const GIVEN_NEUTRAL: &str = "小 晓 文 子 一 嘉 思 宇 天 永 春 秋 德 明 新 金 玉 安 家 华 佳 俊 少 立 \
+     志 建 丽 美 世 庆 锦 雨";
+const STREETS: &str = "中山路 解放路 人民路 建设路 新华路 和平路 东风路 文化路 沿江路 环市路 \
+     天河路 黄埔大道 工业大道 江南大道 滨江路 广州大道 深南大道 北京路 青年路 花园路 \
+     学府路 健康路 友谊路 朝阳路 光明路 幸福路 长安路 迎宾路 府前路 南华路 \
+     岭南大道 珠江路 海滨路 桂花路 荔枝路 凤凰路 榕树街 石牌街 龙口街 新港路";
+const VILLAGES: &str = "石岗村 新围村 上塘村 下沙村 大岭村 白石村 龙田村 黄竹村 东坑村 西岸村 \
+     南村 北约村 田心村 塘尾村 凤岗村 水口村 岭头村 坑口村 沙湾村 鹤山村";
 const DISABILITY_CATEGORIES: [(&str, u32); 7] = [
     ("physical", 48),
     ("visual", 12),
@@ -833,6 +763,15 @@ struct Ctx {
     other_len: usize,
     permit_start: usize,
     other_provinces: Vec<[u8; 2]>,
+    /// Dates from `min_days` to `r_days`, by day.
+    dates: Vec<Date>,
+    surnames: Vec<&'static str>,
+    compound_surnames: Vec<&'static str>,
+    given_male: Vec<&'static str>,
+    given_female: Vec<&'static str>,
+    given_neutral: Vec<&'static str>,
+    streets: Vec<&'static str>,
+    villages: Vec<&'static str>,
 }
 
 fn code6(s: &str) -> [u8; 6] {
@@ -841,8 +780,8 @@ fn code6(s: &str) -> [u8; 6] {
     c
 }
 
-fn date_of(days: i64) -> Date {
-    Date::from_days_since_epoch(days).expect("dates stay between 1870 and the reference date")
+fn words(list: &'static str) -> Vec<&'static str> {
+    list.split_whitespace().collect()
 }
 
 impl Ctx {
@@ -936,7 +875,37 @@ impl Ctx {
             other_len,
             permit_start,
             other_provinces,
+            dates: (min_days..=r_days)
+                .map(|d| Date::from_days_since_epoch(d).expect("after 1870"))
+                .collect(),
+            surnames: words(SURNAMES),
+            compound_surnames: words(COMPOUND_SURNAMES),
+            given_male: words(GIVEN_MALE),
+            given_female: words(GIVEN_FEMALE),
+            given_neutral: words(GIVEN_NEUTRAL),
+            streets: words(STREETS),
+            villages: words(VILLAGES),
         })
+    }
+
+    /// Given-name characters for a gender.
+    fn given(&self, male: bool) -> &[&'static str] {
+        if male {
+            &self.given_male
+        } else {
+            &self.given_female
+        }
+    }
+
+    /// The date `days` after 1970-01-01 (a table lookup in the generated range).
+    fn date(&self, days: i64) -> Date {
+        match usize::try_from(days - self.min_days)
+            .ok()
+            .and_then(|k| self.dates.get(k))
+        {
+            Some(d) => *d,
+            None => Date::from_days_since_epoch(days).expect("dates stay after 1870"),
+        }
     }
 
     fn rng(&self, i: u64) -> Rng {
@@ -993,7 +962,7 @@ fn core(ctx: &Ctx, i: u64, rng: &mut Rng) -> Core {
             region: ctx.idx_showcase,
             county: j % ctx.counties.len(),
             birth_days: birth,
-            male: j % 2 == 0,
+            male: j.is_multiple_of(2),
         };
     }
     let male = rng.next() & 1 == 1;
@@ -1046,7 +1015,7 @@ fn core(ctx: &Ctx, i: u64, rng: &mut Rng) -> Core {
         (Kind::Resident, ctx.r_days - ago)
     };
     let r = rng.below(1000);
-    let old = date_of(birth_days).year() < 1983;
+    let old = ctx.date(birth_days).year() < 1983;
     let region = if r < 720 || (r >= 995 && !old) {
         county
     } else if r < 880 {
@@ -1116,7 +1085,7 @@ fn make_id(ctx: &Ctx, c: &Core, slot: u16) -> ([u8; 18], i64) {
         let s = ((h as u32 + u32::from(k)) % u32::from(BUCKET)) * 2 + u32::from(c.male);
         (days, Some(s))
     };
-    let birth = date_of(days);
+    let birth = ctx.date(days);
     put_digits(&mut id[6..10], u32::from(birth.year()));
     put_digits(&mut id[10..12], u32::from(birth.month()));
     put_digits(&mut id[12..14], u32::from(birth.day()));
@@ -1196,17 +1165,17 @@ impl RowGen {
     }
 }
 
-fn random_name(rng: &mut Rng, male: bool) -> Name {
+fn random_name(ctx: &Ctx, rng: &mut Rng, male: bool) -> Name {
     let surname = if rng.below(1000) < 5 {
-        rng.pick(&COMPOUND_SURNAMES)
+        rng.pick(&ctx.compound_surnames)
     } else {
         let u = rng.unit();
-        SURNAMES[((u * u) * SURNAMES.len() as f64) as usize]
+        ctx.surnames[((u * u) * ctx.surnames.len() as f64) as usize]
     };
-    let gendered: &[&'static str] = if male { &GIVEN_MALE } else { &GIVEN_FEMALE };
+    let gendered = ctx.given(male);
     let (given, n_given) = if rng.chance(0.75) {
         let first = if rng.chance(0.4) {
-            rng.pick(&GIVEN_NEUTRAL)
+            rng.pick(&ctx.given_neutral)
         } else {
             rng.pick(gendered)
         };
@@ -1224,8 +1193,8 @@ fn random_name(rng: &mut Rng, male: bool) -> Name {
 }
 
 /// The same person's name with another first given character.
-fn conflicting_name(rng: &mut Rng, name: Name, male: bool) -> Name {
-    let list: &[&'static str] = if male { &GIVEN_MALE } else { &GIVEN_FEMALE };
+fn conflicting_name(ctx: &Ctx, rng: &mut Rng, name: Name, male: bool) -> Name {
+    let list = ctx.given(male);
     let cur = name.given[0];
     let new = match list.iter().position(|&g| g == cur) {
         Some(p) => list[(p + 1 + rng.below(list.len() as u64 - 1) as usize) % list.len()],
@@ -1236,13 +1205,13 @@ fn conflicting_name(rng: &mut Rng, name: Name, male: bool) -> Name {
     n
 }
 
-fn random_address(rng: &mut Rng) -> Address {
+fn random_address(ctx: &Ctx, rng: &mut Rng) -> Address {
     let r = rng.next();
     let rural = r % 100 < 18;
     let place = if rural {
-        ((r >> 8) % VILLAGES.len() as u64) as u8
+        ((r >> 8) % ctx.villages.len() as u64) as u8
     } else {
-        ((r >> 8) % STREETS.len() as u64) as u8
+        ((r >> 8) % ctx.streets.len() as u64) as u8
     };
     let number = 1 + ((r >> 16) % 300) as u16;
     let building = if rural || (r >> 28) % 10 >= 6 {
@@ -1265,7 +1234,7 @@ fn person(ctx: &Ctx, i: u64, slot: u16) -> Person {
     let mut rng = ctx.rng(i);
     let c = core(ctx, i, &mut rng);
     let (id, birth_days) = make_id(ctx, &c, slot);
-    let birth = date_of(birth_days);
+    let birth = ctx.date(birth_days);
     let (forced, dup) = match c.kind {
         Kind::Showcase(j) => (
             Some(SHOWCASE_FORMS[usize::from(j)]),
@@ -1277,7 +1246,7 @@ fn person(ctx: &Ctx, i: u64, slot: u16) -> Person {
         ),
         _ => (None, Dup::Random),
     };
-    let name = random_name(&mut rng, c.male);
+    let name = random_name(ctx, &mut rng, c.male);
     let placeholder = Date::new(2000, 1, 1).expect("valid date");
     let mut p = Person {
         id,
@@ -1340,11 +1309,14 @@ fn person(ctx: &Ctx, i: u64, slot: u16) -> Person {
     p
 }
 
+/// A start date within the last 30 years, from age 16 (from birth for children).
 fn since(g: &mut RowGen, ctx: &Ctx, birth_days: i64) -> Date {
-    let lo = (birth_days + years_days(16) + 1)
-        .max(ctx.r_days - years_days(30))
-        .min(ctx.r_days);
-    date_of(g.rng.range(lo, ctx.r_days))
+    let mut lo = birth_days + years_days(16) + 1;
+    if lo > ctx.r_days {
+        lo = birth_days;
+    }
+    let lo = lo.max(ctx.r_days - years_days(30));
+    ctx.date(g.rng.range(lo, ctx.r_days))
 }
 
 fn push_hr(g: &mut RowGen, ctx: &Ctx, p: &mut Person, birth_days: i64, ty: u8, status: u8) {
@@ -1364,8 +1336,8 @@ fn push_other_province(g: &mut RowGen, ctx: &Ctx, p: &mut Person, ty: u8) {
     p.national.push(NatRow { province, ty, ids });
 }
 
-fn push_reg(g: &mut RowGen, p: &mut Person, county: usize, status: u8) {
-    let address = random_address(&mut g.rng);
+fn push_reg(ctx: &Ctx, g: &mut RowGen, p: &mut Person, county: usize, status: u8) {
+    let address = random_address(ctx, &mut g.rng);
     let ids = g.copies();
     p.regs.push(RegRow {
         county: county as u8,
@@ -1393,7 +1365,7 @@ fn disability_row(g: &mut RowGen, ctx: &Ctx, birth_days: i64) -> DisRow {
         _ => 4,
     };
     let lo = birth_days.max(ctx.r_days - years_days(20));
-    let date = date_of(g.rng.range(lo, ctx.r_days));
+    let date = ctx.date(g.rng.range(lo, ctx.r_days));
     let ids = g.copies();
     DisRow {
         category,
@@ -1412,7 +1384,7 @@ fn death_rows(
     health: bool,
 ) {
     let lo = birth_days.max(ctx.r_days - years_days(3));
-    let date = date_of(g.rng.range(lo, ctx.r_days));
+    let date = ctx.date(g.rng.range(lo, ctx.r_days));
     if civil {
         let ids = g.copies();
         p.civil = Some(DeathRow { date, ids });
@@ -1425,14 +1397,14 @@ fn death_rows(
 
 fn showcase(ctx: &Ctx, g: &mut RowGen, p: &mut Person, c: &Core, j: u8) {
     let birth_days = c.birth_days;
-    push_reg(g, p, c.county, ACTIVE);
+    push_reg(ctx, g, p, c.county, ACTIVE);
     death_rows(g, ctx, p, birth_days, true, true);
     p.disability = Some(disability_row(g, ctx, birth_days));
     push_hr(g, ctx, p, birth_days, EP, ACTIVE);
     push_hr(g, ctx, p, birth_days, EM, TERMINATED);
     push_other_province(g, ctx, p, RP);
     if j == 1 {
-        p.hr_name = conflicting_name(&mut g.rng, p.name, p.male);
+        p.hr_name = conflicting_name(ctx, &mut g.rng, p.name, p.male);
         p.hr_variant = HrName::Conflict;
     }
 }
@@ -1466,33 +1438,33 @@ fn resident(ctx: &Ctx, g: &mut RowGen, p: &mut Person, c: &Core, birth_days: i64
     let mut away = false;
     if dead {
         let status = if g.rng.chance(0.3) { CANCELLED } else { ACTIVE };
-        push_reg(g, p, c.county, status);
+        push_reg(ctx, g, p, c.county, status);
         let u = g.rng.below(10);
-        death_rows(g, ctx, p, birth_days, u < 8, u < 5 || u >= 8);
+        death_rows(g, ctx, p, birth_days, u < 8, !(5..8).contains(&u));
     } else if edge {
-        push_reg(g, p, c.county, ACTIVE);
+        push_reg(ctx, g, p, c.county, ACTIVE);
     } else {
         let u = g.rng.below(1000);
         match u {
             0..5 => {
-                push_reg(g, p, c.county, MOVED_OUT);
+                push_reg(ctx, g, p, c.county, MOVED_OUT);
                 away = true;
             }
             5..8 => {
                 let old = ctx.other_county(&mut g.rng, c.county);
-                push_reg(g, p, old, MOVED_OUT);
-                push_reg(g, p, c.county, ACTIVE);
+                push_reg(ctx, g, p, old, MOVED_OUT);
+                push_reg(ctx, g, p, c.county, ACTIVE);
             }
             8..10 => {
                 let second = ctx.other_county(&mut g.rng, c.county);
-                push_reg(g, p, c.county, ACTIVE);
-                push_reg(g, p, second, ACTIVE);
+                push_reg(ctx, g, p, c.county, ACTIVE);
+                push_reg(ctx, g, p, second, ACTIVE);
             }
             10..11 => {
-                push_reg(g, p, c.county, CANCELLED);
+                push_reg(ctx, g, p, c.county, CANCELLED);
                 away = true;
             }
-            _ => push_reg(g, p, c.county, ACTIVE),
+            _ => push_reg(ctx, g, p, c.county, ACTIVE),
         }
     }
     let disabled = !edge && g.rng.chance(0.02);
@@ -1582,7 +1554,7 @@ fn resident(ctx: &Ctx, g: &mut RowGen, p: &mut Person, c: &Core, birth_days: i64
     if p.hr.len > 0 {
         let u = g.rng.below(1000);
         if u < 2 {
-            p.hr_name = conflicting_name(&mut g.rng, p.name, p.male);
+            p.hr_name = conflicting_name(ctx, &mut g.rng, p.name, p.male);
             p.hr_variant = HrName::Conflict;
         } else if u < 5 && !dead {
             p.hr_name.gap = if g.rng.next() & 1 == 0 {
@@ -1606,8 +1578,8 @@ fn put_name(buf: &mut Vec<u8>, n: &Name) {
     }
 }
 
-fn put_u32(buf: &mut Vec<u8>, mut n: u32) {
-    let mut tmp = [0u8; 10];
+fn put_uint(buf: &mut Vec<u8>, mut n: u64) {
+    let mut tmp = [0u8; 20];
     let mut i = tmp.len();
     loop {
         i -= 1;
@@ -1633,17 +1605,17 @@ fn put_address(buf: &mut Vec<u8>, ctx: &Ctx, county: usize, a: &Address) {
         buf.extend_from_slice(COUNTIES[county].1.as_bytes());
     }
     if a.rural {
-        buf.extend_from_slice(VILLAGES[usize::from(a.place)].as_bytes());
-        put_u32(buf, u32::from(a.number));
+        buf.extend_from_slice(ctx.villages[usize::from(a.place)].as_bytes());
+        put_uint(buf, u64::from(a.number));
         buf.extend_from_slice("号".as_bytes());
     } else {
-        buf.extend_from_slice(STREETS[usize::from(a.place)].as_bytes());
-        put_u32(buf, u32::from(a.number));
+        buf.extend_from_slice(ctx.streets[usize::from(a.place)].as_bytes());
+        put_uint(buf, u64::from(a.number));
         buf.extend_from_slice("号".as_bytes());
         if a.building > 0 {
-            put_u32(buf, u32::from(a.building));
+            put_uint(buf, u64::from(a.building));
             buf.extend_from_slice("栋".as_bytes());
-            put_u32(buf, u32::from(a.room));
+            put_uint(buf, u64::from(a.room));
             buf.extend_from_slice("房".as_bytes());
         }
     }
@@ -1907,7 +1879,7 @@ fn reg_lines(l: &mut Lines, ctx: &Ctx, p: &Person) {
 /// Persons between checks of the stop flag.
 const STOP_CHECK: u64 = 1 << 16;
 
-/// Registry, death registers, disability register and the expected results.
+/// Registry, death registers, disability register, ministry index and the expected results.
 fn gen_population(
     ctx: &Ctx,
     slots: &[u16],
@@ -1918,10 +1890,11 @@ fn gen_population(
     let mut civil = Out::create(dir, CIVIL_DEATHS)?;
     let mut health = Out::create(dir, HEALTH_DEATHS)?;
     let mut dis = Out::create(dir, DISABILITY)?;
+    let mut nat = Out::create(dir, NATIONAL)?;
     let mut exp = Expected::default();
     for (i, &slot) in slots.iter().enumerate() {
         let i = i as u64;
-        if i % STOP_CHECK == 0 && stop.load(Ordering::Relaxed) {
+        if i.is_multiple_of(STOP_CHECK) && stop.load(Ordering::Relaxed) {
             return Err(SynthError::Panicked);
         }
         let p = person(ctx, i, slot);
@@ -1975,6 +1948,17 @@ fn gen_population(
                 dis.end_row()?;
             }
         }
+        for r in p.national.as_slice() {
+            for k in 0..usize::from(r.ids.n) {
+                nat.id(&p.id, &r.ids, k);
+                let b = &mut nat.buf;
+                b.push(b',');
+                b.extend_from_slice(&r.province);
+                b.push(b',');
+                b.extend_from_slice(INSURANCE_TYPES[usize::from(r.ty)].as_bytes());
+                nat.end_row()?;
+            }
+        }
         exp.add(ctx, &p);
     }
     let mut written = vec![
@@ -1982,6 +1966,7 @@ fn gen_population(
         civil.finish(true)?,
         health.finish(true)?,
         dis.finish(true)?,
+        nat.finish(true)?,
     ];
     written.push(exp.uninsured.write(dir, UNINSURED)?);
     written.push(exp.deceased_insured.write(dir, DECEASED_INSURED)?);
@@ -1999,16 +1984,16 @@ fn gen_population(
         }
         cov.buf.extend_from_slice(&ctx.counties[k]);
         cov.buf.push(b',');
-        put_u32(&mut cov.buf, eligible as u32);
+        put_uint(&mut cov.buf, eligible);
         cov.buf.push(b',');
-        put_u32(&mut cov.buf, covered as u32);
+        put_uint(&mut cov.buf, covered);
         cov.end_row()?;
     }
     written.push(cov.finish(false)?);
     Ok((written, exp.counts))
 }
 
-/// HR and the ministry index.
+/// HR.
 fn gen_insurance(
     ctx: &Ctx,
     slots: &[u16],
@@ -2016,10 +2001,9 @@ fn gen_insurance(
     stop: &AtomicBool,
 ) -> Result<Vec<Written>, SynthError> {
     let mut hr = Out::create(dir, HR)?;
-    let mut nat = Out::create(dir, NATIONAL)?;
     for (i, &slot) in slots.iter().enumerate() {
         let i = i as u64;
-        if i % STOP_CHECK == 0 && stop.load(Ordering::Relaxed) {
+        if i.is_multiple_of(STOP_CHECK) && stop.load(Ordering::Relaxed) {
             return Err(SynthError::Panicked);
         }
         let p = person(ctx, i, slot);
@@ -2046,19 +2030,8 @@ fn gen_insurance(
                 hr.end_row()?;
             }
         }
-        for r in p.national.as_slice() {
-            for k in 0..usize::from(r.ids.n) {
-                nat.id(&p.id, &r.ids, k);
-                let b = &mut nat.buf;
-                b.push(b',');
-                b.extend_from_slice(&r.province);
-                b.push(b',');
-                b.extend_from_slice(INSURANCE_TYPES[usize::from(r.ty)].as_bytes());
-                nat.end_row()?;
-            }
-        }
     }
-    Ok(vec![hr.finish(true)?, nat.finish(true)?])
+    Ok(vec![hr.finish(true)?])
 }
 
 /// Generates a synthetic province into `opts.out` and returns what was written.
@@ -2076,6 +2049,8 @@ pub fn synth(opts: &SynthOptions) -> Result<SynthReport, SynthError> {
         let ins = s.spawn(|| {
             let r = gen_insurance(&ctx, &slots, dir, &stop);
             if r.is_err() {
+                // The other thread stops early (reporting `Panicked`, which
+                // the match below replaces with this error).
                 stop.store(true, Ordering::Relaxed);
             }
             r
@@ -2127,4 +2102,535 @@ pub fn synth(opts: &SynthOptions) -> Result<SynthReport, SynthError> {
     let path = opts.out.join(SUMMARY_FILE);
     fs::write(&path, json).map_err(|e| io_err(&path, e))?;
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dxmesh_protocol::id::{IdError, IdNumber, normalize};
+    use std::collections::{BTreeSet, HashMap};
+
+    fn reference() -> Date {
+        Date::new(2026, 6, 30).unwrap()
+    }
+
+    fn opts(dir: &Path, residents: u64, seed: u64) -> SynthOptions {
+        SynthOptions {
+            residents,
+            out: dir.to_path_buf(),
+            seed,
+            reference: reference(),
+            home_province: "44".to_string(),
+        }
+    }
+
+    /// Rows of a CSV file after checking its header.
+    fn read(dir: &Path, (rel, header): (&str, &str)) -> Vec<Vec<String>> {
+        let text = fs::read_to_string(dir.join(rel)).unwrap();
+        assert_eq!(text.lines().next(), Some(header), "{rel} header");
+        let mut r = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .from_reader(text.as_bytes());
+        let cols = header.split(',').count();
+        r.records()
+            .map(|rec| {
+                let rec = rec.unwrap();
+                assert_eq!(rec.len(), cols, "{rel}: {rec:?}");
+                rec.iter().map(str::to_string).collect()
+            })
+            .collect()
+    }
+
+    fn is_pension(t: &str) -> bool {
+        t == "enterprise_pension" || t == "resident_pension"
+    }
+
+    fn naive_age(birth: Date, on: Date) -> u32 {
+        let mut age = u32::from(on.year()) - u32::from(birth.year());
+        if (on.month(), on.day()) < (birth.month(), birth.day()) {
+            age -= 1;
+        }
+        age
+    }
+
+    /// The expected files, recomputed from the written CSVs with a naive
+    /// implementation; also the counts.
+    fn naive(dir: &Path, r: Date, home: &str) -> (BTreeMap<&'static str, String>, ExpectedCounts) {
+        let norm = |raw: &str| normalize(raw, r).ok();
+        // id -> [(status, name, address, region)]
+        let mut reg: HashMap<IdNumber, Vec<[String; 4]>> = HashMap::new();
+        for row in read(dir, REGISTRY) {
+            if let Some(id) = norm(&row[0]) {
+                reg.entry(id).or_default().push([
+                    row[6].clone(),
+                    row[1].clone(),
+                    row[5].clone(),
+                    row[4].clone(),
+                ]);
+            }
+        }
+        let mut deceased = BTreeSet::new();
+        for row in read(dir, CIVIL_DEATHS)
+            .into_iter()
+            .chain(read(dir, HEALTH_DEATHS))
+        {
+            deceased.extend(norm(&row[0]));
+        }
+        let disabled: BTreeSet<IdNumber> = read(dir, DISABILITY)
+            .iter()
+            .filter_map(|row| norm(&row[0]))
+            .collect();
+        // id -> [(name, type)] of active rows
+        let mut hr: HashMap<IdNumber, Vec<(String, String)>> = HashMap::new();
+        for row in read(dir, HR) {
+            if let Some(id) = norm(&row[0])
+                && row[3] == "active"
+            {
+                hr.entry(id)
+                    .or_default()
+                    .push((row[1].clone(), row[2].clone()));
+            }
+        }
+        let other: BTreeSet<IdNumber> = read(dir, NATIONAL)
+            .iter()
+            .filter(|row| row[1] != home && is_pension(&row[2]))
+            .filter_map(|row| norm(&row[0]))
+            .collect();
+        let scope: BTreeSet<IdNumber> = reg
+            .iter()
+            .filter(|(id, rows)| {
+                rows.iter().any(|x| x[0] == "active") && naive_age(id.birth_date(), r) >= 16
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        let pension: BTreeSet<IdNumber> = hr
+            .iter()
+            .filter(|(_, rows)| rows.iter().any(|(_, t)| is_pension(t)))
+            .map(|(id, _)| *id)
+            .collect();
+        let base: BTreeSet<IdNumber> = scope
+            .iter()
+            .filter(|id| !pension.contains(id) && !deceased.contains(id))
+            .copied()
+            .collect();
+        let uninsured: BTreeSet<IdNumber> = base.difference(&other).copied().collect();
+        let active_rows = |id: &IdNumber| reg[id].iter().filter(|x| x[0] == "active");
+        let reg_lines = |ids: &mut dyn Iterator<Item = &IdNumber>| {
+            let mut lines = BTreeSet::new();
+            for id in ids {
+                for x in active_rows(id) {
+                    lines.insert(format!("{id},{},{}", x[1], x[2]));
+                }
+            }
+            lines
+        };
+        let file = |header: &str, lines: BTreeSet<String>| {
+            let mut s = format!("{header}\n");
+            for l in lines {
+                s.push_str(&l);
+                s.push('\n');
+            }
+            s
+        };
+        let mut out = BTreeMap::new();
+        out.insert(
+            UNINSURED.0,
+            file(UNINSURED.1, reg_lines(&mut uninsured.iter())),
+        );
+        let disabled_uninsured: BTreeSet<IdNumber> =
+            uninsured.intersection(&disabled).copied().collect();
+        out.insert(
+            DISABLED_UNINSURED.0,
+            file(
+                DISABLED_UNINSURED.1,
+                reg_lines(&mut disabled_uninsured.iter()),
+            ),
+        );
+        let deceased_insured: BTreeSet<IdNumber> =
+            pension.intersection(&deceased).copied().collect();
+        let mut lines = BTreeSet::new();
+        for id in &deceased_insured {
+            for (name, t) in &hr[id] {
+                if is_pension(t) {
+                    lines.insert(format!("{id},{name},{t}"));
+                }
+            }
+        }
+        out.insert(DECEASED_INSURED.0, file(DECEASED_INSURED.1, lines));
+        let mut conflicts = BTreeSet::new();
+        let mut lines = BTreeSet::new();
+        for id in &scope {
+            let Some(h) = hr.get(id) else { continue };
+            let rn: BTreeSet<String> = active_rows(id).map(|x| normalize_attr(&x[1])).collect();
+            let hn: BTreeSet<String> = h.iter().map(|(n, _)| normalize_attr(n)).collect();
+            if rn != hn {
+                conflicts.insert(*id);
+                for x in active_rows(id) {
+                    lines.insert(format!("{id},{}", x[1]));
+                }
+            }
+        }
+        out.insert(NAME_CONFLICTS.0, file(NAME_CONFLICTS.1, lines));
+        let mut cov: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+        for id in &scope {
+            let regions: BTreeSet<&String> = active_rows(id).map(|x| &x[3]).collect();
+            for region in regions {
+                let e = cov.entry(region.clone()).or_default();
+                if !deceased.contains(id) {
+                    e.0 += 1;
+                    if !uninsured.contains(id) {
+                        e.1 += 1;
+                    }
+                }
+            }
+        }
+        let mut s = format!("{}\n", COVERAGE.1);
+        for (region, (e, c)) in cov {
+            s.push_str(&format!("{region},{e},{c}\n"));
+        }
+        out.insert(COVERAGE.0, s);
+        let counts = ExpectedCounts {
+            registry_scope: scope.len() as u64,
+            deceased: deceased.len() as u64,
+            pension_insured: pension.len() as u64,
+            other_province: other.len() as u64,
+            uninsured: uninsured.len() as u64,
+            deceased_insured: deceased_insured.len() as u64,
+            disabled_uninsured: disabled_uninsured.len() as u64,
+            name_conflicts: conflicts.len() as u64,
+            removed_other_province: base.intersection(&other).count() as u64,
+        };
+        (out, counts)
+    }
+
+    #[test]
+    fn synth_expected_results_match_a_naive_recomputation() {
+        for (seed, residents, home) in [(1, 2_000, "44"), (2, 2_000, "44"), (3, 1_500, "43")] {
+            let dir = tempfile::tempdir().unwrap();
+            let mut o = opts(dir.path(), residents, seed);
+            o.home_province = home.to_string();
+            let report = synth(&o).unwrap();
+            let (files, counts) = naive(dir.path(), reference(), home);
+            for (rel, text) in &files {
+                let written = fs::read_to_string(dir.path().join(rel)).unwrap();
+                assert_eq!(&written, text, "{rel} (seed {seed})");
+                assert_eq!(
+                    report.files[*rel],
+                    text.lines().count() as u64 - 1,
+                    "{rel} row count"
+                );
+            }
+            assert_eq!(report.counts, counts, "seed {seed}");
+            let summary: serde_json::Value =
+                serde_json::from_slice(&fs::read(dir.path().join(SUMMARY_FILE)).unwrap()).unwrap();
+            assert_eq!(
+                summary["counts"]["uninsured"].as_u64(),
+                Some(counts.uninsured)
+            );
+            assert_eq!(
+                summary["counts"]["removed_other_province"].as_u64(),
+                Some(counts.removed_other_province)
+            );
+            assert_eq!(
+                summary["files"][REGISTRY.0].as_u64(),
+                Some(report.files[REGISTRY.0])
+            );
+            // Every list is non-trivial in a province this size.
+            assert!(counts.uninsured > 0 && counts.deceased_insured > 0);
+            assert!(counts.name_conflicts > 0 && counts.removed_other_province > 0);
+        }
+    }
+
+    #[test]
+    fn synth_is_deterministic() {
+        let a = tempfile::tempdir().unwrap();
+        let b = tempfile::tempdir().unwrap();
+        let c = tempfile::tempdir().unwrap();
+        let ra = synth(&opts(a.path(), 3_000, 7)).unwrap();
+        let rb = synth(&opts(b.path(), 3_000, 7)).unwrap();
+        let rc = synth(&opts(c.path(), 3_000, 8)).unwrap();
+        assert_eq!(ra, rb);
+        let all = DEPARTMENT_FILES
+            .iter()
+            .chain(EXPECTED_FILES.iter())
+            .map(|f| f.0)
+            .chain([SUMMARY_FILE]);
+        for rel in all {
+            let x = fs::read(a.path().join(rel)).unwrap();
+            assert_eq!(x, fs::read(b.path().join(rel)).unwrap(), "{rel}");
+        }
+        assert_ne!(
+            fs::read(a.path().join(REGISTRY.0)).unwrap(),
+            fs::read(c.path().join(REGISTRY.0)).unwrap()
+        );
+        assert_ne!(ra.counts, rc.counts);
+    }
+
+    #[test]
+    fn synth_files_parse_with_their_headers() {
+        let dir = tempfile::tempdir().unwrap();
+        let report = synth(&opts(dir.path(), 2_000, 11)).unwrap();
+        for f in DEPARTMENT_FILES.iter().chain(EXPECTED_FILES.iter()) {
+            let rows = read(dir.path(), *f);
+            assert_eq!(report.files[f.0], rows.len() as u64, "{}", f.0);
+        }
+        assert_eq!(
+            report.files.len(),
+            DEPARTMENT_FILES.len() + EXPECTED_FILES.len()
+        );
+        for row in read(dir.path(), REGISTRY) {
+            assert!(["male", "female"].contains(&row[2].as_str()));
+            Date::parse(&row[3]).unwrap();
+            assert!(row[4].len() == 6 && row[4].starts_with("44"));
+            assert!(["active", "moved_out", "cancelled"].contains(&row[6].as_str()));
+        }
+        let mut child_since = BTreeSet::new();
+        for row in read(dir.path(), HR) {
+            assert!(INSURANCE_TYPES.contains(&row[2].as_str()));
+            assert!(HR_STATUS.contains(&row[3].as_str()));
+            let since = Date::parse(&row[4]).unwrap();
+            assert!(since <= reference());
+            if let Ok(id) = normalize(&row[0], reference()) {
+                assert!(id.birth_date() <= since, "{row:?}");
+                if id.birth_date().age_on(reference()) < 16 {
+                    child_since.insert(since);
+                }
+            }
+        }
+        assert!(child_since.len() > 10, "children's start dates vary");
+        for row in read(dir.path(), DISABILITY) {
+            assert!(DISABILITY_CATEGORIES.iter().any(|c| c.0 == row[2]));
+            assert!(("1"..="4").contains(&row[3].as_str()));
+            let d = Date::parse(&row[4]).unwrap();
+            assert!(d <= reference());
+            if let Ok(id) = normalize(&row[0], reference()) {
+                assert!(id.birth_date() <= d);
+            }
+        }
+        for row in read(dir.path(), NATIONAL) {
+            assert!(row[1].len() == 2 && INSURANCE_TYPES.contains(&row[2].as_str()));
+        }
+        // Dates never lie after the reference date; deaths never before birth.
+        for row in read(dir.path(), CIVIL_DEATHS) {
+            let d = Date::parse(&row[2]).unwrap();
+            assert!(d <= reference());
+            if let Ok(id) = normalize(&row[0], reference()) {
+                assert!(id.birth_date() <= d);
+            }
+        }
+    }
+
+    #[test]
+    fn synth_proportions_are_sane() {
+        let dir = tempfile::tempdir().unwrap();
+        let n = 20_000u64;
+        let report = synth(&opts(dir.path(), n, 5)).unwrap();
+        let c = report.counts;
+        let share = |x: u64| x as f64 / n as f64;
+        let within = |what: &str, x: f64, lo: f64, hi: f64| {
+            assert!(x >= lo && x <= hi, "{what}: {x:.4} not in [{lo}, {hi}]");
+        };
+        within("registry scope", share(c.registry_scope), 0.80, 0.88);
+        within("uninsured", share(c.uninsured), 0.03, 0.065);
+        within("deceased", share(c.deceased), 0.006, 0.018);
+        within(
+            "removed by ministry",
+            share(c.removed_other_province),
+            0.012,
+            0.03,
+        );
+        within("pension insured", share(c.pension_insured), 0.72, 0.9);
+        within("deceased insured", share(c.deceased_insured), 0.001, 0.006);
+        within("name conflicts", share(c.name_conflicts), 0.0005, 0.005);
+        within(
+            "disability rows",
+            share(report.files[DISABILITY.0]),
+            0.014,
+            0.028,
+        );
+        within(
+            "disabled uninsured",
+            c.disabled_uninsured as f64 / c.uninsured as f64,
+            0.02,
+            0.15,
+        );
+        let registry = read(dir.path(), REGISTRY);
+        let adults = registry
+            .iter()
+            .filter(|r| Date::parse(&r[3]).unwrap().age_on(reference()) >= 16)
+            .count();
+        within("adults", adults as f64 / registry.len() as f64, 0.82, 0.88);
+        let stale = registry.iter().filter(|r| r[6] != "active").count();
+        within(
+            "moved_out/cancelled",
+            stale as f64 / registry.len() as f64,
+            0.006,
+            0.02,
+        );
+        let reg_ids: BTreeSet<IdNumber> = registry
+            .iter()
+            .filter_map(|r| normalize(&r[0], reference()).ok())
+            .collect();
+        let hr_ids: BTreeSet<IdNumber> = read(dir.path(), HR)
+            .iter()
+            .filter_map(|r| normalize(&r[0], reference()).ok())
+            .collect();
+        let outsiders = hr_ids.difference(&reg_ids).count();
+        within(
+            "insured outside the registry",
+            share(outsiders as u64),
+            0.03,
+            0.07,
+        );
+        // Counties: 20-40 distinct, all in the home province.
+        let counties: BTreeSet<&str> = registry.iter().map(|r| r[4].as_str()).collect();
+        assert!((20..=40).contains(&counties.len()), "{}", counties.len());
+    }
+
+    /// The faults a raw ID shows.
+    fn faults_of(raw: &str) -> Vec<&'static str> {
+        let mut f = Vec::new();
+        if raw.chars().any(|c| ('\u{FF10}'..='\u{FF19}').contains(&c)) {
+            f.push("full_width");
+        }
+        if raw.contains('Ｘ') {
+            f.push("full_width_x");
+        }
+        if raw.contains('x') {
+            f.push("lowercase_x");
+        }
+        if raw.starts_with([' ', '\u{3000}']) || raw.ends_with([' ', '\u{3000}']) {
+            f.push("whitespace");
+        }
+        if raw.contains('\u{3000}') {
+            f.push("ideographic_space");
+        }
+        if raw.contains('-') {
+            f.push("separator");
+        }
+        if raw.len() == 15 {
+            f.push("legacy_15");
+        }
+        match normalize(raw, reference()) {
+            Err(IdError::CheckCharacter { .. }) => f.push("check_character"),
+            Err(IdError::InvalidBirthDate { .. }) => f.push("invalid_birth_date"),
+            Err(e) => panic!("{raw:?}: unexpected {e}"),
+            Ok(id) => {
+                if raw.len() == 15 {
+                    assert!((1900..=1999).contains(&id.birth_date().year()), "{raw}");
+                }
+            }
+        }
+        f
+    }
+
+    #[test]
+    fn synth_every_fault_occurs_in_every_department_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let report = synth(&opts(dir.path(), 2_000, 3)).unwrap();
+        let all = [
+            "full_width",
+            "full_width_x",
+            "lowercase_x",
+            "whitespace",
+            "ideographic_space",
+            "separator",
+            "legacy_15",
+            "check_character",
+            "invalid_birth_date",
+        ];
+        for f in DEPARTMENT_FILES {
+            let text = fs::read_to_string(dir.path().join(f.0)).unwrap();
+            let lines: Vec<&str> = text.lines().skip(1).collect();
+            let mut seen = BTreeSet::new();
+            for line in &lines {
+                seen.extend(faults_of(line.split(',').next().unwrap()));
+            }
+            for fault in all {
+                assert!(seen.contains(fault), "{}: no {fault}", f.0);
+            }
+            let distinct: BTreeSet<&&str> = lines.iter().collect();
+            assert!(
+                distinct.len() < lines.len(),
+                "{}: no exact duplicate row",
+                f.0
+            );
+            // The report's fault counts agree with the file.
+            let counts = &report.faults[f.0];
+            assert!(counts["exact_duplicate"] >= 1);
+            assert_eq!(
+                counts["check_character"],
+                lines
+                    .iter()
+                    .filter(|l| faults_of(l.split(',').next().unwrap()).contains(&"check_character"))
+                    .count() as u64
+            );
+        }
+        // The same person under a different name in HR (not just spacing).
+        let mut names: HashMap<IdNumber, BTreeSet<String>> = HashMap::new();
+        for row in read(dir.path(), REGISTRY) {
+            if let Ok(id) = normalize(&row[0], reference()) {
+                names.entry(id).or_default().insert(row[1].clone());
+            }
+        }
+        let mut conflicts = 0;
+        let mut spacing = 0;
+        for row in read(dir.path(), HR) {
+            let Ok(id) = normalize(&row[0], reference()) else {
+                continue;
+            };
+            let Some(reg) = names.get(&id) else { continue };
+            if !reg.contains(&row[1]) {
+                if reg
+                    .iter()
+                    .any(|n| normalize_attr(n) == normalize_attr(&row[1]))
+                {
+                    spacing += 1;
+                } else {
+                    conflicts += 1;
+                }
+            }
+        }
+        assert!(conflicts > 0 && spacing > 0, "{conflicts} {spacing}");
+        assert_eq!(report.faults[HR.0]["name_conflict"], conflicts);
+        assert_eq!(report.faults[HR.0]["name_spacing"], spacing);
+    }
+
+    #[test]
+    fn synth_ids_are_unique_per_person() {
+        // Rows of one person agree on name and birth date: no two people share an ID.
+        let dir = tempfile::tempdir().unwrap();
+        synth(&opts(dir.path(), 30_000, 9)).unwrap();
+        let mut seen: HashMap<IdNumber, (String, String)> = HashMap::new();
+        for row in read(dir.path(), REGISTRY) {
+            if let Ok(id) = normalize(&row[0], reference()) {
+                let v = (row[1].clone(), row[3].clone());
+                assert_eq!(id.birth_date().to_string(), row[3]);
+                assert_eq!(
+                    id.gender() == dxmesh_protocol::id::Gender::Male,
+                    row[2] == "male"
+                );
+                if let Some(old) = seen.insert(id, v.clone()) {
+                    assert_eq!(old, v, "{id}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn synth_refuses_bad_options() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut o = opts(dir.path(), 10, 1);
+        o.home_province = "4".to_string();
+        assert!(matches!(synth(&o), Err(SynthError::Options(_))));
+        let mut o = opts(dir.path(), MAX_RESIDENTS + 1, 1);
+        o.home_province = "44".to_string();
+        assert!(matches!(synth(&o), Err(SynthError::Options(_))));
+        let mut o = opts(dir.path(), 10, 1);
+        o.reference = Date::new(1970, 1, 1).unwrap();
+        assert!(matches!(synth(&o), Err(SynthError::Options(_))));
+        // A tiny province works (no showcase people).
+        let r = synth(&opts(dir.path(), 10, 1)).unwrap();
+        assert!(r.files[REGISTRY.0] >= 10);
+    }
 }

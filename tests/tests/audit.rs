@@ -301,7 +301,7 @@ fn a_pull_outside_its_window_in_a_signed_log_is_flagged() {
     let bp = s.mesh.path().join("bp");
     s.pps
         .cli(&["audit", "export", "--out", bp.to_str().unwrap()]);
-    let r = verify(&[bp.clone()]);
+    let r = verify(std::slice::from_ref(&bp));
     let f = r
         .failures
         .iter()
