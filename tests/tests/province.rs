@@ -3,7 +3,6 @@
 //! generator's expected results exactly, and also what a naive in-memory
 //! join of the raw department CSVs computes; no process may be left behind.
 
-use dxmesh_protocol::date::Date;
 use dxmesh_protocol::id::normalize;
 use dxmesh_protocol::token::normalize_attr;
 use std::collections::{BTreeMap, BTreeSet};
