@@ -58,21 +58,24 @@ fn copy_dir(from: &Path, to: &Path) {
 }
 
 struct Shared {
-    _setup: Setup,
     provider: PathBuf,
     comparator: PathBuf,
 }
 
+/// One real exchange, shared by the tests: its two bundles are copied out
+/// and the nodes are stopped (a static is never dropped, so it must not
+/// own processes).
 fn shared() -> &'static Shared {
     static S: OnceLock<Shared> = OnceLock::new();
     S.get_or_init(|| {
         let (s, _) = setup(BIN, 300, &registry_terms(2, 10));
-        let (provider, comparator) = exchange(&s);
-        Shared {
-            _setup: s,
-            provider,
-            comparator,
-        }
+        let (p, c) = exchange(&s);
+        let keep = tempfile::tempdir().unwrap().keep();
+        let (provider, comparator) = (keep.join("bundle-ps"), keep.join("bundle-cmp"));
+        copy_dir(&p, &provider);
+        copy_dir(&c, &comparator);
+        drop(s);
+        Shared { provider, comparator }
     })
 }
 
