@@ -1,7 +1,8 @@
 //! The node's tamper-evident audit log: every event is appended as a leaf
-//! of an RFC 6962 Merkle tree in the state store, and a signed C2SP
-//! checkpoint over the new tree is stored in the same transaction, before
-//! anything is shown to anyone. Peers witness each other's checkpoints:
+//! of an RFC 6962 Merkle tree in the state store (each entry naming the
+//! previous one's hash), and after each batch of appends a signed C2SP
+//! checkpoint over the new tree is stored, before anything is shown to
+//! anyone. Peers witness each other's checkpoints:
 //! a witness verifies the consistency proof from the last checkpoint it
 //! saw, cosigns, and keeps the newest; an inconsistent checkpoint (same
 //! size with another root, a smaller tree, a failing proof) is kept with
@@ -24,6 +25,7 @@ pub struct AuditLog {
     leaves: Vec<Hash>,
     builder: RootBuilder,
     latest: Option<String>,
+    sealed: u64,
 }
 
 /// A witness's stored view of a peer's log.
@@ -122,13 +124,17 @@ impl AuditLog {
             leaves: Vec::new(),
             builder: RootBuilder::default(),
             latest: None,
+            sealed: 0,
         };
         for bytes in store.audit_entries()? {
             let leaf = merkle::leaf_hash(&bytes);
             log.leaves.push(leaf);
             log.builder.push(leaf);
         }
-        log.latest = store.audit_checkpoints()?.pop().map(|(_, n)| n);
+        if let Some((size, note)) = store.audit_checkpoints()?.pop() {
+            log.sealed = size;
+            log.latest = Some(note);
+        }
         Ok(log)
     }
 
@@ -147,31 +153,46 @@ impl AuditLog {
         self.latest.as_deref()
     }
 
-    /// Appends an event at `at`, signs the new checkpoint, stores both durably.
+    /// Appends an event at `at` (durably). Call [`AuditLog::seal`] after a
+    /// batch of appends, before anything is shown to a peer.
     pub fn append(
         &mut self,
         store: &Store,
-        identity: &Identity,
         at: Timestamp,
         event: Event,
     ) -> Result<u64, StoreError> {
         let seq = self.leaves.len() as u64;
-        let entry = Entry { seq, at, event };
+        let prev = self.leaves.last().copied().unwrap_or([0; 32]);
+        let entry = Entry {
+            seq,
+            prev,
+            at,
+            event,
+        };
         let bytes = codec::encode(&entry).map_err(|e| StoreError::Db(e.to_string()))?;
         let leaf = merkle::leaf_hash(&bytes);
-        let mut builder = self.builder.clone();
-        builder.push(leaf);
+        store.audit_append(seq, &bytes)?;
+        self.leaves.push(leaf);
+        self.builder.push(leaf);
+        Ok(seq)
+    }
+
+    /// Signs and stores a checkpoint of the current tree if it grew since
+    /// the last one. Returns whether a new checkpoint was made.
+    pub fn seal(&mut self, store: &Store, identity: &Identity) -> Result<bool, StoreError> {
+        if self.sealed == self.size() {
+            return Ok(false);
+        }
         let cp = Checkpoint {
             origin: self.origin.clone(),
-            size: seq + 1,
-            root: builder.root(),
+            size: self.size(),
+            root: self.builder.root(),
         };
         let note = cp.sign(identity, &self.name);
-        store.audit_append(seq, &bytes, &note)?;
-        self.leaves.push(leaf);
-        self.builder = builder;
+        store.audit_put_checkpoint(cp.size, &note)?;
+        self.sealed = cp.size;
         self.latest = Some(note);
-        Ok(seq)
+        Ok(true)
     }
 
     /// A consistency proof from `size1` to the current size.

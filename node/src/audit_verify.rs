@@ -474,17 +474,62 @@ fn load_bundle(
     let mut prefix_roots = Vec::with_capacity(entries.len() + 1);
     let mut builder = RootBuilder::default();
     prefix_roots.push(builder.root());
-    for (i, e) in entries.iter().enumerate() {
-        if e.seq != i as u64 {
-            report.fail(&peer, Some(i as u64), format!("entry at position {i} says it is entry {}: an entry was deleted, inserted or moved", e.seq));
-        }
-        builder.push(e.leaf_hash());
+    let leaves: Vec<Hash> = {
+        use rayon::prelude::*;
+        entries.par_iter().map(Entry::leaf_hash).collect()
+    };
+    for leaf in &leaves {
+        builder.push(*leaf);
         prefix_roots.push(builder.root());
     }
+    let mut pinpointed: Option<u64> = None;
+    // Name the first entry that is out of place or was edited: a wrong
+    // position number (deleted, inserted or moved), or an entry whose
+    // successor's link does not match it (edited).
+    for (i, e) in entries.iter().enumerate() {
+        if e.seq != i as u64 {
+            report.fail(&peer, Some(i as u64), format!("entry at position {i} says it is entry {}: an entry was deleted, inserted or moved here", e.seq));
+            pinpointed = Some(i as u64);
+            break;
+        }
+        let expected_prev = if i == 0 { [0u8; 32] } else { leaves[i - 1] };
+        if e.prev != expected_prev {
+            report.fail(
+                &peer,
+                Some(i as u64),
+                "this entry's link to the previous one is broken".into(),
+            );
+            pinpointed = Some(i as u64);
+            break;
+        }
+        if let Some(next) = entries.get(i + 1)
+            && next.seq == i as u64 + 1
+            && next.prev != leaves[i]
+        {
+            report.fail(
+                &peer,
+                Some(i as u64),
+                "this entry was changed: the next entry's link to it does not match".into(),
+            );
+            pinpointed = Some(i as u64);
+            break;
+        }
+    }
     let mut last_size = 0u64;
+    let mut last_good = 0u64;
+    let mut notes: Vec<(u64, String)> = Vec::new();
     for f in files(&path.join("checkpoints")) {
-        let note = String::from_utf8_lossy(&read(&f)?).into_owned();
-        match Checkpoint::verify(&note, &peer, &key) {
+        notes.push((0, String::from_utf8_lossy(&read(&f)?).into_owned()));
+    }
+    let verified: Vec<Result<Checkpoint, String>> = {
+        use rayon::prelude::*;
+        notes
+            .par_iter()
+            .map(|(_, note)| Checkpoint::verify(note, &peer, &key).map_err(|e| e.to_string()))
+            .collect()
+    };
+    for cp in verified {
+        match cp {
             Ok(cp) => {
                 summary.checkpoints += 1;
                 report.pass("checkpoint signatures");
@@ -497,16 +542,27 @@ fn load_bundle(
                 }
                 last_size = cp.size;
                 match prefix_roots.get(cp.size as usize) {
-                    Some(root) if *root == cp.root => report.pass("log matches its checkpoints"),
+                    Some(root) if *root == cp.root => {
+                        report.pass("log matches its checkpoints");
+                        last_good = cp.size;
+                    }
                     Some(_) => report.fail(
                         &peer,
-                        Some(cp.size.saturating_sub(1)),
-                        format!("the log does not match its signed checkpoint of {} entries: this entry (or one before it since the last good checkpoint) was changed", cp.size),
+                        Some(pinpointed.filter(|k| (last_good..cp.size).contains(k)).unwrap_or(last_good)),
+                        format!(
+                            "the log does not match its signed checkpoint of {} entries: an entry from {last_good} to {} was changed",
+                            cp.size,
+                            cp.size - 1
+                        ),
                     ),
-                    None => report.fail(&peer, Some(cp.size.saturating_sub(1)), format!("a signed checkpoint covers {} entries but the log has {}: entries were deleted", cp.size, entries.len())),
+                    None => report.fail(
+                        &peer,
+                        Some(entries.len() as u64),
+                        format!("a signed checkpoint covers {} entries but the log has {}: entries were deleted", cp.size, entries.len()),
+                    ),
                 }
             }
-            Err(e) => report.fail(&peer, None, format!("{}: {e}", f.display())),
+            Err(e) => report.fail(&peer, None, format!("a checkpoint does not verify: {e}")),
         }
     }
     if last_size < entries.len() as u64 {

@@ -318,6 +318,7 @@ impl Node {
             tokio::select! {
                 _ = &mut shutdown => {
                     tracing::info!("shutdown requested; closing connections");
+                    self.seal_audit();
                     return Ok(());
                 }
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
@@ -325,6 +326,8 @@ impl Node {
                 Some(event) = internal_rx.recv() => self.on_internal(event),
                 _ = tick.tick() => self.on_tick(),
             }
+            // Every batch of audit appends gets its signed checkpoint.
+            self.seal_audit();
         }
     }
 

@@ -230,14 +230,22 @@ impl Store {
 }
 
 impl Store {
-    /// Appends an audit entry and its checkpoint in one durable transaction.
-    pub fn audit_append(&self, seq: u64, entry: &[u8], checkpoint: &str) -> Result<(), StoreError> {
+    /// Appends an audit entry (durably).
+    pub fn audit_append(&self, seq: u64, entry: &[u8]) -> Result<(), StoreError> {
         let tx = self.db.begin_write().map_err(db_err)?;
         {
             let mut t = tx.open_table(AUDIT_ENTRIES).map_err(db_err)?;
             t.insert(seq, entry).map_err(db_err)?;
+        }
+        tx.commit().map_err(db_err)
+    }
+
+    /// Stores a signed checkpoint of `size` entries (durably).
+    pub fn audit_put_checkpoint(&self, size: u64, note: &str) -> Result<(), StoreError> {
+        let tx = self.db.begin_write().map_err(db_err)?;
+        {
             let mut c = tx.open_table(AUDIT_CHECKPOINTS).map_err(db_err)?;
-            c.insert(seq + 1, checkpoint.as_bytes()).map_err(db_err)?;
+            c.insert(size, note.as_bytes()).map_err(db_err)?;
         }
         tx.commit().map_err(db_err)
     }

@@ -3,7 +3,8 @@
 //! checkpoints in the C2SP `tlog-checkpoint` / `signed-note` text format,
 //! and witness cosignatures in the C2SP `tlog-cosignature` style.
 //!
-//! A checkpoint note is
+//! The node signs a checkpoint after each batch of appends (every event the
+//! daemon handles), before showing it to anyone. A checkpoint note is
 //!
 //! ```text
 //! <origin>\n<tree size>\n<base64 root hash>\n\n— <key name> <base64(key id || signature)>\n
@@ -248,6 +249,10 @@ impl Event {
 pub struct Entry {
     /// Position, from 0.
     pub seq: u64,
+    /// Leaf hash of the previous entry (zeros for the first): a deleted,
+    /// inserted, moved or edited entry breaks the chain right there, so a
+    /// verifier can name it.
+    pub prev: Hash,
     /// When.
     pub at: Timestamp,
     /// What.

@@ -75,7 +75,10 @@ fn shared() -> &'static Shared {
         copy_dir(&p, &provider);
         copy_dir(&c, &comparator);
         drop(s);
-        Shared { provider, comparator }
+        Shared {
+            provider,
+            comparator,
+        }
     })
 }
 
@@ -188,7 +191,13 @@ proptest! {
         let r = verify(&[dir]);
         prop_assert!(!r.ok(), "{m:?} went unnoticed");
         let first = r.failures.iter().filter_map(|f| f.entry).min();
-        prop_assert_eq!(first, Some(expect), "{:?}: {}", m, r.render());
+        if matches!(m, Mutation::Change(i) if i % n == n - 1) {
+            // The last entry has no successor to vouch for it: it is caught
+            // by the checkpoint that covers it, which names its batch.
+            prop_assert!(first.is_some_and(|f| f <= expect), "{:?}: {}", m, r.render());
+        } else {
+            prop_assert_eq!(first, Some(expect), "{:?}: {}", m, r.render());
+        }
     }
 }
 
@@ -287,7 +296,6 @@ fn a_pull_outside_its_window_in_a_signed_log_is_flagged() {
     let forged = log
         .append(
             &store,
-            &identity,
             at,
             Event::PullServed {
                 agreement,
@@ -299,6 +307,7 @@ fn a_pull_outside_its_window_in_a_signed_log_is_flagged() {
             },
         )
         .unwrap();
+    log.seal(&store, &identity).unwrap();
     drop(store);
     s.restart_provider(&[]);
     let bp = s.mesh.path().join("bp");

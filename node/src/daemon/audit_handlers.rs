@@ -16,7 +16,7 @@ impl Node {
     /// Appends an event to the audit log (durably, with its checkpoint).
     pub(crate) fn log(&mut self, event: Event) {
         let kind = event.kind();
-        if let Err(e) = self.audit.append(&self.store, &self.identity, now(), event) {
+        if let Err(e) = self.audit.append(&self.store, now(), event) {
             tracing::error!(error = %e, kind, "AUDIT: cannot append to the audit log");
         }
     }
@@ -81,7 +81,15 @@ impl Node {
 
     /// Asks every connected peer to witness our newest checkpoint, with a
     /// consistency proof from the size it last cosigned.
+    /// Signs a checkpoint over what was appended since the last one.
+    pub(crate) fn seal_audit(&mut self) {
+        if let Err(e) = self.audit.seal(&self.store, &self.identity) {
+            tracing::error!(error = %e, "AUDIT: cannot store a checkpoint");
+        }
+    }
+
     pub(super) fn witness_peers(&mut self) {
+        self.seal_audit();
         let Some(note) = self.audit.latest().map(str::to_string) else {
             return;
         };
@@ -230,7 +238,8 @@ impl Node {
         }
     }
 
-    pub(super) fn audit_export(&self, out: &str, dir: &Path) -> AdminResponse {
+    pub(super) fn audit_export(&mut self, out: &str, dir: &Path) -> AdminResponse {
+        self.seal_audit();
         let node = BundleNode {
             peer_id: self.identity.peer_id().to_string(),
             department: self.config.department.clone(),
