@@ -117,6 +117,23 @@ impl Children {
             v.push(c);
         }
     }
+
+    /// Peak resident memory (VmHWM, KiB) of each child, in start order.
+    fn peaks(&self) -> Vec<u64> {
+        let Ok(v) = self.0.lock() else { return vec![] };
+        v.iter()
+            .map(|c| {
+                std::fs::read_to_string(format!("/proc/{}/status", c.id()))
+                    .ok()
+                    .and_then(|s| {
+                        s.lines()
+                            .find_map(|l| l.strip_prefix("VmHWM:"))
+                            .and_then(|x| x.trim().trim_end_matches("kB").trim().parse().ok())
+                    })
+                    .unwrap_or(0)
+            })
+            .collect()
+    }
     fn stop_all(&self) {
         let Ok(mut v) = self.0.lock() else { return };
         for c in v.iter_mut() {
@@ -617,6 +634,16 @@ fn run_steps(demo: &Demo, opts: &DemoOptions) -> anyhow::Result<Option<bool>> {
         None
     };
     done(t);
+    // Nodes were started comparator first, then the others in NODES order.
+    let order: Vec<&str> = std::iter::once("comparator")
+        .chain(NODES.iter().map(|n| n.0).filter(|n| *n != "comparator"))
+        .collect();
+    let peaks: Vec<String> = order
+        .iter()
+        .zip(demo.children.peaks())
+        .map(|(n, kib)| format!("{n} {} MiB", kib / 1024))
+        .collect();
+    println!("\npeak memory per node: {}", peaks.join(", "));
     println!("\n{compare}");
     match verdict {
         Some(true) => println!("results match {} exactly", expected_dir.display()),

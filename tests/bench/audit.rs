@@ -1,0 +1,105 @@
+//! Audit benchmark (issue 7): `dxmesh audit verify` over a bundle of
+//! 1,000,000 log entries (target: under 30 s on this machine), and the cost
+//! of one durable audit append (redb commit) next to the operations it
+//! records (publish and pull take seconds; an append must cost < 5% of them).
+//!
+//! Run: `cargo bench -p dxmesh-tests --bench audit` (DXMESH_BENCH_ENTRIES to change the size).
+
+use dxmesh_protocol::audit::{Checkpoint, Entry, Event};
+use dxmesh_protocol::codec;
+use dxmesh_protocol::identity::Identity;
+use dxmesh_protocol::merkle::RootBuilder;
+use dxmesh_protocol::time::Timestamp;
+use std::time::Instant;
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let n: u64 = std::env::var("DXMESH_BENCH_ENTRIES").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+    let batch: u64 = 1000;
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("bundle");
+    let anchor = Identity::from_seed([1; 32]).unwrap();
+    let node = Identity::from_seed([2; 32]).unwrap();
+    let peer = Identity::from_seed([3; 32]).unwrap();
+    let name = node.peer_id().to_string();
+    // Roster with the node.
+    let roster = dxmesh_protocol::roster::Roster {
+        mesh: "bench".into(),
+        version: 1,
+        previous: None,
+        issued_at: Timestamp(0),
+        members: {
+            let mut m = vec![node.public(), peer.public()]
+                .into_iter()
+                .map(|k| dxmesh_protocol::roster::Member {
+                    public_key: k,
+                    department: "health".into(),
+                    role: dxmesh_protocol::roster::Role::Provider,
+                    display_name: "n".into(),
+                    addresses: vec![],
+                    valid_from: Timestamp(0),
+                    valid_until: Timestamp(u64::MAX),
+                })
+                .collect::<Vec<_>>();
+            m.sort_by_key(|x| x.public_key);
+            m
+        },
+        revoked: vec![],
+    };
+    for d in ["checkpoints", "roster", "transcripts", "manifests", "cosignatures", "witnessed", "evidence"] {
+        std::fs::create_dir_all(bundle.join(d)).unwrap();
+    }
+    let signed_roster = dxmesh_protocol::signed::Signed::sign(&anchor, &roster).unwrap();
+    std::fs::write(bundle.join("roster/v000001.roster"), codec::encode(&signed_roster).unwrap()).unwrap();
+    std::fs::write(bundle.join("anchor.pub.pem"), anchor.public().to_pem()).unwrap();
+    std::fs::write(
+        bundle.join("node.json"),
+        serde_json::json!({"peer_id": name, "department": "health", "role": "provider", "origin": format!("dxmesh/{name}"), "exported_at": "now"}).to_string(),
+    )
+    .unwrap();
+    let t = Instant::now();
+    let mut entries = Vec::with_capacity(n as usize);
+    let mut builder = RootBuilder::default();
+    let mut prev = [0u8; 32];
+    for seq in 0..n {
+        let event = if seq % 3 == 0 {
+            Event::PeerRefused { peer: Some(peer.public()), reason: "connection: not a roster member".into() }
+        } else {
+            Event::Witnessed { peer: peer.public(), size: seq, root: [seq as u8; 32] }
+        };
+        let e = Entry { seq, prev, at: Timestamp(1_790_000_000 + seq), event };
+        prev = e.leaf_hash();
+        builder.push(prev);
+        entries.push(e);
+        if (seq + 1) % batch == 0 || seq + 1 == n {
+            let cp = Checkpoint { origin: format!("dxmesh/{name}"), size: seq + 1, root: builder.root() };
+            std::fs::write(bundle.join(format!("checkpoints/{:010}.note", seq + 1)), cp.sign(&node, &name)).unwrap();
+        }
+    }
+    std::fs::write(bundle.join("entries.bin"), codec::encode(&entries).unwrap()).unwrap();
+    println!("built a bundle of {n} entries, {} checkpoints, in {:.1}s", n.div_ceil(batch), t.elapsed().as_secs_f64());
+    drop(entries);
+
+    let t = Instant::now();
+    let report = dxmesh_node::audit_verify::verify(std::slice::from_ref(&bundle));
+    let secs = t.elapsed().as_secs_f64();
+    assert!(report.ok(), "{}", report.render());
+    println!("VERIFY: {n} entries in {secs:.2}s (target < 30 s)");
+
+    // Cost of one durable append.
+    let store = dxmesh_node::store::Store::open(&dir.path().join("state")).unwrap();
+    let mut log = dxmesh_node::audit::AuditLog::open(&store, &node).unwrap();
+    let k = 300;
+    let t = Instant::now();
+    for i in 0..k {
+        log.append(&store, Timestamp(i), Event::NodeStarted { version: "bench".into() }).unwrap();
+        log.seal(&store, &node).unwrap();
+    }
+    let per = t.elapsed().as_secs_f64() / k as f64;
+    println!(
+        "APPEND: {:.2} ms per durable append + signed checkpoint (each publish or pull records 1-2 entries)",
+        per * 1000.0
+    );
+}
