@@ -295,6 +295,35 @@ pub fn evidence(store: &Store) -> Result<Vec<Evidence>, StoreError> {
         .collect())
 }
 
+/// `entries.bin`: each entry as a 4-byte big-endian length and its encoding.
+pub fn frame_entries(raw: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.iter().map(|b| b.len() + 4).sum());
+    for b in raw {
+        out.extend_from_slice(&(b.len() as u32).to_be_bytes());
+        out.extend_from_slice(b);
+    }
+    out
+}
+
+/// Splits `entries.bin` into the encoded entries.
+pub fn unframe_entries(bytes: &[u8]) -> Result<Vec<&[u8]>, String> {
+    let mut out = Vec::new();
+    let mut pos = 0usize;
+    while pos < bytes.len() {
+        let header: [u8; 4] = bytes
+            .get(pos..pos + 4)
+            .and_then(|h| h.try_into().ok())
+            .ok_or_else(|| format!("entries.bin: truncated length at byte {pos}"))?;
+        let len = u32::from_be_bytes(header) as usize;
+        let body = bytes
+            .get(pos + 4..pos + 4 + len)
+            .ok_or_else(|| format!("entries.bin: truncated entry {} at byte {pos}", out.len()))?;
+        out.push(body);
+        pos += 4 + len;
+    }
+    Ok(out)
+}
+
 /// What a bundle's `node.json` says.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BundleNode {
@@ -343,17 +372,13 @@ pub fn export(
         &serde_json::to_vec_pretty(node).map_err(|e| e.to_string())?,
     )?;
     write("anchor.pub.pem", anchor_pem.as_bytes())?;
-    let entries: Vec<Entry> = store
-        .audit_entries()
-        .map_err(|e| e.to_string())?
+    let raw = store.audit_entries().map_err(|e| e.to_string())?;
+    let entries: Vec<Entry> = raw
         .iter()
         .map(|b| codec::decode(b))
         .collect::<Result<_, _>>()
         .map_err(|e| format!("a stored audit entry does not decode: {e}"))?;
-    write(
-        "entries.bin",
-        &codec::encode(&entries).map_err(|e| e.to_string())?,
-    )?;
+    write("entries.bin", &frame_entries(&raw))?;
     let readable: Vec<serde_json::Value> = entries
         .iter()
         .map(|e| serde_json::json!({"seq": e.seq, "at": e.at.to_string(), "kind": e.event.kind(), "event": format!("{:?}", e.event)}))

@@ -464,8 +464,19 @@ fn load_bundle(
         report.fail(&peer, None, "the node is in no roster version".into());
     }
     // Entries and checkpoints.
-    let entries: Vec<Entry> = codec::decode(&read(&path.join("entries.bin"))?)
-        .map_err(|e| format!("entries.bin: {e}"))?;
+    let raw = read(&path.join("entries.bin"))?;
+    let frames = crate::audit::unframe_entries(&raw)?;
+    let entries: Vec<Entry> = {
+        use rayon::prelude::*;
+        frames
+            .par_iter()
+            .enumerate()
+            .map(|(i, b)| {
+                codec::decode::<Entry>(b)
+                    .map_err(|e| format!("entries.bin: entry at position {i} does not decode: {e}"))
+            })
+            .collect::<Result<_, _>>()?
+    };
     let mut summary = BundleSummary {
         department: node.department.clone(),
         entries: entries.len() as u64,

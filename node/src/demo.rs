@@ -634,6 +634,60 @@ fn run_steps(demo: &Demo, opts: &DemoOptions) -> anyhow::Result<Option<bool>> {
         None
     };
     done(t);
+    // report.html
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json"))?)?;
+    let coverage: Vec<(String, u64, u64)> = std::fs::read_to_string(out.join("coverage.csv"))
+        .unwrap_or_default()
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let mut it = l.split(',');
+            Some((
+                it.next()?.to_string(),
+                it.next()?.parse().ok()?,
+                it.next()?.parse().ok()?,
+            ))
+        })
+        .collect();
+    let mut imports = Vec::new();
+    for (name, _, data) in NODES {
+        if data.is_some() {
+            let v = demo
+                .dx(&["dataset", "show", "--json", "--dir", &demo.node_dir(name)])
+                .ok()
+                .and_then(|t| serde_json::from_str(&t).ok())
+                .unwrap_or(serde_json::Value::Null);
+            imports.push((name.to_string(), v));
+        }
+    }
+    let mut agreement_views = Vec::new();
+    for thread in agreements.values() {
+        if let Ok(t) = demo.dx(&[
+            "agreement",
+            "show",
+            "--json",
+            "--dir",
+            "nodes/comparator",
+            &thread[..16],
+        ]) && let Ok(v) = serde_json::from_str(&t)
+        {
+            agreement_views.push(v);
+        }
+    }
+    let audit_json: Option<serde_json::Value> =
+        std::fs::read_to_string(out.join("audit/report.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok());
+    let page = crate::report::render(&crate::report::ReportInputs {
+        summary: &summary,
+        coverage: &coverage,
+        imports: &imports,
+        agreements: &agreement_views,
+        audit: audit_json.as_ref(),
+        expected: verdict,
+    });
+    std::fs::write(out.join("report.html"), page)?;
     // Nodes were started comparator first, then the others in NODES order.
     let order: Vec<&str> = std::iter::once("comparator")
         .chain(NODES.iter().map(|n| n.0).filter(|n| *n != "comparator"))
@@ -659,6 +713,7 @@ fn run_steps(demo: &Demo, opts: &DemoOptions) -> anyhow::Result<Option<bool>> {
         },
         out.join("audit/report.txt").display()
     );
+    println!("report: {}", out.join("report.html").display());
     println!("results: {}", out.display());
     if !audit_ok {
         bail!(

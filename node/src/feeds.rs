@@ -22,7 +22,7 @@ use dxmesh_protocol::identity::Identity;
 use dxmesh_protocol::merkle::{self, Hash};
 use dxmesh_protocol::signed::Signed;
 use dxmesh_protocol::time::Timestamp;
-use dxmesh_protocol::token::{AttrField, AttrToken, EpochKey, IdToken, normalize_attr};
+use dxmesh_protocol::token::{AttrField, AttrToken, EpochKey, IdToken, normalize_attr_into};
 use rayon::prelude::*;
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
@@ -224,38 +224,61 @@ impl Plan {
 }
 
 /// One projected, tokenised record before sorting.
+/// At most this many attribute-token fields per feed (rows are fixed-size).
+const MAX_ATTRS: usize = 6;
+
+/// One projected, tokenised record, fixed-size: clear values live in an
+/// arena (joined by 0x1F) so that sorting moves no heap data.
+#[derive(Clone, Copy)]
 struct Row {
     token: IdToken,
+    attrs: [AttrToken; MAX_ATTRS],
     row: u32,
-    attrs: Vec<AttrToken>,
-    clear: Vec<String>,
+    clear_len: u32,
+    clear_off: u64,
 }
 
-/// Reads the raw blocks of a dataset's records file (a block is a 4-byte
-/// big-endian length and the encoded `Vec<Record>`; see `dataset`).
-fn raw_blocks(reader: &DatasetReader) -> Result<Vec<Vec<u8>>, FeedStoreError> {
-    let path = reader.dir().join("records.bin");
-    let mut f = std::io::BufReader::new(std::fs::File::open(&path).map_err(io_err(&path))?);
-    let mut out = Vec::new();
-    loop {
+/// Rows of one block, its clear-value arena, and rows out of scope.
+type GroupRows = (Vec<Row>, Vec<u8>, u64);
+
+/// Blocks decoded and tokenised together (bounds memory: ~1M records).
+const GROUP_BLOCKS: usize = 16;
+
+/// Reads raw blocks of a dataset's records file one at a time (a block is a
+/// 4-byte big-endian length and the encoded `Vec<Record>`; see `dataset`).
+struct RawBlocks {
+    path: PathBuf,
+    file: std::io::BufReader<std::fs::File>,
+}
+
+impl RawBlocks {
+    fn open(reader: &DatasetReader) -> Result<RawBlocks, FeedStoreError> {
+        let path = reader.dir().join("records.bin");
+        let file = std::io::BufReader::with_capacity(
+            1 << 20,
+            std::fs::File::open(&path).map_err(io_err(&path))?,
+        );
+        Ok(RawBlocks { path, file })
+    }
+
+    fn next_block(&mut self) -> Result<Option<Vec<u8>>, FeedStoreError> {
         let mut header = [0u8; 4];
-        match f.read_exact(&mut header) {
+        match self.file.read_exact(&mut header) {
             Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
-            Err(e) => return Err(io_err(&path)(e)),
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+            Err(e) => return Err(io_err(&self.path)(e)),
         }
         let len = u32::from_be_bytes(header) as usize;
         if len > codec::MAX_DECODE_BYTES {
             return Err(FeedStoreError::Io {
-                path,
+                path: self.path.clone(),
                 message: format!("a block claims {len} bytes"),
             });
         }
         let mut buf = vec![0u8; len];
-        f.read_exact(&mut buf).map_err(io_err(&path))?;
-        out.push(buf);
+        self.file.read_exact(&mut buf).map_err(io_err(&self.path))?;
+        Ok(Some(buf))
     }
-    Ok(out)
 }
 
 /// Builds, signs and stores the feed; returns the signed manifest. If the
@@ -276,68 +299,109 @@ pub fn publish(input: &PublishInput<'_>) -> Result<Signed<Manifest>, FeedStoreEr
         .ok_or(FeedStoreError::Epoch(input.epoch))?;
     let reader = DatasetReader::open(input.data_dir, &terms.dataset)?;
     let plan = Plan::new(&reader, terms, reference)?;
-    let blocks = raw_blocks(&reader)?;
+    if plan.attrs.len() > MAX_ATTRS {
+        return Err(FeedStoreError::Schema {
+            dataset: terms.dataset.clone(),
+            problem: format!("at most {MAX_ATTRS} attribute-token fields per feed"),
+        });
+    }
+    let mut raw = RawBlocks::open(&reader)?;
     let records_path = reader.dir().join("records.bin");
     let key = input.key;
-    // Decode, scope, project and tokenise in parallel, block by block.
-    let per_block: Vec<Result<(Vec<Row>, u64), FeedStoreError>> = blocks
-        .par_iter()
-        .enumerate()
-        .map(|(b, bytes)| {
-            let block: Vec<RecordRef<'_>> =
-                codec::decode_borrowed(bytes).map_err(|e| FeedStoreError::Io {
+    let mut rows: Vec<Row> = Vec::new();
+    let mut arena: Vec<u8> = Vec::new();
+    let mut rows_out_of_scope = 0u64;
+    let mut block_no = 0usize;
+    loop {
+        // Read a group of blocks, then decode, scope, project and tokenise
+        // them in parallel; only the compact rows are kept.
+        let mut group = Vec::with_capacity(GROUP_BLOCKS);
+        while group.len() < GROUP_BLOCKS {
+            match raw.next_block()? {
+                Some(b) => group.push((block_no + group.len(), b)),
+                None => break,
+            }
+        }
+        if group.is_empty() {
+            break;
+        }
+        block_no += group.len();
+        let done: Vec<Result<GroupRows, FeedStoreError>> = group
+            .par_iter()
+            .map(|(b, bytes)| {
+                let block: Vec<RecordRef<'_>> = codec::decode_borrowed(bytes).map_err(|e| FeedStoreError::Io {
                     path: records_path.clone(),
                     message: format!("block {b} does not decode: {e}"),
                 })?;
-            if block.len() >= 1 << ROW_BITS || b >= 1 << (32 - ROW_BITS) {
-                return Err(FeedStoreError::Io {
-                    path: records_path.clone(),
-                    message: format!("block {b} is larger than a dataset block may be"),
-                });
-            }
-            let mut rows = Vec::with_capacity(block.len());
-            let mut out_of_scope = 0u64;
-            for (i, rec) in block.iter().enumerate() {
-                if !plan.in_scope(rec) {
-                    out_of_scope += 1;
-                    continue;
+                if block.len() >= 1 << ROW_BITS || *b >= 1 << (32 - ROW_BITS) {
+                    return Err(FeedStoreError::Io {
+                        path: records_path.clone(),
+                        message: format!("block {b} is larger than a dataset block may be"),
+                    });
                 }
-                let attrs = plan
-                    .attrs
-                    .iter()
-                    .map(|(field, src)| {
-                        key.attr_token(field, &rec.id, &normalize_attr(value(rec, src)))
-                    })
-                    .collect();
-                let clear = plan
-                    .clear
-                    .iter()
-                    .map(|src| value(rec, src).to_string())
-                    .collect();
-                rows.push(Row {
-                    token: key.id_token(&rec.id),
-                    row: ((b as u32) << ROW_BITS) | i as u32,
-                    attrs,
-                    clear,
-                });
+                let mut rows = Vec::with_capacity(block.len());
+                let mut local = Vec::new();
+                let mut out_of_scope = 0u64;
+                let mut norm = String::new();
+                for (i, rec) in block.iter().enumerate() {
+                    if !plan.in_scope(rec) {
+                        out_of_scope += 1;
+                        continue;
+                    }
+                    let mut attrs = [AttrToken([0; 8]); MAX_ATTRS];
+                    for (slot, (field, src)) in attrs.iter_mut().zip(&plan.attrs) {
+                        normalize_attr_into(value(rec, src), &mut norm);
+                        *slot = key.attr_token(field, &rec.id, &norm);
+                    }
+                    let off = local.len() as u64;
+                    for (k, src) in plan.clear.iter().enumerate() {
+                        if k > 0 {
+                            local.push(0x1F);
+                        }
+                        let v = value(rec, src).as_bytes();
+                        if v.contains(&0x1F) {
+                            return Err(FeedStoreError::Schema {
+                                dataset: String::new(),
+                                problem: format!("block {b} record {i}: a clear value holds the control character U+001F"),
+                            });
+                        }
+                        local.extend_from_slice(v);
+                    }
+                    rows.push(Row {
+                        token: key.id_token(&rec.id),
+                        attrs,
+                        row: ((*b as u32) << ROW_BITS) | i as u32,
+                        clear_len: (local.len() as u64 - off) as u32,
+                        clear_off: off,
+                    });
+                }
+                Ok((rows, local, out_of_scope))
+            })
+            .collect();
+        for r in done {
+            let (mut part, local, o) = r?;
+            let base = arena.len() as u64;
+            for row in part.iter_mut() {
+                row.clear_off += base;
             }
-            Ok((rows, out_of_scope))
-        })
-        .collect();
-    drop(blocks);
-    let per_block: Vec<(Vec<Row>, u64)> = per_block.into_iter().collect::<Result<_, _>>()?;
-    let rows_out_of_scope: u64 = per_block.iter().map(|(_, o)| *o).sum();
-    let mut rows: Vec<Row> = per_block.into_iter().flat_map(|(r, _)| r).collect();
+            arena.extend_from_slice(&local);
+            rows.append(&mut part);
+            rows_out_of_scope += o;
+        }
+    }
+    let n_attrs = plan.attrs.len();
+    let clear_of =
+        |r: &Row| &arena[r.clear_off as usize..(r.clear_off + r.clear_len as u64) as usize];
     rows.par_sort_unstable_by(|a, b| {
         a.token
             .cmp(&b.token)
-            .then_with(|| a.attrs.cmp(&b.attrs))
-            .then_with(|| a.clear.cmp(&b.clear))
+            .then_with(|| a.attrs[..n_attrs].cmp(&b.attrs[..n_attrs]))
+            .then_with(|| clear_of(a).cmp(clear_of(b)))
             .then_with(|| a.row.cmp(&b.row))
     });
     // A projection can make rows identical (e.g. two insurance rows that
     // differ only in fields outside the feed): a feed holds each once.
-    rows.dedup_by(|b, a| a.token == b.token && a.attrs == b.attrs && a.clear == b.clear);
+    rows.dedup_by(|b, a| a.token == b.token && a.attrs == b.attrs && clear_of(a) == clear_of(b));
     let report = reader.report().clone();
     let generation = report.generation;
 
@@ -389,8 +453,16 @@ pub fn publish(input: &PublishInput<'_>) -> Result<Signed<Manifest>, FeedStoreEr
                 chunk = Chunk::new(chunk.index + 1, &schema);
             }
         }
-        let clear: Vec<&str> = r.clear.iter().map(String::as_str).collect();
-        chunk.push(&r.token, &r.attrs, &clear);
+        let clear_bytes = clear_of(r);
+        let clear: Vec<&str> = if plan.clear.is_empty() {
+            Vec::new()
+        } else {
+            clear_bytes
+                .split(|b| *b == 0x1F)
+                .map(|v| std::str::from_utf8(v).unwrap_or(""))
+                .collect()
+        };
+        chunk.push(&r.token, &r.attrs[..n_attrs], &clear);
         index.write_all(&r.token.0).map_err(io_err(&index_path))?;
         index
             .write_all(&r.row.to_be_bytes())
@@ -558,29 +630,55 @@ pub fn disclose(
             }
         })
         .collect::<Result<_, _>>()?;
-    let mut records = Vec::with_capacity(wanted.len());
-    let mut next = 0usize;
-    if !wanted.is_empty() {
-        for (b, block) in reader.blocks().enumerate() {
-            let block = block?;
-            while next < wanted.len() && (wanted[next].0 >> ROW_BITS) as usize == b {
-                let (row, token) = wanted[next];
-                if let Some(rec) = block.get((row & ((1 << ROW_BITS) - 1)) as usize) {
+    // Decode only the blocks that hold wanted rows, in parallel.
+    let mut by_block: std::collections::BTreeMap<usize, Vec<(u32, IdToken)>> =
+        std::collections::BTreeMap::new();
+    for (row, token) in &wanted {
+        by_block
+            .entry((row >> ROW_BITS) as usize)
+            .or_default()
+            .push((row & ((1 << ROW_BITS) - 1), *token));
+    }
+    let offsets = block_offsets(&reader)?;
+    let path = reader.dir().join("records.bin");
+    let per_block: Vec<Result<Vec<DisclosedRecord>, FeedStoreError>> = by_block
+        .into_par_iter()
+        .map(|(b, rows)| {
+            let (off, len) = *offsets.get(b).ok_or_else(|| FeedStoreError::Io {
+                path: path.clone(),
+                message: format!("no block {b}"),
+            })?;
+            let mut buf = vec![0u8; len];
+            let f = std::fs::File::open(&path).map_err(io_err(&path))?;
+            std::os::unix::fs::FileExt::read_exact_at(&f, &mut buf, off).map_err(io_err(&path))?;
+            let block: Vec<RecordRef<'_>> =
+                codec::decode_borrowed(&buf).map_err(|e| FeedStoreError::Io {
+                    path: path.clone(),
+                    message: format!("block {b} does not decode: {e}"),
+                })?;
+            Ok(rows
+                .into_iter()
+                .filter_map(|(i, token)| {
+                    let rec = block.get(i as usize)?;
                     let values = sources
                         .iter()
                         .map(|s| match s {
                             None => rec.id.as_str().to_string(),
-                            Some(i) => rec.values.get(*i).cloned().unwrap_or_default(),
+                            Some(c) => rec
+                                .values
+                                .get(*c)
+                                .map(|v| v.to_string())
+                                .unwrap_or_default(),
                         })
                         .collect();
-                    records.push(DisclosedRecord { token, values });
-                }
-                next += 1;
-            }
-            if next == wanted.len() {
-                break;
-            }
-        }
+                    Some(DisclosedRecord { token, values })
+                })
+                .collect())
+        })
+        .collect();
+    let mut records = Vec::with_capacity(wanted.len());
+    for r in per_block {
+        records.extend(r?);
     }
     Ok(Disclosure {
         agreement,
@@ -591,6 +689,28 @@ pub fn disclose(
         unknown,
         at: now,
     })
+}
+
+/// (byte offset of the body, body length) of every block of the records file.
+fn block_offsets(reader: &DatasetReader) -> Result<Vec<(u64, usize)>, FeedStoreError> {
+    use std::io::{Seek, SeekFrom};
+    let path = reader.dir().join("records.bin");
+    let mut f = std::io::BufReader::new(std::fs::File::open(&path).map_err(io_err(&path))?);
+    let mut out = Vec::new();
+    let mut pos = 0u64;
+    loop {
+        let mut header = [0u8; 4];
+        match f.read_exact(&mut header) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+            Err(e) => return Err(io_err(&path)(e)),
+        }
+        let len = u32::from_be_bytes(header) as usize;
+        out.push((pos + 4, len));
+        pos += 4 + len as u64;
+        f.seek(SeekFrom::Start(pos)).map_err(io_err(&path))?;
+    }
+    Ok(out)
 }
 
 /// First index in `0..n` where `pred` is false (pred is true then false).

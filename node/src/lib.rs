@@ -31,6 +31,7 @@ pub mod keys;
 pub mod logging;
 pub mod net;
 pub mod pulls;
+pub mod report;
 pub mod roster_file;
 pub mod store;
 pub mod synth;

@@ -185,6 +185,14 @@ impl EpochKey {
 /// in transliterated names (`・`, `•`, `．`, `‧`) unified to `·` (U+00B7).
 pub fn normalize_attr(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
+    normalize_attr_into(value, &mut out);
+    out
+}
+
+/// [`normalize_attr`] into a reused buffer (cleared first): no allocation
+/// per value on hot paths.
+pub fn normalize_attr_into(value: &str, out: &mut String) {
+    out.clear();
     for c in value.chars() {
         let c = match c {
             '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
@@ -199,7 +207,6 @@ pub fn normalize_attr(value: &str) -> String {
         };
         out.push(c);
     }
-    out
 }
 
 #[cfg(test)]

@@ -16,7 +16,10 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    let n: u64 = std::env::var("DXMESH_BENCH_ENTRIES").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+    let n: u64 = std::env::var("DXMESH_BENCH_ENTRIES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
     let batch: u64 = 1000;
     let dir = tempfile::tempdir().unwrap();
     let bundle = dir.path().join("bundle");
@@ -48,11 +51,23 @@ fn main() {
         },
         revoked: vec![],
     };
-    for d in ["checkpoints", "roster", "transcripts", "manifests", "cosignatures", "witnessed", "evidence"] {
+    for d in [
+        "checkpoints",
+        "roster",
+        "transcripts",
+        "manifests",
+        "cosignatures",
+        "witnessed",
+        "evidence",
+    ] {
         std::fs::create_dir_all(bundle.join(d)).unwrap();
     }
     let signed_roster = dxmesh_protocol::signed::Signed::sign(&anchor, &roster).unwrap();
-    std::fs::write(bundle.join("roster/v000001.roster"), codec::encode(&signed_roster).unwrap()).unwrap();
+    std::fs::write(
+        bundle.join("roster/v000001.roster"),
+        codec::encode(&signed_roster).unwrap(),
+    )
+    .unwrap();
     std::fs::write(bundle.join("anchor.pub.pem"), anchor.public().to_pem()).unwrap();
     std::fs::write(
         bundle.join("node.json"),
@@ -65,21 +80,50 @@ fn main() {
     let mut prev = [0u8; 32];
     for seq in 0..n {
         let event = if seq % 3 == 0 {
-            Event::PeerRefused { peer: Some(peer.public()), reason: "connection: not a roster member".into() }
+            Event::PeerRefused {
+                peer: Some(peer.public()),
+                reason: "connection: not a roster member".into(),
+            }
         } else {
-            Event::Witnessed { peer: peer.public(), size: seq, root: [seq as u8; 32] }
+            Event::Witnessed {
+                peer: peer.public(),
+                size: seq,
+                root: [seq as u8; 32],
+            }
         };
-        let e = Entry { seq, prev, at: Timestamp(1_790_000_000 + seq), event };
+        let e = Entry {
+            seq,
+            prev,
+            at: Timestamp(1_790_000_000 + seq),
+            event,
+        };
         prev = e.leaf_hash();
         builder.push(prev);
         entries.push(e);
         if (seq + 1) % batch == 0 || seq + 1 == n {
-            let cp = Checkpoint { origin: format!("dxmesh/{name}"), size: seq + 1, root: builder.root() };
-            std::fs::write(bundle.join(format!("checkpoints/{:010}.note", seq + 1)), cp.sign(&node, &name)).unwrap();
+            let cp = Checkpoint {
+                origin: format!("dxmesh/{name}"),
+                size: seq + 1,
+                root: builder.root(),
+            };
+            std::fs::write(
+                bundle.join(format!("checkpoints/{:010}.note", seq + 1)),
+                cp.sign(&node, &name),
+            )
+            .unwrap();
         }
     }
-    std::fs::write(bundle.join("entries.bin"), codec::encode(&entries).unwrap()).unwrap();
-    println!("built a bundle of {n} entries, {} checkpoints, in {:.1}s", n.div_ceil(batch), t.elapsed().as_secs_f64());
+    let raw: Vec<Vec<u8>> = entries.iter().map(|e| codec::encode(e).unwrap()).collect();
+    std::fs::write(
+        bundle.join("entries.bin"),
+        dxmesh_node::audit::frame_entries(&raw),
+    )
+    .unwrap();
+    println!(
+        "built a bundle of {n} entries, {} checkpoints, in {:.1}s",
+        n.div_ceil(batch),
+        t.elapsed().as_secs_f64()
+    );
     drop(entries);
 
     let t = Instant::now();
@@ -94,7 +138,14 @@ fn main() {
     let k = 300;
     let t = Instant::now();
     for i in 0..k {
-        log.append(&store, Timestamp(i), Event::NodeStarted { version: "bench".into() }).unwrap();
+        log.append(
+            &store,
+            Timestamp(i),
+            Event::NodeStarted {
+                version: "bench".into(),
+            },
+        )
+        .unwrap();
         log.seal(&store, &node).unwrap();
     }
     let per = t.elapsed().as_secs_f64() / k as f64;

@@ -144,7 +144,12 @@ fn mutate(bundle: &Path, m: &Mutation, n: usize) -> (PathBuf, u64) {
     let dir = tempfile::tempdir().unwrap().keep();
     copy_dir(bundle, &dir);
     let path = dir.join("entries.bin");
-    let mut entries: Vec<Entry> = codec::decode(&std::fs::read(&path).unwrap()).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    let mut entries: Vec<Entry> = dxmesh_node::audit::unframe_entries(&bytes)
+        .unwrap()
+        .into_iter()
+        .map(|b| codec::decode(b).unwrap())
+        .collect();
     let expect = match *m {
         Mutation::Change(i) => {
             let i = i % n;
@@ -170,7 +175,8 @@ fn mutate(bundle: &Path, m: &Mutation, n: usize) -> (PathBuf, u64) {
             if i == j { i + 1 } else { i }
         }
     };
-    std::fs::write(&path, codec::encode(&entries).unwrap()).unwrap();
+    let raw: Vec<Vec<u8>> = entries.iter().map(|e| codec::encode(e).unwrap()).collect();
+    std::fs::write(&path, dxmesh_node::audit::frame_entries(&raw)).unwrap();
     (dir, expect as u64)
 }
 

@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 use tokio::sync::{mpsc, oneshot};
 
 /// Tokens per disclosure request and IDs per national query.
-const BATCH: usize = 20_000;
+const BATCH: usize = 40_000;
 
 /// A network step the comparator task asks the event loop to take.
 pub(crate) enum Op {
