@@ -117,10 +117,10 @@ struct Plan {
 
 /// A dataset record decoded without copying its strings.
 #[derive(serde::Deserialize)]
-struct RecordRef<'a> {
-    id: dxmesh_protocol::id::IdNumber,
+pub(crate) struct RecordRef<'a> {
+    pub(crate) id: dxmesh_protocol::id::IdNumber,
     #[serde(borrow)]
-    values: Vec<&'a str>,
+    pub(crate) values: Vec<&'a str>,
 }
 
 /// Rows are addressed as (block << ROW_BITS) | index within the block.
@@ -246,13 +246,13 @@ const GROUP_BLOCKS: usize = 16;
 
 /// Reads raw blocks of a dataset's records file one at a time (a block is a
 /// 4-byte big-endian length and the encoded `Vec<Record>`; see `dataset`).
-struct RawBlocks {
+pub(crate) struct RawBlocks {
     path: PathBuf,
     file: std::io::BufReader<std::fs::File>,
 }
 
 impl RawBlocks {
-    fn open(reader: &DatasetReader) -> Result<RawBlocks, FeedStoreError> {
+    pub(crate) fn open(reader: &DatasetReader) -> Result<RawBlocks, FeedStoreError> {
         let path = reader.dir().join("records.bin");
         let file = std::io::BufReader::with_capacity(
             1 << 20,
@@ -261,7 +261,7 @@ impl RawBlocks {
         Ok(RawBlocks { path, file })
     }
 
-    fn next_block(&mut self) -> Result<Option<Vec<u8>>, FeedStoreError> {
+    pub(crate) fn next_block(&mut self) -> Result<Option<Vec<u8>>, FeedStoreError> {
         let mut header = [0u8; 4];
         match self.file.read_exact(&mut header) {
             Ok(()) => {}
@@ -308,7 +308,9 @@ pub fn publish(input: &PublishInput<'_>) -> Result<Signed<Manifest>, FeedStoreEr
     let mut raw = RawBlocks::open(&reader)?;
     let records_path = reader.dir().join("records.bin");
     let key = input.key;
-    let mut rows: Vec<Row> = Vec::new();
+    // Sized once from the import report: growing by doubling would briefly
+    // need twice the memory.
+    let mut rows: Vec<Row> = Vec::with_capacity(reader.report().rows_kept as usize);
     let mut arena: Vec<u8> = Vec::new();
     let mut rows_out_of_scope = 0u64;
     let mut block_no = 0usize;

@@ -5,9 +5,24 @@
 //!
 //! ## Layout
 //! - [`cli`]: the `dxmesh` command line (clap) and dispatch; the only place
-//!   `anyhow` is used.
-//! - [`keyfile`]: identity seed files (PKCS#8 PEM, 0600, atomic, no overwrite).
-//! - [`logging`]: tracing setup (`RUST_LOG` filter, human or JSON lines).
+//!   `anyhow` is used. [`demo`]: `dxmesh demo`, a province on seven node
+//!   processes; [`synth`]: the synthetic province generator; [`report`]: `report.html`.
+//! - [`config`], [`keyfile`], [`logging`], [`fsutil`], [`failpoint`]: the node
+//!   directory, identity files, logs, atomic writes, crash points for tests.
+//! - [`store`]: redb state (rosters, transcripts, counters, the audit log).
+//! - [`daemon`]: `dxmesh run`, one task owning the swarm and the state; its
+//!   submodules handle agreements, feeds, the comparator task and audit.
+//! - [`net`]: libp2p behaviour, transport and the control codec.
+//! - [`admin`]: the Unix-socket admin interface (requests and answers).
+//! - [`roster_file`], [`terms_file`]: roster drafts and agreement terms as files.
+//! - [`agreements`]: negotiation threads, provider sequencing, reconciliation.
+//! - [`dataset`]: importing department exports (normalise, quarantine, store).
+//! - [`keys`]: token group keys and the custodian's rules.
+//! - [`feeds`]: building, storing and serving feeds; disclosure lookups.
+//! - [`pulls`]: verified, resumable pulls at the consumer; reading pulled feeds.
+//! - [`jobs`], [`compare`]: comparison job files and the one-pass engine.
+//! - [`audit`], [`audit_verify`]: the audit log, witnessing, evidence
+//!   bundles and their offline verification.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

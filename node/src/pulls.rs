@@ -284,40 +284,24 @@ pub async fn download(
             .close()
             .await
             .map_err(|e| interrupted(from, e.to_string()))?;
-        let mut buf = Vec::new();
-        for index in from..=last {
-            let mut header = [0u8; 4];
-            stream
-                .read_exact(&mut header)
-                .await
-                .map_err(|e| interrupted(index, e.to_string()))?;
-            let len = u32::from_be_bytes(header) as usize;
-            if len > MAX_CHUNK_FRAME {
-                return Err(PullError::BadChunk {
-                    provider: provider.to_string(),
-                    index,
-                    expected: dxmesh_protocol::hex(&m.chunk_hashes[index as usize]),
-                    problem: format!(
-                        "the provider announced {len} bytes, over the {MAX_CHUNK_FRAME}-byte limit"
-                    ),
-                });
-            }
-            buf.resize(len, 0);
-            stream
-                .read_exact(&mut buf)
-                .await
-                .map_err(|e| interrupted(index, e.to_string()))?;
-            let path = chunk_path(&dir, index);
-            if !missing_set.contains(&index) {
-                continue;
-            }
-            match m.verify_chunk(index, &buf) {
-                Ok(_) => {}
-                Err(e) => {
+        // Receiving and verifying run side by side: this task keeps the
+        // stream drained (so flow control never stalls the provider) and a
+        // blocking worker verifies and stores each chunk as it arrives,
+        // stopping at the first bad one.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<(u32, Vec<u8>)>(8);
+        let worker_manifest = m.clone();
+        let worker_dir = dir.clone();
+        let worker_provider = provider.to_string();
+        let worker = tokio::task::spawn_blocking(move || -> Result<(u32, u64), PullError> {
+            let (mut received, mut bytes) = (0u32, 0u64);
+            for (index, buf) in rx {
+                if let Err(e) = worker_manifest.verify_chunk(index, &buf) {
                     return Err(PullError::BadChunk {
-                        provider: provider.to_string(),
+                        provider: worker_provider,
                         index,
-                        expected: dxmesh_protocol::hex(&m.chunk_hashes[index as usize]),
+                        expected: dxmesh_protocol::hex(
+                            &worker_manifest.chunk_hashes[index as usize],
+                        ),
                         problem: match e {
                             FeedError::ChunkHash { actual, .. } => {
                                 format!("received bytes hash to {actual}")
@@ -326,11 +310,58 @@ pub async fn download(
                         },
                     });
                 }
+                let path = chunk_path(&worker_dir, index);
+                store_chunk(&path, &buf).map_err(io_err(&path))?;
+                received += 1;
+                bytes += buf.len() as u64;
             }
-            store_chunk(&path, &buf).map_err(io_err(&path))?;
-            summary.received += 1;
-            summary.bytes += len as u64;
+            Ok((received, bytes))
+        });
+        let mut read_error = None;
+        for index in from..=last {
+            let mut header = [0u8; 4];
+            if let Err(e) = stream.read_exact(&mut header).await {
+                read_error = Some(interrupted(index, e.to_string()));
+                break;
+            }
+            let len = u32::from_be_bytes(header) as usize;
+            if len > MAX_CHUNK_FRAME {
+                read_error = Some(PullError::BadChunk {
+                    provider: provider.to_string(),
+                    index,
+                    expected: dxmesh_protocol::hex(&m.chunk_hashes[index as usize]),
+                    problem: format!(
+                        "the provider announced {len} bytes, over the {MAX_CHUNK_FRAME}-byte limit"
+                    ),
+                });
+                break;
+            }
+            let mut buf = vec![0u8; len];
+            if let Err(e) = stream.read_exact(&mut buf).await {
+                read_error = Some(interrupted(index, e.to_string()));
+                break;
+            }
+            if !missing_set.contains(&index) {
+                continue;
+            }
+            // The worker stopped: it found a bad chunk (its error is reported below).
+            if tx.send((index, buf)).is_err() {
+                break;
+            }
         }
+        drop(tx);
+        let worker_result = worker.await.map_err(|e| PullError::Io {
+            path: dir.clone(),
+            message: format!("the verifying worker failed: {e}"),
+        })?;
+        // A bad chunk is reported before a transfer error that followed it.
+        let (received, bytes) = match (worker_result, read_error) {
+            (Err(bad), _) => return Err(bad),
+            (Ok(_), Some(e)) => return Err(e),
+            (Ok(r), None) => r,
+        };
+        summary.received = received;
+        summary.bytes = bytes;
     }
     // Complete when every chunk is held: those received now were verified
     // as they arrived; those held before were re-hashed above. Chunks are

@@ -20,8 +20,10 @@ use serde::{Deserialize, Serialize};
 /// The control request/response protocol name.
 pub const CONTROL_PROTOCOL: &str = "/dxmesh/control/1";
 
-/// Largest control frame body, in bytes (4 MiB).
-pub const MAX_CONTROL_FRAME: usize = 4 * 1024 * 1024;
+/// Largest control frame body, in bytes (15 MiB: a batch of 150,000
+/// disclosure tokens or national-query answers fits; below the codec's
+/// 16 MiB decode limit).
+pub const MAX_CONTROL_FRAME: usize = 15 * 1024 * 1024;
 
 /// A control request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

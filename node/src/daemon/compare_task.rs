@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 use tokio::sync::{mpsc, oneshot};
 
 /// Tokens per disclosure request and IDs per national query.
-const BATCH: usize = 40_000;
+const BATCH: usize = 100_000;
 
 /// A network step the comparator task asks the event loop to take.
 pub(crate) enum Op {
@@ -499,18 +499,42 @@ fn national_lookup(
                 .ok_or_else(|| format!("the national index has no column {f:?}"))
         })
         .collect::<Result<_, _>>()?;
-    let wanted: BTreeSet<IdNumber> = ids.iter().copied().collect();
+    let wanted: std::collections::HashSet<IdNumber> = ids.iter().copied().collect();
     let mut found = Vec::new();
-    for block in reader.blocks() {
-        let block = block.map_err(|e| e.to_string())?;
-        for rec in block {
-            if wanted.contains(&rec.id) {
-                let values = cols
-                    .iter()
-                    .map(|c| rec.values.get(*c).cloned().unwrap_or_default())
-                    .collect();
-                found.push((rec.id, values));
+    let mut raw = crate::feeds::RawBlocks::open(&reader).map_err(|e| e.to_string())?;
+    loop {
+        let mut group = Vec::new();
+        while group.len() < 16 {
+            match raw.next_block().map_err(|e| e.to_string())? {
+                Some(b) => group.push(b),
+                None => break,
             }
+        }
+        if group.is_empty() {
+            break;
+        }
+        use rayon::prelude::*;
+        let parts: Vec<Result<Vec<(IdNumber, Vec<String>)>, String>> = group
+            .par_iter()
+            .map(|bytes| {
+                let block: Vec<crate::feeds::RecordRef<'_>> =
+                    dxmesh_protocol::codec::decode_borrowed(bytes).map_err(|e| e.to_string())?;
+                Ok(block
+                    .iter()
+                    .filter(|r| wanted.contains(&r.id))
+                    .map(|r| {
+                        (
+                            r.id,
+                            cols.iter()
+                                .map(|c| r.values.get(*c).copied().unwrap_or("").to_string())
+                                .collect(),
+                        )
+                    })
+                    .collect())
+            })
+            .collect();
+        for p in parts {
+            found.extend(p?);
         }
     }
     found.sort();
