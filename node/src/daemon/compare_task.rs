@@ -479,6 +479,9 @@ impl Node {
     }
 }
 
+/// An ID and the national index values asked for.
+type NationalRecord = (IdNumber, Vec<String>);
+
 /// Looks IDs up in the national index dataset (one scan for the whole batch).
 fn national_lookup(
     data_dir: &Path,
@@ -514,7 +517,7 @@ fn national_lookup(
             break;
         }
         use rayon::prelude::*;
-        let parts: Vec<Result<Vec<(IdNumber, Vec<String>)>, String>> = group
+        let parts: Vec<Result<Vec<NationalRecord>, String>> = group
             .par_iter()
             .map(|bytes| {
                 let block: Vec<crate::feeds::RecordRef<'_>> =
