@@ -542,7 +542,7 @@ fn run_steps(demo: &Demo, opts: &DemoOptions) -> anyhow::Result<Option<bool>> {
     let t = step(
         7,
         total,
-        "pulling, comparing, checking the ministry, disclosing",
+        "pulling, comparing, checking the ministry, disclosing, uploading to the ministry",
     );
     std::fs::write(out.join("jobs.toml"), JOBS)?;
     let compare = demo.dx(&[
@@ -554,6 +554,75 @@ fn run_steps(demo: &Demo, opts: &DemoOptions) -> anyhow::Result<Option<bool>> {
         "--out",
         ".",
     ])?;
+    // Upload the verified findings to the ministry (comparator provides, ministry pulls).
+    demo.dx(&[
+        "dataset",
+        "import",
+        "--dir",
+        "nodes/comparator",
+        "--dataset",
+        "verified_registrations",
+        "--file",
+        "verified_registrations.csv",
+    ])?;
+    let upload = include_str!("../../deploy/agreements/upload.toml")
+        .replace("{{PROVIDER}}", &peers["comparator"])
+        .replace("{{CONSUMER}}", &peers["ministry"])
+        .replace("{{FROM}}", &from.to_string())
+        .replace("{{UNTIL}}", &until.to_string())
+        .replace("{{ANCHOR}}", &opts.reference.to_string())
+        .replace("{{PERIOD}}", &format!("P{period_days}D"))
+        .replace("{{WINDOW}}", &format!("P{period_days}D"));
+    let upath = out.join("agreements/upload.toml");
+    std::fs::write(&upath, upload)?;
+    let o = demo.dx(&[
+        "agreement",
+        "propose",
+        "--dir",
+        "nodes/comparator",
+        "--to",
+        &peers["ministry"],
+        "--terms",
+        upath.to_str().context("path")?,
+    ])?;
+    let uthread = field(&o, "thread").context("thread id")?;
+    demo.wait("the upload proposal to reach the ministry", 30, || {
+        demo.dx(&["agreement", "list", "--json", "--dir", "nodes/ministry"])
+            .ok()
+            .filter(|l| l.contains(&uthread))
+    })?;
+    demo.dx(&[
+        "agreement",
+        "accept",
+        "--dir",
+        "nodes/ministry",
+        &uthread[..16],
+    ])?;
+    demo.wait("the upload agreement at the comparator", 30, || {
+        demo.dx(&["agreement", "list", "--json", "--dir", "nodes/comparator"])
+            .ok()
+            .filter(|l| l.contains(&uthread) && l.contains("\"active\""))
+    })?;
+    demo.dx(&[
+        "publish",
+        "--dir",
+        "nodes/comparator",
+        "--agreement",
+        &uthread[..16],
+    ])?;
+    let uploaded = demo.dx(&[
+        "pull",
+        "--dir",
+        "nodes/ministry",
+        "--agreement",
+        &uthread[..16],
+    ])?;
+    let uploaded_records = uploaded
+        .split(" records")
+        .next()
+        .and_then(|s| s.rsplit(' ').next())
+        .unwrap_or("0")
+        .to_string();
     done(t);
     // 8. Quarantine reports for each provider.
     let t = step(8, total, "collecting the providers' quarantine reports");
@@ -652,7 +721,7 @@ fn run_steps(demo: &Demo, opts: &DemoOptions) -> anyhow::Result<Option<bool>> {
         .collect();
     let mut imports = Vec::new();
     for (name, _, data) in NODES {
-        if data.is_some() {
+        if data.is_some() || name == "comparator" {
             let v = demo
                 .dx(&["dataset", "show", "--json", "--dir", &demo.node_dir(name)])
                 .ok()
@@ -699,6 +768,7 @@ fn run_steps(demo: &Demo, opts: &DemoOptions) -> anyhow::Result<Option<bool>> {
         .collect();
     println!("\npeak memory per node: {}", peaks.join(", "));
     println!("\n{compare}");
+    println!("  uploaded to the ministry: {uploaded_records} verified findings");
     match verdict {
         Some(true) => println!("results match {} exactly", expected_dir.display()),
         Some(false) => println!("RESULTS DIFFER from {}", expected_dir.display()),

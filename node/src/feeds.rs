@@ -91,7 +91,7 @@ pub struct PublishInput<'a> {
     /// Epoch to publish.
     pub epoch: u64,
     /// The group's epoch key.
-    pub key: &'a EpochKey,
+    pub key: Option<&'a EpochKey>,
     /// The provider's identity (signs the manifest).
     pub identity: &'a Identity,
     /// Digest of the previous epoch's signed manifest, if any.
@@ -353,7 +353,9 @@ pub fn publish(input: &PublishInput<'_>) -> Result<Signed<Manifest>, FeedStoreEr
                     let mut attrs = [AttrToken([0; 8]); MAX_ATTRS];
                     for (slot, (field, src)) in attrs.iter_mut().zip(&plan.attrs) {
                         normalize_attr_into(value(rec, src), &mut norm);
-                        *slot = key.attr_token(field, &rec.id, &norm);
+                        if let Some(k) = key {
+                            *slot = k.attr_token(field, &rec.id, &norm);
+                        }
                     }
                     let off = local.len() as u64;
                     for (k, src) in plan.clear.iter().enumerate() {
@@ -370,7 +372,10 @@ pub fn publish(input: &PublishInput<'_>) -> Result<Signed<Manifest>, FeedStoreEr
                         local.extend_from_slice(v);
                     }
                     rows.push(Row {
-                        token: key.id_token(&rec.id),
+                        token: match key {
+                            Some(k) => k.id_token(&rec.id),
+                            None => dxmesh_protocol::token::clear_id_key(&rec.id),
+                        },
                         attrs,
                         row: ((*b as u32) << ROW_BITS) | i as u32,
                         clear_len: (local.len() as u64 - off) as u32,

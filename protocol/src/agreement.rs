@@ -174,10 +174,21 @@ impl Terms {
             .iter()
             .filter(|f| f.treatment == Treatment::Token)
             .count();
-        if tokens != 1 {
+        let attrs = self
+            .fields
+            .iter()
+            .filter(|f| f.treatment == Treatment::AttrToken)
+            .count();
+        if tokens > 1 {
             return bad(format!(
-                "exactly one field must have treatment `token` (the ID), found {tokens}"
+                "at most one field may have treatment `token` (the ID), found {tokens}"
             ));
+        }
+        if tokens == 0 && attrs > 0 {
+            return bad("a feed without a `token` field (IDs in clear, e.g. results uploaded to the ministry) carries no attribute tokens".into());
+        }
+        if tokens == 0 && !self.fields.iter().any(|f| f.treatment == Treatment::Clear) {
+            return bad("a feed needs a `token` field or clear fields".into());
         }
         let mut names: Vec<&str> = self.fields.iter().map(|f| f.name.as_str()).collect();
         names.sort_unstable();
@@ -224,6 +235,11 @@ impl Terms {
             .iter()
             .find(|f| f.name == field)
             .map(|f| f.treatment)
+    }
+
+    /// Whether the feed is keyed by a group token (false: IDs travel in clear).
+    pub fn is_tokenised(&self) -> bool {
+        self.fields.iter().any(|f| f.treatment == Treatment::Token)
     }
 
     /// Whether `other` may supersede these terms (same parties and dataset).

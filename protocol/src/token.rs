@@ -111,6 +111,20 @@ impl fmt::Debug for AttrToken {
     }
 }
 
+/// The record key of a feed that carries IDs in clear (no group key is
+/// involved, so it hides nothing): the first 16 bytes of
+/// `SHA-256("dxmesh/clear-id/v1" || normalized_id)`. Used only to sort such
+/// feeds like tokenised ones.
+pub fn clear_id_key(id: &IdNumber) -> IdToken {
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    ctx.update(b"dxmesh/clear-id/v1");
+    ctx.update(id.as_bytes());
+    let d = ctx.finish();
+    let mut t = [0u8; 16];
+    t.copy_from_slice(&d.as_ref()[..16]);
+    IdToken(t)
+}
+
 /// A validated attribute field name (`[a-z_]{1,64}`).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct AttrField(String);

@@ -24,8 +24,8 @@ echo "== dxmesh cycle"
 start=$(date +%s.%N)
 target/release/dxmesh demo --input "$W/province" --out "$W/demo" --ref-date "$REF" --residents "$N" | tee "$W/demo.log"
 end=$(date +%s.%N)
-audit=$(grep -E '^\[9/10\]' "$W/demo.log" | sed -E 's/.*done in ([0-9.]+)s/\1/')
-check=$(grep -E '^\[10/10\]' "$W/demo.log" | sed -E 's/.*done in ([0-9.]+)s/\1/')
+audit=$(grep -E "audit bundle and verifying" "$W/demo.log" | sed -E 's/.*done in ([0-9.]+)s/\1/')
+check=$(grep -E "checking the results" "$W/demo.log" | sed -E 's/.*done in ([0-9.]+)s/\1/')
 cycle=$(python3 -c "print($end - $start - $audit - $check)")
 echo "== duckdb"
 duck=$(python3 tests/bench/duckdb_uninsured.py "$W/province" "$REF" 44 "$W/duckdb_uninsured.csv" | tee /dev/stderr | sed -E 's/DUCKDB: ([0-9.]+)s.*/\1/')

@@ -41,28 +41,21 @@ CREATE MACRO valid(c) AS length(c) = 18 AND regexp_matches(c, '^[0-9]{{17}}[0-9X
     AND substr(c,18,1) = {check_expr("c")};
 CREATE MACRO norm(x) AS CASE WHEN valid(up15(clean(x))) THEN up15(clean(x)) ELSE NULL END;
 """)
+con.execute("CREATE TABLE reg AS SELECT norm(id_number) AS id, name, address FROM registry WHERE status = 'active'")
+con.execute("""CREATE TABLE pen AS SELECT DISTINCT norm(id_number) AS id FROM ins
+               WHERE status = 'active' AND insurance_type IN ('enterprise_pension','resident_pension')""")
+con.execute("CREATE TABLE dead AS SELECT norm(id_number) AS id FROM ca UNION SELECT norm(id_number) FROM he")
+con.execute(f"""CREATE TABLE oth AS SELECT DISTINCT norm(id_number) AS id FROM nat
+               WHERE province_code <> '{home}' AND insurance_type IN ('enterprise_pension','resident_pension')""")
 con.execute(f"""
 CREATE TABLE result AS
-WITH reg AS (
-  SELECT norm(id_number) AS id, name, address, birth_date FROM registry
-  WHERE status = 'active'
-), scope AS (
+WITH scope AS (
   SELECT * FROM reg WHERE id IS NOT NULL
-    AND date_diff('year', try_strptime(substr(id,7,8), '%Y%m%d'), DATE '{ref}')
+    AND date_diff('year', strptime(substr(id,7,8), '%Y%m%d'), DATE '{ref}')
         - CASE WHEN strftime(DATE '{ref}', '%m%d') < substr(id,11,4) THEN 1 ELSE 0 END >= 16
-), pension AS (
-  SELECT DISTINCT norm(id_number) AS id FROM ins
-  WHERE status = 'active' AND insurance_type IN ('enterprise_pension','resident_pension')
-), dead AS (
-  SELECT norm(id_number) AS id FROM ca UNION SELECT norm(id_number) FROM he
-), other AS (
-  SELECT DISTINCT norm(id_number) AS id FROM nat
-  WHERE province_code <> '{home}' AND insurance_type IN ('enterprise_pension','resident_pension')
 )
-SELECT DISTINCT id AS id_number, name, address FROM scope
-WHERE id NOT IN (SELECT id FROM pension WHERE id IS NOT NULL)
-  AND id NOT IN (SELECT id FROM dead WHERE id IS NOT NULL)
-  AND id NOT IN (SELECT id FROM other WHERE id IS NOT NULL)
+SELECT DISTINCT s.id AS id_number, s.name, s.address FROM scope s
+ANTI JOIN pen USING (id) ANTI JOIN dead USING (id) ANTI JOIN oth USING (id)
 ORDER BY 1, 2, 3
 """)
 con.execute(f"COPY result TO '{out}' (HEADER, DELIMITER ',')")

@@ -787,6 +787,29 @@ async fn run_compare(
             },
         );
     }
+    // The verified findings the province uploads to the ministry.
+    let mut verified: Vec<Vec<String>> = Vec::new();
+    for (name, r) in &results {
+        if let Ok(mut rd) = csv::Reader::from_path(&r.file)
+            && rd
+                .headers()
+                .map(|h| h.get(0) == Some("id_number"))
+                .unwrap_or(false)
+        {
+            for rec in rd.records().flatten() {
+                if let Some(id) = rec.get(0) {
+                    verified.push(vec![id.to_string(), name.clone()]);
+                }
+            }
+        }
+    }
+    verified.sort();
+    verified.dedup();
+    write_csv(
+        &out.join("verified_registrations.csv"),
+        &["id_number".into(), "finding".into()],
+        &verified,
+    )?;
     if job.coverage.is_some() {
         let rows: Vec<Vec<String>> = result
             .coverage

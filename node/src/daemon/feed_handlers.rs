@@ -599,9 +599,14 @@ impl Node {
                 ));
                 continue;
             }
-            match self.group_key(&terms) {
+            let key_result = if terms.is_tokenised() {
+                self.group_key(&terms)
+            } else {
+                Ok(Some(GroupMasterKey([0; 32])))
+            };
+            match key_result {
                 Ok(Some(master)) => {
-                    let key = master.epoch_key(&terms.token_group, epoch);
+                    let key = terms.is_tokenised().then(|| master.epoch_key(&terms.token_group, epoch));
                     let previous = epoch
                         .checked_sub(1)
                         .and_then(|p| feeds::read_manifest(&self.data_dir, &agreement, p).ok().flatten())
@@ -636,7 +641,7 @@ impl Node {
                     data_dir: &data_dir,
                     terms: &terms,
                     epoch,
-                    key: &key,
+                    key: key.as_ref(),
                     identity: &identity,
                     previous,
                     now: now(),

@@ -122,11 +122,77 @@ struct CsvScan {
     newlines: VecDeque<u64>,
 }
 
+/// Bytes gathered before they are handed to the hashing thread.
+const HASH_CHUNK: usize = 1024 * 1024;
+
+/// SHA-256 of the source, computed on a helper thread: the reader thread is
+/// the busiest of the pipeline, and copying each chunk it reads costs it far
+/// less than hashing it.
+struct Hasher {
+    pending: Vec<u8>,
+    tx: Option<SyncSender<Vec<u8>>>,
+    spare: Receiver<Vec<u8>>,
+    thread: Option<std::thread::JoinHandle<String>>,
+}
+
+impl Hasher {
+    fn new() -> Result<Hasher, ImportError> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
+        let (back, spare) = std::sync::mpsc::channel::<Vec<u8>>();
+        let thread = std::thread::Builder::new()
+            .name("dataset-hash".into())
+            .spawn(move || {
+                let mut sha = ring::digest::Context::new(&ring::digest::SHA256);
+                for chunk in rx {
+                    sha.update(&chunk);
+                    let _ = back.send(chunk);
+                }
+                hex::encode(sha.finish().as_ref())
+            })
+            .map_err(|e| ImportError::Internal(format!("cannot start hashing thread: {e}")))?;
+        Ok(Hasher {
+            pending: Vec::with_capacity(HASH_CHUNK + READ_BUFFER),
+            tx: Some(tx),
+            spare,
+            thread: Some(thread),
+        })
+    }
+
+    fn update(&mut self, bytes: &[u8]) {
+        self.pending.extend_from_slice(bytes);
+        if self.pending.len() >= HASH_CHUNK {
+            self.send();
+        }
+    }
+
+    fn send(&mut self) {
+        let mut next = self
+            .spare
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(HASH_CHUNK + READ_BUFFER));
+        next.clear();
+        let full = std::mem::replace(&mut self.pending, next);
+        if let Some(tx) = &self.tx {
+            // A failed send means the thread is gone; `finish` reports it.
+            let _ = tx.send(full);
+        }
+    }
+
+    fn finish(mut self) -> Result<String, ImportError> {
+        self.send();
+        drop(self.tx.take());
+        self.thread
+            .take()
+            .and_then(|t| t.join().ok())
+            .ok_or_else(|| ImportError::Internal("hashing thread failed".into()))
+    }
+}
+
 /// A `Read` over the source file that hashes every byte, removes a leading
 /// UTF-8 BOM and (for CSV) tracks quotes and newlines.
 pub(super) struct Tap {
     file: File,
-    sha: ring::digest::Context,
+    hasher: Hasher,
     /// Bytes read ahead to look for a BOM, not yet delivered.
     prefix: Vec<u8>,
     /// Bytes delivered (BOM excluded).
@@ -137,19 +203,19 @@ pub(super) struct Tap {
 impl Tap {
     fn open(path: &Path, track_csv: bool) -> Result<Tap, ImportError> {
         let mut file = File::open(path).map_err(io_err(path))?;
-        let mut sha = ring::digest::Context::new(&ring::digest::SHA256);
+        let mut hasher = Hasher::new()?;
         let mut head = Vec::with_capacity(3);
         (&mut file)
             .take(3)
             .read_to_end(&mut head)
             .map_err(io_err(path))?;
-        sha.update(&head);
+        hasher.update(&head);
         if head.as_slice() == BOM {
             head.clear();
         }
         Ok(Tap {
             file,
-            sha,
+            hasher,
             prefix: head,
             offset: 0,
             csv: track_csv.then(|| CsvScan {
@@ -159,8 +225,8 @@ impl Tap {
         })
     }
 
-    fn finish(self) -> String {
-        hex::encode(self.sha.finish().as_ref())
+    fn finish(self) -> Result<String, ImportError> {
+        self.hasher.finish()
     }
 }
 
@@ -173,7 +239,7 @@ impl Read for Tap {
             n
         } else {
             let n = self.file.read(buf)?;
-            self.sha.update(&buf[..n]);
+            self.hasher.update(&buf[..n]);
             n
         };
         if let Some(scan) = &mut self.csv {
@@ -259,7 +325,7 @@ impl Source {
         };
         io::copy(&mut tap, &mut io::sink()).map_err(io_err(&path))?;
         Ok(Summary {
-            sha256: tap.finish(),
+            sha256: tap.finish()?,
         })
     }
 
