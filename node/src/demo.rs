@@ -8,7 +8,6 @@
 
 use anyhow::{Context, bail};
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -166,14 +165,37 @@ struct Demo {
     children: Children,
 }
 
-fn step(n: usize, total: usize, what: &str) -> Instant {
-    print!("[{n}/{total}] {what} ... ");
-    let _ = std::io::stdout().flush();
-    Instant::now()
+/// A long step: a spinner on the terminal (stderr) while it runs, then one
+/// line on stdout with its duration (kept in logs).
+struct Step {
+    bar: indicatif::ProgressBar,
+    line: String,
+    started: Instant,
 }
 
-fn done(t: Instant) {
-    println!("done in {:.1}s", t.elapsed().as_secs_f64());
+fn step(n: usize, total: usize, what: &str) -> Step {
+    let line = format!("[{n}/{total}] {what}");
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {msg} {elapsed}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    bar.set_message(line.clone());
+    bar.enable_steady_tick(Duration::from_millis(120));
+    Step {
+        bar,
+        line,
+        started: Instant::now(),
+    }
+}
+
+fn done(s: Step) {
+    s.bar.finish_and_clear();
+    println!(
+        "{} ... done in {:.1}s",
+        s.line,
+        s.started.elapsed().as_secs_f64()
+    );
 }
 
 impl Demo {

@@ -225,7 +225,7 @@ impl Plan {
 
 /// One projected, tokenised record before sorting.
 /// At most this many attribute-token fields per feed (rows are fixed-size).
-const MAX_ATTRS: usize = 6;
+const MAX_ATTRS: usize = 3;
 
 /// One projected, tokenised record, fixed-size: clear values live in an
 /// arena (joined by 0x1F) so that sorting moves no heap data.
@@ -234,8 +234,8 @@ struct Row {
     token: IdToken,
     attrs: [AttrToken; MAX_ATTRS],
     row: u32,
-    clear_len: u32,
-    clear_off: u64,
+    clear_len: u16,
+    clear_off: u32,
 }
 
 /// Rows of one block, its clear-value arena, and rows out of scope.
@@ -378,8 +378,11 @@ pub fn publish(input: &PublishInput<'_>) -> Result<Signed<Manifest>, FeedStoreEr
                         },
                         attrs,
                         row: ((*b as u32) << ROW_BITS) | i as u32,
-                        clear_len: (local.len() as u64 - off) as u32,
-                        clear_off: off,
+                        clear_len: u16::try_from(local.len() as u64 - off).map_err(|_| FeedStoreError::Schema {
+                            dataset: String::new(),
+                            problem: format!("block {b} record {i}: clear values longer than 64 KiB"),
+                        })?,
+                        clear_off: off as u32,
                     });
                 }
                 Ok((rows, local, out_of_scope))
@@ -388,8 +391,14 @@ pub fn publish(input: &PublishInput<'_>) -> Result<Signed<Manifest>, FeedStoreEr
         for r in done {
             let (mut part, local, o) = r?;
             let base = arena.len() as u64;
+            if base + local.len() as u64 > u64::from(u32::MAX) {
+                return Err(FeedStoreError::Schema {
+                    dataset: terms.dataset.clone(),
+                    problem: "the clear fields of this feed exceed 4 GiB".into(),
+                });
+            }
             for row in part.iter_mut() {
-                row.clear_off += base;
+                row.clear_off += base as u32;
             }
             arena.extend_from_slice(&local);
             rows.append(&mut part);
@@ -398,7 +407,7 @@ pub fn publish(input: &PublishInput<'_>) -> Result<Signed<Manifest>, FeedStoreEr
     }
     let n_attrs = plan.attrs.len();
     let clear_of =
-        |r: &Row| &arena[r.clear_off as usize..(r.clear_off + r.clear_len as u64) as usize];
+        |r: &Row| &arena[r.clear_off as usize..r.clear_off as usize + r.clear_len as usize];
     rows.par_sort_unstable_by(|a, b| {
         a.token
             .cmp(&b.token)
@@ -444,7 +453,6 @@ pub fn publish(input: &PublishInput<'_>) -> Result<Signed<Manifest>, FeedStoreEr
         let path = tmp.path().join(format!("chunk-{:05}.bin", chunk.index));
         let mut f = std::fs::File::create(&path).map_err(io_err(&path))?;
         f.write_all(&bytes).map_err(io_err(&path))?;
-        f.sync_data().map_err(io_err(&path))?;
         hashes.push(merkle::leaf_hash(&bytes));
         firsts.push(chunk.id(0));
         Ok(())
@@ -483,6 +491,16 @@ pub fn publish(input: &PublishInput<'_>) -> Result<Signed<Manifest>, FeedStoreEr
         .into_inner()
         .map_err(|e| io_err(&index_path)(e.into_error()))?;
     index_file.sync_data().map_err(io_err(&index_path))?;
+    // Every chunk reaches the disk before the manifest is signed (fsyncs in
+    // parallel let the filesystem batch them).
+    let chunk_files: Vec<PathBuf> = (0..chunk_hashes.len())
+        .map(|i| tmp.path().join(format!("chunk-{i:05}.bin")))
+        .collect();
+    chunk_files.par_iter().try_for_each(|p| {
+        std::fs::File::open(p)
+            .and_then(|f| f.sync_data())
+            .map_err(io_err(p))
+    })?;
     let manifest = Manifest {
         provider: input.identity.public(),
         agreement,

@@ -295,7 +295,7 @@ pub async fn download(
         let worker = tokio::task::spawn_blocking(move || -> Result<(u32, u64), PullError> {
             let (mut received, mut bytes) = (0u32, 0u64);
             for (index, buf) in rx {
-                if let Err(e) = worker_manifest.verify_chunk(index, &buf) {
+                if let Err(e) = worker_manifest.verify_chunk_hash(index, &buf) {
                     return Err(PullError::BadChunk {
                         provider: worker_provider,
                         index,

@@ -314,6 +314,28 @@ impl Manifest {
         Ok(())
     }
 
+    /// Checks chunk `index`'s bytes against the hash the manifest lists
+    /// (what a pull checks as each chunk arrives; the structure is checked
+    /// by [`Manifest::verify_chunk`] when the chunk is read).
+    pub fn verify_chunk_hash(&self, index: u32, bytes: &[u8]) -> Result<(), FeedError> {
+        let expected = *self
+            .chunk_hashes
+            .get(index as usize)
+            .ok_or(FeedError::NoSuchChunk {
+                index,
+                chunks: self.chunks(),
+            })?;
+        let actual = merkle::leaf_hash(bytes);
+        if actual != expected {
+            return Err(FeedError::ChunkHash {
+                index,
+                expected: crate::hex(&expected),
+                actual: crate::hex(&actual),
+            });
+        }
+        Ok(())
+    }
+
     /// Verifies chunk `index`'s bytes against the manifest and decodes it.
     pub fn verify_chunk(&self, index: u32, bytes: &[u8]) -> Result<Chunk, FeedError> {
         let expected = *self

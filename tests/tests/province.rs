@@ -55,6 +55,31 @@ fn the_demo_finds_exactly_the_expected_results_and_leaves_no_process() {
     let dir = tmp.path().join("demo");
     let stdout = run_demo(&dir, "20000", "7");
     assert!(stdout.contains("results match"), "{stdout}");
+    assert!(
+        stdout.contains("audit: every signature, log, pull and disclosure verified"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("uploaded to the ministry:"), "{stdout}");
+    let report = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert!(
+        report.contains("<svg")
+            && report.contains("Data quality per department")
+            && !report.contains("<script")
+    );
+    for dept in [
+        "public_security",
+        "civil_affairs",
+        "health",
+        "disabled_federation",
+        "hr",
+        "comparator",
+        "ministry",
+    ] {
+        assert!(
+            dir.join("audit").join(dept).join("entries.bin").exists(),
+            "no audit bundle for {dept}"
+        );
+    }
     for f in [
         "uninsured.csv",
         "deceased_insured.csv",

@@ -8,7 +8,7 @@
 use super::dedup::row_key;
 use super::mapping::{Mapping, column_key};
 use super::records::put_varint;
-use super::source::{Batch, Header};
+use super::source::{Batch, Header, KEEP_ROW_BUFFER};
 use super::{
     BLOCK_SOFT_LIMIT, ID_COLUMNS, ImportError, MAX_BLOCK_RECORDS, MAX_ROW_BYTES, Problem, io_err,
     is_date_column,
@@ -331,7 +331,7 @@ impl<'a> Normaliser<'a> {
         blocks: SyncSender<Block>,
         spare_blocks: Receiver<Block>,
     ) -> Result<(), Stop> {
-        for batch in batches {
+        for mut batch in batches {
             if self.first {
                 self.first = false;
                 self.block.estimated_rows = self.estimate_rows(&batch);
@@ -348,6 +348,13 @@ impl<'a> Normaliser<'a> {
                     self.block.move_last_row(&mut next);
                     let full = std::mem::replace(&mut self.block, next);
                     blocks.send(full).map_err(|_| Stop::WriterGone)?;
+                }
+            }
+            // Rows recycled with their buffers: drop the buffers of long ones
+            // so that memory stays bounded by the longest rows in flight.
+            for rec in &mut batch.records[..batch.len] {
+                if rec.as_slice().len() > KEEP_ROW_BUFFER {
+                    *rec = ByteRecord::new();
                 }
             }
             // The reader may have gone (after an error); that is fine.

@@ -25,6 +25,10 @@ use std::sync::mpsc::{Receiver, SyncSender};
 const BOM: &[u8; 3] = b"\xEF\xBB\xBF";
 /// Read buffer of the parsers (fits the L2 cache).
 const READ_BUFFER: usize = 256 * 1024;
+/// A batch is sent on once its rows hold this many bytes (or it is full).
+const BATCH_BYTES: usize = 4 * 1024 * 1024;
+/// A parsed row larger than this does not keep its buffer for reuse.
+pub(super) const KEEP_ROW_BUFFER: usize = 64 * 1024;
 
 /// Where quoting went wrong: byte offset (BOM excluded) and what.
 #[derive(Debug, Clone)]
@@ -343,13 +347,16 @@ impl Source {
             batch.len = 0;
             let mut end = false;
             let mut failure = None;
-            while batch.len < batch_rows {
+            let mut bytes = 0;
+            while batch.len < batch_rows && bytes < BATCH_BYTES {
                 if batch.records.len() == batch.len {
                     batch.records.push(ByteRecord::new());
                     batch.lines.push(0);
                 }
-                match self.next(&mut batch.records[batch.len]) {
+                let rec = &mut batch.records[batch.len];
+                match self.next(rec) {
                     Ok(Some(line)) => {
+                        bytes += rec.as_slice().len();
                         batch.lines[batch.len] = line;
                         batch.len += 1;
                     }
