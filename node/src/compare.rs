@@ -49,7 +49,10 @@ pub struct Input {
 
 struct Cursor {
     name: String,
-    reader: FeedReader,
+    schema: Vec<dxmesh_protocol::agreement::FieldTerm>,
+    chunks: u32,
+    /// Chunks read and verified ahead by a background thread.
+    incoming: std::sync::mpsc::Receiver<Result<Chunk, PullError>>,
     chunk: Option<Chunk>,
     next_chunk: u32,
     pos: usize,
@@ -68,11 +71,15 @@ impl Cursor {
             {
                 return Ok(());
             }
-            if self.next_chunk >= self.reader.manifest().chunks() {
+            if self.next_chunk >= self.chunks {
                 self.chunk = None;
                 return Ok(());
             }
-            self.chunk = Some(self.reader.chunk(self.next_chunk)?);
+            let next = self.incoming.recv().map_err(|_| CompareError::Schema {
+                input: self.name.clone(),
+                problem: "the chunk reader stopped".into(),
+            })?;
+            self.chunk = Some(next?);
             self.next_chunk += 1;
             self.pos = 0;
         }
@@ -108,10 +115,8 @@ pub fn run_pass(
 ) -> Result<PassOutput, CompareError> {
     let mut cursors = Vec::with_capacity(inputs.len());
     // Attribute columns needed: (cursor, field) -> attr column index.
-    let attr_col = |reader: &FeedReader, input: &str, field: &str| -> Result<usize, CompareError> {
-        reader
-            .manifest()
-            .schema
+    let attr_col = |schema: &[dxmesh_protocol::agreement::FieldTerm], input: &str, field: &str| -> Result<usize, CompareError> {
+        schema
             .iter()
             .filter(|f| f.treatment == Treatment::AttrToken)
             .position(|f| f.name == field)
@@ -144,9 +149,24 @@ pub fn run_pass(
             Some((idx, field, _, _)) if *idx == i => Some(clear_col(&input.reader, name, field)?),
             _ => None,
         };
+        let chunks = input.reader.manifest().chunks();
+        let schema_of = input.reader.manifest().schema.clone();
+        let (tx, rx) = std::sync::mpsc::sync_channel(2);
+        let reader = input.reader;
+        std::thread::spawn(move || {
+            for i in 0..reader.manifest().chunks() {
+                let r = reader.chunk(i);
+                let failed = r.is_err();
+                if tx.send(r).is_err() || failed {
+                    return;
+                }
+            }
+        });
         let mut c = Cursor {
             name: name.clone(),
-            reader: input.reader,
+            schema: schema_of,
+            chunks,
+            incoming: rx,
             chunk: None,
             next_chunk: 0,
             pos: 0,
@@ -165,9 +185,9 @@ pub fn run_pass(
         .map(|p| {
             Ok((
                 p.a,
-                attr_col(&cursors[p.a].reader, &cursors[p.a].name, &p.a_field)?,
+                attr_col(&cursors[p.a].schema, &cursors[p.a].name, &p.a_field)?,
                 p.b,
-                attr_col(&cursors[p.b].reader, &cursors[p.b].name, &p.b_field)?,
+                attr_col(&cursors[p.b].schema, &cursors[p.b].name, &p.b_field)?,
             ))
         })
         .collect::<Result<_, CompareError>>()?;
@@ -189,7 +209,10 @@ pub fn run_pass(
     };
     let mut attr_sets: Vec<Vec<AttrToken>> = vec![Vec::new(); wanted_attrs.len()];
     let mut mismatch = vec![false; pairs.len()];
-    let mut regions: Vec<String> = Vec::new();
+    // Regions are interned: a token's regions are small ids, no allocation.
+    let mut region_ids: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut region_counts: Vec<(u64, u64)> = Vec::new();
+    let mut regions: Vec<usize> = Vec::new();
     let mut op = 0usize;
     loop {
         let mut min: Option<IdToken> = None;
@@ -231,8 +254,16 @@ pub fn run_pass(
                     }
                     if let Some(col) = c.region_col {
                         let region = chunk.clear_value(col, r);
-                        if !regions.iter().any(|x| x == region) {
-                            regions.push(region.to_string());
+                        let id = match region_ids.get(region) {
+                            Some(id) => *id,
+                            None => {
+                                region_ids.insert(region.to_string(), region_counts.len());
+                                region_counts.push((0, 0));
+                                region_counts.len() - 1
+                            }
+                        };
+                        if !regions.contains(&id) {
+                            regions.push(id);
                         }
                     }
                 }
@@ -270,13 +301,11 @@ pub fn run_pass(
                     .iter()
                     .position(|w| w.0 == b && w.1 == pairs[p].3)
                     .unwrap_or(0);
-                let mut sa = attr_sets[ka].clone();
-                let mut sb = attr_sets[kb].clone();
-                sa.sort_unstable();
-                sa.dedup();
-                sb.sort_unstable();
-                sb.dedup();
-                mismatch[p] = sa != sb;
+                for k in [ka, kb] {
+                    attr_sets[k].sort_unstable();
+                    attr_sets[k].dedup();
+                }
+                mismatch[p] = attr_sets[ka] != attr_sets[kb];
             }
         }
         for (j, (_, expr, _)) in job.results.iter().enumerate() {
@@ -297,9 +326,8 @@ pub fn run_pass(
             );
             if e || cov {
                 for r in &regions {
-                    let entry = out.coverage.entry(r.clone()).or_default();
-                    entry.0 += u64::from(e);
-                    entry.1 += u64::from(cov);
+                    region_counts[*r].0 += u64::from(e);
+                    region_counts[*r].1 += u64::from(cov);
                 }
             }
         }
@@ -307,6 +335,12 @@ pub fn run_pass(
     for (i, c) in cursors.iter().enumerate() {
         out.records[i] = c.records;
         out.members[i] = c.tokens;
+    }
+    for (name, id) in region_ids {
+        let (e, c) = region_counts[id];
+        if e > 0 || c > 0 {
+            out.coverage.insert(name, (e, c));
+        }
     }
     Ok(out)
 }
