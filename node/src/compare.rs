@@ -115,7 +115,10 @@ pub fn run_pass(
 ) -> Result<PassOutput, CompareError> {
     let mut cursors = Vec::with_capacity(inputs.len());
     // Attribute columns needed: (cursor, field) -> attr column index.
-    let attr_col = |schema: &[dxmesh_protocol::agreement::FieldTerm], input: &str, field: &str| -> Result<usize, CompareError> {
+    let attr_col = |schema: &[dxmesh_protocol::agreement::FieldTerm],
+                    input: &str,
+                    field: &str|
+     -> Result<usize, CompareError> {
         schema
             .iter()
             .filter(|f| f.treatment == Treatment::AttrToken)

@@ -15,9 +15,13 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench-cycle/demo/nodes/comparator");
+    let root =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench-cycle/demo/nodes/comparator");
     if !root.exists() {
-        println!("no pulled feeds at {}: run tests/bench/cycle.sh first", root.display());
+        println!(
+            "no pulled feeds at {}: run tests/bench/cycle.sh first",
+            root.display()
+        );
         return;
     }
     let data = root.join("data");
@@ -29,7 +33,10 @@ fn main() {
         .map(|s| dxmesh_protocol::codec::decode(s.body()).expect("roster body"))
         .expect("a roster");
     let jobs_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/jobs.toml");
-    let job = JobFile::load(&jobs_path).unwrap().compile(&jobs_path).unwrap();
+    let job = JobFile::load(&jobs_path)
+        .unwrap()
+        .compile(&jobs_path)
+        .unwrap();
     let open = || -> Vec<Input> {
         job.inputs
             .iter()
@@ -38,10 +45,15 @@ fn main() {
                     .threads()
                     .find(|t| {
                         t.state.terms.dataset == spec.dataset
-                            && roster.member(&t.state.terms.provider).is_some_and(|m| m.department == spec.provider)
+                            && roster
+                                .member(&t.state.terms.provider)
+                                .is_some_and(|m| m.department == spec.provider)
                     })
                     .expect("agreement for input");
-                Input { name: name.clone(), reader: FeedReader::open(&data, &th.state.terms, 0).expect("pulled feed") }
+                Input {
+                    name: name.clone(),
+                    reader: FeedReader::open(&data, &th.state.terms, 0).expect("pulled feed"),
+                }
             })
             .collect()
     };
@@ -58,7 +70,11 @@ fn main() {
     }
     let hwm = std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("VmHWM:")).map(|v| v.trim().to_string()))
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .map(|v| v.trim().to_string())
+        })
         .unwrap_or_default();
     println!("peak memory of the pass: {hwm} (target < 1 GiB)");
 }

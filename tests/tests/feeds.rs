@@ -198,3 +198,108 @@ fn import_reports_every_bad_row_in_the_quarantine_file() {
         "{shown}"
     );
 }
+
+#[test]
+fn a_range_pull_fetches_only_the_chunks_covering_the_range_and_a_full_pull_completes_it() {
+    let (s, _) = setup(BIN, 80_000, &registry_terms(2, 100));
+    let out = s.pps.cli(&["publish"]);
+    assert!(out.contains("in 3 chunks"), "{out}");
+    // Tokens are uniformly spread: the lower quarter of the token space lies in the first chunk.
+    let range = format!("{}-{}", "00".repeat(16), format!("3f{}", "ff".repeat(15)));
+    let out = s
+        .pcmp
+        .cli(&["pull", "--agreement", &s.agreement[..12], "--range", &range]);
+    assert!(out.contains("3 chunks (1 received now"), "{out}");
+    assert!(!s.comparator_feed_dir().join("complete").exists());
+    let out = s.pcmp.cli(&["pull", "--agreement", &s.agreement[..12]]);
+    assert!(out.contains("3 chunks (2 received now"), "{out}");
+    assert!(s.comparator_feed_dir().join("complete").exists());
+}
+
+#[test]
+fn feeds_stream_both_ways_between_two_nodes_at_once() {
+    // rust-libp2p #5410: yamux can deadlock when data flows both ways on one
+    // stream. dxmesh streams are one-directional; here two large feeds cross
+    // on the same connection at the same time, one in each direction.
+    let (mut s, rows) = setup(BIN, 80_000, &registry_terms(2, 100));
+    s.pps.cli(&["publish"]);
+    // The comparator provides a clear-ID feed to public security.
+    let mut csv = String::from("id_number,finding\n");
+    for r in rows.iter().take(60_000) {
+        csv.push_str(&format!("{},uninsured\n", r.id));
+    }
+    std::fs::write(s.mesh.path().join("verified.csv"), csv).unwrap();
+    s.mesh.dx.ok(
+        s.mesh.path(),
+        &[
+            "dataset",
+            "import",
+            "--dir",
+            "cmp",
+            "--dataset",
+            "verified_registrations",
+            "--file",
+            "verified.csv",
+        ],
+    );
+    let upload = include_str!("../../deploy/agreements/upload.toml")
+        .replace("{{PROVIDER}}", &s.cmp.peer_id)
+        .replace("{{CONSUMER}}", &s.ps.peer_id)
+        .replace("{{FROM}}", &dxmesh_tests::day(-1))
+        .replace("{{UNTIL}}", &dxmesh_tests::day(365))
+        .replace("{{ANCHOR}}", &dxmesh_tests::day(-1))
+        .replace("{{PERIOD}}", "daily")
+        .replace("{{WINDOW}}", "P1D");
+    let path = s.mesh.path().join("upload.toml");
+    std::fs::write(&path, upload).unwrap();
+    let out = s.pcmp.cli(&[
+        "agreement",
+        "propose",
+        "--to",
+        &s.ps.peer_id,
+        "--terms",
+        path.to_str().unwrap(),
+    ]);
+    let thread = dxmesh_tests::field(&out, "thread");
+    s.pps.wait_agreement(&thread, "proposed", 1);
+    s.pps.cli(&["agreement", "accept", &thread[..12]]);
+    s.pcmp.wait_agreement(&thread, "active", 2);
+    s.pcmp.cli(&["publish", "--agreement", &thread[..12]]);
+    // Both pulls at once.
+    let dx = s.mesh.dx.clone();
+    let (ps_dir, cmp_dir) = (s.ps.dir.clone(), s.cmp.dir.clone());
+    let (a, t) = (s.agreement[..12].to_string(), thread[..12].to_string());
+    let one = std::thread::spawn(move || {
+        dx.run(
+            &cmp_dir,
+            &[
+                "pull",
+                "--agreement",
+                &a,
+                "--dir",
+                cmp_dir.to_str().unwrap(),
+            ],
+        )
+    });
+    let dx = s.mesh.dx.clone();
+    let two = std::thread::spawn(move || {
+        dx.run(
+            &ps_dir,
+            &["pull", "--agreement", &t, "--dir", ps_dir.to_str().unwrap()],
+        )
+    });
+    for (name, out) in [
+        ("registry to the comparator", one.join().unwrap()),
+        ("upload to public security", two.join().unwrap()),
+    ] {
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("every chunk verified"),
+            "{name}"
+        );
+    }
+}

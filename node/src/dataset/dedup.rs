@@ -20,7 +20,8 @@
 //! column mapped to the wrong column, say the clerk's own ID number) moves to
 //! small side tables, so that many rows of one ID never make probing
 //! quadratic. The table is sized up front from the file size and the first
-//! rows' length, so a 10-million-row registry needs 256 MB and no rehash.
+//! rows' length (any size, not a power of two: about 21 bytes per distinct
+//! row, 213 MB for a 10-million-row registry), so it rarely grows.
 //! Rows are checked in windows of [`WINDOW`]: the home slots of a window are
 //! loaded first, independently, so that their cache and TLB misses overlap
 //! instead of costing one memory latency each (software prefetching without
@@ -58,9 +59,12 @@ const ID_BITS: u64 = OCCUPIED - 1;
 pub(super) const HEAVY: usize = 16;
 
 fn table_slots(rows: usize) -> usize {
-    (rows.saturating_mul(4) / 3 + 1)
-        .next_power_of_two()
-        .max(1024)
+    (rows.saturating_mul(4) / 3 + 1).max(1024)
+}
+
+/// The slot after `i` in a table of `size` slots (linear probing wraps).
+fn next(i: usize, size: usize) -> usize {
+    if i + 1 == size { 0 } else { i + 1 }
 }
 
 /// What inserting a row key found.
@@ -103,7 +107,8 @@ impl RowSet {
     }
 
     fn home(&self, key: u128) -> usize {
-        (mix64(id_of(key)) as usize) & (self.slots.len() - 1)
+        // Any table size: the high bits of hash × size (Lemire's range reduction).
+        ((u128::from(mix64(id_of(key))) * self.slots.len() as u128) >> 64) as usize
     }
 
     /// Loads the key's home slot (to overlap cache misses).
@@ -119,11 +124,10 @@ impl RowSet {
 
     fn rebuild(&mut self, slots: usize) {
         let old = std::mem::replace(&mut self.slots, vec![EMPTY; slots]);
-        let mask = slots - 1;
         for key in old.into_iter().filter(|&k| k != EMPTY) {
             let mut i = self.home(key);
             while self.slots[i] != EMPTY {
-                i = (i + 1) & mask;
+                i = next(i, slots);
             }
             self.slots[i] = key;
         }
@@ -141,7 +145,7 @@ impl RowSet {
         if (self.len + 1) * 4 > self.slots.len() * 3 {
             self.rebuild(self.slots.len() * 2);
         }
-        let mask = self.slots.len() - 1;
+        let size = self.slots.len();
         let home = self.home(key);
         let mut i = home;
         let mut same = 0;
@@ -156,7 +160,7 @@ impl RowSet {
             if id_of(slot) == id {
                 same += 1;
             }
-            i = (i + 1) & mask;
+            i = next(i, size);
         }
         if same >= HEAVY {
             // Move the ID to the side tables: its rows so far stay here too,
@@ -167,7 +171,7 @@ impl RowSet {
                 if id_of(self.slots[j]) == id {
                     self.heavy_rows.insert(self.slots[j]);
                 }
-                j = (j + 1) & mask;
+                j = next(j, size);
             }
             self.heavy_rows.insert(key);
             return Seen::MoreOfId;

@@ -54,8 +54,8 @@
 //! normalisation straight into the records' final encoding, quarantine);
 //! and a writer thread (duplicate detection, see `dedup`, and `O_DIRECT`
 //! writes, see `records`). Memory stays bounded whatever the file size,
-//! except for the duplicate table: 16 bytes per distinct row, at most 3/4
-//! full.
+//! except for the duplicate table: 16 bytes per slot, at most 3/4 full
+//! (about 21 bytes per distinct row).
 
 mod dedup;
 mod mapping;
