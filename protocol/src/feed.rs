@@ -338,21 +338,7 @@ impl Manifest {
 
     /// Verifies chunk `index`'s bytes against the manifest and decodes it.
     pub fn verify_chunk(&self, index: u32, bytes: &[u8]) -> Result<Chunk, FeedError> {
-        let expected = *self
-            .chunk_hashes
-            .get(index as usize)
-            .ok_or(FeedError::NoSuchChunk {
-                index,
-                chunks: self.chunks(),
-            })?;
-        let actual = merkle::leaf_hash(bytes);
-        if actual != expected {
-            return Err(FeedError::ChunkHash {
-                index,
-                expected: crate::hex(&expected),
-                actual: crate::hex(&actual),
-            });
-        }
+        self.verify_chunk_hash(index, bytes)?;
         let chunk: Chunk = codec::decode(bytes)?;
         let bad = |problem: String| FeedError::Chunk { index, problem };
         if chunk.index != index {

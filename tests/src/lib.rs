@@ -255,31 +255,7 @@ pub struct NodeProc {
 impl NodeProc {
     /// Starts the daemon and waits until it answers on its admin socket with a listen address.
     pub fn start(dx: &Dxmesh, node: &NodeDir) -> NodeProc {
-        let log = node.dir.join("node.log");
-        let log_file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log)
-            .expect("log file");
-        let child = Command::new(&dx.bin)
-            .args(["run", "--dir"])
-            .arg(&node.dir)
-            .env("RUST_LOG", "info,dxmesh_node=debug")
-            .stdin(Stdio::null())
-            .stdout(log_file.try_clone().expect("log"))
-            .stderr(log_file)
-            .spawn()
-            .expect("spawn dxmesh run");
-        let mut p = NodeProc {
-            node: node.clone(),
-            dx: dx.clone(),
-            child: Some(child),
-            log,
-        };
-        p.wait_for("a listen address", Duration::from_secs(20), |s| {
-            !s.listen_addresses.is_empty()
-        });
-        p
+        NodeProc::start_with_env(dx, node, &[])
     }
 
     /// The daemon's process id.
