@@ -614,7 +614,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 "comparison of epoch {} (reference date {}) written to {}",
                 v["epoch"],
                 v["reference_date"].as_str().unwrap_or(""),
-                out.display()
+                out_abs.display()
             );
             if let Some(results) = v["results"].as_object() {
                 for (name, r) in results {
