@@ -472,84 +472,62 @@ impl Node {
         match event {
             request_response::Event::Message { peer, message, .. } => match message {
                 request_response::Message::Request {
-                    request:
+                    request, channel, ..
+                } => {
+                    // One gate for every control request: a peer the roster
+                    // does not admit gets nothing but a logged refusal.
+                    let admission = self.admission(&peer);
+                    if admission != Admission::Admitted {
+                        self.record_refusal(
+                            Some(peer),
+                            None,
+                            format!("control request: {admission}"),
+                        );
+                        let _ = self.swarm.behaviour_mut().control.send_response(
+                            channel,
+                            Response::Refused {
+                                reason: Refusal::NotAdmitted(admission),
+                            },
+                        );
+                        return;
+                    }
+                    match request {
+                        // Answered asynchronously, once the lookup is done.
                         Request::Disclose {
                             agreement,
                             epoch,
                             result_kind,
                             fields,
                             tokens,
-                        },
-                    channel,
-                    ..
-                } => {
-                    let admission = self.admission(&peer);
-                    if admission != Admission::Admitted {
-                        self.record_refusal(
-                            Some(peer),
-                            None,
-                            format!("control request: {admission}"),
-                        );
-                        let _ = self.swarm.behaviour_mut().control.send_response(
-                            channel,
-                            Response::Refused {
-                                reason: Refusal::NotAdmitted(admission),
+                        } => self.on_disclose(
+                            peer,
+                            feed_handlers::DiscloseAsk {
+                                agreement,
+                                epoch,
+                                result_kind,
+                                fields,
+                                tokens,
                             },
-                        );
-                        return;
-                    }
-                    self.on_disclose(
-                        peer,
-                        feed_handlers::DiscloseAsk {
-                            agreement,
-                            epoch,
-                            result_kind,
-                            fields,
-                            tokens,
-                        },
-                        channel,
-                    );
-                }
-                request_response::Message::Request {
-                    request:
+                            channel,
+                        ),
                         Request::NationalQuery {
                             agreement,
                             epoch,
                             fields,
                             ids,
-                        },
-                    channel,
-                    ..
-                } => {
-                    let admission = self.admission(&peer);
-                    if admission != Admission::Admitted {
-                        self.record_refusal(
-                            Some(peer),
-                            None,
-                            format!("control request: {admission}"),
-                        );
-                        let _ = self.swarm.behaviour_mut().control.send_response(
-                            channel,
-                            Response::Refused {
-                                reason: Refusal::NotAdmitted(admission),
-                            },
-                        );
-                        return;
-                    }
-                    self.on_national_query(peer, agreement, epoch, fields, ids, channel);
-                }
-                request_response::Message::Request {
-                    request, channel, ..
-                } => {
-                    let response = self.on_request(peer, request);
-                    if self
-                        .swarm
-                        .behaviour_mut()
-                        .control
-                        .send_response(channel, response)
-                        .is_err()
-                    {
-                        tracing::debug!(%peer, "response not sent: the stream closed");
+                        } => self.on_national_query(peer, agreement, epoch, fields, ids, channel),
+                        request => {
+                            let response = self.on_request(peer, request);
+                            if self
+                                .swarm
+                                .behaviour_mut()
+                                .control
+                                .send_response(channel, response)
+                                .is_err()
+                            {
+                                tracing::debug!(%peer, "response not sent: the stream closed");
+                            }
+                        }
                     }
                 }
                 request_response::Message::Response {
@@ -596,14 +574,9 @@ impl Node {
         }
     }
 
+    /// Answers a control request from an admitted peer (`on_control` has
+    /// already checked admission).
     fn on_request(&mut self, peer: PeerId, request: Request) -> Response {
-        let admission = self.admission(&peer);
-        if admission != Admission::Admitted {
-            self.record_refusal(Some(peer), None, format!("control request: {admission}"));
-            return Response::Refused {
-                reason: Refusal::NotAdmitted(admission),
-            };
-        }
         match request {
             Request::RosterSync { have_version } => {
                 if have_version >= self.roster_version() {
