@@ -223,6 +223,28 @@ impl Node {
         });
     }
 
+    /// The provider of `agreement` and its peer id, if it is connected now;
+    /// `role` names it in the error ("provider", "ministry").
+    fn connected_provider(
+        &self,
+        agreement: &AgreementId,
+        role: &str,
+    ) -> Result<(PublicKey, PeerId), String> {
+        let provider = self
+            .agreements
+            .by_agreement(agreement)
+            .map(|t| t.state.terms.provider)
+            .ok_or_else(|| "unknown agreement".to_string())?;
+        let peer = provider.peer_id();
+        if !self.connected.contains(&peer) {
+            return Err(format!(
+                "the {role} {} is not connected",
+                self.label(&provider)
+            ));
+        }
+        Ok((provider, peer))
+    }
+
     pub(super) fn on_op(&mut self, op: Op, reply: OpReply) {
         match op {
             Op::Pull { agreement, epoch } => {
@@ -252,22 +274,13 @@ impl Node {
                 fields,
                 tokens,
             } => {
-                let Some(provider) = self
-                    .agreements
-                    .by_agreement(&agreement)
-                    .map(|t| t.state.terms.provider)
-                else {
-                    let _ = reply.send(Err("unknown agreement".into()));
-                    return;
+                let (provider, peer) = match self.connected_provider(&agreement, "provider") {
+                    Ok(p) => p,
+                    Err(e) => {
+                        let _ = reply.send(Err(e));
+                        return;
+                    }
                 };
-                let peer = provider.peer_id();
-                if !self.connected.contains(&peer) {
-                    let _ = reply.send(Err(format!(
-                        "the provider {} is not connected",
-                        self.label(&provider)
-                    )));
-                    return;
-                }
                 self.send(
                     peer,
                     Request::Disclose {
@@ -286,22 +299,13 @@ impl Node {
                 fields,
                 ids,
             } => {
-                let Some(provider) = self
-                    .agreements
-                    .by_agreement(&agreement)
-                    .map(|t| t.state.terms.provider)
-                else {
-                    let _ = reply.send(Err("unknown agreement".into()));
-                    return;
+                let (provider, peer) = match self.connected_provider(&agreement, "ministry") {
+                    Ok(p) => p,
+                    Err(e) => {
+                        let _ = reply.send(Err(e));
+                        return;
+                    }
                 };
-                let peer = provider.peer_id();
-                if !self.connected.contains(&peer) {
-                    let _ = reply.send(Err(format!(
-                        "the ministry {} is not connected",
-                        self.label(&provider)
-                    )));
-                    return;
-                }
                 self.send(
                     peer,
                     Request::NationalQuery {
