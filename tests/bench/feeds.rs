@@ -15,7 +15,7 @@
 //! for a smaller run). Figures go to docs/benchmarks.md as printed.
 
 use dxmesh_tests::{
-    Mesh, edit_config, field, make_id, manual_schedule, registry_terms, set_custodian,
+    Mesh, agree, edit_config, make_id, manual_schedule, registry_terms, set_custodian,
 };
 use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
 use std::io::Write;
@@ -90,7 +90,7 @@ fn main() {
     );
 
     // Agreement, then publish inside the provider daemon.
-    let pc = mesh.start(&cmp);
+    let mut pc = mesh.start(&cmp);
     pc.pin_port();
     edit_config(
         &ps.dir,
@@ -102,19 +102,13 @@ fn main() {
         s.connected.len() == 1
     });
     std::fs::write(mesh.path().join("terms.toml"), registry_terms(2, 100)).unwrap();
-    let terms = mesh.path().join("terms.toml");
-    let out = pc.cli(&[
-        "agreement",
-        "propose",
-        "--to",
+    let (_, agreement) = agree(
+        &mut pc,
+        &mut pp,
         &ps.peer_id,
-        "--terms",
-        terms.to_str().unwrap(),
-    ]);
-    let thread = field(&out, "thread");
-    let agreement = field(&out, "agreement");
-    pp.wait_agreement(&thread, "proposed", 1);
-    pp.cli(&["agreement", "accept", &thread[..12]]);
+        &mesh.path().join("terms.toml"),
+        "active",
+    );
     let pid = pp.pid();
     let rss_before = vm_hwm_kb(pid);
     let t = Instant::now();

@@ -762,6 +762,33 @@ pub struct Setup {
     pub thread: String,
 }
 
+/// Makes an agreement: `consumer` proposes the terms at `terms` to the
+/// provider (`provider`, peer id `provider_peer`), the provider accepts, and
+/// the consumer is waited for until the thread is in `consumer_status` after
+/// two steps (`"*"` for any). Returns (thread, agreement) as hex.
+pub fn agree(
+    consumer: &mut NodeProc,
+    provider: &mut NodeProc,
+    provider_peer: &str,
+    terms: &Path,
+    consumer_status: &str,
+) -> (String, String) {
+    let out = consumer.cli(&[
+        "agreement",
+        "propose",
+        "--to",
+        provider_peer,
+        "--terms",
+        terms.to_str().unwrap(),
+    ]);
+    let thread = field(&out, "thread");
+    let agreement = field(&out, "agreement");
+    provider.wait_agreement(&thread, "proposed", 1);
+    provider.cli(&["agreement", "accept", &thread[..12]]);
+    consumer.wait_agreement(&thread, consumer_status, 2);
+    (thread, agreement)
+}
+
 /// Public security (provider, custodian of `registration`), the
 /// comparator and a ministry node, with the registry imported and an agreement made from `terms`.
 pub fn setup(bin: &str, rows: usize, terms: &str) -> (Setup, Vec<RegistryRow>) {
@@ -806,21 +833,14 @@ pub fn setup(bin: &str, rows: usize, terms: &str) -> (Setup, Vec<RegistryRow>) {
     pps.wait_for("the comparator", Duration::from_secs(30), |s| {
         s.connected.len() == 1
     });
-    let terms_path = mesh.path().join("terms.toml");
-    let out = pcmp.cli(&[
-        "agreement",
-        "propose",
-        "--to",
-        &ps.peer_id,
-        "--terms",
-        terms_path.to_str().unwrap(),
-    ]);
-    let thread = field(&out, "thread");
-    let agreement = field(&out, "agreement");
-    pps.wait_agreement(&thread, "proposed", 1);
-    pps.cli(&["agreement", "accept", &thread[..12]]);
     let mut pcmp = pcmp;
-    pcmp.wait_agreement(&thread, "*", 2);
+    let (thread, agreement) = agree(
+        &mut pcmp,
+        &mut pps,
+        &ps.peer_id,
+        &mesh.path().join("terms.toml"),
+        "*",
+    );
     (
         Setup {
             mesh,

@@ -252,18 +252,7 @@ fn feeds_stream_both_ways_between_two_nodes_at_once() {
         .replace("{{WINDOW}}", "P1D");
     let path = s.mesh.path().join("upload.toml");
     std::fs::write(&path, upload).unwrap();
-    let out = s.pcmp.cli(&[
-        "agreement",
-        "propose",
-        "--to",
-        &s.ps.peer_id,
-        "--terms",
-        path.to_str().unwrap(),
-    ]);
-    let thread = dxmesh_tests::field(&out, "thread");
-    s.pps.wait_agreement(&thread, "proposed", 1);
-    s.pps.cli(&["agreement", "accept", &thread[..12]]);
-    s.pcmp.wait_agreement(&thread, "active", 2);
+    let (thread, _) = dxmesh_tests::agree(&mut s.pcmp, &mut s.pps, &s.ps.peer_id, &path, "active");
     s.pcmp.cli(&["publish", "--agreement", &thread[..12]]);
     // Both pulls at once.
     let dx = s.mesh.dx.clone();

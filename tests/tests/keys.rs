@@ -6,7 +6,7 @@
 
 use dxmesh_protocol::wire::{Refusal, Request, Response};
 use dxmesh_tests::{
-    Mesh, day, edit_config, field, manual_schedule, raw_request, registry_csv, registry_rows,
+    Mesh, agree, day, edit_config, manual_schedule, raw_request, registry_csv, registry_rows,
     registry_terms, set_custodian,
 };
 use std::collections::BTreeSet;
@@ -121,24 +121,21 @@ fn the_custodian_hands_the_group_key_to_providers_only_and_tokens_match_across_f
             s.connected.len() == 2
         });
     }
-    let mut agree = |provider: &mut dxmesh_tests::NodeProc, peer: &str, terms: &str| -> String {
-        let path = mesh.path().join(terms);
-        let out = pc.cli(&[
-            "agreement",
-            "propose",
-            "--to",
-            peer,
-            "--terms",
-            path.to_str().unwrap(),
-        ]);
-        let thread = field(&out, "thread");
-        provider.wait_agreement(&thread, "proposed", 1);
-        provider.cli(&["agreement", "accept", &thread[..12]]);
-        pc.wait_agreement(&thread, "active", 2);
-        field(&out, "agreement")
-    };
-    let a_reg = agree(&mut pps, &ps.peer_id, "registry.toml");
-    let a_ins = agree(&mut phr, &hr.peer_id, "insured.toml");
+    let terms = |name: &str| mesh.path().join(name);
+    let (_, a_reg) = agree(
+        &mut pc,
+        &mut pps,
+        &ps.peer_id,
+        &terms("registry.toml"),
+        "active",
+    );
+    let (_, a_ins) = agree(
+        &mut pc,
+        &mut phr,
+        &hr.peer_id,
+        &terms("insured.toml"),
+        "active",
+    );
 
     pps.cli(&["publish"]);
     // hr has no key yet: the first publish asks the custodian and says so.
