@@ -35,6 +35,18 @@ fn num(v: &Value) -> u64 {
     v.as_u64().unwrap_or(0)
 }
 
+/// A JSON object of counts as "name: n, name: n" (empty if not an object).
+fn counts(v: &Value) -> String {
+    v.as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{k}: {v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default()
+}
+
 /// Renders the page.
 pub fn render(r: &ReportInputs<'_>) -> String {
     let mut h = String::new();
@@ -139,24 +151,8 @@ pre{{background:#f7f7f7;padding:.6em;overflow-x:auto;font-size:.85em}}
     h.push_str("<h2>Data quality per department</h2><table><tr><th>department</th><th>dataset</th><th>rows read</th><th>kept</th><th>quarantined</th><th>by reason</th><th>duplicates</th><th>IDs normalised</th></tr>");
     for (dept, reports) in r.imports {
         for rep in reports.as_array().into_iter().flatten() {
-            let reasons = rep["quarantined"]
-                .as_object()
-                .map(|m| {
-                    m.iter()
-                        .map(|(k, v)| format!("{k}: {v}"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                })
-                .unwrap_or_default();
-            let fixes = rep["fixes"]
-                .as_object()
-                .map(|m| {
-                    m.iter()
-                        .map(|(k, v)| format!("{k}: {v}"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                })
-                .unwrap_or_default();
+            let reasons = counts(&rep["quarantined"]);
+            let fixes = counts(&rep["fixes"]);
             let _ = write!(
                 h,
                 "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
@@ -248,7 +244,9 @@ mod tests {
         let summary = serde_json::json!({"epoch": 0, "reference_date": "2026-11-27", "results": {"uninsured": {"count": 5}}, "inputs": {}, "timing_secs": {}});
         let imports = vec![(
             "health".to_string(),
-            serde_json::json!([{"dataset": "<deaths>", "rows_read": 3}]),
+            serde_json::json!([{"dataset": "<deaths>", "rows_read": 3,
+                "quarantined": {"bad_checksum": 1, "no_date": 2},
+                "fixes": {"lowercase_x": 4}}]),
         )];
         let page = render(&ReportInputs {
             summary: &summary,
@@ -260,6 +258,11 @@ mod tests {
         });
         assert!(page.contains("<svg") && page.contains("7 / 10 (70.0%)"));
         assert!(page.contains("&lt;deaths&gt;") && !page.contains("<deaths>"));
+        assert!(
+            page.contains("<td>bad_checksum: 1, no_date: 2</td>"),
+            "{page}"
+        );
+        assert!(page.contains("<td>lowercase_x: 4</td>"), "{page}");
         assert!(
             !page.contains("http://")
                 || page
