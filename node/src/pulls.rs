@@ -289,6 +289,9 @@ pub async fn download(
         // blocking worker verifies and stores each chunk as it arrives,
         // stopping at the first bad one.
         let (tx, rx) = std::sync::mpsc::sync_channel::<(u32, Vec<u8>)>(8);
+        // Stored chunks' buffers come back for reuse: no allocation and no
+        // zeroing of a fresh megabyte per chunk.
+        let (back_tx, back_rx) = std::sync::mpsc::channel::<Vec<u8>>();
         let worker_manifest = m.clone();
         let worker_dir = dir.clone();
         let worker_provider = provider.to_string();
@@ -314,6 +317,7 @@ pub async fn download(
                 store_chunk(&path, &buf).map_err(io_err(&path))?;
                 received += 1;
                 bytes += buf.len() as u64;
+                let _ = back_tx.send(buf);
             }
             Ok((received, bytes))
         });
@@ -336,7 +340,8 @@ pub async fn download(
                 });
                 break;
             }
-            let mut buf = vec![0u8; len];
+            let mut buf = back_rx.try_recv().unwrap_or_default();
+            buf.resize(len, 0);
             if let Err(e) = stream.read_exact(&mut buf).await {
                 read_error = Some(interrupted(index, e.to_string()));
                 break;

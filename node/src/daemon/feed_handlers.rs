@@ -141,13 +141,27 @@ async fn serve_stream(
         }
         Err(_) => return Ok(()),
     };
-    for index in from..to {
-        let path = dir.join(format!("chunk-{index:05}.bin"));
-        let bytes = tokio::fs::read(&path).await?;
-        stream
-            .write_all(&(bytes.len() as u32).to_be_bytes())
-            .await?;
-        stream.write_all(&bytes).await?;
+    // A blocking reader keeps the next chunks read ahead of the stream, each
+    // framed (4-byte length, then the bytes) in one buffer, and buffers come
+    // back to it for reuse: the stream never waits on the disk, and nothing
+    // is allocated or zeroed per chunk.
+    let (full_tx, mut full_rx) = mpsc::channel::<std::io::Result<Vec<u8>>>(2);
+    let (empty_tx, empty_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    tokio::task::spawn_blocking(move || {
+        for index in from..to {
+            let mut buf = empty_rx.try_recv().unwrap_or_default();
+            let path = dir.join(format!("chunk-{index:05}.bin"));
+            let framed = read_framed(&path, &mut buf).map(|()| buf);
+            let failed = framed.is_err();
+            if full_tx.blocking_send(framed).is_err() || failed {
+                return;
+            }
+        }
+    });
+    let mut index = from;
+    while let Some(framed) = full_rx.recv().await {
+        let buf = framed?;
+        stream.write_all(&buf).await?;
         if index == from
             && from == 0
             && to > 1
@@ -158,8 +172,34 @@ async fn serve_stream(
             tokio::time::sleep(std::time::Duration::from_millis(500)).await;
             crate::failpoint::hit("feed-served-first-chunk");
         }
+        let _ = empty_tx.send(buf);
+        index += 1;
     }
     stream.close().await
+}
+
+/// Reads the chunk file at `path` into `buf` as a stream frame: its length
+/// as 4 bytes big-endian, then its bytes.
+fn read_framed(path: &std::path::Path, buf: &mut Vec<u8>) -> std::io::Result<()> {
+    use std::io::Read;
+    let file = std::fs::File::open(path)?;
+    let len = file.metadata()?.len();
+    let len32 = u32::try_from(len).map_err(|_| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{}: {len} bytes is too large for a chunk", path.display()),
+        )
+    })?;
+    buf.clear();
+    buf.extend_from_slice(&len32.to_be_bytes());
+    let read = file.take(len).read_to_end(buf)?;
+    if read as u64 != len {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            format!("{}: read {read} of {len} bytes", path.display()),
+        ));
+    }
+    Ok(())
 }
 
 fn counter_key(kind: &str, agreement: &AgreementId, epoch: u64) -> Vec<u8> {
