@@ -265,6 +265,32 @@ fn validate18(buf: [u8; 18], reference: Date) -> Result<IdNumber, IdError> {
 }
 
 impl IdNumber {
+    /// An ID number already in normalised form (18 characters, digits and a
+    /// final digit or `X`), as stored or sent: checked again (characters,
+    /// birth date, check character; no reference date bound), never fixed.
+    pub fn from_normalized(bytes: &[u8]) -> Result<IdNumber, IdError> {
+        let buf: [u8; 18] = bytes
+            .try_into()
+            .map_err(|_| IdError::Length { len: bytes.len() })?;
+        if let Some(position) = buf[..17].iter().position(|b| !b.is_ascii_digit()) {
+            return Err(match buf[position] {
+                b'X' => IdError::MisplacedX { position },
+                b => IdError::InvalidCharacter {
+                    ch: char::from(b),
+                    position,
+                },
+            });
+        }
+        if !(buf[17].is_ascii_digit() || buf[17] == b'X') {
+            return Err(IdError::InvalidCharacter {
+                ch: char::from(buf[17]),
+                position: 17,
+            });
+        }
+        let max = Date::new(9999, 12, 31).expect("valid");
+        validate18(buf, max)
+    }
+
     /// The 18 characters.
     pub fn as_str(&self) -> &str {
         std::str::from_utf8(&self.0).expect("an IdNumber is ASCII")
@@ -325,22 +351,20 @@ impl Serialize for IdNumber {
 
 impl<'de> Deserialize<'de> for IdNumber {
     /// Decoding re-validates (without a reference date bound): an ID number
-    /// from the wire is never trusted to be well-formed.
+    /// from the wire is never trusted to be well-formed. No allocation: the
+    /// characters are checked where they lie.
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        let bytes = s.as_bytes();
-        let mut buf = [0u8; 18];
-        if bytes.len() != 18
-            || !bytes[..17].iter().all(u8::is_ascii_digit)
-            || !(bytes[17].is_ascii_digit() || bytes[17] == b'X')
-        {
-            return Err(serde::de::Error::custom(
-                "not a normalised 18-character ID number",
-            ));
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = IdNumber;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a normalised 18-character ID number")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<IdNumber, E> {
+                IdNumber::from_normalized(v.as_bytes()).map_err(E::custom)
+            }
         }
-        buf.copy_from_slice(bytes);
-        let max = Date::new(9999, 12, 31).expect("valid");
-        validate18(buf, max).map_err(serde::de::Error::custom)
+        d.deserialize_str(Visitor)
     }
 }
 
@@ -350,6 +374,30 @@ mod tests {
 
     fn refd() -> Date {
         Date::new(2026, 11, 27).unwrap()
+    }
+
+    #[test]
+    fn stored_ids_are_checked_again_never_fixed() {
+        let ok = IdNumber::from_normalized(b"11010519491231002X").unwrap();
+        assert_eq!(ok.as_str(), "11010519491231002X");
+        let decoded: IdNumber = crate::codec::decode(&crate::codec::encode(&ok).unwrap()).unwrap();
+        assert_eq!(decoded, ok);
+        for (bad, code) in [
+            (&b"11010519491231002x"[..], "invalid_character"),
+            (b"110105194912310029", "check_character"),
+            (b"1101051949123100X2", "misplaced_x"),
+            (b"11010519491331002X", "invalid_birth_date"),
+            (b"110105 9491231002X", "invalid_character"),
+            (b"11010519491231002", "length"),
+            (b"", "length"),
+        ] {
+            let e = IdNumber::from_normalized(bad).unwrap_err();
+            assert_eq!(e.code(), code, "{:?}", String::from_utf8_lossy(bad));
+            // Decoding refuses what `from_normalized` refuses.
+            let as_string = String::from_utf8_lossy(bad).to_string();
+            let bytes = crate::codec::encode(&as_string).unwrap();
+            assert!(crate::codec::decode::<IdNumber>(&bytes).is_err());
+        }
     }
 
     #[test]

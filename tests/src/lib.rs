@@ -406,7 +406,6 @@ retention_days = 90
 fields = [
   {{ name = "id_number", treatment = "token" }},
   {{ name = "name", treatment = "attr_token" }},
-  {{ name = "birth_date", treatment = "attr_token" }},
   {{ name = "region_code", treatment = "clear" }},
 ]
 rows = [ {{ equals = {{ field = "status", value = "active" }} }}, {{ age_at_least = 16 }} ]

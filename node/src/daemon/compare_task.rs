@@ -524,20 +524,19 @@ fn national_lookup(
         let parts: Vec<Result<Vec<NationalRecord>, String>> = group
             .par_iter()
             .map(|bytes| {
-                let block: Vec<crate::feeds::RecordRef<'_>> =
-                    dxmesh_protocol::codec::decode_borrowed(bytes).map_err(|e| e.to_string())?;
-                Ok(block
-                    .iter()
-                    .filter(|r| wanted.contains(&r.id))
-                    .map(|r| {
-                        (
-                            r.id,
-                            cols.iter()
-                                .map(|c| r.values.get(*c).copied().unwrap_or("").to_string())
-                                .collect(),
-                        )
-                    })
-                    .collect())
+                let mut cursor = crate::dataset::BlockCursor::new(bytes)?;
+                let mut values = Vec::new();
+                let mut found = Vec::new();
+                while let Some(id) = cursor.next_record(|i| cols.contains(&i), &mut values)? {
+                    if wanted.contains(&id) {
+                        let record = cols
+                            .iter()
+                            .map(|c| values.get(*c).copied().unwrap_or("").to_string())
+                            .collect();
+                        found.push((id, record));
+                    }
+                }
+                Ok(found)
             })
             .collect();
         for p in parts {

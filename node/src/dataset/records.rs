@@ -22,6 +22,7 @@ use super::{
     generation_dir, io_err, read_current, validate_name,
 };
 use dxmesh_protocol::codec::{self, MAX_DECODE_BYTES};
+use dxmesh_protocol::id::IdNumber;
 use std::fs::File;
 use std::io::{self, Write};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
@@ -92,6 +93,90 @@ pub(super) fn check_body(body: &[u8]) -> Result<(), ImportError> {
         ));
     }
     Ok(())
+}
+
+/// Reads the codec's variable-length integer (see [`put_varint`]).
+fn get_varint(bytes: &mut &[u8]) -> Option<u64> {
+    let (&first, rest) = bytes.split_first()?;
+    let width = match first {
+        0..=250 => {
+            *bytes = rest;
+            return Some(u64::from(first));
+        }
+        251 => 2,
+        252 => 4,
+        253 => 8,
+        _ => return None,
+    };
+    let (le, rest) = rest.split_at_checked(width)?;
+    let mut buf = [0u8; 8];
+    buf[..width].copy_from_slice(le);
+    *bytes = rest;
+    Some(u64::from_le_bytes(buf))
+}
+
+/// Reads a length-prefixed byte string.
+fn get_bytes<'a>(bytes: &mut &'a [u8]) -> Option<&'a [u8]> {
+    let len = usize::try_from(get_varint(bytes)?).ok()?;
+    let (value, rest) = bytes.split_at_checked(len)?;
+    *bytes = rest;
+    Some(value)
+}
+
+/// Reads the records of one block body where they lie, the inverse of the
+/// writer above, for the hot paths (publishing, disclosure, the national
+/// lookup): no allocation per record, and only the columns a caller uses
+/// are checked to be UTF-8. Every length is bounds-checked; the ID is
+/// validated again ([`IdNumber::from_normalized`]).
+pub(crate) struct BlockCursor<'a> {
+    rest: &'a [u8],
+    left: u64,
+}
+
+impl<'a> BlockCursor<'a> {
+    /// A cursor at the first record of `body` (a block without its length prefix).
+    pub(crate) fn new(body: &'a [u8]) -> Result<BlockCursor<'a>, String> {
+        let mut rest = body;
+        let left = get_varint(&mut rest).ok_or("the block has no record count")?;
+        Ok(BlockCursor { rest, left })
+    }
+
+    /// Records not read yet.
+    pub(crate) fn remaining(&self) -> u64 {
+        self.left
+    }
+
+    /// The next record's ID, with its values in `values` (cleared first):
+    /// the value of column `i` if `wanted(i)`, else `""`. `None` after the
+    /// last record; an error if the block is malformed or has bytes after it.
+    pub(crate) fn next_record(
+        &mut self,
+        wanted: impl Fn(usize) -> bool,
+        values: &mut Vec<&'a str>,
+    ) -> Result<Option<IdNumber>, String> {
+        if self.left == 0 {
+            return if self.rest.is_empty() {
+                Ok(None)
+            } else {
+                Err(format!("{} bytes after the last record", self.rest.len()))
+            };
+        }
+        let truncated = || "a record is cut short".to_string();
+        let id = get_bytes(&mut self.rest).ok_or_else(truncated)?;
+        let id = IdNumber::from_normalized(id).map_err(|e| format!("a stored ID: {e}"))?;
+        let count = get_varint(&mut self.rest).ok_or_else(truncated)?;
+        values.clear();
+        for i in 0..count as usize {
+            let v = get_bytes(&mut self.rest).ok_or_else(truncated)?;
+            values.push(if wanted(i) {
+                std::str::from_utf8(v).map_err(|_| format!("value {i} is not UTF-8"))?
+            } else {
+                ""
+            });
+        }
+        self.left -= 1;
+        Ok(Some(id))
+    }
 }
 
 /// Alignment of `O_DIRECT` writes (address, length and offset).
@@ -594,6 +679,84 @@ mod tests {
             sink.finish(&mut file, &path).unwrap();
             assert!(std::fs::read(&path).unwrap() == want, "{mode}");
         }
+    }
+
+    #[test]
+    fn the_cursor_reads_what_the_codec_writes() {
+        let long = "长".repeat(300); // a length above 250 takes a wide varint
+        let records = vec![
+            Record {
+                id: IdNumber::from_normalized(b"11010519491231002X").unwrap(),
+                values: vec!["张三".into(), long.clone(), String::new()],
+            },
+            Record {
+                id: IdNumber::from_normalized(b"440524188001010014").unwrap(),
+                values: vec!["李四".into(), "x".into(), "y".into()],
+            },
+        ];
+        let body = codec::encode(&records).unwrap();
+        let mut cursor = BlockCursor::new(&body).unwrap();
+        assert_eq!(cursor.remaining(), 2);
+        let mut values = Vec::new();
+        for want in &records {
+            let id = cursor.next_record(|_| true, &mut values).unwrap().unwrap();
+            assert_eq!(id, want.id);
+            assert_eq!(
+                values,
+                want.values.iter().map(String::as_str).collect::<Vec<_>>()
+            );
+        }
+        assert_eq!(cursor.next_record(|_| true, &mut values).unwrap(), None);
+
+        // Unwanted columns are not read as text.
+        let mut cursor = BlockCursor::new(&body).unwrap();
+        cursor
+            .next_record(|i| i == 0, &mut values)
+            .unwrap()
+            .unwrap();
+        assert_eq!(values, ["张三", "", ""]);
+
+        // Every cut is an error, never a short block read as complete.
+        for cut in 0..body.len() {
+            let read_all = BlockCursor::new(&body[..cut]).and_then(|mut c| {
+                while c.next_record(|_| true, &mut values)?.is_some() {}
+                Ok(())
+            });
+            assert!(read_all.is_err(), "cut at {cut} read as complete");
+        }
+        // Trailing bytes, a bad ID, a non-UTF-8 wanted value.
+        let mut trailing = body.clone();
+        trailing.push(0);
+        let mut c = BlockCursor::new(&trailing).unwrap();
+        let err = loop {
+            match c.next_record(|_| true, &mut values) {
+                Ok(Some(_)) => continue,
+                Ok(None) => panic!("trailing bytes accepted"),
+                Err(e) => break e,
+            }
+        };
+        assert!(err.contains("after the last record"), "{err}");
+        let mut bad_id = body.clone();
+        bad_id[2] = b'A'; // count, id length, then the first ID character
+        let e = BlockCursor::new(&bad_id)
+            .unwrap()
+            .next_record(|_| true, &mut values)
+            .unwrap_err();
+        assert!(e.contains("a stored ID"), "{e}");
+        let mut bad_utf8 = body.clone();
+        let at = 1 + 1 + 18 + 1 + 1; // count, id, value count, first value's length
+        bad_utf8[at] = 0xFF;
+        let e = BlockCursor::new(&bad_utf8)
+            .unwrap()
+            .next_record(|_| true, &mut values)
+            .unwrap_err();
+        assert!(e.contains("not UTF-8"), "{e}");
+        assert!(
+            BlockCursor::new(&bad_utf8)
+                .unwrap()
+                .next_record(|i| i != 0, &mut values)
+                .is_ok()
+        );
     }
 
     #[test]
