@@ -11,7 +11,7 @@
 //! for disclosure; never sent). A feed is built in a temporary directory and
 //! renamed into place, so a half-built feed is never visible.
 
-use crate::dataset::{BlockCursor, DatasetReader, ImportError};
+use crate::dataset::{BlockCursor, DatasetReader, ImportError, RecordsReader};
 use dxmesh_protocol::agreement::{AgreementId, RowPredicate, Terms, Treatment};
 use dxmesh_protocol::codec;
 use dxmesh_protocol::date::Date;
@@ -265,16 +265,13 @@ const GROUP_BLOCKS: usize = 16;
 /// 4-byte big-endian length and the encoded `Vec<Record>`; see `dataset`).
 pub(crate) struct RawBlocks {
     path: PathBuf,
-    file: std::io::BufReader<std::fs::File>,
+    file: RecordsReader,
 }
 
 impl RawBlocks {
     pub(crate) fn open(reader: &DatasetReader) -> Result<RawBlocks, FeedStoreError> {
         let path = reader.dir().join("records.bin");
-        let file = std::io::BufReader::with_capacity(
-            1 << 20,
-            std::fs::File::open(&path).map_err(io_err(&path))?,
-        );
+        let file = RecordsReader::open(&path).map_err(io_err(&path))?;
         Ok(RawBlocks { path, file })
     }
 

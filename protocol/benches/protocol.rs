@@ -1,5 +1,6 @@
 //! Protocol micro-benchmarks (criterion): ID normalisation + token derivation
-//! per record, Merkle root over 1 million leaves, Ed25519 sign and verify.
+//! per record, each token kind alone (ring HMAC-SHA256), Merkle root over 1
+//! million leaves, Ed25519 sign and verify.
 //! Figures go to `docs/benchmarks.md`.
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
@@ -50,6 +51,29 @@ fn normalize_and_tokenise(c: &mut Criterion) {
             for raw in &ids {
                 let id = normalize(raw, reference).unwrap();
                 acc ^= key.id_token(&id).0[0];
+            }
+            black_box(acc)
+        })
+    });
+    let normalized: Vec<_> = ids
+        .iter()
+        .map(|r| normalize(r, reference).unwrap())
+        .collect();
+    let name = dxmesh_protocol::token::AttrField::new("name").unwrap();
+    g.bench_function("id_token/100k", |b| {
+        b.iter(|| {
+            let mut acc = 0u8;
+            for id in &normalized {
+                acc ^= key.id_token(id).0[0];
+            }
+            black_box(acc)
+        })
+    });
+    g.bench_function("attr_token/100k", |b| {
+        b.iter(|| {
+            let mut acc = 0u8;
+            for id in &normalized {
+                acc ^= key.attr_token(&name, id, "王五").0[0];
             }
             black_box(acc)
         })

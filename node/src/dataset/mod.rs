@@ -65,7 +65,7 @@ mod source;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use records::BlockCursor;
+pub(crate) use records::{BlockCursor, RecordsReader};
 pub use records::{Blocks, DatasetReader};
 
 use dxmesh_protocol::date::Date;
