@@ -107,6 +107,86 @@ pub struct PassOutput {
     pub members: Vec<u64>,
 }
 
+/// What the job's expressions make of one token: which results it is in
+/// (bit `j` for result `j`), whether it is a ministry candidate, and whether
+/// it counts as eligible and as covered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Outcome {
+    results: u64,
+    candidate: bool,
+    eligible: bool,
+    covered: bool,
+}
+
+/// Largest number of bits an outcome depends on for which the pass
+/// tabulates every outcome beforehand (a table of 2^16 entries at most).
+const MAX_TABLE_BITS: usize = 16;
+
+impl Outcome {
+    /// Evaluates the job's expressions for a token in the inputs of `bits`
+    /// (plus `other_province`), with these attribute mismatches.
+    fn of(job: &Compiled, n_inputs: usize, mut bits: u64, mismatch: &[bool]) -> Outcome {
+        let mut results = 0u64;
+        for (j, (_, expr, _)) in job.results.iter().enumerate() {
+            if expr.eval(bits, mismatch) {
+                bits |= 1 << (n_inputs + j);
+                results |= 1 << j;
+            }
+        }
+        let candidate = job
+            .candidates
+            .as_ref()
+            .is_some_and(|c| c.eval(bits, mismatch));
+        let (eligible, covered) = job
+            .coverage
+            .as_ref()
+            .map_or((false, false), |(_, _, e, c)| {
+                (e.eval(bits, mismatch), c.eval(bits, mismatch))
+            });
+        Outcome {
+            results,
+            candidate,
+            eligible,
+            covered,
+        }
+    }
+
+    /// Every outcome, indexed by [`table_key`], when the key is small
+    /// enough: a token then costs one lookup instead of walking each
+    /// expression. `None` for jobs with too many inputs and comparisons.
+    fn table(job: &Compiled, n_inputs: usize, n_pairs: usize) -> Option<Vec<Outcome>> {
+        let width = n_inputs + 1 + n_pairs;
+        if width > MAX_TABLE_BITS {
+            return None;
+        }
+        let mut mismatch = vec![false; n_pairs];
+        let table = (0..1usize << width)
+            .map(|key| {
+                let mut bits = (key & ((1 << n_inputs) - 1)) as u64;
+                if (key >> n_inputs) & 1 == 1 {
+                    bits |= 1 << job.other_province_bit;
+                }
+                for (p, m) in mismatch.iter_mut().enumerate() {
+                    *m = (key >> (n_inputs + 1 + p)) & 1 == 1;
+                }
+                Outcome::of(job, n_inputs, bits, &mismatch)
+            })
+            .collect();
+        Some(table)
+    }
+}
+
+/// The index of a token's outcome in [`Outcome::table`]: its input bits,
+/// then its `other_province` bit, then its mismatch flags.
+fn table_key(bits: u64, mismatch: &[bool], n_inputs: usize, other_province_bit: u32) -> usize {
+    let mut key = (bits & ((1 << n_inputs) - 1)) as usize;
+    key |= (((bits >> other_province_bit) & 1) as usize) << n_inputs;
+    for (p, &m) in mismatch.iter().enumerate() {
+        key |= usize::from(m) << (n_inputs + 1 + p);
+    }
+    key
+}
+
 /// Runs one pass. `other_province` is sorted.
 pub fn run_pass(
     job: &Compiled,
@@ -210,6 +290,20 @@ pub fn run_pass(
         members: vec![0; n_inputs],
         ..Default::default()
     };
+    // The attribute sets each comparison reads.
+    let pair_sets: Vec<(usize, usize)> = pairs
+        .iter()
+        .map(|&(a, ac, b, bc)| {
+            let set = |inp: usize, col: usize| {
+                wanted_attrs
+                    .iter()
+                    .position(|w| *w == (inp, col))
+                    .unwrap_or(0)
+            };
+            (set(a, ac), set(b, bc))
+        })
+        .collect();
+    let table = Outcome::table(job, n_inputs, pairs.len());
     let mut attr_sets: Vec<Vec<AttrToken>> = vec![Vec::new(); wanted_attrs.len()];
     let mut mismatch = vec![false; pairs.len()];
     // Regions are interned: a token's regions are small ids, no allocation.
@@ -296,14 +390,7 @@ pub fn run_pass(
         for (p, &(a, _, b, _)) in pairs.iter().enumerate() {
             mismatch[p] = false;
             if bits & (1 << a) != 0 && bits & (1 << b) != 0 {
-                let ka = wanted_attrs
-                    .iter()
-                    .position(|w| w.0 == a && w.1 == pairs[p].1)
-                    .unwrap_or(0);
-                let kb = wanted_attrs
-                    .iter()
-                    .position(|w| w.0 == b && w.1 == pairs[p].3)
-                    .unwrap_or(0);
+                let (ka, kb) = pair_sets[p];
                 for k in [ka, kb] {
                     attr_sets[k].sort_unstable();
                     attr_sets[k].dedup();
@@ -311,27 +398,22 @@ pub fn run_pass(
                 mismatch[p] = attr_sets[ka] != attr_sets[kb];
             }
         }
-        for (j, (_, expr, _)) in job.results.iter().enumerate() {
-            if expr.eval(bits, &mismatch) {
-                bits |= 1 << (n_inputs + j);
-                out.results[j].push(token);
-            }
+        let o = match &table {
+            Some(table) => table[table_key(bits, &mismatch, n_inputs, job.other_province_bit)],
+            None => Outcome::of(job, n_inputs, bits, &mismatch),
+        };
+        let mut results = o.results;
+        while results != 0 {
+            out.results[results.trailing_zeros() as usize].push(token);
+            results &= results - 1;
         }
-        if let Some(c) = &job.candidates
-            && c.eval(bits, &mismatch)
-        {
+        if o.candidate {
             out.candidates.push(token);
         }
-        if let Some((_, _, eligible, covered)) = &job.coverage {
-            let (e, cov) = (
-                eligible.eval(bits, &mismatch),
-                covered.eval(bits, &mismatch),
-            );
-            if e || cov {
-                for r in &regions {
-                    region_counts[*r].0 += u64::from(e);
-                    region_counts[*r].1 += u64::from(cov);
-                }
+        if o.eligible || o.covered {
+            for r in &regions {
+                region_counts[*r].0 += u64::from(o.eligible);
+                region_counts[*r].1 += u64::from(o.covered);
             }
         }
     }
@@ -346,4 +428,42 @@ pub fn run_pass(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The tabulated outcomes are those of evaluating each expression, for
+    /// the default job file and every combination of inputs, the ministry's
+    /// answer and attribute mismatch.
+    #[test]
+    fn the_outcome_table_agrees_with_the_expressions() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/jobs.toml");
+        let job = crate::jobs::JobFile::load(&path)
+            .unwrap()
+            .compile(&path)
+            .unwrap();
+        let n_inputs = job.inputs.len();
+        let n_pairs = job.attr_pairs.len();
+        let table = Outcome::table(&job, n_inputs, n_pairs).expect("small enough to tabulate");
+        assert_eq!(table.len(), 1 << (n_inputs + 1 + n_pairs));
+        let mut seen_results = 0u64;
+        for inputs in 0..1u64 << n_inputs {
+            for other in [false, true] {
+                for m in 0..1usize << n_pairs {
+                    let mismatch: Vec<bool> = (0..n_pairs).map(|p| (m >> p) & 1 == 1).collect();
+                    let bits = inputs | (u64::from(other) << job.other_province_bit);
+                    let direct = Outcome::of(&job, n_inputs, bits, &mismatch);
+                    let key = table_key(bits, &mismatch, n_inputs, job.other_province_bit);
+                    assert_eq!(table[key], direct, "inputs {inputs:b} other {other} m {m}");
+                    seen_results |= direct.results;
+                }
+            }
+        }
+        // Every result of the default jobs is reachable.
+        assert_eq!(seen_results, (1 << job.results.len()) - 1);
+        // Too many bits: no table, the expressions are evaluated per token.
+        assert!(Outcome::table(&job, MAX_TABLE_BITS, 0).is_none());
+    }
 }
