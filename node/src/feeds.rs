@@ -269,9 +269,13 @@ pub(crate) struct RawBlocks {
 }
 
 impl RawBlocks {
-    pub(crate) fn open(reader: &DatasetReader) -> Result<RawBlocks, FeedStoreError> {
+    /// Opens the dataset's records for one pass from start to end.
+    /// `once`: the caller reads them once (publishing), so they bypass the
+    /// page cache; otherwise (a lookup repeated per request) they go
+    /// through it and later passes read memory.
+    pub(crate) fn open(reader: &DatasetReader, once: bool) -> Result<RawBlocks, FeedStoreError> {
         let path = reader.dir().join("records.bin");
-        let file = RecordsReader::open(&path).map_err(io_err(&path))?;
+        let file = RecordsReader::open(&path, once).map_err(io_err(&path))?;
         Ok(RawBlocks { path, file })
     }
 
@@ -327,7 +331,7 @@ pub fn publish(input: &PublishInput<'_>) -> Result<Signed<Manifest>, FeedStoreEr
         });
     }
     let started = std::time::Instant::now();
-    let mut raw = RawBlocks::open(&reader)?;
+    let mut raw = RawBlocks::open(&reader, true)?;
     let records_path = reader.dir().join("records.bin");
     let key = input.key;
     // Sized once from the import report: growing by doubling would briefly
@@ -773,14 +777,15 @@ pub fn disclose(
     let path = reader.dir().join("records.bin");
     let per_block: Vec<Result<Vec<DisclosedRecord>, FeedStoreError>> = by_block
         .into_par_iter()
-        .map(|(b, rows)| {
+        // One block buffer per worker, reused: a request reads most blocks.
+        .map_init(Vec::new, |buf, (b, rows)| {
             let (off, len) = *offsets.get(b).ok_or_else(|| FeedStoreError::Io {
                 path: path.clone(),
                 message: format!("no block {b}"),
             })?;
-            let mut buf = vec![0u8; len];
+            buf.resize(len, 0);
             let f = std::fs::File::open(&path).map_err(io_err(&path))?;
-            std::os::unix::fs::FileExt::read_exact_at(&f, &mut buf, off).map_err(io_err(&path))?;
+            std::os::unix::fs::FileExt::read_exact_at(&f, buf, off).map_err(io_err(&path))?;
             let bad_block = |problem: String| FeedStoreError::Io {
                 path: path.clone(),
                 message: format!("block {b} does not decode: {problem}"),
@@ -788,7 +793,7 @@ pub fn disclose(
             // The rows asked for, in block order; each record is read once.
             let mut rows = rows;
             rows.sort_unstable();
-            let mut cursor = BlockCursor::new(&buf).map_err(bad_block)?;
+            let mut cursor = BlockCursor::new(buf).map_err(bad_block)?;
             let mut values = Vec::new();
             let mut out = Vec::with_capacity(rows.len());
             let mut next = rows.iter().peekable();

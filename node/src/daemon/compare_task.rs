@@ -508,7 +508,7 @@ fn national_lookup(
         .collect::<Result<_, _>>()?;
     let wanted: std::collections::HashSet<IdNumber> = ids.iter().copied().collect();
     let mut found = Vec::new();
-    let mut raw = crate::feeds::RawBlocks::open(&reader).map_err(|e| e.to_string())?;
+    let mut raw = crate::feeds::RawBlocks::open(&reader, false).map_err(|e| e.to_string())?;
     loop {
         let mut group = Vec::new();
         while group.len() < 16 {
