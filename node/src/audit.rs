@@ -197,10 +197,16 @@ impl AuditLog {
 
     /// A consistency proof from `size1` to the current size.
     pub fn proof_from(&self, size1: u64) -> Option<ConsistencyProof> {
-        if size1 == 0 || size1 >= self.size() {
+        self.proof_to(size1, self.size())
+    }
+
+    /// A consistency proof from `size1` to `size2` (an earlier checkpoint's
+    /// size, or the current size).
+    pub fn proof_to(&self, size1: u64, size2: u64) -> Option<ConsistencyProof> {
+        if size1 == 0 || size1 >= size2 || size2 > self.size() {
             return None;
         }
-        merkle::consistency_proof(&self.leaves, size1).ok()
+        merkle::consistency_proof(&self.leaves[..size2 as usize], size1).ok()
     }
 }
 
@@ -485,6 +491,32 @@ mod tests {
             origin: "o".into(),
             size,
             root: [root; 32],
+        }
+    }
+
+    /// A witness that asks for a proof about a checkpoint gets one to that
+    /// checkpoint, even if the log has grown since it was sent.
+    #[test]
+    fn proofs_reach_an_earlier_checkpoint() {
+        let leaves: Vec<Hash> = (0u8..10).map(|i| merkle::leaf_hash(&[i])).collect();
+        let log = AuditLog {
+            origin: "o".into(),
+            name: "n".into(),
+            leaves: leaves.clone(),
+            builder: RootBuilder::default(),
+            latest: None,
+            sealed: 10,
+        };
+        let (root4, root6) = (merkle::root(&leaves[..4]), merkle::root(&leaves[..6]));
+        let proof = log.proof_to(4, 6).expect("a proof from 4 to 6");
+        proof.verify(&root4, &root6).unwrap();
+        // The proof to the current size is a different one and does not
+        // prove the earlier checkpoint.
+        let to_now = log.proof_from(4).unwrap();
+        to_now.verify(&root4, &merkle::root(&leaves)).unwrap();
+        assert!(to_now.verify(&root4, &root6).is_err());
+        for (a, b) in [(0, 6), (6, 6), (7, 6), (4, 11)] {
+            assert!(log.proof_to(a, b).is_none(), "{a}..{b}");
         }
     }
 

@@ -124,9 +124,11 @@ pub(crate) enum Pending {
         provider: PublicKey,
         reply: compare_task::OpReply,
     },
-    /// We asked a peer to witness our checkpoint of `size`.
+    /// We asked a peer to witness our checkpoint `note` of `size` (the
+    /// answer is checked against this note: the log may have grown since).
     Witness {
         size: u64,
+        note: String,
     },
 }
 
@@ -670,7 +672,9 @@ impl Node {
                 self.on_agreement_transcripts(peer, transcripts)
             }
             (Some(Pending::PullOpen(job)), answer) => self.on_pull_answer(peer, job, answer),
-            (Some(Pending::Witness { size }), answer) => self.on_witness_answer(peer, size, answer),
+            (Some(Pending::Witness { size, note }), answer) => {
+                self.on_witness_answer(peer, size, &note, answer)
+            }
             (Some(Pending::DiscloseOp { provider, reply }), answer) => {
                 self.on_disclose_op_answer(provider, reply, answer)
             }

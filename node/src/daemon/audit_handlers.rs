@@ -117,7 +117,10 @@ impl Node {
                     note: note.clone(),
                     proof,
                 },
-                Pending::Witness { size },
+                Pending::Witness {
+                    size,
+                    note: note.clone(),
+                },
             );
         }
     }
@@ -179,18 +182,25 @@ impl Node {
         }
     }
 
-    /// The peer answered our witness request.
-    pub(super) fn on_witness_answer(&mut self, peer: PeerId, size: u64, answer: Response) {
+    /// The peer answered our witness request for checkpoint `note` of `size`.
+    pub(super) fn on_witness_answer(
+        &mut self,
+        peer: PeerId,
+        size: u64,
+        note: &str,
+        answer: Response,
+    ) {
         self.witnessing.remove(&peer);
         let Some(key) = PublicKey::from_peer_id(&peer) else {
             return;
         };
         match answer {
             Response::Cosigned { size: s, line } if s == size => {
-                let body = self
-                    .audit
-                    .latest()
-                    .and_then(|n| n.split_once("\n\n").map(|(b, _)| format!("{b}\n")))
+                // The checkpoint we sent, not the newest: the log may have
+                // been sealed again while the peer was answering.
+                let body = note
+                    .split_once("\n\n")
+                    .map(|(b, _)| format!("{b}\n"))
                     .unwrap_or_default();
                 match dxmesh_protocol::audit::verify_cosignature(
                     &line,
@@ -207,15 +217,21 @@ impl Node {
                 }
             }
             Response::NeedProof { from } => {
-                if let Some(note) = self.audit.latest().map(str::to_string) {
-                    let proof = self.audit.proof_from(from);
-                    self.witnessing.insert(peer);
-                    self.send(
-                        peer,
-                        Request::Witness { note, proof },
-                        Pending::Witness { size },
-                    );
-                }
+                // Answer with the checkpoint asked about and a proof from
+                // the peer's size to it.
+                let proof = self.audit.proof_to(from, size);
+                self.witnessing.insert(peer);
+                self.send(
+                    peer,
+                    Request::Witness {
+                        note: note.to_string(),
+                        proof,
+                    },
+                    Pending::Witness {
+                        size,
+                        note: note.to_string(),
+                    },
+                );
             }
             Response::Refused { reason } => {
                 tracing::error!(%peer, ?reason, "a peer refused to witness our audit log");
