@@ -752,6 +752,7 @@ impl Node {
         self.schedule_feeds();
         self.log_imports();
         self.log_agreement_steps();
+        self.enforce_retention();
         self.witness_peers();
         let peers: Vec<PeerId> = self.connected.iter().copied().collect();
         for p in peers {

@@ -20,6 +20,7 @@
 //! - [`keys`]: token group keys and the custodian's rules.
 //! - [`feeds`]: building, storing and serving feeds; disclosure lookups.
 //! - [`pulls`]: verified, resumable pulls at the consumer; reading pulled feeds.
+//! - [`retention`]: erasing pulled feeds once their agreement's retention ends.
 //! - [`jobs`], [`compare`]: comparison job files and the one-pass engine.
 //! - [`audit`], [`audit_verify`]: the audit log, witnessing, evidence
 //!   bundles and their offline verification.
@@ -47,6 +48,7 @@ pub mod logging;
 pub mod net;
 pub mod pulls;
 pub mod report;
+pub mod retention;
 pub mod roster_file;
 pub mod store;
 pub mod synth;

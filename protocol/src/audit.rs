@@ -217,6 +217,16 @@ pub enum Event {
         /// Size of the conflicting one.
         later_size: u64,
     },
+    /// A pulled feed was erased because its agreement's retention ended
+    /// (written before the erasure).
+    FeedErased {
+        /// Agreement.
+        agreement: AgreementId,
+        /// Epoch.
+        epoch: u64,
+        /// The last day the agreement allowed it to be kept.
+        kept_until: crate::date::Date,
+    },
 }
 
 impl Event {
@@ -240,6 +250,7 @@ impl Event {
             Event::NationalQuery { .. } => "national_query",
             Event::Witnessed { .. } => "witnessed",
             Event::ForkDetected { .. } => "fork_detected",
+            Event::FeedErased { .. } => "feed_erased",
         }
     }
 }

@@ -1,8 +1,9 @@
 //! Datasets and feeds across real nodes (issue 5): import with quarantine,
 //! publish, a verified pull, disclosure, and a scan proving the comparator
-//! holds none of the provider's plaintext identifiers, names or addresses.
+//! holds none of the provider's plaintext identifiers, names or addresses;
+//! retention: a pulled feed past its agreement's retention is erased.
 
-use dxmesh_tests::{registry_terms, scan_for, setup};
+use dxmesh_tests::{day, registry_terms, scan_for, setup};
 
 const BIN: &str = env!("CARGO_BIN_EXE_dxmesh-under-test");
 
@@ -291,4 +292,74 @@ fn feeds_stream_both_ways_between_two_nodes_at_once() {
             "{name}"
         );
     }
+}
+
+/// Copies a directory tree (one level of files is all a feed has).
+fn copy_feed(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+}
+
+#[test]
+fn a_pulled_feed_past_its_retention_is_erased_logged_and_not_pulled_again() {
+    // Epochs every two days from ten days ago (epoch 5 starts today), each
+    // kept three days after its start.
+    let terms = registry_terms(2, 100)
+        .replace("period = \"daily\"", "period = \"P2D\"")
+        .replace("window = \"P1D\"", "window = \"P2D\"")
+        .replace("retention_days = 90", "retention_days = 3")
+        .replace(
+            &format!("anchor = \"{}\"", day(-1)),
+            &format!("anchor = \"{}\"", day(-10)),
+        );
+    let (s, _) = setup(BIN, 300, &terms);
+    let out = s.pps.cli(&["publish"]);
+    assert!(out.contains("epoch 5"), "{out}");
+    let out = s.pcmp.cli(&["pull", "--agreement", &s.agreement[..12]]);
+    assert!(out.contains("epoch 5"), "{out}");
+    let pulls = s.cmp.dir.join("data/pulls").join(&s.agreement);
+    // A feed of epoch 1 (started eight days ago, to be kept until five days
+    // ago), as if it had been pulled then.
+    copy_feed(&pulls.join("5"), &pulls.join("1"));
+    let t = std::time::Instant::now();
+    while pulls.join("1").exists() {
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(30),
+            "the expired feed is still there:\n{}",
+            s.pcmp.log_text()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert!(
+        pulls.join("5").join("complete").exists(),
+        "the current feed was kept"
+    );
+    assert!(
+        !std::fs::read_dir(&pulls)
+            .unwrap()
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with('.')),
+        "nothing left aside"
+    );
+    // Not pulled again.
+    let e = s
+        .pcmp
+        .cli_fails(&["pull", "--agreement", &s.agreement[..12], "--epoch", "1"]);
+    assert!(
+        e.contains(&format!("epoch 1 may be kept only until {}", day(-5))),
+        "{e}"
+    );
+    // The erasure is in the audit log, once.
+    let bundle = s.mesh.path().join("bundle-cmp");
+    s.pcmp
+        .cli(&["audit", "export", "--out", bundle.to_str().unwrap()]);
+    let entries = std::fs::read_to_string(bundle.join("entries.json")).unwrap();
+    let erased: Vec<&str> = entries
+        .lines()
+        .filter(|l| l.contains("FeedErased"))
+        .collect();
+    assert_eq!(erased.len(), 1, "{entries}");
+    assert!(erased[0].contains("epoch: 1"), "{}", erased[0]);
 }

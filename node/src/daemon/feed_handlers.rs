@@ -707,6 +707,50 @@ impl Node {
         });
     }
 
+    /// Erases pulled feeds whose agreement's retention has ended (on every
+    /// tick): the audit entry first, then the files (see `retention`).
+    pub(super) fn enforce_retention(&mut self) {
+        if let Err(e) = crate::retention::finish_interrupted(&self.data_dir) {
+            tracing::error!(error = %e, "cannot finish erasing an expired feed");
+        }
+        let me = self.identity.public();
+        let busy = self.busy.clone();
+        let consumed: Vec<Terms> = self
+            .agreements
+            .threads()
+            .map(|th| &th.state.terms)
+            .filter(|t| t.consumer == me)
+            .cloned()
+            .collect();
+        let expired = crate::retention::expired(&self.data_dir, &consumed, now().date());
+        // A pull still writing an epoch finishes first; the next tick erases it.
+        for gone in expired
+            .into_iter()
+            .filter(|g| !busy.contains(&(g.agreement, g.epoch)))
+        {
+            self.log(dxmesh_protocol::audit::Event::FeedErased {
+                agreement: gone.agreement,
+                epoch: gone.epoch,
+                kept_until: gone.kept_until,
+            });
+            self.seal_audit();
+            match crate::retention::erase(&gone.dir) {
+                Ok(()) => tracing::info!(
+                    agreement = %dxmesh_protocol::hex(&gone.agreement),
+                    epoch = gone.epoch,
+                    kept_until = %gone.kept_until,
+                    "retention ended: pulled feed erased"
+                ),
+                Err(e) => tracing::error!(
+                    agreement = %dxmesh_protocol::hex(&gone.agreement),
+                    epoch = gone.epoch,
+                    error = %e,
+                    "retention ended but the pulled feed could not be erased"
+                ),
+            }
+        }
+    }
+
     /// Publishes due feeds and starts due pulls (on every tick).
     pub(super) fn schedule_feeds(&mut self) {
         let t = now();
@@ -784,6 +828,14 @@ impl Node {
         let terms = th.state.terms.clone();
         if terms.consumer != self.identity.public() {
             return Err("this node is not the consumer of that agreement".into());
+        }
+        if let Some(until) = crate::retention::kept_until(&terms, epoch)
+            && now().date() > until
+        {
+            return Err(format!(
+                "epoch {epoch} may be kept only until {until} (retention_days = {}): it is not pulled again",
+                terms.retention_days
+            ));
         }
         let provider = terms.provider.peer_id();
         if !self.connected.contains(&provider) {
