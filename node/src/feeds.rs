@@ -394,14 +394,14 @@ pub fn publish(input: &PublishInput<'_>) -> Result<Signed<Manifest>, FeedStoreEr
                 let mut out_of_scope = 0u64;
                 let mut norm = String::new();
                 let mut values = Vec::with_capacity(plan.used.len());
-                let mut i = 0usize;
+                let mut next = 0usize;
                 while let Some(id) = cursor
                     .next_record(|c| plan.used.get(c).copied().unwrap_or(false), &mut values)
                     .map_err(bad_block)?
                 {
                     let rec = &RecordRef { id, values: &values };
-                    i += 1;
-                    let i = i - 1;
+                    let i = next;
+                    next += 1;
                     if !plan.in_scope(rec) {
                         out_of_scope += 1;
                         continue;
