@@ -255,10 +255,7 @@ struct Row {
 /// Rows of one block, its clear-value arena, and rows out of scope.
 type GroupRows = (Vec<Row>, Vec<u8>, u64);
 
-/// A group of raw blocks with their numbers, as read, or why reading failed.
-type BlockGroup = Result<Vec<(usize, Vec<u8>)>, FeedStoreError>;
-
-/// Blocks decoded and tokenised together (bounds memory: ~1M records).
+/// Blocks read ahead of the tokenising workers (bounds the buffers in flight).
 const GROUP_BLOCKS: usize = 16;
 
 /// Reads raw blocks of a dataset's records file one at a time (a block is a
@@ -336,136 +333,136 @@ pub fn publish(input: &PublishInput<'_>) -> Result<Signed<Manifest>, FeedStoreEr
     let key = input.key;
     // Sized once from the import report: growing by doubling would briefly
     // need twice the memory.
-    let mut rows: Vec<Row> = Vec::with_capacity(reader.report().rows_kept as usize);
-    let mut arena: Vec<u8> = Vec::new();
-    let mut rows_out_of_scope = 0u64;
-    // A reader thread keeps the next group of blocks read while this one
-    // is decoded, scoped, projected and tokenised in parallel; only the
-    // compact rows are kept.
-    let (group_tx, group_rx) = std::sync::mpsc::sync_channel::<BlockGroup>(1);
-    // Block buffers go back to the reader once their group is done.
+    let rows: Vec<Row> = Vec::with_capacity(reader.report().rows_kept as usize);
+    let arena: Vec<u8> = Vec::new();
+    // A reader thread keeps blocks read ahead into reused buffers; the
+    // workers take them as they come (no barrier between groups), read,
+    // scope, project and tokenise each, and append its compact rows. The
+    // order rows arrive in does not matter: the sort below fixes it.
+    let (block_tx, block_rx) =
+        std::sync::mpsc::sync_channel::<Result<(usize, Vec<u8>), FeedStoreError>>(GROUP_BLOCKS);
     let (spent_tx, spent_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    let acc = std::sync::Mutex::new((rows, arena, 0u64));
     std::thread::scope(|scope| -> Result<(), FeedStoreError> {
         scope.spawn(move || {
-            let mut block_no = 0usize;
-            loop {
-                let mut group = Vec::with_capacity(GROUP_BLOCKS);
-                let mut failed = None;
-                while group.len() < GROUP_BLOCKS {
-                    let mut buf = spent_rx.try_recv().unwrap_or_default();
-                    match raw.next_block_into(&mut buf) {
-                        Ok(true) => group.push((block_no + group.len(), buf)),
-                        Ok(false) => break,
-                        Err(e) => {
-                            failed = Some(e);
-                            break;
-                        }
-                    }
-                }
-                block_no += group.len();
-                let last = group.len() < GROUP_BLOCKS || failed.is_some();
-                let message = match failed {
-                    Some(e) => Err(e),
-                    None => Ok(group),
+            for b in 0usize.. {
+                let mut buf = spent_rx.try_recv().unwrap_or_default();
+                let message = match raw.next_block_into(&mut buf) {
+                    Ok(true) => Ok((b, buf)),
+                    Ok(false) => return,
+                    Err(e) => Err(e),
                 };
-                if group_tx.send(message).is_err() || last {
+                let failed = message.is_err();
+                if block_tx.send(message).is_err() || failed {
                     return;
                 }
             }
         });
-        for group in group_rx {
-            let group = group?;
-            let done: Vec<Result<GroupRows, FeedStoreError>> = group
-            .par_iter()
-            .map(|(b, bytes)| {
-                let bad_block = |problem: String| FeedStoreError::Io {
+        let tokenise = |b: &usize, bytes: &Vec<u8>| -> Result<GroupRows, FeedStoreError> {
+            let bad_block = |problem: String| FeedStoreError::Io {
+                path: records_path.clone(),
+                message: format!("block {b} does not decode: {problem}"),
+            };
+            let mut cursor = BlockCursor::new(bytes).map_err(bad_block)?;
+            if cursor.remaining() >= 1 << ROW_BITS || *b >= 1 << (32 - ROW_BITS) {
+                return Err(FeedStoreError::Io {
                     path: records_path.clone(),
-                    message: format!("block {b} does not decode: {problem}"),
+                    message: format!("block {b} is larger than a dataset block may be"),
+                });
+            }
+            let mut rows = Vec::with_capacity(cursor.remaining() as usize);
+            let mut local = Vec::new();
+            let mut out_of_scope = 0u64;
+            let mut norm = String::new();
+            let mut values = Vec::with_capacity(plan.used.len());
+            let mut next = 0usize;
+            while let Some(id) = cursor
+                .next_record(|c| plan.used.get(c).copied().unwrap_or(false), &mut values)
+                .map_err(bad_block)?
+            {
+                let rec = &RecordRef {
+                    id,
+                    values: &values,
                 };
-                let mut cursor = BlockCursor::new(bytes).map_err(bad_block)?;
-                if cursor.remaining() >= 1 << ROW_BITS || *b >= 1 << (32 - ROW_BITS) {
-                    return Err(FeedStoreError::Io {
-                        path: records_path.clone(),
-                        message: format!("block {b} is larger than a dataset block may be"),
-                    });
+                let i = next;
+                next += 1;
+                if !plan.in_scope(rec) {
+                    out_of_scope += 1;
+                    continue;
                 }
-                let mut rows = Vec::with_capacity(cursor.remaining() as usize);
-                let mut local = Vec::new();
-                let mut out_of_scope = 0u64;
-                let mut norm = String::new();
-                let mut values = Vec::with_capacity(plan.used.len());
-                let mut next = 0usize;
-                while let Some(id) = cursor
-                    .next_record(|c| plan.used.get(c).copied().unwrap_or(false), &mut values)
-                    .map_err(bad_block)?
-                {
-                    let rec = &RecordRef { id, values: &values };
-                    let i = next;
-                    next += 1;
-                    if !plan.in_scope(rec) {
-                        out_of_scope += 1;
-                        continue;
+                let mut attrs = [AttrToken([0; 8]); MAX_ATTRS];
+                for (slot, (field, src)) in attrs.iter_mut().zip(&plan.attrs) {
+                    normalize_attr_into(value(rec, src), &mut norm);
+                    if let Some(k) = key {
+                        *slot = k.attr_token(field, &rec.id, &norm);
                     }
-                    let mut attrs = [AttrToken([0; 8]); MAX_ATTRS];
-                    for (slot, (field, src)) in attrs.iter_mut().zip(&plan.attrs) {
-                        normalize_attr_into(value(rec, src), &mut norm);
-                        if let Some(k) = key {
-                            *slot = k.attr_token(field, &rec.id, &norm);
-                        }
+                }
+                let off = local.len() as u64;
+                for (k, src) in plan.clear.iter().enumerate() {
+                    if k > 0 {
+                        local.push(0x1F);
                     }
-                    let off = local.len() as u64;
-                    for (k, src) in plan.clear.iter().enumerate() {
-                        if k > 0 {
-                            local.push(0x1F);
-                        }
-                        let v = value(rec, src).as_bytes();
-                        if v.contains(&0x1F) {
-                            return Err(FeedStoreError::Schema {
-                                dataset: String::new(),
-                                problem: format!("block {b} record {i}: a clear value holds the control character U+001F"),
-                            });
-                        }
-                        local.extend_from_slice(v);
-                    }
-                    rows.push(Row {
-                        token: match key {
-                            Some(k) => k.id_token(&rec.id),
-                            None => dxmesh_protocol::token::clear_id_key(&rec.id),
-                        },
-                        attrs,
-                        row: ((*b as u32) << ROW_BITS) | i as u32,
-                        clear_len: u16::try_from(local.len() as u64 - off).map_err(|_| FeedStoreError::Schema {
+                    let v = value(rec, src).as_bytes();
+                    if v.contains(&0x1F) {
+                        return Err(FeedStoreError::Schema {
                             dataset: String::new(),
-                            problem: format!("block {b} record {i}: clear values longer than 64 KiB"),
-                        })?,
-                        clear_off: off as u32,
-                    });
+                            problem: format!(
+                                "block {b} record {i}: a clear value holds the control character U+001F"
+                            ),
+                        });
+                    }
+                    local.extend_from_slice(v);
                 }
-                Ok((rows, local, out_of_scope))
-            })
-            .collect();
-            for (_, buf) in group {
-                let _ = spent_tx.send(buf);
+                rows.push(Row {
+                    token: match key {
+                        Some(k) => k.id_token(&rec.id),
+                        None => dxmesh_protocol::token::clear_id_key(&rec.id),
+                    },
+                    attrs,
+                    row: ((*b as u32) << ROW_BITS) | i as u32,
+                    clear_len: u16::try_from(local.len() as u64 - off).map_err(|_| {
+                        FeedStoreError::Schema {
+                            dataset: String::new(),
+                            problem: format!(
+                                "block {b} record {i}: clear values longer than 64 KiB"
+                            ),
+                        }
+                    })?,
+                    clear_off: off as u32,
+                });
             }
-            for r in done {
-                let (mut part, local, o) = r?;
-                let base = arena.len() as u64;
-                if base + local.len() as u64 > u64::from(u32::MAX) {
-                    return Err(FeedStoreError::Schema {
-                        dataset: terms.dataset.clone(),
-                        problem: "the clear fields of this feed exceed 4 GiB".into(),
-                    });
-                }
-                for row in part.iter_mut() {
-                    row.clear_off += base as u32;
-                }
-                arena.extend_from_slice(&local);
-                rows.append(&mut part);
-                rows_out_of_scope += o;
+            Ok((rows, local, out_of_scope))
+        };
+        block_rx.into_iter().par_bridge().try_for_each(|message| {
+            let (b, bytes) = message?;
+            let (mut part, local, o) = tokenise(&b, &bytes)?;
+            let _ = spent_tx.send(bytes);
+            let mut acc = acc.lock().map_err(|_| FeedStoreError::Io {
+                path: records_path.clone(),
+                message: "a tokenising worker panicked".into(),
+            })?;
+            let (rows, arena, out_of_scope) = &mut *acc;
+            let base = arena.len() as u64;
+            if base + local.len() as u64 > u64::from(u32::MAX) {
+                return Err(FeedStoreError::Schema {
+                    dataset: terms.dataset.clone(),
+                    problem: "the clear fields of this feed exceed 4 GiB".into(),
+                });
             }
-        }
-        Ok(())
+            for row in part.iter_mut() {
+                row.clear_off += base as u32;
+            }
+            arena.extend_from_slice(&local);
+            rows.append(&mut part);
+            *out_of_scope += o;
+            Ok(())
+        })
     })?;
+    let (mut rows, arena, rows_out_of_scope) =
+        acc.into_inner().map_err(|_| FeedStoreError::Io {
+            path: records_path.clone(),
+            message: "a tokenising worker panicked".into(),
+        })?;
     let t_tokenised = started.elapsed();
     let n_attrs = plan.attrs.len();
     let clear_of =
