@@ -4,7 +4,9 @@
 //! each feed, sets one membership bit per input (after the input's clear
 //! field filter), compares attribute tokens where a result asks for it,
 //! evaluates every result expression on the bits, and counts coverage by
-//! region. Memory is one decoded chunk per feed plus the result token lists.
+//! region. Each pulled feed is read and verified once, by its own thread,
+//! however many inputs use it. Memory is a few decoded chunks per feed plus
+//! the result token lists.
 
 use crate::jobs::Compiled;
 use crate::pulls::{FeedReader, PullError};
@@ -13,6 +15,7 @@ use dxmesh_protocol::feed::Chunk;
 use dxmesh_protocol::token::{AttrToken, IdToken};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// Why a comparison pass failed.
 #[derive(Debug, thiserror::Error)]
@@ -52,8 +55,8 @@ struct Cursor {
     schema: Vec<dxmesh_protocol::agreement::FieldTerm>,
     chunks: u32,
     /// Chunks read and verified ahead by a background thread.
-    incoming: std::sync::mpsc::Receiver<Result<Chunk, PullError>>,
-    chunk: Option<Chunk>,
+    incoming: std::sync::mpsc::Receiver<Result<Arc<Chunk>, PullError>>,
+    chunk: Option<Arc<Chunk>>,
     next_chunk: u32,
     pos: usize,
     filter: Vec<(usize, Vec<String>)>,
@@ -221,6 +224,11 @@ pub fn run_pass(
                     problem: format!("the feed has no clear field {field:?}"),
                 })
         };
+    // One reader per pulled feed: inputs that are the same feed (the same
+    // agreement and epoch, e.g. one filtered and one not) share its chunks,
+    // read and verified once.
+    type ChunkSender = std::sync::mpsc::SyncSender<Result<Arc<Chunk>, PullError>>;
+    let mut readers: Vec<(FeedReader, Vec<ChunkSender>)> = Vec::new();
     for (i, input) in inputs.into_iter().enumerate() {
         let (name, spec) = &job.inputs[i];
         debug_assert_eq!(*name, input.name);
@@ -235,17 +243,15 @@ pub fn run_pass(
         let chunks = input.reader.manifest().chunks();
         let schema_of = input.reader.manifest().schema.clone();
         let (tx, rx) = std::sync::mpsc::sync_channel(2);
-        let reader = input.reader;
-        std::thread::spawn(move || {
-            for i in 0..reader.manifest().chunks() {
-                let r = reader.chunk(i);
-                let failed = r.is_err();
-                if tx.send(r).is_err() || failed {
-                    return;
-                }
-            }
-        });
-        let mut c = Cursor {
+        let feed = |r: &FeedReader| (r.manifest().agreement, r.manifest().epoch);
+        match readers
+            .iter_mut()
+            .find(|(r, _)| feed(r) == feed(&input.reader))
+        {
+            Some((_, senders)) => senders.push(tx),
+            None => readers.push((input.reader, vec![tx])),
+        }
+        let c = Cursor {
             name: name.clone(),
             schema: schema_of,
             chunks,
@@ -259,8 +265,28 @@ pub fn run_pass(
             tokens: 0,
             last: None,
         };
-        c.load()?;
         cursors.push(c);
+    }
+    for (reader, senders) in readers {
+        std::thread::spawn(move || {
+            for i in 0..reader.manifest().chunks() {
+                let r = reader.chunk(i).map(Arc::new);
+                let failed = r.is_err();
+                // Every input of this feed gets every chunk; stop when one
+                // is gone (its pass ended early) or the feed failed.
+                for tx in &senders {
+                    if tx.send(r.clone()).is_err() {
+                        return;
+                    }
+                }
+                if failed {
+                    return;
+                }
+            }
+        });
+    }
+    for c in cursors.iter_mut() {
+        c.load()?;
     }
     let pairs: Vec<(usize, usize, usize, usize)> = job
         .attr_pairs

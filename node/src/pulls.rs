@@ -18,7 +18,7 @@ use futures::{AsyncReadExt, AsyncWriteExt};
 use std::path::{Path, PathBuf};
 
 /// Why a pull failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum PullError {
     /// The manifest is not acceptable.

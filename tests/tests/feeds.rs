@@ -363,3 +363,73 @@ fn a_pulled_feed_past_its_retention_is_erased_logged_and_not_pulled_again() {
     assert_eq!(erased.len(), 1, "{entries}");
     assert!(erased[0].contains("epoch: 1"), "{}", erased[0]);
 }
+
+#[test]
+fn a_comparison_rejects_a_pulled_chunk_changed_on_disk_when_two_inputs_share_the_feed() {
+    let (s, rows) = setup(BIN, 80_000, &registry_terms(2, 100));
+    let out = s.pps.cli(&["publish"]);
+    assert!(out.contains("in 3 chunks"), "{out}");
+    s.pcmp.cli(&["pull", "--agreement", &s.agreement[..12]]);
+    // Two inputs of the same feed, one filtered: one reader serves both.
+    let region = rows.iter().find(|r| r.in_scope()).unwrap().region.clone();
+    let jobs = s.mesh.path().join("jobs.toml");
+    std::fs::write(
+        &jobs,
+        format!(
+            r#"order = ["elsewhere"]
+[inputs.all]
+dataset = "registry"
+provider = "public_security"
+[inputs.here]
+dataset = "registry"
+provider = "public_security"
+where = {{ region_code = ["{region}"] }}
+[results.elsewhere]
+expr = "all - here"
+"#
+        ),
+    )
+    .unwrap();
+    let expected = {
+        let mut ids: Vec<&str> = rows
+            .iter()
+            .filter(|r| r.in_scope() && r.region != region)
+            .map(|r| r.id.as_str())
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids.len()
+    };
+    let compare = |out: &str| {
+        let out = s.mesh.path().join(out);
+        vec![
+            "compare".to_string(),
+            "--jobs".into(),
+            jobs.to_str().unwrap().into(),
+            "--out".into(),
+            out.to_str().unwrap().into(),
+        ]
+    };
+    let args = compare("clean");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    s.pcmp.cli(&args);
+    let summary = std::fs::read_to_string(s.mesh.path().join("clean/summary.json")).unwrap();
+    let summary: serde_json::Value = serde_json::from_str(&summary).unwrap();
+    assert_eq!(
+        summary["results"]["elsewhere"]["count"].as_u64(),
+        Some(expected as u64),
+        "{summary}"
+    );
+
+    flip(&s.comparator_feed_dir().join("chunk-00001.bin"), 5000);
+    let args = compare("tampered");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let e = s.pcmp.cli_fails(&args);
+    assert!(
+        e.contains(&format!(
+            "chunk 1 from {} failed verification",
+            s.ps.peer_id
+        )) && e.contains("the stored copy fails verification"),
+        "{e}"
+    );
+}
