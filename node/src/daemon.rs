@@ -161,6 +161,9 @@ struct Node {
     internal_tx: mpsc::UnboundedSender<feed_handlers::Internal>,
     /// Feeds being built or pulled now, by (agreement, epoch).
     busy: HashSet<(dxmesh_protocol::agreement::AgreementId, u64)>,
+    /// Expired pulled feeds whose erasure this run has logged (a failing
+    /// erasure is retried every tick but logged once).
+    erasure_logged: HashSet<(dxmesh_protocol::agreement::AgreementId, u64)>,
     /// Publishes waiting for a group key, by group.
     waiting_for_key: Vec<feed_handlers::WaitingPublish>,
     /// The tamper-evident audit log.
@@ -240,6 +243,7 @@ pub async fn run(dir: &Path, shutdown: impl Future<Output = ()>) -> Result<(), D
         stream_control,
         internal_tx,
         busy: HashSet::new(),
+        erasure_logged: HashSet::new(),
         waiting_for_key: Vec::new(),
         audit,
         logged_steps,

@@ -728,12 +728,14 @@ impl Node {
             .into_iter()
             .filter(|g| !busy.contains(&(g.agreement, g.epoch)))
         {
-            self.log(dxmesh_protocol::audit::Event::FeedErased {
-                agreement: gone.agreement,
-                epoch: gone.epoch,
-                kept_until: gone.kept_until,
-            });
-            self.seal_audit();
+            if self.erasure_logged.insert((gone.agreement, gone.epoch)) {
+                self.log(dxmesh_protocol::audit::Event::FeedErased {
+                    agreement: gone.agreement,
+                    epoch: gone.epoch,
+                    kept_until: gone.kept_until,
+                });
+                self.seal_audit();
+            }
             match crate::retention::erase(&gone.dir) {
                 Ok(()) => tracing::info!(
                     agreement = %dxmesh_protocol::hex(&gone.agreement),
