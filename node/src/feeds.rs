@@ -11,7 +11,7 @@
 //! for disclosure; never sent). A feed is built in a temporary directory and
 //! renamed into place, so a half-built feed is never visible.
 
-use crate::dataset::{BlockCursor, DatasetReader, ImportError, RecordsReader};
+use crate::dataset::{BlockCursor, DatasetReader, DirectWriter, ImportError, RecordsReader};
 use dxmesh_protocol::agreement::{AgreementId, RowPredicate, Terms, Treatment};
 use dxmesh_protocol::codec;
 use dxmesh_protocol::date::Date;
@@ -24,7 +24,7 @@ use dxmesh_protocol::signed::Signed;
 use dxmesh_protocol::time::Timestamp;
 use dxmesh_protocol::token::{AttrField, AttrToken, EpochKey, IdToken, normalize_attr_into};
 use rayon::prelude::*;
-use std::io::{BufWriter, Read, Write};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 /// Why a feed could not be built, read or used.
@@ -528,55 +528,59 @@ pub fn publish(input: &PublishInput<'_>) -> Result<Signed<Manifest>, FeedStoreEr
         .map(|(c, &start)| start..starts.get(c + 1).copied().unwrap_or(rows.len()))
         .collect();
     let index_path = tmp.path().join("index.bin");
+    // The chunks and the index bypass the page cache (written once; a pull
+    // and a disclosure read them back the same way).
     let write_index = || -> Result<std::fs::File, FeedStoreError> {
-        let mut index =
-            BufWriter::new(std::fs::File::create(&index_path).map_err(io_err(&index_path))?);
-        index
-            .write_all(&generation.to_be_bytes())
-            .map_err(io_err(&index_path))?;
+        let mut index = DirectWriter::create(&index_path)?;
+        let mut staged = Vec::with_capacity(1 << 20);
+        staged.extend_from_slice(&generation.to_be_bytes());
         for r in &rows {
-            index.write_all(&r.token.0).map_err(io_err(&index_path))?;
-            index
-                .write_all(&r.row.to_be_bytes())
-                .map_err(io_err(&index_path))?;
+            staged.extend_from_slice(&r.token.0);
+            staged.extend_from_slice(&r.row.to_be_bytes());
+            if staged.len() >= 1 << 20 {
+                index.write(&staged)?;
+                staged.clear();
+            }
         }
-        index
-            .into_inner()
-            .map_err(|e| io_err(&index_path)(e.into_error()))
+        index.write(&staged)?;
+        Ok(index.finish()?)
     };
-    let write_chunk =
-        |(c, range): (usize, &std::ops::Range<usize>)| -> Result<(Hash, IdToken), FeedStoreError> {
-            let mut chunk = Chunk::new(c as u32, &schema);
-            chunk.ids.reserve(range.len() * 16);
-            for col in chunk.attrs.iter_mut() {
-                col.reserve(range.len() * 8);
+    let write_chunk = |scratch: &mut Vec<u8>,
+                       (c, range): (usize, &std::ops::Range<usize>)|
+     -> Result<(Hash, IdToken), FeedStoreError> {
+        let mut chunk = Chunk::new(c as u32, &schema);
+        chunk.ids.reserve(range.len() * 16);
+        for col in chunk.attrs.iter_mut() {
+            col.reserve(range.len() * 8);
+        }
+        // One buffer of clear values for every row (no allocation per row).
+        let mut clear: Vec<&str> = Vec::with_capacity(n_clear);
+        for r in &rows[range.clone()] {
+            clear.clear();
+            if n_clear > 0 {
+                clear.extend(
+                    clear_of(r)
+                        .split(|b| *b == 0x1F)
+                        .map(|v| std::str::from_utf8(v).unwrap_or("")),
+                );
             }
-            // One buffer of clear values for every row (no allocation per row).
-            let mut clear: Vec<&str> = Vec::with_capacity(n_clear);
-            for r in &rows[range.clone()] {
-                clear.clear();
-                if n_clear > 0 {
-                    clear.extend(
-                        clear_of(r)
-                            .split(|b| *b == 0x1F)
-                            .map(|v| std::str::from_utf8(v).unwrap_or("")),
-                    );
-                }
-                chunk.push(&r.token, &r.attrs[..n_attrs], &clear);
-            }
-            let bytes = codec::encode(&chunk).map_err(|e| FeedStoreError::Io {
-                path: tmp.path().to_path_buf(),
-                message: e.to_string(),
-            })?;
-            let path = tmp.path().join(format!("chunk-{c:05}.bin"));
-            let mut f = std::fs::File::create(&path).map_err(io_err(&path))?;
-            f.write_all(&bytes).map_err(io_err(&path))?;
-            Ok((merkle::leaf_hash(&bytes), chunk.id(0)))
-        };
+            chunk.push(&r.token, &r.attrs[..n_attrs], &clear);
+        }
+        let bytes = codec::encode(&chunk).map_err(|e| FeedStoreError::Io {
+            path: tmp.path().to_path_buf(),
+            message: e.to_string(),
+        })?;
+        let path = tmp.path().join(format!("chunk-{c:05}.bin"));
+        crate::fsutil::write_direct(&path, &bytes, scratch).map_err(io_err(&path))?;
+        Ok((merkle::leaf_hash(&bytes), chunk.id(0)))
+    };
     let (index_file, written) = std::thread::scope(|scope| {
         let index = scope.spawn(write_index);
-        let written: Result<Vec<(Hash, IdToken)>, FeedStoreError> =
-            ranges.par_iter().enumerate().map(write_chunk).collect();
+        let written: Result<Vec<(Hash, IdToken)>, FeedStoreError> = ranges
+            .par_iter()
+            .enumerate()
+            .map_init(Vec::new, write_chunk)
+            .collect();
         let index = index.join().unwrap_or_else(|_| {
             Err(FeedStoreError::Io {
                 path: index_path.clone(),

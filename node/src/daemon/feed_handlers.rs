@@ -148,10 +148,11 @@ async fn serve_stream(
     let (full_tx, mut full_rx) = mpsc::channel::<std::io::Result<Vec<u8>>>(2);
     let (empty_tx, empty_rx) = std::sync::mpsc::channel::<Vec<u8>>();
     tokio::task::spawn_blocking(move || {
+        let mut scratch = Vec::new();
         for index in from..to {
             let mut buf = empty_rx.try_recv().unwrap_or_default();
             let path = dir.join(format!("chunk-{index:05}.bin"));
-            let framed = read_framed(&path, &mut buf).map(|()| buf);
+            let framed = read_framed(&path, &mut buf, &mut scratch).map(|()| buf);
             let failed = framed.is_err();
             if full_tx.blocking_send(framed).is_err() || failed {
                 return;
@@ -179,26 +180,23 @@ async fn serve_stream(
 }
 
 /// Reads the chunk file at `path` into `buf` as a stream frame: its length
-/// as 4 bytes big-endian, then its bytes.
-fn read_framed(path: &std::path::Path, buf: &mut Vec<u8>) -> std::io::Result<()> {
-    use std::io::Read;
-    let file = std::fs::File::open(path)?;
-    let len = file.metadata()?.len();
+/// as 4 bytes big-endian, then its bytes (read like it was written, with
+/// `O_DIRECT` through `scratch` where allowed).
+fn read_framed(
+    path: &std::path::Path,
+    buf: &mut Vec<u8>,
+    scratch: &mut Vec<u8>,
+) -> std::io::Result<()> {
+    buf.clear();
+    buf.extend_from_slice(&[0; 4]);
+    let len = crate::fsutil::read_direct(path, buf, scratch)?;
     let len32 = u32::try_from(len).map_err(|_| {
         std::io::Error::new(
             std::io::ErrorKind::InvalidData,
             format!("{}: {len} bytes is too large for a chunk", path.display()),
         )
     })?;
-    buf.clear();
-    buf.extend_from_slice(&len32.to_be_bytes());
-    let read = file.take(len).read_to_end(buf)?;
-    if read as u64 != len {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::UnexpectedEof,
-            format!("{}: read {read} of {len} bytes", path.display()),
-        ));
-    }
+    buf[..4].copy_from_slice(&len32.to_be_bytes());
     Ok(())
 }
 

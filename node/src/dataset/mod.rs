@@ -65,7 +65,7 @@ mod source;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use records::{BlockCursor, RecordsReader};
+pub(crate) use records::{BlockCursor, DirectWriter, RecordsReader};
 pub use records::{Blocks, DatasetReader};
 
 use dxmesh_protocol::date::Date;

@@ -474,6 +474,43 @@ impl Sink {
     }
 }
 
+/// A large file written front to back like `records.bin` (see [`Sink`]):
+/// with `O_DIRECT` where allowed. Used for a feed's private index.
+pub(crate) struct DirectWriter {
+    file: File,
+    path: PathBuf,
+    sink: Sink,
+}
+
+impl DirectWriter {
+    /// Creates `path`.
+    pub(crate) fn create(path: &Path) -> Result<DirectWriter, ImportError> {
+        let file = File::create(path).map_err(io_err(path))?;
+        let sink = Sink::open(&file, path)?;
+        Ok(DirectWriter {
+            file,
+            path: path.to_path_buf(),
+            sink,
+        })
+    }
+
+    /// Appends `bytes`.
+    pub(crate) fn write(&mut self, bytes: &[u8]) -> Result<(), ImportError> {
+        self.sink.write(&mut self.file, &self.path, bytes)
+    }
+
+    /// Writes what is buffered and syncs the file.
+    pub(crate) fn finish(self) -> Result<File, ImportError> {
+        let DirectWriter {
+            mut file,
+            path,
+            sink,
+        } = self;
+        sink.finish(&mut file, &path)?;
+        Ok(file)
+    }
+}
+
 /// The writer thread: drops duplicate rows (see `dedup`), appends the
 /// blocks (see [`Sink`]), and hands the emptied blocks back for reuse.
 pub(super) fn write_blocks(
