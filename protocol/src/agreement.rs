@@ -853,6 +853,14 @@ pub enum Refusal {
         /// Epoch.
         epoch: u64,
     },
+    /// The request was allowed but the provider failed to serve it (a
+    /// damaged or missing file, a dataset re-imported since the epoch was
+    /// published); the details stay in the provider's log.
+    #[error("the provider could not serve epoch {epoch}; its log says why")]
+    ProviderFailed {
+        /// Epoch.
+        epoch: u64,
+    },
 }
 
 impl Refusal {
@@ -876,6 +884,7 @@ impl Refusal {
             Refusal::DisclosureFieldNotAllowed { .. } => "disclosure_field_not_allowed",
             Refusal::ResultKindNotAllowed { .. } => "result_kind_not_allowed",
             Refusal::NotPublished { .. } => "not_published",
+            Refusal::ProviderFailed { .. } => "provider_failed",
         }
     }
 }

@@ -292,3 +292,36 @@ fn disclosure_of_a_field_not_allowed() {
     let e = disclose(&s, "deceased_insured", "id_number", "3").unwrap_err();
     assert!(e.contains("[result_kind_not_allowed]"), "{e}");
 }
+
+#[test]
+fn disclosure_after_the_dataset_was_reimported_is_a_provider_failure_not_a_missing_feed() {
+    let (s, _) = setup(BIN, 300, &registry_terms(2, 100));
+    s.pps.cli(&["publish"]);
+    s.pcmp.cli(&["pull", "--agreement", &s.agreement[..12]]);
+    // A new export replaces the one epoch 1 was built from.
+    s.mesh.dx.ok(
+        s.mesh.path(),
+        &[
+            "dataset",
+            "import",
+            "--dir",
+            "ps",
+            "--dataset",
+            "registry",
+            "--file",
+            "registry.csv",
+        ],
+    );
+    let e = disclose(&s, "uninsured", "id_number,name", "3").unwrap_err();
+    assert!(
+        e.contains("the provider could not serve epoch 1") && e.contains("[provider_failed]"),
+        "{e}"
+    );
+    assert!(
+        s.pps
+            .log_text()
+            .contains("was re-imported after epoch 1 was published"),
+        "the provider's log names the cause:\n{}",
+        s.pps.log_text()
+    );
+}

@@ -440,7 +440,7 @@ impl Node {
             .set_counter(&key, &(used + ids.len() as u64))
             .is_err()
         {
-            return deny(self, Refusal::NotPublished { epoch }, channel);
+            return deny(self, Refusal::ProviderFailed { epoch }, channel);
         }
         let terms = th.state.terms.clone();
         let data_dir = self.data_dir.clone();
@@ -467,14 +467,14 @@ impl Node {
                     {
                         Some(answer) => Response::National { answer },
                         None => Response::Denied {
-                            refusal: Refusal::NotPublished { epoch },
+                            refusal: Refusal::ProviderFailed { epoch },
                         },
                     }
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "national query failed");
                     Response::Denied {
-                        refusal: Refusal::NotPublished { epoch },
+                        refusal: Refusal::ProviderFailed { epoch },
                     }
                 }
             };

@@ -284,14 +284,14 @@ impl Node {
             Ok(None) => return self.refuse_request(peer, "pull", Refusal::NotPublished { epoch }),
             Err(e) => {
                 tracing::error!(error = %e, "cannot read a published manifest");
-                return self.refuse_request(peer, "pull", Refusal::NotPublished { epoch });
+                return self.refuse_request(peer, "pull", Refusal::ProviderFailed { epoch });
             }
         };
         if new_pull {
             pulls.push(pull_id);
             if let Err(e) = self.store.set_counter(&key, &pulls) {
                 tracing::error!(error = %e, "cannot record the pull; refusing it");
-                return self.refuse_request(peer, "pull", Refusal::NotPublished { epoch });
+                return self.refuse_request(peer, "pull", Refusal::ProviderFailed { epoch });
             }
         }
         tracing::info!(
@@ -433,7 +433,7 @@ impl Node {
             tracing::error!(error = %e, "cannot record disclosure use; refusing");
             return Some((
                 channel,
-                self.refuse_request(peer, "disclosure", Refusal::NotPublished { epoch }),
+                self.refuse_request(peer, "disclosure", Refusal::ProviderFailed { epoch }),
             ));
         }
         let data_dir = self.data_dir.clone();
@@ -480,14 +480,14 @@ impl Node {
                     {
                         Some(disclosure) => Response::Disclosed { disclosure },
                         None => Response::Denied {
-                            refusal: Refusal::NotPublished { epoch },
+                            refusal: Refusal::ProviderFailed { epoch },
                         },
                     }
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "disclosure failed");
                     Response::Denied {
-                        refusal: Refusal::NotPublished { epoch },
+                        refusal: Refusal::ProviderFailed { epoch },
                     }
                 }
             };
