@@ -102,6 +102,24 @@ pub struct Mesh {
 }
 
 impl Mesh {
+    /// `dxmesh dataset import` of `file` (in the mesh directory) as `dataset`
+    /// at the node in directory `node`; returns the printed report.
+    pub fn import(&self, node: &str, dataset: &str, file: &str) -> String {
+        self.dx.ok(
+            self.path(),
+            &[
+                "dataset",
+                "import",
+                "--dir",
+                node,
+                "--dataset",
+                dataset,
+                "--file",
+                file,
+            ],
+        )
+    }
+
     /// Creates the anchor key (`anchor.key`, `anchor.pub.pem`).
     pub fn new(bin: &str) -> Mesh {
         let dx = Dxmesh::new(bin);
@@ -804,19 +822,7 @@ pub fn setup(bin: &str, rows: usize, terms: &str) -> (Setup, Vec<RegistryRow>) {
     let data = registry_rows(rows);
     std::fs::write(mesh.path().join("registry.csv"), registry_csv(&data)).unwrap();
     std::fs::write(mesh.path().join("terms.toml"), terms).unwrap();
-    let out = mesh.dx.ok(
-        mesh.path(),
-        &[
-            "dataset",
-            "import",
-            "--dir",
-            "ps",
-            "--dataset",
-            "registry",
-            "--file",
-            "registry.csv",
-        ],
-    );
+    let out = mesh.import("ps", "registry", "registry.csv");
     assert!(
         out.contains(&format!("rows read:           {rows}")),
         "{out}"

@@ -153,19 +153,7 @@ fn import_reports_every_bad_row_in_the_quarantine_file() {
         440524188001010014,己,1880-01-01,active,2024-02-30\n\
         11010519491231002x,甲,1949-12-31,active,\n";
     std::fs::write(s.mesh.path().join("bad.csv"), csv).unwrap();
-    let out = s.mesh.dx.ok(
-        s.mesh.path(),
-        &[
-            "dataset",
-            "import",
-            "--dir",
-            "ps",
-            "--dataset",
-            "deaths",
-            "--file",
-            "bad.csv",
-        ],
-    );
+    let out = s.mesh.import("ps", "deaths", "bad.csv");
     assert!(
         out.contains("rows read:           7") && out.contains("rows kept:           1"),
         "{out}"
@@ -230,19 +218,8 @@ fn feeds_stream_both_ways_between_two_nodes_at_once() {
         csv.push_str(&format!("{},uninsured\n", r.id));
     }
     std::fs::write(s.mesh.path().join("verified.csv"), csv).unwrap();
-    s.mesh.dx.ok(
-        s.mesh.path(),
-        &[
-            "dataset",
-            "import",
-            "--dir",
-            "cmp",
-            "--dataset",
-            "verified_registrations",
-            "--file",
-            "verified.csv",
-        ],
-    );
+    s.mesh
+        .import("cmp", "verified_registrations", "verified.csv");
     let upload = include_str!("../../deploy/agreements/upload.toml")
         .replace("{{PROVIDER}}", &s.cmp.peer_id)
         .replace("{{CONSUMER}}", &s.ps.peer_id)

@@ -77,32 +77,8 @@ fn the_custodian_hands_the_group_key_to_providers_only_and_tokens_match_across_f
     std::fs::write(mesh.path().join("insured.csv"), insured).unwrap();
     std::fs::write(mesh.path().join("registry.toml"), registry_terms(2, 10)).unwrap();
     std::fs::write(mesh.path().join("insured.toml"), insured_terms()).unwrap();
-    mesh.dx.ok(
-        mesh.path(),
-        &[
-            "dataset",
-            "import",
-            "--dir",
-            "ps",
-            "--dataset",
-            "registry",
-            "--file",
-            "registry.csv",
-        ],
-    );
-    mesh.dx.ok(
-        mesh.path(),
-        &[
-            "dataset",
-            "import",
-            "--dir",
-            "hr",
-            "--dataset",
-            "insured",
-            "--file",
-            "insured.csv",
-        ],
-    );
+    mesh.import("ps", "registry", "registry.csv");
+    mesh.import("hr", "insured", "insured.csv");
 
     let mut pc = mesh.start(&cmp);
     pc.pin_port();

@@ -299,19 +299,7 @@ fn disclosure_after_the_dataset_was_reimported_is_a_provider_failure_not_a_missi
     s.pps.cli(&["publish"]);
     s.pcmp.cli(&["pull", "--agreement", &s.agreement[..12]]);
     // A new export replaces the one epoch 1 was built from.
-    s.mesh.dx.ok(
-        s.mesh.path(),
-        &[
-            "dataset",
-            "import",
-            "--dir",
-            "ps",
-            "--dataset",
-            "registry",
-            "--file",
-            "registry.csv",
-        ],
-    );
+    s.mesh.import("ps", "registry", "registry.csv");
     let e = disclose(&s, "uninsured", "id_number,name", "3").unwrap_err();
     assert!(
         e.contains("the provider could not serve epoch 1") && e.contains("[provider_failed]"),
