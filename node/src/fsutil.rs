@@ -9,11 +9,11 @@ use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 /// Alignment `O_DIRECT` needs (address, length and offset).
-const DIRECT_ALIGN: usize = 4096;
+pub(crate) const DIRECT_ALIGN: usize = 4096;
 
 /// The aligned start of a region of `len` bytes in `scratch`, grown as
 /// needed (no `unsafe`: the slack absorbs any alignment).
-fn aligned(scratch: &mut Vec<u8>, len: usize) -> Option<usize> {
+pub(crate) fn aligned(scratch: &mut Vec<u8>, len: usize) -> Option<usize> {
     if scratch.len() < len + DIRECT_ALIGN {
         scratch.resize(len + DIRECT_ALIGN, 0);
     }

@@ -21,6 +21,7 @@ use super::{
     CURRENT_FILE, ImportError, ImportReport, RECORDS_FILE, REPORT_FILE, Record, dataset_dir,
     generation_dir, io_err, read_current, validate_name,
 };
+use crate::fsutil::DIRECT_ALIGN;
 use dxmesh_protocol::codec::{self, MAX_DECODE_BYTES};
 use dxmesh_protocol::id::IdNumber;
 use std::fs::File;
@@ -215,10 +216,9 @@ impl RecordsReader {
         } else {
             Err(io::Error::from(io::ErrorKind::Unsupported))
         };
-        let buf = vec![0u8; DIRECT_READ + DIRECT_ALIGN];
-        let start = buf.as_ptr().align_offset(DIRECT_ALIGN);
-        let (file, direct, start) = match direct {
-            Ok(f) if start < DIRECT_ALIGN => (f, true, start),
+        let mut buf = Vec::new();
+        let (file, direct, start) = match (direct, crate::fsutil::aligned(&mut buf, DIRECT_READ)) {
+            (Ok(f), Some(start)) => (f, true, start),
             _ => (File::open(path)?, false, 0),
         };
         Ok(RecordsReader {
@@ -282,8 +282,6 @@ impl io::Read for RecordsReader {
     }
 }
 
-/// Alignment of `O_DIRECT` writes (address, length and offset).
-const DIRECT_ALIGN: usize = 4096;
 /// Bytes gathered before an `O_DIRECT` write.
 const DIRECT_CHUNK: usize = 4 * 1024 * 1024;
 
