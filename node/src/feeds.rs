@@ -253,10 +253,10 @@ struct Row {
 }
 
 /// Rows of one block, its clear-value arena, and rows out of scope.
-type GroupRows = (Vec<Row>, Vec<u8>, u64);
+type BlockRows = (Vec<Row>, Vec<u8>, u64);
 
 /// Blocks read ahead of the tokenising workers (bounds the buffers in flight).
-const GROUP_BLOCKS: usize = 16;
+const READ_AHEAD_BLOCKS: usize = 16;
 
 /// Reads raw blocks of a dataset's records file one at a time (a block is a
 /// 4-byte big-endian length and the encoded `Vec<Record>`; see `dataset`).
@@ -339,8 +339,9 @@ pub fn publish(input: &PublishInput<'_>) -> Result<Signed<Manifest>, FeedStoreEr
     // workers take them as they come (no barrier between groups), read,
     // scope, project and tokenise each, and append its compact rows. The
     // order rows arrive in does not matter: the sort below fixes it.
-    let (block_tx, block_rx) =
-        std::sync::mpsc::sync_channel::<Result<(usize, Vec<u8>), FeedStoreError>>(GROUP_BLOCKS);
+    let (block_tx, block_rx) = std::sync::mpsc::sync_channel::<
+        Result<(usize, Vec<u8>), FeedStoreError>,
+    >(READ_AHEAD_BLOCKS);
     let (spent_tx, spent_rx) = std::sync::mpsc::channel::<Vec<u8>>();
     let acc = std::sync::Mutex::new((rows, arena, 0u64));
     std::thread::scope(|scope| -> Result<(), FeedStoreError> {
@@ -358,7 +359,7 @@ pub fn publish(input: &PublishInput<'_>) -> Result<Signed<Manifest>, FeedStoreEr
                 }
             }
         });
-        let tokenise = |b: &usize, bytes: &Vec<u8>| -> Result<GroupRows, FeedStoreError> {
+        let tokenise = |b: &usize, bytes: &Vec<u8>| -> Result<BlockRows, FeedStoreError> {
             let bad_block = |problem: String| FeedStoreError::Io {
                 path: records_path.clone(),
                 message: format!("block {b} does not decode: {problem}"),
