@@ -51,14 +51,13 @@ pub fn write_direct(
     Ok(file)
 }
 
-/// Appends the whole file at `path` to `out`, preferably with `O_DIRECT`
-/// (read into `scratch`, reused between calls, then copied), else ordinarily.
-/// Returns the number of bytes read.
-pub fn read_direct(
+/// Reads the whole file at `path` into `scratch` (reused between calls),
+/// preferably with `O_DIRECT`, else ordinarily, and returns where in
+/// `scratch` its bytes are: no copy after the read.
+pub fn read_direct_in_place(
     path: &Path,
-    out: &mut Vec<u8>,
     scratch: &mut Vec<u8>,
-) -> std::io::Result<usize> {
+) -> std::io::Result<std::ops::Range<usize>> {
     use std::io::Read;
     if let Ok(direct) = std::fs::OpenOptions::new()
         .read(true)
@@ -86,10 +85,7 @@ pub fn read_direct(
                 }
             };
             match outcome {
-                Ok(()) if got == len => {
-                    out.extend_from_slice(&scratch[start..start + len]);
-                    return Ok(len);
-                }
+                Ok(()) if got == len => return Ok(start..start + len),
                 Ok(()) => {
                     return Err(std::io::Error::new(
                         std::io::ErrorKind::UnexpectedEof,
@@ -101,7 +97,9 @@ pub fn read_direct(
             }
         }
     }
-    std::fs::File::open(path)?.read_to_end(out)
+    scratch.clear();
+    std::fs::File::open(path)?.read_to_end(scratch)?;
+    Ok(0..scratch.len())
 }
 
 /// Atomically replaces (or creates) `path` with `contents`, mode `mode`.
@@ -134,12 +132,11 @@ mod tests {
             let f = write_direct(&p, &want, &mut wscratch).unwrap();
             f.sync_all().unwrap();
             assert!(std::fs::read(&p).unwrap() == want, "written {size}");
-            let mut got = b"head".to_vec();
-            let n = read_direct(&p, &mut got, &mut rscratch).unwrap();
-            assert_eq!(n, size);
-            assert!(got[..4] == *b"head" && got[4..] == want[..], "read {size}");
+            let range = read_direct_in_place(&p, &mut rscratch).unwrap();
+            assert_eq!(range.len(), size);
+            assert!(rscratch[range] == want[..], "read {size}");
         }
-        assert!(read_direct(&dir.path().join("missing"), &mut Vec::new(), &mut rscratch).is_err());
+        assert!(read_direct_in_place(&dir.path().join("missing"), &mut rscratch).is_err());
     }
 
     #[test]

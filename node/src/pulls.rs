@@ -284,19 +284,19 @@ pub async fn download(
             .close()
             .await
             .map_err(|e| interrupted(from, e.to_string()))?;
-        // Receiving and verifying run side by side: this task keeps the
-        // stream drained (so flow control never stalls the provider) and a
-        // blocking worker verifies and stores each chunk as it arrives,
-        // stopping at the first bad one.
+        // Receiving, verifying and storing run side by side: this task keeps
+        // the stream drained (so flow control never stalls the provider), a
+        // blocking worker verifies each chunk as it arrives, stopping at the
+        // first bad one, and a second stores the verified ones, so that
+        // hashing one chunk never waits for the file system to take the last.
         let (tx, rx) = std::sync::mpsc::sync_channel::<(u32, Vec<u8>)>(8);
+        let (verified_tx, verified_rx) = std::sync::mpsc::sync_channel::<(u32, Vec<u8>)>(4);
         // Stored chunks' buffers come back for reuse: no allocation and no
         // zeroing of a fresh megabyte per chunk.
         let (back_tx, back_rx) = std::sync::mpsc::channel::<Vec<u8>>();
         let worker_manifest = m.clone();
-        let worker_dir = dir.clone();
         let worker_provider = provider.to_string();
-        let worker = tokio::task::spawn_blocking(move || -> Result<(u32, u64), PullError> {
-            let (mut received, mut bytes) = (0u32, 0u64);
+        let verifier = tokio::task::spawn_blocking(move || -> Result<(), PullError> {
             for (index, buf) in rx {
                 if let Err(e) = worker_manifest.verify_chunk_hash(index, &buf) {
                     return Err(PullError::BadChunk {
@@ -313,13 +313,24 @@ pub async fn download(
                         },
                     });
                 }
+                // The store worker stopped: its error is reported below.
+                if verified_tx.send((index, buf)).is_err() {
+                    break;
+                }
+            }
+            Ok(())
+        });
+        let worker_dir = dir.clone();
+        let storer = tokio::task::spawn_blocking(move || -> Result<(u32, u64), PullError> {
+            let (mut received, mut total) = (0u32, 0u64);
+            for (index, buf) in verified_rx {
                 let path = chunk_path(&worker_dir, index);
                 store_chunk(&path, &buf).map_err(io_err(&path))?;
                 received += 1;
-                bytes += buf.len() as u64;
+                total += buf.len() as u64;
                 let _ = back_tx.send(buf);
             }
-            Ok((received, bytes))
+            Ok((received, total))
         });
         let mut read_error = None;
         for index in from..=last {
@@ -355,15 +366,19 @@ pub async fn download(
             }
         }
         drop(tx);
-        let worker_result = worker.await.map_err(|e| PullError::Io {
+        let failed = |what: &str, e: tokio::task::JoinError| PullError::Io {
             path: dir.clone(),
-            message: format!("the verifying worker failed: {e}"),
-        })?;
-        // A bad chunk is reported before a transfer error that followed it.
-        let (received, bytes) = match (worker_result, read_error) {
-            (Err(bad), _) => return Err(bad),
-            (Ok(_), Some(e)) => return Err(e),
-            (Ok(r), None) => r,
+            message: format!("the {what} worker failed: {e}"),
+        };
+        let verified = verifier.await.map_err(|e| failed("verifying", e))?;
+        let stored = storer.await.map_err(|e| failed("storing", e))?;
+        // A bad chunk is reported before a store error or a transfer error
+        // that followed it.
+        let (received, bytes) = match (verified, stored, read_error) {
+            (Err(bad), _, _) => return Err(bad),
+            (Ok(()), Err(e), _) => return Err(e),
+            (Ok(()), Ok(_), Some(e)) => return Err(e),
+            (Ok(()), Ok(r), None) => r,
         };
         summary.received = received;
         summary.bytes = bytes;

@@ -10,11 +10,11 @@
 //! 4. `dxmesh pull` by the comparator daemon over loopback (bytes/s), and,
 //!    in the same run, a plain byte stream of the same size over the same
 //!    libp2p transport (TCP + noise + yamux, libp2p-stream) between two
-//!    processes, for the ratio: five rounds of each, alternating, and the
+//!    processes, for the ratio: five rounds of each (by default), alternating, and the
 //!    ratio of the medians (single runs on two shared cores vary by ±20%).
 //!
 //! Run: `cargo bench -p dxmesh-tests --bench feeds` (set DXMESH_BENCH_ROWS
-//! for a smaller run). Figures go to docs/benchmarks.md as printed.
+//! for a smaller run, DXMESH_BENCH_ROUNDS for more or fewer pull rounds). Figures go to docs/benchmarks.md as printed.
 
 use dxmesh_tests::{
     Mesh, agree, edit_config, make_id, manual_schedule, registry_terms, set_custodian,
@@ -135,20 +135,31 @@ fn main() {
     );
 
     // Pull over loopback, then a plain byte stream of the same size over the
-    // same transport between two processes; ROUNDS times each, alternating,
+    // same transport between two processes; several times each, alternating,
     // because two shared cores make any single run noisy. Later rounds
-    // re-download every chunk: the bench deletes the pulled chunks and the
-    // `complete` mark, so the pull resumes from chunk 0 in the same session.
-    const ROUNDS: usize = 5;
+    // re-download every chunk: the bench moves the pulled chunks aside and
+    // deletes the `complete` mark, so the pull resumes from chunk 0 in the
+    // same session. Moved, not deleted: on ext4, creating files just after
+    // hundreds were deleted makes every create scan the recently freed
+    // inodes (`recently_deleted` was a fifth of the comparator's CPU), a
+    // cost no real pull meets; each round starts on an undisturbed disk.
+    let rounds: usize = std::env::var("DXMESH_BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
     let pull_dir = cmp.dir.join("data/pulls").join(&agreement).join("1");
     let (mut pull_rates, mut raw_rates) = (Vec::new(), Vec::new());
-    for round in 0..ROUNDS {
+    for round in 0..rounds {
         if round > 0 {
+            let aside = mesh.path().join(format!("pulled-round-{round}"));
+            std::fs::create_dir(&aside).unwrap();
             for entry in std::fs::read_dir(&pull_dir).unwrap() {
                 let path = entry.unwrap().path();
                 let name = path.file_name().unwrap().to_string_lossy().to_string();
-                if name == "complete" || name.starts_with("chunk-") {
+                if name == "complete" {
                     std::fs::remove_file(&path).unwrap();
+                } else if name.starts_with("chunk-") {
+                    std::fs::rename(&path, aside.join(&name)).unwrap();
                 }
             }
         }
@@ -169,9 +180,12 @@ fn main() {
             raw_rates[round] / 1e6
         );
     }
+    for l in pc.log_text().lines().filter(|l| l.contains("TIMING")) {
+        println!("{l}");
+    }
     let (pull_rate, raw_rate) = (median(&mut pull_rates), median(&mut raw_rates));
     println!(
-        "PULL: {:.1} MB/s verified feed vs {:.1} MB/s plain libp2p stream = {:.0}% (medians of {ROUNDS} rounds; target >= 70%)",
+        "PULL: {:.1} MB/s verified feed vs {:.1} MB/s plain libp2p stream = {:.0}% (medians of {rounds} rounds; target >= 70%)",
         pull_rate / 1e6,
         raw_rate / 1e6,
         100.0 * pull_rate / raw_rate

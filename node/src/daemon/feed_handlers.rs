@@ -142,27 +142,33 @@ async fn serve_stream(
         Err(_) => return Ok(()),
     };
     // A blocking reader keeps the next chunks read ahead of the stream, each
-    // framed (4-byte length, then the bytes) in one buffer, and buffers come
-    // back to it for reuse: the stream never waits on the disk, and nothing
-    // is allocated or zeroed per chunk.
-    let (full_tx, mut full_rx) = mpsc::channel::<std::io::Result<Vec<u8>>>(2);
+    // read past the page cache into a page-aligned buffer that is then sent
+    // from where it lies, and buffers come back to it for reuse: the stream
+    // never waits on the disk, and nothing is allocated, zeroed or copied
+    // per chunk before the transport takes it.
+    type Read = std::io::Result<(Vec<u8>, std::ops::Range<usize>)>;
+    let (full_tx, mut full_rx) = mpsc::channel::<Read>(2);
     let (empty_tx, empty_rx) = std::sync::mpsc::channel::<Vec<u8>>();
     tokio::task::spawn_blocking(move || {
-        let mut scratch = Vec::new();
         for index in from..to {
             let mut buf = empty_rx.try_recv().unwrap_or_default();
             let path = dir.join(format!("chunk-{index:05}.bin"));
-            let framed = read_framed(&path, &mut buf, &mut scratch).map(|()| buf);
-            let failed = framed.is_err();
-            if full_tx.blocking_send(framed).is_err() || failed {
+            let read =
+                crate::fsutil::read_direct_in_place(&path, &mut buf).map(|range| (buf, range));
+            let failed = read.is_err();
+            if full_tx.blocking_send(read).is_err() || failed {
                 return;
             }
         }
     });
     let mut index = from;
-    while let Some(framed) = full_rx.recv().await {
-        let buf = framed?;
-        stream.write_all(&buf).await?;
+    while let Some(read) = full_rx.recv().await {
+        let (buf, range) = read?;
+        let len = u32::try_from(range.len())
+            .map_err(|_| invalid(format!("chunk {index}: {} bytes is too large", range.len())))?;
+        // A frame: the chunk's length, 4 bytes big-endian, then its bytes.
+        stream.write_all(&len.to_be_bytes()).await?;
+        stream.write_all(&buf[range]).await?;
         if index == from
             && from == 0
             && to > 1
@@ -177,27 +183,6 @@ async fn serve_stream(
         index += 1;
     }
     stream.close().await
-}
-
-/// Reads the chunk file at `path` into `buf` as a stream frame: its length
-/// as 4 bytes big-endian, then its bytes (read like it was written, with
-/// `O_DIRECT` through `scratch` where allowed).
-fn read_framed(
-    path: &std::path::Path,
-    buf: &mut Vec<u8>,
-    scratch: &mut Vec<u8>,
-) -> std::io::Result<()> {
-    buf.clear();
-    buf.extend_from_slice(&[0; 4]);
-    let len = crate::fsutil::read_direct(path, buf, scratch)?;
-    let len32 = u32::try_from(len).map_err(|_| {
-        std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!("{}: {len} bytes is too large for a chunk", path.display()),
-        )
-    })?;
-    buf[..4].copy_from_slice(&len32.to_be_bytes());
-    Ok(())
 }
 
 fn counter_key(kind: &str, agreement: &AgreementId, epoch: u64) -> Vec<u8> {
