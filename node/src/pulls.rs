@@ -163,6 +163,9 @@ pub fn stored_manifest(
     codec::decode(&bytes).ok()
 }
 
+/// Threads that store verified chunks during a pull.
+const STORE_WORKERS: usize = 2;
+
 fn chunk_path(dir: &Path, index: u32) -> PathBuf {
     dir.join(format!("chunk-{index:05}.bin"))
 }
@@ -173,19 +176,39 @@ fn chunk_path(dir: &Path, index: u32) -> PathBuf {
 pub fn missing_chunks(data_dir: &Path, m: &Manifest) -> Vec<u32> {
     let dir = pull_dir(data_dir, &m.agreement, m.epoch);
     (0..m.chunks())
-        .filter(|i| match std::fs::read(chunk_path(&dir, *i)) {
-            Ok(bytes) => dxmesh_protocol::merkle::leaf_hash(&bytes) != m.chunk_hashes[*i as usize],
-            Err(_) => true,
+        .filter(|i| {
+            with_chunk_file(&chunk_path(&dir, *i), |bytes| {
+                dxmesh_protocol::merkle::leaf_hash(bytes) != m.chunk_hashes[*i as usize]
+            })
+            .unwrap_or(true)
         })
         .collect()
 }
 
 /// Writes a verified chunk: temp file and rename, without an fsync (every
-/// reader re-verifies chunks against the signed manifest).
-fn store_chunk(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// reader re-verifies chunks against the signed manifest). The whole pages
+/// bypass the page cache (`O_DIRECT`, see [`fsutil::write_direct`]): a
+/// pulled feed is written once and read once per comparison, and buffered
+/// writes of a cycle's feeds (gigabytes) would leave that much dirty page
+/// cache for the kernel to write back while the next pulls run, which
+/// halved their rate in the feeds benchmark.
+fn store_chunk(path: &Path, bytes: &[u8], scratch: &mut Vec<u8>) -> std::io::Result<()> {
     let tmp = path.with_extension("part");
-    std::fs::write(&tmp, bytes)?;
+    drop(fsutil::write_direct(&tmp, bytes, scratch)?);
     std::fs::rename(&tmp, path)
+}
+
+/// Runs `f` on the bytes of the stored chunk at `path`, read past the page
+/// cache as it was written (see [`store_chunk`]) into a buffer kept per
+/// thread.
+fn with_chunk_file<T>(path: &Path, f: impl FnOnce(&[u8]) -> T) -> std::io::Result<T> {
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    SCRATCH.with_borrow_mut(|scratch| {
+        let range = fsutil::read_direct_in_place(path, scratch)?;
+        Ok(f(&scratch[range]))
+    })
 }
 
 /// Chunks of the whole feed that were missing when the pull started
@@ -287,18 +310,23 @@ pub async fn download(
         // Receiving, verifying and storing run side by side: this task keeps
         // the stream drained (so flow control never stalls the provider), a
         // blocking worker verifies each chunk as it arrives, stopping at the
-        // first bad one, and a second stores the verified ones, so that
-        // hashing one chunk never waits for the file system to take the last.
-        let (tx, rx) = std::sync::mpsc::sync_channel::<(u32, Vec<u8>)>(8);
-        let (verified_tx, verified_rx) = std::sync::mpsc::sync_channel::<(u32, Vec<u8>)>(4);
+        // first bad one, and [`STORE_WORKERS`] more store the verified ones
+        // (in turn), so that hashing never waits for the disk and the disk
+        // has more than one write in flight.
+        // A chunk travels as its buffer and where in it the chunk starts.
+        type Received = (u32, Vec<u8>, usize);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Received>(8);
+        let (store_txs, store_rxs): (Vec<_>, Vec<_>) = (0..STORE_WORKERS)
+            .map(|_| std::sync::mpsc::sync_channel::<Received>(2))
+            .unzip();
         // Stored chunks' buffers come back for reuse: no allocation and no
         // zeroing of a fresh megabyte per chunk.
         let (back_tx, back_rx) = std::sync::mpsc::channel::<Vec<u8>>();
         let worker_manifest = m.clone();
         let worker_provider = provider.to_string();
         let verifier = tokio::task::spawn_blocking(move || -> Result<(), PullError> {
-            for (index, buf) in rx {
-                if let Err(e) = worker_manifest.verify_chunk_hash(index, &buf) {
+            for (index, buf, start) in rx {
+                if let Err(e) = worker_manifest.verify_chunk_hash(index, &buf[start..]) {
                     return Err(PullError::BadChunk {
                         provider: worker_provider,
                         index,
@@ -313,25 +341,32 @@ pub async fn download(
                         },
                     });
                 }
-                // The store worker stopped: its error is reported below.
-                if verified_tx.send((index, buf)).is_err() {
+                // A store worker stopped: its error is reported below.
+                let to = &store_txs[index as usize % STORE_WORKERS];
+                if to.send((index, buf, start)).is_err() {
                     break;
                 }
             }
             Ok(())
         });
-        let worker_dir = dir.clone();
-        let storer = tokio::task::spawn_blocking(move || -> Result<(u32, u64), PullError> {
-            let (mut received, mut total) = (0u32, 0u64);
-            for (index, buf) in verified_rx {
-                let path = chunk_path(&worker_dir, index);
-                store_chunk(&path, &buf).map_err(io_err(&path))?;
-                received += 1;
-                total += buf.len() as u64;
-                let _ = back_tx.send(buf);
-            }
-            Ok((received, total))
-        });
+        let storers: Vec<_> = store_rxs
+            .into_iter()
+            .map(|store_rx| {
+                let (worker_dir, back_tx) = (dir.clone(), back_tx.clone());
+                tokio::task::spawn_blocking(move || -> Result<(u32, u64), PullError> {
+                    let (mut received, mut total) = (0u32, 0u64);
+                    let mut scratch = Vec::new();
+                    for (index, buf, start) in store_rx {
+                        let path = chunk_path(&worker_dir, index);
+                        store_chunk(&path, &buf[start..], &mut scratch).map_err(io_err(&path))?;
+                        received += 1;
+                        total += (buf.len() - start) as u64;
+                        let _ = back_tx.send(buf);
+                    }
+                    Ok((received, total))
+                })
+            })
+            .collect();
         let mut read_error = None;
         for index in from..=last {
             let mut header = [0u8; 4];
@@ -351,9 +386,15 @@ pub async fn download(
                 });
                 break;
             }
+            // Received onto a page boundary, so that the store worker
+            // writes it past the page cache from where it lies.
             let mut buf = back_rx.try_recv().unwrap_or_default();
-            buf.resize(len, 0);
-            if let Err(e) = stream.read_exact(&mut buf).await {
+            let Some(start) = fsutil::aligned(&mut buf, len) else {
+                read_error = Some(interrupted(index, "no page-aligned receive buffer".into()));
+                break;
+            };
+            buf.truncate(start + len);
+            if let Err(e) = stream.read_exact(&mut buf[start..]).await {
                 read_error = Some(interrupted(index, e.to_string()));
                 break;
             }
@@ -361,7 +402,7 @@ pub async fn download(
                 continue;
             }
             // The worker stopped: it found a bad chunk (its error is reported below).
-            if tx.send((index, buf)).is_err() {
+            if tx.send((index, buf, start)).is_err() {
                 break;
             }
         }
@@ -371,7 +412,14 @@ pub async fn download(
             message: format!("the {what} worker failed: {e}"),
         };
         let verified = verifier.await.map_err(|e| failed("verifying", e))?;
-        let stored = storer.await.map_err(|e| failed("storing", e))?;
+        let mut stored = Ok((0u32, 0u64));
+        for storer in storers {
+            let one = storer.await.map_err(|e| failed("storing", e))?;
+            stored = match (stored, one) {
+                (Ok((r, b)), Ok((r2, b2))) => Ok((r + r2, b + b2)),
+                (Err(e), _) | (Ok(_), Err(e)) => Err(e),
+            };
+        }
         // A bad chunk is reported before a store error or a transfer error
         // that followed it.
         let (received, bytes) = match (verified, stored, read_error) {
@@ -424,9 +472,8 @@ impl FeedReader {
     /// Chunk `index`, verified against the manifest.
     pub fn chunk(&self, index: u32) -> Result<Chunk, PullError> {
         let path = chunk_path(&self.dir, index);
-        let bytes = std::fs::read(&path).map_err(io_err(&path))?;
-        self.manifest
-            .verify_chunk(index, &bytes)
+        with_chunk_file(&path, |bytes| self.manifest.verify_chunk(index, bytes))
+            .map_err(io_err(&path))?
             .map_err(|e| PullError::BadChunk {
                 provider: self.manifest.provider.peer_id().to_string(),
                 index,
