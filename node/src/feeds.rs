@@ -255,6 +255,9 @@ struct Row {
 /// Rows of one block, its clear-value arena, and rows out of scope.
 type BlockRows = (Vec<Row>, Vec<u8>, u64);
 
+/// Rows whose clear values are loaded together when chunks are built.
+const PREFETCH_ROWS: usize = 32;
+
 /// Blocks read ahead of the tokenising workers (bounds the buffers in flight).
 const READ_AHEAD_BLOCKS: usize = 16;
 
@@ -556,7 +559,20 @@ pub fn publish(input: &PublishInput<'_>) -> Result<Signed<Manifest>, FeedStoreEr
         }
         // One buffer of clear values for every row (no allocation per row).
         let mut clear: Vec<&str> = Vec::with_capacity(n_clear);
-        for r in &rows[range.clone()] {
+        for (k, r) in rows[range.clone()].iter().enumerate() {
+            // Sorted by token, the rows' clear values lie all over the arena:
+            // touch those of the next window of rows first, independently, so
+            // that their cache misses overlap instead of costing one memory
+            // latency each (software prefetching without `unsafe`; the same
+            // trick as the import's duplicate table).
+            if n_clear > 0 && k % PREFETCH_ROWS == 0 {
+                let window =
+                    &rows[range.start + k..(range.start + k + PREFETCH_ROWS).min(range.end)];
+                let touched = window.iter().fold(0u8, |acc, w| {
+                    acc ^ arena.get(w.clear_off as usize).copied().unwrap_or(0)
+                });
+                std::hint::black_box(touched);
+            }
             clear.clear();
             if n_clear > 0 {
                 clear.extend(
