@@ -10,11 +10,14 @@
 //! 4. `dxmesh pull` by the comparator daemon over loopback (bytes/s), and,
 //!    in the same run, a plain byte stream of the same size over the same
 //!    libp2p transport (TCP + noise + yamux, libp2p-stream) between two
-//!    processes, for the ratio: five rounds of each (by default), alternating, and the
-//!    ratio of the medians (single runs on two shared cores vary by ±20%).
+//!    processes, for the ratio: five rounds of each by default,
+//!    alternating, and the ratio of the medians (single runs on two shared
+//!    cores vary by ±20%). Each round also reports the CPU time both
+//!    processes spent per GB moved.
 //!
 //! Run: `cargo bench -p dxmesh-tests --bench feeds` (set DXMESH_BENCH_ROWS
-//! for a smaller run, DXMESH_BENCH_ROUNDS for more or fewer pull rounds). Figures go to docs/benchmarks.md as printed.
+//! for a smaller run, DXMESH_BENCH_ROUNDS for more or fewer rounds).
+//! Figures go to docs/benchmarks.md as printed.
 
 use dxmesh_tests::{
     Mesh, agree, edit_config, make_id, manual_schedule, registry_terms, set_custodian,
@@ -149,6 +152,15 @@ fn main() {
         .unwrap_or(5);
     let pull_dir = cmp.dir.join("data/pulls").join(&agreement).join("1");
     let (mut pull_rates, mut raw_rates) = (Vec::new(), Vec::new());
+    // CPU seconds per GB moved, of both processes of each transfer.
+    let (mut pull_cpu, mut raw_cpu) = (Vec::new(), Vec::new());
+    let daemons = [pc.pid(), pp.pid()];
+    let cpu_of_daemons = || {
+        daemons
+            .iter()
+            .map(|p| cpu_secs(&p.to_string()))
+            .sum::<f64>()
+    };
     for round in 0..rounds {
         if round > 0 {
             let aside = mesh.path().join(format!("pulled-round-{round}"));
@@ -163,7 +175,9 @@ fn main() {
                 }
             }
         }
+        let cpu_before = cpu_of_daemons();
         let out = pc.cli(&["pull", "--agreement", &agreement[..12]]);
+        let cpu_pull = cpu_of_daemons() - cpu_before;
         println!("{}", out.trim());
         // As the command prints them: "..., 111027002 bytes, 0.25s, 438.4 MB/s)".
         let rate_mb: f64 = number_before(&out, " MB/s");
@@ -173,11 +187,17 @@ fn main() {
             "round {round}: the pull moved nothing: {out}"
         );
         pull_rates.push(rate_mb * 1e6);
-        raw_rates.push(raw_stream_rate(pulled_bytes));
+        let (raw_rate, cpu_raw) = raw_stream_rate(pulled_bytes);
+        raw_rates.push(raw_rate);
+        let gb = pulled_bytes as f64 / 1e9;
+        pull_cpu.push(cpu_pull / gb);
+        raw_cpu.push(cpu_raw / gb);
         println!(
-            "round {round}: pull {:.1} MB/s, plain stream {:.1} MB/s",
+            "round {round}: pull {:.1} MB/s, {:.2} CPU-s/GB; plain stream {:.1} MB/s, {:.2} CPU-s/GB",
             pull_rates[round] / 1e6,
-            raw_rates[round] / 1e6
+            pull_cpu[round],
+            raw_rates[round] / 1e6,
+            raw_cpu[round]
         );
     }
     for l in pc.log_text().lines().filter(|l| l.contains("TIMING")) {
@@ -190,6 +210,27 @@ fn main() {
         raw_rate / 1e6,
         100.0 * pull_rate / raw_rate
     );
+    println!(
+        "CPU (both processes, medians): pull {:.2} s/GB, plain stream {:.2} s/GB",
+        median(&mut pull_cpu),
+        median(&mut raw_cpu)
+    );
+}
+
+/// CPU seconds (user + system) that process `pid` ("self" for this one)
+/// has used, from /proc (clock ticks of 1/100 s).
+fn cpu_secs(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces): state is
+    // field 3, utime 14, stime 15.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let ticks: Vec<f64> = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    ticks.iter().sum::<f64>() / 100.0
 }
 
 /// The number just before the first `unit` in `text` (zero if none).
@@ -316,8 +357,10 @@ fn stream_server() {
     });
 }
 
-/// Bytes per second of a plain libp2p stream of `bytes` bytes from a child process.
-fn raw_stream_rate(bytes: u64) -> f64 {
+/// Bytes per second of a plain libp2p stream of `bytes` bytes from a child
+/// process, and the CPU seconds both processes spent on it (with their
+/// connection setup, a few milliseconds).
+fn raw_stream_rate(bytes: u64) -> (f64, f64) {
     use std::io::BufRead;
     let rng = ring::rand::SystemRandom::new();
     let id = dxmesh_protocol::identity::Identity::generate(&rng).unwrap();
@@ -343,6 +386,7 @@ fn raw_stream_rate(bytes: u64) -> f64 {
         .enable_all()
         .build()
         .unwrap();
+    let cpu_before = cpu_secs("self");
     let rate = rt.block_on(async {
         let mut swarm = dxmesh_node::net::build_swarm(&id).unwrap();
         swarm.behaviour_mut().allow.allow_peer(server);
@@ -372,7 +416,8 @@ fn raw_stream_rate(bytes: u64) -> f64 {
         }
         bytes as f64 / t.elapsed().as_secs_f64()
     });
+    let cpu = cpu_secs("self") - cpu_before + cpu_secs(&child.id().to_string());
     let _ = child.kill();
     let _ = child.wait();
-    rate
+    (rate, cpu)
 }
