@@ -19,7 +19,8 @@
 //! - [`dataset`]: importing department exports (normalise, quarantine, store).
 //! - [`keys`]: token group keys and the custodian's rules.
 //! - [`feeds`]: building, storing and serving feeds; disclosure lookups.
-//! - [`pulls`]: verified, resumable pulls at the consumer; reading pulled feeds.
+//! - [`pulls`]: verified, resumable pulls at the consumer; reading pulled
+//!   feeds. [`chunkfile`]: the one append-only file of a pulled feed's chunks.
 //! - [`retention`]: erasing pulled feeds once their agreement's retention ends.
 //! - [`jobs`], [`compare`]: comparison job files and the one-pass engine.
 //! - [`audit`], [`audit_verify`]: the audit log, witnessing, evidence
@@ -32,6 +33,7 @@ pub mod admin;
 pub mod agreements;
 pub mod audit;
 pub mod audit_verify;
+pub mod chunkfile;
 pub mod cli;
 pub mod compare;
 pub mod config;

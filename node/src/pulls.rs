@@ -5,16 +5,18 @@
 //!
 //! Layout: `pulls/<agreement hex>/<epoch>/` holds `pull_id` (this pull
 //! session's id, so a resume is not counted as a new pull), `manifest.bin`,
-//! the verified `chunk-00000.bin` ... and `complete` once every chunk is
-//! held. What a consumer keeps is the tokenised feed it is entitled to:
+//! the verified chunks in one append-only file, `chunks.bin` (see
+//! [`crate::chunkfile`]), and `complete` once every chunk is held. What a consumer keeps is the tokenised feed it is entitled to:
 //! tokens and the agreement's clear fields, never raw identifiers.
 
+use crate::chunkfile::{self, Frame};
 use crate::fsutil;
 use dxmesh_protocol::agreement::{AgreementId, Terms};
 use dxmesh_protocol::codec;
 use dxmesh_protocol::feed::{Chunk, ChunkRequest, FeedError, MAX_CHUNK_FRAME, Manifest};
 use dxmesh_protocol::signed::Signed;
 use futures::{AsyncReadExt, AsyncWriteExt};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Why a pull failed.
@@ -166,49 +168,56 @@ pub fn stored_manifest(
 /// Threads that store verified chunks during a pull.
 const STORE_WORKERS: usize = 2;
 
-fn chunk_path(dir: &Path, index: u32) -> PathBuf {
-    dir.join(format!("chunk-{index:05}.bin"))
+thread_local! {
+    /// Page-aligned buffer for reading stored chunks, one per thread.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// Chunks of `m` not held intact, in order. A stored chunk counts only if
-/// its bytes still hash to the manifest's value, so a chunk torn by a crash
-/// (chunks are not fsynced one by one) is fetched again.
+/// The chunks of `m` held intact in the feed directory `dir`, and where the
+/// next one goes. A stored chunk counts only if its bytes still hash to the
+/// manifest's value, so a chunk torn by a crash (chunks are not fsynced one
+/// by one) is fetched again.
+fn held_chunks(dir: &Path, m: &Manifest) -> std::io::Result<(BTreeMap<u32, Frame>, u64)> {
+    let frames = chunkfile::scan(dir)?;
+    if frames.held.is_empty() {
+        return Ok((BTreeMap::new(), frames.end));
+    }
+    let reader = chunkfile::Reader::open(dir)?;
+    let held = SCRATCH.with_borrow_mut(|scratch| {
+        frames
+            .held
+            .into_iter()
+            .filter(|(index, frame)| {
+                m.chunk_hashes.get(*index as usize).is_some_and(|want| {
+                    reader.read(*frame, scratch).is_ok_and(|range| {
+                        dxmesh_protocol::merkle::leaf_hash(&scratch[range]) == *want
+                    })
+                })
+            })
+            .collect()
+    });
+    Ok((held, frames.end))
+}
+
+/// Chunks of `m` not held intact, in order (see [`held_chunks`]).
 pub fn missing_chunks(data_dir: &Path, m: &Manifest) -> Vec<u32> {
     let dir = pull_dir(data_dir, &m.agreement, m.epoch);
-    (0..m.chunks())
-        .filter(|i| {
-            with_chunk_file(&chunk_path(&dir, *i), |bytes| {
-                dxmesh_protocol::merkle::leaf_hash(bytes) != m.chunk_hashes[*i as usize]
-            })
-            .unwrap_or(true)
-        })
-        .collect()
+    let held = held_chunks(&dir, m).map(|(h, _)| h).unwrap_or_default();
+    (0..m.chunks()).filter(|i| !held.contains_key(i)).collect()
 }
 
-/// Writes a verified chunk: temp file and rename, without an fsync (every
-/// reader re-verifies chunks against the signed manifest). The whole pages
-/// bypass the page cache (`O_DIRECT`, see [`fsutil::write_direct`]): a
-/// pulled feed is written once and read once per comparison, and buffered
-/// writes of a cycle's feeds (gigabytes) would leave that much dirty page
-/// cache for the kernel to write back while the next pulls run, which
-/// halved their rate in the feeds benchmark.
-fn store_chunk(path: &Path, bytes: &[u8], scratch: &mut Vec<u8>) -> std::io::Result<()> {
-    let tmp = path.with_extension("part");
-    drop(fsutil::write_direct(&tmp, bytes, scratch)?);
-    std::fs::rename(&tmp, path)
-}
-
-/// Runs `f` on the bytes of the stored chunk at `path`, read past the page
-/// cache as it was written (see [`store_chunk`]) into a buffer kept per
-/// thread.
-fn with_chunk_file<T>(path: &Path, f: impl FnOnce(&[u8]) -> T) -> std::io::Result<T> {
-    thread_local! {
-        static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-    }
-    SCRATCH.with_borrow_mut(|scratch| {
-        let range = fsutil::read_direct_in_place(path, scratch)?;
-        Ok(f(&scratch[range]))
-    })
+/// The stored bytes of chunk `index` in the pulled feed directory `dir`, as
+/// they are on disk (not verified), with their offset in the chunk file;
+/// `None` if the chunk is not stored. For tests and inspection tools.
+pub fn stored_chunk(dir: &Path, index: u32) -> Option<(u64, Vec<u8>)> {
+    let frame = *chunkfile::scan(dir).ok()?.held.get(&index)?;
+    let reader = chunkfile::Reader::open(dir).ok()?;
+    let mut scratch = Vec::new();
+    let range = reader.read(frame, &mut scratch).ok()?;
+    Some((
+        frame.offset + chunkfile::HEADER as u64,
+        scratch[range].to_vec(),
+    ))
 }
 
 /// Chunks of the whole feed that were missing when the pull started
@@ -262,9 +271,10 @@ pub async fn download(
     let started = std::time::Instant::now();
     let dir = pull_dir(data_dir, &m.agreement, m.epoch);
     let wanted = range.unwrap_or(0..m.chunks());
-    let missing: Vec<u32> = missing_chunks(data_dir, m)
-        .into_iter()
-        .filter(|i| wanted.contains(i))
+    let file = dir.join(chunkfile::FILE);
+    let (held, end) = held_chunks(&dir, m).map_err(io_err(&file))?;
+    let missing: Vec<u32> = (0..m.chunks())
+        .filter(|i| !held.contains_key(i) && wanted.contains(i))
         .collect();
     let missing_set: std::collections::BTreeSet<u32> = missing.iter().copied().collect();
     let mut summary = PullSummary {
@@ -310,14 +320,22 @@ pub async fn download(
         // Receiving, verifying and storing run side by side: this task keeps
         // the stream drained (so flow control never stalls the provider), a
         // blocking worker verifies each chunk as it arrives, stopping at the
-        // first bad one, and [`STORE_WORKERS`] more store the verified ones
-        // (in turn), so that hashing never waits for the disk and the disk
-        // has more than one write in flight.
-        // A chunk travels as its buffer and where in it the chunk starts.
-        type Received = (u32, Vec<u8>, usize);
+        // first bad one, and gives it its place in the chunk file, and
+        // [`STORE_WORKERS`] more write the verified frames (in turn), so that
+        // hashing never waits for the disk and the disk has more than one
+        // write in flight. Every frame is received page-aligned, so it is
+        // written past the page cache from where it lies: a cycle's feeds
+        // are gigabytes, and buffered, they left that much dirty page cache
+        // whose writeback halved the next pulls.
+        // A chunk travels as its buffer, where its frame starts there, and
+        // its length; to a store worker also with its offset in the file.
+        type Received = (u32, Vec<u8>, usize, usize);
+        type Placed = (u64, Vec<u8>, usize, usize);
+        let writer =
+            std::sync::Arc::new(chunkfile::Writer::open(&dir, end).map_err(io_err(&file))?);
         let (tx, rx) = std::sync::mpsc::sync_channel::<Received>(8);
         let (store_txs, store_rxs): (Vec<_>, Vec<_>) = (0..STORE_WORKERS)
-            .map(|_| std::sync::mpsc::sync_channel::<Received>(2))
+            .map(|_| std::sync::mpsc::sync_channel::<Placed>(2))
             .unzip();
         // Stored chunks' buffers come back for reuse: no allocation and no
         // zeroing of a fresh megabyte per chunk.
@@ -325,8 +343,11 @@ pub async fn download(
         let worker_manifest = m.clone();
         let worker_provider = provider.to_string();
         let verifier = tokio::task::spawn_blocking(move || -> Result<(), PullError> {
-            for (index, buf, start) in rx {
-                if let Err(e) = worker_manifest.verify_chunk_hash(index, &buf[start..]) {
+            let mut next = end;
+            for (index, mut buf, start, len) in rx {
+                let frame = &mut buf[start..start + chunkfile::frame_len(len)];
+                let chunk = &frame[chunkfile::HEADER..chunkfile::HEADER + len];
+                if let Err(e) = worker_manifest.verify_chunk_hash(index, chunk) {
                     return Err(PullError::BadChunk {
                         provider: worker_provider,
                         index,
@@ -341,9 +362,12 @@ pub async fn download(
                         },
                     });
                 }
+                chunkfile::seal(frame, index, len);
+                let offset = next;
+                next += frame.len() as u64;
                 // A store worker stopped: its error is reported below.
                 let to = &store_txs[index as usize % STORE_WORKERS];
-                if to.send((index, buf, start)).is_err() {
+                if to.send((offset, buf, start, len)).is_err() {
                     break;
                 }
             }
@@ -352,15 +376,15 @@ pub async fn download(
         let storers: Vec<_> = store_rxs
             .into_iter()
             .map(|store_rx| {
-                let (worker_dir, back_tx) = (dir.clone(), back_tx.clone());
+                let (writer, back_tx) = (writer.clone(), back_tx.clone());
                 tokio::task::spawn_blocking(move || -> Result<(u32, u64), PullError> {
                     let (mut received, mut total) = (0u32, 0u64);
-                    let mut scratch = Vec::new();
-                    for (index, buf, start) in store_rx {
-                        let path = chunk_path(&worker_dir, index);
-                        store_chunk(&path, &buf[start..], &mut scratch).map_err(io_err(&path))?;
+                    for (offset, buf, start, len) in store_rx {
+                        writer
+                            .write(offset, &buf[start..start + chunkfile::frame_len(len)])
+                            .map_err(io_err(writer.path()))?;
                         received += 1;
-                        total += (buf.len() - start) as u64;
+                        total += len as u64;
                         let _ = back_tx.send(buf);
                     }
                     Ok((received, total))
@@ -386,15 +410,14 @@ pub async fn download(
                 });
                 break;
             }
-            // Received onto a page boundary, so that the store worker
-            // writes it past the page cache from where it lies.
+            // Received into its frame, which starts on a page boundary.
             let mut buf = back_rx.try_recv().unwrap_or_default();
-            let Some(start) = fsutil::aligned(&mut buf, len) else {
+            let Some(start) = fsutil::aligned(&mut buf, chunkfile::frame_len(len)) else {
                 read_error = Some(interrupted(index, "no page-aligned receive buffer".into()));
                 break;
             };
-            buf.truncate(start + len);
-            if let Err(e) = stream.read_exact(&mut buf[start..]).await {
+            let chunk = start + chunkfile::HEADER..start + chunkfile::HEADER + len;
+            if let Err(e) = stream.read_exact(&mut buf[chunk]).await {
                 read_error = Some(interrupted(index, e.to_string()));
                 break;
             }
@@ -402,7 +425,7 @@ pub async fn download(
                 continue;
             }
             // The worker stopped: it found a bad chunk (its error is reported below).
-            if tx.send((index, buf, start)).is_err() {
+            if tx.send((index, buf, start, len)).is_err() {
                 break;
             }
         }
@@ -446,8 +469,10 @@ pub async fn download(
 
 /// Reads a pulled feed chunk by chunk (verified again on the way in).
 pub struct FeedReader {
-    dir: PathBuf,
+    file: PathBuf,
     manifest: Manifest,
+    frames: BTreeMap<u32, Frame>,
+    reader: chunkfile::Reader,
 }
 
 impl FeedReader {
@@ -461,7 +486,15 @@ impl FeedReader {
             message: "no pulled feed".into(),
         })?;
         let manifest = verify_manifest(&signed, terms, epoch)?;
-        Ok(FeedReader { dir, manifest })
+        let file = dir.join(chunkfile::FILE);
+        let frames = chunkfile::scan(&dir).map_err(io_err(&file))?.held;
+        let reader = chunkfile::Reader::open(&dir).map_err(io_err(&file))?;
+        Ok(FeedReader {
+            file,
+            manifest,
+            frames,
+            reader,
+        })
     }
 
     /// The manifest.
@@ -471,9 +504,16 @@ impl FeedReader {
 
     /// Chunk `index`, verified against the manifest.
     pub fn chunk(&self, index: u32) -> Result<Chunk, PullError> {
-        let path = chunk_path(&self.dir, index);
-        with_chunk_file(&path, |bytes| self.manifest.verify_chunk(index, bytes))
-            .map_err(io_err(&path))?
+        let frame = *self.frames.get(&index).ok_or_else(|| PullError::Io {
+            path: self.file.clone(),
+            message: format!("chunk {index} is not held"),
+        })?;
+        SCRATCH
+            .with_borrow_mut(|scratch| {
+                let range = self.reader.read(frame, scratch)?;
+                Ok(self.manifest.verify_chunk(index, &scratch[range]))
+            })
+            .map_err(io_err(&self.file))?
             .map_err(|e| PullError::BadChunk {
                 provider: self.manifest.provider.peer_id().to_string(),
                 index,

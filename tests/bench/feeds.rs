@@ -140,12 +140,12 @@ fn main() {
     // Pull over loopback, then a plain byte stream of the same size over the
     // same transport between two processes; several times each, alternating,
     // because two shared cores make any single run noisy. Later rounds
-    // re-download every chunk: the bench moves the pulled chunks aside and
-    // deletes the `complete` mark, so the pull resumes from chunk 0 in the
-    // same session. Moved, not deleted: on ext4, creating files just after
-    // hundreds were deleted makes every create scan the recently freed
-    // inodes (`recently_deleted` was a fifth of the comparator's CPU), a
-    // cost no real pull meets; each round starts on an undisturbed disk.
+    // re-download every chunk: the bench moves the pulled chunk file aside
+    // and deletes the `complete` mark, so the pull resumes from chunk 0 in
+    // the same session. Moved, not deleted, so that every round starts on
+    // an undisturbed disk (when chunks were one file each, creating them
+    // just after hundreds were deleted made every ext4 create scan the
+    // recently freed inodes, a cost no real pull meets).
     let rounds: usize = std::env::var("DXMESH_BENCH_ROUNDS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -170,7 +170,7 @@ fn main() {
                 let name = path.file_name().unwrap().to_string_lossy().to_string();
                 if name == "complete" {
                     std::fs::remove_file(&path).unwrap();
-                } else if name.starts_with("chunk-") {
+                } else if name == dxmesh_node::chunkfile::FILE {
                     std::fs::rename(&path, aside.join(&name)).unwrap();
                 }
             }

@@ -905,4 +905,9 @@ impl Setup {
             .join(&self.agreement)
             .join("1")
     }
+
+    /// The bytes of pulled chunk `index` as the comparator stored them.
+    pub fn comparator_chunk(&self, index: u32) -> Option<Vec<u8>> {
+        dxmesh_node::pulls::stored_chunk(&self.comparator_feed_dir(), index).map(|(_, b)| b)
+    }
 }

@@ -93,8 +93,8 @@ fn a_flipped_byte_in_a_chunk_on_the_provider_disk_is_caught_at_that_chunk() {
         "{e}"
     );
     // Chunk 0 was verified and kept; the bad chunk was not stored.
-    assert!(s.comparator_feed_dir().join("chunk-00000.bin").exists());
-    assert!(!s.comparator_feed_dir().join("chunk-00001.bin").exists());
+    assert!(s.comparator_chunk(0).is_some());
+    assert!(s.comparator_chunk(1).is_none());
     assert!(!s.comparator_feed_dir().join("complete").exists());
 }
 
@@ -111,7 +111,7 @@ fn a_flipped_byte_in_the_manifest_on_the_provider_disk_is_caught() {
             && e.contains("bad signature"),
         "{e}"
     );
-    assert!(!s.comparator_feed_dir().join("chunk-00000.bin").exists());
+    assert!(s.comparator_chunk(0).is_none());
 }
 
 #[test]
@@ -124,7 +124,7 @@ fn a_pull_interrupted_by_killing_the_provider_resumes_and_yields_the_same_feed()
         .pcmp
         .cli_fails(&["pull", "--agreement", &s.agreement[..12]]);
     assert!(e.contains("interrupted at chunk 1"), "{e}");
-    assert!(s.comparator_feed_dir().join("chunk-00000.bin").exists());
+    assert!(s.comparator_chunk(0).is_some());
     // Restarted, it serves the rest; the resumed pull is the same pull session
     // (max_pulls = 1 here) and continues from chunk 1, not from zero.
     s.restart_provider(&[]);
@@ -132,9 +132,9 @@ fn a_pull_interrupted_by_killing_the_provider_resumes_and_yields_the_same_feed()
     assert!(out.contains("3 chunks (2 received now"), "{out}");
     for i in 0..3 {
         let name = format!("chunk-{i:05}.bin");
-        assert_eq!(
-            std::fs::read(s.comparator_feed_dir().join(&name)).unwrap(),
-            std::fs::read(s.provider_feed_dir().join(&name)).unwrap(),
+        assert!(
+            s.comparator_chunk(i).unwrap()
+                == std::fs::read(s.provider_feed_dir().join(&name)).unwrap(),
             "{name} differs from the provider's"
         );
     }
@@ -398,7 +398,11 @@ expr = "all - here"
         "{summary}"
     );
 
-    flip(&s.comparator_feed_dir().join("chunk-00001.bin"), 5000);
+    let (offset, _) = dxmesh_node::pulls::stored_chunk(&s.comparator_feed_dir(), 1).unwrap();
+    flip(
+        &s.comparator_feed_dir().join(dxmesh_node::chunkfile::FILE),
+        offset as usize + 5000,
+    );
     let args = compare("tampered");
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let e = s.pcmp.cli_fails(&args);
