@@ -236,11 +236,12 @@ fn missing_chunks_count(
     }
 }
 
-/// Whether every chunk of the feed is held.
+/// Whether every chunk of the feed is held. A feed pulled by a version
+/// that kept one file per chunk has no chunk file and counts as incomplete,
+/// so it is pulled again (as the same pull session).
 pub fn is_complete(data_dir: &Path, agreement: &AgreementId, epoch: u64) -> bool {
-    pull_dir(data_dir, agreement, epoch)
-        .join("complete")
-        .exists()
+    let dir = pull_dir(data_dir, agreement, epoch);
+    dir.join("complete").exists() && dir.join(chunkfile::FILE).exists()
 }
 
 /// What a finished pull moved.
@@ -460,6 +461,12 @@ pub async fn download(
     // signed manifest, so a chunk torn by a crash is caught and pulled again.
     let held_before = m.chunks() as usize - missing_chunks_count(&missing, &wanted, m.chunks());
     if held_before + summary.received as usize == m.chunks() as usize {
+        // A feed of no chunks has an empty chunk file.
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&file)
+            .map_err(io_err(&file))?;
         let path = dir.join("complete");
         fsutil::write_atomic(&path, b"", 0o644).map_err(io_err(&path))?;
     }

@@ -115,6 +115,27 @@ fn a_flipped_byte_in_the_manifest_on_the_provider_disk_is_caught() {
 }
 
 #[test]
+fn a_feed_kept_one_file_per_chunk_by_an_earlier_version_is_pulled_again() {
+    let (s, _) = setup(BIN, 80_000, &registry_terms(1, 100));
+    s.pps.cli(&["publish"]);
+    let out = s.pcmp.cli(&["pull", "--agreement", &s.agreement[..12]]);
+    assert!(out.contains("3 chunks (3 received now"), "{out}");
+    // What an earlier version left: `complete` and one file per chunk.
+    let dir = s.comparator_feed_dir();
+    let chunks: Vec<Vec<u8>> = (0..3).map(|i| s.comparator_chunk(i).unwrap()).collect();
+    std::fs::remove_file(dir.join(dxmesh_node::chunkfile::FILE)).unwrap();
+    for (i, c) in chunks.iter().enumerate() {
+        std::fs::write(dir.join(format!("chunk-{i:05}.bin")), c).unwrap();
+    }
+    // Not complete without the chunk file: pulled again, in the same pull
+    // session (max_pulls = 1 here).
+    let out = s.pcmp.cli(&["pull", "--agreement", &s.agreement[..12]]);
+    assert!(out.contains("3 chunks (3 received now"), "{out}");
+    assert!(s.comparator_chunk(2).unwrap() == chunks[2]);
+    assert!(dir.join("complete").exists());
+}
+
+#[test]
 fn a_pull_interrupted_by_killing_the_provider_resumes_and_yields_the_same_feed() {
     let (mut s, _) = setup(BIN, 80_000, &registry_terms(1, 100));
     s.pps.cli(&["publish"]);
