@@ -21,12 +21,10 @@ pub(crate) fn aligned(scratch: &mut Vec<u8>, len: usize) -> Option<usize> {
     (start < DIRECT_ALIGN).then_some(start)
 }
 
-/// Creates `path` holding `bytes`: the whole pages with `O_DIRECT`, the
-/// last partial page through an ordinary descriptor; ordinary writes
-/// throughout where `O_DIRECT` is refused. `bytes` that start on a page
-/// boundary (see [`aligned`]) are written from where they are, others are
-/// copied through `scratch` (reused between calls) first. Not synced: the
-/// caller syncs the returned file.
+/// Creates `path` holding `bytes`: the whole pages with `O_DIRECT` (copied
+/// through `scratch`, reused between calls), the last partial page through
+/// an ordinary descriptor; ordinary writes throughout where `O_DIRECT` is
+/// refused. Not synced: the caller syncs the returned file.
 pub fn write_direct(
     path: &Path,
     bytes: &[u8],
@@ -40,21 +38,13 @@ pub fn write_direct(
             .write(true)
             .custom_flags(libc::O_DIRECT)
             .open(path)
+        && let Some(start) = aligned(scratch, whole)
     {
-        let pages = if bytes.as_ptr().align_offset(DIRECT_ALIGN) == 0 {
-            Some(&bytes[..whole])
-        } else {
-            aligned(scratch, whole).map(|start| {
-                scratch[start..start + whole].copy_from_slice(&bytes[..whole]);
-                &scratch[start..start + whole]
-            })
-        };
-        if let Some(pages) = pages {
-            match direct.write_all_at(pages, 0) {
-                Ok(()) => done = whole,
-                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {}
-                Err(e) => return Err(e),
-            }
+        scratch[start..start + whole].copy_from_slice(&bytes[..whole]);
+        match direct.write_all_at(&scratch[start..start + whole], 0) {
+            Ok(()) => done = whole,
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {}
+            Err(e) => return Err(e),
         }
     }
     file.write_all_at(&bytes[done..], done as u64)?;
@@ -145,17 +135,6 @@ mod tests {
             let range = read_direct_in_place(&p, &mut rscratch).unwrap();
             assert_eq!(range.len(), size);
             assert!(rscratch[range] == want[..], "read {size}");
-            // Bytes that start on a page boundary are written from there.
-            let mut page_aligned = Vec::new();
-            let start = aligned(&mut page_aligned, size).unwrap();
-            page_aligned[start..start + size].copy_from_slice(&want);
-            let q = dir.path().join(format!("g{size}"));
-            let f = write_direct(&q, &page_aligned[start..start + size], &mut Vec::new()).unwrap();
-            f.sync_all().unwrap();
-            assert!(
-                std::fs::read(&q).unwrap() == want,
-                "written in place {size}"
-            );
         }
         assert!(read_direct_in_place(&dir.path().join("missing"), &mut rscratch).is_err());
     }

@@ -6,8 +6,9 @@
 //! Layout: `pulls/<agreement hex>/<epoch>/` holds `pull_id` (this pull
 //! session's id, so a resume is not counted as a new pull), `manifest.bin`,
 //! the verified chunks in one append-only file, `chunks.bin` (see
-//! [`crate::chunkfile`]), and `complete` once every chunk is held. What a consumer keeps is the tokenised feed it is entitled to:
-//! tokens and the agreement's clear fields, never raw identifiers.
+//! [`crate::chunkfile`]), and `complete` once every chunk is held. What a
+//! consumer keeps is the tokenised feed it is entitled to: tokens and the
+//! agreement's clear fields, never raw identifiers.
 
 use crate::chunkfile::{self, Frame};
 use crate::fsutil;
@@ -197,13 +198,6 @@ fn held_chunks(dir: &Path, m: &Manifest) -> std::io::Result<(BTreeMap<u32, Frame
             .collect()
     });
     Ok((held, frames.end))
-}
-
-/// Chunks of `m` not held intact, in order (see [`held_chunks`]).
-pub fn missing_chunks(data_dir: &Path, m: &Manifest) -> Vec<u32> {
-    let dir = pull_dir(data_dir, &m.agreement, m.epoch);
-    let held = held_chunks(&dir, m).map(|(h, _)| h).unwrap_or_default();
-    (0..m.chunks()).filter(|i| !held.contains_key(i)).collect()
 }
 
 /// The stored bytes of chunk `index` in the pulled feed directory `dir`, as
