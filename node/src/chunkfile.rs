@@ -13,8 +13,9 @@
 //!
 //! Frames are written whole, page-aligned, with `O_DIRECT` where the file
 //! system allows it (ordinary writes elsewhere), by several writers at
-//! offsets handed out in order ([`Writer::place`]), and never fsynced one by
-//! one: a reader re-verifies every chunk against the signed manifest. After
+//! offsets handed out in order by the pull, and not fsynced one by one (the
+//! pull syncs the file once, before it marks the feed complete): a reader
+//! re-verifies every chunk against the signed manifest anyway. After
 //! a crash, [`scan`] keeps every whole frame before the first one that is not
 //! (a frame not yet written reads as zeros), and the next writer cuts the
 //! file there. A chunk pulled again (its stored copy failed verification)

@@ -238,6 +238,32 @@ pub fn is_complete(data_dir: &Path, agreement: &AgreementId, epoch: u64) -> bool
     dir.join("complete").exists() && dir.join(chunkfile::FILE).exists()
 }
 
+/// Before a pull writes anything: removes a `complete` mark that no longer
+/// holds (one left by a version that kept one file per chunk, whose chunk
+/// files go too), so that a pull interrupted from here on is resumed rather
+/// than taken for complete.
+fn forget_completion(dir: &Path) -> Result<(), PullError> {
+    let mark = dir.join("complete");
+    let entries = std::fs::read_dir(dir).map_err(io_err(dir))?;
+    let mut removed = false;
+    for entry in entries {
+        let path = entry.map_err(io_err(dir))?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let legacy =
+            name.starts_with("chunk-") && (name.ends_with(".bin") || name.ends_with(".part"));
+        if path == mark || legacy {
+            std::fs::remove_file(&path).map_err(io_err(&path))?;
+            removed = true;
+        }
+    }
+    if removed {
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io_err(dir))?;
+    }
+    Ok(())
+}
+
 /// What a finished pull moved.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, PartialEq)]
 pub struct PullSummary {
@@ -278,6 +304,7 @@ pub async fn download(
         ..Default::default()
     };
     if let (Some(&from), Some(&last)) = (missing.first(), missing.last()) {
+        forget_completion(&dir)?;
         let interrupted = |index: u32, message: String| PullError::Interrupted {
             provider: provider.to_string(),
             index,
@@ -455,11 +482,14 @@ pub async fn download(
     // signed manifest, so a chunk torn by a crash is caught and pulled again.
     let held_before = m.chunks() as usize - missing_chunks_count(&missing, &wanted, m.chunks());
     if held_before + summary.received as usize == m.chunks() as usize {
-        // A feed of no chunks has an empty chunk file.
+        // Every chunk on disk before the mark (the frames were written past
+        // the page cache, so this flushes no data; a feed of no chunks has
+        // an empty chunk file).
         std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&file)
+            .and_then(|f| f.sync_all())
             .map_err(io_err(&file))?;
         let path = dir.join("complete");
         fsutil::write_atomic(&path, b"", 0o644).map_err(io_err(&path))?;

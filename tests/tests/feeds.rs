@@ -116,7 +116,7 @@ fn a_flipped_byte_in_the_manifest_on_the_provider_disk_is_caught() {
 
 #[test]
 fn a_feed_kept_one_file_per_chunk_by_an_earlier_version_is_pulled_again() {
-    let (s, _) = setup(BIN, 80_000, &registry_terms(1, 100));
+    let (mut s, _) = setup(BIN, 80_000, &registry_terms(1, 100));
     s.pps.cli(&["publish"]);
     let out = s.pcmp.cli(&["pull", "--agreement", &s.agreement[..12]]);
     assert!(out.contains("3 chunks (3 received now"), "{out}");
@@ -128,9 +128,18 @@ fn a_feed_kept_one_file_per_chunk_by_an_earlier_version_is_pulled_again() {
         std::fs::write(dir.join(format!("chunk-{i:05}.bin")), c).unwrap();
     }
     // Not complete without the chunk file: pulled again, in the same pull
-    // session (max_pulls = 1 here).
+    // session (max_pulls = 1 here). Interrupted after chunk 0, it is still
+    // not complete (the old mark and files are gone) and resumes.
+    s.restart_provider(&[("DXMESH_FAILPOINTS", "feed-served-first-chunk")]);
+    let e = s
+        .pcmp
+        .cli_fails(&["pull", "--agreement", &s.agreement[..12]]);
+    assert!(e.contains("interrupted at chunk 1"), "{e}");
+    assert!(!dir.join("complete").exists());
+    assert!(!dir.join("chunk-00000.bin").exists());
+    s.restart_provider(&[]);
     let out = s.pcmp.cli(&["pull", "--agreement", &s.agreement[..12]]);
-    assert!(out.contains("3 chunks (3 received now"), "{out}");
+    assert!(out.contains("3 chunks (2 received now"), "{out}");
     assert!(s.comparator_chunk(2).unwrap() == chunks[2]);
     assert!(dir.join("complete").exists());
 }
