@@ -163,7 +163,7 @@ max_records_per_epoch = 0
         for epoch in [0u64, 2] {
             let d = pull_dir(dir.path(), &id, epoch);
             std::fs::create_dir_all(&d).unwrap();
-            std::fs::write(d.join("chunk-00000.bin"), b"tokens").unwrap();
+            std::fs::write(d.join(crate::chunkfile::FILE), b"tokens").unwrap();
         }
         std::fs::create_dir_all(pull_dir(dir.path(), &id, 0).with_file_name("notes")).unwrap();
         assert_eq!(kept_until(&t, 0), Some(date("2026-01-31")));
@@ -195,7 +195,7 @@ max_records_per_epoch = 0
         std::fs::create_dir_all(&d).unwrap();
         let aside = d.with_file_name(".erasing-0");
         std::fs::rename(&d, &aside).unwrap();
-        std::fs::write(aside.join("chunk-00000.bin"), b"tokens").unwrap();
+        std::fs::write(aside.join(crate::chunkfile::FILE), b"tokens").unwrap();
         assert_eq!(finish_interrupted(dir.path()).unwrap(), 1);
         assert!(!aside.exists());
         assert_eq!(finish_interrupted(dir.path()).unwrap(), 0);

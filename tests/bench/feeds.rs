@@ -10,7 +10,7 @@
 //! 4. `dxmesh pull` by the comparator daemon over loopback (bytes/s), and,
 //!    in the same run, a plain byte stream of the same size over the same
 //!    libp2p transport (TCP + noise + yamux, libp2p-stream) between two
-//!    processes, for the ratio: five rounds of each by default,
+//!    processes, for the ratio: nine rounds of each by default,
 //!    alternating, and the ratio of the medians (single runs on two shared
 //!    cores vary by ±20%). Each round also reports the CPU time both
 //!    processes spent per GB moved.
@@ -149,7 +149,7 @@ fn main() {
     let rounds: usize = std::env::var("DXMESH_BENCH_ROUNDS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(5);
+        .unwrap_or(9);
     let pull_dir = cmp.dir.join("data/pulls").join(&agreement).join("1");
     let (mut pull_rates, mut raw_rates) = (Vec::new(), Vec::new());
     // CPU seconds per GB moved, of both processes of each transfer.
@@ -199,9 +199,6 @@ fn main() {
             raw_rates[round] / 1e6,
             raw_cpu[round]
         );
-    }
-    for l in pc.log_text().lines().filter(|l| l.contains("TIMING")) {
-        println!("{l}");
     }
     let (pull_rate, raw_rate) = (median(&mut pull_rates), median(&mut raw_rates));
     println!(

@@ -443,4 +443,20 @@ expr = "all - here"
         )) && e.contains("the stored copy fails verification"),
         "{e}"
     );
+
+    // Chunk 1 mended, the chunk file cut inside chunk 2: a chunk missing
+    // from a feed marked complete is refused too.
+    let file = s.comparator_feed_dir().join(dxmesh_node::chunkfile::FILE);
+    flip(&file, offset as usize + 5000);
+    let (offset2, _) = dxmesh_node::pulls::stored_chunk(&s.comparator_feed_dir(), 2).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_len(offset2 + 10)
+        .unwrap();
+    let args = compare("cut");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let e = s.pcmp.cli_fails(&args);
+    assert!(e.contains("chunk 2 is not held"), "{e}");
 }
