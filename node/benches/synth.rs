@@ -1,4 +1,4 @@
-//! Times one synthetic-province run (`dxmesh_node::synth::synth`).
+//! Times one synthetic-province run (`dxmesh_node::sim::synth::synth`).
 //!
 //! `cargo bench -p dxmesh-node --bench synth` generates
 //! `DXMESH_SYNTH_RESIDENTS` residents (default 10,000,000) into a temporary
@@ -7,7 +7,7 @@
 //! `--bench`, e.g. by `cargo test --all-targets`) it generates 2,000
 //! residents only.
 
-use dxmesh_node::synth::{SynthOptions, synth};
+use dxmesh_node::sim::synth::{SynthOptions, synth};
 use dxmesh_protocol::date::Date;
 use std::path::{Path, PathBuf};
 use std::time::Instant;

@@ -26,7 +26,7 @@ pub enum AdminRequest {
         /// The other party's PeerId.
         to: String,
         /// The terms as written.
-        terms: crate::terms_file::TermsFile,
+        terms: crate::agreements::terms_file::TermsFile,
         /// Where they were read from (for error messages).
         terms_path: String,
     },
@@ -35,7 +35,7 @@ pub enum AdminRequest {
         /// Thread or agreement id (hex prefix).
         id: String,
         /// The terms as written.
-        terms: crate::terms_file::TermsFile,
+        terms: crate::agreements::terms_file::TermsFile,
         /// Where they were read from.
         terms_path: String,
     },
@@ -84,7 +84,7 @@ pub enum AdminRequest {
     /// Run a comparison job file for an epoch.
     Compare {
         /// The parsed job file.
-        jobs: crate::jobs::JobFile,
+        jobs: crate::compare::jobs::JobFile,
         /// Where it was read from.
         jobs_path: String,
         /// Epoch; the current one if absent.
@@ -136,7 +136,7 @@ pub enum AdminResponse {
     /// A pull finished.
     Pulled {
         /// What it moved.
-        summary: crate::pulls::PullSummary,
+        summary: crate::pull::pulls::PullSummary,
         /// Agreement id (hex).
         agreement: String,
         /// Epoch.
@@ -393,7 +393,7 @@ use tokio::io::AsyncReadExt as _;
 
 /// Sends one request to the daemon running in `dir` and returns its answer.
 pub async fn call(dir: &Path, request: &AdminRequest) -> Result<AdminResponse, AdminError> {
-    let socket = dir.join(crate::config::ADMIN_SOCKET);
+    let socket = dir.join(crate::base::config::ADMIN_SOCKET);
     let stream = UnixStream::connect(&socket)
         .await
         .map_err(|source| AdminError::NotRunning {

@@ -116,7 +116,7 @@ fn main() {
     let raw: Vec<Vec<u8>> = entries.iter().map(|e| codec::encode(e).unwrap()).collect();
     std::fs::write(
         bundle.join("entries.bin"),
-        dxmesh_node::audit::frame_entries(&raw),
+        dxmesh_node::audit::log::frame_entries(&raw),
     )
     .unwrap();
     println!(
@@ -127,14 +127,14 @@ fn main() {
     drop(entries);
 
     let t = Instant::now();
-    let report = dxmesh_node::audit_verify::verify(std::slice::from_ref(&bundle));
+    let report = dxmesh_node::audit::verify::verify(std::slice::from_ref(&bundle));
     let secs = t.elapsed().as_secs_f64();
     assert!(report.ok(), "{}", report.render());
     println!("VERIFY: {n} entries in {secs:.2}s (target < 30 s)");
 
     // Cost of one durable append.
-    let store = dxmesh_node::store::Store::open(&dir.path().join("state")).unwrap();
-    let mut log = dxmesh_node::audit::AuditLog::open(&store, &node).unwrap();
+    let store = dxmesh_node::base::store::Store::open(&dir.path().join("state")).unwrap();
+    let mut log = dxmesh_node::audit::log::AuditLog::open(&store, &node).unwrap();
     let k = 300;
     let t = Instant::now();
     for i in 0..k {

@@ -170,7 +170,7 @@ fn main() {
                 let name = path.file_name().unwrap().to_string_lossy().to_string();
                 if name == "complete" {
                     std::fs::remove_file(&path).unwrap();
-                } else if name == dxmesh_node::chunkfile::FILE {
+                } else if name == dxmesh_node::pull::chunkfile::FILE {
                     std::fs::rename(&path, aside.join(&name)).unwrap();
                 }
             }
@@ -303,7 +303,7 @@ fn stream_server() {
     rt.block_on(async {
         let rng = ring::rand::SystemRandom::new();
         let id = dxmesh_protocol::identity::Identity::generate(&rng).unwrap();
-        let mut swarm = dxmesh_node::net::build_swarm(&id).unwrap();
+        let mut swarm = dxmesh_node::daemon::net::build_swarm(&id).unwrap();
         let client: libp2p::PeerId = std::env::var("DXMESH_BENCH_CLIENT")
             .unwrap()
             .parse()
@@ -385,7 +385,7 @@ fn raw_stream_rate(bytes: u64) -> (f64, f64) {
         .unwrap();
     let cpu_before = cpu_secs("self");
     let rate = rt.block_on(async {
-        let mut swarm = dxmesh_node::net::build_swarm(&id).unwrap();
+        let mut swarm = dxmesh_node::daemon::net::build_swarm(&id).unwrap();
         swarm.behaviour_mut().allow.allow_peer(server);
         let mut control = swarm.behaviour().stream.new_control();
         swarm.dial(addr).unwrap();

@@ -5,9 +5,9 @@
 //!
 //! Run: `tests/bench/cycle.sh` once, then `cargo bench -p dxmesh-tests --bench pass`.
 
-use dxmesh_node::compare::{Input, run_pass};
-use dxmesh_node::jobs::JobFile;
-use dxmesh_node::pulls::FeedReader;
+use dxmesh_node::compare::jobs::JobFile;
+use dxmesh_node::compare::pass::{Input, run_pass};
+use dxmesh_node::pull::pulls::FeedReader;
 use std::path::Path;
 use std::time::Instant;
 
@@ -25,8 +25,9 @@ fn main() {
         return;
     }
     let data = root.join("data");
-    let store = dxmesh_node::store::Store::open(&data).expect("comparator state");
-    let agreements = dxmesh_node::agreements::Agreements::load(&store).expect("agreements");
+    let store = dxmesh_node::base::store::Store::open(&data).expect("comparator state");
+    let agreements =
+        dxmesh_node::agreements::threads::Agreements::load(&store).expect("agreements");
     let roster: dxmesh_protocol::roster::Roster = store
         .latest_roster()
         .expect("roster")

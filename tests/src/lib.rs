@@ -713,13 +713,14 @@ pub fn raw_request(
     use futures::StreamExt;
     use libp2p::request_response::{Event, Message};
     use libp2p::swarm::SwarmEvent;
-    let identity = dxmesh_node::keyfile::read_identity(key_file).map_err(|e| e.to_string())?;
+    let identity =
+        dxmesh_node::base::keyfile::read_identity(key_file).map_err(|e| e.to_string())?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
     rt.block_on(async move {
-        let mut swarm = dxmesh_node::net::build_swarm(&identity).map_err(|e| e.to_string())?;
+        let mut swarm = dxmesh_node::daemon::net::build_swarm(&identity).map_err(|e| e.to_string())?;
         let ma: libp2p::Multiaddr = addr.parse().map_err(|e| format!("{addr}: {e}"))?;
         let peer = ma
             .iter()
@@ -742,10 +743,10 @@ pub fn raw_request(
                             swarm.behaviour_mut().control.send_request(&peer, r);
                         }
                     }
-                    SwarmEvent::Behaviour(dxmesh_node::net::BehaviourEvent::Control(Event::Message {
+                    SwarmEvent::Behaviour(dxmesh_node::daemon::net::BehaviourEvent::Control(Event::Message {
                         message: Message::Response { response, .. }, ..
                     })) => return Ok(response),
-                    SwarmEvent::Behaviour(dxmesh_node::net::BehaviourEvent::Control(Event::OutboundFailure { error, .. })) => {
+                    SwarmEvent::Behaviour(dxmesh_node::daemon::net::BehaviourEvent::Control(Event::OutboundFailure { error, .. })) => {
                         return Err(format!("request failed: {error}"));
                     }
                     SwarmEvent::OutgoingConnectionError { error, .. } => return Err(format!("cannot connect: {error}")),
@@ -908,6 +909,6 @@ impl Setup {
 
     /// The bytes of pulled chunk `index` as the comparator stored them.
     pub fn comparator_chunk(&self, index: u32) -> Option<Vec<u8>> {
-        dxmesh_node::pulls::stored_chunk(&self.comparator_feed_dir(), index).map(|(_, b)| b)
+        dxmesh_node::pull::pulls::stored_chunk(&self.comparator_feed_dir(), index).map(|(_, b)| b)
     }
 }

@@ -5,7 +5,7 @@
 //! checkpoints kept as evidence; a pull outside its window that appears in a
 //! log, properly signed, is flagged.
 
-use dxmesh_node::audit_verify::verify;
+use dxmesh_node::audit::verify::verify;
 use dxmesh_protocol::audit::{Entry, Event};
 use dxmesh_protocol::codec;
 use dxmesh_tests::{Setup, registry_terms, setup};
@@ -145,7 +145,7 @@ fn mutate(bundle: &Path, m: &Mutation, n: usize) -> (PathBuf, u64) {
     copy_dir(bundle, &dir);
     let path = dir.join("entries.bin");
     let bytes = std::fs::read(&path).unwrap();
-    let mut entries: Vec<Entry> = dxmesh_node::audit::unframe_entries(&bytes)
+    let mut entries: Vec<Entry> = dxmesh_node::audit::log::unframe_entries(&bytes)
         .unwrap()
         .into_iter()
         .map(|b| codec::decode(b).unwrap())
@@ -176,7 +176,7 @@ fn mutate(bundle: &Path, m: &Mutation, n: usize) -> (PathBuf, u64) {
         }
     };
     let raw: Vec<Vec<u8>> = entries.iter().map(|e| codec::encode(e).unwrap()).collect();
-    std::fs::write(&path, dxmesh_node::audit::frame_entries(&raw)).unwrap();
+    std::fs::write(&path, dxmesh_node::audit::log::frame_entries(&raw)).unwrap();
     (dir, expect as u64)
 }
 
@@ -227,7 +227,7 @@ fn a_node_that_rewrites_its_log_is_caught_by_its_witness() {
         dxmesh_tests::NodeProc::placeholder(&s.mesh.dx, &s.ps),
     );
     assert!(old.stop());
-    let store = dxmesh_node::store::Store::open(&s.ps.dir.join("data")).unwrap();
+    let store = dxmesh_node::base::store::Store::open(&s.ps.dir.join("data")).unwrap();
     store.audit_wipe_for_tests().unwrap();
     drop(store);
     s.restart_provider(&[]);
@@ -291,10 +291,10 @@ fn a_pull_outside_its_window_in_a_signed_log_is_flagged() {
         dxmesh_tests::NodeProc::placeholder(&s.mesh.dx, &s.ps),
     );
     assert!(old.stop());
-    let store = dxmesh_node::store::Store::open(&s.ps.dir.join("data")).unwrap();
-    let identity = dxmesh_node::keyfile::read_identity(&s.ps.dir.join("node.key")).unwrap();
-    let mut log = dxmesh_node::audit::AuditLog::open(&store, &identity).unwrap();
-    let consumer = dxmesh_node::roster_file::key_of_peer_id(&s.cmp.peer_id).unwrap();
+    let store = dxmesh_node::base::store::Store::open(&s.ps.dir.join("data")).unwrap();
+    let identity = dxmesh_node::base::keyfile::read_identity(&s.ps.dir.join("node.key")).unwrap();
+    let mut log = dxmesh_node::audit::log::AuditLog::open(&store, &identity).unwrap();
+    let consumer = dxmesh_node::trust::roster_file::key_of_peer_id(&s.cmp.peer_id).unwrap();
     let agreement: [u8; 32] = hex::decode(&s.agreement).unwrap().try_into().unwrap();
     let at =
         dxmesh_protocol::time::Timestamp::parse(&format!("{}T12:00:00Z", dxmesh_tests::day(1)))

@@ -123,7 +123,7 @@ fn a_feed_kept_one_file_per_chunk_by_an_earlier_version_is_pulled_again() {
     // What an earlier version left: `complete` and one file per chunk.
     let dir = s.comparator_feed_dir();
     let chunks: Vec<Vec<u8>> = (0..3).map(|i| s.comparator_chunk(i).unwrap()).collect();
-    std::fs::remove_file(dir.join(dxmesh_node::chunkfile::FILE)).unwrap();
+    std::fs::remove_file(dir.join(dxmesh_node::pull::chunkfile::FILE)).unwrap();
     for (i, c) in chunks.iter().enumerate() {
         std::fs::write(dir.join(format!("chunk-{i:05}.bin")), c).unwrap();
     }
@@ -428,9 +428,10 @@ expr = "all - here"
         "{summary}"
     );
 
-    let (offset, _) = dxmesh_node::pulls::stored_chunk(&s.comparator_feed_dir(), 1).unwrap();
+    let (offset, _) = dxmesh_node::pull::pulls::stored_chunk(&s.comparator_feed_dir(), 1).unwrap();
     flip(
-        &s.comparator_feed_dir().join(dxmesh_node::chunkfile::FILE),
+        &s.comparator_feed_dir()
+            .join(dxmesh_node::pull::chunkfile::FILE),
         offset as usize + 5000,
     );
     let args = compare("tampered");
@@ -446,9 +447,11 @@ expr = "all - here"
 
     // Chunk 1 mended, the chunk file cut inside chunk 2: a chunk missing
     // from a feed marked complete is refused too.
-    let file = s.comparator_feed_dir().join(dxmesh_node::chunkfile::FILE);
+    let file = s
+        .comparator_feed_dir()
+        .join(dxmesh_node::pull::chunkfile::FILE);
     flip(&file, offset as usize + 5000);
-    let (offset2, _) = dxmesh_node::pulls::stored_chunk(&s.comparator_feed_dir(), 2).unwrap();
+    let (offset2, _) = dxmesh_node::pull::pulls::stored_chunk(&s.comparator_feed_dir(), 2).unwrap();
     std::fs::OpenOptions::new()
         .write(true)
         .open(&file)

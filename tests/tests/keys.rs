@@ -202,7 +202,7 @@ fn the_custodian_hands_the_group_key_to_providers_only_and_tokens_match_across_f
         let m = m.verify().unwrap();
         let mut out = BTreeSet::new();
         for i in 0..m.chunks() {
-            let (_, bytes) = dxmesh_node::pulls::stored_chunk(&dir, i).unwrap();
+            let (_, bytes) = dxmesh_node::pull::pulls::stored_chunk(&dir, i).unwrap();
             let c = m.verify_chunk(i, &bytes).unwrap();
             for r in 0..c.count as usize {
                 out.insert(c.id(r).0.to_vec());

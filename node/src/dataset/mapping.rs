@@ -13,7 +13,8 @@
 //! canonical column name; the key column must be an ID column. Errors name
 //! the mapping file and line.
 
-use super::{CANONICAL_COLUMNS, ID_COLUMNS, ImportError, io_err};
+use super::model::{CANONICAL_COLUMNS, ID_COLUMNS, ImportError, io_err};
+use super::text::clean;
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -139,7 +140,7 @@ impl Mapping {
             let table = table.into_inner();
             let mut translated = HashMap::with_capacity(table.len());
             for (from, to) in table {
-                let from = super::normalise::clean(&from).to_string();
+                let from = clean(&from).to_string();
                 if let Some(previous) = translated.insert(from.clone(), to.clone())
                     && previous != to
                 {

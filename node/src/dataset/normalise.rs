@@ -7,12 +7,13 @@
 
 use super::dedup::row_key;
 use super::mapping::{Mapping, column_key};
-use super::records::put_varint;
-use super::source::{Batch, Header, KEEP_ROW_BUFFER};
-use super::{
+use super::model::{
     BLOCK_SOFT_LIMIT, ID_COLUMNS, ImportError, MAX_BLOCK_RECORDS, MAX_ROW_BYTES, Problem, io_err,
     is_date_column,
 };
+use super::records::{Block, put_varint};
+use super::source::{Batch, Header, KEEP_ROW_BUFFER};
+use super::text::{clean, parse_date};
 use csv::ByteRecord;
 use dxmesh_protocol::date::Date;
 use dxmesh_protocol::id::{self, Fixes};
@@ -106,35 +107,6 @@ impl Plan {
     }
 }
 
-/// Trims Unicode whitespace (including the ideographic space U+3000) and BOMs.
-pub(super) fn clean(s: &str) -> &str {
-    let b = s.as_bytes();
-    match (b.first(), b.last()) {
-        (Some(&f), Some(&l)) if f > b' ' && f < 0x7F && l > b' ' && l < 0x7F => s,
-        _ => s.trim_matches(|c: char| c.is_whitespace() || c == '\u{FEFF}'),
-    }
-}
-
-/// Parses `YYYY-MM-DD`, `YYYYMMDD`, `YYYY/MM/DD` or `YYYY.MM.DD`.
-pub(super) fn parse_date(s: &str) -> Option<Date> {
-    let b = s.as_bytes();
-    let (y, m, d) = match b.len() {
-        8 => (&b[0..4], &b[4..6], &b[6..8]),
-        10 if matches!(b[4], b'-' | b'/' | b'.') && b[7] == b[4] => (&b[0..4], &b[5..7], &b[8..10]),
-        _ => return None,
-    };
-    let num = |digits: &[u8]| -> Option<u32> {
-        digits.iter().try_fold(0u32, |acc, &c| {
-            c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
-        })
-    };
-    Date::new(
-        u16::try_from(num(y)?).ok()?,
-        u8::try_from(num(m)?).ok()?,
-        u8::try_from(num(d)?).ok()?,
-    )
-}
-
 /// Parses a date and appends it as `YYYY-MM-DD`; false if it is no date.
 fn push_date(out: &mut Vec<u8>, value: &str) -> bool {
     let Some(date) = parse_date(value) else {
@@ -158,63 +130,6 @@ fn push_date(out: &mut Vec<u8>, value: &str) -> bool {
     put(8..10, u32::from(date.day()));
     out.extend_from_slice(&text);
     true
-}
-
-/// Rows in their final form: each row encoded exactly as the codec encodes
-/// a [`super::Record`] (see `records`), one after the other.
-pub(super) struct Block {
-    pub data: Vec<u8>,
-    /// End offset of each row in `data`.
-    pub ends: Vec<u32>,
-    /// Duplicate key of each row (see `dedup`).
-    pub keys: Vec<u128>,
-    /// Filled by the writer: whether each row is new (kept).
-    pub keep: Vec<bool>,
-    /// Set on the first block: about how many rows the file has.
-    pub estimated_rows: usize,
-}
-
-impl Block {
-    pub fn new() -> Block {
-        Block {
-            data: Vec::new(),
-            ends: Vec::new(),
-            keys: Vec::new(),
-            keep: Vec::new(),
-            estimated_rows: 0,
-        }
-    }
-
-    pub fn clear(&mut self) {
-        self.data.clear();
-        self.ends.clear();
-        self.keys.clear();
-        self.keep.clear();
-        self.estimated_rows = 0;
-    }
-
-    pub fn len(&self) -> usize {
-        self.ends.len()
-    }
-
-    /// Where row `r` starts in `data`.
-    pub fn start(&self, r: usize) -> usize {
-        if r == 0 { 0 } else { self.ends[r - 1] as usize }
-    }
-
-    /// Moves the last row to the (empty) block `to`.
-    fn move_last_row(&mut self, to: &mut Block) {
-        let Some(r) = self.len().checked_sub(1) else {
-            return;
-        };
-        let start = self.start(r);
-        to.data.extend_from_slice(&self.data[start..]);
-        to.ends.push(to.data.len() as u32);
-        to.keys.push(self.keys[r]);
-        self.data.truncate(start);
-        self.ends.truncate(r);
-        self.keys.truncate(r);
-    }
 }
 
 /// The quarantine report being written.

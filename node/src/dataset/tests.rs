@@ -1,8 +1,9 @@
 //! What a department's IT operator relies on when importing an export.
 
 use super::*;
+use dxmesh_protocol::date::Date;
 use dxmesh_protocol::id::check_character;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 fn reference() -> Date {
     Date::new(2026, 11, 27).unwrap()

@@ -1,0 +1,559 @@
+//! The node's tamper-evident audit log: every event is appended as a leaf
+//! of an RFC 6962 Merkle tree in the state store (each entry naming the
+//! previous one's hash), and after each batch of appends a signed C2SP
+//! checkpoint over the new tree is stored, before anything is shown to
+//! anyone. Peers witness each other's checkpoints:
+//! a witness verifies the consistency proof from the last checkpoint it
+//! saw, cosigns, and keeps the newest; an inconsistent checkpoint (same
+//! size with another root, a smaller tree, a failing proof) is kept with
+//! the earlier one as evidence. `export` writes an evidence bundle for
+//! offline verification (`crate::audit::verify`).
+
+use crate::base::store::{Store, StoreError};
+use dxmesh_protocol::audit::{Checkpoint, Entry, Event, cosign};
+use dxmesh_protocol::codec;
+use dxmesh_protocol::identity::{Identity, PublicKey};
+use dxmesh_protocol::merkle::{self, ConsistencyProof, Hash, RootBuilder};
+use dxmesh_protocol::time::Timestamp;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// The node's audit log.
+pub struct AuditLog {
+    origin: String,
+    name: String,
+    leaves: Vec<Hash>,
+    builder: RootBuilder,
+    latest: Option<String>,
+    sealed: u64,
+}
+
+/// A witness's stored view of a peer's log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WitnessState {
+    /// The peer's newest consistent checkpoint note.
+    pub note: String,
+    /// Its size.
+    pub size: u64,
+    /// Its root.
+    pub root: Hash,
+}
+
+/// Evidence of a fork: both signed checkpoints and what failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Evidence {
+    /// The peer (PeerId).
+    pub peer: String,
+    /// The checkpoint seen earlier.
+    pub earlier: String,
+    /// The inconsistent checkpoint.
+    pub later: String,
+    /// The proof offered, if any.
+    pub proof: Option<ConsistencyProof>,
+    /// What is inconsistent.
+    pub reason: String,
+    /// When it was detected.
+    pub detected_at: String,
+}
+
+/// A witness's decision on a peer's checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Witness {
+    /// Consistent (or first seen): cosign and keep.
+    Accept,
+    /// A consistency proof from this size is needed.
+    NeedProof(u64),
+    /// Inconsistent with what was seen before.
+    Fork(String),
+}
+
+/// Decides on `new` given the stored view and the proof offered.
+pub fn judge(
+    stored: Option<&WitnessState>,
+    new: &Checkpoint,
+    proof: Option<&ConsistencyProof>,
+) -> Witness {
+    let Some(s) = stored else {
+        return Witness::Accept;
+    };
+    if new.size < s.size {
+        return Witness::Fork(format!(
+            "the tree shrank from {} to {} entries",
+            s.size, new.size
+        ));
+    }
+    if new.size == s.size {
+        return if new.root == s.root {
+            Witness::Accept
+        } else {
+            Witness::Fork(format!(
+                "two different roots for a tree of {} entries",
+                s.size
+            ))
+        };
+    }
+    if s.size == 0 {
+        return Witness::Accept;
+    }
+    match proof {
+        Some(p) if p.size1 == s.size && p.size2 == new.size => match p.verify(&s.root, &new.root) {
+            Ok(()) => Witness::Accept,
+            Err(e) => Witness::Fork(format!(
+                "the consistency proof from {} to {} entries fails: {e}",
+                s.size, new.size
+            )),
+        },
+        _ => Witness::NeedProof(s.size),
+    }
+}
+
+fn meta_key(kind: &str, key: &[u8]) -> Vec<u8> {
+    let mut k = kind.as_bytes().to_vec();
+    k.push(b'/');
+    k.extend_from_slice(key);
+    k
+}
+
+impl AuditLog {
+    /// Opens the log of the node `identity` (origin `dxmesh/<PeerId>`).
+    pub fn open(store: &Store, identity: &Identity) -> Result<AuditLog, StoreError> {
+        let name = identity.peer_id().to_string();
+        let mut log = AuditLog {
+            origin: format!("dxmesh/{name}"),
+            name,
+            leaves: Vec::new(),
+            builder: RootBuilder::default(),
+            latest: None,
+            sealed: 0,
+        };
+        for bytes in store.audit_entries()? {
+            let leaf = merkle::leaf_hash(&bytes);
+            log.leaves.push(leaf);
+            log.builder.push(leaf);
+        }
+        if let Some((size, note)) = store.audit_checkpoints()?.pop() {
+            log.sealed = size;
+            log.latest = Some(note);
+        }
+        Ok(log)
+    }
+
+    /// The key name in notes (the node's PeerId).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Entries so far.
+    pub fn size(&self) -> u64 {
+        self.leaves.len() as u64
+    }
+
+    /// The newest signed checkpoint note.
+    pub fn latest(&self) -> Option<&str> {
+        self.latest.as_deref()
+    }
+
+    /// Appends an event at `at` (durably). Call [`AuditLog::seal`] after a
+    /// batch of appends, before anything is shown to a peer.
+    pub fn append(
+        &mut self,
+        store: &Store,
+        at: Timestamp,
+        event: Event,
+    ) -> Result<u64, StoreError> {
+        let seq = self.leaves.len() as u64;
+        let prev = self.leaves.last().copied().unwrap_or([0; 32]);
+        let entry = Entry {
+            seq,
+            prev,
+            at,
+            event,
+        };
+        let bytes = codec::encode(&entry).map_err(|e| StoreError::Db(e.to_string()))?;
+        let leaf = merkle::leaf_hash(&bytes);
+        store.audit_append(seq, &bytes)?;
+        self.leaves.push(leaf);
+        self.builder.push(leaf);
+        Ok(seq)
+    }
+
+    /// Signs and stores a checkpoint of the current tree if it grew since
+    /// the last one. Returns whether a new checkpoint was made.
+    pub fn seal(&mut self, store: &Store, identity: &Identity) -> Result<bool, StoreError> {
+        if self.sealed == self.size() {
+            return Ok(false);
+        }
+        let cp = Checkpoint {
+            origin: self.origin.clone(),
+            size: self.size(),
+            root: self.builder.root(),
+        };
+        let note = cp.sign(identity, &self.name);
+        store.audit_put_checkpoint(cp.size, &note)?;
+        self.sealed = cp.size;
+        self.latest = Some(note);
+        Ok(true)
+    }
+
+    /// A consistency proof from `size1` to the current size.
+    pub fn proof_from(&self, size1: u64) -> Option<ConsistencyProof> {
+        self.proof_to(size1, self.size())
+    }
+
+    /// A consistency proof from `size1` to `size2` (an earlier checkpoint's
+    /// size, or the current size).
+    pub fn proof_to(&self, size1: u64, size2: u64) -> Option<ConsistencyProof> {
+        if size1 == 0 || size1 >= size2 || size2 > self.size() {
+            return None;
+        }
+        merkle::consistency_proof(&self.leaves[..size2 as usize], size1).ok()
+    }
+}
+
+/// The witness side: judge a peer's checkpoint, store it and cosign it, or
+/// keep the evidence. Returns the response decision and, on accept, the
+/// cosignature line.
+pub fn witness(
+    store: &Store,
+    me: &Identity,
+    peer: &PublicKey,
+    note: &str,
+    proof: Option<&ConsistencyProof>,
+    now: Timestamp,
+) -> Result<(Witness, Option<String>, Option<Checkpoint>), String> {
+    let name = peer.peer_id().to_string();
+    let cp = Checkpoint::verify(note, &name, peer).map_err(|e| e.to_string())?;
+    let key = meta_key("witness", peer.as_bytes());
+    let stored: Option<WitnessState> = store
+        .audit_meta(&key)
+        .map_err(|e| e.to_string())?
+        .and_then(|b| codec::decode(&b).ok());
+    let decision = judge(stored.as_ref(), &cp, proof);
+    match &decision {
+        Witness::Accept => {
+            let state = WitnessState {
+                note: note.to_string(),
+                size: cp.size,
+                root: cp.root,
+            };
+            let bytes = codec::encode(&state).map_err(|e| e.to_string())?;
+            store
+                .set_audit_meta(&key, &bytes)
+                .map_err(|e| e.to_string())?;
+            let line = cosign(me, &me.peer_id().to_string(), &cp.body(), now.0);
+            Ok((decision, Some(line), Some(cp)))
+        }
+        Witness::Fork(reason) => {
+            let ev = Evidence {
+                peer: name,
+                earlier: stored.map(|s| s.note).unwrap_or_default(),
+                later: note.to_string(),
+                proof: proof.cloned(),
+                reason: reason.clone(),
+                detected_at: now.to_string(),
+            };
+            let bytes = serde_json::to_vec_pretty(&ev).map_err(|e| e.to_string())?;
+            let mut k = meta_key("evidence", peer.as_bytes());
+            k.extend_from_slice(&now.0.to_be_bytes());
+            k.extend_from_slice(&cp.size.to_be_bytes());
+            store
+                .set_audit_meta(&k, &bytes)
+                .map_err(|e| e.to_string())?;
+            Ok((decision, None, Some(cp)))
+        }
+        Witness::NeedProof(_) => Ok((decision, None, Some(cp))),
+    }
+}
+
+/// Stores a cosignature a peer gave on our checkpoint of `size`.
+pub fn store_cosignature(
+    store: &Store,
+    witness: &PublicKey,
+    size: u64,
+    line: &str,
+) -> Result<(), StoreError> {
+    let mut k = meta_key("cosig", &size.to_be_bytes());
+    k.extend_from_slice(witness.as_bytes());
+    store.set_audit_meta(&k, line.as_bytes())?;
+    store.set_audit_meta(
+        &meta_key("cosigned_size", witness.as_bytes()),
+        &size.to_be_bytes(),
+    )
+}
+
+/// The size of our log that `witness` last cosigned.
+pub fn cosigned_size(store: &Store, witness: &PublicKey) -> u64 {
+    store
+        .audit_meta(&meta_key("cosigned_size", witness.as_bytes()))
+        .ok()
+        .flatten()
+        .and_then(|b| b.try_into().ok())
+        .map(u64::from_be_bytes)
+        .unwrap_or(0)
+}
+
+/// Every fork evidence record.
+pub fn evidence(store: &Store) -> Result<Vec<Evidence>, StoreError> {
+    Ok(store
+        .audit_meta_prefix(b"evidence/")?
+        .into_iter()
+        .filter_map(|(_, v)| serde_json::from_slice(&v).ok())
+        .collect())
+}
+
+/// `entries.bin`: each entry as a 4-byte big-endian length and its encoding.
+pub fn frame_entries(raw: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.iter().map(|b| b.len() + 4).sum());
+    for b in raw {
+        out.extend_from_slice(&(b.len() as u32).to_be_bytes());
+        out.extend_from_slice(b);
+    }
+    out
+}
+
+/// Splits `entries.bin` into the encoded entries.
+pub fn unframe_entries(bytes: &[u8]) -> Result<Vec<&[u8]>, String> {
+    let mut out = Vec::new();
+    let mut pos = 0usize;
+    while pos < bytes.len() {
+        let header: [u8; 4] = bytes
+            .get(pos..pos + 4)
+            .and_then(|h| h.try_into().ok())
+            .ok_or_else(|| format!("entries.bin: truncated length at byte {pos}"))?;
+        let len = u32::from_be_bytes(header) as usize;
+        let body = bytes
+            .get(pos + 4..pos + 4 + len)
+            .ok_or_else(|| format!("entries.bin: truncated entry {} at byte {pos}", out.len()))?;
+        out.push(body);
+        pos += 4 + len;
+    }
+    Ok(out)
+}
+
+/// What a bundle's `node.json` says.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BundleNode {
+    /// PeerId.
+    pub peer_id: String,
+    /// Department.
+    pub department: String,
+    /// Role.
+    pub role: String,
+    /// Checkpoint origin line.
+    pub origin: String,
+    /// When the bundle was written.
+    pub exported_at: String,
+}
+
+/// Writes an evidence bundle of the node's audit trail into `out`.
+#[allow(clippy::too_many_arguments)]
+pub fn export(
+    store: &Store,
+    data_dir: &Path,
+    node: &BundleNode,
+    anchor_pem: &str,
+    transcripts: &[(Hash, Vec<u8>)],
+    out: &Path,
+) -> Result<u64, String> {
+    let io = |p: &Path, e: std::io::Error| format!("{}: {e}", p.display());
+    for sub in [
+        "checkpoints",
+        "cosignatures",
+        "witnessed",
+        "evidence",
+        "transcripts",
+        "manifests",
+        "roster",
+        "keys",
+    ] {
+        let d = out.join(sub);
+        std::fs::create_dir_all(&d).map_err(|e| io(&d, e))?;
+    }
+    let write = |rel: &str, bytes: &[u8]| -> Result<(), String> {
+        let p = out.join(rel);
+        crate::base::fsutil::write_atomic(&p, bytes, 0o644).map_err(|e| io(&p, e))
+    };
+    write(
+        "node.json",
+        &serde_json::to_vec_pretty(node).map_err(|e| e.to_string())?,
+    )?;
+    write("anchor.pub.pem", anchor_pem.as_bytes())?;
+    let raw = store.audit_entries().map_err(|e| e.to_string())?;
+    let entries: Vec<Entry> = raw
+        .iter()
+        .map(|b| codec::decode(b))
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("a stored audit entry does not decode: {e}"))?;
+    write("entries.bin", &frame_entries(&raw))?;
+    let readable: Vec<serde_json::Value> = entries
+        .iter()
+        .map(|e| serde_json::json!({"seq": e.seq, "at": e.at.to_string(), "kind": e.event.kind(), "event": format!("{:?}", e.event)}))
+        .collect();
+    write(
+        "entries.json",
+        &serde_json::to_vec_pretty(&readable).map_err(|e| e.to_string())?,
+    )?;
+    for (size, note) in store.audit_checkpoints().map_err(|e| e.to_string())? {
+        write(&format!("checkpoints/{size:010}.note"), note.as_bytes())?;
+    }
+    for (k, v) in store
+        .audit_meta_prefix(b"cosig/")
+        .map_err(|e| e.to_string())?
+    {
+        let rest = &k[6..];
+        if rest.len() == 40 {
+            let size = u64::from_be_bytes(rest[..8].try_into().map_err(|_| "key")?);
+            let key = PublicKey::from_bytes(rest[8..].try_into().map_err(|_| "key")?)
+                .map_err(|e| e.to_string())?;
+            write(
+                &format!("cosignatures/{size:010}-{}.line", key.peer_id()),
+                &v,
+            )?;
+        }
+    }
+    for (k, v) in store
+        .audit_meta_prefix(b"witness/")
+        .map_err(|e| e.to_string())?
+    {
+        if let Ok(key) = <[u8; 32]>::try_from(&k[8..])
+            .map_err(|_| ())
+            .and_then(|b| PublicKey::from_bytes(b).map_err(|_| ()))
+            && let Ok(state) = codec::decode::<WitnessState>(&v)
+        {
+            write(
+                &format!("witnessed/{}.note", key.peer_id()),
+                state.note.as_bytes(),
+            )?;
+        }
+    }
+    for (i, ev) in evidence(store)
+        .map_err(|e| e.to_string())?
+        .iter()
+        .enumerate()
+    {
+        write(
+            &format!("evidence/{i:04}.json"),
+            &serde_json::to_vec_pretty(ev).map_err(|e| e.to_string())?,
+        )?;
+    }
+    for (thread, bytes) in transcripts {
+        write(
+            &format!("transcripts/{}.dxt", dxmesh_protocol::hex(thread)),
+            bytes,
+        )?;
+    }
+    for (kind, base) in [("published", "feeds"), ("pulled", "pulls")] {
+        let root = data_dir.join(base);
+        let Ok(agreements) = std::fs::read_dir(&root) else {
+            continue;
+        };
+        for a in agreements.flatten() {
+            let Ok(epochs) = std::fs::read_dir(a.path()) else {
+                continue;
+            };
+            for e in epochs.flatten() {
+                let m = e.path().join("manifest.bin");
+                if let Ok(bytes) = std::fs::read(&m) {
+                    write(
+                        &format!(
+                            "manifests/{kind}-{}-{}.bin",
+                            a.file_name().to_string_lossy(),
+                            e.file_name().to_string_lossy()
+                        ),
+                        &bytes,
+                    )?;
+                }
+            }
+        }
+    }
+    let mut members = std::collections::BTreeMap::new();
+    for r in store.rosters_after(0).map_err(|e| e.to_string())? {
+        let bytes = codec::encode(&r).map_err(|e| e.to_string())?;
+        if let Ok(roster) = codec::decode::<dxmesh_protocol::roster::Roster>(r.body()) {
+            write(&format!("roster/v{:06}.roster", roster.version), &bytes)?;
+            for m in roster.members {
+                members.insert(m.public_key.peer_id().to_string(), m.public_key.to_pem());
+            }
+        }
+    }
+    for (peer, pem) in members {
+        write(&format!("keys/{peer}.pem"), pem.as_bytes())?;
+    }
+    Ok(entries.len() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cp(size: u64, root: u8) -> Checkpoint {
+        Checkpoint {
+            origin: "o".into(),
+            size,
+            root: [root; 32],
+        }
+    }
+
+    /// A witness that asks for a proof about a checkpoint gets one to that
+    /// checkpoint, even if the log has grown since it was sent.
+    #[test]
+    fn proofs_reach_an_earlier_checkpoint() {
+        let leaves: Vec<Hash> = (0u8..10).map(|i| merkle::leaf_hash(&[i])).collect();
+        let log = AuditLog {
+            origin: "o".into(),
+            name: "n".into(),
+            leaves: leaves.clone(),
+            builder: RootBuilder::default(),
+            latest: None,
+            sealed: 10,
+        };
+        let (root4, root6) = (merkle::root(&leaves[..4]), merkle::root(&leaves[..6]));
+        let proof = log.proof_to(4, 6).expect("a proof from 4 to 6");
+        proof.verify(&root4, &root6).unwrap();
+        // The proof to the current size is a different one and does not
+        // prove the earlier checkpoint.
+        let to_now = log.proof_from(4).unwrap();
+        to_now.verify(&root4, &merkle::root(&leaves)).unwrap();
+        assert!(to_now.verify(&root4, &root6).is_err());
+        for (a, b) in [(0, 6), (6, 6), (7, 6), (4, 11)] {
+            assert!(log.proof_to(a, b).is_none(), "{a}..{b}");
+        }
+    }
+
+    #[test]
+    fn judging_checkpoints() {
+        let leaves: Vec<Hash> = (0u8..10).map(|i| merkle::leaf_hash(&[i])).collect();
+        let s4 = WitnessState {
+            note: String::new(),
+            size: 4,
+            root: merkle::root(&leaves[..4]),
+        };
+        let new = Checkpoint {
+            origin: "o".into(),
+            size: 10,
+            root: merkle::root(&leaves),
+        };
+        let proof = merkle::consistency_proof(&leaves, 4).unwrap();
+        assert_eq!(judge(None, &new, None), Witness::Accept);
+        assert_eq!(judge(Some(&s4), &new, None), Witness::NeedProof(4));
+        assert_eq!(judge(Some(&s4), &new, Some(&proof)), Witness::Accept);
+        assert!(matches!(
+            judge(Some(&s4), &cp(3, 1), None),
+            Witness::Fork(_)
+        ));
+        assert!(matches!(
+            judge(Some(&s4), &cp(4, 1), None),
+            Witness::Fork(_)
+        ));
+        let other: Vec<Hash> = (0u8..10).map(|i| merkle::leaf_hash(&[i + 100])).collect();
+        let forked = Checkpoint {
+            origin: "o".into(),
+            size: 10,
+            root: merkle::root(&other),
+        };
+        assert!(matches!(
+            judge(Some(&s4), &forked, Some(&proof)),
+            Witness::Fork(_)
+        ));
+    }
+}

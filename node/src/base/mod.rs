@@ -1,0 +1,11 @@
+//! What every part of a node stands on: the node directory's config and
+//! identity file, logging, atomic and direct file writes, crash points for
+//! tests, the redb state store, and the clock with the stop signal.
+
+pub mod clock;
+pub mod config;
+pub mod failpoint;
+pub mod fsutil;
+pub mod keyfile;
+pub mod logging;
+pub mod store;

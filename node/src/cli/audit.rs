@@ -1,0 +1,101 @@
+//! `dxmesh audit`: evidence bundles, offline verification and alerts, the
+//! security officer's tools.
+
+use super::call::admin_call;
+use crate::admin::{AdminRequest, AdminResponse};
+use anyhow::{Context, bail};
+use clap::Subcommand;
+use std::path::PathBuf;
+
+/// `dxmesh audit ...`.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Write the node's evidence bundle (log, checkpoints, cosignatures,
+    /// transcripts, manifests, roster chain, keys).
+    Export {
+        /// Node directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Bundle directory to create.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Verify bundles offline; exits non-zero on any failure, naming the entry.
+    Verify {
+        /// The bundle to verify.
+        bundle: PathBuf,
+        /// Bundles of other nodes, to cross-check.
+        #[arg(long = "bundle")]
+        others: Vec<PathBuf>,
+        /// Also write the report as JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
+    /// Security alerts: fork evidence this node holds as a witness.
+    Alerts {
+        /// Node directory.
+        #[arg(long)]
+        dir: PathBuf,
+    },
+}
+
+/// Runs `dxmesh audit ...`.
+pub fn run(cmd: AuditCommand) -> anyhow::Result<()> {
+    match cmd {
+        AuditCommand::Export { dir, out } => {
+            std::fs::create_dir_all(&out)
+                .with_context(|| format!("{}: cannot create", out.display()))?;
+            let out_abs = std::path::absolute(&out).unwrap_or(out.clone());
+            let AdminResponse::AuditExported { entries, .. } = admin_call(
+                &dir,
+                AdminRequest::AuditExport {
+                    out: out_abs.display().to_string(),
+                },
+            )?
+            else {
+                bail!("unexpected answer from the node");
+            };
+            println!(
+                "wrote the evidence bundle ({entries} log entries) to {}",
+                out.display()
+            );
+            Ok(())
+        }
+        AuditCommand::Verify {
+            bundle,
+            others,
+            json,
+        } => {
+            let mut all = vec![bundle];
+            all.extend(others);
+            let report = crate::audit::verify::verify(&all);
+            print!("{}", report.render());
+            if let Some(j) = json {
+                crate::base::fsutil::write_atomic(
+                    &j,
+                    serde_json::to_string_pretty(&report)?.as_bytes(),
+                    0o644,
+                )
+                .with_context(|| format!("{}: cannot write", j.display()))?;
+            }
+            if !report.ok() {
+                bail!("verification failed");
+            }
+            Ok(())
+        }
+        AuditCommand::Alerts { dir } => {
+            let AdminResponse::AuditAlerts { alerts } =
+                admin_call(&dir, AdminRequest::AuditAlerts)?
+            else {
+                bail!("unexpected answer from the node");
+            };
+            if alerts.is_empty() {
+                println!("no security alerts");
+            }
+            for a in alerts {
+                println!("SECURITY ALERT (fork evidence):\n{a}");
+            }
+            Ok(())
+        }
+    }
+}

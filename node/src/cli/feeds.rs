@@ -1,0 +1,250 @@
+//! `dxmesh publish`, `pull`, `disclose` and `compare`: the feed steps of a
+//! cycle, asked of the running node through its admin socket.
+
+use super::call::admin_call;
+use crate::admin::{AdminRequest, AdminResponse};
+use anyhow::{Context, bail};
+use clap::Args;
+use std::path::PathBuf;
+
+/// `dxmesh publish`.
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// Node directory.
+    #[arg(long)]
+    pub dir: PathBuf,
+    /// Agreement or thread id (hex prefix); every active agreement if absent.
+    #[arg(long)]
+    pub agreement: Option<String>,
+    /// Epoch; the current one if absent.
+    #[arg(long)]
+    pub epoch: Option<u64>,
+}
+
+/// `dxmesh pull`.
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// Node directory.
+    #[arg(long)]
+    pub dir: PathBuf,
+    /// Agreement or thread id (hex prefix).
+    #[arg(long)]
+    pub agreement: String,
+    /// Epoch; the current one if absent.
+    #[arg(long)]
+    pub epoch: Option<u64>,
+    /// Only the chunks covering this token range: FROM-TO (32 hex digits each).
+    #[arg(long)]
+    pub range: Option<String>,
+}
+
+/// `dxmesh disclose`.
+#[derive(Debug, Args)]
+pub struct DiscloseArgs {
+    /// Node directory.
+    #[arg(long)]
+    pub dir: PathBuf,
+    /// Agreement or thread id (hex prefix).
+    #[arg(long)]
+    pub agreement: String,
+    /// Epoch; the current one if absent.
+    #[arg(long)]
+    pub epoch: Option<u64>,
+    /// Result kind (e.g. uninsured).
+    #[arg(long)]
+    pub kind: String,
+    /// Fields, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub fields: Vec<String>,
+    /// File of tokens, one hex token per line.
+    #[arg(long)]
+    pub tokens: Option<PathBuf>,
+    /// Or: the first N tokens of the pulled feed.
+    #[arg(long)]
+    pub first: Option<u64>,
+    /// Write the disclosed records as CSV here.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// `dxmesh compare`.
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// Node directory (the comparator).
+    #[arg(long)]
+    pub dir: PathBuf,
+    /// Job file (see deploy/jobs.toml).
+    #[arg(long)]
+    pub jobs: PathBuf,
+    /// Epoch; the current one if absent.
+    #[arg(long)]
+    pub epoch: Option<u64>,
+    /// Output directory.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// Runs `dxmesh publish`.
+pub fn publish(args: PublishArgs) -> anyhow::Result<()> {
+    let PublishArgs {
+        dir,
+        agreement,
+        epoch,
+    } = args;
+    let AdminResponse::Published { feeds } =
+        admin_call(&dir, AdminRequest::Publish { agreement, epoch })?
+    else {
+        bail!("unexpected answer from the node");
+    };
+    if feeds.is_empty() {
+        println!("no active agreement to publish");
+    }
+    for f in feeds {
+        println!(
+            "published {} epoch {}: {} records in {} chunks, root {}, manifest {}",
+            f.dataset, f.epoch, f.records, f.chunks, f.root, f.manifest
+        );
+        println!("agreement {}", f.agreement);
+    }
+    Ok(())
+}
+
+/// Runs `dxmesh pull`.
+pub fn pull(args: PullArgs) -> anyhow::Result<()> {
+    let PullArgs {
+        dir,
+        agreement,
+        epoch,
+        range,
+    } = args;
+    let range = match range {
+        None => None,
+        Some(r) => {
+            let (a, b) = r.split_once('-').context("--range must be FROM-TO")?;
+            Some((a.to_string(), b.to_string()))
+        }
+    };
+    let AdminResponse::Pulled {
+        summary,
+        agreement,
+        epoch,
+    } = admin_call(
+        &dir,
+        AdminRequest::Pull {
+            agreement,
+            epoch,
+            range,
+        },
+    )?
+    else {
+        bail!("unexpected answer from the node");
+    };
+    let mbps = if summary.seconds > 0.0 {
+        summary.bytes as f64 / summary.seconds / 1e6
+    } else {
+        0.0
+    };
+    println!(
+        "pulled agreement {agreement} epoch {epoch}: {} records, {} chunks ({} received now, {} bytes, {:.2}s, {:.1} MB/s); every chunk verified",
+        summary.records, summary.chunks, summary.received, summary.bytes, summary.seconds, mbps
+    );
+    Ok(())
+}
+
+/// Runs `dxmesh disclose`.
+pub fn disclose(args: DiscloseArgs) -> anyhow::Result<()> {
+    let DiscloseArgs {
+        dir,
+        agreement,
+        epoch,
+        kind,
+        fields,
+        tokens,
+        first,
+        out,
+    } = args;
+    let list = match tokens {
+        None => vec![],
+        Some(f) => std::fs::read_to_string(&f)
+            .with_context(|| format!("{}: cannot read", f.display()))?
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(String::from)
+            .collect(),
+    };
+    let out = out.map(|p| std::path::absolute(&p).unwrap_or(p).display().to_string());
+    let AdminResponse::Disclosed {
+        records,
+        unknown,
+        out,
+    } = admin_call(
+        &dir,
+        AdminRequest::Disclose {
+            agreement,
+            epoch,
+            result_kind: kind,
+            fields,
+            tokens: list,
+            first,
+            out,
+        },
+    )?
+    else {
+        bail!("unexpected answer from the node");
+    };
+    println!(
+        "disclosed {records} records ({unknown} tokens unknown to the provider){}",
+        out.map(|o| format!("; written to {o}")).unwrap_or_default()
+    );
+    Ok(())
+}
+
+/// Runs `dxmesh compare`.
+pub fn compare(args: CompareArgs) -> anyhow::Result<()> {
+    let CompareArgs {
+        dir,
+        jobs,
+        epoch,
+        out,
+    } = args;
+    let file = crate::compare::jobs::JobFile::load(&jobs)?;
+    file.compile(&jobs)?;
+    std::fs::create_dir_all(&out).with_context(|| format!("{}: cannot create", out.display()))?;
+    let out_abs = std::path::absolute(&out).unwrap_or(out.clone());
+    let AdminResponse::Compared { summary } = admin_call(
+        &dir,
+        AdminRequest::Compare {
+            jobs: file,
+            jobs_path: jobs.display().to_string(),
+            epoch,
+            out: out_abs.display().to_string(),
+        },
+    )?
+    else {
+        bail!("unexpected answer from the node");
+    };
+    let v: serde_json::Value = serde_json::from_str(&summary)?;
+    println!(
+        "comparison of epoch {} (reference date {}) written to {}",
+        v["epoch"],
+        v["reference_date"].as_str().unwrap_or(""),
+        out_abs.display()
+    );
+    if let Some(results) = v["results"].as_object() {
+        for (name, r) in results {
+            println!(
+                "  {name:<22} {:>10}   {}",
+                r["count"],
+                r["file"].as_str().unwrap_or("")
+            );
+        }
+    }
+    if let Some(m) = v["ministry"].as_object() {
+        println!(
+            "  removed (insured in another province): {}",
+            m["removed_other_province"]
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,130 @@
+//! The `dxmesh` command line: argument parsing (clap derive) and dispatch,
+//! one file per command group (`node`, `roster`, `agreement`, `dataset`,
+//! `feeds`, `audit`, `sim`; `call` talks to a running node).
+//! Errors surface here as `anyhow` with context and a non-zero exit code;
+//! everything below returns typed errors.
+
+use crate::base::logging::{self, LogFormat};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+mod agreement;
+mod audit;
+mod call;
+mod dataset;
+mod feeds;
+mod node;
+mod roster;
+mod sim;
+
+/// dxmesh: signed, scoped data exchange between government departments.
+#[derive(Debug, Parser)]
+#[command(name = "dxmesh", version, about, long_about = None)]
+pub struct Cli {
+    /// Log format on stderr (filter with RUST_LOG, default `info`); `run`
+    /// defaults to the node's `log.format` setting.
+    #[arg(long, global = true, value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a new identity (Ed25519 seed, PKCS#8 PEM, mode 0600) and print
+    /// its PeerId and PEM public key. Never overwrites a file. Also makes the
+    /// trust anchor's key.
+    Keygen {
+        /// Where to write the identity.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Create a node directory: identity, config.toml, the anchor's public key.
+    Init(node::InitArgs),
+    /// Run the node daemon until SIGINT or SIGTERM.
+    Run {
+        /// Node directory.
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Show the running node's identity, roster, addresses, peers and uptime.
+    Status {
+        /// Node directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the running node's connected peers.
+    Peers {
+        /// Node directory.
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Manage the trust roster (the trust anchor's side, and installing it on nodes).
+    #[command(subcommand)]
+    Roster(roster::RosterCommand),
+    /// Negotiate, inspect and export sharing agreements (through the running node).
+    #[command(subcommand)]
+    Agreement(agreement::AgreementCommand),
+    /// Run comparison jobs: pull what is missing, compare in one pass, check
+    /// the ministry, request disclosures, write result CSVs and summary.json.
+    Compare(feeds::CompareArgs),
+    /// Run a whole province's cycle on a local mesh of seven node processes.
+    Demo(sim::DemoArgs),
+    /// Generate a synthetic province: department exports and expected results.
+    Synth(sim::SynthArgs),
+    /// Security officers' tools: evidence bundles, offline verification, alerts.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
+    /// Import a department export, or show imported datasets.
+    #[command(subcommand)]
+    Dataset(dataset::DatasetCommand),
+    /// Build the feeds of active agreements for an epoch (the node also does
+    /// this by itself when an epoch starts).
+    Publish(feeds::PublishArgs),
+    /// Pull a feed from its provider, verifying every chunk (resumes an
+    /// interrupted pull).
+    Pull(feeds::PullArgs),
+    /// Ask a provider to disclose the allowed fields of records for result tokens.
+    Disclose(feeds::DiscloseArgs),
+}
+
+/// Runs the command line; returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    if !matches!(cli.command, Command::Run { .. }) {
+        logging::init(cli.log_format.unwrap_or_default());
+    }
+    match cli.command {
+        Command::Keygen { out } => node::keygen(&out),
+        Command::Init(args) => node::init(args),
+        Command::Run { dir } => node::run(dir, cli.log_format),
+        Command::Status { dir, json } => node::status(&dir, json),
+        Command::Peers { dir } => node::peers(&dir),
+        Command::Roster(cmd) => roster::run(cmd),
+        Command::Agreement(cmd) => agreement::run(cmd),
+        Command::Dataset(cmd) => dataset::run(cmd),
+        Command::Audit(cmd) => audit::run(cmd),
+        Command::Demo(args) => sim::demo(args),
+        Command::Synth(args) => sim::synth(args),
+        Command::Compare(args) => feeds::compare(args),
+        Command::Publish(args) => feeds::publish(args),
+        Command::Pull(args) => feeds::pull(args),
+        Command::Disclose(args) => feeds::disclose(args),
+    }
+}

@@ -1,0 +1,285 @@
+//! The daemon's audit traffic: appending events, witnessing peers'
+//! checkpoints and asking peers to witness ours, and the admin requests for
+//! alerts and evidence bundles.
+
+use super::node::{Node, Pending};
+use crate::admin::AdminResponse;
+use crate::audit::log::{self, BundleNode, Witness};
+use crate::base::clock::now;
+use dxmesh_protocol::audit::Event;
+use dxmesh_protocol::identity::PublicKey;
+use dxmesh_protocol::merkle::ConsistencyProof;
+use dxmesh_protocol::wire::{Refusal, Request, Response};
+use libp2p::PeerId;
+use std::path::Path;
+
+impl Node {
+    /// Logs agreement steps not logged yet (after any agreement activity).
+    pub(super) fn log_agreement_steps(&mut self) {
+        let mut new = Vec::new();
+        for th in self.agreements.threads() {
+            let logged = self
+                .logged_steps
+                .get(&th.state.thread)
+                .copied()
+                .unwrap_or(0);
+            for (seq, s) in th.steps.iter().enumerate().skip(logged as usize) {
+                let action =
+                    dxmesh_protocol::codec::decode::<dxmesh_protocol::agreement::Step>(s.body())
+                        .map(|st| st.action.name().to_string())
+                        .unwrap_or_default();
+                new.push((
+                    th.state.thread,
+                    Event::AgreementStep {
+                        thread: th.state.thread,
+                        seq: seq as u32,
+                        action,
+                        signer: *s.signer(),
+                        digest: s.digest(),
+                        agreement: th.state.terms.id(),
+                    },
+                ));
+            }
+        }
+        for (thread, ev) in new {
+            *self.logged_steps.entry(thread).or_default() += 1;
+            self.log(ev);
+        }
+        if !self.connected.is_empty() {
+            self.witness_peers();
+        }
+    }
+
+    /// Logs imports the node has not logged yet (imports run in another process).
+    pub(super) fn log_imports(&mut self) {
+        let Ok(reports) = crate::dataset::list(&self.data_dir) else {
+            return;
+        };
+        for r in reports {
+            let key = format!("import/{}/{}", r.dataset, r.generation).into_bytes();
+            if self.store.audit_meta(&key).ok().flatten().is_some() {
+                continue;
+            }
+            let _ = self.store.set_audit_meta(&key, b"1");
+            self.log(Event::Imported {
+                dataset: r.dataset.clone(),
+                generation: r.generation,
+                rows_read: r.rows_read,
+                rows_kept: r.rows_kept,
+                rows_quarantined: r.rows_quarantined,
+                source_sha256: r.source_sha256.clone(),
+            });
+        }
+    }
+
+    /// Asks every connected peer to witness our newest checkpoint, with a
+    /// consistency proof from the size it last cosigned.
+    /// Signs a checkpoint over what was appended since the last one.
+    pub(crate) fn seal_audit(&mut self) {
+        if let Err(e) = self.audit.seal(&self.store, &self.identity) {
+            tracing::error!(error = %e, "AUDIT: cannot store a checkpoint");
+        }
+    }
+
+    pub(super) fn witness_peers(&mut self) {
+        self.seal_audit();
+        let Some(note) = self.audit.latest().map(str::to_string) else {
+            return;
+        };
+        let size = self.audit.size();
+        let peers: Vec<PeerId> = self.connected.iter().copied().collect();
+        for p in peers {
+            let Some(key) = PublicKey::from_peer_id(&p) else {
+                continue;
+            };
+            let seen = log::cosigned_size(&self.store, &key);
+            // Equal: nothing new. Smaller or larger: ask (a log that shrank
+            // is exactly what a witness must see).
+            if seen == size || self.witnessing.contains(&p) {
+                continue;
+            }
+            self.witnessing.insert(p);
+            let proof = if seen < size {
+                self.audit.proof_from(seen)
+            } else {
+                None
+            };
+            self.send(
+                p,
+                Request::Witness {
+                    note: note.clone(),
+                    proof,
+                },
+                Pending::Witness {
+                    size,
+                    note: note.clone(),
+                },
+            );
+        }
+    }
+
+    /// The witness side of `Request::Witness`.
+    pub(super) fn on_witness_request(
+        &mut self,
+        peer: PeerId,
+        note: String,
+        proof: Option<ConsistencyProof>,
+    ) -> Response {
+        let Some(key) = PublicKey::from_peer_id(&peer) else {
+            return Response::Refused {
+                reason: Refusal::Fork("unknown key".into()),
+            };
+        };
+        match log::witness(
+            &self.store,
+            &self.identity,
+            &key,
+            &note,
+            proof.as_ref(),
+            now(),
+        ) {
+            Ok((Witness::Accept, Some(line), Some(cp))) => {
+                self.log(Event::Witnessed {
+                    peer: key,
+                    size: cp.size,
+                    root: cp.root,
+                });
+                Response::Cosigned {
+                    size: cp.size,
+                    line,
+                }
+            }
+            Ok((Witness::NeedProof(from), _, _)) => Response::NeedProof { from },
+            Ok((Witness::Fork(reason), _, cp)) => {
+                tracing::error!(peer = %self.label(&key), %reason, "SECURITY ALERT: a peer's audit log is inconsistent with what it showed before; evidence kept");
+                let earlier = 0;
+                self.log(Event::ForkDetected {
+                    peer: key,
+                    earlier_size: earlier,
+                    later_size: cp.map(|c| c.size).unwrap_or(0),
+                });
+                self.record_refusal(Some(peer), None, format!("audit fork: {reason}"));
+                Response::Refused {
+                    reason: Refusal::Fork(reason),
+                }
+            }
+            Ok(_) => Response::Refused {
+                reason: Refusal::Fork("internal".into()),
+            },
+            Err(e) => {
+                tracing::warn!(%peer, error = %e, "a checkpoint to witness does not verify");
+                Response::Refused {
+                    reason: Refusal::Fork(format!("the checkpoint does not verify: {e}")),
+                }
+            }
+        }
+    }
+
+    /// The peer answered our witness request for checkpoint `note` of `size`.
+    pub(super) fn on_witness_answer(
+        &mut self,
+        peer: PeerId,
+        size: u64,
+        note: &str,
+        answer: Response,
+    ) {
+        self.witnessing.remove(&peer);
+        let Some(key) = PublicKey::from_peer_id(&peer) else {
+            return;
+        };
+        match answer {
+            Response::Cosigned { size: s, line } if s == size => {
+                // The checkpoint we sent, not the newest: the log may have
+                // been sealed again while the peer was answering.
+                let body = note
+                    .split_once("\n\n")
+                    .map(|(b, _)| format!("{b}\n"))
+                    .unwrap_or_default();
+                match dxmesh_protocol::audit::verify_cosignature(
+                    &line,
+                    &peer.to_string(),
+                    &key,
+                    &body,
+                ) {
+                    Ok(_) => {
+                        if let Err(e) = log::store_cosignature(&self.store, &key, size, &line) {
+                            tracing::error!(error = %e, "cannot store a cosignature");
+                        }
+                    }
+                    Err(e) => tracing::warn!(%peer, error = %e, "a cosignature does not verify"),
+                }
+            }
+            Response::NeedProof { from } => {
+                // Answer with the checkpoint asked about and a proof from
+                // the peer's size to it.
+                let proof = self.audit.proof_to(from, size);
+                self.witnessing.insert(peer);
+                self.send(
+                    peer,
+                    Request::Witness {
+                        note: note.to_string(),
+                        proof,
+                    },
+                    Pending::Witness {
+                        size,
+                        note: note.to_string(),
+                    },
+                );
+            }
+            Response::Refused { reason } => {
+                tracing::error!(%peer, ?reason, "a peer refused to witness our audit log");
+            }
+            _ => {}
+        }
+    }
+
+    pub(super) fn audit_alerts(&self) -> AdminResponse {
+        match log::evidence(&self.store) {
+            Ok(list) => AdminResponse::AuditAlerts {
+                alerts: list
+                    .iter()
+                    .map(|e| serde_json::to_string_pretty(e).unwrap_or_default())
+                    .collect(),
+            },
+            Err(e) => AdminResponse::Error {
+                message: e.to_string(),
+            },
+        }
+    }
+
+    pub(super) fn audit_export(&mut self, out: &str, dir: &Path) -> AdminResponse {
+        self.seal_audit();
+        let node = BundleNode {
+            peer_id: self.identity.peer_id().to_string(),
+            department: self.config.department.clone(),
+            role: self.config.role.to_string(),
+            origin: format!("dxmesh/{}", self.identity.peer_id()),
+            exported_at: now().to_string(),
+        };
+        let anchor = self.anchor.to_pem();
+        let transcripts: Vec<_> = self
+            .agreements
+            .threads()
+            .filter_map(|t| {
+                dxmesh_protocol::codec::encode(&t.steps)
+                    .ok()
+                    .map(|b| (t.state.thread, b))
+            })
+            .collect();
+        let _ = dir;
+        match log::export(
+            &self.store,
+            &self.data_dir,
+            &node,
+            &anchor,
+            &transcripts,
+            Path::new(out),
+        ) {
+            Ok(entries) => AdminResponse::AuditExported {
+                entries,
+                out: out.to_string(),
+            },
+            Err(message) => AdminResponse::Error { message },
+        }
+    }
+}

@@ -1,0 +1,293 @@
+//! The daemon's side of the comparator's cycle: `dxmesh compare` binds the
+//! job's inputs to this node's active agreements and starts the cycle
+//! ([`crate::compare::cycle::run_compare`]) as a task; the network steps the
+//! cycle asks for (pulls, disclosures, ministry queries, audit entries) are
+//! taken here and answered through its handle.
+
+use super::node::{Node, Pending};
+use crate::admin::{AdminRequest, AdminResponse};
+use crate::base::clock::now;
+use crate::compare::cycle::{Binding, Op, OpOut, OpReply, run_compare};
+use dxmesh_protocol::agreement::{AgreementId, Terms};
+use dxmesh_protocol::identity::PublicKey;
+use dxmesh_protocol::wire::{Request, Response};
+use libp2p::PeerId;
+use std::path::{Path, PathBuf};
+use tokio::sync::oneshot;
+
+impl Node {
+    /// The active agreement (this node consumer) for `dataset` from a provider of `department`.
+    pub(super) fn consumer_agreement(
+        &self,
+        dataset: &str,
+        department: Option<&str>,
+    ) -> Result<Terms, String> {
+        let me = self.identity.public();
+        let t = now();
+        let roster = self.roster.as_ref().map(|(_, r)| r);
+        let found: Vec<Terms> = self
+            .agreements
+            .threads()
+            .filter(|th| th.state.terms.consumer == me && th.state.terms.dataset == dataset)
+            .filter(|th| {
+                self.agreements.status(th, t) == dxmesh_protocol::agreement::Status::Active
+            })
+            .filter(|th| {
+                department.is_none_or(|d| {
+                    roster
+                        .and_then(|r| r.member(&th.state.terms.provider))
+                        .is_some_and(|m| m.department == d)
+                })
+            })
+            .map(|th| th.state.terms.clone())
+            .collect();
+        match found.as_slice() {
+            [one] => Ok(one.clone()),
+            [] => Err(format!(
+                "no active agreement for dataset {dataset:?}{} where this node is the consumer",
+                department.map(|d| format!(" from {d}")).unwrap_or_default()
+            )),
+            _ => Err(format!(
+                "several active agreements for dataset {dataset:?}; name the provider"
+            )),
+        }
+    }
+
+    pub(super) fn on_compare_admin(
+        &mut self,
+        request: AdminRequest,
+        reply: oneshot::Sender<AdminResponse>,
+    ) {
+        let AdminRequest::Compare {
+            jobs,
+            jobs_path,
+            epoch,
+            out,
+        } = request
+        else {
+            let _ = reply.send(AdminResponse::Error {
+                message: "not a compare request".into(),
+            });
+            return;
+        };
+        let fail = |reply: oneshot::Sender<AdminResponse>, message: String| {
+            let _ = reply.send(AdminResponse::Error { message });
+        };
+        let compiled = match jobs.compile(Path::new(&jobs_path)) {
+            Ok(c) => c,
+            Err(e) => return fail(reply, e.to_string()),
+        };
+        let mut bindings = Vec::new();
+        for (name, spec) in &compiled.inputs {
+            match self.consumer_agreement(&spec.dataset, Some(&spec.provider)) {
+                Ok(terms) => bindings.push(Binding {
+                    name: name.clone(),
+                    terms,
+                }),
+                Err(e) => return fail(reply, format!("input {name}: {e}")),
+            }
+        }
+        let ministry = match &compiled.ministry {
+            None => None,
+            Some(m) => match self.consumer_agreement(&m.dataset, None) {
+                Ok(t) => Some(t),
+                Err(e) => return fail(reply, format!("ministry: {e}")),
+            },
+        };
+        let epoch =
+            match epoch.or_else(|| bindings.first().and_then(|b| b.terms.cycle.epoch_at(now()))) {
+                Some(e) => e,
+                None => return fail(reply, "the cycle has not started".into()),
+            };
+        let handle = self.cycle.clone();
+        let data_dir = self.data_dir.clone();
+        tokio::spawn(async move {
+            let response = match run_compare(
+                handle,
+                data_dir,
+                compiled,
+                bindings,
+                ministry,
+                epoch,
+                PathBuf::from(out),
+            )
+            .await
+            {
+                Ok(summary) => AdminResponse::Compared { summary },
+                Err(message) => AdminResponse::Error { message },
+            };
+            let _ = reply.send(response);
+        });
+    }
+
+    /// The provider of `agreement` and its peer id, if it is connected now;
+    /// `role` names it in the error ("provider", "ministry").
+    pub(super) fn connected_provider(
+        &self,
+        agreement: &AgreementId,
+        role: &str,
+    ) -> Result<(PublicKey, PeerId), String> {
+        let provider = self
+            .agreements
+            .by_agreement(agreement)
+            .map(|t| t.state.terms.provider)
+            .ok_or_else(|| "unknown agreement".to_string())?;
+        let peer = provider.peer_id();
+        if !self.connected.contains(&peer) {
+            return Err(format!(
+                "the {role} {} is not connected",
+                self.label(&provider)
+            ));
+        }
+        Ok((provider, peer))
+    }
+
+    pub(super) fn on_op(&mut self, op: Op, reply: OpReply) {
+        match op {
+            Op::Log(event) => {
+                self.log(event);
+                self.seal_audit();
+                let _ = reply.send(Ok(OpOut::Logged));
+            }
+            Op::Pull { agreement, epoch } => {
+                if crate::pull::pulls::is_complete(&self.data_dir, &agreement, epoch) {
+                    let _ = reply.send(Ok(OpOut::Pulled));
+                    return;
+                }
+                let (tx, rx) = oneshot::channel();
+                if let Err(e) = self.start_pull_with(agreement, epoch, tx) {
+                    let _ = reply.send(Err(e));
+                    return;
+                }
+                tokio::spawn(async move {
+                    let r = match rx.await {
+                        Ok(AdminResponse::Pulled { .. }) => Ok(OpOut::Pulled),
+                        Ok(AdminResponse::Error { message }) => Err(message),
+                        Ok(_) => Err("unexpected pull result".into()),
+                        Err(_) => Err("the node is shutting down".into()),
+                    };
+                    let _ = reply.send(r);
+                });
+            }
+            Op::Disclose {
+                agreement,
+                epoch,
+                result_kind,
+                fields,
+                tokens,
+            } => {
+                let (provider, peer) = match self.connected_provider(&agreement, "provider") {
+                    Ok(p) => p,
+                    Err(e) => {
+                        let _ = reply.send(Err(e));
+                        return;
+                    }
+                };
+                self.send(
+                    peer,
+                    Request::Disclose {
+                        agreement,
+                        epoch,
+                        result_kind,
+                        fields,
+                        tokens,
+                    },
+                    Pending::DiscloseOp { provider, reply },
+                );
+            }
+            Op::National {
+                agreement,
+                epoch,
+                fields,
+                ids,
+            } => {
+                let (provider, peer) = match self.connected_provider(&agreement, "ministry") {
+                    Ok(p) => p,
+                    Err(e) => {
+                        let _ = reply.send(Err(e));
+                        return;
+                    }
+                };
+                self.send(
+                    peer,
+                    Request::NationalQuery {
+                        agreement,
+                        epoch,
+                        fields,
+                        ids,
+                    },
+                    Pending::NationalOp { provider, reply },
+                );
+            }
+        }
+    }
+
+    pub(super) fn on_disclose_op_answer(
+        &mut self,
+        provider: PublicKey,
+        reply: OpReply,
+        answer: Response,
+    ) {
+        let r = match answer {
+            Response::Disclosed { disclosure } => disclosure
+                .verify_by(&provider)
+                .map(OpOut::Disclosure)
+                .map_err(|e| format!("the disclosure does not verify: {e}")),
+            Response::Denied { refusal } => Err(format!(
+                "refused by the provider: {refusal} [{}]",
+                refusal.code()
+            )),
+            other => Err(format!("unexpected answer: {other:?}")),
+        };
+        if let Ok(OpOut::Disclosure(d)) = &r {
+            self.log(dxmesh_protocol::audit::Event::DisclosureReceived {
+                agreement: d.agreement,
+                epoch: d.epoch,
+                provider,
+                result_kind: d.result_kind.clone(),
+                records: d.records.len() as u64,
+                digest: dxmesh_protocol::feed::disclosure_digest(d),
+            });
+            tracing::info!(
+                provider = %self.label(&provider),
+                result_kind = %d.result_kind,
+                records = d.records.len(),
+                digest = %dxmesh_protocol::hex(&dxmesh_protocol::feed::disclosure_digest(d)),
+                "disclosure received"
+            );
+        }
+        let _ = reply.send(r);
+    }
+
+    pub(super) fn on_national_op_answer(
+        &mut self,
+        provider: PublicKey,
+        reply: OpReply,
+        answer: Response,
+    ) {
+        if let Response::National { answer: a } = &answer
+            && let Ok(a) = a.verify_by(&provider)
+        {
+            self.log(dxmesh_protocol::audit::Event::NationalQuery {
+                agreement: a.agreement,
+                epoch: a.epoch,
+                peer: provider,
+                asked: a.asked,
+                found: a.found.len() as u64,
+                answered: false,
+            });
+        }
+        let r = match answer {
+            Response::National { answer } => answer
+                .verify_by(&provider)
+                .map(OpOut::National)
+                .map_err(|e| format!("the ministry's answer does not verify: {e}")),
+            Response::Denied { refusal } => Err(format!(
+                "refused by the ministry: {refusal} [{}]",
+                refusal.code()
+            )),
+            other => Err(format!("unexpected answer: {other:?}")),
+        };
+        let _ = reply.send(r);
+    }
+}

@@ -1,0 +1,524 @@
+//! The daemon's event loop and dispatcher: one task polls the swarm, the
+//! admin socket, background work, the comparator's cycle, a periodic tick
+//! and the shutdown signal, and hands each event to the stage that owns it.
+//! Every control request passes one admission gate first: a peer the roster
+//! does not admit gets nothing but a logged refusal.
+
+use super::node::{Event, Node, Pending};
+use crate::admin::{AdminCall, AdminRequest, AdminResponse};
+use crate::compare::cycle::{Op, OpReply};
+use crate::daemon::net::BehaviourEvent;
+use dxmesh_protocol::codec;
+use dxmesh_protocol::identity::PublicKey;
+use dxmesh_protocol::roster::{Admission, Roster};
+use dxmesh_protocol::signed::Signed;
+use dxmesh_protocol::wire::{PeerAddresses, Refusal, Request, Response};
+use futures::StreamExt;
+use libp2p::multiaddr::Protocol;
+use libp2p::request_response;
+use libp2p::swarm::{DialError, ListenError, SwarmEvent};
+use libp2p::{Multiaddr, PeerId, identify};
+use std::future::Future;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// The receiving ends the event loop polls besides the swarm.
+pub(super) struct Inbox {
+    /// Operator requests from the admin socket.
+    pub(super) admin: mpsc::Receiver<AdminCall>,
+    /// Results of background work.
+    pub(super) events: mpsc::UnboundedReceiver<Event>,
+    /// Steps the comparator's cycle asks for.
+    pub(super) cycle: mpsc::UnboundedReceiver<(Op, OpReply)>,
+}
+
+impl Node {
+    /// Runs until `shutdown` resolves; the audit log is sealed after every
+    /// event.
+    pub(super) async fn event_loop(
+        &mut self,
+        inbox: &mut Inbox,
+        shutdown: impl Future<Output = ()>,
+    ) {
+        tokio::pin!(shutdown);
+        let mut tick =
+            tokio::time::interval(Duration::from_secs(self.config.network.peer_exchange_secs));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => {
+                    tracing::info!("shutdown requested; closing connections");
+                    self.seal_audit();
+                    return;
+                }
+                event = self.swarm.select_next_some() => self.on_swarm_event(event),
+                Some(call) = inbox.admin.recv() => self.on_admin_call(call),
+                Some(event) = inbox.events.recv() => self.on_event(event),
+                Some((op, reply)) = inbox.cycle.recv() => self.on_op(op, reply),
+                _ = tick.tick() => self.on_tick(),
+            }
+            // Every batch of audit appends gets its signed checkpoint.
+            self.seal_audit();
+        }
+    }
+
+    pub(super) fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::NewListenAddr { address, .. } => {
+                let full = address.clone().with(Protocol::P2p(self.identity.peer_id()));
+                tracing::info!(address = %full, "listening");
+                self.listen_addrs.push(address);
+            }
+            SwarmEvent::ExpiredListenAddr { address, .. } => {
+                self.listen_addrs.retain(|a| a != &address);
+            }
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                endpoint,
+                num_established,
+                ..
+            } => {
+                // The allow-list already admitted the peer; check again so
+                // that a roster change racing the handshake cannot slip by.
+                let admission = self.admission(&peer_id);
+                if admission != Admission::Admitted {
+                    self.record_refusal(
+                        Some(peer_id),
+                        Some(endpoint.get_remote_address().to_string()),
+                        format!("connection: {admission}"),
+                    );
+                    let _ = self.swarm.disconnect_peer_id(peer_id);
+                    return;
+                }
+                self.connected.insert(peer_id);
+                if num_established.get() == 1 {
+                    tracing::info!(peer = %peer_id, remote = %endpoint.get_remote_address(), "connected");
+                    let have = self.roster_version();
+                    self.send(
+                        peer_id,
+                        Request::RosterSync { have_version: have },
+                        Pending::RosterSync,
+                    );
+                    self.send(peer_id, Request::Peers, Pending::Peers);
+                    self.sync_agreements_with(peer_id);
+                    self.witness_peers();
+                }
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established: 0,
+                cause,
+                ..
+            } => {
+                self.connected.remove(&peer_id);
+                tracing::info!(peer = %peer_id, cause = ?cause.map(|c| c.to_string()), "disconnected");
+            }
+            SwarmEvent::IncomingConnectionError {
+                send_back_addr,
+                error,
+                peer_id,
+                ..
+            } => {
+                if let ListenError::Denied { .. } = &error {
+                    let reason = match peer_id {
+                        Some(p) => format!("connection: {}", self.admission(&p)),
+                        None => "connection: not admitted".into(),
+                    };
+                    self.record_refusal(peer_id, Some(send_back_addr.to_string()), reason);
+                } else {
+                    tracing::debug!(error = %error, remote = %send_back_addr, "incoming connection failed");
+                }
+            }
+            SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => match &error {
+                DialError::Denied { .. } => {
+                    let reason = match peer_id {
+                        Some(p) => format!("dial: {}", self.admission(&p)),
+                        None => "dial: not admitted".into(),
+                    };
+                    self.record_refusal(peer_id, None, reason);
+                }
+                _ => tracing::debug!(peer = ?peer_id, error = %error, "dial failed"),
+            },
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
+                peer_id,
+                info,
+                ..
+            })) => {
+                let addrs: Vec<Multiaddr> = info
+                    .listen_addrs
+                    .into_iter()
+                    .filter(|a| {
+                        !a.iter()
+                            .any(|p| matches!(p, Protocol::Ip4(ip) if ip.is_unspecified()))
+                    })
+                    .collect();
+                self.peer_addrs.insert(peer_id, addrs);
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Control(event)) => self.on_control(event),
+            _ => {}
+        }
+    }
+
+    pub(super) fn on_control(&mut self, event: request_response::Event<Request, Response>) {
+        match event {
+            request_response::Event::Message { peer, message, .. } => match message {
+                request_response::Message::Request {
+                    request, channel, ..
+                } => {
+                    // One gate for every control request: a peer the roster
+                    // does not admit gets nothing but a logged refusal.
+                    let admission = self.admission(&peer);
+                    if admission != Admission::Admitted {
+                        self.record_refusal(
+                            Some(peer),
+                            None,
+                            format!("control request: {admission}"),
+                        );
+                        let _ = self.swarm.behaviour_mut().control.send_response(
+                            channel,
+                            Response::Refused {
+                                reason: Refusal::NotAdmitted(admission),
+                            },
+                        );
+                        return;
+                    }
+                    match request {
+                        // Answered asynchronously, once the lookup is done.
+                        Request::Disclose {
+                            agreement,
+                            epoch,
+                            result_kind,
+                            fields,
+                            tokens,
+                        } => self.on_disclose(
+                            peer,
+                            super::node::DiscloseAsk {
+                                agreement,
+                                epoch,
+                                result_kind,
+                                fields,
+                                tokens,
+                            },
+                            channel,
+                        ),
+                        Request::NationalQuery {
+                            agreement,
+                            epoch,
+                            fields,
+                            ids,
+                        } => self.on_national_query(peer, agreement, epoch, fields, ids, channel),
+                        request => {
+                            let response = self.on_request(peer, request);
+                            if self
+                                .swarm
+                                .behaviour_mut()
+                                .control
+                                .send_response(channel, response)
+                                .is_err()
+                            {
+                                tracing::debug!(%peer, "response not sent: the stream closed");
+                            }
+                        }
+                    }
+                }
+                request_response::Message::Response {
+                    request_id,
+                    response,
+                } => {
+                    let kind = self.pending.remove(&request_id);
+                    self.on_response(peer, kind, response);
+                }
+            },
+            request_response::Event::OutboundFailure {
+                peer,
+                request_id,
+                error,
+                ..
+            } => {
+                let failed = self.pending.remove(&request_id);
+                if matches!(failed, Some(Pending::Witness { .. })) {
+                    self.witnessing.remove(&peer);
+                }
+                if let Some(Pending::DiscloseOp { reply, .. } | Pending::NationalOp { reply, .. }) =
+                    failed
+                {
+                    let _ = reply.send(Err(format!("the request failed: {error}")));
+                } else if let Some(Pending::PullOpen(job)) = failed {
+                    self.busy.remove(&job.key());
+                    job.fail(format!("the provider did not answer: {error}"));
+                } else if let Some(Pending::AgreementStep {
+                    reply: Some(reply), ..
+                }) = failed
+                {
+                    let _ = reply.send(AdminResponse::Error {
+                        message: format!(
+                            "the provider did not answer ({error}); the step stays queued and is sent again when the provider reconnects"
+                        ),
+                    });
+                }
+                tracing::debug!(%peer, %error, "control request failed");
+            }
+            request_response::Event::InboundFailure { peer, error, .. } => {
+                tracing::debug!(%peer, %error, "inbound control request failed");
+            }
+            request_response::Event::ResponseSent { .. } => {}
+        }
+    }
+
+    /// Answers a control request from an admitted peer (`on_control` has
+    /// already checked admission).
+    pub(super) fn on_request(&mut self, peer: PeerId, request: Request) -> Response {
+        match request {
+            Request::RosterSync { have_version } => {
+                if have_version >= self.roster_version() {
+                    return Response::Roster { chain: Vec::new() };
+                }
+                match self.store.rosters_after(have_version) {
+                    Ok(chain) => Response::Roster { chain },
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot read the roster chain");
+                        Response::Roster { chain: Vec::new() }
+                    }
+                }
+            }
+            Request::RosterPush { chain } => match self.offer_roster(chain, &peer.to_string()) {
+                Ok(_) => Response::Ack,
+                Err(e) => Response::Refused {
+                    reason: Refusal::BadRoster(e.to_string()),
+                },
+            },
+            Request::AgreementStep { step } => {
+                let r = self.on_agreement_step(peer, step);
+                self.log_agreement_steps();
+                r
+            }
+            Request::Witness { note, proof } => self.on_witness_request(peer, note, proof),
+            Request::PullOpen {
+                agreement,
+                epoch,
+                fields,
+                pull_id,
+            } => self.on_pull_open(peer, agreement, epoch, fields, pull_id),
+            Request::Disclose { .. } | Request::NationalQuery { .. } => Response::Refused {
+                reason: Refusal::Key("internal: disclosures are answered asynchronously".into()),
+            },
+            Request::GroupKey { group, transcript } => {
+                self.on_group_key_request(peer, group, transcript)
+            }
+            Request::AgreementSync { threads } => {
+                let Some(from) = PublicKey::from_peer_id(&peer) else {
+                    return Response::Transcripts {
+                        transcripts: vec![],
+                    };
+                };
+                let transcripts =
+                    self.agreements
+                        .missing_for(&self.identity.public(), &from, &threads);
+                tracing::debug!(%peer, held = threads.len(), sending = transcripts.len(), "agreement sync requested");
+                Response::Transcripts { transcripts }
+            }
+            Request::Peers => {
+                let peers = self
+                    .connected
+                    .iter()
+                    .filter(|p| **p != peer)
+                    .filter_map(|p| {
+                        let pk = PublicKey::from_peer_id(p)?;
+                        let addresses = self
+                            .peer_addrs
+                            .get(p)?
+                            .iter()
+                            .map(|a| a.to_string())
+                            .collect();
+                        Some(PeerAddresses {
+                            public_key: pk,
+                            addresses,
+                        })
+                    })
+                    .collect();
+                Response::Peers { peers }
+            }
+        }
+    }
+
+    pub(super) fn on_response(&mut self, peer: PeerId, kind: Option<Pending>, response: Response) {
+        match (kind, response) {
+            (Some(Pending::RosterSync), Response::Roster { chain }) => {
+                if !chain.is_empty() {
+                    let _ = self.offer_roster(chain, &peer.to_string());
+                }
+            }
+            (Some(Pending::Peers), Response::Peers { peers }) => {
+                for p in peers {
+                    self.maybe_dial(p);
+                }
+            }
+            (Some(Pending::RosterPush), Response::Ack) => {}
+            (Some(Pending::AgreementStep { step, reply }), answer) => {
+                self.on_agreement_answer(peer, step, reply, answer)
+            }
+            (Some(Pending::AgreementSync), Response::Transcripts { transcripts }) => {
+                self.on_agreement_transcripts(peer, transcripts)
+            }
+            (Some(Pending::PullOpen(job)), answer) => self.on_pull_answer(peer, job, answer),
+            (Some(Pending::Witness { size, note }), answer) => {
+                self.on_witness_answer(peer, size, &note, answer)
+            }
+            (Some(Pending::DiscloseOp { provider, reply }), answer) => {
+                self.on_disclose_op_answer(provider, reply, answer)
+            }
+            (Some(Pending::NationalOp { provider, reply }), answer) => {
+                self.on_national_op_answer(provider, reply, answer)
+            }
+            (Some(Pending::Disclose { reply, out }), answer) => {
+                self.on_disclose_answer(peer, reply, out, answer)
+            }
+            (Some(Pending::GroupKey { group }), answer) => {
+                self.on_group_key_answer(peer, group, answer)
+            }
+            (Some(Pending::AgreementNotify), Response::StepAccepted { .. }) => {}
+            (Some(Pending::AgreementNotify), Response::StepRefused { reason, .. }) => {
+                tracing::info!(%peer, %reason, "consumer did not take our notification; it will sync");
+            }
+            (_, Response::Refused { reason }) => {
+                tracing::warn!(%peer, ?reason, "peer refused our request");
+            }
+            (_, other) => tracing::debug!(%peer, ?other, "unexpected control response"),
+        }
+    }
+
+    pub(super) fn on_tick(&mut self) {
+        // Memberships expire with time: re-apply the roster as of now.
+        self.apply_roster();
+        self.schedule_feeds();
+        self.log_imports();
+        self.log_agreement_steps();
+        self.enforce_retention();
+        self.witness_peers();
+        let peers: Vec<PeerId> = self.connected.iter().copied().collect();
+        for p in peers {
+            self.send(p, Request::Peers, Pending::Peers);
+        }
+        self.dial_bootstrap();
+    }
+
+    pub(super) fn on_admin_call(&mut self, call: AdminCall) {
+        match call.request {
+            AdminRequest::AgreementPropose { .. }
+            | AdminRequest::AgreementCounter { .. }
+            | AdminRequest::AgreementAct { .. } => {
+                self.on_agreement_admin(call.request, call.reply)
+            }
+            AdminRequest::Publish { agreement, epoch } => {
+                self.admin_publish(agreement, epoch, call.reply)
+            }
+            AdminRequest::Pull {
+                agreement,
+                epoch,
+                range,
+            } => self.admin_pull(agreement, epoch, range, call.reply),
+            AdminRequest::Disclose {
+                agreement,
+                epoch,
+                result_kind,
+                fields,
+                tokens,
+                first,
+                out,
+            } => self.admin_disclose(
+                agreement,
+                epoch,
+                result_kind,
+                fields,
+                tokens,
+                first,
+                out,
+                call.reply,
+            ),
+            AdminRequest::Compare { .. } => self.on_compare_admin(call.request, call.reply),
+            request => {
+                let response = self.on_admin(request);
+                let _ = call.reply.send(response);
+            }
+        }
+    }
+
+    pub(super) fn on_admin(&mut self, request: AdminRequest) -> AdminResponse {
+        match request {
+            AdminRequest::AuditAlerts => self.audit_alerts(),
+            AdminRequest::AuditExport { out } => {
+                let dir = self.data_dir.clone();
+                self.audit_export(&out, &dir)
+            }
+            AdminRequest::AgreementList => AdminResponse::Agreements {
+                agreements: self.agreement_list(),
+            },
+            AdminRequest::AgreementShow { id } => match self.agreement_detail(&id) {
+                Ok(d) => AdminResponse::Agreement(Box::new(d)),
+                Err(e) => AdminResponse::Error {
+                    message: e.to_string(),
+                },
+            },
+            AdminRequest::AgreementPropose { .. }
+            | AdminRequest::AgreementCounter { .. }
+            | AdminRequest::AgreementAct { .. }
+            | AdminRequest::Publish { .. }
+            | AdminRequest::Pull { .. }
+            | AdminRequest::Disclose { .. }
+            | AdminRequest::Compare { .. } => AdminResponse::Error {
+                message: "internal: this request is handled asynchronously".into(),
+            },
+            AdminRequest::Status => AdminResponse::Status(Box::new(self.status())),
+            AdminRequest::RosterInstall { chain_hex } => {
+                let mut chain = Vec::new();
+                for (i, h) in chain_hex.iter().enumerate() {
+                    let decoded = hex::decode(h).map_err(|e| e.to_string()).and_then(|b| {
+                        codec::decode::<Signed<Roster>>(&b).map_err(|e| e.to_string())
+                    });
+                    match decoded {
+                        Ok(s) => chain.push(s),
+                        Err(e) => {
+                            return AdminResponse::Error {
+                                message: format!("roster file {}: {e}", i + 1),
+                            };
+                        }
+                    }
+                }
+                match self.offer_roster(chain, "the operator") {
+                    Ok(_) => AdminResponse::RosterInstalled {
+                        version: self.roster_version(),
+                    },
+                    Err(e) => AdminResponse::Error {
+                        message: e.to_string(),
+                    },
+                }
+            }
+        }
+    }
+
+    /// Results of background work.
+    pub(super) fn on_event(&mut self, event: Event) {
+        match event {
+            Event::Published { results, reply } => self.on_published(results, reply),
+            Event::PullDone {
+                agreement,
+                epoch,
+                result,
+                reply,
+            } => self.on_pull_done(agreement, epoch, result, reply),
+            Event::StreamAuth {
+                peer,
+                request,
+                reply,
+            } => self.on_stream_auth(peer, request, reply),
+            Event::Audit(event) => self.log(event),
+            Event::Disclosed { channel, response } => {
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .control
+                    .send_response(channel, response);
+            }
+        }
+    }
+}

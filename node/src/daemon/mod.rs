@@ -1,0 +1,203 @@
+//! The node daemon (`dxmesh run`): one tokio task owns the libp2p swarm and
+//! the node state and reacts to swarm events, admin requests, a periodic
+//! tick and the shutdown signal. Everything a peer asks is checked against
+//! the roster before it is answered; every refusal is logged with the peer
+//! and the reason.
+//!
+//! Roster handling: on every new connection each side asks the other for
+//! newer roster versions; a node that accepts a newer roster persists it
+//! first, then updates the allow-list (which disconnects anyone no longer
+//! admitted at once) and pushes it to its peers. Peers are found by asking
+//! connected members which members they see and where those listen.
+
+use crate::admin::{self};
+use crate::agreements::threads::Agreements;
+use crate::base::config::{self, Config, ConfigError};
+use crate::base::keyfile::{self, KeyFileError};
+use crate::base::store::{Store, StoreError};
+use dxmesh_protocol::codec;
+use libp2p::Multiaddr;
+use node::Node;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use tokio::sync::mpsc;
+
+mod agreements;
+mod audit;
+mod compare;
+mod disclose;
+mod events;
+mod ministry;
+pub mod net;
+mod node;
+mod publish;
+mod pull;
+mod trust;
+
+/// Why the daemon could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DaemonError {
+    /// Configuration problem.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Identity file problem.
+    #[error(transparent)]
+    Key(#[from] KeyFileError),
+    /// State database problem.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Transport problem.
+    #[error(transparent)]
+    Build(#[from] net::BuildError),
+    /// A listen address could not be used.
+    #[error("{path}: setting `network.listen`: cannot listen on {addr}: {message}", path = .path.display())]
+    Listen {
+        /// Config file.
+        path: PathBuf,
+        /// The address.
+        addr: String,
+        /// Why (for example: address already in use).
+        message: String,
+    },
+    /// The admin socket could not be created.
+    #[error("{path}: cannot create the admin socket: {source}", path = .path.display())]
+    AdminSocket {
+        /// Socket path.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+}
+
+/// Runs the node in `dir` until `shutdown` resolves.
+pub async fn run(dir: &Path, shutdown: impl Future<Output = ()>) -> Result<(), DaemonError> {
+    let config = Config::load(dir)?;
+    let identity = keyfile::read_identity(&dir.join(config::KEY_FILE))?;
+    let anchor = config.anchor_key(dir)?;
+    let store = Store::open(&config.data_dir(dir))?;
+    let roster = match store.latest_roster()? {
+        Some(s) => match s.verify_by(&anchor) {
+            Ok(r) => Some((s, r)),
+            Err(e) => {
+                tracing::error!(error = %e, "stored roster does not verify against the configured anchor; ignoring it");
+                None
+            }
+        },
+        None => None,
+    };
+    let agreements = Agreements::load(&store)?;
+    let audit = crate::audit::log::AuditLog::open(&store, &identity)?;
+    let mut logged_steps: HashMap<dxmesh_protocol::merkle::Hash, u32> = HashMap::new();
+    for bytes in store.audit_entries()? {
+        if let Ok(dxmesh_protocol::audit::Entry {
+            event: dxmesh_protocol::audit::Event::AgreementStep { thread, seq, .. },
+            ..
+        }) = codec::decode(&bytes)
+        {
+            let e = logged_steps.entry(thread).or_default();
+            *e = (*e).max(seq + 1);
+        }
+    }
+    let mut swarm = net::build_swarm(&identity)?;
+    let config_path = dir.join(config::CONFIG_FILE);
+    for addr in &config.network.listen {
+        let ma: Multiaddr =
+            addr.parse()
+                .map_err(|e: libp2p::multiaddr::Error| DaemonError::Listen {
+                    path: config_path.clone(),
+                    addr: addr.clone(),
+                    message: e.to_string(),
+                })?;
+        swarm.listen_on(ma).map_err(|e| DaemonError::Listen {
+            path: config_path.clone(),
+            addr: addr.clone(),
+            message: transport_error_text(&e),
+        })?;
+    }
+    let socket_path = dir.join(config::ADMIN_SOCKET);
+    let listener = admin::bind(&socket_path).map_err(|source| DaemonError::AdminSocket {
+        path: socket_path.clone(),
+        source,
+    })?;
+    let (admin_tx, admin_rx) = mpsc::channel(64);
+    let admin_task = tokio::spawn(admin::serve(listener, admin_tx));
+
+    let data_dir = config.data_dir(dir);
+    let keys = crate::publish::keys::KeyStore::new(dir, config.role);
+    let mut stream_control = swarm.behaviour().stream.new_control();
+    let incoming = stream_control
+        .accept(libp2p::StreamProtocol::new(
+            dxmesh_protocol::feed::FEED_PROTOCOL,
+        ))
+        .map_err(|e| DaemonError::Build(net::BuildError::new(e.to_string())))?;
+    let (internal_tx, internal_rx) = mpsc::unbounded_channel();
+    let (cycle, cycle_rx) = crate::compare::cycle::Handle::new();
+    let stream_task = tokio::spawn(pull::serve_streams(incoming, internal_tx.clone()));
+    let mut node = Node {
+        data_dir,
+        keys,
+        stream_control,
+        internal_tx,
+        cycle,
+        busy: HashSet::new(),
+        erasure_logged: HashSet::new(),
+        waiting_for_key: Vec::new(),
+        audit,
+        logged_steps,
+        witnessing: HashSet::new(),
+        config,
+        identity,
+        anchor,
+        store,
+        swarm,
+        roster,
+        listen_addrs: Vec::new(),
+        peer_addrs: HashMap::new(),
+        connected: HashSet::new(),
+        pending: HashMap::new(),
+        recent_dials: HashMap::new(),
+        refusals: VecDeque::new(),
+        started: Instant::now(),
+        self_admission: None,
+        agreements,
+    };
+    tracing::info!(
+        peer_id = %node.identity.peer_id(),
+        department = %node.config.department,
+        role = %node.config.role,
+        roster_version = node.roster_version(),
+        "node starting"
+    );
+    node.log(dxmesh_protocol::audit::Event::NodeStarted {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+    });
+    node.log_agreement_steps();
+    node.log_imports();
+    node.apply_roster();
+    node.dial_bootstrap();
+    let mut inbox = events::Inbox {
+        admin: admin_rx,
+        events: internal_rx,
+        cycle: cycle_rx,
+    };
+    node.event_loop(&mut inbox, shutdown).await;
+    admin_task.abort();
+    stream_task.abort();
+    let _ = std::fs::remove_file(&socket_path);
+    tracing::info!("node stopped");
+    Ok(())
+}
+
+fn transport_error_text(e: &libp2p::TransportError<std::io::Error>) -> String {
+    match e {
+        libp2p::TransportError::MultiaddrNotSupported(a) => {
+            format!("address {a} is not supported (use /ip4/.../tcp/PORT)")
+        }
+        libp2p::TransportError::Other(io) => io.to_string(),
+    }
+}
+
+impl Node {}

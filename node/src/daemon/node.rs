@@ -1,0 +1,314 @@
+//! The daemon's state and the events it reacts to. [`Node`] is owned by
+//! the one task that runs the event loop (`events`); every stage's handler
+//! file (`trust`, `agreements`, `publish`, `pull`, `disclose`, `compare`,
+//! `ministry`, `audit`) adds methods to it. [`Pending`] says what an
+//! outstanding control request was for; [`Event`] carries the results of
+//! background work back to the loop. The small helpers every stage uses
+//! (admission, refusals, sending, labels, the audit append) live here too.
+
+use crate::admin::{AdminResponse, RefusalInfo};
+use crate::agreements::threads::{Agreements, Thread};
+use crate::base::clock::now;
+use crate::base::config::Config;
+use crate::base::store::Store;
+use crate::compare::cycle::OpReply;
+use crate::daemon::net::Behaviour;
+use crate::pull::pulls::PullSummary;
+use dxmesh_protocol::agreement::{AgreementId, Refusal, Step, Terms};
+use dxmesh_protocol::audit::Event as AuditEvent;
+use dxmesh_protocol::feed::{ChunkRequest, Manifest};
+use dxmesh_protocol::identity::{Identity, PublicKey};
+use dxmesh_protocol::roster::{Admission, Roster};
+use dxmesh_protocol::signed::Signed;
+use dxmesh_protocol::token::IdToken;
+use dxmesh_protocol::wire::{Request, Response};
+use libp2p::request_response::OutboundRequestId;
+use libp2p::{Multiaddr, PeerId, Swarm};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::path::PathBuf;
+use std::time::Instant;
+use tokio::sync::{mpsc, oneshot};
+
+/// How many recent refusals `status` shows.
+pub(super) const REFUSALS_KEPT: usize = 50;
+
+/// What an outstanding control request was for.
+pub(crate) enum Pending {
+    RosterSync,
+    RosterPush,
+    Peers,
+    /// Our (consumer's) step sent to the provider; the operator may be waiting.
+    AgreementStep {
+        step: Signed<Step>,
+        reply: Option<oneshot::Sender<AdminResponse>>,
+    },
+    /// Our (provider's) step sent to the consumer as a notification.
+    AgreementNotify,
+    /// We asked the provider for missing transcripts.
+    AgreementSync,
+    /// We asked a provider to open a pull.
+    PullOpen(PullJob),
+    /// We asked a provider to disclose records.
+    Disclose {
+        reply: Option<oneshot::Sender<AdminResponse>>,
+        out: Option<String>,
+    },
+    /// We asked a custodian for a group key.
+    GroupKey {
+        group: String,
+    },
+    /// A disclosure for the comparator task.
+    DiscloseOp {
+        provider: PublicKey,
+        reply: OpReply,
+    },
+    /// A national query for the comparator task.
+    NationalOp {
+        provider: PublicKey,
+        reply: OpReply,
+    },
+    /// We asked a peer to witness our checkpoint `note` of `size` (the
+    /// answer is checked against this note: the log may have grown since).
+    Witness {
+        size: u64,
+        note: String,
+    },
+}
+
+/// Results of background work, delivered to the event loop.
+pub(crate) enum Event {
+    /// Feeds were built.
+    Published {
+        results: Vec<(AgreementId, u64, Result<Signed<Manifest>, String>)>,
+        reply: Option<oneshot::Sender<AdminResponse>>,
+    },
+    /// A download ended.
+    PullDone {
+        agreement: AgreementId,
+        epoch: u64,
+        result: Result<PullSummary, String>,
+        reply: Option<oneshot::Sender<AdminResponse>>,
+    },
+    /// A bulk stream asks to be served.
+    StreamAuth {
+        peer: PeerId,
+        request: ChunkRequest,
+        reply: oneshot::Sender<Result<PathBuf, Refusal>>,
+    },
+    /// An event for the audit log from a background task.
+    Audit(AuditEvent),
+    /// A disclosure was resolved (provider side).
+    Disclosed {
+        channel: libp2p::request_response::ResponseChannel<Response>,
+        response: Response,
+    },
+}
+
+/// A pull in flight at the consumer.
+pub(crate) struct PullJob {
+    pub(super) agreement: AgreementId,
+    pub(super) epoch: u64,
+    pub(super) pull_id: [u8; 16],
+    pub(super) range: Option<(IdToken, IdToken)>,
+    pub(super) reply: Option<oneshot::Sender<AdminResponse>>,
+}
+
+/// A disclosure request as it arrived.
+pub(crate) struct DiscloseAsk {
+    pub(crate) agreement: AgreementId,
+    pub(crate) epoch: u64,
+    pub(crate) result_kind: String,
+    pub(crate) fields: Vec<String>,
+    pub(crate) tokens: Vec<IdToken>,
+}
+
+impl PullJob {
+    pub(crate) fn key(&self) -> (AgreementId, u64) {
+        (self.agreement, self.epoch)
+    }
+
+    pub(crate) fn fail(self, message: String) {
+        if let Some(r) = self.reply {
+            let _ = r.send(AdminResponse::Error { message });
+        }
+    }
+}
+
+/// A publish waiting for its group key.
+pub(crate) struct WaitingPublish {
+    pub(super) group: String,
+}
+
+pub(super) struct Node {
+    pub(super) config: Config,
+    pub(super) identity: Identity,
+    pub(super) anchor: PublicKey,
+    pub(super) store: Store,
+    pub(super) swarm: Swarm<Behaviour>,
+    pub(super) roster: Option<(Signed<Roster>, Roster)>,
+    pub(super) listen_addrs: Vec<Multiaddr>,
+    /// Listen addresses peers announced through identify.
+    pub(super) peer_addrs: HashMap<PeerId, Vec<Multiaddr>>,
+    pub(super) connected: HashSet<PeerId>,
+    pub(super) pending: HashMap<OutboundRequestId, Pending>,
+    pub(super) recent_dials: HashMap<PeerId, Instant>,
+    pub(super) refusals: VecDeque<RefusalInfo>,
+    pub(super) started: Instant,
+    /// Our own admission last logged (logged again only when it changes).
+    pub(super) self_admission: Option<Admission>,
+    /// Sharing agreements this node is a party to.
+    pub(super) agreements: Agreements,
+    /// The node's data directory.
+    pub(super) data_dir: PathBuf,
+    /// Token group keys (providers only).
+    pub(super) keys: crate::publish::keys::KeyStore,
+    /// Opens bulk streams.
+    pub(super) stream_control: libp2p_stream::Control,
+    /// Results of background work (publishing, pulls, stream authorisation).
+    pub(super) internal_tx: mpsc::UnboundedSender<Event>,
+    /// Feeds being built or pulled now, by (agreement, epoch).
+    pub(super) busy: HashSet<(dxmesh_protocol::agreement::AgreementId, u64)>,
+    /// Expired pulled feeds whose erasure this run has logged (a failing
+    /// erasure is retried every tick but logged once).
+    pub(super) erasure_logged: HashSet<(dxmesh_protocol::agreement::AgreementId, u64)>,
+    /// Publishes waiting for a group key, by group.
+    pub(super) waiting_for_key: Vec<WaitingPublish>,
+    /// Handed to each comparator cycle for its network steps.
+    pub(super) cycle: crate::compare::cycle::Handle,
+    /// The tamper-evident audit log.
+    pub(super) audit: crate::audit::log::AuditLog,
+    /// Agreement steps already logged, per thread.
+    pub(super) logged_steps: HashMap<dxmesh_protocol::merkle::Hash, u32>,
+    /// Peers with a witness request in flight.
+    pub(super) witnessing: HashSet<PeerId>,
+}
+
+impl Node {
+    pub(super) fn roster_version(&self) -> u64 {
+        self.roster.as_ref().map(|(_, r)| r.version).unwrap_or(0)
+    }
+
+    pub(super) fn admission(&self, peer: &PeerId) -> Admission {
+        let Some((_, r)) = &self.roster else {
+            return Admission::NotMember;
+        };
+        match PublicKey::from_peer_id(peer) {
+            Some(pk) => r.admission(&pk, now()),
+            None => Admission::NotMember,
+        }
+    }
+
+    pub(super) fn record_refusal(
+        &mut self,
+        peer: Option<PeerId>,
+        remote: Option<String>,
+        reason: String,
+    ) {
+        self.log(AuditEvent::PeerRefused {
+            peer: peer.and_then(|p| PublicKey::from_peer_id(&p)),
+            reason: reason.clone(),
+        });
+        self.note_refusal(peer, remote, reason);
+    }
+
+    pub(super) fn note_refusal(
+        &mut self,
+        peer: Option<PeerId>,
+        remote: Option<String>,
+        reason: String,
+    ) {
+        tracing::warn!(
+            peer = peer.map(|p| p.to_string()).unwrap_or_else(|| "unknown".into()),
+            remote = remote.as_deref().unwrap_or("-"),
+            %reason,
+            "refused"
+        );
+        if self.refusals.len() == REFUSALS_KEPT {
+            self.refusals.pop_front();
+        }
+        self.refusals.push_back(RefusalInfo {
+            at: now().to_string(),
+            peer_id: peer.map(|p| p.to_string()),
+            remote,
+            reason,
+        });
+    }
+
+    pub(super) fn send(&mut self, peer: PeerId, request: Request, kind: Pending) {
+        let id = self
+            .swarm
+            .behaviour_mut()
+            .control
+            .send_request(&peer, request);
+        self.pending.insert(id, kind);
+    }
+
+    pub(super) fn admitted(&self, key: &PublicKey) -> Admission {
+        self.admission(&key.peer_id())
+    }
+
+    /// The accepted agreement `agreement` where this node is the provider.
+    pub(super) fn provided(&self, agreement: &AgreementId) -> Option<(Terms, bool)> {
+        let t = self.agreements.by_agreement(agreement)?;
+        if t.state.terms.provider != self.identity.public() {
+            return None;
+        }
+        Some((t.state.terms.clone(), self.agreements.superseded(t, now())))
+    }
+
+    pub(super) fn refuse_request(
+        &mut self,
+        peer: PeerId,
+        what: &str,
+        refusal: Refusal,
+    ) -> Response {
+        self.note_refusal(
+            Some(peer),
+            None,
+            format!("{what}: {refusal} [{}]", refusal.code()),
+        );
+        self.log(AuditEvent::RequestRefused {
+            kind: what.to_string(),
+            requester: PublicKey::from_peer_id(&peer),
+            agreement: None,
+            refusal: refusal.clone(),
+        });
+        Response::Denied { refusal }
+    }
+
+    pub(super) fn find_state(&self, agreement: &AgreementId) -> Option<&Thread> {
+        self.agreements.by_agreement(agreement)
+    }
+
+    /// "department (PeerId)" for a key, from the roster.
+    pub(super) fn label(&self, key: &PublicKey) -> String {
+        let dept = self
+            .roster
+            .as_ref()
+            .and_then(|(_, r)| r.member(key))
+            .map(|m| m.department.clone())
+            .unwrap_or_else(|| "unknown".into());
+        format!("{dept} ({})", key.peer_id())
+    }
+
+    /// Appends an event to the audit log (durably, with its checkpoint).
+    pub(super) fn log(&mut self, event: AuditEvent) {
+        let kind = event.kind();
+        if let Err(e) = self.audit.append(&self.store, now(), event) {
+            tracing::error!(error = %e, kind, "AUDIT: cannot append to the audit log");
+        }
+    }
+}
+
+/// The store key of a per-epoch counter (`pull`, `disc`, `natq`) of an agreement.
+pub(super) fn counter_key(kind: &str, agreement: &AgreementId, epoch: u64) -> Vec<u8> {
+    format!("{kind}/{}/{epoch}", dxmesh_protocol::hex(agreement)).into_bytes()
+}
+
+pub(super) fn parse_token(h: &str) -> Result<IdToken, String> {
+    let b = hex::decode(h.trim()).map_err(|e| format!("token {h:?}: {e}"))?;
+    let a: [u8; 16] = b
+        .try_into()
+        .map_err(|_| format!("token {h:?}: must be 32 hex digits"))?;
+    Ok(IdToken(a))
+}

@@ -1,0 +1,400 @@
+//! The daemon's publishing: feeds built by command (`dxmesh publish`) and
+//! on schedule when an epoch starts, and the token group keys a provider
+//! needs for them, asked from (or, at the custodian, handed out to) the
+//! group's providers. Building runs on a blocking thread
+//! ([`crate::publish::feeds::publish`]); the result comes back as an event.
+
+use super::node::{Event, Node, Pending, WaitingPublish};
+use crate::admin::{AdminResponse, FeedInfo};
+use crate::base::clock::now;
+use crate::publish::feeds::{self, PublishInput};
+use crate::pull::pulls;
+use dxmesh_protocol::agreement::{AgreementId, Step, Terms};
+use dxmesh_protocol::codec;
+use dxmesh_protocol::feed::Manifest;
+use dxmesh_protocol::identity::PublicKey;
+use dxmesh_protocol::roster::Role;
+use dxmesh_protocol::signed::Signed;
+use dxmesh_protocol::token::GroupMasterKey;
+use dxmesh_protocol::wire::{Request, Response};
+use libp2p::PeerId;
+use tokio::sync::oneshot;
+
+impl Node {
+    /// `dxmesh publish`: build the feeds of one or every active agreement.
+    pub(super) fn admin_publish(
+        &mut self,
+        agreement: Option<String>,
+        epoch: Option<u64>,
+        reply: oneshot::Sender<AdminResponse>,
+    ) {
+        let t = now();
+        let me = self.identity.public();
+        let threads: Vec<crate::agreements::threads::Thread> = match &agreement {
+            Some(id) => match self.agreements.find(id) {
+                Ok(th) => vec![th.clone()],
+                Err(e) => {
+                    let _ = reply.send(AdminResponse::Error {
+                        message: e.to_string(),
+                    });
+                    return;
+                }
+            },
+            None => self
+                .agreements
+                .threads()
+                .filter(|th| {
+                    th.state.terms.provider == me
+                        && self.agreements.status(th, t)
+                            == dxmesh_protocol::agreement::Status::Active
+                })
+                .cloned()
+                .collect(),
+        };
+        let mut targets = Vec::new();
+        for th in threads {
+            let status = self.agreements.status(&th, t);
+            if th.state.terms.provider != me {
+                let _ = reply.send(AdminResponse::Error {
+                    message: "this node is not the provider of that agreement".into(),
+                });
+                return;
+            }
+            if status != dxmesh_protocol::agreement::Status::Active {
+                let _ = reply.send(AdminResponse::Error {
+                    message: format!("the agreement is {status}, not active"),
+                });
+                return;
+            }
+            let e = match epoch.or_else(|| th.state.terms.cycle.epoch_at(t)) {
+                Some(e) => e,
+                None => {
+                    let _ = reply.send(AdminResponse::Error {
+                        message: "the agreement's cycle has not started".into(),
+                    });
+                    return;
+                }
+            };
+            targets.push((th.state.terms.clone(), e));
+        }
+        if targets.is_empty() {
+            let _ = reply.send(AdminResponse::Published { feeds: vec![] });
+            return;
+        }
+        self.start_publish(targets, Some(reply));
+    }
+
+    pub(super) fn on_group_key_request(
+        &mut self,
+        peer: PeerId,
+        group: String,
+        transcript: Vec<Signed<Step>>,
+    ) -> Response {
+        let refuse = |node: &mut Node, m: String| {
+            node.record_refusal(Some(peer), None, format!("group key for {group:?}: {m}"));
+            Response::Refused {
+                reason: dxmesh_protocol::wire::Refusal::Key(m),
+            }
+        };
+        if self.config.key_custodians.get(&group).map(String::as_str) != Some("self") {
+            return refuse(self, "this node is not the custodian of that group".into());
+        }
+        let Some(requester) = PublicKey::from_peer_id(&peer) else {
+            return refuse(self, "unknown requester key".into());
+        };
+        let Some((_, roster)) = &self.roster else {
+            return refuse(self, "no roster".into());
+        };
+        if let Err(e) =
+            crate::publish::keys::check_key_request(roster, &requester, &group, &transcript, now())
+        {
+            return refuse(self, e.to_string());
+        }
+        match self.keys.custodian_key(&group) {
+            Ok(key) => {
+                tracing::info!(%group, to = %self.label(&requester), "token group key handed to a provider");
+                self.log(dxmesh_protocol::audit::Event::KeyDistributed {
+                    group: group.clone(),
+                    to: requester,
+                });
+                Response::GroupKey { group, key: key.0 }
+            }
+            Err(e) => refuse(self, format!("the custodian cannot read its key: {e}")),
+        }
+    }
+
+    pub(super) fn on_group_key_answer(&mut self, peer: PeerId, group: String, answer: Response) {
+        match answer {
+            Response::GroupKey { group: g, key } if g == group => {
+                if self.config.role != Role::Provider {
+                    tracing::error!(%group, %peer, "refusing to store a token group key: this node's role is {}", self.config.role);
+                    return;
+                }
+                match self.keys.put(&group, &GroupMasterKey(key)) {
+                    Ok(()) => {
+                        tracing::info!(%group, custodian = %peer, "received the token group key");
+                        if let Some(from) = PublicKey::from_peer_id(&peer) {
+                            self.log(dxmesh_protocol::audit::Event::KeyReceived {
+                                group: group.clone(),
+                                from,
+                            });
+                        }
+                        self.waiting_for_key.retain(|w| w.group != group);
+                        self.schedule_feeds();
+                    }
+                    Err(e) => {
+                        tracing::error!(%group, error = %e, "cannot store the token group key")
+                    }
+                }
+            }
+            Response::Refused { reason } => {
+                tracing::warn!(%group, %peer, ?reason, "the custodian refused our key request")
+            }
+            other => tracing::debug!(?other, "unexpected answer to a key request"),
+        }
+    }
+
+    /// The group key for `terms`, or `None` after asking the custodian for it.
+    pub(super) fn group_key(&mut self, terms: &Terms) -> Result<Option<GroupMasterKey>, String> {
+        let group = terms.token_group.clone();
+        match self.config.key_custodians.get(&group).cloned() {
+            Some(c) if c == "self" => self
+                .keys
+                .custodian_key(&group)
+                .map(Some)
+                .map_err(|e| e.to_string()),
+            Some(custodian) => {
+                if let Some(k) = self.keys.get(&group).map_err(|e| e.to_string())? {
+                    return Ok(Some(k));
+                }
+                if self.waiting_for_key.iter().any(|w| w.group == group) {
+                    return Ok(None);
+                }
+                let peer: PeerId = custodian
+                    .parse()
+                    .map_err(|e| format!("key_custodians.{group}: {e}"))?;
+                if !self.connected.contains(&peer) {
+                    return Err(format!(
+                        "the custodian of group {group:?} ({peer}) is not connected"
+                    ));
+                }
+                let transcript = self
+                    .agreements
+                    .threads()
+                    .find(|t| {
+                        t.state.terms.provider == self.identity.public()
+                            && t.state.terms.token_group == group
+                    })
+                    .map(|t| t.steps.clone())
+                    .unwrap_or_default();
+                self.send(
+                    peer,
+                    Request::GroupKey {
+                        group: group.clone(),
+                        transcript,
+                    },
+                    Pending::GroupKey {
+                        group: group.clone(),
+                    },
+                );
+                self.waiting_for_key.push(WaitingPublish { group });
+                Ok(None)
+            }
+            None => Err(format!(
+                "no key custodian is configured for token group {group:?}: add `{group} = \"self\"` or the custodian's PeerId under [key_custodians] in config.toml"
+            )),
+        }
+    }
+
+    /// Starts building feeds for `targets` in the background.
+    pub(super) fn start_publish(
+        &mut self,
+        targets: Vec<(Terms, u64)>,
+        reply: Option<oneshot::Sender<AdminResponse>>,
+    ) {
+        let mut jobs = Vec::new();
+        let mut errors = Vec::new();
+        for (terms, epoch) in targets {
+            let agreement = terms.id();
+            if self.busy.contains(&(agreement, epoch)) {
+                errors.push((
+                    agreement,
+                    epoch,
+                    "a build of this feed is already running".to_string(),
+                ));
+                continue;
+            }
+            let key_result = if terms.is_tokenised() {
+                self.group_key(&terms)
+            } else {
+                Ok(Some(GroupMasterKey([0; 32])))
+            };
+            match key_result {
+                Ok(Some(master)) => {
+                    let key = terms.is_tokenised().then(|| master.epoch_key(&terms.token_group, epoch));
+                    let previous = epoch
+                        .checked_sub(1)
+                        .and_then(|p| feeds::read_manifest(&self.data_dir, &agreement, p).ok().flatten())
+                        .map(|m| m.digest());
+                    self.busy.insert((agreement, epoch));
+                    jobs.push((terms, epoch, key, previous));
+                }
+                Ok(None) => errors.push((
+                    agreement,
+                    epoch,
+                    format!("waiting for the key of token group {:?} from its custodian; publishing continues when it arrives", terms.token_group),
+                )),
+                Err(e) => errors.push((agreement, epoch, e)),
+            }
+        }
+        let data_dir = self.data_dir.clone();
+        let seed = *self.identity.seed();
+        let internal = self.internal_tx.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut results: Vec<(AgreementId, u64, Result<Signed<Manifest>, String>)> =
+                errors.into_iter().map(|(a, e, m)| (a, e, Err(m))).collect();
+            let identity = match dxmesh_protocol::identity::Identity::from_seed(seed) {
+                Ok(i) => i,
+                Err(e) => {
+                    tracing::error!(error = %e, "identity unavailable for publishing");
+                    return;
+                }
+            };
+            for (terms, epoch, key, previous) in jobs {
+                let started = std::time::Instant::now();
+                let r = feeds::publish(&PublishInput {
+                    data_dir: &data_dir,
+                    terms: &terms,
+                    epoch,
+                    key: key.as_ref(),
+                    identity: &identity,
+                    previous,
+                    now: now(),
+                })
+                .map_err(|e| e.to_string());
+                if let Ok(m) = &r
+                    && let Ok(man) = codec::decode::<Manifest>(m.body())
+                {
+                    tracing::info!(
+                        dataset = %terms.dataset,
+                        epoch,
+                        records = man.records,
+                        chunks = man.chunks(),
+                        root = %dxmesh_protocol::hex(&man.root),
+                        manifest = %dxmesh_protocol::hex(&m.digest()),
+                        seconds = started.elapsed().as_secs_f64(),
+                        "feed published"
+                    );
+                }
+                results.push((terms.id(), epoch, r));
+            }
+            let _ = internal.send(Event::Published { results, reply });
+        });
+    }
+
+    /// Publishes due feeds and starts due pulls (on every tick).
+    pub(super) fn schedule_feeds(&mut self) {
+        let t = now();
+        let me = self.identity.public();
+        let mut to_publish = Vec::new();
+        let mut to_pull = Vec::new();
+        for th in self.agreements.threads() {
+            if self.agreements.status(th, t) != dxmesh_protocol::agreement::Status::Active {
+                continue;
+            }
+            let terms = &th.state.terms;
+            let Some(epoch) = terms.cycle.epoch_at(t) else {
+                continue;
+            };
+            let agreement = terms.id();
+            if self.busy.contains(&(agreement, epoch)) {
+                continue;
+            }
+            if terms.provider == me && self.config.schedule.auto_publish {
+                let published = feeds::feed_dir(&self.data_dir, &agreement, epoch)
+                    .join("manifest.bin")
+                    .exists();
+                let imported = crate::dataset::current_dir(&self.data_dir, &terms.dataset).is_ok();
+                if !published
+                    && imported
+                    && !self
+                        .waiting_for_key
+                        .iter()
+                        .any(|w| w.group == terms.token_group)
+                {
+                    to_publish.push((terms.clone(), epoch));
+                }
+            }
+            if terms.consumer == me && self.config.schedule.auto_pull {
+                let in_window = terms
+                    .cycle
+                    .window(epoch)
+                    .is_some_and(|(s, e)| t >= s && t < e);
+                let connected = self.connected.contains(&terms.provider.peer_id());
+                if in_window && connected && !pulls::is_complete(&self.data_dir, &agreement, epoch)
+                {
+                    to_pull.push((agreement, epoch));
+                }
+            }
+        }
+        if !to_publish.is_empty() {
+            self.start_publish(to_publish, None);
+        }
+        for (agreement, epoch) in to_pull {
+            if let Err(e) = self.start_pull(agreement, epoch, None, None) {
+                tracing::debug!(error = %e, "scheduled pull not started");
+            }
+        }
+    }
+
+    /// Background publishing ended: log each feed, answer the operator.
+    pub(super) fn on_published(
+        &mut self,
+        results: Vec<(AgreementId, u64, Result<Signed<Manifest>, String>)>,
+        reply: Option<oneshot::Sender<AdminResponse>>,
+    ) {
+        let mut feeds_out = Vec::new();
+        let mut errors = Vec::new();
+        for (agreement, epoch, r) in results {
+            self.busy.remove(&(agreement, epoch));
+            match r {
+                Ok(signed) => {
+                    if let Ok(m) = codec::decode::<Manifest>(signed.body()) {
+                        self.log(dxmesh_protocol::audit::Event::FeedPublished {
+                            agreement,
+                            epoch,
+                            manifest: signed.digest(),
+                            records: m.records,
+                        });
+                        feeds_out.push(FeedInfo {
+                            agreement: dxmesh_protocol::hex(&agreement),
+                            dataset: m.dataset.clone(),
+                            epoch,
+                            records: m.records,
+                            chunks: m.chunks(),
+                            root: dxmesh_protocol::hex(&m.root),
+                            manifest: dxmesh_protocol::hex(&signed.digest()),
+                        });
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(agreement = %dxmesh_protocol::hex(&agreement), epoch, error = %e, "feed not published");
+                    errors.push(format!(
+                        "agreement {} epoch {epoch}: {e}",
+                        &dxmesh_protocol::hex(&agreement)[..16]
+                    ));
+                }
+            }
+        }
+        if let Some(r) = reply {
+            let response = if errors.is_empty() {
+                AdminResponse::Published { feeds: feeds_out }
+            } else {
+                AdminResponse::Error {
+                    message: errors.join("; "),
+                }
+            };
+            let _ = r.send(response);
+        }
+    }
+}

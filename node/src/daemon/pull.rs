@@ -1,0 +1,549 @@
+//! The daemon's pulls, both sides. At the provider: a pull is opened (and
+//! counted) with `PullOpen` after the protocol's `check_pull`, then served
+//! as one bulk stream per pull whose every request is authorised again. At
+//! the consumer: pulls by command, by the comparator's cycle and on
+//! schedule inside the cycle window, verified chunk by chunk
+//! ([`crate::pull::pulls::download`]); and retention, which erases pulled
+//! feeds once their agreement's retention ends.
+
+use super::node::{Event, Node, Pending, PullJob, counter_key, parse_token};
+use crate::admin::AdminResponse;
+use crate::base::clock::now;
+use crate::publish::feeds;
+use crate::pull::pulls::{self, PullSummary};
+use dxmesh_protocol::agreement::{AgreementId, PullCheck, Refusal, Terms};
+use dxmesh_protocol::codec;
+use dxmesh_protocol::feed::{ChunkRequest, Manifest};
+use dxmesh_protocol::identity::PublicKey;
+use dxmesh_protocol::token::IdToken;
+use dxmesh_protocol::wire::{Request, Response};
+use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
+use libp2p::PeerId;
+use std::path::PathBuf;
+use tokio::sync::{mpsc, oneshot};
+
+/// Accepts bulk feed streams and serves each in its own task.
+pub(crate) async fn serve_streams(
+    mut incoming: libp2p_stream::IncomingStreams,
+    internal: mpsc::UnboundedSender<Event>,
+) {
+    while let Some((peer, stream)) = incoming.next().await {
+        let internal = internal.clone();
+        tokio::spawn(async move {
+            if let Err(e) = serve_stream(peer, stream, internal).await {
+                tracing::info!(%peer, error = %e, "feed stream ended early");
+            }
+        });
+    }
+}
+
+async fn serve_stream(
+    peer: PeerId,
+    mut stream: libp2p::Stream,
+    internal: mpsc::UnboundedSender<Event>,
+) -> std::io::Result<()> {
+    let invalid = |m: String| std::io::Error::new(std::io::ErrorKind::InvalidData, m);
+    let mut header = [0u8; 4];
+    stream.read_exact(&mut header).await?;
+    let len = u32::from_be_bytes(header) as usize;
+    if len > 4096 {
+        return Err(invalid(format!("a chunk request of {len} bytes")));
+    }
+    let mut body = vec![0u8; len];
+    stream.read_exact(&mut body).await?;
+    let request: ChunkRequest = codec::decode(&body).map_err(|e| invalid(e.to_string()))?;
+    let (tx, rx) = oneshot::channel();
+    let (from, to) = (request.from, request.to);
+    if internal
+        .send(Event::StreamAuth {
+            peer,
+            request,
+            reply: tx,
+        })
+        .is_err()
+    {
+        return Ok(());
+    }
+    let dir = match rx.await {
+        Ok(Ok(dir)) => dir,
+        Ok(Err(refusal)) => {
+            stream.close().await?;
+            return Err(invalid(format!("refused: {refusal}")));
+        }
+        Err(_) => return Ok(()),
+    };
+    // A blocking reader keeps the next chunks read ahead of the stream, each
+    // read past the page cache into a page-aligned buffer that is then sent
+    // from where it lies, and buffers come back to it for reuse: the stream
+    // never waits on the disk, and nothing is allocated, zeroed or copied
+    // per chunk before the transport takes it.
+    type Read = std::io::Result<(Vec<u8>, std::ops::Range<usize>)>;
+    let (full_tx, mut full_rx) = mpsc::channel::<Read>(2);
+    let (empty_tx, empty_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    tokio::task::spawn_blocking(move || {
+        for index in from..to {
+            let mut buf = empty_rx.try_recv().unwrap_or_default();
+            let path = dir.join(format!("chunk-{index:05}.bin"));
+            let read = crate::base::fsutil::read_direct_in_place(&path, &mut buf)
+                .map(|range| (buf, range));
+            let failed = read.is_err();
+            if full_tx.blocking_send(read).is_err() || failed {
+                return;
+            }
+        }
+    });
+    let mut index = from;
+    while let Some(read) = full_rx.recv().await {
+        let (buf, range) = read?;
+        let len = u32::try_from(range.len())
+            .map_err(|_| invalid(format!("chunk {index}: {} bytes is too large", range.len())))?;
+        // A frame: the chunk's length, 4 bytes big-endian, then its bytes.
+        stream.write_all(&len.to_be_bytes()).await?;
+        stream.write_all(&buf[range]).await?;
+        if index == from
+            && from == 0
+            && to > 1
+            && crate::base::failpoint::enabled_point("feed-served-first-chunk")
+        {
+            // Let the first chunk reach the consumer, then die before the second.
+            stream.flush().await?;
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            crate::base::failpoint::hit("feed-served-first-chunk");
+        }
+        let _ = empty_tx.send(buf);
+        index += 1;
+    }
+    stream.close().await
+}
+
+impl Node {
+    /// `dxmesh pull`: pull (or resume) a feed, or report it complete.
+    pub(super) fn admin_pull(
+        &mut self,
+        agreement: String,
+        epoch: Option<u64>,
+        range: Option<(String, String)>,
+        reply: oneshot::Sender<AdminResponse>,
+    ) {
+        let t = now();
+        let th = match self.agreements.find(&agreement) {
+            Ok(th) => th.clone(),
+            Err(e) => {
+                let _ = reply.send(AdminResponse::Error {
+                    message: e.to_string(),
+                });
+                return;
+            }
+        };
+        let Some(e) = epoch.or_else(|| th.state.terms.cycle.epoch_at(t)) else {
+            let _ = reply.send(AdminResponse::Error {
+                message: "the agreement's cycle has not started".into(),
+            });
+            return;
+        };
+        let range = match range
+            .map(|(a, b)| Ok::<_, String>((parse_token(&a)?, parse_token(&b)?)))
+            .transpose()
+        {
+            Ok(r) => r,
+            Err(message) => {
+                let _ = reply.send(AdminResponse::Error { message });
+                return;
+            }
+        };
+        let id = th.state.terms.id();
+        if range.is_none() && pulls::is_complete(&self.data_dir, &id, e) {
+            let records = pulls::stored_manifest(&self.data_dir, &id, e)
+                .and_then(|m| codec::decode::<Manifest>(m.body()).ok())
+                .map(|m| (m.records, m.chunks()))
+                .unwrap_or((0, 0));
+            let _ = reply.send(AdminResponse::Pulled {
+                summary: PullSummary {
+                    chunks: records.1,
+                    records: records.0,
+                    ..Default::default()
+                },
+                agreement: dxmesh_protocol::hex(&id),
+                epoch: e,
+            });
+            return;
+        }
+        let (tx, rx) = oneshot::channel();
+        match self.start_pull(id, e, range, Some(tx)) {
+            Ok(()) => {
+                tokio::spawn(async move {
+                    let r = rx.await.unwrap_or(AdminResponse::Error {
+                        message: "the node is shutting down".into(),
+                    });
+                    let _ = reply.send(r);
+                });
+            }
+            Err(message) => {
+                let _ = reply.send(AdminResponse::Error { message });
+            }
+        }
+    }
+
+    pub(super) fn on_pull_open(
+        &mut self,
+        peer: PeerId,
+        agreement: AgreementId,
+        epoch: u64,
+        fields: Vec<String>,
+        pull_id: [u8; 16],
+    ) -> Response {
+        let Some(requester) = PublicKey::from_peer_id(&peer) else {
+            return self.refuse_request(peer, "pull", Refusal::NotConsumer);
+        };
+        let Some((terms, superseded)) = self.provided(&agreement) else {
+            return self.refuse_request(peer, "pull", Refusal::UnknownAgreement);
+        };
+        let key = counter_key("pull", &agreement, epoch);
+        let mut pulls: Vec<[u8; 16]> = match self.store.counter(&key) {
+            Ok(v) => v.unwrap_or_default(),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read pull counters");
+                return Response::Refused {
+                    reason: dxmesh_protocol::wire::Refusal::Key(
+                        "provider state unavailable".into(),
+                    ),
+                };
+            }
+        };
+        let new_pull = !pulls.contains(&pull_id);
+        let check = PullCheck {
+            requester: &requester,
+            admission: self.admitted(&requester),
+            epoch,
+            fields: &fields,
+            new_pull,
+            pulls_used: pulls.len() as u32,
+        };
+        let state = &self.find_state(&agreement).map(|t| t.state.clone());
+        let Some(state) = state else {
+            return self.refuse_request(peer, "pull", Refusal::UnknownAgreement);
+        };
+        if let Err(refusal) = state.check_pull(now(), superseded, &check) {
+            return self.refuse_request(peer, "pull", refusal);
+        }
+        let manifest = match feeds::read_manifest(&self.data_dir, &agreement, epoch) {
+            Ok(Some(m)) => m,
+            Ok(None) => return self.refuse_request(peer, "pull", Refusal::NotPublished { epoch }),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read a published manifest");
+                return self.refuse_request(peer, "pull", Refusal::ProviderFailed { epoch });
+            }
+        };
+        if new_pull {
+            pulls.push(pull_id);
+            if let Err(e) = self.store.set_counter(&key, &pulls) {
+                tracing::error!(error = %e, "cannot record the pull; refusing it");
+                return self.refuse_request(peer, "pull", Refusal::ProviderFailed { epoch });
+            }
+        }
+        tracing::info!(
+            peer = %self.label(&requester),
+            agreement = %dxmesh_protocol::hex(&agreement),
+            epoch,
+            terms = %terms.dataset,
+            pull = pulls.len(),
+            resumed = !new_pull,
+            "pull authorised"
+        );
+        self.log(dxmesh_protocol::audit::Event::PullServed {
+            agreement,
+            epoch,
+            consumer: requester,
+            pull_id,
+            new_pull,
+            manifest: manifest.digest(),
+        });
+        self.witness_peers();
+        Response::PullGranted { manifest }
+    }
+
+    pub(super) fn authorize_stream(
+        &mut self,
+        peer: PeerId,
+        req: &ChunkRequest,
+    ) -> Result<PathBuf, Refusal> {
+        let requester = PublicKey::from_peer_id(&peer).ok_or(Refusal::NotConsumer)?;
+        let (_, superseded) = self
+            .provided(&req.agreement)
+            .ok_or(Refusal::UnknownAgreement)?;
+        let state = self
+            .find_state(&req.agreement)
+            .map(|t| t.state.clone())
+            .ok_or(Refusal::UnknownAgreement)?;
+        let pulls: Vec<[u8; 16]> = self
+            .store
+            .counter(&counter_key("pull", &req.agreement, req.epoch))
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        if !pulls.contains(&req.pull_id) {
+            // A stream must belong to a pull opened (and counted) with PullOpen.
+            return Err(Refusal::OverPullMaximum {
+                max: state.terms.cycle.max_pulls,
+            });
+        }
+        let check = PullCheck {
+            requester: &requester,
+            admission: self.admitted(&requester),
+            epoch: req.epoch,
+            fields: &[],
+            new_pull: false,
+            pulls_used: pulls.len() as u32,
+        };
+        state.check_pull(now(), superseded, &check)?;
+        let manifest = feeds::read_manifest(&self.data_dir, &req.agreement, req.epoch)
+            .ok()
+            .flatten()
+            .ok_or(Refusal::NotPublished { epoch: req.epoch })?;
+        let chunks = manifest.verify().map(|m| m.chunks()).unwrap_or(0);
+        if req.from > req.to || req.to > chunks {
+            return Err(Refusal::NotPublished { epoch: req.epoch });
+        }
+        Ok(feeds::feed_dir(&self.data_dir, &req.agreement, req.epoch))
+    }
+
+    /// Erases pulled feeds whose agreement's retention has ended (on every
+    /// tick): the audit entry first, then the files (see `retention`).
+    pub(super) fn enforce_retention(&mut self) {
+        if let Err(e) = crate::pull::retention::finish_interrupted(&self.data_dir) {
+            tracing::error!(error = %e, "cannot finish erasing an expired feed");
+        }
+        let me = self.identity.public();
+        let busy = self.busy.clone();
+        let consumed: Vec<Terms> = self
+            .agreements
+            .threads()
+            .map(|th| &th.state.terms)
+            .filter(|t| t.consumer == me)
+            .cloned()
+            .collect();
+        let expired = crate::pull::retention::expired(&self.data_dir, &consumed, now().date());
+        // A pull still writing an epoch finishes first; the next tick erases it.
+        for gone in expired
+            .into_iter()
+            .filter(|g| !busy.contains(&(g.agreement, g.epoch)))
+        {
+            if self.erasure_logged.insert((gone.agreement, gone.epoch)) {
+                self.log(dxmesh_protocol::audit::Event::FeedErased {
+                    agreement: gone.agreement,
+                    epoch: gone.epoch,
+                    kept_until: gone.kept_until,
+                });
+                self.seal_audit();
+            }
+            match crate::pull::retention::erase(&gone.dir) {
+                Ok(()) => tracing::info!(
+                    agreement = %dxmesh_protocol::hex(&gone.agreement),
+                    epoch = gone.epoch,
+                    kept_until = %gone.kept_until,
+                    "retention ended: pulled feed erased"
+                ),
+                Err(e) => tracing::error!(
+                    agreement = %dxmesh_protocol::hex(&gone.agreement),
+                    epoch = gone.epoch,
+                    error = %e,
+                    "retention ended but the pulled feed could not be erased"
+                ),
+            }
+        }
+    }
+
+    pub(super) fn start_pull_with(
+        &mut self,
+        agreement: AgreementId,
+        epoch: u64,
+        reply: oneshot::Sender<AdminResponse>,
+    ) -> Result<(), String> {
+        self.start_pull(agreement, epoch, None, Some(reply))
+    }
+
+    pub(super) fn start_pull(
+        &mut self,
+        agreement: AgreementId,
+        epoch: u64,
+        range: Option<(IdToken, IdToken)>,
+        reply: Option<oneshot::Sender<AdminResponse>>,
+    ) -> Result<(), String> {
+        let Some(th) = self.agreements.by_agreement(&agreement) else {
+            return Err("no accepted agreement with that id".into());
+        };
+        let terms = th.state.terms.clone();
+        if terms.consumer != self.identity.public() {
+            return Err("this node is not the consumer of that agreement".into());
+        }
+        if let Some(until) = crate::pull::retention::kept_until(&terms, epoch)
+            && now().date() > until
+        {
+            return Err(format!(
+                "epoch {epoch} may be kept only until {until} (retention_days = {}): it is not pulled again",
+                terms.retention_days
+            ));
+        }
+        let provider = terms.provider.peer_id();
+        if !self.connected.contains(&provider) {
+            return Err(format!(
+                "the provider {} is not connected",
+                self.label(&terms.provider)
+            ));
+        }
+        if self.busy.contains(&(agreement, epoch)) {
+            return Err("a pull of this feed is already running".into());
+        }
+        let pull_id =
+            pulls::pull_id(&self.data_dir, &agreement, epoch).map_err(|e| e.to_string())?;
+        let fields = terms.fields.iter().map(|f| f.name.clone()).collect();
+        self.busy.insert((agreement, epoch));
+        self.send(
+            provider,
+            Request::PullOpen {
+                agreement,
+                epoch,
+                fields,
+                pull_id,
+            },
+            Pending::PullOpen(PullJob {
+                agreement,
+                epoch,
+                pull_id,
+                range,
+                reply,
+            }),
+        );
+        Ok(())
+    }
+
+    pub(super) fn on_pull_answer(&mut self, peer: PeerId, job: PullJob, answer: Response) {
+        let fail = |node: &mut Node, job: PullJob, message: String| {
+            node.busy.remove(&(job.agreement, job.epoch));
+            tracing::warn!(%peer, %message, "pull not done");
+            if let Some(r) = job.reply {
+                let _ = r.send(AdminResponse::Error { message });
+            }
+        };
+        let terms = match self.agreements.by_agreement(&job.agreement) {
+            Some(t) => t.state.terms.clone(),
+            None => return fail(self, job, "the agreement is no longer known here".into()),
+        };
+        match answer {
+            Response::PullGranted { manifest } => {
+                let m = match pulls::verify_manifest(&manifest, &terms, job.epoch) {
+                    Ok(m) => m,
+                    Err(e) => {
+                        tracing::error!(error = %e, "SECURITY: a provider sent a manifest that does not verify");
+                        return fail(self, job, e.to_string());
+                    }
+                };
+                if let Err(e) = pulls::store_manifest(&self.data_dir, &manifest, &m) {
+                    return fail(self, job, e.to_string());
+                }
+                let range = job.range.map(|(a, b)| m.chunks_for_range(&a, &b));
+                let control = self.stream_control.clone();
+                let data_dir = self.data_dir.clone();
+                let internal = self.internal_tx.clone();
+                let (agreement, epoch, pull_id, reply) =
+                    (job.agreement, job.epoch, job.pull_id, job.reply);
+                tokio::spawn(async move {
+                    let result = pulls::download(control, peer, &data_dir, &m, pull_id, range)
+                        .await
+                        .map_err(|e| e.to_string());
+                    let _ = internal.send(Event::PullDone {
+                        agreement,
+                        epoch,
+                        result,
+                        reply,
+                    });
+                });
+            }
+            Response::Denied { refusal } => {
+                let msg = format!("refused by the provider: {refusal} [{}]", refusal.code());
+                fail(self, job, msg)
+            }
+            Response::Refused { reason } => {
+                fail(self, job, format!("refused by the provider: {reason:?}"))
+            }
+            other => fail(self, job, format!("unexpected answer: {other:?}")),
+        }
+    }
+
+    /// A download ended: log the completed pull, answer whoever waits.
+    pub(super) fn on_pull_done(
+        &mut self,
+        agreement: AgreementId,
+        epoch: u64,
+        result: Result<PullSummary, String>,
+        reply: Option<oneshot::Sender<AdminResponse>>,
+    ) {
+        self.busy.remove(&(agreement, epoch));
+        if result.is_ok()
+            && let Some(th) = self.agreements.by_agreement(&agreement)
+        {
+            let provider = th.state.terms.provider;
+            let manifest = pulls::stored_manifest(&self.data_dir, &agreement, epoch);
+            let pull_id = pulls::pull_id(&self.data_dir, &agreement, epoch).unwrap_or_default();
+            if let Some(m) = manifest {
+                let chunks = codec::decode::<Manifest>(m.body())
+                    .map(|x| x.chunks())
+                    .unwrap_or(0);
+                self.log(dxmesh_protocol::audit::Event::PullCompleted {
+                    agreement,
+                    epoch,
+                    provider,
+                    pull_id,
+                    manifest: m.digest(),
+                    chunks,
+                });
+                self.witness_peers();
+            }
+        }
+        let response = match result {
+            Ok(summary) => {
+                tracing::info!(
+                    agreement = %dxmesh_protocol::hex(&agreement),
+                    epoch,
+                    chunks = summary.chunks,
+                    received = summary.received,
+                    bytes = summary.bytes,
+                    records = summary.records,
+                    seconds = summary.seconds,
+                    "pull completed"
+                );
+                AdminResponse::Pulled {
+                    summary,
+                    agreement: dxmesh_protocol::hex(&agreement),
+                    epoch,
+                }
+            }
+            Err(e) => {
+                tracing::warn!(agreement = %dxmesh_protocol::hex(&agreement), epoch, error = %e, "pull failed");
+                AdminResponse::Error { message: e }
+            }
+        };
+        if let Some(r) = reply {
+            let _ = r.send(response);
+        }
+    }
+
+    /// A bulk stream asks to be served: authorise it against the agreement.
+    pub(super) fn on_stream_auth(
+        &mut self,
+        peer: PeerId,
+        request: ChunkRequest,
+        reply: oneshot::Sender<Result<PathBuf, Refusal>>,
+    ) {
+        let result = self.authorize_stream(peer, &request);
+        match &result {
+            Ok(_) => {
+                tracing::info!(%peer, from = request.from, to = request.to, epoch = request.epoch, "serving feed chunks")
+            }
+            Err(refusal) => {
+                let _ = self.refuse_request(peer, "feed stream", refusal.clone());
+            }
+        }
+        let _ = reply.send(result);
+    }
+}

@@ -1,0 +1,235 @@
+//! The daemon's trust handling: rosters offered by the operator or by
+//! peers are accepted only if they extend the chain held (checked by
+//! `protocol::roster`), persisted, then applied to the allow-list (which
+//! disconnects anyone no longer admitted at once) and pushed to peers.
+//! Peers are found by asking connected members which members they see and
+//! where those listen. Also the node's status for `dxmesh status`.
+
+use super::node::{Node, Pending};
+use crate::admin::{PeerInfo, StatusInfo};
+use crate::base::clock::now;
+use dxmesh_protocol::codec;
+use dxmesh_protocol::identity::PublicKey;
+use dxmesh_protocol::roster::{self, Admission, Roster, RosterError};
+use dxmesh_protocol::signed::Signed;
+use dxmesh_protocol::wire::{PeerAddresses, Request};
+use libp2p::multiaddr::Protocol;
+use libp2p::swarm::dial_opts::DialOpts;
+use libp2p::{Multiaddr, PeerId};
+use std::collections::{BTreeMap, HashSet};
+use std::time::{Duration, Instant};
+
+impl Node {
+    pub(super) fn maybe_dial(&mut self, p: PeerAddresses) {
+        let peer = p.public_key.peer_id();
+        if peer == self.identity.peer_id() || self.connected.contains(&peer) {
+            return;
+        }
+        if self.admission(&peer) != Admission::Admitted {
+            return;
+        }
+        if let Some(t) = self.recent_dials.get(&peer)
+            && t.elapsed() < Duration::from_secs(10)
+        {
+            return;
+        }
+        let addrs: Vec<Multiaddr> = p.addresses.iter().filter_map(|a| a.parse().ok()).collect();
+        if addrs.is_empty() {
+            return;
+        }
+        self.recent_dials.insert(peer, Instant::now());
+        let opts = DialOpts::peer_id(peer).addresses(addrs).build();
+        if let Err(e) = self.swarm.dial(opts) {
+            tracing::debug!(%peer, error = %e, "dial not started");
+        }
+    }
+
+    pub(super) fn dial_bootstrap(&mut self) {
+        for addr in self.config.network.bootstrap.clone() {
+            let Ok(ma) = addr.parse::<Multiaddr>() else {
+                continue;
+            };
+            let Some(peer) = ma.iter().find_map(|p| match p {
+                Protocol::P2p(peer) => Some(peer),
+                _ => None,
+            }) else {
+                continue;
+            };
+            if peer == self.identity.peer_id() || self.connected.contains(&peer) {
+                continue;
+            }
+            if self.admission(&peer) != Admission::Admitted {
+                tracing::warn!(%peer, "bootstrap peer is not admitted by the roster held; not dialling it");
+                continue;
+            }
+            if let Err(e) = self.swarm.dial(ma) {
+                tracing::debug!(%peer, error = %e, "bootstrap dial not started");
+            }
+        }
+    }
+
+    /// Accepts a chain offered by `source` if it extends what we hold.
+    pub(super) fn offer_roster(
+        &mut self,
+        chain: Vec<Signed<Roster>>,
+        source: &str,
+    ) -> Result<Option<u64>, RosterError> {
+        let held = self.roster_version();
+        // Skip versions we already hold (a push carries the whole chain).
+        let newer: Vec<Signed<Roster>> = chain
+            .into_iter()
+            .filter(|s| {
+                codec::decode::<Roster>(s.body())
+                    .map(|r| r.version > held)
+                    .unwrap_or(true)
+            })
+            .collect();
+        if newer.is_empty() {
+            return Ok(None);
+        }
+        let held_signed = self.roster.as_ref().map(|(s, _)| s);
+        let accepted = match roster::accept_chain(held_signed, &newer, &self.anchor) {
+            Ok(r) => r,
+            Err(e) => {
+                self.record_refusal(None, None, format!("roster from {source}: {e}"));
+                return Err(e);
+            }
+        };
+        let versions: Vec<(u64, &Signed<Roster>)> = newer
+            .iter()
+            .map(|s| {
+                let v = codec::decode::<Roster>(s.body())
+                    .map(|r| r.version)
+                    .unwrap_or(0);
+                (v, s)
+            })
+            .collect();
+        if let Err(e) = self.store.put_rosters(&versions) {
+            tracing::error!(error = %e, "cannot persist the roster; not applying it");
+            return Ok(None);
+        }
+        let newest = newer.last().expect("not empty").clone();
+        tracing::info!(version = accepted.version, from = source, "accepted roster");
+        self.log(dxmesh_protocol::audit::Event::RosterAccepted {
+            version: accepted.version,
+            digest: newest.digest(),
+        });
+        self.roster = Some((newest, accepted.clone()));
+        self.apply_roster();
+        self.push_roster();
+        Ok(Some(accepted.version))
+    }
+
+    /// Makes the allow-list match the roster as of now; disconnects the rest.
+    pub(super) fn apply_roster(&mut self) {
+        let t = now();
+        let admitted: HashSet<PeerId> = match &self.roster {
+            Some((_, r)) => r
+                .members
+                .iter()
+                .filter(|m| r.admission(&m.public_key, t) == Admission::Admitted)
+                .map(|m| m.public_key.peer_id())
+                .filter(|p| *p != self.identity.peer_id())
+                .collect(),
+            None => HashSet::new(),
+        };
+        let current: Vec<PeerId> = self
+            .swarm
+            .behaviour()
+            .allow
+            .allowed_peers()
+            .iter()
+            .copied()
+            .collect();
+        for p in current {
+            if !admitted.contains(&p) {
+                let reason = self.admission(&p);
+                tracing::warn!(peer = %p, %reason, "peer no longer admitted; disconnecting");
+                self.swarm.behaviour_mut().allow.disallow_peer(p);
+                let _ = self.swarm.disconnect_peer_id(p);
+                self.connected.remove(&p);
+            }
+        }
+        for p in admitted {
+            self.swarm.behaviour_mut().allow.allow_peer(p);
+        }
+        if let Some((_, r)) = &self.roster {
+            let me = r.admission(&self.identity.public(), t);
+            if self.self_admission != Some(me) {
+                if me == Admission::Admitted {
+                    tracing::info!(
+                        version = r.version,
+                        "this node is admitted by the roster it holds"
+                    );
+                } else {
+                    tracing::error!(reason = %me, version = r.version, "this node is not admitted by the roster it holds");
+                }
+                self.self_admission = Some(me);
+            }
+        }
+    }
+
+    pub(super) fn push_roster(&mut self) {
+        let chain = match self.store.rosters_after(0) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the roster chain to push");
+                return;
+            }
+        };
+        let peers: Vec<PeerId> = self.connected.iter().copied().collect();
+        for p in peers {
+            self.send(
+                p,
+                Request::RosterPush {
+                    chain: chain.clone(),
+                },
+                Pending::RosterPush,
+            );
+        }
+    }
+
+    pub(super) fn status(&self) -> StatusInfo {
+        let me = self.identity.peer_id();
+        let roster = self.roster.as_ref().map(|(_, r)| r);
+        let mut connected: BTreeMap<String, PeerInfo> = BTreeMap::new();
+        for p in &self.connected {
+            let member =
+                roster.and_then(|r| PublicKey::from_peer_id(p).and_then(|pk| r.member(&pk)));
+            connected.insert(
+                p.to_string(),
+                PeerInfo {
+                    peer_id: p.to_string(),
+                    department: member.map(|m| m.department.clone()).unwrap_or_default(),
+                    role: member.map(|m| m.role.to_string()).unwrap_or_default(),
+                    display_name: member.map(|m| m.display_name.clone()).unwrap_or_default(),
+                    addresses: self
+                        .peer_addrs
+                        .get(p)
+                        .map(|a| a.iter().map(|a| a.to_string()).collect())
+                        .unwrap_or_default(),
+                },
+            );
+        }
+        StatusInfo {
+            peer_id: me.to_string(),
+            public_key_pem: self.identity.public().to_pem(),
+            department: self.config.department.clone(),
+            role: self.config.role.to_string(),
+            display_name: self.config.display_name.clone(),
+            mesh: roster.map(|r| r.mesh.clone()),
+            roster_version: self.roster_version(),
+            self_admission: roster
+                .map(|r| r.admission(&self.identity.public(), now()).to_string())
+                .unwrap_or_else(|| "no roster installed".into()),
+            listen_addresses: self
+                .listen_addrs
+                .iter()
+                .map(|a| a.clone().with(Protocol::P2p(me)).to_string())
+                .collect(),
+            connected: connected.into_values().collect(),
+            uptime_secs: self.started.elapsed().as_secs(),
+            refusals: self.refusals.iter().cloned().collect(),
+        }
+    }
+}

@@ -1,0 +1,80 @@
+//! The ministry's national participation index and its queries: which of
+//! the ID numbers a province asks about are insured, where and how.
+
+use crate::base::clock::now;
+use dxmesh_protocol::agreement::Terms;
+use dxmesh_protocol::feed::NationalAnswer;
+use dxmesh_protocol::id::IdNumber;
+use std::path::Path;
+
+/// An ID and the national index values asked for.
+type NationalRecord = (IdNumber, Vec<String>);
+
+/// Looks IDs up in the national index dataset (one scan for the whole batch).
+pub fn national_lookup(
+    data_dir: &Path,
+    terms: &Terms,
+    epoch: u64,
+    fields: &[String],
+    ids: &[IdNumber],
+) -> Result<NationalAnswer, String> {
+    let reader =
+        crate::dataset::DatasetReader::open(data_dir, &terms.dataset).map_err(|e| e.to_string())?;
+    let cols: Vec<usize> = fields
+        .iter()
+        .map(|f| {
+            reader
+                .columns()
+                .iter()
+                .position(|c| c == f)
+                .ok_or_else(|| format!("the national index has no column {f:?}"))
+        })
+        .collect::<Result<_, _>>()?;
+    let wanted: std::collections::HashSet<IdNumber> = ids.iter().copied().collect();
+    let mut found = Vec::new();
+    let mut raw =
+        crate::publish::feeds::RawBlocks::open(&reader, false).map_err(|e| e.to_string())?;
+    loop {
+        let mut group = Vec::new();
+        while group.len() < 16 {
+            match raw.next_block().map_err(|e| e.to_string())? {
+                Some(b) => group.push(b),
+                None => break,
+            }
+        }
+        if group.is_empty() {
+            break;
+        }
+        use rayon::prelude::*;
+        let parts: Vec<Result<Vec<NationalRecord>, String>> = group
+            .par_iter()
+            .map(|bytes| {
+                let mut cursor = crate::dataset::BlockCursor::new(bytes)?;
+                let mut values = Vec::new();
+                let mut found = Vec::new();
+                while let Some(id) = cursor.next_record(|i| cols.contains(&i), &mut values)? {
+                    if wanted.contains(&id) {
+                        let record = cols
+                            .iter()
+                            .map(|c| values.get(*c).copied().unwrap_or("").to_string())
+                            .collect();
+                        found.push((id, record));
+                    }
+                }
+                Ok(found)
+            })
+            .collect();
+        for p in parts {
+            found.extend(p?);
+        }
+    }
+    found.sort();
+    Ok(NationalAnswer {
+        agreement: terms.id(),
+        epoch,
+        fields: fields.to_vec(),
+        found,
+        asked: ids.len() as u64,
+        at: now(),
+    })
+}
