@@ -17,9 +17,10 @@
 //! key id type `0x04`, and its signature line carries the 8-byte big-endian
 //! time before the signature.
 
-use crate::agreement::{AgreementId, Refusal};
+use crate::agreement::enforcement::Refusal;
+use crate::agreement::terms::AgreementId;
+use crate::hash::Hash;
 use crate::identity::{Identity, PublicKey};
-use crate::merkle::Hash;
 use crate::time::Timestamp;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;

@@ -13,11 +13,13 @@
 //! Also here: the disclosure record set a provider signs, and the pull
 //! request sent at the start of a bulk stream.
 
-use crate::agreement::{AgreementId, FieldTerm, Treatment};
+use crate::agreement::terms::{AgreementId, FieldTerm, Treatment};
 use crate::codec::{self, CodecError};
 use crate::date::Date;
+use crate::display::hex;
+use crate::hash::{Hash, sha256};
 use crate::identity::PublicKey;
-use crate::merkle::{self, Hash};
+use crate::merkle;
 use crate::signed::SignedKind;
 use crate::time::Timestamp;
 use crate::token::{AttrToken, IdToken};
@@ -329,8 +331,8 @@ impl Manifest {
         if actual != expected {
             return Err(FeedError::ChunkHash {
                 index,
-                expected: crate::hex(&expected),
-                actual: crate::hex(&actual),
+                expected: hex(&expected),
+                actual: hex(&actual),
             });
         }
         Ok(())
@@ -437,10 +439,7 @@ impl SignedKind for NationalAnswer {
 
 /// The hash of a disclosed set (for logs that must not hold the records).
 pub fn disclosure_digest(d: &Disclosure) -> Hash {
-    let bytes = codec::encode(d).expect("disclosures encode");
-    let mut h = [0u8; 32];
-    h.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, &bytes).as_ref());
-    h
+    sha256(&codec::encode(d).expect("disclosures encode"))
 }
 
 #[cfg(test)]

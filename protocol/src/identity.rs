@@ -7,6 +7,7 @@
 //! SubjectPublicKeyInfo PEM, so `openssl` can read both. This module does no
 //! I/O: callers read and write the files and supply randomness.
 
+use crate::display::hex;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use libp2p_identity::PeerId;
@@ -133,7 +134,7 @@ impl PublicKey {
 
     /// Lowercase hex of the 32 key bytes.
     pub fn to_hex(&self) -> String {
-        crate::hex(&self.0)
+        hex(&self.0)
     }
 }
 

@@ -10,6 +10,9 @@
 //!   limits, no trailing bytes). Nothing else names bincode.
 //! - [`identity`]: node identities (Ed25519 seed -> ring key and libp2p
 //!   `PeerId`), public keys, PEM export.
+//! - [`hash`]: the 32-byte `Hash` type and SHA-256 (a leaf: imports nothing
+//!   from the crate).
+//! - [`display`]: lowercase hex for display and reports (a leaf).
 //! - [`signed`]: `Signed<T>` with a domain-separation tag per message kind.
 //! - [`merkle`]: RFC 6962 trees, inclusion and consistency proofs.
 //! - [`date`]: calendar dates for birth dates, ages and cycles.
@@ -20,11 +23,15 @@
 //!   disclosures.
 //! - [`audit`]: audit events and entries, C2SP checkpoints and cosignatures.
 //! - [`agreement`]: sharing-agreement terms, the negotiation state machine,
-//!   and the provider's pull and disclosure checks.
+//!   and the provider's pull and disclosure checks (a folder: `terms`,
+//!   `negotiation`, `enforcement`).
 //! - [`time`]: signed instants (Unix seconds, RFC 3339 text).
 //! - [`roster`]: the anchor-signed member roster, chain acceptance, admission.
-//! - [`setops`]: streaming set algebra over sorted token streams.
 //! - [`wire`]: control request/response messages and their length-prefixed framing.
+//!
+//! Modules import each other by the module that defines an item (for
+//! example `crate::display::hex`, `crate::hash::Hash`), never through the
+//! re-exports below, which exist for callers outside the crate.
 //!
 //! Design notes live in `docs/architecture.md` and `docs/protocol.md`.
 
@@ -36,12 +43,13 @@ pub mod audit;
 pub mod codec;
 pub mod cycle;
 pub mod date;
+pub mod display;
 pub mod feed;
+pub mod hash;
 pub mod id;
 pub mod identity;
 pub mod merkle;
 pub mod roster;
-pub mod setops;
 pub mod signed;
 pub mod time;
 pub mod token;
@@ -49,17 +57,7 @@ pub mod wire;
 
 pub use codec::{CodecError, decode, encode};
 pub use date::Date;
+pub use display::hex;
 pub use id::{IdError, IdNumber, normalize};
 pub use identity::{Identity, PublicKey};
 pub use signed::{Signed, SignedKind};
-
-/// Lowercase hex of `bytes` (for display and reports).
-pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(DIGITS[usize::from(b >> 4)] as char);
-        s.push(DIGITS[usize::from(b & 15)] as char);
-    }
-    s
-}

@@ -1,6 +1,6 @@
-//! RFC 6962 / RFC 9162 Merkle trees: leaf and node hashing, the tree head
-//! (root) of a list of leaves, a streaming root builder, inclusion and
-//! consistency proofs, and their verifiers.
+//! RFC 6962 / RFC 9162 Merkle trees: leaf and node hashing, the root of a
+//! list of leaves, a streaming root builder, inclusion and consistency
+//! proofs, and their verifiers.
 //!
 //! Hashing: leaf `SHA-256(0x00 || data)`, interior node
 //! `SHA-256(0x01 || left || right)`, the split at the largest power of two
@@ -9,12 +9,13 @@
 //! it holds no storage and does no I/O. The verifiers take byte slices so that
 //! a malformed proof from the wire (wrong hash length, garbage) is an error,
 //! never a panic; they pass every case of the transparency-dev test vectors.
+//! The [`tyalias@Hash`] type itself is defined in [`crate::hash`] and
+//! re-exported here.
 
-use ring::digest::{Context, SHA256, digest};
+pub use crate::hash::Hash;
+use crate::hash::sha256;
+use ring::digest::{Context, SHA256};
 use serde::{Deserialize, Serialize};
-
-/// A SHA-256 hash: a leaf hash, an interior node or a root.
-pub type Hash = [u8; 32];
 
 /// Why a proof did not verify or could not be built.
 #[derive(Debug, thiserror::Error, PartialEq, Eq, Clone)]
@@ -64,12 +65,12 @@ pub fn node_hash(left: &Hash, right: &Hash) -> Hash {
     buf[0] = 0x01;
     buf[1..33].copy_from_slice(left);
     buf[33..].copy_from_slice(right);
-    to_hash(digest(&SHA256, &buf).as_ref())
+    sha256(&buf)
 }
 
 /// The root of the empty tree: `SHA-256("")`.
 pub fn empty_root() -> Hash {
-    to_hash(digest(&SHA256, b"").as_ref())
+    sha256(b"")
 }
 
 fn to_hash(bytes: &[u8]) -> Hash {
@@ -82,19 +83,6 @@ fn to_hash(bytes: &[u8]) -> Hash {
 fn split_point(n: u64) -> u64 {
     debug_assert!(n >= 2);
     1 << (63 - (n - 1).leading_zeros())
-}
-
-/// The signed statement about a tree: its size and root.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TreeHead {
-    /// Number of leaves.
-    pub size: u64,
-    /// Root hash over those leaves.
-    pub root: Hash,
-}
-
-impl crate::signed::SignedKind for TreeHead {
-    const TAG: &'static str = "dxmesh/tree-head/v1";
 }
 
 /// An inclusion proof as it travels on the wire.

@@ -7,8 +7,8 @@
 //! one a node holds, and whether a peer is admitted by a roster at a given
 //! time. The node enforces those answers on every connection and stream.
 
+use crate::hash::Hash;
 use crate::identity::PublicKey;
-use crate::merkle::Hash;
 use crate::signed::{SignatureError, Signed, SignedKind};
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};

@@ -3,13 +3,15 @@
 //!
 //! The signature covers the *signing input*
 //! `TAG || 0x00 || canonical bytes of T`, where `TAG` is the kind's ASCII tag
-//! (for example `dxmesh/tree-head/v1`). Tags never contain a NUL byte, so a
+//! (for example `dxmesh/roster/v1`). Tags never contain a NUL byte, so a
 //! signature made for one kind never verifies as another. The canonical bytes
 //! are kept exactly as signed; decoding happens only after the signature has
 //! been checked. A security officer can check any signature with `openssl
 //! pkeyutl -verify -rawin` over the signing input (see `docs/protocol.md`).
 
 use crate::codec::{self, CodecError};
+use crate::display::hex;
+use crate::hash::{Hash, sha256};
 use crate::identity::{Identity, KeyError, PublicKey};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -60,7 +62,7 @@ pub struct Signature(pub [u8; 64]);
 
 impl fmt::Debug for Signature {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Signature({})", crate::hex(&self.0))
+        write!(f, "Signature({})", hex(&self.0))
     }
 }
 
@@ -209,19 +211,26 @@ impl<T: SignedKind> Signed<T> {
     }
 
     /// SHA-256 of the whole encoded signed value: its content address.
-    pub fn digest(&self) -> crate::merkle::Hash {
-        let bytes = codec::encode(self).expect("a Signed always encodes");
-        let mut h = [0u8; 32];
-        h.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, &bytes).as_ref());
-        h
+    pub fn digest(&self) -> Hash {
+        sha256(&codec::encode(self).expect("a Signed always encodes"))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::merkle::TreeHead;
 
+    /// A kind of the tests' own, so that they depend on no message type.
+    #[derive(Serialize, Deserialize, Debug, PartialEq)]
+    struct SampleKind {
+        size: u64,
+        root: [u8; 32],
+    }
+    impl SignedKind for SampleKind {
+        const TAG: &'static str = "dxmesh/test-sample/v1";
+    }
+
+    /// The same layout as `SampleKind` under another tag.
     #[derive(Serialize, Deserialize, Debug, PartialEq)]
     struct OtherKind {
         size: u64,
@@ -231,8 +240,8 @@ mod tests {
         const TAG: &'static str = "dxmesh/test-other/v1";
     }
 
-    fn head() -> TreeHead {
-        TreeHead {
+    fn sample() -> SampleKind {
+        SampleKind {
             size: 5,
             root: [9; 32],
         }
@@ -241,20 +250,20 @@ mod tests {
     #[test]
     fn sign_verify_and_round_trip() {
         let id = Identity::from_seed([3; 32]).unwrap();
-        let s = Signed::sign(&id, &head()).unwrap();
-        assert_eq!(s.verify().unwrap(), head());
-        assert_eq!(s.verify_by(&id.public()).unwrap(), head());
+        let s = Signed::sign(&id, &sample()).unwrap();
+        assert_eq!(s.verify().unwrap(), sample());
+        assert_eq!(s.verify_by(&id.public()).unwrap(), sample());
         let bytes = codec::encode(&s).unwrap();
-        let back: Signed<TreeHead> = codec::decode(&bytes).unwrap();
+        let back: Signed<SampleKind> = codec::decode(&bytes).unwrap();
         assert_eq!(back, s);
-        assert_eq!(back.verify().unwrap(), head());
+        assert_eq!(back.verify().unwrap(), sample());
     }
 
     #[test]
     fn a_signature_for_one_kind_never_verifies_as_another() {
-        // OtherKind has the same layout as TreeHead, so only the tag differs.
+        // OtherKind has the same layout as SampleKind, so only the tag differs.
         let id = Identity::from_seed([3; 32]).unwrap();
-        let s = Signed::sign(&id, &head()).unwrap();
+        let s = Signed::sign(&id, &sample()).unwrap();
         let bytes = codec::encode(&s).unwrap();
         let other: Signed<OtherKind> = codec::decode(&bytes).unwrap();
         assert!(matches!(
@@ -270,7 +279,7 @@ mod tests {
     fn wrong_signer_and_flipped_bytes_are_refused() {
         let id = Identity::from_seed([3; 32]).unwrap();
         let other = Identity::from_seed([4; 32]).unwrap();
-        let s = Signed::sign(&id, &head()).unwrap();
+        let s = Signed::sign(&id, &sample()).unwrap();
         assert!(matches!(
             s.verify_by(&other.public()),
             Err(SignatureError::WrongSigner { .. })
@@ -279,7 +288,7 @@ mod tests {
         for i in 0..bytes.len() {
             let mut b = bytes.clone();
             b[i] ^= 0x40;
-            if let Ok(t) = codec::decode::<Signed<TreeHead>>(&b) {
+            if let Ok(t) = codec::decode::<Signed<SampleKind>>(&b) {
                 assert!(t.verify().is_err(), "flip at byte {i} went unnoticed");
             }
         }

@@ -14,6 +14,7 @@
 //! Only providers of a token group ever hold its master key; the comparator
 //! sees tokens, never keys. All primitives are ring's.
 
+use crate::display::hex;
 use crate::id::IdNumber;
 use ring::{hkdf, hmac, rand::SecureRandom};
 use serde::{Deserialize, Serialize};
@@ -97,17 +98,17 @@ pub struct AttrToken(pub [u8; 8]);
 
 impl fmt::Debug for IdToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "IdToken({})", crate::hex(&self.0))
+        write!(f, "IdToken({})", hex(&self.0))
     }
 }
 impl fmt::Display for IdToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&crate::hex(&self.0))
+        f.write_str(&hex(&self.0))
     }
 }
 impl fmt::Debug for AttrToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "AttrToken({})", crate::hex(&self.0))
+        write!(f, "AttrToken({})", hex(&self.0))
     }
 }
 

@@ -7,11 +7,12 @@
 //! body, so an oversized message is refused without being read. Bulk feed
 //! transfers use separate one-directional libp2p streams (later protocols).
 
-use crate::agreement::{AgreementId, Step};
+use crate::agreement::negotiation::Step;
+use crate::agreement::terms::AgreementId;
 use crate::codec::{self, CodecError};
 use crate::feed::{Disclosure, Manifest};
+use crate::hash::Hash;
 use crate::identity::PublicKey;
-use crate::merkle::Hash;
 use crate::roster::{Admission, Roster};
 use crate::signed::Signed;
 use crate::token::IdToken;
@@ -186,7 +187,7 @@ pub enum Response {
     /// A pull or disclosure refused under the agreement.
     Denied {
         /// Why, typed.
-        refusal: crate::agreement::Refusal,
+        refusal: crate::agreement::enforcement::Refusal,
     },
     /// The request was refused.
     Refused {

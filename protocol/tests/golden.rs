@@ -14,7 +14,7 @@ use dxmesh_protocol::cycle::{Cycle, Period};
 use dxmesh_protocol::date::Date;
 use dxmesh_protocol::id::normalize;
 use dxmesh_protocol::identity::Identity;
-use dxmesh_protocol::merkle::{self, TreeHead, consistency_proof, inclusion_proof, leaf_hash};
+use dxmesh_protocol::merkle::{consistency_proof, inclusion_proof, leaf_hash};
 use dxmesh_protocol::roster::{Member, Role, Roster};
 use dxmesh_protocol::signed::Signed;
 use dxmesh_protocol::time::Timestamp;
@@ -27,11 +27,6 @@ fn vectors() -> Vec<(&'static str, Vec<u8>)> {
     let id = normalize("11010519491231002X", reference).unwrap();
     let signer = Identity::from_seed([0x11; 32]).unwrap();
     let leaves: Vec<_> = (0u8..7).map(|i| leaf_hash(&[i])).collect();
-    let head = TreeHead {
-        size: leaves.len() as u64,
-        root: merkle::root(&leaves),
-    };
-    let signed = Signed::sign(&signer, &head).unwrap();
     let epoch_key = GroupMasterKey([0x42; 32]).epoch_key("registration", 7);
     let name = AttrField::new("name").unwrap();
     let consumer = Identity::from_seed([0x22; 32]).unwrap();
@@ -114,9 +109,6 @@ fn vectors() -> Vec<(&'static str, Vec<u8>)> {
             "control_frame_roster_sync",
             encode_frame(&Request::RosterSync { have_version: 7 }, MAX_CONTROL_FRAME).unwrap(),
         ),
-        ("tree_head", encode(&head).unwrap()),
-        ("signed_tree_head", encode(&signed).unwrap()),
-        ("signed_tree_head.signing_input", signed.signing_input()),
         (
             "inclusion_proof_3_of_7",
             encode(&inclusion_proof(&leaves, 3).unwrap()).unwrap(),
@@ -184,13 +176,14 @@ fn golden_vectors_match_committed_bytes() {
 }
 
 #[test]
-fn golden_signed_tree_head_still_verifies() {
+fn golden_signed_roster_still_verifies() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
-    let hex: String = std::fs::read_to_string(dir.join("signed_tree_head.hex"))
+    let hex: String = std::fs::read_to_string(dir.join("signed_roster.hex"))
         .unwrap()
         .split_whitespace()
         .collect();
-    let signed: Signed<TreeHead> = dxmesh_protocol::decode(&hex::decode(hex).unwrap()).unwrap();
-    let head = signed.verify().unwrap();
-    assert_eq!(head.size, 7);
+    let signed: Signed<Roster> = dxmesh_protocol::decode(&hex::decode(hex).unwrap()).unwrap();
+    let anchor = Identity::from_seed([0x33; 32]).unwrap();
+    let roster = signed.verify_by(&anchor.public()).unwrap();
+    assert_eq!((roster.mesh.as_str(), roster.version), ("golden", 1));
 }

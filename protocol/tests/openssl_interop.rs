@@ -1,5 +1,5 @@
 //! Interoperability with the `openssl` command line, as a security officer
-//! would use it (`docs/protocol.md`): a `Signed<TreeHead>` signature verifies
+//! would use it (`docs/protocol.md`): a `Signed<Manifest>` signature verifies
 //! with `openssl pkeyutl -verify -rawin` over `Signed::signing_input()` and the
 //! exported public key PEM, and stops verifying when one byte of the message
 //! changes; `openssl pkey -pubout` derives from `Identity::to_pkcs8_pem()` the
@@ -7,9 +7,13 @@
 //! same (deterministic Ed25519) signature; and a key made by `openssl genpkey`
 //! reads back. Skipped, with a message, when `openssl` is not on PATH.
 
+use dxmesh_protocol::date::Date;
+use dxmesh_protocol::feed::{Manifest, Quality};
 use dxmesh_protocol::identity::{Identity, PublicKey};
-use dxmesh_protocol::merkle::{TreeHead, leaf_hash};
+use dxmesh_protocol::merkle::{self, leaf_hash};
 use dxmesh_protocol::signed::Signed;
+use dxmesh_protocol::time::Timestamp;
+use dxmesh_protocol::token::IdToken;
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -59,25 +63,37 @@ fn verify_with_openssl(dir: &Path) -> Output {
     )
 }
 
-fn signed_head(identity: &Identity) -> Signed<TreeHead> {
-    let head = TreeHead {
-        size: 1_000_003,
-        root: leaf_hash(b"dxmesh openssl interop"),
+fn signed_manifest(identity: &Identity) -> Signed<Manifest> {
+    let chunk_hashes = vec![leaf_hash(b"dxmesh openssl interop")];
+    let manifest = Manifest {
+        provider: identity.public(),
+        agreement: [0x11; 32],
+        dataset: "registry".into(),
+        epoch: 3,
+        reference_date: Date::new(2026, 12, 1).unwrap(),
+        schema: Vec::new(),
+        records: 1_000_003,
+        root: merkle::root(&chunk_hashes),
+        chunk_hashes,
+        first_tokens: vec![IdToken([0; 16])],
+        quality: Quality::default(),
+        created_at: Timestamp(1_796_083_200),
+        previous: None,
     };
-    Signed::sign(identity, &head).expect("a tree head encodes")
+    Signed::sign(identity, &manifest).expect("a manifest encodes")
 }
 
 #[test]
-fn openssl_verifies_signed_tree_heads() {
+fn openssl_verifies_signed_manifests() {
     if !have_openssl() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
     let identity = Identity::from_seed([0x5A; 32]).unwrap();
-    let signed = signed_head(&identity);
+    let signed = signed_manifest(&identity);
     assert_eq!(signed.signer(), &identity.public());
     let msg = signed.signing_input();
-    assert!(msg.starts_with(b"dxmesh/tree-head/v1\0"));
+    assert!(msg.starts_with(b"dxmesh/feed-manifest/v1\0"));
     std::fs::write(dir.path().join("pub.pem"), identity.public().to_pem()).unwrap();
     std::fs::write(dir.path().join("msg.bin"), &msg).unwrap();
     std::fs::write(dir.path().join("sig.bin"), signed.signature().0).unwrap();
@@ -143,7 +159,7 @@ fn openssl_signs_the_signing_input_identically() {
     }
     let dir = tempfile::tempdir().unwrap();
     let identity = Identity::from_seed([0x5A; 32]).unwrap();
-    let signed = signed_head(&identity);
+    let signed = signed_manifest(&identity);
     std::fs::write(dir.path().join("seed.pem"), identity.to_pkcs8_pem()).unwrap();
     std::fs::write(dir.path().join("msg.bin"), signed.signing_input()).unwrap();
     let out = openssl(

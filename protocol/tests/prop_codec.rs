@@ -1,18 +1,21 @@
 //! Property tests of the canonical codec on the wire types: `encode` then
 //! `decode` gives back the same value (and the same bytes) for
-//! `merkle::InclusionProof`, `merkle::ConsistencyProof`, `merkle::TreeHead`,
-//! `Signed<TreeHead>`, `IdNumber`, `token::IdToken` and `date::Date`;
+//! `merkle::InclusionProof`, `merkle::ConsistencyProof`, `feed::Manifest`,
+//! `Signed<Manifest>`, `IdNumber`, `token::IdToken` and `date::Date`;
 //! `codec::decode` of arbitrary bytes, and of damaged valid encodings, never
 //! panics for any of them (and whatever decodes is used the way a node would
 //! use it: verified, re-encoded); and flipping any single bit of an encoded
-//! `Signed<TreeHead>` makes either decoding or `verify()` fail.
+//! `Signed<Manifest>` makes either decoding or `verify()` fail.
 
+use dxmesh_protocol::agreement::{FieldTerm, Treatment};
 use dxmesh_protocol::codec::{decode, encode};
 use dxmesh_protocol::date::Date;
+use dxmesh_protocol::feed::{Manifest, Quality};
 use dxmesh_protocol::id::{IdNumber, check_character, normalize};
 use dxmesh_protocol::identity::Identity;
-use dxmesh_protocol::merkle::{ConsistencyProof, Hash, InclusionProof, TreeHead, leaf_hash};
+use dxmesh_protocol::merkle::{self, ConsistencyProof, Hash, InclusionProof, leaf_hash};
 use dxmesh_protocol::signed::Signed;
+use dxmesh_protocol::time::Timestamp;
 use dxmesh_protocol::token::IdToken;
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -51,8 +54,103 @@ fn consistency_proofs() -> impl Strategy<Value = ConsistencyProof> {
         .prop_map(|(size1, size2, path)| ConsistencyProof { size1, size2, path })
 }
 
-fn tree_heads() -> impl Strategy<Value = TreeHead> {
-    (any_size(), any_hash()).prop_map(|(size, root)| TreeHead { size, root })
+fn names() -> impl Strategy<Value = String> {
+    "[a-z_]{1,16}"
+}
+
+fn schemas() -> impl Strategy<Value = Vec<FieldTerm>> {
+    let treatments = [Treatment::Token, Treatment::AttrToken, Treatment::Clear];
+    prop::collection::vec((names(), 0..3usize), 0..4).prop_map(move |fields| {
+        fields
+            .into_iter()
+            .map(|(name, t)| FieldTerm {
+                name,
+                treatment: treatments[t],
+            })
+            .collect()
+    })
+}
+
+fn qualities() -> impl Strategy<Value = Quality> {
+    let counts = || prop::collection::vec((names(), any_size()), 0..3);
+    (
+        (any_size(), counts(), counts()),
+        (any_size(), any_size(), any_size(), any_size()),
+    )
+        .prop_map(
+            |(
+                (rows_read, quarantined, fixes),
+                (duplicate_rows, rows_kept, rows_out_of_scope, distinct_ids),
+            )| {
+                Quality {
+                    rows_read,
+                    quarantined,
+                    fixes,
+                    duplicate_rows,
+                    rows_kept,
+                    rows_out_of_scope,
+                    distinct_ids,
+                }
+            },
+        )
+}
+
+/// A manifest whose provider is the identity of `seed`, its root over its
+/// chunk hashes (as a provider signs it).
+fn manifest(seed: [u8; 32], chunks: Vec<(Hash, [u8; 16])>) -> Manifest {
+    let provider = Identity::from_seed(seed)
+        .expect("any 32-byte seed is accepted")
+        .public();
+    let (chunk_hashes, first): (Vec<Hash>, Vec<[u8; 16]>) = chunks.into_iter().unzip();
+    Manifest {
+        provider,
+        agreement: [0x11; 32],
+        dataset: "registry".into(),
+        epoch: 0,
+        reference_date: Date::new(2026, 12, 1).unwrap(),
+        schema: Vec::new(),
+        records: 0,
+        root: merkle::root(&chunk_hashes),
+        chunk_hashes,
+        first_tokens: first.into_iter().map(IdToken).collect(),
+        quality: Quality::default(),
+        created_at: Timestamp(0),
+        previous: None,
+    }
+}
+
+/// Manifests with every field random, with the seed of their provider.
+fn manifests() -> impl Strategy<Value = ([u8; 32], Manifest)> {
+    (
+        (any::<[u8; 32]>(), any_hash(), names(), any_size(), dates()),
+        (
+            schemas(),
+            any_size(),
+            prop::collection::vec(any::<(Hash, [u8; 16])>(), 0..20),
+        ),
+        (qualities(), any::<u64>(), prop::option::of(any_hash())),
+    )
+        .prop_map(
+            |(
+                (seed, agreement, dataset, epoch, reference_date),
+                (schema, records, chunks),
+                (quality, created_at, previous),
+            )| {
+                let m = Manifest {
+                    agreement,
+                    dataset,
+                    epoch,
+                    reference_date,
+                    schema,
+                    records,
+                    quality,
+                    created_at: Timestamp(created_at),
+                    previous,
+                    ..manifest(seed, chunks)
+                };
+                (seed, m)
+            },
+        )
 }
 
 fn dates() -> impl Strategy<Value = Date> {
@@ -77,10 +175,10 @@ fn id_numbers() -> impl Strategy<Value = IdNumber> {
     })
 }
 
-fn signed_heads() -> impl Strategy<Value = (Signed<TreeHead>, TreeHead)> {
-    (any::<[u8; 32]>(), tree_heads()).prop_map(|(seed, head)| {
+fn signed_manifests() -> impl Strategy<Value = (Signed<Manifest>, Manifest)> {
+    manifests().prop_map(|(seed, m)| {
         let id = Identity::from_seed(seed).expect("any 32-byte seed is accepted");
-        (Signed::sign(&id, &head).expect("a tree head encodes"), head)
+        (Signed::sign(&id, &m).expect("a manifest encodes"), m)
     })
 }
 
@@ -119,10 +217,11 @@ fn decode_everything(bytes: &[u8]) {
         let _ = p.verify(&root1, &root2);
         assert_eq!(decode::<ConsistencyProof>(&encode(&p).unwrap()).unwrap(), p);
     }
-    if let Ok(h) = decode::<TreeHead>(bytes) {
-        assert_eq!(decode::<TreeHead>(&encode(&h).unwrap()).unwrap(), h);
+    if let Ok(m) = decode::<Manifest>(bytes) {
+        let _ = m.check();
+        assert_eq!(decode::<Manifest>(&encode(&m).unwrap()).unwrap(), m);
     }
-    if let Ok(s) = decode::<Signed<TreeHead>>(bytes) {
+    if let Ok(s) = decode::<Signed<Manifest>>(bytes) {
         let _ = s.verify();
         let _ = s.signing_input();
         let _ = s.digest();
@@ -149,8 +248,8 @@ fn damaged_encodings() -> impl Strategy<Value = Vec<u8>> {
     let valid = prop_oneof![
         inclusion_proofs().prop_map(|v| encode(&v).unwrap()),
         consistency_proofs().prop_map(|v| encode(&v).unwrap()),
-        tree_heads().prop_map(|v| encode(&v).unwrap()),
-        signed_heads().prop_map(|(s, _)| encode(&s).unwrap()),
+        manifests().prop_map(|(_, v)| encode(&v).unwrap()),
+        signed_manifests().prop_map(|(s, _)| encode(&s).unwrap()),
         id_numbers().prop_map(|v| encode(&v).unwrap()),
         dates().prop_map(|v| encode(&v).unwrap()),
     ];
@@ -186,15 +285,15 @@ proptest! {
     }
 
     #[test]
-    fn tree_head_round_trips(h in tree_heads()) {
-        round_trip(&h);
+    fn manifest_round_trips((_, m) in manifests()) {
+        round_trip(&m);
     }
 
     #[test]
-    fn signed_tree_head_round_trips((s, head) in signed_heads()) {
+    fn signed_manifest_round_trips((s, m) in signed_manifests()) {
         round_trip(&s);
-        let back: Signed<TreeHead> = decode(&encode(&s).unwrap()).unwrap();
-        prop_assert_eq!(back.verify().unwrap(), head);
+        let back: Signed<Manifest> = decode(&encode(&s).unwrap()).unwrap();
+        prop_assert_eq!(back.verify_by(&m.provider).unwrap(), m);
         prop_assert_eq!(back.digest(), s.digest());
     }
 
@@ -224,8 +323,8 @@ proptest! {
     }
 
     #[test]
-    fn any_flipped_bit_of_a_signed_tree_head_is_caught(
-        (s, _) in signed_heads(),
+    fn any_flipped_bit_of_a_signed_manifest_is_caught(
+        (s, _) in signed_manifests(),
         bit in any::<Index>(),
     ) {
         let bytes = encode(&s).unwrap();
@@ -238,39 +337,43 @@ proptest! {
 fn flip_is_caught(bytes: &[u8], bit: usize) -> bool {
     let mut b = bytes.to_vec();
     b[bit / 8] ^= 1 << (bit % 8);
-    match decode::<Signed<TreeHead>>(&b) {
+    match decode::<Signed<Manifest>>(&b) {
         Err(_) => true,
         Ok(s) => s.verify().is_err(),
     }
 }
 
 #[test]
-fn every_flipped_bit_of_fixed_signed_tree_heads_is_caught() {
-    let heads = [
-        TreeHead {
-            size: 0,
-            root: dxmesh_protocol::merkle::empty_root(),
+fn every_flipped_bit_of_fixed_signed_manifests_is_caught() {
+    let seed = |n: u8| [n + 1; 32];
+    let manifests = [
+        manifest(seed(0), Vec::new()),
+        Manifest {
+            epoch: 250,
+            records: 70_000,
+            ..manifest(seed(1), vec![([0xA5; 32], [0; 16])])
         },
-        TreeHead {
-            size: 250,
-            root: [0xA5; 32],
+        Manifest {
+            epoch: 70_000,
+            created_at: Timestamp(1_796_083_200),
+            previous: Some([0; 32]),
+            ..manifest(seed(2), vec![([0; 32], [1; 16]), ([2; 32], [3; 16])])
         },
-        TreeHead {
-            size: 70_000,
-            root: [0; 32],
-        },
-        TreeHead {
-            size: u64::MAX,
-            root: [0xFF; 32],
+        Manifest {
+            epoch: u64::MAX,
+            records: u64::MAX,
+            created_at: Timestamp(u64::MAX),
+            previous: Some([0xFF; 32]),
+            ..manifest(seed(3), vec![([0xFF; 32], [0xFF; 16])])
         },
     ];
-    for (n, head) in heads.iter().enumerate() {
-        let id = Identity::from_seed([n as u8 + 1; 32]).unwrap();
-        let bytes = encode(&Signed::sign(&id, head).unwrap()).unwrap();
+    for (n, m) in manifests.iter().enumerate() {
+        let id = Identity::from_seed(seed(n as u8)).unwrap();
+        let bytes = encode(&Signed::sign(&id, m).unwrap()).unwrap();
         for bit in 0..bytes.len() * 8 {
             assert!(
                 flip_is_caught(&bytes, bit),
-                "head {n}: flipping bit {bit} went unnoticed"
+                "manifest {n}: flipping bit {bit} went unnoticed"
             );
         }
     }
@@ -279,13 +382,19 @@ fn every_flipped_bit_of_fixed_signed_tree_heads_is_caught() {
 #[test]
 fn fixed_encodings() {
     // Pin a few bytes so a change of integer encoding is noticed here too.
-    let head = TreeHead {
-        size: 251,
-        root: [7; 32],
+    let proof = ConsistencyProof {
+        size1: 251,
+        size2: 7,
+        path: vec![[7; 32]],
     };
-    let bytes = encode(&head).unwrap();
+    let bytes = encode(&proof).unwrap();
     assert_eq!(&bytes[..3], &[0xFB, 0xFB, 0x00], "251 is a varint u16");
-    assert_eq!(bytes.len(), 3 + 32);
+    assert_eq!(
+        &bytes[3..5],
+        &[7, 1],
+        "7 and the path length are one byte each"
+    );
+    assert_eq!(bytes.len(), 5 + 32);
     let date = Date::new(2026, 11, 27).unwrap();
     assert_eq!(encode(&date).unwrap(), [0xFB, 0xEA, 0x07, 11, 27]);
     let id = normalize("11010519491231002X", date).unwrap();
@@ -333,22 +442,20 @@ fn decoded_dates_are_real_calendar_dates() {
     }
 }
 
-/// Regression (found by the fuzz target `decode_signed_tree_head`): a signer
-/// key that is not a curve point made formatting the refusal panic, so a
-/// peer could crash whoever logged it. Such keys are now refused at decode.
+/// Regression (found by the fuzz target `decode_signed_tree_head`, since
+/// removed with the tree-head kind it decoded): a signer key that is not a
+/// curve point made formatting the refusal panic, so a peer could crash
+/// whoever logged it. Such keys are now refused at decode.
 #[test]
 fn formatting_a_refused_signature_from_the_wire_never_panics() {
     let id = Identity::from_seed([1; 32]).unwrap();
-    let head = TreeHead {
-        size: 1,
-        root: [0; 32],
-    };
-    let mut bytes = encode(&Signed::sign(&id, &head).unwrap()).unwrap();
-    // Layout: body length (1 byte), body, signer (32 bytes), signature (64 bytes).
+    let m = manifest([1; 32], vec![([0; 32], [0; 16])]);
+    let mut bytes = encode(&Signed::sign(&id, &m).unwrap()).unwrap();
+    // Layout: body length (varint), body, signer (32 bytes), signature (64 bytes).
     let signer_at = bytes.len() - 96;
     bytes[signer_at..signer_at + 32].copy_from_slice(&[2; 32]);
     // Keys that are not curve points are refused at decode time...
-    let Ok(signed) = decode::<Signed<TreeHead>>(&bytes) else {
+    let Ok(signed) = decode::<Signed<Manifest>>(&bytes) else {
         return;
     };
     // ...and if one ever decoded, formatting its refusal must not panic.
@@ -356,7 +463,7 @@ fn formatting_a_refused_signature_from_the_wire_never_panics() {
     let formatted = std::panic::catch_unwind(|| format!("{err} {err:?} {signed:?}"));
     assert!(
         formatted.is_ok(),
-        "formatting the refusal of a Signed<TreeHead> whose signer is [2; 32] panicked"
+        "formatting the refusal of a Signed<Manifest> whose signer is [2; 32] panicked"
     );
 }
 

@@ -10,7 +10,8 @@
 //! can also verify under another size whose audit path has the same shape
 //! (leaf 0 of a 3-leaf tree has the path `[l1, l2]`, exactly as leaf 0 of a
 //! 4-leaf tree whose last two leaves hash to `l2`). That is RFC 6962 itself,
-//! and why a `TreeHead` signs the size together with the root. So for changed
+//! and why whatever signs a root (a feed manifest with its chunk list, an
+//! audit checkpoint with its size) signs the size with it. So for changed
 //! indices and sizes the tests require: the altered proof verifies exactly
 //! when its path shape (computed here from the RFC's recursive PATH and
 //! SUBPROOF definitions) equals the original's, and fails otherwise.

@@ -1,0 +1,285 @@
+//! Enforcement: the checks a provider applies to every pull and disclosure
+//! request under an agreement ([`Negotiation::check_pull`],
+//! [`Negotiation::check_disclosure`]), the facts they are checked against,
+//! and the typed [`Refusal`] sent back to the requester and recorded.
+
+use crate::agreement::negotiation::{Negotiation, Status};
+use crate::identity::PublicKey;
+use crate::roster::Admission;
+use crate::time::Timestamp;
+use serde::{Deserialize, Serialize};
+
+impl Negotiation {
+    fn check_in_force(
+        &self,
+        who: &PublicKey,
+        admission: Admission,
+        now: Timestamp,
+        superseded: bool,
+    ) -> Result<(), Refusal> {
+        if *who != self.terms.consumer {
+            return Err(Refusal::NotConsumer);
+        }
+        if admission != Admission::Admitted {
+            return Err(Refusal::NotAdmitted(admission));
+        }
+        match self.status(now, superseded) {
+            Status::Active => Ok(()),
+            Status::Proposed | Status::Countered => Err(Refusal::NotAccepted),
+            Status::Accepted => Err(Refusal::NotYetActive {
+                not_before: self.terms.not_before,
+            }),
+            Status::Suspended => Err(Refusal::Suspended),
+            Status::Terminated => Err(Refusal::Terminated),
+            Status::Expired => Err(Refusal::Expired {
+                not_after: self.terms.not_after,
+            }),
+            Status::Superseded => Err(Refusal::Superseded),
+        }
+    }
+
+    fn check_epoch(&self, epoch: u64, now: Timestamp) -> Result<(), Refusal> {
+        let current = self.terms.cycle.epoch_at(now);
+        if current != Some(epoch) {
+            return Err(Refusal::EpochNotCurrent {
+                requested: epoch,
+                current,
+            });
+        }
+        let (start, end) = self
+            .terms
+            .cycle
+            .window(epoch)
+            .ok_or(Refusal::EpochNotCurrent {
+                requested: epoch,
+                current,
+            })?;
+        if now < start || now >= end {
+            return Err(Refusal::OutsideWindow { epoch, start, end });
+        }
+        Ok(())
+    }
+
+    /// Decides a pull request (at the provider, before any data moves).
+    pub fn check_pull(
+        &self,
+        now: Timestamp,
+        superseded: bool,
+        req: &PullCheck<'_>,
+    ) -> Result<(), Refusal> {
+        self.check_in_force(req.requester, req.admission, now, superseded)?;
+        self.check_epoch(req.epoch, now)?;
+        if req.new_pull && req.pulls_used >= self.terms.cycle.max_pulls {
+            return Err(Refusal::OverPullMaximum {
+                max: self.terms.cycle.max_pulls,
+            });
+        }
+        if let Some(f) = req
+            .fields
+            .iter()
+            .find(|f| self.terms.treatment(f).is_none())
+        {
+            return Err(Refusal::FieldOutOfScope { field: f.clone() });
+        }
+        Ok(())
+    }
+
+    /// Decides a disclosure request.
+    pub fn check_disclosure(
+        &self,
+        now: Timestamp,
+        superseded: bool,
+        req: &DisclosureCheck<'_>,
+    ) -> Result<(), Refusal> {
+        self.check_in_force(req.requester, req.admission, now, superseded)?;
+        let current = self.terms.cycle.epoch_at(now);
+        if current != Some(req.epoch) {
+            return Err(Refusal::EpochNotCurrent {
+                requested: req.epoch,
+                current,
+            });
+        }
+        let d = &self.terms.disclosure;
+        if !d.result_kinds.iter().any(|k| k == req.result_kind) {
+            return Err(Refusal::ResultKindNotAllowed {
+                kind: req.result_kind.to_string(),
+            });
+        }
+        if let Some(f) = req.fields.iter().find(|f| !d.fields.contains(f)) {
+            return Err(Refusal::DisclosureFieldNotAllowed { field: f.clone() });
+        }
+        let remaining = d.max_records_per_epoch.saturating_sub(req.records_used);
+        if req.records_requested > remaining {
+            return Err(Refusal::DisclosureOverQuota {
+                requested: req.records_requested,
+                remaining,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The facts a provider checks a pull request against.
+#[derive(Debug, Clone)]
+pub struct PullCheck<'a> {
+    /// Who asks.
+    pub requester: &'a PublicKey,
+    /// Their admission by the provider's roster now.
+    pub admission: Admission,
+    /// Epoch asked for.
+    pub epoch: u64,
+    /// Fields asked for.
+    pub fields: &'a [String],
+    /// Whether this opens a new pull (a resumed pull is not counted again).
+    pub new_pull: bool,
+    /// Pulls already opened in this epoch.
+    pub pulls_used: u32,
+}
+
+/// The facts a provider checks a disclosure request against.
+#[derive(Debug, Clone)]
+pub struct DisclosureCheck<'a> {
+    /// Who asks.
+    pub requester: &'a PublicKey,
+    /// Their admission by the provider's roster now.
+    pub admission: Admission,
+    /// Epoch.
+    pub epoch: u64,
+    /// Result kind.
+    pub result_kind: &'a str,
+    /// Fields asked for.
+    pub fields: &'a [String],
+    /// Records asked for.
+    pub records_requested: u64,
+    /// Records already disclosed this epoch.
+    pub records_used: u64,
+}
+
+/// Why a provider refused a request: sent to the requester and recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// No agreement with that id at this provider.
+    #[error("unknown agreement")]
+    UnknownAgreement,
+    /// The requester is not the agreement's consumer.
+    #[error("the requester is not the agreement's consumer")]
+    NotConsumer,
+    /// The requester is not admitted by the provider's roster.
+    #[error("the requester is not admitted by the roster: {0}")]
+    NotAdmitted(Admission),
+    /// Still being negotiated.
+    #[error("the agreement has not been accepted")]
+    NotAccepted,
+    /// Accepted but `not_before` has not come.
+    #[error("the agreement is not active before {not_before}")]
+    NotYetActive {
+        /// Start of validity.
+        not_before: Timestamp,
+    },
+    /// Past `not_after`.
+    #[error("the agreement expired at {not_after}")]
+    Expired {
+        /// End of validity.
+        not_after: Timestamp,
+    },
+    /// Terminated.
+    #[error("the agreement is terminated")]
+    Terminated,
+    /// Suspended.
+    #[error("the agreement is suspended")]
+    Suspended,
+    /// Replaced by a newer agreement.
+    #[error("the agreement is superseded")]
+    Superseded,
+    /// Not the current epoch.
+    #[error("epoch {requested} is not the current epoch ({})", current.map(|c| c.to_string()).unwrap_or_else(|| "none yet".into()))]
+    EpochNotCurrent {
+        /// Asked for.
+        requested: u64,
+        /// Current, if the cycle has started.
+        current: Option<u64>,
+    },
+    /// Outside the epoch's pull window.
+    #[error("outside the pull window of epoch {epoch} ({start} to {end})")]
+    OutsideWindow {
+        /// Epoch.
+        epoch: u64,
+        /// Window start.
+        start: Timestamp,
+        /// Window end.
+        end: Timestamp,
+    },
+    /// The epoch's pulls are used up.
+    #[error("the maximum of {max} pulls for this epoch is reached")]
+    OverPullMaximum {
+        /// Maximum.
+        max: u32,
+    },
+    /// A field not in the terms.
+    #[error("field {field:?} is not in the agreement")]
+    FieldOutOfScope {
+        /// Field.
+        field: String,
+    },
+    /// A disclosure over the epoch's quota.
+    #[error("disclosure of {requested} records exceeds the {remaining} remaining this epoch")]
+    DisclosureOverQuota {
+        /// Asked for.
+        requested: u64,
+        /// Left.
+        remaining: u64,
+    },
+    /// A disclosure field not allowed.
+    #[error("field {field:?} may not be disclosed under this agreement")]
+    DisclosureFieldNotAllowed {
+        /// Field.
+        field: String,
+    },
+    /// A result kind not allowed.
+    #[error("result kind {kind:?} may not be disclosed under this agreement")]
+    ResultKindNotAllowed {
+        /// Kind.
+        kind: String,
+    },
+    /// The feed for that epoch is not published (yet).
+    #[error("no feed is published for epoch {epoch}")]
+    NotPublished {
+        /// Epoch.
+        epoch: u64,
+    },
+    /// The request was allowed but the provider failed to serve it (a
+    /// damaged or missing file, a dataset re-imported since the epoch was
+    /// published); the details stay in the provider's log.
+    #[error("the provider could not serve epoch {epoch}; its log says why")]
+    ProviderFailed {
+        /// Epoch.
+        epoch: u64,
+    },
+}
+
+impl Refusal {
+    /// A short stable code for logs and audit records.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Refusal::UnknownAgreement => "unknown_agreement",
+            Refusal::NotConsumer => "wrong_consumer",
+            Refusal::NotAdmitted(_) => "not_admitted",
+            Refusal::NotAccepted => "not_accepted",
+            Refusal::NotYetActive { .. } => "not_yet_active",
+            Refusal::Expired { .. } => "expired",
+            Refusal::Terminated => "terminated",
+            Refusal::Suspended => "suspended",
+            Refusal::Superseded => "superseded",
+            Refusal::EpochNotCurrent { .. } => "epoch_not_current",
+            Refusal::OutsideWindow { .. } => "outside_window",
+            Refusal::OverPullMaximum { .. } => "over_pull_maximum",
+            Refusal::FieldOutOfScope { .. } => "field_out_of_scope",
+            Refusal::DisclosureOverQuota { .. } => "disclosure_over_quota",
+            Refusal::DisclosureFieldNotAllowed { .. } => "disclosure_field_not_allowed",
+            Refusal::ResultKindNotAllowed { .. } => "result_kind_not_allowed",
+            Refusal::NotPublished { .. } => "not_published",
+            Refusal::ProviderFailed { .. } => "provider_failed",
+        }
+    }
+}

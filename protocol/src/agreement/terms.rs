@@ -1,0 +1,236 @@
+//! Sharing-agreement terms: what leaves the provider (fields and their
+//! treatment, row scope), for what purpose, under which cycle, disclosure
+//! quota, retention and validity; [`Terms::validate`] decides whether terms
+//! make sense on their own. Terms are content-addressed: the agreement id is
+//! the SHA-256 of their canonical encoding.
+
+use crate::codec;
+use crate::cycle::Cycle;
+use crate::hash::{Hash, sha256};
+use crate::identity::PublicKey;
+use crate::time::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// An agreement id: SHA-256 of the canonical encoding of its [`Terms`].
+pub type AgreementId = Hash;
+
+/// How a field leaves the provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Treatment {
+    /// The keyed ID token only (the record key; exactly one field).
+    Token,
+    /// An attribute token, for "same person, different value" checks.
+    AttrToken,
+    /// Sent as it is (for example `region_code`).
+    Clear,
+}
+
+/// A field of the feed and its treatment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldTerm {
+    /// Canonical field name.
+    pub name: String,
+    /// Treatment.
+    pub treatment: Treatment,
+}
+
+/// A row predicate the provider applies before publishing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RowPredicate {
+    /// `field` equals `value`.
+    Equals {
+        /// Field.
+        field: String,
+        /// Value.
+        value: String,
+    },
+    /// `field` is one of `values`.
+    In {
+        /// Field.
+        field: String,
+        /// Allowed values.
+        values: Vec<String>,
+    },
+    /// Age (from the ID number's birth date) at the epoch's reference date is at least `years`.
+    AgeAtLeast {
+        /// Years.
+        years: u32,
+    },
+    /// Age at the epoch's reference date is at most `years`.
+    AgeAtMost {
+        /// Years.
+        years: u32,
+    },
+    /// The date in `field` lies within the `days` days up to the reference date.
+    WithinDays {
+        /// A date field (`YYYY-MM-DD`).
+        field: String,
+        /// Days.
+        days: u32,
+    },
+}
+
+/// What the consumer may ask to have resolved back to records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DisclosureTerms {
+    /// Fields the provider returns for disclosed records (e.g. `id_number`, `name`, `address`).
+    pub fields: Vec<String>,
+    /// Result kinds a disclosure may be asked for (e.g. `uninsured`).
+    pub result_kinds: Vec<String>,
+    /// Records per epoch, over all disclosure requests.
+    pub max_records_per_epoch: u64,
+}
+
+/// The terms of a sharing agreement.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Terms {
+    /// Publishes the feed.
+    pub provider: PublicKey,
+    /// Pulls the feed (normally the comparator or the ministry).
+    pub consumer: PublicKey,
+    /// Dataset name at the provider.
+    pub dataset: String,
+    /// Fields of the feed; nothing else leaves.
+    pub fields: Vec<FieldTerm>,
+    /// Row scope (all must hold).
+    pub rows: Vec<RowPredicate>,
+    /// Purpose code, e.g. `registration/uninsured-outreach`.
+    pub purpose_code: String,
+    /// Purpose in a sentence.
+    pub purpose: String,
+    /// Token group whose key tokenises this feed.
+    pub token_group: String,
+    /// Exchange cycle.
+    pub cycle: Cycle,
+    /// Disclosure terms.
+    pub disclosure: DisclosureTerms,
+    /// Days the consumer may keep results and disclosed records.
+    pub retention_days: u32,
+    /// Valid from.
+    pub not_before: Timestamp,
+    /// Valid until (exclusive).
+    pub not_after: Timestamp,
+    /// Version of this agreement between the parties (1, 2, ...).
+    pub version: u32,
+    /// The agreement this one replaces.
+    pub supersedes: Option<AgreementId>,
+}
+
+/// Why terms are not acceptable as written.
+#[derive(Debug, thiserror::Error, PartialEq, Eq, Clone)]
+#[error("invalid terms: {0}")]
+pub struct TermsError(pub String);
+
+fn is_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+impl Terms {
+    /// The agreement id.
+    pub fn id(&self) -> AgreementId {
+        sha256(&codec::encode(self).expect("terms always encode"))
+    }
+
+    /// Checks the terms make sense on their own.
+    pub fn validate(&self) -> Result<(), TermsError> {
+        let bad = |m: String| Err(TermsError(m));
+        if self.provider == self.consumer {
+            return bad("provider and consumer are the same node".into());
+        }
+        if !is_name(&self.dataset) {
+            return bad(format!(
+                "dataset name {:?} must be lowercase letters, digits and _",
+                self.dataset
+            ));
+        }
+        if !is_name(&self.token_group) {
+            return bad(format!(
+                "token group {:?} must be lowercase letters, digits and _",
+                self.token_group
+            ));
+        }
+        let tokens = self
+            .fields
+            .iter()
+            .filter(|f| f.treatment == Treatment::Token)
+            .count();
+        let attrs = self
+            .fields
+            .iter()
+            .filter(|f| f.treatment == Treatment::AttrToken)
+            .count();
+        if tokens > 1 {
+            return bad(format!(
+                "at most one field may have treatment `token` (the ID), found {tokens}"
+            ));
+        }
+        if tokens == 0 && attrs > 0 {
+            return bad("a feed without a `token` field (IDs in clear, e.g. results uploaded to the ministry) carries no attribute tokens".into());
+        }
+        if tokens == 0 && !self.fields.iter().any(|f| f.treatment == Treatment::Clear) {
+            return bad("a feed needs a `token` field or clear fields".into());
+        }
+        let mut names: Vec<&str> = self.fields.iter().map(|f| f.name.as_str()).collect();
+        names.sort_unstable();
+        if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+            return bad(format!("field {:?} listed twice", w[0]));
+        }
+        if let Some(f) = self
+            .fields
+            .iter()
+            .find(|f| !is_name(&f.name) || f.name.contains(|c: char| c.is_ascii_digit()))
+        {
+            return bad(format!(
+                "field name {:?} must be lowercase letters and _",
+                f.name
+            ));
+        }
+        if self.purpose_code.trim().is_empty() || self.purpose.trim().is_empty() {
+            return bad("the purpose code and sentence must not be empty".into());
+        }
+        self.cycle
+            .validate()
+            .map_err(|e| TermsError(e.to_string()))?;
+        if self.not_before >= self.not_after {
+            return bad("not_before must be earlier than not_after".into());
+        }
+        if self.version == 0 {
+            return bad("versions start at 1".into());
+        }
+        if self.version > 1 && self.supersedes.is_none() {
+            return bad(format!(
+                "version {} must name the agreement it supersedes",
+                self.version
+            ));
+        }
+        if self.disclosure.max_records_per_epoch > 0 && self.disclosure.result_kinds.is_empty() {
+            return bad("a disclosure quota needs at least one result kind".into());
+        }
+        Ok(())
+    }
+
+    /// The treatment of `field`, if the field is in the feed.
+    pub fn treatment(&self, field: &str) -> Option<Treatment> {
+        self.fields
+            .iter()
+            .find(|f| f.name == field)
+            .map(|f| f.treatment)
+    }
+
+    /// Whether the feed is keyed by a group token (false: IDs travel in clear).
+    pub fn is_tokenised(&self) -> bool {
+        self.fields.iter().any(|f| f.treatment == Treatment::Token)
+    }
+
+    /// Whether `other` may supersede these terms (same parties and dataset).
+    pub fn may_be_superseded_by(&self, other: &Terms) -> bool {
+        other.supersedes == Some(self.id())
+            && other.provider == self.provider
+            && other.consumer == self.consumer
+            && other.dataset == self.dataset
+    }
+}
