@@ -1,14 +1,14 @@
 //! The daemon's disclosures, both sides. At the provider: a request is
 //! checked against the agreement by the protocol's `check_disclosure`, its
 //! records counted against the quota before anything is disclosed, then
-//! resolved on a blocking thread ([`crate::publish::feeds::disclose`]) and
+//! resolved on a blocking thread ([`crate::publish::disclose`]) and
 //! answered signed. At the consumer: `dxmesh disclose` by hand; the
 //! comparator's cycle asks through `compare`.
 
 use super::node::{DiscloseAsk, Event, Node, Pending, counter_key, parse_token};
 use crate::admin::AdminResponse;
 use crate::base::clock::now;
-use crate::publish::feeds;
+use crate::publish::store::feed_dir;
 use crate::pull::pulls;
 use dxmesh_protocol::agreement::{DisclosureCheck, Refusal, Terms};
 use dxmesh_protocol::identity::PublicKey;
@@ -157,7 +157,7 @@ impl Node {
         if let Err(refusal) = state.check_disclosure(now(), superseded, &check) {
             return Some((channel, self.refuse_request(peer, "disclosure", refusal)));
         }
-        if !feeds::feed_dir(&self.data_dir, &agreement, epoch)
+        if !feed_dir(&self.data_dir, &agreement, epoch)
             .join("index.bin")
             .exists()
         {
@@ -179,7 +179,7 @@ impl Node {
         let identity_seed = *self.identity.seed();
         let label = self.label(&requester);
         tokio::task::spawn_blocking(move || {
-            let response = match feeds::disclose(
+            let response = match crate::publish::disclose::disclose(
                 &data_dir,
                 &terms,
                 epoch,

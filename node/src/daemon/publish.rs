@@ -2,12 +2,13 @@
 //! on schedule when an epoch starts, and the token group keys a provider
 //! needs for them, asked from (or, at the custodian, handed out to) the
 //! group's providers. Building runs on a blocking thread
-//! ([`crate::publish::feeds::publish`]); the result comes back as an event.
+//! ([`crate::publish::publish`]); the result comes back as an event.
 
 use super::node::{Event, Node, Pending, WaitingPublish};
 use crate::admin::{AdminResponse, FeedInfo};
 use crate::base::clock::now;
-use crate::publish::feeds::{self, PublishInput};
+use crate::publish::build::{PublishInput, publish};
+use crate::publish::store::{feed_dir, read_manifest};
 use crate::pull::pulls;
 use dxmesh_protocol::agreement::{AgreementId, Step, Terms};
 use dxmesh_protocol::codec;
@@ -234,7 +235,7 @@ impl Node {
                     let key = terms.is_tokenised().then(|| master.epoch_key(&terms.token_group, epoch));
                     let previous = epoch
                         .checked_sub(1)
-                        .and_then(|p| feeds::read_manifest(&self.data_dir, &agreement, p).ok().flatten())
+                        .and_then(|p| read_manifest(&self.data_dir, &agreement, p).ok().flatten())
                         .map(|m| m.digest());
                     self.busy.insert((agreement, epoch));
                     jobs.push((terms, epoch, key, previous));
@@ -262,7 +263,7 @@ impl Node {
             };
             for (terms, epoch, key, previous) in jobs {
                 let started = std::time::Instant::now();
-                let r = feeds::publish(&PublishInput {
+                let r = publish(&PublishInput {
                     data_dir: &data_dir,
                     terms: &terms,
                     epoch,
@@ -311,7 +312,7 @@ impl Node {
                 continue;
             }
             if terms.provider == me && self.config.schedule.auto_publish {
-                let published = feeds::feed_dir(&self.data_dir, &agreement, epoch)
+                let published = feed_dir(&self.data_dir, &agreement, epoch)
                     .join("manifest.bin")
                     .exists();
                 let imported = crate::dataset::current_dir(&self.data_dir, &terms.dataset).is_ok();

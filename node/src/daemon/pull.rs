@@ -3,13 +3,13 @@
 //! as one bulk stream per pull whose every request is authorised again. At
 //! the consumer: pulls by command, by the comparator's cycle and on
 //! schedule inside the cycle window, verified chunk by chunk
-//! ([`crate::pull::pulls::download`]); and retention, which erases pulled
+//! ([`crate::pull::download`]); and retention, which erases pulled
 //! feeds once their agreement's retention ends.
 
 use super::node::{Event, Node, Pending, PullJob, counter_key, parse_token};
 use crate::admin::AdminResponse;
 use crate::base::clock::now;
-use crate::publish::feeds;
+use crate::publish::store::{feed_dir, read_manifest};
 use crate::pull::pulls::{self, PullSummary};
 use dxmesh_protocol::agreement::{AgreementId, PullCheck, Refusal, Terms};
 use dxmesh_protocol::codec;
@@ -226,7 +226,7 @@ impl Node {
         if let Err(refusal) = state.check_pull(now(), superseded, &check) {
             return self.refuse_request(peer, "pull", refusal);
         }
-        let manifest = match feeds::read_manifest(&self.data_dir, &agreement, epoch) {
+        let manifest = match read_manifest(&self.data_dir, &agreement, epoch) {
             Ok(Some(m)) => m,
             Ok(None) => return self.refuse_request(peer, "pull", Refusal::NotPublished { epoch }),
             Err(e) => {
@@ -296,7 +296,7 @@ impl Node {
             pulls_used: pulls.len() as u32,
         };
         state.check_pull(now(), superseded, &check)?;
-        let manifest = feeds::read_manifest(&self.data_dir, &req.agreement, req.epoch)
+        let manifest = read_manifest(&self.data_dir, &req.agreement, req.epoch)
             .ok()
             .flatten()
             .ok_or(Refusal::NotPublished { epoch: req.epoch })?;
@@ -304,7 +304,7 @@ impl Node {
         if req.from > req.to || req.to > chunks {
             return Err(Refusal::NotPublished { epoch: req.epoch });
         }
-        Ok(feeds::feed_dir(&self.data_dir, &req.agreement, req.epoch))
+        Ok(feed_dir(&self.data_dir, &req.agreement, req.epoch))
     }
 
     /// Erases pulled feeds whose agreement's retention has ended (on every
@@ -448,9 +448,11 @@ impl Node {
                 let (agreement, epoch, pull_id, reply) =
                     (job.agreement, job.epoch, job.pull_id, job.reply);
                 tokio::spawn(async move {
-                    let result = pulls::download(control, peer, &data_dir, &m, pull_id, range)
-                        .await
-                        .map_err(|e| e.to_string());
+                    let result = crate::pull::download::download(
+                        control, peer, &data_dir, &m, pull_id, range,
+                    )
+                    .await
+                    .map_err(|e| e.to_string());
                     let _ = internal.send(Event::PullDone {
                         agreement,
                         epoch,

@@ -78,7 +78,6 @@ pub use model::{
     ImportError, ImportOptions, ImportReport, MAX_BLOCK_RECORDS, MAX_ROW_BYTES, Problem,
     QUARANTINE_FILE, RECORDS_FILE, REPORT_FILE, Record, current_dir, is_date_column, validate_name,
 };
-pub(crate) use reader::RecordsReader;
-pub use reader::{Blocks, DatasetReader};
+pub use reader::{Blocks, DatasetReader, RawBlocks};
 pub(crate) use records::BlockCursor;
 pub(crate) use writer::DirectWriter;

@@ -10,7 +10,7 @@ use super::model::{
 use crate::base::fsutil::DIRECT_ALIGN;
 use dxmesh_protocol::codec::{self, MAX_DECODE_BYTES};
 use std::fs::File;
-use std::io;
+use std::io::{self, Read};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -336,6 +336,51 @@ impl Iterator for Blocks<'_> {
         self.records += block.len() as u64;
         self.offset += 4 + size;
         Some(Ok(block))
+    }
+}
+
+/// Reads the raw blocks of a dataset's records file one at a time (a block is a
+/// 4-byte big-endian length and the encoded `Vec<Record>`; see `dataset`).
+pub struct RawBlocks {
+    path: PathBuf,
+    file: RecordsReader,
+}
+
+impl RawBlocks {
+    /// Opens the dataset's records for one pass from start to end.
+    /// `once`: the caller reads them once (publishing), so they bypass the
+    /// page cache; otherwise (a lookup repeated per request) they go
+    /// through it and later passes read memory.
+    pub fn open(reader: &DatasetReader, once: bool) -> Result<RawBlocks, ImportError> {
+        let path = reader.dir().join(RECORDS_FILE);
+        let file = RecordsReader::open(&path, once).map_err(io_err(&path))?;
+        Ok(RawBlocks { path, file })
+    }
+
+    pub fn next_block(&mut self) -> Result<Option<Vec<u8>>, ImportError> {
+        let mut buf = Vec::new();
+        Ok(self.next_block_into(&mut buf)?.then_some(buf))
+    }
+
+    /// Reads the next block into `buf` (reusing its memory); false at the end.
+    pub fn next_block_into(&mut self, buf: &mut Vec<u8>) -> Result<bool, ImportError> {
+        let mut header = [0u8; 4];
+        match self.file.read_exact(&mut header) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(false),
+            Err(e) => return Err(io_err(&self.path)(e)),
+        }
+        let len = u32::from_be_bytes(header) as usize;
+        if len > codec::MAX_DECODE_BYTES {
+            return Err(ImportError::Corrupt {
+                file: self.path.clone(),
+                problem: format!("a block claims {len} bytes"),
+            });
+        }
+        // Only growth is zeroed; a reused buffer is overwritten in place.
+        buf.resize(len, 0);
+        self.file.read_exact(buf).map_err(io_err(&self.path))?;
+        Ok(true)
     }
 }
 

@@ -32,8 +32,7 @@ pub fn national_lookup(
         .collect::<Result<_, _>>()?;
     let wanted: std::collections::HashSet<IdNumber> = ids.iter().copied().collect();
     let mut found = Vec::new();
-    let mut raw =
-        crate::publish::feeds::RawBlocks::open(&reader, false).map_err(|e| e.to_string())?;
+    let mut raw = crate::dataset::RawBlocks::open(&reader, false).map_err(|e| e.to_string())?;
     loop {
         let mut group = Vec::new();
         while group.len() < 16 {

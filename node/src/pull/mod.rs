@@ -4,5 +4,6 @@
 //! agreement's retention ends ([`retention`]).
 
 pub mod chunkfile;
+pub mod download;
 pub mod pulls;
 pub mod retention;
