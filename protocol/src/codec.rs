@@ -99,6 +99,47 @@ pub fn decode_borrowed<'a, T: serde::Deserialize<'a>>(bytes: &'a [u8]) -> Result
     Ok(value)
 }
 
+/// Appends `n` in the codec's variable-length integer form (the form every
+/// length, count and integer takes inside [`encode`]'s output): below 251
+/// one byte; else a marker byte (251, 252, 253) and a little-endian `u16`,
+/// `u32` or `u64`. For writers that produce encoded bytes directly, without
+/// going through serde (the dataset records of an import).
+pub fn put_varint(out: &mut Vec<u8>, n: u64) {
+    if n < 251 {
+        out.push(n as u8);
+    } else if n <= u64::from(u16::MAX) {
+        out.push(251);
+        out.extend_from_slice(&(n as u16).to_le_bytes());
+    } else if n <= u64::from(u32::MAX) {
+        out.push(252);
+        out.extend_from_slice(&(n as u32).to_le_bytes());
+    } else {
+        out.push(253);
+        out.extend_from_slice(&n.to_le_bytes());
+    }
+}
+
+/// Reads one variable-length integer (see [`put_varint`]) from the front of
+/// `bytes` and advances past it; `None` if `bytes` does not start with one.
+pub fn get_varint(bytes: &mut &[u8]) -> Option<u64> {
+    let (&first, rest) = bytes.split_first()?;
+    let width = match first {
+        0..=250 => {
+            *bytes = rest;
+            return Some(u64::from(first));
+        }
+        251 => 2,
+        252 => 4,
+        253 => 8,
+        _ => return None,
+    };
+    let (le, rest) = rest.split_at_checked(width)?;
+    let mut buf = [0u8; 8];
+    buf[..width].copy_from_slice(le);
+    *bytes = rest;
+    Some(u64::from_le_bytes(buf))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,5 +188,33 @@ mod tests {
                 limit: MAX_DECODE_BYTES
             })
         );
+    }
+
+    #[test]
+    fn varints_are_the_codecs_integers() {
+        for n in [
+            0u64,
+            1,
+            250,
+            251,
+            252,
+            65_535,
+            65_536,
+            1 << 31,
+            u64::from(u32::MAX) + 1,
+            u64::MAX,
+        ] {
+            let mut ours = Vec::new();
+            put_varint(&mut ours, n);
+            assert_eq!(ours, encode(&n).unwrap(), "{n}");
+            let mut rest = ours.as_slice();
+            assert_eq!(get_varint(&mut rest), Some(n));
+            assert!(rest.is_empty());
+            // Every cut-short form is refused.
+            for cut in 0..ours.len() {
+                assert_eq!(get_varint(&mut &ours[..cut]), None, "{n} cut at {cut}");
+            }
+        }
+        assert_eq!(get_varint(&mut &[254u8, 0, 0][..]), None);
     }
 }

@@ -11,10 +11,11 @@ use super::model::{
     BLOCK_SOFT_LIMIT, ID_COLUMNS, ImportError, MAX_BLOCK_RECORDS, MAX_ROW_BYTES, Problem, io_err,
     is_date_column,
 };
-use super::records::{Block, put_varint};
+use super::records::Block;
 use super::source::{Batch, Header, KEEP_ROW_BUFFER};
 use super::text::{clean, parse_date};
 use csv::ByteRecord;
+use dxmesh_protocol::codec::put_varint;
 use dxmesh_protocol::date::Date;
 use dxmesh_protocol::id::{self, Fixes};
 use std::collections::{BTreeMap, HashMap};
@@ -350,7 +351,7 @@ impl<'a> Normaliser<'a> {
         // The ID string (length 18, then 18 bytes) comes first whatever the
         // key column's place: reserve it; then the number of values.
         data.resize(row_start + 19, 0);
-        put_varint(data, plan.columns.len() - 1);
+        put_varint(data, (plan.columns.len() - 1) as u64);
         let mut key_id = None;
         let mut offset = 0;
         for (i, field) in rec.iter().enumerate() {
@@ -407,7 +408,7 @@ impl<'a> Normaliser<'a> {
                 data[len_at] = len as u8;
             } else {
                 let mut prefix = Vec::with_capacity(9);
-                put_varint(&mut prefix, len);
+                put_varint(&mut prefix, len as u64);
                 data.splice(len_at..=len_at, prefix);
             }
         }

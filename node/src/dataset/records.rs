@@ -7,7 +7,7 @@
 //! `codec::encode(&Vec<Record>)`: the number of records, then each record
 //! (its ID string, the number of values, each value), every string as its
 //! length and bytes, every length and count as the codec's variable-length
-//! integer ([`put_varint`]). The normaliser writes each kept row in exactly
+//! integer (`codec::put_varint`). The normaliser writes each kept row in exactly
 //! that form as it normalises it, so the writer only prefixes a count and
 //! copies the rows that are not duplicates: going through serde instead cost
 //! a `String` per value, or a fresh multi-megabyte buffer per block and a
@@ -18,26 +18,8 @@
 //! cannot read.
 
 use super::model::{ImportError, Record};
-use dxmesh_protocol::codec;
+use dxmesh_protocol::codec::{self, get_varint, put_varint};
 use dxmesh_protocol::id::IdNumber;
-
-/// Appends `n` as the codec's variable-length integer: below 251 one byte;
-/// else a marker byte (251, 252, 253) and a little-endian `u16`, `u32` or `u64`.
-pub(super) fn put_varint(out: &mut Vec<u8>, n: usize) {
-    let n = n as u64;
-    if n < 251 {
-        out.push(n as u8);
-    } else if n <= u64::from(u16::MAX) {
-        out.push(251);
-        out.extend_from_slice(&(n as u16).to_le_bytes());
-    } else if n <= u64::from(u32::MAX) {
-        out.push(252);
-        out.extend_from_slice(&(n as u32).to_le_bytes());
-    } else {
-        out.push(253);
-        out.extend_from_slice(&n.to_le_bytes());
-    }
-}
 
 /// The kept rows of a block as `(count, byte ranges of runs of kept rows)`.
 pub(super) fn kept_runs(block: &Block) -> (usize, Vec<std::ops::Range<usize>>) {
@@ -61,7 +43,7 @@ pub(super) fn kept_runs(block: &Block) -> (usize, Vec<std::ops::Range<usize>>) {
 pub(super) fn block_body(block: &Block) -> Vec<u8> {
     let (count, runs) = kept_runs(block);
     let mut body = Vec::new();
-    put_varint(&mut body, count);
+    put_varint(&mut body, count as u64);
     for run in runs {
         body.extend_from_slice(&block.data[run]);
     }
@@ -82,26 +64,6 @@ pub(super) fn check_body(body: &[u8]) -> Result<(), ImportError> {
         ));
     }
     Ok(())
-}
-
-/// Reads the codec's variable-length integer (see [`put_varint`]).
-fn get_varint(bytes: &mut &[u8]) -> Option<u64> {
-    let (&first, rest) = bytes.split_first()?;
-    let width = match first {
-        0..=250 => {
-            *bytes = rest;
-            return Some(u64::from(first));
-        }
-        251 => 2,
-        252 => 4,
-        253 => 8,
-        _ => return None,
-    };
-    let (le, rest) = rest.split_at_checked(width)?;
-    let mut buf = [0u8; 8];
-    buf[..width].copy_from_slice(le);
-    *bytes = rest;
-    Some(u64::from_le_bytes(buf))
 }
 
 /// Reads a length-prefixed byte string.
@@ -222,5 +184,88 @@ impl Block {
         self.data.truncate(start);
         self.ends.truncate(r);
         self.keys.truncate(r);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cursor_reads_what_the_codec_writes() {
+        let long = "长".repeat(300); // a length above 250 takes a wide varint
+        let records = vec![
+            Record {
+                id: IdNumber::from_normalized(b"11010519491231002X").unwrap(),
+                values: vec!["张三".into(), long.clone(), String::new()],
+            },
+            Record {
+                id: IdNumber::from_normalized(b"440524188001010014").unwrap(),
+                values: vec!["李四".into(), "x".into(), "y".into()],
+            },
+        ];
+        let body = codec::encode(&records).unwrap();
+        let mut cursor = BlockCursor::new(&body).unwrap();
+        assert_eq!(cursor.remaining(), 2);
+        let mut values = Vec::new();
+        for want in &records {
+            let id = cursor.next_record(|_| true, &mut values).unwrap().unwrap();
+            assert_eq!(id, want.id);
+            assert_eq!(
+                values,
+                want.values.iter().map(String::as_str).collect::<Vec<_>>()
+            );
+        }
+        assert_eq!(cursor.next_record(|_| true, &mut values).unwrap(), None);
+
+        // Unwanted columns are not read as text.
+        let mut cursor = BlockCursor::new(&body).unwrap();
+        cursor
+            .next_record(|i| i == 0, &mut values)
+            .unwrap()
+            .unwrap();
+        assert_eq!(values, ["张三", "", ""]);
+
+        // Every cut is an error, never a short block read as complete.
+        for cut in 0..body.len() {
+            let read_all = BlockCursor::new(&body[..cut]).and_then(|mut c| {
+                while c.next_record(|_| true, &mut values)?.is_some() {}
+                Ok(())
+            });
+            assert!(read_all.is_err(), "cut at {cut} read as complete");
+        }
+        // Trailing bytes, a bad ID, a non-UTF-8 wanted value.
+        let mut trailing = body.clone();
+        trailing.push(0);
+        let mut c = BlockCursor::new(&trailing).unwrap();
+        let err = loop {
+            match c.next_record(|_| true, &mut values) {
+                Ok(Some(_)) => continue,
+                Ok(None) => panic!("trailing bytes accepted"),
+                Err(e) => break e,
+            }
+        };
+        assert!(err.contains("after the last record"), "{err}");
+        let mut bad_id = body.clone();
+        bad_id[2] = b'A'; // count, id length, then the first ID character
+        let e = BlockCursor::new(&bad_id)
+            .unwrap()
+            .next_record(|_| true, &mut values)
+            .unwrap_err();
+        assert!(e.contains("a stored ID"), "{e}");
+        let mut bad_utf8 = body.clone();
+        let at = 1 + 1 + 18 + 1 + 1; // count, id, value count, first value's length
+        bad_utf8[at] = 0xFF;
+        let e = BlockCursor::new(&bad_utf8)
+            .unwrap()
+            .next_record(|_| true, &mut values)
+            .unwrap_err();
+        assert!(e.contains("not UTF-8"), "{e}");
+        assert!(
+            BlockCursor::new(&bad_utf8)
+                .unwrap()
+                .next_record(|i| i != 0, &mut values)
+                .is_ok()
+        );
     }
 }

@@ -5,9 +5,9 @@
 
 use super::dedup::{Dedup, DedupStats};
 use super::model::{ImportError, io_err};
-use super::records::{Block, block_body, check_body, kept_runs, put_varint};
+use super::records::{Block, block_body, check_body, kept_runs};
 use crate::base::fsutil::DIRECT_ALIGN;
-use dxmesh_protocol::codec::MAX_DECODE_BYTES;
+use dxmesh_protocol::codec::{MAX_DECODE_BYTES, put_varint};
 use std::fs::File;
 use std::io::{self, Write};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
@@ -270,7 +270,7 @@ pub(super) fn write_blocks(
                 check_body(&block_body(&block))?;
             }
             let mut count_bytes = Vec::with_capacity(9);
-            put_varint(&mut count_bytes, count);
+            put_varint(&mut count_bytes, count as u64);
             let len = count_bytes.len() + runs.iter().map(|r| r.len()).sum::<usize>();
             if len > MAX_DECODE_BYTES {
                 return Err(ImportError::Internal(format!(
