@@ -20,7 +20,7 @@
 //! Figures go to docs/benchmarks.md as printed.
 
 use dxmesh_tests::{
-    Mesh, agree, edit_config, make_id, manual_schedule, registry_terms, set_custodian,
+    Mesh, NodeProc, agree, edit_config, make_id, manual_schedule, registry_terms, set_custodian,
 };
 use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
 use std::io::Write;
@@ -61,38 +61,7 @@ fn main() {
         t.elapsed().as_secs_f64()
     );
 
-    // Import, with peak memory from /usr/bin/time.
-    let t = Instant::now();
-    let out = std::process::Command::new("/usr/bin/time")
-        .args(["-f", "MAXRSS_KB=%M"])
-        .arg(BIN)
-        .args([
-            "dataset",
-            "import",
-            "--dir",
-            "ps",
-            "--dataset",
-            "registry",
-            "--file",
-            "registry.csv",
-        ])
-        .current_dir(mesh.path())
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("run import");
-    let import_secs = t.elapsed().as_secs_f64();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "import failed: {stderr}");
-    let import_rss_kb: u64 = stderr
-        .lines()
-        .find_map(|l| l.strip_prefix("MAXRSS_KB="))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0);
-    println!(
-        "import: {import_secs:.2}s = {:.2} M rows/s, peak RSS {:.0} MiB",
-        rows as f64 / import_secs / 1e6,
-        import_rss_kb as f64 / 1024.0
-    );
+    let (import_secs, import_rss_kb) = import_with_peak_rss(&mesh, rows);
 
     // Agreement, then publish inside the provider daemon.
     let mut pc = mesh.start(&cmp);
@@ -114,22 +83,7 @@ fn main() {
         &mesh.path().join("terms.toml"),
         "active",
     );
-    let pid = pp.pid();
-    let rss_before = vm_hwm_kb(pid);
-    let t = Instant::now();
-    let out = pp.cli(&["publish"]);
-    let publish_secs = t.elapsed().as_secs_f64();
-    let publish_rss_kb = vm_hwm_kb(pid);
-    println!("{}", out.trim());
-    if let Some(phases) = pp.log_text().lines().find(|l| l.contains("feed built")) {
-        println!("provider log: {}", phases.trim());
-    }
-    println!(
-        "publish: {publish_secs:.2}s = {:.2} M rows/s; provider daemon peak RSS {:.0} MiB (before publish {:.0} MiB)",
-        rows as f64 / publish_secs / 1e6,
-        publish_rss_kb as f64 / 1024.0,
-        rss_before as f64 / 1024.0
-    );
+    let (publish_secs, publish_rss_kb) = publish_in_daemon(&pp, rows);
     let total = import_secs + publish_secs;
     println!(
         "IMPORT+PUBLISH: {total:.2}s for {rows} rows = {:.2} M rows/s (target >= 1.5), peak RSS {:.0} MiB (target < 2048)",
@@ -163,17 +117,10 @@ fn main() {
     };
     for round in 0..rounds {
         if round > 0 {
-            let aside = mesh.path().join(format!("pulled-round-{round}"));
-            std::fs::create_dir(&aside).unwrap();
-            for entry in std::fs::read_dir(&pull_dir).unwrap() {
-                let path = entry.unwrap().path();
-                let name = path.file_name().unwrap().to_string_lossy().to_string();
-                if name == "complete" {
-                    std::fs::remove_file(&path).unwrap();
-                } else if name == dxmesh_node::pull::chunkfile::FILE {
-                    std::fs::rename(&path, aside.join(&name)).unwrap();
-                }
-            }
+            move_pull_aside(
+                &pull_dir,
+                &mesh.path().join(format!("pulled-round-{round}")),
+            );
         }
         let cpu_before = cpu_of_daemons();
         let out = pc.cli(&["pull", "--agreement", &agreement[..12]]);
@@ -212,6 +159,80 @@ fn main() {
         median(&mut pull_cpu),
         median(&mut raw_cpu)
     );
+}
+
+/// `dxmesh dataset import` of the generated export at the provider, with
+/// peak memory from /usr/bin/time; prints and returns (seconds, peak RSS KiB).
+fn import_with_peak_rss(mesh: &Mesh, rows: usize) -> (f64, u64) {
+    let t = Instant::now();
+    let out = std::process::Command::new("/usr/bin/time")
+        .args(["-f", "MAXRSS_KB=%M"])
+        .arg(BIN)
+        .args([
+            "dataset",
+            "import",
+            "--dir",
+            "ps",
+            "--dataset",
+            "registry",
+            "--file",
+            "registry.csv",
+        ])
+        .current_dir(mesh.path())
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run import");
+    let import_secs = t.elapsed().as_secs_f64();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "import failed: {stderr}");
+    let import_rss_kb: u64 = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("MAXRSS_KB="))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    println!(
+        "import: {import_secs:.2}s = {:.2} M rows/s, peak RSS {:.0} MiB",
+        rows as f64 / import_secs / 1e6,
+        import_rss_kb as f64 / 1024.0
+    );
+    (import_secs, import_rss_kb)
+}
+
+/// `dxmesh publish` by the provider daemon `pp`, with the daemon's peak
+/// RSS; prints and returns (seconds, peak RSS KiB).
+fn publish_in_daemon(pp: &NodeProc, rows: usize) -> (f64, u64) {
+    let pid = pp.pid();
+    let rss_before = vm_hwm_kb(pid);
+    let t = Instant::now();
+    let out = pp.cli(&["publish"]);
+    let publish_secs = t.elapsed().as_secs_f64();
+    let publish_rss_kb = vm_hwm_kb(pid);
+    println!("{}", out.trim());
+    if let Some(phases) = pp.log_text().lines().find(|l| l.contains("feed built")) {
+        println!("provider log: {}", phases.trim());
+    }
+    println!(
+        "publish: {publish_secs:.2}s = {:.2} M rows/s; provider daemon peak RSS {:.0} MiB (before publish {:.0} MiB)",
+        rows as f64 / publish_secs / 1e6,
+        publish_rss_kb as f64 / 1024.0,
+        rss_before as f64 / 1024.0
+    );
+    (publish_secs, publish_rss_kb)
+}
+
+/// Makes the next pull into `pull_dir` download every chunk again: deletes
+/// the `complete` mark and moves the pulled chunk file into `aside`.
+fn move_pull_aside(pull_dir: &std::path::Path, aside: &std::path::Path) {
+    std::fs::create_dir(aside).unwrap();
+    for entry in std::fs::read_dir(pull_dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if name == "complete" {
+            std::fs::remove_file(&path).unwrap();
+        } else if name == dxmesh_node::pull::chunkfile::FILE {
+            std::fs::rename(&path, aside.join(&name)).unwrap();
+        }
+    }
 }
 
 /// CPU seconds (user + system) that process `pid` ("self" for this one)

@@ -6,11 +6,12 @@
 
 use dxmesh_protocol::wire::{Refusal, Request, Response};
 use dxmesh_tests::{
-    Mesh, agree, day, edit_config, manual_schedule, raw_request, registry_csv, registry_rows,
-    registry_terms, set_custodian,
+    Mesh, NodeProc, RegistryRow, agree, day, edit_config, manual_schedule, raw_request,
+    registry_csv, registry_rows, registry_terms, set_custodian,
 };
 use std::collections::BTreeSet;
 use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_dxmesh-under-test");
@@ -41,6 +42,64 @@ max_records_per_epoch = 0
     )
 }
 
+/// Writes the insured persons' export to `path`: every third registry person
+/// plus 50 strangers from another province; returns the registry people's IDs.
+fn write_insured(path: &Path, rows: &[RegistryRow]) -> BTreeSet<String> {
+    let mut insured = String::from("id_number,name,insurance_type,status,since\n");
+    let mut insured_ids = BTreeSet::new();
+    for r in rows.iter().step_by(3) {
+        insured.push_str(&format!(
+            "{},{},resident_pension,active,2015-01-01\n",
+            r.id, r.name
+        ));
+        insured_ids.insert(r.id.clone());
+    }
+    for i in 0..50 {
+        let id = dxmesh_tests::make_id("510104", "19700101", i);
+        insured.push_str(&format!(
+            "{id},外省{i},enterprise_pension,active,2010-01-01\n"
+        ));
+    }
+    std::fs::write(path, insured).unwrap();
+    insured_ids
+}
+
+/// Publishes at `node` until it succeeds (once the group key has arrived),
+/// for at most 20 s.
+fn publish_once_the_key_arrives(node: &NodeProc) {
+    let start = Instant::now();
+    loop {
+        let out = node.dx_run(&["publish"]);
+        if out.0 {
+            assert!(out.1.contains("published insured"), "{}", out.1);
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "hr never got the key: {}",
+            out.1
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The ID tokens of a pulled feed in `dir`, every chunk verified against
+/// its signed manifest.
+fn pulled_tokens(dir: &Path) -> BTreeSet<Vec<u8>> {
+    let m: dxmesh_protocol::signed::Signed<dxmesh_protocol::feed::Manifest> =
+        dxmesh_protocol::codec::decode(&std::fs::read(dir.join("manifest.bin")).unwrap()).unwrap();
+    let m = m.verify().unwrap();
+    let mut out = BTreeSet::new();
+    for i in 0..m.chunks() {
+        let (_, bytes) = dxmesh_node::pull::pulls::stored_chunk(dir, i).unwrap();
+        let c = m.verify_chunk(i, &bytes).unwrap();
+        for r in 0..c.count as usize {
+            out.insert(c.id(r).0.to_vec());
+        }
+    }
+    out
+}
+
 #[test]
 fn the_custodian_hands_the_group_key_to_providers_only_and_tokens_match_across_feeds() {
     let mut mesh = Mesh::new(BIN);
@@ -59,22 +118,7 @@ fn the_custodian_hands_the_group_key_to_providers_only_and_tokens_match_across_f
     // Data: the registry, and insured persons: every third registry person plus strangers.
     let rows = registry_rows(600);
     std::fs::write(mesh.path().join("registry.csv"), registry_csv(&rows)).unwrap();
-    let mut insured = String::from("id_number,name,insurance_type,status,since\n");
-    let mut insured_ids = BTreeSet::new();
-    for r in rows.iter().step_by(3) {
-        insured.push_str(&format!(
-            "{},{},resident_pension,active,2015-01-01\n",
-            r.id, r.name
-        ));
-        insured_ids.insert(r.id.clone());
-    }
-    for i in 0..50 {
-        let id = dxmesh_tests::make_id("510104", "19700101", i);
-        insured.push_str(&format!(
-            "{id},外省{i},enterprise_pension,active,2010-01-01\n"
-        ));
-    }
-    std::fs::write(mesh.path().join("insured.csv"), insured).unwrap();
+    let insured_ids = write_insured(&mesh.path().join("insured.csv"), &rows);
     std::fs::write(mesh.path().join("registry.toml"), registry_terms(2, 10)).unwrap();
     std::fs::write(mesh.path().join("insured.toml"), insured_terms()).unwrap();
     mesh.import("ps", "registry", "registry.csv");
@@ -120,20 +164,7 @@ fn the_custodian_hands_the_group_key_to_providers_only_and_tokens_match_across_f
         e.contains("waiting for the key of token group \"registration\""),
         "{e}"
     );
-    let start = Instant::now();
-    loop {
-        let out = phr.dx_run(&["publish"]);
-        if out.0 {
-            assert!(out.1.contains("published insured"), "{}", out.1);
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "hr never got the key: {}",
-            out.1
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    publish_once_the_key_arrives(&phr);
     let k_ps = std::fs::read_to_string(ps.dir.join("keys/registration.key")).unwrap();
     let k_hr = std::fs::read_to_string(hr.dir.join("keys/registration.key")).unwrap();
     assert_eq!(k_ps, k_hr);
@@ -194,22 +225,8 @@ fn the_custodian_hands_the_group_key_to_providers_only_and_tokens_match_across_f
     });
     pc.cli(&["pull", "--agreement", &a_reg[..12]]);
     pc.cli(&["pull", "--agreement", &a_ins[..12]]);
-    let tokens = |agreement: &str| -> BTreeSet<Vec<u8>> {
-        let dir = cmp.dir.join("data/pulls").join(agreement).join("1");
-        let m: dxmesh_protocol::signed::Signed<dxmesh_protocol::feed::Manifest> =
-            dxmesh_protocol::codec::decode(&std::fs::read(dir.join("manifest.bin")).unwrap())
-                .unwrap();
-        let m = m.verify().unwrap();
-        let mut out = BTreeSet::new();
-        for i in 0..m.chunks() {
-            let (_, bytes) = dxmesh_node::pull::pulls::stored_chunk(&dir, i).unwrap();
-            let c = m.verify_chunk(i, &bytes).unwrap();
-            for r in 0..c.count as usize {
-                out.insert(c.id(r).0.to_vec());
-            }
-        }
-        out
-    };
+    let tokens =
+        |agreement: &str| pulled_tokens(&cmp.dir.join("data/pulls").join(agreement).join("1"));
     let reg = tokens(&a_reg);
     let ins = tokens(&a_ins);
     let expected = rows

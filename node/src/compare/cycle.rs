@@ -25,21 +25,35 @@ const BATCH: usize = 100_000;
 
 /// A network step the comparator task asks the event loop to take.
 pub enum Op {
+    /// Pull the feed of an agreement for an epoch (answered once it is held).
     Pull {
+        /// The agreement the feed is published under.
         agreement: AgreementId,
+        /// The epoch (cycle number) of the feed.
         epoch: u64,
     },
+    /// Ask a provider to disclose the fields of some result persons.
     Disclose {
+        /// The agreement that allows the disclosure.
         agreement: AgreementId,
+        /// The epoch of the feed the tokens come from.
         epoch: u64,
+        /// The result kind (job name) the tokens are results of.
         result_kind: String,
+        /// The fields asked for.
         fields: Vec<String>,
+        /// The result persons' tokens.
         tokens: Vec<IdToken>,
     },
+    /// Ask the ministry which of these ID numbers are insured elsewhere.
     National {
+        /// The agreement with the ministry.
         agreement: AgreementId,
+        /// The epoch of the comparator's cycle.
         epoch: u64,
+        /// The fields of the national index asked for.
         fields: Vec<String>,
+        /// The candidates' ID numbers.
         ids: Vec<IdNumber>,
     },
     /// Append an event to the node's audit log (answered once it is durable).
@@ -48,13 +62,17 @@ pub enum Op {
 
 /// What a step returned.
 pub enum OpOut {
+    /// The feed is pulled and verified.
     Pulled,
+    /// The provider's signed disclosure.
     Disclosure(Disclosure),
+    /// The ministry's signed answer.
     National(NationalAnswer),
     /// The event is in the audit log.
     Logged,
 }
 
+/// Where the event loop sends a step's answer.
 pub type OpReply = oneshot::Sender<Result<OpOut, String>>;
 
 /// The cycle's way to the node: each network step goes to the node's event
@@ -205,6 +223,8 @@ fn write_csv(path: &Path, header: &[String], rows: &[Vec<String>]) -> Result<(),
         .map_err(|e| format!("{}: {e}", path.display()))
 }
 
+/// Runs one comparison cycle of `job` for `epoch` and writes its results
+/// under `out`; returns the path of `summary.json`.
 #[allow(clippy::too_many_arguments)]
 pub async fn run_compare(
     handle: Handle,

@@ -357,6 +357,7 @@ impl RawBlocks {
         Ok(RawBlocks { path, file })
     }
 
+    /// Reads the next block into a new buffer; None at the end.
     pub fn next_block(&mut self) -> Result<Option<Vec<u8>>, ImportError> {
         let mut buf = Vec::new();
         Ok(self.next_block_into(&mut buf)?.then_some(buf))
@@ -387,12 +388,6 @@ impl RawBlocks {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn bytes(n: usize, seed: u8) -> Vec<u8> {
-        (0..n)
-            .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
-            .collect()
-    }
 
     #[test]
     fn the_records_reader_returns_every_byte_direct_or_not() {

@@ -51,6 +51,20 @@ fn counts(v: &Value) -> String {
 pub fn render(r: &ReportInputs<'_>) -> String {
     let mut h = String::new();
     let s = r.summary;
+    head(&mut h, s);
+    cards(&mut h, s);
+    verdicts(&mut h, r);
+    coverage_chart(&mut h, r.coverage);
+    data_quality(&mut h, r.imports);
+    feeds(&mut h, s);
+    agreements(&mut h, r.agreements);
+    audit(&mut h, r.audit);
+    timing(&mut h, s);
+    h
+}
+
+/// The document head, the styles and the title.
+fn head(h: &mut String, s: &Value) {
     let _ = write!(
         h,
         r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>dxmesh cycle report</title>
@@ -69,10 +83,10 @@ pre{{background:#f7f7f7;padding:.6em;overflow-x:auto;font-size:.85em}}
         esc(s["reference_date"].as_str().unwrap_or("")),
         env!("CARGO_PKG_VERSION")
     );
-    // Verdicts.
-    let audit_ok = r
-        .audit
-        .map(|a| a["failures"].as_array().is_some_and(|f| f.is_empty()));
+}
+
+/// The result cards: one per result count, and the ministry's removals.
+fn cards(h: &mut String, s: &Value) {
     h.push_str("<div class=\"cards\">");
     if let Some(results) = s["results"].as_object() {
         for (name, v) in results {
@@ -92,6 +106,13 @@ pre{{background:#f7f7f7;padding:.6em;overflow-x:auto;font-size:.85em}}
         );
     }
     h.push_str("</div>");
+}
+
+/// The audit and expected-results verdicts.
+fn verdicts(h: &mut String, r: &ReportInputs<'_>) {
+    let audit_ok = r
+        .audit
+        .map(|a| a["failures"].as_array().is_some_and(|f| f.is_empty()));
     let verdict = |ok: Option<bool>, yes: &str, no: &str, none: &str| match ok {
         Some(true) => format!("<span class=\"ok\">{yes}</span>"),
         Some(false) => format!("<span class=\"bad\">{no}</span>"),
@@ -113,19 +134,22 @@ pre{{background:#f7f7f7;padding:.6em;overflow-x:auto;font-size:.85em}}
             "no expected lists to compare with"
         )
     );
-    // Coverage chart.
+}
+
+/// Coverage chart (inline SVG).
+fn coverage_chart(h: &mut String, coverage: &[(String, u64, u64)]) {
     h.push_str("<h2>Coverage by region</h2>");
-    if r.coverage.is_empty() {
+    if coverage.is_empty() {
         h.push_str("<p>No coverage statistics.</p>");
     } else {
-        let max = r.coverage.iter().map(|c| c.1).max().unwrap_or(1).max(1) as f64;
+        let max = coverage.iter().map(|c| c.1).max().unwrap_or(1).max(1) as f64;
         let bar_h = 18;
-        let height = r.coverage.len() * (bar_h + 6) + 30;
+        let height = coverage.len() * (bar_h + 6) + 30;
         let _ = write!(
             h,
             "<svg width=\"1000\" height=\"{height}\" role=\"img\" aria-label=\"coverage by region\" xmlns=\"http://www.w3.org/2000/svg\" font-size=\"12\">"
         );
-        for (i, (region, eligible, covered)) in r.coverage.iter().enumerate() {
+        for (i, (region, eligible, covered)) in coverage.iter().enumerate() {
             let y = 20 + i * (bar_h + 6);
             let we = (*eligible as f64 / max * 700.0).max(1.0);
             let wc = (*covered as f64 / max * 700.0).max(0.0);
@@ -147,9 +171,12 @@ pre{{background:#f7f7f7;padding:.6em;overflow-x:auto;font-size:.85em}}
             "<text x=\"80\" y=\"12\">green: covered; red: eligible but not covered</text></svg>",
         );
     }
-    // Data quality.
+}
+
+/// Data quality: one row per import report of each department.
+fn data_quality(h: &mut String, imports: &[(String, Value)]) {
     h.push_str("<h2>Data quality per department</h2><table><tr><th>department</th><th>dataset</th><th>rows read</th><th>kept</th><th>quarantined</th><th>by reason</th><th>duplicates</th><th>IDs normalised</th></tr>");
-    for (dept, reports) in r.imports {
+    for (dept, reports) in imports {
         for rep in reports.as_array().into_iter().flatten() {
             let reasons = counts(&rep["quarantined"]);
             let fixes = counts(&rep["fixes"]);
@@ -168,7 +195,10 @@ pre{{background:#f7f7f7;padding:.6em;overflow-x:auto;font-size:.85em}}
         }
     }
     h.push_str("</table><p>Quarantined rows are listed, with file, line, column, raw value and reason, in <code>providers/&lt;department&gt;/quarantine.csv</code>.</p>");
-    // Inputs.
+}
+
+/// Inputs: the feeds the comparison read.
+fn feeds(h: &mut String, s: &Value) {
     h.push_str("<h2>Feeds compared</h2><table><tr><th>input</th><th>dataset</th><th>records</th><th>IDs</th><th>chunks</th><th>Merkle root</th></tr>");
     if let Some(inputs) = s["inputs"].as_object() {
         for (name, v) in inputs {
@@ -190,9 +220,12 @@ pre{{background:#f7f7f7;padding:.6em;overflow-x:auto;font-size:.85em}}
         }
     }
     h.push_str("</table>");
-    // Agreements.
+}
+
+/// Agreements and their terms.
+fn agreements(h: &mut String, agreements: &[Value]) {
     h.push_str("<h2>Agreements and cycles in force</h2><table><tr><th>dataset</th><th>provider</th><th>status</th><th>terms</th></tr>");
-    for a in r.agreements {
+    for a in agreements {
         let sm = &a["summary"];
         let _ = write!(
             h,
@@ -210,8 +243,11 @@ pre{{background:#f7f7f7;padding:.6em;overflow-x:auto;font-size:.85em}}
         );
     }
     h.push_str("</table>");
-    // Audit details.
-    if let Some(a) = r.audit {
+}
+
+/// Audit details: the checks passed and any failures.
+fn audit(h: &mut String, audit: Option<&Value>) {
+    if let Some(a) = audit {
         h.push_str("<h2>Audit</h2><table><tr><th>check</th><th>passed</th></tr>");
         if let Some(checks) = a["checks"].as_object() {
             for (k, v) in checks {
@@ -227,12 +263,15 @@ pre{{background:#f7f7f7;padding:.6em;overflow-x:auto;font-size:.85em}}
             );
         }
     }
+}
+
+/// Timing, and the end of the page.
+fn timing(h: &mut String, s: &Value) {
     let _ = writeln!(
         h,
         "<h2>Timing</h2><pre>{}</pre></body></html>",
         esc(&serde_json::to_string_pretty(&s["timing_secs"]).unwrap_or_default())
     );
-    h
 }
 
 #[cfg(test)]

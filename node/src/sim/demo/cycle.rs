@@ -1,0 +1,236 @@
+//! Steps 5 to 7 of the demo: the sharing agreements (the comparator
+//! proposes, each provider accepts), the providers' signed feeds, and the
+//! comparator's cycle (pulls, comparison, ministry check, disclosures)
+//! followed by the upload of its verified findings to the ministry under an
+//! agreement of their own.
+
+use super::context::{Cx, Peers, TOTAL, done, step};
+use super::options::{JOBS, NODES, TEMPLATES};
+use super::process::field;
+use anyhow::Context;
+use dxmesh_protocol::date::Date;
+use std::collections::BTreeMap;
+
+/// The validity and period every agreement of the run gets.
+pub(super) struct Terms {
+    /// First day the agreements are valid.
+    from: Date,
+    /// Last day the agreements are valid.
+    until: Date,
+    /// Length of the cycle period and window, in days.
+    period_days: i64,
+    /// Record quota of the provider agreements.
+    quota: String,
+}
+
+impl Terms {
+    fn new(cx: &Cx<'_>) -> anyhow::Result<Terms> {
+        let (opts, today) = (cx.opts, cx.today);
+        let days_back = (today.days_since_epoch() - opts.reference.days_since_epoch()).max(0);
+        let period_days = days_back + 30;
+        let from = opts.reference.min(today).add_days(-1).context("date")?;
+        let until = today.add_days(365).context("date")?;
+        let quota = (opts.residents.max(1_000) * 2).to_string();
+        Ok(Terms {
+            from,
+            until,
+            period_days,
+            quota,
+        })
+    }
+}
+
+/// The agreement threads, by provider.
+pub(super) type Threads = BTreeMap<&'static str, String>;
+
+/// Step 5: Agreements: the comparator proposes, each provider accepts.
+pub(super) fn agreements(cx: &Cx<'_>, peers: &Peers) -> anyhow::Result<(Terms, Threads)> {
+    let t = step(5, TOTAL, "negotiating the sharing agreements");
+    let terms = Terms::new(cx)?;
+    let mut agreements = BTreeMap::new();
+    for (name, _, data) in NODES {
+        let Some((_, _, template)) = data else {
+            continue;
+        };
+        let thread = negotiate(cx, &terms, name, &peers[name], template)?;
+        agreements.insert(name, thread);
+    }
+    done(t);
+    Ok((terms, agreements))
+}
+
+/// One provider's agreement from `template`: proposed by the comparator,
+/// accepted by the provider once the proposal reaches it; returns the thread.
+fn negotiate(
+    cx: &Cx<'_>,
+    terms: &Terms,
+    name: &str,
+    peer: &str,
+    template: &str,
+) -> anyhow::Result<String> {
+    let (demo, out, opts) = (cx.demo, cx.out, cx.opts);
+    let period_days = terms.period_days;
+    let text = TEMPLATES
+        .iter()
+        .find(|(n, _)| *n == template)
+        .map(|(_, t)| *t)
+        .context("template")?;
+    let text = text
+        .replace("{{FROM}}", &terms.from.to_string())
+        .replace("{{UNTIL}}", &terms.until.to_string())
+        .replace("{{ANCHOR}}", &opts.reference.to_string())
+        .replace("{{PERIOD}}", &format!("P{period_days}D"))
+        .replace("{{WINDOW}}", &format!("P{period_days}D"))
+        .replace("{{QUOTA}}", &terms.quota);
+    let path = out.join(format!("agreements/{template}"));
+    std::fs::create_dir_all(path.parent().context("dir")?)?;
+    std::fs::write(&path, text)?;
+    let o = demo.dx(&[
+        "agreement",
+        "propose",
+        "--dir",
+        "nodes/comparator",
+        "--to",
+        peer,
+        "--terms",
+        path.to_str().context("path")?,
+    ])?;
+    let thread = field(&o, "thread").context("thread id")?;
+    demo.wait(&format!("the proposal to reach {name}"), 30, || {
+        demo.dx(&["agreement", "list", "--json", "--dir", &demo.node_dir(name)])
+            .ok()
+            .filter(|l| l.contains(&thread))
+    })?;
+    demo.dx(&[
+        "agreement",
+        "accept",
+        "--dir",
+        &demo.node_dir(name),
+        &thread[..16],
+    ])?;
+    Ok(thread)
+}
+
+/// Step 6: Publish.
+pub(super) fn publish(cx: &Cx<'_>) -> anyhow::Result<()> {
+    let demo = cx.demo;
+    let t = step(6, TOTAL, "publishing signed feeds at the five departments");
+    for (name, _, data) in NODES {
+        if data.is_some() && name != "ministry" {
+            let dir = demo.node_dir(name);
+            demo.wait(&format!("{name} to publish"), 60, || {
+                demo.dx(&["publish", "--dir", &dir]).ok()
+            })?;
+        }
+    }
+    done(t);
+    Ok(())
+}
+
+/// What step 7 printed.
+pub(super) struct Compared {
+    /// The output of `dxmesh compare`.
+    pub(super) summary: String,
+    /// Records the ministry pulled from the comparator, as printed by `dxmesh pull`.
+    pub(super) uploaded_records: String,
+}
+
+/// Step 7: Compare (pulls, one pass, ministry check, disclosures), then upload.
+pub(super) fn compare(cx: &Cx<'_>, peers: &Peers, terms: &Terms) -> anyhow::Result<Compared> {
+    let t = step(
+        7,
+        TOTAL,
+        "pulling, comparing, checking the ministry, disclosing, uploading to the ministry",
+    );
+    std::fs::write(cx.out.join("jobs.toml"), JOBS)?;
+    let summary = cx.demo.dx(&[
+        "compare",
+        "--dir",
+        "nodes/comparator",
+        "--jobs",
+        "jobs.toml",
+        "--out",
+        ".",
+    ])?;
+    let uploaded_records = upload(cx, peers, terms)?;
+    done(t);
+    Ok(Compared {
+        summary,
+        uploaded_records,
+    })
+}
+
+/// Upload the verified findings to the ministry (comparator provides,
+/// ministry pulls); returns the number of records pulled, as printed.
+fn upload(cx: &Cx<'_>, peers: &Peers, terms: &Terms) -> anyhow::Result<String> {
+    let (demo, out, opts) = (cx.demo, cx.out, cx.opts);
+    let period_days = terms.period_days;
+    demo.dx(&[
+        "dataset",
+        "import",
+        "--dir",
+        "nodes/comparator",
+        "--dataset",
+        "verified_registrations",
+        "--file",
+        "verified_registrations.csv",
+    ])?;
+    let upload = include_str!("../../../../deploy/agreements/upload.toml")
+        .replace("{{PROVIDER}}", &peers["comparator"])
+        .replace("{{CONSUMER}}", &peers["ministry"])
+        .replace("{{FROM}}", &terms.from.to_string())
+        .replace("{{UNTIL}}", &terms.until.to_string())
+        .replace("{{ANCHOR}}", &opts.reference.to_string())
+        .replace("{{PERIOD}}", &format!("P{period_days}D"))
+        .replace("{{WINDOW}}", &format!("P{period_days}D"));
+    let upath = out.join("agreements/upload.toml");
+    std::fs::write(&upath, upload)?;
+    let o = demo.dx(&[
+        "agreement",
+        "propose",
+        "--dir",
+        "nodes/comparator",
+        "--to",
+        &peers["ministry"],
+        "--terms",
+        upath.to_str().context("path")?,
+    ])?;
+    let uthread = field(&o, "thread").context("thread id")?;
+    demo.wait("the upload proposal to reach the ministry", 30, || {
+        demo.dx(&["agreement", "list", "--json", "--dir", "nodes/ministry"])
+            .ok()
+            .filter(|l| l.contains(&uthread))
+    })?;
+    demo.dx(&[
+        "agreement",
+        "accept",
+        "--dir",
+        "nodes/ministry",
+        &uthread[..16],
+    ])?;
+    demo.wait("the upload agreement at the comparator", 30, || {
+        demo.dx(&["agreement", "list", "--json", "--dir", "nodes/comparator"])
+            .ok()
+            .filter(|l| l.contains(&uthread) && l.contains("\"active\""))
+    })?;
+    demo.dx(&[
+        "publish",
+        "--dir",
+        "nodes/comparator",
+        "--agreement",
+        &uthread[..16],
+    ])?;
+    let uploaded = demo.dx(&[
+        "pull",
+        "--dir",
+        "nodes/ministry",
+        "--agreement",
+        &uthread[..16],
+    ])?;
+    Ok(uploaded
+        .split(" records")
+        .next()
+        .and_then(|s| s.rsplit(' ').next())
+        .unwrap_or("0")
+        .to_string())
+}

@@ -1,0 +1,153 @@
+//! The processes of the demo: the node daemons it starts ([`Children`],
+//! stopped on every exit path), and [`Demo`], which runs `dxmesh` commands
+//! as child processes, waits for conditions and starts nodes; plus the two
+//! text helpers the steps use on command output and config files.
+
+use anyhow::{Context, bail};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Child processes to stop, shared with the signal handler.
+#[derive(Clone, Default)]
+pub(super) struct Children(Arc<Mutex<Vec<Child>>>);
+
+impl Children {
+    pub(super) fn add(&self, c: Child) {
+        if let Ok(mut v) = self.0.lock() {
+            v.push(c);
+        }
+    }
+
+    /// Peak resident memory (VmHWM, KiB) of each child, in start order.
+    pub(super) fn peaks(&self) -> Vec<u64> {
+        let Ok(v) = self.0.lock() else { return vec![] };
+        v.iter()
+            .map(|c| {
+                std::fs::read_to_string(format!("/proc/{}/status", c.id()))
+                    .ok()
+                    .and_then(|s| {
+                        s.lines()
+                            .find_map(|l| l.strip_prefix("VmHWM:"))
+                            .and_then(|x| x.trim().trim_end_matches("kB").trim().parse().ok())
+                    })
+                    .unwrap_or(0)
+            })
+            .collect()
+    }
+    pub(super) fn stop_all(&self) {
+        let Ok(mut v) = self.0.lock() else { return };
+        for c in v.iter_mut() {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(c.id().to_string())
+                .status();
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        for c in v.iter_mut() {
+            loop {
+                match c.try_wait() {
+                    Ok(Some(_)) => break,
+                    _ if Instant::now() > deadline => {
+                        let _ = c.kill();
+                        let _ = c.wait();
+                        break;
+                    }
+                    _ => std::thread::sleep(Duration::from_millis(50)),
+                }
+            }
+        }
+        v.clear();
+    }
+}
+
+/// The running demo: the `dxmesh` binary, the output directory (every
+/// command runs in it) and the node processes started so far.
+pub(super) struct Demo {
+    pub(super) exe: PathBuf,
+    pub(super) out: PathBuf,
+    pub(super) children: Children,
+}
+
+impl Demo {
+    pub(super) fn dx(&self, args: &[&str]) -> anyhow::Result<String> {
+        let out = Command::new(&self.exe)
+            .args(args)
+            .current_dir(&self.out)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .output()
+            .with_context(|| format!("running dxmesh {}", args.join(" ")))?;
+        if !out.status.success() {
+            bail!(
+                "dxmesh {} failed: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    pub(super) fn node_dir(&self, name: &str) -> String {
+        format!("nodes/{name}")
+    }
+
+    pub(super) fn status(&self, name: &str) -> anyhow::Result<serde_json::Value> {
+        let text = self.dx(&["status", "--json", "--dir", &self.node_dir(name)])?;
+        Ok(serde_json::from_str(&text)?)
+    }
+
+    pub(super) fn wait<T>(
+        &self,
+        what: &str,
+        secs: u64,
+        mut f: impl FnMut() -> Option<T>,
+    ) -> anyhow::Result<T> {
+        let start = Instant::now();
+        loop {
+            if let Some(v) = f() {
+                return Ok(v);
+            }
+            if start.elapsed() > Duration::from_secs(secs) {
+                bail!("timed out waiting for {what}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub(super) fn start(&self, name: &str) -> anyhow::Result<()> {
+        let log = std::fs::File::create(self.out.join(format!("nodes/{name}/node.log")))?;
+        let child = Command::new(&self.exe)
+            .args(["run", "--dir", &self.node_dir(name)])
+            .current_dir(&self.out)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .context("starting a node")?;
+        self.children.add(child);
+        self.wait(&format!("{name} to start"), 30, || {
+            self.status(name).ok().filter(|s| {
+                s["listen_addresses"]
+                    .as_array()
+                    .is_some_and(|a| !a.is_empty())
+            })
+        })?;
+        Ok(())
+    }
+}
+
+pub(super) fn field(text: &str, key: &str) -> Option<String> {
+    text.lines().find_map(|l| {
+        l.strip_prefix(&format!("{key}: "))
+            .map(|v| v.trim().to_string())
+    })
+}
+
+pub(super) fn edit(path: &Path, from: &str, to: &str) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(path)?;
+    std::fs::write(path, text.replacen(from, to, 1))?;
+    Ok(())
+}

@@ -1,0 +1,63 @@
+//! [`raw_request`]: a bare libp2p client that sends one control request,
+//! for tests that play a misbehaving or foreign member.
+
+use std::path::Path;
+use std::time::Duration;
+
+/// Sends one control request to the node at `addr` as the identity in
+/// `key_file`, from a bare libp2p client in this process (no dxmesh node
+/// logic on our side): how tests play a misbehaving or foreign member.
+pub fn raw_request(
+    key_file: &Path,
+    addr: &str,
+    request: dxmesh_protocol::wire::Request,
+) -> Result<dxmesh_protocol::wire::Response, String> {
+    use futures::StreamExt;
+    use libp2p::request_response::{Event, Message};
+    use libp2p::swarm::SwarmEvent;
+    let identity =
+        dxmesh_node::base::keyfile::read_identity(key_file).map_err(|e| e.to_string())?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    rt.block_on(async move {
+        let mut swarm = dxmesh_node::daemon::net::build_swarm(&identity).map_err(|e| e.to_string())?;
+        let ma: libp2p::Multiaddr = addr.parse().map_err(|e| format!("{addr}: {e}"))?;
+        let peer = ma
+            .iter()
+            .find_map(|p| match p {
+                libp2p::multiaddr::Protocol::P2p(p) => Some(p),
+                _ => None,
+            })
+            .ok_or("the address has no /p2p/")?;
+        swarm.behaviour_mut().allow.allow_peer(peer);
+        swarm.dial(ma).map_err(|e| e.to_string())?;
+        let mut request = Some(request);
+        let deadline = tokio::time::sleep(Duration::from_secs(20));
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                _ = &mut deadline => return Err("timed out".to_string()),
+                ev = swarm.select_next_some() => match ev {
+                    SwarmEvent::ConnectionEstablished { peer_id, .. } if peer_id == peer => {
+                        if let Some(r) = request.take() {
+                            swarm.behaviour_mut().control.send_request(&peer, r);
+                        }
+                    }
+                    SwarmEvent::Behaviour(dxmesh_node::daemon::net::BehaviourEvent::Control(Event::Message {
+                        message: Message::Response { response, .. }, ..
+                    })) => return Ok(response),
+                    SwarmEvent::Behaviour(dxmesh_node::daemon::net::BehaviourEvent::Control(Event::OutboundFailure { error, .. })) => {
+                        return Err(format!("request failed: {error}"));
+                    }
+                    SwarmEvent::OutgoingConnectionError { error, .. } => return Err(format!("cannot connect: {error}")),
+                    SwarmEvent::ConnectionClosed { peer_id, .. } if peer_id == peer && request.is_none() => {
+                        return Err("the node closed the connection".to_string());
+                    }
+                    _ => {}
+                },
+            }
+        }
+    })
+}
