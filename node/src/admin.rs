@@ -65,22 +65,7 @@ pub enum AdminRequest {
         range: Option<(String, String)>,
     },
     /// Ask the provider to disclose records for tokens.
-    Disclose {
-        /// Agreement or thread id (hex prefix).
-        agreement: String,
-        /// Epoch; the current one if absent.
-        epoch: Option<u64>,
-        /// Result kind.
-        result_kind: String,
-        /// Fields wanted.
-        fields: Vec<String>,
-        /// Tokens (hex); or none with `first`.
-        tokens: Vec<String>,
-        /// Take the first N tokens of the pulled feed instead.
-        first: Option<u64>,
-        /// Write the disclosed records as CSV here.
-        out: Option<String>,
-    },
+    Disclose(DiscloseCall),
     /// Run a comparison job file for an epoch.
     Compare {
         /// The parsed job file.
@@ -106,6 +91,28 @@ pub enum AdminRequest {
         /// Thread or agreement id (hex prefix).
         id: String,
     },
+}
+
+/// `dxmesh disclose` as the operator names it: the agreement by a hex
+/// prefix, tokens in hex or the first N of the pulled feed. The node
+/// resolves it into the one disclosure request the provider checks
+/// ([`dxmesh_protocol::wire::DisclosureRequest`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DiscloseCall {
+    /// Agreement or thread id (hex prefix).
+    pub agreement: String,
+    /// Epoch; the current one if absent.
+    pub epoch: Option<u64>,
+    /// Result kind.
+    pub result_kind: String,
+    /// Fields wanted.
+    pub fields: Vec<String>,
+    /// Tokens (hex); or none with `first`.
+    pub tokens: Vec<String>,
+    /// Take the first N tokens of the pulled feed instead.
+    pub first: Option<u64>,
+    /// Write the disclosed records as CSV here.
+    pub out: Option<String>,
 }
 
 /// The daemon's answer.

@@ -66,18 +66,7 @@ pub enum Request {
         pull_id: [u8; 16],
     },
     /// Asks the provider to resolve result tokens to the allowed fields.
-    Disclose {
-        /// Agreement.
-        agreement: AgreementId,
-        /// Epoch whose tokens these are.
-        epoch: u64,
-        /// Result kind (e.g. `uninsured`).
-        result_kind: String,
-        /// Fields wanted.
-        fields: Vec<String>,
-        /// Tokens to resolve.
-        tokens: Vec<IdToken>,
-    },
+    Disclose(DisclosureRequest),
     /// The comparator asks the ministry which of these residents are in the
     /// national participation index (the cross-province check).
     NationalQuery {
@@ -106,6 +95,25 @@ pub enum Request {
         /// The requester's signed agreement transcript naming the group.
         transcript: Vec<Signed<Step>>,
     },
+}
+
+/// What a disclosure asks for. The one form of the request: the
+/// comparator's cycle and `dxmesh disclose` build it, it travels in
+/// [`Request::Disclose`], and the provider checks it against the agreement.
+/// (Its encoding is that of the fields in this order, as when they stood
+/// in the request variant itself.)
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DisclosureRequest {
+    /// Agreement.
+    pub agreement: AgreementId,
+    /// Epoch whose tokens these are.
+    pub epoch: u64,
+    /// Result kind (e.g. `uninsured`).
+    pub result_kind: String,
+    /// Fields wanted.
+    pub fields: Vec<String>,
+    /// Tokens to resolve.
+    pub tokens: Vec<IdToken>,
 }
 
 /// How much of a negotiation thread a node holds.
@@ -262,6 +270,28 @@ pub fn frame_len(header: [u8; 4], limit: usize) -> Result<usize, FrameError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_disclosure_request_encodes_as_its_fields_after_the_variant_index() {
+        let r = DisclosureRequest {
+            agreement: [7; 32],
+            epoch: 300,
+            result_kind: "uninsured".into(),
+            fields: vec!["id_number".into(), "name".into()],
+            tokens: vec![IdToken([1; 16]), IdToken([2; 16])],
+        };
+        let bytes = codec::encode(&Request::Disclose(r.clone())).unwrap();
+        // `Disclose` is the seventh request (index 6).
+        let mut want = vec![6u8];
+        want.extend(
+            codec::encode(&(r.agreement, r.epoch, &r.result_kind, &r.fields, &r.tokens)).unwrap(),
+        );
+        assert_eq!(bytes, want);
+        assert_eq!(
+            codec::decode::<Request>(&bytes).unwrap(),
+            Request::Disclose(r)
+        );
+    }
 
     #[test]
     fn frames_round_trip_and_oversize_is_refused_from_the_header() {

@@ -115,11 +115,23 @@ pub fn setup(bin: &str, rows: usize, terms: &str) -> (Setup, Vec<RegistryRow>) {
 impl Setup {
     /// Stops the provider and starts it again with `env` (e.g. failpoints).
     pub fn restart_provider(&mut self, env: &[(&str, &str)]) {
+        self.restart_provider_with(env, |_| {});
+    }
+
+    /// Kills the provider, runs `while_stopped` on its data directory (to
+    /// damage its state as a failing disk would), and starts it again with
+    /// `env`.
+    pub fn restart_provider_with(
+        &mut self,
+        env: &[(&str, &str)],
+        while_stopped: impl FnOnce(&Path),
+    ) {
         let old = std::mem::replace(
             &mut self.pps,
             NodeProc::placeholder(&self.mesh.dx, &self.ps),
         );
         old.kill();
+        while_stopped(&self.ps.dir.join("data"));
         self.pps = NodeProc::start_with_env(&self.mesh.dx, &self.ps, env);
         self.pps
             .wait_for("the comparator", Duration::from_secs(30), |s| {

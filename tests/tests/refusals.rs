@@ -313,3 +313,32 @@ fn disclosure_after_the_dataset_was_reimported_is_a_provider_failure_not_a_missi
         s.pps.log_text()
     );
 }
+
+/// A provider whose quota counter cannot be read refuses the disclosure
+/// (fail closed) instead of counting the quota as unused.
+#[test]
+fn disclosure_with_an_unreadable_quota_counter_is_refused_not_served() {
+    let (mut s, _) = setup(BIN, 300, &registry_terms(2, 50));
+    s.pps.cli(&["publish"]);
+    s.pcmp.cli(&["pull", "--agreement", &s.agreement[..12]]);
+    disclose(&s, "uninsured", "id_number,name", "2").unwrap();
+    let key = format!("disc/{}/{}", s.agreement, current_epoch());
+    s.restart_provider_with(&[], |data| {
+        let store = dxmesh_node::base::store::Store::open(data).unwrap();
+        // Two numbers where one is expected: the counter no longer decodes.
+        store.set_counter(key.as_bytes(), &(2u64, 2u64)).unwrap();
+    });
+    let e = disclose(&s, "uninsured", "id_number,name", "3").unwrap_err();
+    assert!(
+        e.contains("the provider could not serve epoch 1") && e.contains("[provider_failed]"),
+        "{e}"
+    );
+    provider_recorded(&mut s, "provider_failed");
+    assert!(
+        s.pps
+            .log_text()
+            .contains("cannot read the quota used; refusing"),
+        "the provider's log names the cause:\n{}",
+        s.pps.log_text()
+    );
+}

@@ -2,7 +2,7 @@
 //! cycle, asked of the running node through its admin socket.
 
 use super::call::admin_call;
-use crate::admin::{AdminRequest, AdminResponse};
+use crate::admin::{AdminRequest, AdminResponse, DiscloseCall};
 use anyhow::{Context, bail};
 use clap::Args;
 use std::path::PathBuf;
@@ -180,7 +180,7 @@ pub fn disclose(args: DiscloseArgs) -> anyhow::Result<()> {
         out,
     } = admin_call(
         &dir,
-        AdminRequest::Disclose {
+        AdminRequest::Disclose(DiscloseCall {
             agreement,
             epoch,
             result_kind: kind,
@@ -188,7 +188,7 @@ pub fn disclose(args: DiscloseArgs) -> anyhow::Result<()> {
             tokens: list,
             first,
             out,
-        },
+        }),
     )?
     else {
         bail!("unexpected answer from the node");

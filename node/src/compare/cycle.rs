@@ -15,6 +15,7 @@ use dxmesh_protocol::feed::{Disclosure, NationalAnswer};
 use dxmesh_protocol::id::IdNumber;
 use dxmesh_protocol::merkle::Hash;
 use dxmesh_protocol::token::IdToken;
+use dxmesh_protocol::wire::DisclosureRequest;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -33,18 +34,7 @@ pub enum Op {
         epoch: u64,
     },
     /// Ask a provider to disclose the fields of some result persons.
-    Disclose {
-        /// The agreement that allows the disclosure.
-        agreement: AgreementId,
-        /// The epoch of the feed the tokens come from.
-        epoch: u64,
-        /// The result kind (job name) the tokens are results of.
-        result_kind: String,
-        /// The fields asked for.
-        fields: Vec<String>,
-        /// The result persons' tokens.
-        tokens: Vec<IdToken>,
-    },
+    Disclose(DisclosureRequest),
     /// Ask the ministry which of these ID numbers are insured elsewhere.
     National {
         /// The agreement with the ministry.
@@ -194,13 +184,13 @@ async fn disclose_all(
     let mut out = Vec::new();
     for batch in tokens.chunks(BATCH) {
         let r = handle
-            .ask(Op::Disclose {
+            .ask(Op::Disclose(DisclosureRequest {
                 agreement: terms.id(),
                 epoch,
                 result_kind: kind.to_string(),
                 fields: fields.to_vec(),
                 tokens: batch.to_vec(),
-            })
+            }))
             .await?;
         if let OpOut::Disclosure(d) = r {
             if d.fields != fields {

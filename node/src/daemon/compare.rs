@@ -4,7 +4,7 @@
 //! cycle asks for (pulls, disclosures, ministry queries, audit entries) are
 //! taken here and answered through its handle.
 
-use super::node::{Node, Pending};
+use super::node::{DisclosureReply, Node, Pending};
 use crate::admin::{AdminRequest, AdminResponse};
 use crate::base::clock::now;
 use crate::compare::cycle::{Binding, Op, OpOut, OpReply, run_compare};
@@ -169,31 +169,8 @@ impl Node {
                     let _ = reply.send(r);
                 });
             }
-            Op::Disclose {
-                agreement,
-                epoch,
-                result_kind,
-                fields,
-                tokens,
-            } => {
-                let (provider, peer) = match self.connected_provider(&agreement, "provider") {
-                    Ok(p) => p,
-                    Err(e) => {
-                        let _ = reply.send(Err(e));
-                        return;
-                    }
-                };
-                self.send(
-                    peer,
-                    Request::Disclose {
-                        agreement,
-                        epoch,
-                        result_kind,
-                        fields,
-                        tokens,
-                    },
-                    Pending::DiscloseOp { provider, reply },
-                );
+            Op::Disclose(request) => {
+                self.request_disclosure(request, DisclosureReply::Cycle(reply))
             }
             Op::National {
                 agreement,
@@ -222,61 +199,12 @@ impl Node {
         }
     }
 
-    pub(super) fn on_disclose_op_answer(
-        &mut self,
-        provider: PublicKey,
-        reply: OpReply,
-        answer: Response,
-    ) {
-        let r = match answer {
-            Response::Disclosed { disclosure } => disclosure
-                .verify_by(&provider)
-                .map(OpOut::Disclosure)
-                .map_err(|e| format!("the disclosure does not verify: {e}")),
-            Response::Denied { refusal } => Err(format!(
-                "refused by the provider: {refusal} [{}]",
-                refusal.code()
-            )),
-            other => Err(format!("unexpected answer: {other:?}")),
-        };
-        if let Ok(OpOut::Disclosure(d)) = &r {
-            self.log(dxmesh_protocol::audit::Event::DisclosureReceived {
-                agreement: d.agreement,
-                epoch: d.epoch,
-                provider,
-                result_kind: d.result_kind.clone(),
-                records: d.records.len() as u64,
-                digest: dxmesh_protocol::feed::disclosure_digest(d),
-            });
-            tracing::info!(
-                provider = %self.label(&provider),
-                result_kind = %d.result_kind,
-                records = d.records.len(),
-                digest = %dxmesh_protocol::hex(&dxmesh_protocol::feed::disclosure_digest(d)),
-                "disclosure received"
-            );
-        }
-        let _ = reply.send(r);
-    }
-
     pub(super) fn on_national_op_answer(
         &mut self,
         provider: PublicKey,
         reply: OpReply,
         answer: Response,
     ) {
-        if let Response::National { answer: a } = &answer
-            && let Ok(a) = a.verify_by(&provider)
-        {
-            self.log(dxmesh_protocol::audit::Event::NationalQuery {
-                agreement: a.agreement,
-                epoch: a.epoch,
-                peer: provider,
-                asked: a.asked,
-                found: a.found.len() as u64,
-                answered: false,
-            });
-        }
         let r = match answer {
             Response::National { answer } => answer
                 .verify_by(&provider)
@@ -288,6 +216,16 @@ impl Node {
             )),
             other => Err(format!("unexpected answer: {other:?}")),
         };
+        if let Ok(OpOut::National(a)) = &r {
+            self.log(dxmesh_protocol::audit::Event::NationalQuery {
+                agreement: a.agreement,
+                epoch: a.epoch,
+                peer: provider,
+                asked: a.asked,
+                found: a.found.len() as u64,
+                answered: false,
+            });
+        }
         let _ = reply.send(r);
     }
 }

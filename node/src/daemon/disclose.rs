@@ -1,184 +1,187 @@
-//! The daemon's disclosures, both sides. At the provider: a request is
-//! checked against the agreement by the protocol's `check_disclosure`, its
-//! records counted against the quota before anything is disclosed, then
-//! resolved on a blocking thread ([`crate::publish::disclose`]) and
-//! answered signed. At the consumer: `dxmesh disclose` by hand; the
-//! comparator's cycle asks through `compare`.
+//! The daemon's disclosures, both sides, over one request type
+//! ([`DisclosureRequest`]). At the provider: a request is checked against
+//! the agreement by the protocol's `check_disclosure`, its records counted
+//! against the quota before anything is disclosed (a quota that cannot be
+//! read refuses the request: fail closed), then resolved on a blocking
+//! thread ([`crate::publish::disclose`]) and answered signed. At the
+//! consumer: `dxmesh disclose` and the comparator's cycle send the same
+//! request ([`Node::request_disclosure`]) and every answer goes through one
+//! handler ([`Node::on_disclosure_answer`]), which verifies and logs it
+//! before handing it to whoever asked.
 
-use super::node::{DiscloseAsk, Event, Node, Pending, counter_key, parse_token};
-use crate::admin::AdminResponse;
+use super::node::{DisclosureReply, Event, Node, Pending, counter_key, parse_token, signed_answer};
+use crate::admin::{AdminResponse, DiscloseCall};
 use crate::base::clock::now;
+use crate::compare::cycle::OpOut;
 use crate::publish::store::feed_dir;
 use crate::pull::pulls;
 use dxmesh_protocol::agreement::{DisclosureCheck, Refusal, Terms};
+use dxmesh_protocol::feed::Disclosure;
 use dxmesh_protocol::identity::PublicKey;
-use dxmesh_protocol::signed::Signed;
 use dxmesh_protocol::token::IdToken;
-use dxmesh_protocol::wire::{Request, Response};
+use dxmesh_protocol::wire::{DisclosureRequest, Request, Response};
 use libp2p::PeerId;
+use libp2p::request_response::ResponseChannel;
 use tokio::sync::oneshot;
 
 impl Node {
-    /// `dxmesh disclose`: ask the provider to disclose records for tokens.
-    #[allow(clippy::too_many_arguments)]
+    /// `dxmesh disclose`: resolve the operator's call (agreement prefix,
+    /// epoch, hex tokens or the first N of the pulled feed) into a
+    /// disclosure request and send it.
     pub(super) fn admin_disclose(
         &mut self,
-        agreement: String,
-        epoch: Option<u64>,
-        result_kind: String,
-        fields: Vec<String>,
-        tokens: Vec<String>,
-        first: Option<u64>,
-        out: Option<String>,
+        call: DiscloseCall,
         reply: oneshot::Sender<AdminResponse>,
     ) {
-        let t = now();
-        let th = match self.agreements.find(&agreement) {
-            Ok(th) => th.clone(),
-            Err(e) => {
-                let _ = reply.send(AdminResponse::Error {
-                    message: e.to_string(),
-                });
+        let request = match self.resolve_disclose_call(&call) {
+            Ok(r) => r,
+            Err(message) => {
+                let _ = reply.send(AdminResponse::Error { message });
                 return;
             }
         };
-        let terms = th.state.terms.clone();
-        let Some(e) = epoch.or_else(|| terms.cycle.epoch_at(t)) else {
-            let _ = reply.send(AdminResponse::Error {
-                message: "the agreement's cycle has not started".into(),
-            });
-            return;
-        };
-        let mut list = Vec::new();
-        for h in &tokens {
-            match parse_token(h) {
-                Ok(tk) => list.push(tk),
-                Err(message) => {
-                    let _ = reply.send(AdminResponse::Error { message });
-                    return;
-                }
-            }
-        }
-        if let Some(n) = first {
-            match first_tokens(&self.data_dir, &terms, e, n) {
-                Ok(mut v) => list.append(&mut v),
-                Err(message) => {
-                    let _ = reply.send(AdminResponse::Error { message });
-                    return;
-                }
-            }
-        }
-        let provider = terms.provider.peer_id();
-        if !self.connected.contains(&provider) {
-            let _ = reply.send(AdminResponse::Error {
-                message: format!(
-                    "the provider {} is not connected",
-                    self.label(&terms.provider)
-                ),
-            });
-            return;
-        }
-        self.send(
-            provider,
-            Request::Disclose {
-                agreement: terms.id(),
-                epoch: e,
-                result_kind,
-                fields,
-                tokens: list,
-            },
-            Pending::Disclose {
-                reply: Some(reply),
-                out,
+        self.request_disclosure(
+            request,
+            DisclosureReply::Admin {
+                reply,
+                out: call.out,
             },
         );
     }
 
-    pub(super) fn on_disclose(
+    fn resolve_disclose_call(&self, call: &DiscloseCall) -> Result<DisclosureRequest, String> {
+        let terms = self
+            .agreements
+            .find(&call.agreement)
+            .map_err(|e| e.to_string())?
+            .state
+            .terms
+            .clone();
+        let epoch = call
+            .epoch
+            .or_else(|| terms.cycle.epoch_at(now()))
+            .ok_or("the agreement's cycle has not started")?;
+        let mut tokens = call
+            .tokens
+            .iter()
+            .map(|h| parse_token(h))
+            .collect::<Result<Vec<_>, _>>()?;
+        if let Some(n) = call.first {
+            tokens.append(&mut first_tokens(&self.data_dir, &terms, epoch, n)?);
+        }
+        Ok(DisclosureRequest {
+            agreement: terms.id(),
+            epoch,
+            result_kind: call.result_kind.clone(),
+            fields: call.fields.clone(),
+            tokens,
+        })
+    }
+
+    /// Sends a disclosure request to the agreement's provider; the answer
+    /// reaches [`Node::on_disclosure_answer`] and then `reply`.
+    pub(super) fn request_disclosure(
         &mut self,
-        peer: PeerId,
-        ask: DiscloseAsk,
-        channel: libp2p::request_response::ResponseChannel<Response>,
+        request: DisclosureRequest,
+        reply: DisclosureReply,
     ) {
-        if let Some((channel, response)) = self.check_and_start_disclosure(peer, ask, channel) {
-            let _ = self
-                .swarm
-                .behaviour_mut()
-                .control
-                .send_response(channel, response);
+        match self.connected_provider(&request.agreement, "provider") {
+            Ok((provider, peer)) => self.send(
+                peer,
+                Request::Disclose(request),
+                Pending::Disclose { provider, reply },
+            ),
+            Err(message) => reply.fail(message),
         }
     }
 
-    pub(super) fn check_and_start_disclosure(
+    /// The provider's side: check a disclosure request, count it against
+    /// the quota, then resolve it on a blocking thread; the signed answer
+    /// (or the refusal) goes back on `channel`.
+    pub(super) fn on_disclose(
         &mut self,
         peer: PeerId,
-        ask: DiscloseAsk,
-        channel: libp2p::request_response::ResponseChannel<Response>,
-    ) -> Option<(
-        libp2p::request_response::ResponseChannel<Response>,
-        Response,
-    )> {
-        let DiscloseAsk {
+        request: DisclosureRequest,
+        channel: ResponseChannel<Response>,
+    ) {
+        match self.admit_disclosure(peer, &request) {
+            Ok(requester) => self.serve_disclosure(requester, request, channel),
+            Err(refusal) => {
+                let response = self.refuse_request(peer, "disclosure", refusal);
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .control
+                    .send_response(channel, response);
+            }
+        }
+    }
+
+    /// Every check before a disclosure, in order; the quota is counted
+    /// (durably) once they pass. Returns the requester.
+    fn admit_disclosure(
+        &mut self,
+        peer: PeerId,
+        request: &DisclosureRequest,
+    ) -> Result<PublicKey, Refusal> {
+        let DisclosureRequest {
             agreement,
             epoch,
             result_kind,
             fields,
             tokens,
-        } = ask;
-        let Some(requester) = PublicKey::from_peer_id(&peer) else {
-            return Some((
-                channel,
-                self.refuse_request(peer, "disclosure", Refusal::NotConsumer),
-            ));
-        };
-        let Some((terms, superseded)) = self.provided(&agreement) else {
-            return Some((
-                channel,
-                self.refuse_request(peer, "disclosure", Refusal::UnknownAgreement),
-            ));
-        };
-        let key = counter_key("disc", &agreement, epoch);
-        let used: u64 = self.store.counter(&key).ok().flatten().unwrap_or(0);
-        let Some(state) = self.find_state(&agreement).map(|t| t.state.clone()) else {
-            return Some((
-                channel,
-                self.refuse_request(peer, "disclosure", Refusal::UnknownAgreement),
-            ));
-        };
+        } = request;
+        let requester = PublicKey::from_peer_id(&peer).ok_or(Refusal::NotConsumer)?;
+        let (_, superseded) = self.provided(agreement).ok_or(Refusal::UnknownAgreement)?;
+        let state = self
+            .find_state(agreement)
+            .map(|t| t.state.clone())
+            .ok_or(Refusal::UnknownAgreement)?;
+        let key = counter_key("disc", agreement, *epoch);
+        let used = self.quota_used(&key, "disclosure", *epoch)?;
         let check = DisclosureCheck {
             requester: &requester,
             admission: self.admitted(&requester),
-            epoch,
-            result_kind: &result_kind,
-            fields: &fields,
+            epoch: *epoch,
+            result_kind,
+            fields,
             records_requested: tokens.len() as u64,
             records_used: used,
         };
-        if let Err(refusal) = state.check_disclosure(now(), superseded, &check) {
-            return Some((channel, self.refuse_request(peer, "disclosure", refusal)));
-        }
-        if !feed_dir(&self.data_dir, &agreement, epoch)
+        state.check_disclosure(now(), superseded, &check)?;
+        if !feed_dir(&self.data_dir, agreement, *epoch)
             .join("index.bin")
             .exists()
         {
-            return Some((
-                channel,
-                self.refuse_request(peer, "disclosure", Refusal::NotPublished { epoch }),
-            ));
+            return Err(Refusal::NotPublished { epoch: *epoch });
         }
-        // Count the quota before anything is disclosed.
-        if let Err(e) = self.store.set_counter(&key, &(used + tokens.len() as u64)) {
-            tracing::error!(error = %e, "cannot record disclosure use; refusing");
-            return Some((
-                channel,
-                self.refuse_request(peer, "disclosure", Refusal::ProviderFailed { epoch }),
-            ));
-        }
+        self.count_quota(&key, used + tokens.len() as u64, "disclosure", *epoch)?;
+        Ok(requester)
+    }
+
+    /// Resolves an admitted request on a blocking thread and answers it
+    /// signed; the served disclosure goes to the audit log.
+    fn serve_disclosure(
+        &mut self,
+        requester: PublicKey,
+        request: DisclosureRequest,
+        channel: ResponseChannel<Response>,
+    ) {
+        let Some((terms, _)) = self.provided(&request.agreement) else {
+            return;
+        };
         let data_dir = self.data_dir.clone();
         let internal = self.internal_tx.clone();
-        let identity_seed = *self.identity.seed();
+        let seed = *self.identity.seed();
         let label = self.label(&requester);
         tokio::task::spawn_blocking(move || {
+            let DisclosureRequest {
+                agreement,
+                epoch,
+                result_kind,
+                fields,
+                tokens,
+            } = request;
             let response = match crate::publish::disclose::disclose(
                 &data_dir,
                 &terms,
@@ -206,21 +209,15 @@ impl Node {
                             agreement,
                             epoch,
                             consumer: requester,
-                            result_kind: result_kind.clone(),
+                            result_kind,
                             requested: tokens.len() as u64,
                             records: d.records.len() as u64,
                             digest,
                         },
                     ));
-                    match dxmesh_protocol::identity::Identity::from_seed(identity_seed)
-                        .ok()
-                        .and_then(|id| Signed::sign(&id, &d).ok())
-                    {
-                        Some(disclosure) => Response::Disclosed { disclosure },
-                        None => Response::Denied {
-                            refusal: Refusal::ProviderFailed { epoch },
-                        },
-                    }
+                    signed_answer(&seed, &d, epoch, |disclosure| Response::Disclosed {
+                        disclosure,
+                    })
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "disclosure failed");
@@ -231,63 +228,64 @@ impl Node {
             };
             let _ = internal.send(Event::Disclosed { channel, response });
         });
-        let _ = superseded;
-        None
     }
 
-    pub(super) fn on_disclose_answer(
+    /// The consumer's side: the provider's answer to a disclosure request,
+    /// whoever asked. A signed disclosure is verified against the
+    /// provider's key and logged (`disclosure_received`) before it is
+    /// handed over; anything else is an error for the asker.
+    pub(super) fn on_disclosure_answer(
         &mut self,
-        peer: PeerId,
-        reply: Option<oneshot::Sender<AdminResponse>>,
-        out: Option<String>,
+        provider: PublicKey,
+        reply: DisclosureReply,
         answer: Response,
     ) {
-        let response = match answer {
-            Response::Disclosed { disclosure } => {
-                let provider = PublicKey::from_peer_id(&peer);
-                match provider.map(|p| disclosure.verify_by(&p)) {
-                    Some(Ok(d)) => {
-                        if let Some(p) = provider {
-                            self.log(dxmesh_protocol::audit::Event::DisclosureReceived {
-                                agreement: d.agreement,
-                                epoch: d.epoch,
-                                provider: p,
-                                result_kind: d.result_kind.clone(),
-                                records: d.records.len() as u64,
-                                digest: dxmesh_protocol::feed::disclosure_digest(&d),
-                            });
-                        }
-                        tracing::info!(
-                            %peer,
-                            agreement = %dxmesh_protocol::hex(&d.agreement),
-                            result_kind = %d.result_kind,
-                            records = d.records.len(),
-                            digest = %dxmesh_protocol::hex(&dxmesh_protocol::feed::disclosure_digest(&d)),
-                            "disclosure received"
-                        );
-                        match write_disclosure(out.as_deref(), &d) {
-                            Ok(()) => AdminResponse::Disclosed {
-                                records: d.records.len() as u64,
-                                unknown: d.unknown.len() as u64,
-                                out,
-                            },
-                            Err(e) => AdminResponse::Error { message: e },
-                        }
-                    }
-                    _ => AdminResponse::Error {
-                        message: "the disclosure is not signed by the provider".into(),
-                    },
-                }
-            }
-            Response::Denied { refusal } => AdminResponse::Error {
-                message: format!("refused by the provider: {refusal} [{}]", refusal.code()),
-            },
-            other => AdminResponse::Error {
-                message: format!("unexpected answer: {other:?}"),
-            },
+        let disclosure = match answer {
+            Response::Disclosed { disclosure } => disclosure
+                .verify_by(&provider)
+                .map_err(|e| format!("the disclosure does not verify: {e}")),
+            Response::Denied { refusal } => Err(format!(
+                "refused by the provider: {refusal} [{}]",
+                refusal.code()
+            )),
+            other => Err(format!("unexpected answer: {other:?}")),
         };
-        if let Some(r) = reply {
-            let _ = r.send(response);
+        let d = match disclosure {
+            Ok(d) => d,
+            Err(message) => return reply.fail(message),
+        };
+        let digest = dxmesh_protocol::feed::disclosure_digest(&d);
+        self.log(dxmesh_protocol::audit::Event::DisclosureReceived {
+            agreement: d.agreement,
+            epoch: d.epoch,
+            provider,
+            result_kind: d.result_kind.clone(),
+            records: d.records.len() as u64,
+            digest,
+        });
+        tracing::info!(
+            provider = %self.label(&provider),
+            agreement = %dxmesh_protocol::hex(&d.agreement),
+            result_kind = %d.result_kind,
+            records = d.records.len(),
+            digest = %dxmesh_protocol::hex(&digest),
+            "disclosure received"
+        );
+        match reply {
+            DisclosureReply::Cycle(reply) => {
+                let _ = reply.send(Ok(OpOut::Disclosure(d)));
+            }
+            DisclosureReply::Admin { reply, out } => {
+                let response = match write_disclosure(out.as_deref(), &d) {
+                    Ok(()) => AdminResponse::Disclosed {
+                        records: d.records.len() as u64,
+                        unknown: d.unknown.len() as u64,
+                        out,
+                    },
+                    Err(message) => AdminResponse::Error { message },
+                };
+                let _ = reply.send(response);
+            }
         }
     }
 }
@@ -316,10 +314,8 @@ fn first_tokens(
     Ok(out)
 }
 
-fn write_disclosure(
-    out: Option<&str>,
-    d: &dxmesh_protocol::feed::Disclosure,
-) -> Result<(), String> {
+/// Writes a disclosure's records as CSV to `out`, if given (atomically).
+fn write_disclosure(out: Option<&str>, d: &Disclosure) -> Result<(), String> {
     let Some(path) = out else { return Ok(()) };
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record(&d.fields).map_err(|e| e.to_string())?;

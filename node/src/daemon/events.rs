@@ -184,23 +184,7 @@ impl Node {
                     }
                     match request {
                         // Answered asynchronously, once the lookup is done.
-                        Request::Disclose {
-                            agreement,
-                            epoch,
-                            result_kind,
-                            fields,
-                            tokens,
-                        } => self.on_disclose(
-                            peer,
-                            super::node::DiscloseAsk {
-                                agreement,
-                                epoch,
-                                result_kind,
-                                fields,
-                                tokens,
-                            },
-                            channel,
-                        ),
+                        Request::Disclose(request) => self.on_disclose(peer, request, channel),
                         Request::NationalQuery {
                             agreement,
                             epoch,
@@ -239,9 +223,9 @@ impl Node {
                 if matches!(failed, Some(Pending::Witness { .. })) {
                     self.witnessing.remove(&peer);
                 }
-                if let Some(Pending::DiscloseOp { reply, .. } | Pending::NationalOp { reply, .. }) =
-                    failed
-                {
+                if let Some(Pending::Disclose { reply, .. }) = failed {
+                    reply.fail(format!("the request failed: {error}"));
+                } else if let Some(Pending::NationalOp { reply, .. }) = failed {
                     let _ = reply.send(Err(format!("the request failed: {error}")));
                 } else if let Some(Pending::PullOpen(job)) = failed {
                     self.busy.remove(&job.key());
@@ -299,7 +283,7 @@ impl Node {
                 fields,
                 pull_id,
             } => self.on_pull_open(peer, agreement, epoch, fields, pull_id),
-            Request::Disclose { .. } | Request::NationalQuery { .. } => Response::Refused {
+            Request::Disclose(_) | Request::NationalQuery { .. } => Response::Refused {
                 reason: Refusal::Key("internal: disclosures are answered asynchronously".into()),
             },
             Request::GroupKey { group, transcript } => {
@@ -364,14 +348,11 @@ impl Node {
             (Some(Pending::Witness { size, note }), answer) => {
                 self.on_witness_answer(peer, size, &note, answer)
             }
-            (Some(Pending::DiscloseOp { provider, reply }), answer) => {
-                self.on_disclose_op_answer(provider, reply, answer)
+            (Some(Pending::Disclose { provider, reply }), answer) => {
+                self.on_disclosure_answer(provider, reply, answer)
             }
             (Some(Pending::NationalOp { provider, reply }), answer) => {
                 self.on_national_op_answer(provider, reply, answer)
-            }
-            (Some(Pending::Disclose { reply, out }), answer) => {
-                self.on_disclose_answer(peer, reply, out, answer)
             }
             (Some(Pending::GroupKey { group }), answer) => {
                 self.on_group_key_answer(peer, group, answer)
@@ -417,24 +398,7 @@ impl Node {
                 epoch,
                 range,
             } => self.admin_pull(agreement, epoch, range, call.reply),
-            AdminRequest::Disclose {
-                agreement,
-                epoch,
-                result_kind,
-                fields,
-                tokens,
-                first,
-                out,
-            } => self.admin_disclose(
-                agreement,
-                epoch,
-                result_kind,
-                fields,
-                tokens,
-                first,
-                out,
-                call.reply,
-            ),
+            AdminRequest::Disclose(disclose) => self.admin_disclose(disclose, call.reply),
             AdminRequest::Compare { .. } => self.on_compare_admin(call.request, call.reply),
             request => {
                 let response = self.on_admin(request);
@@ -464,7 +428,7 @@ impl Node {
             | AdminRequest::AgreementAct { .. }
             | AdminRequest::Publish { .. }
             | AdminRequest::Pull { .. }
-            | AdminRequest::Disclose { .. }
+            | AdminRequest::Disclose(_)
             | AdminRequest::Compare { .. } => AdminResponse::Error {
                 message: "internal: this request is handled asynchronously".into(),
             },

@@ -4,13 +4,12 @@
 //! counted before the lookup), answered from [`crate::ministry`] on a
 //! blocking thread, signed and logged.
 
-use super::node::{Event, Node};
+use super::node::{Event, Node, counter_key, signed_answer};
 use crate::base::clock::now;
 use crate::ministry::national_lookup;
 use dxmesh_protocol::agreement::{AgreementId, DisclosureCheck, Refusal};
 use dxmesh_protocol::id::IdNumber;
 use dxmesh_protocol::identity::PublicKey;
-use dxmesh_protocol::signed::Signed;
 use dxmesh_protocol::wire::Response;
 use libp2p::PeerId;
 
@@ -25,49 +24,21 @@ impl Node {
         ids: Vec<IdNumber>,
         channel: libp2p::request_response::ResponseChannel<Response>,
     ) {
-        let deny = |node: &mut Node, refusal: Refusal, channel| {
-            node.record_refusal(
-                Some(peer),
-                None,
-                format!("national query: {refusal} [{}]", refusal.code()),
-            );
-            let _ = node
-                .swarm
-                .behaviour_mut()
-                .control
-                .send_response(channel, Response::Denied { refusal });
-        };
-        let Some(requester) = PublicKey::from_peer_id(&peer) else {
-            return deny(self, Refusal::NotConsumer, channel);
+        let requester = match self.admit_national_query(peer, &agreement, epoch, &fields, &ids) {
+            Ok(r) => r,
+            Err(refusal) => {
+                let response = self.refuse_request(peer, "national query", refusal);
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .control
+                    .send_response(channel, response);
+                return;
+            }
         };
         let Some(th) = self.agreements.by_agreement(&agreement).cloned() else {
-            return deny(self, Refusal::UnknownAgreement, channel);
+            return;
         };
-        if th.state.terms.provider != self.identity.public() {
-            return deny(self, Refusal::UnknownAgreement, channel);
-        }
-        let superseded = self.agreements.superseded(&th, now());
-        let key = format!("natq/{}/{epoch}", dxmesh_protocol::hex(&agreement)).into_bytes();
-        let used: u64 = self.store.counter(&key).ok().flatten().unwrap_or(0);
-        let check = DisclosureCheck {
-            requester: &requester,
-            admission: self.admission(&peer),
-            epoch,
-            result_kind: "cross_province",
-            fields: &fields,
-            records_requested: ids.len() as u64,
-            records_used: used,
-        };
-        if let Err(refusal) = th.state.check_disclosure(now(), superseded, &check) {
-            return deny(self, refusal, channel);
-        }
-        if self
-            .store
-            .set_counter(&key, &(used + ids.len() as u64))
-            .is_err()
-        {
-            return deny(self, Refusal::ProviderFailed { epoch }, channel);
-        }
         let terms = th.state.terms.clone();
         let data_dir = self.data_dir.clone();
         let seed = *self.identity.seed();
@@ -86,15 +57,9 @@ impl Node {
                             found: answer.found.len() as u64,
                             answered: true,
                         }));
-                    match dxmesh_protocol::identity::Identity::from_seed(seed)
-                        .ok()
-                        .and_then(|id| Signed::sign(&id, &answer).ok())
-                    {
-                        Some(answer) => Response::National { answer },
-                        None => Response::Denied {
-                            refusal: Refusal::ProviderFailed { epoch },
-                        },
-                    }
+                    signed_answer(&seed, &answer, epoch, |answer| Response::National {
+                        answer,
+                    })
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "national query failed");
@@ -105,5 +70,41 @@ impl Node {
             };
             let _ = internal.send(Event::Disclosed { channel, response });
         });
+    }
+
+    /// Every check before a national query, in order; the quota is
+    /// counted (durably) once they pass. Returns the requester.
+    fn admit_national_query(
+        &mut self,
+        peer: PeerId,
+        agreement: &AgreementId,
+        epoch: u64,
+        fields: &[String],
+        ids: &[IdNumber],
+    ) -> Result<PublicKey, Refusal> {
+        let requester = PublicKey::from_peer_id(&peer).ok_or(Refusal::NotConsumer)?;
+        let th = self
+            .agreements
+            .by_agreement(agreement)
+            .cloned()
+            .ok_or(Refusal::UnknownAgreement)?;
+        if th.state.terms.provider != self.identity.public() {
+            return Err(Refusal::UnknownAgreement);
+        }
+        let superseded = self.agreements.superseded(&th, now());
+        let key = counter_key("natq", agreement, epoch);
+        let used = self.quota_used(&key, "national query", epoch)?;
+        let check = DisclosureCheck {
+            requester: &requester,
+            admission: self.admission(&peer),
+            epoch,
+            result_kind: "cross_province",
+            fields,
+            records_requested: ids.len() as u64,
+            records_used: used,
+        };
+        th.state.check_disclosure(now(), superseded, &check)?;
+        self.count_quota(&key, used + ids.len() as u64, "national query", epoch)?;
+        Ok(requester)
     }
 }

@@ -19,7 +19,7 @@ use dxmesh_protocol::audit::Event as AuditEvent;
 use dxmesh_protocol::feed::{ChunkRequest, Manifest};
 use dxmesh_protocol::identity::{Identity, PublicKey};
 use dxmesh_protocol::roster::{Admission, Roster};
-use dxmesh_protocol::signed::Signed;
+use dxmesh_protocol::signed::{Signed, SignedKind};
 use dxmesh_protocol::token::IdToken;
 use dxmesh_protocol::wire::{Request, Response};
 use libp2p::request_response::OutboundRequestId;
@@ -50,17 +50,12 @@ pub(crate) enum Pending {
     PullOpen(PullJob),
     /// We asked a provider to disclose records.
     Disclose {
-        reply: Option<oneshot::Sender<AdminResponse>>,
-        out: Option<String>,
+        provider: PublicKey,
+        reply: DisclosureReply,
     },
     /// We asked a custodian for a group key.
     GroupKey {
         group: String,
-    },
-    /// A disclosure for the comparator task.
-    DiscloseOp {
-        provider: PublicKey,
-        reply: OpReply,
     },
     /// A national query for the comparator task.
     NationalOp {
@@ -113,13 +108,28 @@ pub(crate) struct PullJob {
     pub(super) reply: Option<oneshot::Sender<AdminResponse>>,
 }
 
-/// A disclosure request as it arrived.
-pub(crate) struct DiscloseAsk {
-    pub(crate) agreement: AgreementId,
-    pub(crate) epoch: u64,
-    pub(crate) result_kind: String,
-    pub(crate) fields: Vec<String>,
-    pub(crate) tokens: Vec<IdToken>,
+/// Who waits for a disclosure: the comparator's cycle, or an operator's
+/// `dxmesh disclose` (which may want the records written to a file).
+pub(crate) enum DisclosureReply {
+    Cycle(OpReply),
+    Admin {
+        reply: oneshot::Sender<AdminResponse>,
+        out: Option<String>,
+    },
+}
+
+impl DisclosureReply {
+    /// Tells whoever asked that the disclosure failed.
+    pub(crate) fn fail(self, message: String) {
+        match self {
+            DisclosureReply::Cycle(reply) => {
+                let _ = reply.send(Err(message));
+            }
+            DisclosureReply::Admin { reply, .. } => {
+                let _ = reply.send(AdminResponse::Error { message });
+            }
+        }
+    }
 }
 
 impl PullJob {
@@ -291,12 +301,60 @@ impl Node {
         format!("{dept} ({})", key.peer_id())
     }
 
+    /// How much of a per-epoch quota (`counter_key`) is used. Fails
+    /// closed: a counter the store cannot read is never taken for zero;
+    /// the error is logged and the request refused as a provider failure.
+    pub(super) fn quota_used(&self, key: &[u8], what: &str, epoch: u64) -> Result<u64, Refusal> {
+        self.store
+            .counter::<u64>(key)
+            .map(Option::unwrap_or_default)
+            .map_err(|e| {
+                tracing::error!(error = %e, what, "cannot read the quota used; refusing");
+                Refusal::ProviderFailed { epoch }
+            })
+    }
+
+    /// Records `used` records of a per-epoch quota, durably, before the
+    /// request is served; refused as a provider failure if it cannot be.
+    pub(super) fn count_quota(
+        &self,
+        key: &[u8],
+        used: u64,
+        what: &str,
+        epoch: u64,
+    ) -> Result<(), Refusal> {
+        self.store.set_counter(key, &used).map_err(|e| {
+            tracing::error!(error = %e, what, "cannot record the quota used; refusing");
+            Refusal::ProviderFailed { epoch }
+        })
+    }
+
     /// Appends an event to the audit log (durably, with its checkpoint).
     pub(super) fn log(&mut self, event: AuditEvent) {
         let kind = event.kind();
         if let Err(e) = self.audit.append(&self.store, now(), event) {
             tracing::error!(error = %e, kind, "AUDIT: cannot append to the audit log");
         }
+    }
+}
+
+/// Signs `value` with the node's key (made from its seed, so that a
+/// blocking thread can sign) and wraps it in a response; if it cannot be
+/// signed, the provider failed to serve `epoch`.
+pub(super) fn signed_answer<T: SignedKind>(
+    seed: &[u8; 32],
+    value: &T,
+    epoch: u64,
+    wrap: impl FnOnce(Signed<T>) -> Response,
+) -> Response {
+    match Identity::from_seed(*seed)
+        .ok()
+        .and_then(|id| Signed::sign(&id, value).ok())
+    {
+        Some(signed) => wrap(signed),
+        None => Response::Denied {
+            refusal: Refusal::ProviderFailed { epoch },
+        },
     }
 }
 

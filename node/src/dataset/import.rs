@@ -2,12 +2,17 @@
 //! normaliser and writer threads of the pipeline, the report, and the
 //! atomic switch of `CURRENT` once every file is synced; listing datasets.
 
+use super::mapping;
 use super::model::{
     CURRENT_FILE, DATASETS_DIR, Format, ImportError, ImportOptions, ImportReport, LOCK_FILE,
     QUARANTINE_FILE, RECORDS_FILE, REPORT_FILE, generation_dir, io_err, read_current,
     validate_name,
 };
-use super::{mapping, normalise, reader, records, source, writer};
+use super::normalise;
+use super::reader;
+use super::records;
+use super::source;
+use super::writer;
 use std::fs::{DirBuilder, File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
