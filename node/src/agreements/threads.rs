@@ -56,6 +56,15 @@ pub enum AgreementError {
     /// Encoding failed.
     #[error("cannot encode the step: {0}")]
     Encode(String),
+    /// A step of ours that does not decode (the outbox is damaged).
+    #[error("the step does not decode")]
+    Undecodable,
+    /// The provider refused our step, with its reason.
+    #[error("{0}")]
+    RefusedByProvider(String),
+    /// The provider answered with something that is not an answer to a step.
+    #[error("unexpected answer: {0}")]
+    Unexpected(String),
 }
 
 /// What happened to a local action.
@@ -461,31 +470,32 @@ impl Agreements {
         me: &PublicKey,
         step: &Signed<Step>,
         answer: Response,
-    ) -> Result<(), String> {
+    ) -> Result<(), AgreementError> {
         let digest = step.digest();
         let result = match answer {
             Response::StepAccepted { .. } => {
                 crate::base::failpoint::hit("agreement-answer-received");
                 let Some(thread) = thread_of(step) else {
-                    return Err("the step does not decode".into());
+                    return Err(AgreementError::Undecodable);
                 };
                 let (steps, state) = match self.threads.get(&thread) {
                     None => match Negotiation::start(step) {
                         Ok(s) => (vec![step.clone()], s),
-                        Err(e) => return Err(e.to_string()),
+                        Err(e) => return Err(e.into()),
                     },
                     Some(t) if t.state.step_digests.contains(&digest) => {
                         (t.steps.clone(), t.state.clone())
                     }
                     Some(t) => {
                         let mut s = t.state.clone();
-                        s.apply(step).map_err(|e| e.to_string())?;
+                        s.apply(step)?;
                         let mut steps = t.steps.clone();
                         steps.push(step.clone());
                         (steps, s)
                     }
                 };
-                self.persist(store, steps, state).map_err(|e| e.to_string())
+                self.persist(store, steps, state)
+                    .map_err(AgreementError::from)
             }
             Response::StepRefused { reason, transcript } => {
                 if !transcript.is_empty() {
@@ -497,9 +507,9 @@ impl Agreements {
                         let _ = self.adopt(store, me, &p, vec![transcript]);
                     }
                 }
-                Err(reason)
+                Err(AgreementError::RefusedByProvider(reason))
             }
-            other => Err(format!("unexpected answer: {other:?}")),
+            other => Err(AgreementError::Unexpected(format!("{other:?}"))),
         };
         let _ = store.outbox_remove(&digest);
         self.outbox.retain(|s| s.digest() != digest);

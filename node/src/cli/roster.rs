@@ -178,7 +178,7 @@ fn add_member(
     (valid_from, valid_until): (Option<String>, Option<String>),
 ) -> anyhow::Result<()> {
     let mut d = Draft::load(&draft)?;
-    let key = roster_file::key_of_peer_id(&peer_id).map_err(anyhow::Error::msg)?;
+    let key = roster_file::key_of_peer_id(&peer_id)?;
     let from = match valid_from {
         Some(s) => Timestamp::parse(&s)?,
         None => now(),
@@ -214,7 +214,7 @@ fn add_member(
 /// `dxmesh roster revoke`: removes a member from a draft and revokes its key for good.
 fn revoke(draft: PathBuf, peer_id: String) -> anyhow::Result<()> {
     let mut d = Draft::load(&draft)?;
-    let key = roster_file::key_of_peer_id(&peer_id).map_err(anyhow::Error::msg)?;
+    let key = roster_file::key_of_peer_id(&peer_id)?;
     d.members
         .retain(|m| roster_file::key_of_peer_id(&m.peer_id).ok() != Some(key));
     if !d

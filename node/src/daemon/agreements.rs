@@ -3,7 +3,8 @@
 //! [`crate::agreements::threads`] and the protocol's state machine; this file moves
 //! messages and tells the operator what happened.
 
-use super::node::{Node, Pending};
+use super::error::RequestError;
+use super::node::{Node, Pending, answer_error};
 use crate::admin::{AdminRequest, AdminResponse, AgreementDetail, AgreementSummary, StepLine};
 use crate::agreements::threads::{Acted, AgreementError, Thread};
 use crate::base::clock::now;
@@ -130,10 +131,7 @@ impl Node {
     ) {
         let action = match self.admin_action(request) {
             Ok(a) => a,
-            Err(message) => {
-                let _ = reply.send(AdminResponse::Error { message });
-                return;
-            }
+            Err(e) => return answer_error(reply, e),
         };
         let (thread, action) = action;
         match self
@@ -200,7 +198,7 @@ impl Node {
     pub(super) fn admin_action(
         &self,
         request: AdminRequest,
-    ) -> Result<(Option<dxmesh_protocol::merkle::Hash>, Action), String> {
+    ) -> Result<(Option<dxmesh_protocol::merkle::Hash>, Action), RequestError> {
         let me = self.identity.public();
         match request {
             AdminRequest::AgreementPropose {
@@ -210,24 +208,26 @@ impl Node {
             } => {
                 let other = key_of_peer_id(&to)?;
                 if other == me {
-                    return Err("cannot propose an agreement to this node itself".into());
+                    return Err(RequestError::ProposeToSelf);
                 }
                 let admitted = self.admission(&other.peer_id());
                 if admitted != dxmesh_protocol::roster::Admission::Admitted {
-                    return Err(format!("{to} is not a current roster member ({admitted})"));
+                    return Err(RequestError::NotMember {
+                        peer: to,
+                        admission: admitted,
+                    });
                 }
                 let (p, c) = if self.config.role == Role::Provider {
                     (me, other)
                 } else {
                     (other, me)
                 };
-                let t = terms
-                    .to_terms(Path::new(&terms_path), Some(p), Some(c))
-                    .map_err(|e| e.to_string())?;
+                let t = terms.to_terms(Path::new(&terms_path), Some(p), Some(c))?;
                 if t.provider != other && t.consumer != other {
-                    return Err(format!(
-                        "{to} is neither the provider nor the consumer named in {terms_path}"
-                    ));
+                    return Err(RequestError::NotAParty {
+                        peer: to,
+                        terms_path,
+                    });
                 }
                 Ok((None, Action::Propose(t)))
             }
@@ -236,18 +236,16 @@ impl Node {
                 terms,
                 terms_path,
             } => {
-                let thread = self.agreements.find(&id).map_err(|e| e.to_string())?;
-                let t = terms
-                    .to_terms(
-                        Path::new(&terms_path),
-                        Some(thread.state.terms.provider),
-                        Some(thread.state.terms.consumer),
-                    )
-                    .map_err(|e| e.to_string())?;
+                let thread = self.agreements.find(&id)?;
+                let t = terms.to_terms(
+                    Path::new(&terms_path),
+                    Some(thread.state.terms.provider),
+                    Some(thread.state.terms.consumer),
+                )?;
                 Ok((Some(thread.state.thread), Action::Counter(t)))
             }
             AdminRequest::AgreementAct { id, action, reason } => {
-                let thread = self.agreements.find(&id).map_err(|e| e.to_string())?;
+                let thread = self.agreements.find(&id)?;
                 let reason = reason.unwrap_or_default();
                 let action = match action.as_str() {
                     "accept" => Action::Accept {
@@ -256,11 +254,11 @@ impl Node {
                     "suspend" => Action::Suspend { reason },
                     "resume" => Action::Resume,
                     "terminate" => Action::Terminate { reason },
-                    other => return Err(format!("unknown agreement action {other:?}")),
+                    other => return Err(RequestError::UnknownAction(other.to_string())),
                 };
                 Ok((Some(thread.state.thread), action))
             }
-            _ => Err("not an agreement action".into()),
+            _ => Err(RequestError::NotAnAgreementAction),
         }
     }
 

@@ -4,6 +4,7 @@
 //! cycle asks for (pulls, disclosures, ministry queries, audit entries) are
 //! taken here and answered through its handle.
 
+use super::error::{NodeError, PeerError, RequestError};
 use super::node::{DisclosureReply, Node, Pending};
 use crate::admin::{AdminRequest, AdminResponse};
 use crate::base::clock::now;
@@ -21,7 +22,7 @@ impl Node {
         &self,
         dataset: &str,
         department: Option<&str>,
-    ) -> Result<Terms, String> {
+    ) -> Result<Terms, RequestError> {
         let me = self.identity.public();
         let t = now();
         let roster = self.roster.as_ref().map(|(_, r)| r);
@@ -43,13 +44,13 @@ impl Node {
             .collect();
         match found.as_slice() {
             [one] => Ok(one.clone()),
-            [] => Err(format!(
-                "no active agreement for dataset {dataset:?}{} where this node is the consumer",
-                department.map(|d| format!(" from {d}")).unwrap_or_default()
-            )),
-            _ => Err(format!(
-                "several active agreements for dataset {dataset:?}; name the provider"
-            )),
+            [] => Err(RequestError::NoAgreementFor {
+                dataset: dataset.to_string(),
+                department: department.map(str::to_string),
+            }),
+            _ => Err(RequestError::SeveralAgreementsFor {
+                dataset: dataset.to_string(),
+            }),
         }
     }
 
@@ -125,19 +126,20 @@ impl Node {
     pub(super) fn connected_provider(
         &self,
         agreement: &AgreementId,
-        role: &str,
-    ) -> Result<(PublicKey, PeerId), String> {
+        role: &'static str,
+    ) -> Result<(PublicKey, PeerId), NodeError> {
         let provider = self
             .agreements
             .by_agreement(agreement)
             .map(|t| t.state.terms.provider)
-            .ok_or_else(|| "unknown agreement".to_string())?;
+            .ok_or(RequestError::UnknownAgreement)?;
         let peer = provider.peer_id();
         if !self.connected.contains(&peer) {
-            return Err(format!(
-                "the {role} {} is not connected",
-                self.label(&provider)
-            ));
+            return Err(PeerError::NotConnected {
+                role,
+                label: self.label(&provider),
+            }
+            .into());
         }
         Ok((provider, peer))
     }
@@ -156,7 +158,7 @@ impl Node {
                 }
                 let (tx, rx) = oneshot::channel();
                 if let Err(e) = self.start_pull_with(agreement, epoch, tx) {
-                    let _ = reply.send(Err(e));
+                    let _ = reply.send(Err(e.to_string()));
                     return;
                 }
                 tokio::spawn(async move {
@@ -181,7 +183,7 @@ impl Node {
                 let (provider, peer) = match self.connected_provider(&agreement, "ministry") {
                     Ok(p) => p,
                     Err(e) => {
-                        let _ = reply.send(Err(e));
+                        let _ = reply.send(Err(e.to_string()));
                         return;
                     }
                 };
@@ -209,13 +211,17 @@ impl Node {
             Response::National { answer } => answer
                 .verify_by(&provider)
                 .map(OpOut::National)
-                .map_err(|e| format!("the ministry's answer does not verify: {e}")),
-            Response::Denied { refusal } => Err(format!(
-                "refused by the ministry: {refusal} [{}]",
-                refusal.code()
-            )),
-            other => Err(format!("unexpected answer: {other:?}")),
-        };
+                .map_err(|e| PeerError::Unverified {
+                    what: "ministry's answer",
+                    problem: e.to_string(),
+                }),
+            Response::Denied { refusal } => Err(PeerError::Refused {
+                role: "ministry",
+                refusal,
+            }),
+            other => Err(PeerError::Unexpected(format!("{other:?}"))),
+        }
+        .map_err(|e| e.to_string());
         if let Ok(OpOut::National(a)) = &r {
             self.log(dxmesh_protocol::audit::Event::NationalQuery {
                 agreement: a.agreement,

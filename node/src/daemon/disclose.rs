@@ -9,12 +9,15 @@
 //! handler ([`Node::on_disclosure_answer`]), which verifies and logs it
 //! before handing it to whoever asked.
 
-use super::node::{DisclosureReply, Event, Node, Pending, counter_key, parse_token, signed_answer};
+use super::error::{LocalError, NodeError, PeerError, RequestError};
+use super::node::{
+    DisclosureReply, Event, Node, Pending, answer_error, counter_key, parse_token, signed_answer,
+};
 use crate::admin::{AdminResponse, DiscloseCall};
 use crate::base::clock::now;
 use crate::compare::cycle::OpOut;
 use crate::publish::store::feed_dir;
-use crate::pull::pulls;
+use crate::pull::pulls::{self, PullError};
 use dxmesh_protocol::agreement::{DisclosureCheck, Refusal, Terms};
 use dxmesh_protocol::feed::Disclosure;
 use dxmesh_protocol::identity::PublicKey;
@@ -35,10 +38,7 @@ impl Node {
     ) {
         let request = match self.resolve_disclose_call(&call) {
             Ok(r) => r,
-            Err(message) => {
-                let _ = reply.send(AdminResponse::Error { message });
-                return;
-            }
+            Err(e) => return answer_error(reply, e),
         };
         self.request_disclosure(
             request,
@@ -49,23 +49,18 @@ impl Node {
         );
     }
 
-    fn resolve_disclose_call(&self, call: &DiscloseCall) -> Result<DisclosureRequest, String> {
-        let terms = self
-            .agreements
-            .find(&call.agreement)
-            .map_err(|e| e.to_string())?
-            .state
-            .terms
-            .clone();
+    fn resolve_disclose_call(&self, call: &DiscloseCall) -> Result<DisclosureRequest, NodeError> {
+        let terms = self.agreements.find(&call.agreement)?.state.terms.clone();
         let epoch = call
             .epoch
             .or_else(|| terms.cycle.epoch_at(now()))
-            .ok_or("the agreement's cycle has not started")?;
+            .ok_or(RequestError::CycleNotStarted)?;
         let mut tokens = call
             .tokens
             .iter()
             .map(|h| parse_token(h))
-            .collect::<Result<Vec<_>, _>>()?;
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(NodeError::from)?;
         if let Some(n) = call.first {
             tokens.append(&mut first_tokens(&self.data_dir, &terms, epoch, n)?);
         }
@@ -91,7 +86,7 @@ impl Node {
                 Request::Disclose(request),
                 Pending::Disclose { provider, reply },
             ),
-            Err(message) => reply.fail(message),
+            Err(e) => reply.fail(e),
         }
     }
 
@@ -241,18 +236,23 @@ impl Node {
         answer: Response,
     ) {
         let disclosure = match answer {
-            Response::Disclosed { disclosure } => disclosure
-                .verify_by(&provider)
-                .map_err(|e| format!("the disclosure does not verify: {e}")),
-            Response::Denied { refusal } => Err(format!(
-                "refused by the provider: {refusal} [{}]",
-                refusal.code()
-            )),
-            other => Err(format!("unexpected answer: {other:?}")),
+            Response::Disclosed { disclosure } => {
+                disclosure
+                    .verify_by(&provider)
+                    .map_err(|e| PeerError::Unverified {
+                        what: "disclosure",
+                        problem: e.to_string(),
+                    })
+            }
+            Response::Denied { refusal } => Err(PeerError::Refused {
+                role: "provider",
+                refusal,
+            }),
+            other => Err(PeerError::Unexpected(format!("{other:?}"))),
         };
         let d = match disclosure {
             Ok(d) => d,
-            Err(message) => return reply.fail(message),
+            Err(e) => return reply.fail(e),
         };
         let digest = dxmesh_protocol::feed::disclosure_digest(&d);
         self.log(dxmesh_protocol::audit::Event::DisclosureReceived {
@@ -282,7 +282,9 @@ impl Node {
                         unknown: d.unknown.len() as u64,
                         out,
                     },
-                    Err(message) => AdminResponse::Error { message },
+                    Err(e) => AdminResponse::Error {
+                        message: e.to_string(),
+                    },
                 };
                 let _ = reply.send(response);
             }
@@ -296,11 +298,11 @@ fn first_tokens(
     terms: &Terms,
     epoch: u64,
     n: u64,
-) -> Result<Vec<IdToken>, String> {
-    let reader = pulls::FeedReader::open(data_dir, terms, epoch).map_err(|e| e.to_string())?;
+) -> Result<Vec<IdToken>, PullError> {
+    let reader = pulls::FeedReader::open(data_dir, terms, epoch)?;
     let mut out: Vec<IdToken> = Vec::new();
     for i in 0..reader.manifest().chunks() {
-        let c = reader.chunk(i).map_err(|e| e.to_string())?;
+        let c = reader.chunk(i)?;
         for r in 0..c.count as usize {
             let t = c.id(r);
             if out.last() != Some(&t) {
@@ -315,14 +317,20 @@ fn first_tokens(
 }
 
 /// Writes a disclosure's records as CSV to `out`, if given (atomically).
-fn write_disclosure(out: Option<&str>, d: &Disclosure) -> Result<(), String> {
+fn write_disclosure(out: Option<&str>, d: &Disclosure) -> Result<(), LocalError> {
     let Some(path) = out else { return Ok(()) };
+    let failed = |problem: String| LocalError::File {
+        path: path.into(),
+        problem,
+    };
     let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(&d.fields).map_err(|e| e.to_string())?;
+    w.write_record(&d.fields)
+        .map_err(|e| failed(e.to_string()))?;
     for r in &d.records {
-        w.write_record(&r.values).map_err(|e| e.to_string())?;
+        w.write_record(&r.values)
+            .map_err(|e| failed(e.to_string()))?;
     }
-    let bytes = w.into_inner().map_err(|e| e.to_string())?;
+    let bytes = w.into_inner().map_err(|e| failed(e.to_string()))?;
     crate::base::fsutil::write_atomic(std::path::Path::new(path), &bytes, 0o600)
-        .map_err(|e| format!("{path}: {e}"))
+        .map_err(|e| failed(e.to_string()))
 }

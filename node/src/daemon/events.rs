@@ -4,6 +4,7 @@
 //! Every control request passes one admission gate first: a peer the roster
 //! does not admit gets nothing but a logged refusal.
 
+use super::error::PeerError;
 use super::node::{Event, Node, Pending};
 use crate::admin::{AdminCall, AdminRequest, AdminResponse};
 use crate::compare::cycle::{Op, OpReply};
@@ -224,12 +225,12 @@ impl Node {
                     self.witnessing.remove(&peer);
                 }
                 if let Some(Pending::Disclose { reply, .. }) = failed {
-                    reply.fail(format!("the request failed: {error}"));
+                    reply.fail(PeerError::NoAnswer(error.to_string()));
                 } else if let Some(Pending::NationalOp { reply, .. }) = failed {
                     let _ = reply.send(Err(format!("the request failed: {error}")));
                 } else if let Some(Pending::PullOpen(job)) = failed {
                     self.busy.remove(&job.key());
-                    job.fail(format!("the provider did not answer: {error}"));
+                    job.fail(PeerError::NoAnswer(error.to_string()));
                 } else if let Some(Pending::AgreementStep {
                     reply: Some(reply), ..
                 }) = failed

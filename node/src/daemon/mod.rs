@@ -28,6 +28,7 @@ mod agreements;
 mod audit;
 mod compare;
 mod disclose;
+pub mod error;
 mod events;
 mod ministry;
 pub mod net;

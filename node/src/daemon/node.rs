@@ -6,6 +6,7 @@
 //! background work back to the loop. The small helpers every stage uses
 //! (admission, refusals, sending, labels, the audit append) live here too.
 
+use super::error::{NodeError, RequestError};
 use crate::admin::{AdminResponse, RefusalInfo};
 use crate::agreements::threads::{Agreements, Thread};
 use crate::base::clock::now;
@@ -13,7 +14,7 @@ use crate::base::config::Config;
 use crate::base::store::Store;
 use crate::compare::cycle::OpReply;
 use crate::daemon::net::Behaviour;
-use crate::pull::pulls::PullSummary;
+use crate::pull::pulls::{PullError, PullSummary};
 use dxmesh_protocol::agreement::{AgreementId, Refusal, Step, Terms};
 use dxmesh_protocol::audit::Event as AuditEvent;
 use dxmesh_protocol::feed::{ChunkRequest, Manifest};
@@ -74,14 +75,14 @@ pub(crate) enum Pending {
 pub(crate) enum Event {
     /// Feeds were built.
     Published {
-        results: Vec<(AgreementId, u64, Result<Signed<Manifest>, String>)>,
+        results: Vec<(AgreementId, u64, Result<Signed<Manifest>, NodeError>)>,
         reply: Option<oneshot::Sender<AdminResponse>>,
     },
     /// A download ended.
     PullDone {
         agreement: AgreementId,
         epoch: u64,
-        result: Result<PullSummary, String>,
+        result: Result<PullSummary, PullError>,
         reply: Option<oneshot::Sender<AdminResponse>>,
     },
     /// A bulk stream asks to be served.
@@ -120,14 +121,13 @@ pub(crate) enum DisclosureReply {
 
 impl DisclosureReply {
     /// Tells whoever asked that the disclosure failed.
-    pub(crate) fn fail(self, message: String) {
+    pub(crate) fn fail(self, error: impl Into<NodeError>) {
+        let message = error.into().to_string();
         match self {
             DisclosureReply::Cycle(reply) => {
                 let _ = reply.send(Err(message));
             }
-            DisclosureReply::Admin { reply, .. } => {
-                let _ = reply.send(AdminResponse::Error { message });
-            }
+            DisclosureReply::Admin { reply, .. } => answer_error(reply, message),
         }
     }
 }
@@ -137,9 +137,9 @@ impl PullJob {
         (self.agreement, self.epoch)
     }
 
-    pub(crate) fn fail(self, message: String) {
+    pub(crate) fn fail(self, error: impl Into<NodeError>) {
         if let Some(r) = self.reply {
-            let _ = r.send(AdminResponse::Error { message });
+            answer_error(r, error.into());
         }
     }
 }
@@ -363,10 +363,22 @@ pub(super) fn counter_key(kind: &str, agreement: &AgreementId, epoch: u64) -> Ve
     format!("{kind}/{}/{epoch}", dxmesh_protocol::hex(agreement)).into_bytes()
 }
 
-pub(super) fn parse_token(h: &str) -> Result<IdToken, String> {
-    let b = hex::decode(h.trim()).map_err(|e| format!("token {h:?}: {e}"))?;
+/// A token given in hex by an operator.
+pub(super) fn parse_token(h: &str) -> Result<IdToken, RequestError> {
+    let bad = |problem: String| RequestError::BadToken {
+        token: h.to_string(),
+        problem,
+    };
+    let b = hex::decode(h.trim()).map_err(|e| bad(e.to_string()))?;
     let a: [u8; 16] = b
         .try_into()
-        .map_err(|_| format!("token {h:?}: must be 32 hex digits"))?;
+        .map_err(|_| bad("must be 32 hex digits".into()))?;
     Ok(IdToken(a))
+}
+
+/// Answers an operator's request with an error.
+pub(super) fn answer_error(reply: oneshot::Sender<AdminResponse>, error: impl std::fmt::Display) {
+    let _ = reply.send(AdminResponse::Error {
+        message: error.to_string(),
+    });
 }

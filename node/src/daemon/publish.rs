@@ -4,6 +4,7 @@
 //! group's providers. Building runs on a blocking thread
 //! ([`crate::publish::publish`]); the result comes back as an event.
 
+use super::error::{LocalError, NodeError, PeerError, RequestError};
 use super::node::{Event, Node, Pending, WaitingPublish};
 use crate::admin::{AdminResponse, FeedInfo};
 use crate::base::clock::now;
@@ -156,16 +157,12 @@ impl Node {
     }
 
     /// The group key for `terms`, or `None` after asking the custodian for it.
-    pub(super) fn group_key(&mut self, terms: &Terms) -> Result<Option<GroupMasterKey>, String> {
+    pub(super) fn group_key(&mut self, terms: &Terms) -> Result<Option<GroupMasterKey>, NodeError> {
         let group = terms.token_group.clone();
         match self.config.key_custodians.get(&group).cloned() {
-            Some(c) if c == "self" => self
-                .keys
-                .custodian_key(&group)
-                .map(Some)
-                .map_err(|e| e.to_string()),
+            Some(c) if c == "self" => Ok(Some(self.keys.custodian_key(&group)?)),
             Some(custodian) => {
-                if let Some(k) = self.keys.get(&group).map_err(|e| e.to_string())? {
+                if let Some(k) = self.keys.get(&group)? {
                     return Ok(Some(k));
                 }
                 if self.waiting_for_key.iter().any(|w| w.group == group) {
@@ -173,11 +170,13 @@ impl Node {
                 }
                 let peer: PeerId = custodian
                     .parse()
-                    .map_err(|e| format!("key_custodians.{group}: {e}"))?;
+                    .map_err(|e| LocalError::Config(format!("key_custodians.{group}: {e}")))?;
                 if !self.connected.contains(&peer) {
-                    return Err(format!(
-                        "the custodian of group {group:?} ({peer}) is not connected"
-                    ));
+                    return Err(PeerError::NotConnected {
+                        role: "custodian",
+                        label: format!("of group {group:?} ({peer})"),
+                    }
+                    .into());
                 }
                 let transcript = self
                     .agreements
@@ -201,9 +200,10 @@ impl Node {
                 self.waiting_for_key.push(WaitingPublish { group });
                 Ok(None)
             }
-            None => Err(format!(
+            None => Err(LocalError::Config(format!(
                 "no key custodian is configured for token group {group:?}: add `{group} = \"self\"` or the custodian's PeerId under [key_custodians] in config.toml"
-            )),
+            ))
+            .into()),
         }
     }
 
@@ -221,7 +221,7 @@ impl Node {
                 errors.push((
                     agreement,
                     epoch,
-                    "a build of this feed is already running".to_string(),
+                    RequestError::Busy { what: "build" }.into(),
                 ));
                 continue;
             }
@@ -232,7 +232,9 @@ impl Node {
             };
             match key_result {
                 Ok(Some(master)) => {
-                    let key = terms.is_tokenised().then(|| master.epoch_key(&terms.token_group, epoch));
+                    let key = terms
+                        .is_tokenised()
+                        .then(|| master.epoch_key(&terms.token_group, epoch));
                     let previous = epoch
                         .checked_sub(1)
                         .and_then(|p| read_manifest(&self.data_dir, &agreement, p).ok().flatten())
@@ -240,11 +242,12 @@ impl Node {
                     self.busy.insert((agreement, epoch));
                     jobs.push((terms, epoch, key, previous));
                 }
-                Ok(None) => errors.push((
-                    agreement,
-                    epoch,
-                    format!("waiting for the key of token group {:?} from its custodian; publishing continues when it arrives", terms.token_group),
-                )),
+                Ok(None) => {
+                    let waiting = PeerError::WaitingForKey {
+                        group: terms.token_group.clone(),
+                    };
+                    errors.push((agreement, epoch, waiting.into()))
+                }
                 Err(e) => errors.push((agreement, epoch, e)),
             }
         }
@@ -252,7 +255,7 @@ impl Node {
         let seed = *self.identity.seed();
         let internal = self.internal_tx.clone();
         tokio::task::spawn_blocking(move || {
-            let mut results: Vec<(AgreementId, u64, Result<Signed<Manifest>, String>)> =
+            let mut results: Vec<(AgreementId, u64, Result<Signed<Manifest>, NodeError>)> =
                 errors.into_iter().map(|(a, e, m)| (a, e, Err(m))).collect();
             let identity = match dxmesh_protocol::identity::Identity::from_seed(seed) {
                 Ok(i) => i,
@@ -272,7 +275,7 @@ impl Node {
                     previous,
                     now: now(),
                 })
-                .map_err(|e| e.to_string());
+                .map_err(NodeError::from);
                 if let Ok(m) = &r
                     && let Ok(man) = codec::decode::<Manifest>(m.body())
                 {
@@ -351,7 +354,7 @@ impl Node {
     /// Background publishing ended: log each feed, answer the operator.
     pub(super) fn on_published(
         &mut self,
-        results: Vec<(AgreementId, u64, Result<Signed<Manifest>, String>)>,
+        results: Vec<(AgreementId, u64, Result<Signed<Manifest>, NodeError>)>,
         reply: Option<oneshot::Sender<AdminResponse>>,
     ) {
         let mut feeds_out = Vec::new();

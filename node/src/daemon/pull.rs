@@ -6,11 +6,12 @@
 //! ([`crate::pull::download`]); and retention, which erases pulled
 //! feeds once their agreement's retention ends.
 
-use super::node::{Event, Node, Pending, PullJob, counter_key, parse_token};
+use super::error::{NodeError, PeerError, RequestError};
+use super::node::{Event, Node, Pending, PullJob, answer_error, counter_key, parse_token};
 use crate::admin::AdminResponse;
 use crate::base::clock::now;
 use crate::publish::store::{feed_dir, read_manifest};
-use crate::pull::pulls::{self, PullSummary};
+use crate::pull::pulls::{self, PullError, PullSummary};
 use dxmesh_protocol::agreement::{AgreementId, PullCheck, Refusal, Terms};
 use dxmesh_protocol::codec;
 use dxmesh_protocol::feed::{ChunkRequest, Manifest};
@@ -128,28 +129,17 @@ impl Node {
         let t = now();
         let th = match self.agreements.find(&agreement) {
             Ok(th) => th.clone(),
-            Err(e) => {
-                let _ = reply.send(AdminResponse::Error {
-                    message: e.to_string(),
-                });
-                return;
-            }
+            Err(e) => return answer_error(reply, e),
         };
         let Some(e) = epoch.or_else(|| th.state.terms.cycle.epoch_at(t)) else {
-            let _ = reply.send(AdminResponse::Error {
-                message: "the agreement's cycle has not started".into(),
-            });
-            return;
+            return answer_error(reply, RequestError::CycleNotStarted);
         };
         let range = match range
-            .map(|(a, b)| Ok::<_, String>((parse_token(&a)?, parse_token(&b)?)))
+            .map(|(a, b)| Ok::<_, RequestError>((parse_token(&a)?, parse_token(&b)?)))
             .transpose()
         {
             Ok(r) => r,
-            Err(message) => {
-                let _ = reply.send(AdminResponse::Error { message });
-                return;
-            }
+            Err(e) => return answer_error(reply, e),
         };
         let id = th.state.terms.id();
         if range.is_none() && pulls::is_complete(&self.data_dir, &id, e) {
@@ -178,9 +168,7 @@ impl Node {
                     let _ = reply.send(r);
                 });
             }
-            Err(message) => {
-                let _ = reply.send(AdminResponse::Error { message });
-            }
+            Err(e) => answer_error(reply, e),
         }
     }
 
@@ -358,7 +346,7 @@ impl Node {
         agreement: AgreementId,
         epoch: u64,
         reply: oneshot::Sender<AdminResponse>,
-    ) -> Result<(), String> {
+    ) -> Result<(), NodeError> {
         self.start_pull(agreement, epoch, None, Some(reply))
     }
 
@@ -368,34 +356,36 @@ impl Node {
         epoch: u64,
         range: Option<(IdToken, IdToken)>,
         reply: Option<oneshot::Sender<AdminResponse>>,
-    ) -> Result<(), String> {
+    ) -> Result<(), NodeError> {
         let Some(th) = self.agreements.by_agreement(&agreement) else {
-            return Err("no accepted agreement with that id".into());
+            return Err(RequestError::NotAccepted.into());
         };
         let terms = th.state.terms.clone();
         if terms.consumer != self.identity.public() {
-            return Err("this node is not the consumer of that agreement".into());
+            return Err(RequestError::NotConsumer.into());
         }
         if let Some(until) = crate::pull::retention::kept_until(&terms, epoch)
             && now().date() > until
         {
-            return Err(format!(
-                "epoch {epoch} may be kept only until {until} (retention_days = {}): it is not pulled again",
-                terms.retention_days
-            ));
+            return Err(RequestError::PastRetention {
+                epoch,
+                until: until.to_string(),
+                retention_days: terms.retention_days,
+            }
+            .into());
         }
         let provider = terms.provider.peer_id();
         if !self.connected.contains(&provider) {
-            return Err(format!(
-                "the provider {} is not connected",
-                self.label(&terms.provider)
-            ));
+            return Err(PeerError::NotConnected {
+                role: "provider",
+                label: self.label(&terms.provider),
+            }
+            .into());
         }
         if self.busy.contains(&(agreement, epoch)) {
-            return Err("a pull of this feed is already running".into());
+            return Err(RequestError::Busy { what: "pull" }.into());
         }
-        let pull_id =
-            pulls::pull_id(&self.data_dir, &agreement, epoch).map_err(|e| e.to_string())?;
+        let pull_id = pulls::pull_id(&self.data_dir, &agreement, epoch)?;
         let fields = terms.fields.iter().map(|f| f.name.clone()).collect();
         self.busy.insert((agreement, epoch));
         self.send(
@@ -418,16 +408,14 @@ impl Node {
     }
 
     pub(super) fn on_pull_answer(&mut self, peer: PeerId, job: PullJob, answer: Response) {
-        let fail = |node: &mut Node, job: PullJob, message: String| {
+        let fail = |node: &mut Node, job: PullJob, error: NodeError| {
             node.busy.remove(&(job.agreement, job.epoch));
-            tracing::warn!(%peer, %message, "pull not done");
-            if let Some(r) = job.reply {
-                let _ = r.send(AdminResponse::Error { message });
-            }
+            tracing::warn!(%peer, %error, "pull not done");
+            job.fail(error);
         };
         let terms = match self.agreements.by_agreement(&job.agreement) {
             Some(t) => t.state.terms.clone(),
-            None => return fail(self, job, "the agreement is no longer known here".into()),
+            None => return fail(self, job, RequestError::UnknownAgreement.into()),
         };
         match answer {
             Response::PullGranted { manifest } => {
@@ -435,11 +423,11 @@ impl Node {
                     Ok(m) => m,
                     Err(e) => {
                         tracing::error!(error = %e, "SECURITY: a provider sent a manifest that does not verify");
-                        return fail(self, job, e.to_string());
+                        return fail(self, job, e.into());
                     }
                 };
                 if let Err(e) = pulls::store_manifest(&self.data_dir, &manifest, &m) {
-                    return fail(self, job, e.to_string());
+                    return fail(self, job, e.into());
                 }
                 let range = job.range.map(|(a, b)| m.chunks_for_range(&a, &b));
                 let control = self.stream_control.clone();
@@ -451,8 +439,7 @@ impl Node {
                     let result = crate::pull::download::download(
                         control, peer, &data_dir, &m, pull_id, range,
                     )
-                    .await
-                    .map_err(|e| e.to_string());
+                    .await;
                     let _ = internal.send(Event::PullDone {
                         agreement,
                         epoch,
@@ -462,13 +449,24 @@ impl Node {
                 });
             }
             Response::Denied { refusal } => {
-                let msg = format!("refused by the provider: {refusal} [{}]", refusal.code());
-                fail(self, job, msg)
+                let refused = PeerError::Refused {
+                    role: "provider",
+                    refusal,
+                };
+                fail(self, job, refused.into())
             }
             Response::Refused { reason } => {
-                fail(self, job, format!("refused by the provider: {reason:?}"))
+                let refused = PeerError::RefusedRequest {
+                    role: "provider",
+                    reason: format!("{reason:?}"),
+                };
+                fail(self, job, refused.into())
             }
-            other => fail(self, job, format!("unexpected answer: {other:?}")),
+            other => fail(
+                self,
+                job,
+                PeerError::Unexpected(format!("{other:?}")).into(),
+            ),
         }
     }
 
@@ -477,7 +475,7 @@ impl Node {
         &mut self,
         agreement: AgreementId,
         epoch: u64,
-        result: Result<PullSummary, String>,
+        result: Result<PullSummary, PullError>,
         reply: Option<oneshot::Sender<AdminResponse>>,
     ) {
         self.busy.remove(&(agreement, epoch));
@@ -522,7 +520,9 @@ impl Node {
             }
             Err(e) => {
                 tracing::warn!(agreement = %dxmesh_protocol::hex(&agreement), epoch, error = %e, "pull failed");
-                AdminResponse::Error { message: e }
+                AdminResponse::Error {
+                    message: e.to_string(),
+                }
             }
         };
         if let Some(r) = reply {

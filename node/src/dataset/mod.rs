@@ -80,4 +80,5 @@ pub use model::{
 };
 pub use reader::{Blocks, DatasetReader, RawBlocks};
 pub(crate) use records::BlockCursor;
+pub use records::BlockError;
 pub(crate) use writer::DirectWriter;

@@ -74,6 +74,27 @@ fn get_bytes<'a>(bytes: &mut &'a [u8]) -> Option<&'a [u8]> {
     Some(value)
 }
 
+/// Why a stored block does not decode (the dataset store is damaged).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BlockError {
+    /// The block does not begin with its record count.
+    #[error("the block has no record count")]
+    NoCount,
+    /// Bytes follow the last record the count announces.
+    #[error("{0} bytes after the last record")]
+    TrailingBytes(usize),
+    /// A record ends before its fields do.
+    #[error("a record is cut short")]
+    Truncated,
+    /// A stored ID number is not a normalised one.
+    #[error("a stored ID: {0}")]
+    BadId(String),
+    /// A value a caller reads is not UTF-8.
+    #[error("value {0} is not UTF-8")]
+    NotUtf8(usize),
+}
+
 /// Reads the records of one block body where they lie, the inverse of the
 /// writer above, for the hot paths (publishing, disclosure, the national
 /// lookup): no allocation per record, and only the columns a caller uses
@@ -86,9 +107,9 @@ pub(crate) struct BlockCursor<'a> {
 
 impl<'a> BlockCursor<'a> {
     /// A cursor at the first record of `body` (a block without its length prefix).
-    pub(crate) fn new(body: &'a [u8]) -> Result<BlockCursor<'a>, String> {
+    pub(crate) fn new(body: &'a [u8]) -> Result<BlockCursor<'a>, BlockError> {
         let mut rest = body;
-        let left = get_varint(&mut rest).ok_or("the block has no record count")?;
+        let left = get_varint(&mut rest).ok_or(BlockError::NoCount)?;
         Ok(BlockCursor { rest, left })
     }
 
@@ -104,23 +125,22 @@ impl<'a> BlockCursor<'a> {
         &mut self,
         wanted: impl Fn(usize) -> bool,
         values: &mut Vec<&'a str>,
-    ) -> Result<Option<IdNumber>, String> {
+    ) -> Result<Option<IdNumber>, BlockError> {
         if self.left == 0 {
             return if self.rest.is_empty() {
                 Ok(None)
             } else {
-                Err(format!("{} bytes after the last record", self.rest.len()))
+                Err(BlockError::TrailingBytes(self.rest.len()))
             };
         }
-        let truncated = || "a record is cut short".to_string();
-        let id = get_bytes(&mut self.rest).ok_or_else(truncated)?;
-        let id = IdNumber::from_normalized(id).map_err(|e| format!("a stored ID: {e}"))?;
-        let count = get_varint(&mut self.rest).ok_or_else(truncated)?;
+        let id = get_bytes(&mut self.rest).ok_or(BlockError::Truncated)?;
+        let id = IdNumber::from_normalized(id).map_err(|e| BlockError::BadId(e.to_string()))?;
+        let count = get_varint(&mut self.rest).ok_or(BlockError::Truncated)?;
         values.clear();
         for i in 0..count as usize {
-            let v = get_bytes(&mut self.rest).ok_or_else(truncated)?;
+            let v = get_bytes(&mut self.rest).ok_or(BlockError::Truncated)?;
             values.push(if wanted(i) {
-                std::str::from_utf8(v).map_err(|_| format!("value {i} is not UTF-8"))?
+                std::str::from_utf8(v).map_err(|_| BlockError::NotUtf8(i))?
             } else {
                 ""
             });
@@ -245,14 +265,14 @@ mod tests {
                 Err(e) => break e,
             }
         };
-        assert!(err.contains("after the last record"), "{err}");
+        assert_eq!(err, BlockError::TrailingBytes(1));
         let mut bad_id = body.clone();
         bad_id[2] = b'A'; // count, id length, then the first ID character
         let e = BlockCursor::new(&bad_id)
             .unwrap()
             .next_record(|_| true, &mut values)
             .unwrap_err();
-        assert!(e.contains("a stored ID"), "{e}");
+        assert!(matches!(e, BlockError::BadId(_)), "{e}");
         let mut bad_utf8 = body.clone();
         let at = 1 + 1 + 18 + 1 + 1; // count, id, value count, first value's length
         bad_utf8[at] = 0xFF;
@@ -260,7 +280,7 @@ mod tests {
             .unwrap()
             .next_record(|_| true, &mut values)
             .unwrap_err();
-        assert!(e.contains("not UTF-8"), "{e}");
+        assert_eq!(e, BlockError::NotUtf8(0));
         assert!(
             BlockCursor::new(&bad_utf8)
                 .unwrap()

@@ -2,10 +2,26 @@
 //! the ID numbers a province asks about are insured, where and how.
 
 use crate::base::clock::now;
+use crate::dataset::{BlockError, ImportError};
 use dxmesh_protocol::agreement::Terms;
 use dxmesh_protocol::feed::NationalAnswer;
 use dxmesh_protocol::id::IdNumber;
 use std::path::Path;
+
+/// Why the national index could not answer a query.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MinistryError {
+    /// The national index dataset cannot be opened or read.
+    #[error(transparent)]
+    Dataset(#[from] ImportError),
+    /// A stored block of the national index does not decode.
+    #[error("the national index is damaged: {0}")]
+    Damaged(#[from] BlockError),
+    /// A field the query asks for is not a column of the index.
+    #[error("the national index has no column {0:?}")]
+    NoColumn(String),
+}
 
 /// An ID and the national index values asked for.
 type NationalRecord = (IdNumber, Vec<String>);
@@ -17,9 +33,8 @@ pub fn national_lookup(
     epoch: u64,
     fields: &[String],
     ids: &[IdNumber],
-) -> Result<NationalAnswer, String> {
-    let reader =
-        crate::dataset::DatasetReader::open(data_dir, &terms.dataset).map_err(|e| e.to_string())?;
+) -> Result<NationalAnswer, MinistryError> {
+    let reader = crate::dataset::DatasetReader::open(data_dir, &terms.dataset)?;
     let cols: Vec<usize> = fields
         .iter()
         .map(|f| {
@@ -27,16 +42,16 @@ pub fn national_lookup(
                 .columns()
                 .iter()
                 .position(|c| c == f)
-                .ok_or_else(|| format!("the national index has no column {f:?}"))
+                .ok_or_else(|| MinistryError::NoColumn(f.clone()))
         })
         .collect::<Result<_, _>>()?;
     let wanted: std::collections::HashSet<IdNumber> = ids.iter().copied().collect();
     let mut found = Vec::new();
-    let mut raw = crate::dataset::RawBlocks::open(&reader, false).map_err(|e| e.to_string())?;
+    let mut raw = crate::dataset::RawBlocks::open(&reader, false)?;
     loop {
         let mut group = Vec::new();
         while group.len() < 16 {
-            match raw.next_block().map_err(|e| e.to_string())? {
+            match raw.next_block()? {
                 Some(b) => group.push(b),
                 None => break,
             }
@@ -45,7 +60,7 @@ pub fn national_lookup(
             break;
         }
         use rayon::prelude::*;
-        let parts: Vec<Result<Vec<NationalRecord>, String>> = group
+        let parts: Vec<Result<Vec<NationalRecord>, BlockError>> = group
             .par_iter()
             .map(|bytes| {
                 let mut cursor = crate::dataset::BlockCursor::new(bytes)?;

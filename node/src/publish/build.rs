@@ -239,7 +239,7 @@ fn tokenise_block(
         dataset: String::new(),
         problem: format!("block {b} record {i}: {problem}"),
     };
-    let mut cursor = BlockCursor::new(bytes).map_err(bad_block)?;
+    let mut cursor = BlockCursor::new(bytes).map_err(|e| bad_block(e.to_string()))?;
     if cursor.remaining() >= 1 << ROW_BITS || b >= 1 << (32 - ROW_BITS) {
         return Err(FeedStoreError::Io {
             path: records_path.to_path_buf(),
@@ -256,7 +256,7 @@ fn tokenise_block(
     let mut i = 0usize;
     while let Some(id) = cursor
         .next_record(|c| plan.used.get(c).copied().unwrap_or(false), &mut values)
-        .map_err(bad_block)?
+        .map_err(|e| bad_block(e.to_string()))?
     {
         let rec = &RecordRef {
             id,

@@ -114,14 +114,17 @@ pub fn disclose(
             // The rows asked for, in block order; each record is read once.
             let mut rows = rows;
             rows.sort_unstable();
-            let mut cursor = BlockCursor::new(buf).map_err(bad_block)?;
+            let mut cursor = BlockCursor::new(buf).map_err(|e| bad_block(e.to_string()))?;
             let mut values = Vec::new();
             let mut out = Vec::with_capacity(rows.len());
             let mut next = rows.iter().peekable();
             let mut i = 0u32;
             while next.peek().is_some() {
                 let wanted = |c: usize| sources.contains(&Some(c));
-                let Some(id) = cursor.next_record(wanted, &mut values).map_err(bad_block)? else {
+                let Some(id) = cursor
+                    .next_record(wanted, &mut values)
+                    .map_err(|e| bad_block(e.to_string()))?
+                else {
                     // The index names a row the block does not have.
                     let row = next.peek().map_or(i, |(row, _)| *row);
                     return Err(bad_block(format!(

@@ -85,13 +85,30 @@ pub struct DraftMember {
     pub valid_until: String,
 }
 
+/// A PeerId given as text that names no member key.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PeerIdError {
+    /// The text does not parse as a PeerId.
+    #[error("{text:?} is not a PeerId: {problem}")]
+    NotAPeerId {
+        /// The text given.
+        text: String,
+        /// Why it does not parse.
+        problem: String,
+    },
+    /// A PeerId, but not of an Ed25519 key (dxmesh keys are Ed25519).
+    #[error("{0:?} is not an Ed25519 PeerId")]
+    NotEd25519(String),
+}
+
 /// Parses a PeerId string into the Ed25519 key it embeds.
-pub fn key_of_peer_id(s: &str) -> Result<PublicKey, String> {
-    let peer: libp2p::PeerId = s
-        .trim()
-        .parse()
-        .map_err(|e| format!("{s:?} is not a PeerId: {e}"))?;
-    PublicKey::from_peer_id(&peer).ok_or_else(|| format!("{s:?} is not an Ed25519 PeerId"))
+pub fn key_of_peer_id(s: &str) -> Result<PublicKey, PeerIdError> {
+    let peer: libp2p::PeerId = s.trim().parse().map_err(|e| PeerIdError::NotAPeerId {
+        text: s.to_string(),
+        problem: format!("{e}"),
+    })?;
+    PublicKey::from_peer_id(&peer).ok_or_else(|| PeerIdError::NotEd25519(s.to_string()))
 }
 
 impl Draft {
@@ -166,7 +183,8 @@ impl Draft {
         for (i, m) in self.members.iter().enumerate() {
             let field = |f: &str, e: String| err(format!("members[{i}].{f}: {e}"));
             members.push(Member {
-                public_key: key_of_peer_id(&m.peer_id).map_err(|e| field("peer_id", e))?,
+                public_key: key_of_peer_id(&m.peer_id)
+                    .map_err(|e| field("peer_id", e.to_string()))?,
                 department: m.department.clone(),
                 role: m.role,
                 display_name: m.display_name.clone(),
