@@ -227,9 +227,15 @@ fn a_node_that_rewrites_its_log_is_caught_by_its_witness() {
         dxmesh_tests::NodeProc::placeholder(&s.mesh.dx, &s.ps),
     );
     assert!(old.stop());
-    let store = dxmesh_node::base::store::Store::open(&s.ps.dir.join("data")).unwrap();
-    store.audit_wipe_for_tests().unwrap();
-    drop(store);
+    // With the database in hand, as an operator has it: both audit tables go.
+    let db = redb::Database::open(s.ps.dir.join("data/state.redb")).unwrap();
+    let tx = db.begin_write().unwrap();
+    for table in ["audit_entries", "audit_checkpoints"] {
+        let def: redb::TableDefinition<u64, &[u8]> = redb::TableDefinition::new(table);
+        assert!(tx.delete_table(def).unwrap(), "{table} existed");
+    }
+    tx.commit().unwrap();
+    drop(db);
     s.restart_provider(&[]);
     // At the next contact the comparator refuses to cosign and keeps both checkpoints.
     let start = std::time::Instant::now();

@@ -342,3 +342,19 @@ fn disclosure_with_an_unreadable_quota_counter_is_refused_not_served() {
         s.pps.log_text()
     );
 }
+
+/// Likewise a pull whose pull counter cannot be read is refused.
+#[test]
+fn pull_with_an_unreadable_pull_counter_is_refused_not_served() {
+    let (mut s, _) = setup(BIN, 200, &registry_terms(2, 10));
+    s.pps.cli(&["publish"]);
+    let key = format!("pull/{}/{}", s.agreement, current_epoch());
+    s.restart_provider_with(&[], |data| {
+        let store = dxmesh_node::base::store::Store::open(data).unwrap();
+        // A number where a list of pull ids is expected.
+        store.set_counter(key.as_bytes(), &7u64).unwrap();
+    });
+    let e = pull_fails(&s, &[]);
+    assert!(e.contains("[provider_failed]"), "{e}");
+    provider_recorded(&mut s, "provider_failed");
+}

@@ -7,16 +7,71 @@
 //! saw, cosigns, and keeps the newest; an inconsistent checkpoint (same
 //! size with another root, a smaller tree, a failing proof) is kept with
 //! the earlier one as evidence. `export` writes an evidence bundle for
-//! offline verification (`crate::audit::verify`).
+//! offline verification (`crate::audit::verify`). Witnessing and exporting
+//! fail with an [`AuditLogError`]; reading a bundle's `entries.bin` back
+//! with a [`FramingError`].
 
 use crate::base::store::{Store, StoreError};
-use dxmesh_protocol::audit::{Checkpoint, Entry, Event, cosign};
-use dxmesh_protocol::codec;
-use dxmesh_protocol::identity::{Identity, PublicKey};
+use dxmesh_protocol::audit::{Checkpoint, Entry, Event, NoteError, cosign};
+use dxmesh_protocol::codec::{self, CodecError};
+use dxmesh_protocol::identity::{Identity, KeyError, PublicKey};
 use dxmesh_protocol::merkle::{self, ConsistencyProof, Hash, RootBuilder};
 use dxmesh_protocol::time::Timestamp;
 use serde::{Deserialize, Serialize};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// Why witnessing a peer's checkpoint or exporting a bundle failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuditLogError {
+    /// The peer's checkpoint note does not parse or is not signed by it.
+    #[error(transparent)]
+    Note(#[from] NoteError),
+    /// The node state could not be read or written.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A value could not be encoded (a witness state, a roster version).
+    #[error(transparent)]
+    Encode(#[from] CodecError),
+    /// A JSON document (fork evidence, `node.json`, `entries.json`) could
+    /// not be produced.
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    /// A stored audit entry does not decode (the state is corrupt).
+    #[error("a stored audit entry does not decode: {0}")]
+    StoredEntry(#[source] CodecError),
+    /// A stored cosignature names a witness key that is not a valid key.
+    #[error(transparent)]
+    StoredKey(KeyError),
+    /// A file or folder of the bundle could not be written.
+    #[error("{path}: {source}", path = .path.display())]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// Why it could not be written.
+        source: std::io::Error,
+    },
+}
+
+/// Why `entries.bin` does not split into entries.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FramingError {
+    /// The file ends inside an entry's 4-byte length.
+    #[error("entries.bin: truncated length at byte {at}")]
+    TruncatedLength {
+        /// Offset of the length.
+        at: usize,
+    },
+    /// The file ends inside an entry.
+    #[error("entries.bin: truncated entry {index} at byte {at}")]
+    TruncatedEntry {
+        /// Position of the entry.
+        index: usize,
+        /// Offset of its length.
+        at: usize,
+    },
+}
 
 /// The node's audit log.
 pub struct AuditLog {
@@ -107,6 +162,7 @@ pub fn judge(
     }
 }
 
+/// The audit meta key `<kind>/<key>`.
 fn meta_key(kind: &str, key: &[u8]) -> Vec<u8> {
     let mut k = kind.as_bytes().to_vec();
     k.push(b'/');
@@ -220,14 +276,11 @@ pub fn witness(
     note: &str,
     proof: Option<&ConsistencyProof>,
     now: Timestamp,
-) -> Result<(Witness, Option<String>, Option<Checkpoint>), String> {
+) -> Result<(Witness, Option<String>, Option<Checkpoint>), AuditLogError> {
     let name = peer.peer_id().to_string();
-    let cp = Checkpoint::verify(note, &name, peer).map_err(|e| e.to_string())?;
+    let cp = Checkpoint::verify(note, &name, peer)?;
     let key = meta_key("witness", peer.as_bytes());
-    let stored: Option<WitnessState> = store
-        .audit_meta(&key)
-        .map_err(|e| e.to_string())?
-        .and_then(|b| codec::decode(&b).ok());
+    let stored: Option<WitnessState> = store.audit_meta(&key)?.and_then(|b| codec::decode(&b).ok());
     let decision = judge(stored.as_ref(), &cp, proof);
     match &decision {
         Witness::Accept => {
@@ -236,10 +289,7 @@ pub fn witness(
                 size: cp.size,
                 root: cp.root,
             };
-            let bytes = codec::encode(&state).map_err(|e| e.to_string())?;
-            store
-                .set_audit_meta(&key, &bytes)
-                .map_err(|e| e.to_string())?;
+            store.set_audit_meta(&key, &codec::encode(&state)?)?;
             let line = cosign(me, &me.peer_id().to_string(), &cp.body(), now.0);
             Ok((decision, Some(line), Some(cp)))
         }
@@ -252,13 +302,11 @@ pub fn witness(
                 reason: reason.clone(),
                 detected_at: now.to_string(),
             };
-            let bytes = serde_json::to_vec_pretty(&ev).map_err(|e| e.to_string())?;
+            let bytes = serde_json::to_vec_pretty(&ev)?;
             let mut k = meta_key("evidence", peer.as_bytes());
             k.extend_from_slice(&now.0.to_be_bytes());
             k.extend_from_slice(&cp.size.to_be_bytes());
-            store
-                .set_audit_meta(&k, &bytes)
-                .map_err(|e| e.to_string())?;
+            store.set_audit_meta(&k, &bytes)?;
             Ok((decision, None, Some(cp)))
         }
         Witness::NeedProof(_) => Ok((decision, None, Some(cp))),
@@ -312,18 +360,21 @@ pub fn frame_entries(raw: &[Vec<u8>]) -> Vec<u8> {
 }
 
 /// Splits `entries.bin` into the encoded entries.
-pub fn unframe_entries(bytes: &[u8]) -> Result<Vec<&[u8]>, String> {
+pub fn unframe_entries(bytes: &[u8]) -> Result<Vec<&[u8]>, FramingError> {
     let mut out = Vec::new();
     let mut pos = 0usize;
     while pos < bytes.len() {
         let header: [u8; 4] = bytes
             .get(pos..pos + 4)
             .and_then(|h| h.try_into().ok())
-            .ok_or_else(|| format!("entries.bin: truncated length at byte {pos}"))?;
+            .ok_or(FramingError::TruncatedLength { at: pos })?;
         let len = u32::from_be_bytes(header) as usize;
         let body = bytes
             .get(pos + 4..pos + 4 + len)
-            .ok_or_else(|| format!("entries.bin: truncated entry {} at byte {pos}", out.len()))?;
+            .ok_or(FramingError::TruncatedEntry {
+                index: out.len(),
+                at: pos,
+            })?;
         out.push(body);
         pos += 4 + len;
     }
@@ -345,8 +396,41 @@ pub struct BundleNode {
     pub exported_at: String,
 }
 
-/// Writes an evidence bundle of the node's audit trail into `out`.
-#[allow(clippy::too_many_arguments)]
+/// The folders of an evidence bundle.
+const BUNDLE_FOLDERS: [&str; 8] = [
+    "checkpoints",
+    "cosignatures",
+    "witnessed",
+    "evidence",
+    "transcripts",
+    "manifests",
+    "roster",
+    "keys",
+];
+
+/// An evidence bundle being written: its folder.
+struct BundleOut<'a>(&'a Path);
+
+impl BundleOut<'_> {
+    /// Creates the bundle's folders in `out`.
+    fn create(out: &Path) -> Result<BundleOut<'_>, AuditLogError> {
+        for sub in BUNDLE_FOLDERS {
+            let d = out.join(sub);
+            std::fs::create_dir_all(&d).map_err(|source| AuditLogError::Io { path: d, source })?;
+        }
+        Ok(BundleOut(out))
+    }
+
+    /// Writes the file `rel` of the bundle (atomically).
+    fn write(&self, rel: &str, bytes: &[u8]) -> Result<(), AuditLogError> {
+        let path = self.0.join(rel);
+        crate::base::fsutil::write_atomic(&path, bytes, 0o644)
+            .map_err(|source| AuditLogError::Io { path, source })
+    }
+}
+
+/// Writes an evidence bundle of the node's audit trail into `out`. Returns
+/// the number of log entries written.
 pub fn export(
     store: &Store,
     data_dir: &Path,
@@ -354,94 +438,86 @@ pub fn export(
     anchor_pem: &str,
     transcripts: &[(Hash, Vec<u8>)],
     out: &Path,
-) -> Result<u64, String> {
-    let io = |p: &Path, e: std::io::Error| format!("{}: {e}", p.display());
-    for sub in [
-        "checkpoints",
-        "cosignatures",
-        "witnessed",
-        "evidence",
-        "transcripts",
-        "manifests",
-        "roster",
-        "keys",
-    ] {
-        let d = out.join(sub);
-        std::fs::create_dir_all(&d).map_err(|e| io(&d, e))?;
+) -> Result<u64, AuditLogError> {
+    let bundle = BundleOut::create(out)?;
+    bundle.write("node.json", &serde_json::to_vec_pretty(node)?)?;
+    bundle.write("anchor.pub.pem", anchor_pem.as_bytes())?;
+    let entries = export_entries(store, &bundle)?;
+    export_signatures(store, &bundle)?;
+    for (i, ev) in evidence(store)?.iter().enumerate() {
+        bundle.write(
+            &format!("evidence/{i:04}.json"),
+            &serde_json::to_vec_pretty(ev)?,
+        )?;
     }
-    let write = |rel: &str, bytes: &[u8]| -> Result<(), String> {
-        let p = out.join(rel);
-        crate::base::fsutil::write_atomic(&p, bytes, 0o644).map_err(|e| io(&p, e))
-    };
-    write(
-        "node.json",
-        &serde_json::to_vec_pretty(node).map_err(|e| e.to_string())?,
-    )?;
-    write("anchor.pub.pem", anchor_pem.as_bytes())?;
-    let raw = store.audit_entries().map_err(|e| e.to_string())?;
+    for (thread, bytes) in transcripts {
+        bundle.write(
+            &format!("transcripts/{}.dxt", dxmesh_protocol::hex(thread)),
+            bytes,
+        )?;
+    }
+    export_manifests(data_dir, &bundle)?;
+    export_rosters(store, &bundle)?;
+    Ok(entries)
+}
+
+/// Writes the log: `entries.bin` (what is verified) and `entries.json` (a
+/// readable listing). Returns the number of entries.
+fn export_entries(store: &Store, bundle: &BundleOut<'_>) -> Result<u64, AuditLogError> {
+    let raw = store.audit_entries()?;
     let entries: Vec<Entry> = raw
         .iter()
         .map(|b| codec::decode(b))
         .collect::<Result<_, _>>()
-        .map_err(|e| format!("a stored audit entry does not decode: {e}"))?;
-    write("entries.bin", &frame_entries(&raw))?;
+        .map_err(AuditLogError::StoredEntry)?;
+    bundle.write("entries.bin", &frame_entries(&raw))?;
     let readable: Vec<serde_json::Value> = entries
         .iter()
         .map(|e| serde_json::json!({"seq": e.seq, "at": e.at.to_string(), "kind": e.event.kind(), "event": format!("{:?}", e.event)}))
         .collect();
-    write(
-        "entries.json",
-        &serde_json::to_vec_pretty(&readable).map_err(|e| e.to_string())?,
-    )?;
-    for (size, note) in store.audit_checkpoints().map_err(|e| e.to_string())? {
-        write(&format!("checkpoints/{size:010}.note"), note.as_bytes())?;
+    bundle.write("entries.json", &serde_json::to_vec_pretty(&readable)?)?;
+    Ok(entries.len() as u64)
+}
+
+/// Writes the node's signed checkpoints, the witnesses' cosignatures on
+/// them and the newest checkpoint of each peer the node witnessed.
+fn export_signatures(store: &Store, bundle: &BundleOut<'_>) -> Result<(), AuditLogError> {
+    for (size, note) in store.audit_checkpoints()? {
+        bundle.write(&format!("checkpoints/{size:010}.note"), note.as_bytes())?;
     }
-    for (k, v) in store
-        .audit_meta_prefix(b"cosig/")
-        .map_err(|e| e.to_string())?
-    {
-        let rest = &k[6..];
-        if rest.len() == 40 {
-            let size = u64::from_be_bytes(rest[..8].try_into().map_err(|_| "key")?);
-            let key = PublicKey::from_bytes(rest[8..].try_into().map_err(|_| "key")?)
-                .map_err(|e| e.to_string())?;
-            write(
-                &format!("cosignatures/{size:010}-{}.line", key.peer_id()),
-                &v,
-            )?;
-        }
+    // Keys `cosig/<size, 8 bytes><witness key, 32 bytes>`.
+    for (k, v) in store.audit_meta_prefix(b"cosig/")? {
+        let Some((size, key)) = k[6..].split_first_chunk::<8>() else {
+            continue;
+        };
+        let Ok(key) = <[u8; 32]>::try_from(key) else {
+            continue;
+        };
+        let key = PublicKey::from_bytes(key).map_err(AuditLogError::StoredKey)?;
+        let size = u64::from_be_bytes(*size);
+        bundle.write(
+            &format!("cosignatures/{size:010}-{}.line", key.peer_id()),
+            &v,
+        )?;
     }
-    for (k, v) in store
-        .audit_meta_prefix(b"witness/")
-        .map_err(|e| e.to_string())?
-    {
+    for (k, v) in store.audit_meta_prefix(b"witness/")? {
         if let Ok(key) = <[u8; 32]>::try_from(&k[8..])
             .map_err(|_| ())
             .and_then(|b| PublicKey::from_bytes(b).map_err(|_| ()))
             && let Ok(state) = codec::decode::<WitnessState>(&v)
         {
-            write(
+            bundle.write(
                 &format!("witnessed/{}.note", key.peer_id()),
                 state.note.as_bytes(),
             )?;
         }
     }
-    for (i, ev) in evidence(store)
-        .map_err(|e| e.to_string())?
-        .iter()
-        .enumerate()
-    {
-        write(
-            &format!("evidence/{i:04}.json"),
-            &serde_json::to_vec_pretty(ev).map_err(|e| e.to_string())?,
-        )?;
-    }
-    for (thread, bytes) in transcripts {
-        write(
-            &format!("transcripts/{}.dxt", dxmesh_protocol::hex(thread)),
-            bytes,
-        )?;
-    }
+    Ok(())
+}
+
+/// Writes the manifest of every feed the node published or pulled that is
+/// still on disk under `data_dir`.
+fn export_manifests(data_dir: &Path, bundle: &BundleOut<'_>) -> Result<(), AuditLogError> {
     for (kind, base) in [("published", "feeds"), ("pulled", "pulls")] {
         let root = data_dir.join(base);
         let Ok(agreements) = std::fs::read_dir(&root) else {
@@ -454,7 +530,7 @@ pub fn export(
             for e in epochs.flatten() {
                 let m = e.path().join("manifest.bin");
                 if let Ok(bytes) = std::fs::read(&m) {
-                    write(
+                    bundle.write(
                         &format!(
                             "manifests/{kind}-{}-{}.bin",
                             a.file_name().to_string_lossy(),
@@ -466,20 +542,26 @@ pub fn export(
             }
         }
     }
+    Ok(())
+}
+
+/// Writes the roster chain and the public key of every member of any
+/// version.
+fn export_rosters(store: &Store, bundle: &BundleOut<'_>) -> Result<(), AuditLogError> {
     let mut members = std::collections::BTreeMap::new();
-    for r in store.rosters_after(0).map_err(|e| e.to_string())? {
-        let bytes = codec::encode(&r).map_err(|e| e.to_string())?;
+    for r in store.rosters_after(0)? {
+        let bytes = codec::encode(&r)?;
         if let Ok(roster) = codec::decode::<dxmesh_protocol::roster::Roster>(r.body()) {
-            write(&format!("roster/v{:06}.roster", roster.version), &bytes)?;
+            bundle.write(&format!("roster/v{:06}.roster", roster.version), &bytes)?;
             for m in roster.members {
                 members.insert(m.public_key.peer_id().to_string(), m.public_key.to_pem());
             }
         }
     }
     for (peer, pem) in members {
-        write(&format!("keys/{peer}.pem"), pem.as_bytes())?;
+        bundle.write(&format!("keys/{peer}.pem"), pem.as_bytes())?;
     }
-    Ok(entries.len() as u64)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -274,17 +274,6 @@ impl Store {
         Ok(out)
     }
 
-    /// Removes every audit entry and checkpoint (tests simulating a node
-    /// that rewrites its history; never called by the node itself).
-    pub fn audit_wipe_for_tests(&self) -> Result<(), StoreError> {
-        let tx = self.db.begin_write().map_err(db_err)?;
-        tx.delete_table(AUDIT_ENTRIES).map_err(db_err)?;
-        tx.delete_table(AUDIT_CHECKPOINTS).map_err(db_err)?;
-        tx.open_table(AUDIT_ENTRIES).map_err(db_err)?;
-        tx.open_table(AUDIT_CHECKPOINTS).map_err(db_err)?;
-        tx.commit().map_err(db_err)
-    }
-
     /// An audit side value.
     pub fn audit_meta(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         let tx = self.db.begin_read().map_err(db_err)?;

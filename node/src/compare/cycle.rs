@@ -1,24 +1,29 @@
-//! The comparator's cycle, run as one task: make sure every feed of the job
-//! is pulled, run the comparison pass, ask the registry provider to disclose
-//! the ministry candidates' ID numbers, ask the ministry which of them are
-//! insured in another province, run the pass again with that answer, request
-//! the disclosures each result allows, and write the result files and
-//! `summary.json`. Network steps go through the event loop ([`Op`]); the
-//! passes run on blocking threads. Also here: the ministry's side of the
-//! national query.
+//! The comparator's cycle, run as one task in typed stages, each consuming
+//! the one before ([`run_compare`]): make sure every feed of the job is
+//! pulled; if the job checks with the ministry, run a first comparison pass,
+//! ask the registry provider to disclose the candidates' ID numbers and ask
+//! the ministry which of them are insured in another province; run the pass
+//! that counts with that answer; request the disclosures each result allows
+//! and write the result files; then log the `JobRun` audit event and write
+//! `summary.json`. Network steps go through the node's event loop ([`Op`],
+//! [`Handle`]); the passes run on blocking threads. Errors are
+//! [`CycleError`]s.
 
-use crate::compare::jobs::Compiled;
+use crate::compare::error::{CycleError, StepError};
+use crate::compare::files::{sha256_of, write_coverage, write_csv, write_verified};
+use crate::compare::jobs::{Compiled, DiscloseSpec, MinistrySpec};
 use crate::compare::pass::{Input, PassOutput, run_pass};
+use crate::compare::summary::{CoverageRow, InputSummary, MinistrySummary, ResultSummary, Summary};
 use crate::pull::pulls::FeedReader;
 use dxmesh_protocol::agreement::{AgreementId, Terms};
+use dxmesh_protocol::audit::Event;
 use dxmesh_protocol::feed::{Disclosure, NationalAnswer};
 use dxmesh_protocol::id::IdNumber;
-use dxmesh_protocol::merkle::Hash;
 use dxmesh_protocol::token::IdToken;
 use dxmesh_protocol::wire::DisclosureRequest;
-use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
 
 /// Tokens per disclosure request and IDs per national query.
@@ -62,7 +67,8 @@ pub enum OpOut {
     Logged,
 }
 
-/// Where the event loop sends a step's answer.
+/// Where the event loop sends a step's answer (an error is the node's
+/// message; the cycle takes it as [`StepError::Node`]).
 pub type OpReply = oneshot::Sender<Result<OpOut, String>>;
 
 /// The cycle's way to the node: each network step goes to the node's event
@@ -78,13 +84,13 @@ impl Handle {
         (Handle(tx), rx)
     }
 
-    async fn ask(&self, op: Op) -> Result<OpOut, String> {
+    /// Has the node take `op` and waits for its answer.
+    async fn ask(&self, op: Op) -> Result<OpOut, StepError> {
         let (tx, rx) = oneshot::channel();
-        self.0
-            .send((op, tx))
-            .map_err(|_| "the node is shutting down".to_string())?;
+        self.0.send((op, tx)).map_err(|_| StepError::ShuttingDown)?;
         rx.await
-            .map_err(|_| "the node is shutting down".to_string())?
+            .map_err(|_| StepError::ShuttingDown)?
+            .map_err(StepError::Node)
     }
 }
 
@@ -97,53 +103,12 @@ pub struct Binding {
     pub terms: Terms,
 }
 
-/// What `summary.json` says.
-#[derive(Debug, Serialize)]
-struct Summary {
+/// Opens the pulled feed of every input.
+fn open_inputs(
+    data_dir: &Path,
+    bindings: &[Binding],
     epoch: u64,
-    reference_date: String,
-    results: BTreeMap<String, ResultSummary>,
-    inputs: BTreeMap<String, InputSummary>,
-    coverage: BTreeMap<String, CoverageRow>,
-    ministry: Option<MinistrySummary>,
-    timing_secs: BTreeMap<String, f64>,
-    distinct_tokens_merged: u64,
-}
-
-#[derive(Debug, Serialize)]
-struct ResultSummary {
-    count: u64,
-    disclosed_records: u64,
-    file: String,
-}
-
-#[derive(Debug, Serialize)]
-struct InputSummary {
-    agreement: String,
-    provider: String,
-    dataset: String,
-    records_read: u64,
-    ids_in_input: u64,
-    manifest_root: String,
-    manifest_records: u64,
-    manifest_chunks: u32,
-}
-
-#[derive(Debug, Serialize)]
-struct CoverageRow {
-    eligible: u64,
-    covered: u64,
-}
-
-#[derive(Debug, Serialize)]
-struct MinistrySummary {
-    candidates: u64,
-    ids_queried: u64,
-    found_in_national_index: u64,
-    removed_other_province: u64,
-}
-
-fn open_inputs(data_dir: &Path, bindings: &[Binding], epoch: u64) -> Result<Vec<Input>, String> {
+) -> Result<Vec<Input>, CycleError> {
     bindings
         .iter()
         .map(|b| {
@@ -152,25 +117,30 @@ fn open_inputs(data_dir: &Path, bindings: &[Binding], epoch: u64) -> Result<Vec<
                     name: b.name.clone(),
                     reader,
                 })
-                .map_err(|e| format!("input {}: {e}", b.name))
+                .map_err(|source| CycleError::Input {
+                    name: b.name.clone(),
+                    source,
+                })
         })
         .collect()
 }
 
+/// Runs a comparison pass on a blocking thread, with the tokens `other`
+/// insured in another province.
 async fn pass(
     data_dir: &Path,
     job: &Compiled,
     bindings: &[Binding],
     epoch: u64,
     other: Vec<IdToken>,
-) -> Result<PassOutput, String> {
+) -> Result<PassOutput, CycleError> {
     let (data_dir, job, bindings) = (data_dir.to_path_buf(), job.clone(), bindings.to_vec());
     tokio::task::spawn_blocking(move || {
         let inputs = open_inputs(&data_dir, &bindings, epoch)?;
-        run_pass(&job, inputs, &other).map_err(|e| e.to_string())
+        Ok(run_pass(&job, inputs, &other)?)
     })
     .await
-    .map_err(|e| format!("the comparison pass failed: {e}"))?
+    .map_err(CycleError::PassThread)?
 }
 
 async fn disclose_all(
@@ -180,7 +150,7 @@ async fn disclose_all(
     kind: &str,
     fields: &[String],
     tokens: &[IdToken],
-) -> Result<Vec<(IdToken, Vec<String>)>, String> {
+) -> Result<Vec<(IdToken, Vec<String>)>, CycleError> {
     let mut out = Vec::new();
     for batch in tokens.chunks(BATCH) {
         let r = handle
@@ -194,7 +164,7 @@ async fn disclose_all(
             .await?;
         if let OpOut::Disclosure(d) = r {
             if d.fields != fields {
-                return Err("the provider disclosed other fields than asked".into());
+                return Err(CycleError::OtherFields);
             }
             out.extend(d.records.into_iter().map(|r| (r.token, r.values)));
         }
@@ -202,20 +172,12 @@ async fn disclose_all(
     Ok(out)
 }
 
-fn write_csv(path: &Path, header: &[String], rows: &[Vec<String>]) -> Result<(), String> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(header).map_err(|e| e.to_string())?;
-    for r in rows {
-        w.write_record(r).map_err(|e| e.to_string())?;
-    }
-    let bytes = w.into_inner().map_err(|e| e.to_string())?;
-    crate::base::fsutil::write_atomic(path, &bytes, 0o600)
-        .map_err(|e| format!("{}: {e}", path.display()))
-}
-
 /// Runs one comparison cycle of `job` for `epoch` and writes its results
-/// under `out`; returns the path of `summary.json`.
-#[allow(clippy::too_many_arguments)]
+/// under `out`; returns the text of `summary.json`.
+///
+/// The cycle goes through its stages in turn, each consuming the one
+/// before: `Cycle::pull` -> `Pulled::check_ministry` -> `Checked::count`
+/// -> `Counted::disclose_and_write` -> `Written::finish`.
 pub async fn run_compare(
     handle: Handle,
     data_dir: PathBuf,
@@ -224,262 +186,456 @@ pub async fn run_compare(
     ministry_terms: Option<Terms>,
     epoch: u64,
     out: PathBuf,
-) -> Result<String, String> {
-    let started = std::time::Instant::now();
-    let mut timing = BTreeMap::new();
-    std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
-    // 1. Every feed pulled (resumed if interrupted).
-    let mut pulled = BTreeSet::new();
-    for b in &bindings {
-        if pulled.insert(b.terms.id()) {
-            handle
-                .ask(Op::Pull {
-                    agreement: b.terms.id(),
-                    epoch,
-                })
-                .await
-                .map_err(|e| format!("pulling input {}: {e}", b.name))?;
-        }
+) -> Result<String, CycleError> {
+    let cycle = Cycle {
+        handle,
+        data_dir,
+        job,
+        bindings,
+        epoch,
+        out,
+        started: Instant::now(),
+        timing: BTreeMap::new(),
+    };
+    cycle
+        .pull()
+        .await?
+        .check_ministry(ministry_terms)
+        .await?
+        .count()
+        .await?
+        .disclose_and_write()
+        .await?
+        .finish()
+        .await
+}
+
+/// What every stage of a cycle works with: the way to the node, the job
+/// and its feeds, where the results go, and the clock.
+struct Cycle {
+    handle: Handle,
+    data_dir: PathBuf,
+    job: Compiled,
+    bindings: Vec<Binding>,
+    epoch: u64,
+    out: PathBuf,
+    /// When the cycle started.
+    started: Instant,
+    /// Seconds per stage, for `summary.json`.
+    timing: BTreeMap<String, f64>,
+}
+
+impl Cycle {
+    /// The input named `name`.
+    fn binding(&self, name: &str) -> Option<&Binding> {
+        self.bindings.iter().find(|b| b.name == name)
     }
-    timing.insert("pull".to_string(), started.elapsed().as_secs_f64());
-    let t = std::time::Instant::now();
-    // 2. First pass (candidates for the ministry check).
-    let binding_of = |name: &str| bindings.iter().find(|b| b.name == name).cloned();
-    let mut disclosed_cache: BTreeMap<IdToken, Vec<Vec<String>>> = BTreeMap::new();
-    let mut cache_key: Option<(String, Vec<String>)> = None;
-    let mut other_province = Vec::new();
-    let mut ministry_summary = None;
-    if let (Some(m), Some(mterms)) = (&job.ministry, &ministry_terms) {
-        let first = pass(&data_dir, &job, &bindings, epoch, Vec::new()).await?;
-        timing.insert("pass_1".to_string(), t.elapsed().as_secs_f64());
-        let src = binding_of(&m.id_source).ok_or("ministry.id_source is not an input")?;
-        // Disclose the candidates with the fields the candidates result itself
-        // discloses (so the final list reuses them), at least id_number.
-        let fields: Vec<String> = job
-            .results
-            .iter()
-            .find(|(n, _, d)| {
-                *n == m.candidates && d.as_ref().is_some_and(|d| d.input == m.id_source)
-            })
-            .and_then(|(_, _, d)| d.as_ref().map(|d| d.fields.clone()))
-            .unwrap_or_else(|| vec!["id_number".to_string()]);
+
+    /// Notes the seconds since `since` as the time of `stage`.
+    fn time(&mut self, stage: &str, since: Instant) {
+        self.timing
+            .insert(stage.to_string(), since.elapsed().as_secs_f64());
+    }
+
+    /// Runs a comparison pass with these tokens insured elsewhere.
+    async fn pass(&self, other_province: Vec<IdToken>) -> Result<PassOutput, CycleError> {
+        pass(
+            &self.data_dir,
+            &self.job,
+            &self.bindings,
+            self.epoch,
+            other_province,
+        )
+        .await
+    }
+
+    /// Stage 1: makes the output folder and has every feed of the job
+    /// pulled (resumed if interrupted), each once however many inputs
+    /// read it.
+    async fn pull(mut self) -> Result<Pulled, CycleError> {
+        std::fs::create_dir_all(&self.out).map_err(|source| CycleError::Io {
+            path: self.out.clone(),
+            source,
+        })?;
+        let mut pulled = BTreeSet::new();
+        for b in &self.bindings {
+            if pulled.insert(b.terms.id()) {
+                self.handle
+                    .ask(Op::Pull {
+                        agreement: b.terms.id(),
+                        epoch: self.epoch,
+                    })
+                    .await
+                    .map_err(|source| CycleError::Pull {
+                        name: b.name.clone(),
+                        source,
+                    })?;
+            }
+        }
+        let started = self.started;
+        self.time("pull", started);
+        Ok(Pulled {
+            cx: self,
+            since: Instant::now(),
+        })
+    }
+}
+
+/// After stage 1: every feed is held.
+struct Pulled {
+    cx: Cycle,
+    /// When the pulls ended.
+    since: Instant,
+}
+
+/// What the ministry check found: the tokens insured in another province
+/// (for the second pass), its figures, and the candidates' disclosed
+/// records. Empty if the job has no ministry check.
+#[derive(Default)]
+struct MinistryCheck {
+    other_province: Vec<IdToken>,
+    summary: Option<MinistrySummary>,
+    disclosed: Disclosed,
+}
+
+/// The records disclosed for the ministry candidates, kept so that a
+/// result disclosing the same fields of the same input reuses them rather
+/// than asking again.
+#[derive(Default)]
+struct Disclosed {
+    /// The input and fields the records are of (none: nothing disclosed).
+    key: Option<(String, Vec<String>)>,
+    /// Each token's records.
+    rows: BTreeMap<IdToken, Vec<Vec<String>>>,
+}
+
+impl Disclosed {
+    /// Whether these records are those of `fields` from `input`.
+    fn serves(&self, input: &str, fields: &[String]) -> bool {
+        self.key
+            .as_ref()
+            .is_some_and(|(i, f)| i == input && f == fields)
+    }
+}
+
+impl Pulled {
+    /// Stage 2, if the job has a ministry check and the node an agreement
+    /// with the ministry: a first pass for the candidates, their disclosure
+    /// and the national query ([`Cycle::ministry_check`]).
+    async fn check_ministry(
+        mut self,
+        ministry_terms: Option<Terms>,
+    ) -> Result<Checked, CycleError> {
+        let check = match (self.cx.job.ministry.clone(), ministry_terms) {
+            (Some(m), Some(terms)) => self.cx.ministry_check(&m, &terms, self.since).await?,
+            _ => MinistryCheck::default(),
+        };
+        Ok(Checked { cx: self.cx, check })
+    }
+}
+
+impl Cycle {
+    /// The ministry check: the first pass (with `other_province` empty)
+    /// finds the candidates; their provider discloses them with the fields
+    /// the candidates' result discloses (so the result reuses them), at
+    /// least `id_number`; the ministry says which of those ID numbers are
+    /// insured in another province.
+    async fn ministry_check(
+        &mut self,
+        m: &MinistrySpec,
+        ministry: &Terms,
+        since: Instant,
+    ) -> Result<MinistryCheck, CycleError> {
+        let first = self.pass(Vec::new()).await?;
+        self.time("pass_1", since);
+        let src = self
+            .binding(&m.id_source)
+            .ok_or(CycleError::NotAnInput("ministry.id_source"))?;
+        let fields = candidate_fields(&self.job, m);
         let id_col = fields
             .iter()
             .position(|f| f == "id_number")
-            .ok_or("the candidates' disclosure must include id_number")?;
+            .ok_or(CycleError::NoIdNumber)?;
         let recs = disclose_all(
-            &handle,
+            &self.handle,
             &src.terms,
-            epoch,
+            self.epoch,
             &m.candidates,
             &fields,
             &first.candidates,
         )
         .await?;
         let mut token_of: BTreeMap<IdNumber, IdToken> = BTreeMap::new();
-        for (tok, values) in &recs {
+        let mut disclosed = Disclosed::default();
+        for (tok, values) in recs {
             if let Some(id) = values.get(id_col).and_then(|v| {
                 dxmesh_protocol::id::normalize(v, dxmesh_protocol::date::Date::new(9999, 12, 31)?)
                     .ok()
             }) {
-                token_of.insert(id, *tok);
+                token_of.insert(id, tok);
             }
-            disclosed_cache
-                .entry(*tok)
-                .or_default()
-                .push(values.clone());
+            disclosed.rows.entry(tok).or_default().push(values);
         }
-        cache_key = Some((m.id_source.clone(), fields));
+        disclosed.key = Some((m.id_source.clone(), fields));
         let ids: Vec<IdNumber> = token_of.keys().copied().collect();
-        let nfields = vec!["province_code".to_string(), "insurance_type".to_string()];
-        let mut found = 0u64;
-        let mut elsewhere = BTreeSet::new();
-        for batch in ids.chunks(BATCH) {
-            if let OpOut::National(a) = handle
-                .ask(Op::National {
-                    agreement: mterms.id(),
-                    epoch,
-                    fields: nfields.clone(),
-                    ids: batch.to_vec(),
-                })
-                .await?
-            {
-                found += a.found.len() as u64;
-                for (id, values) in a.found {
-                    let province = values.first().map(String::as_str).unwrap_or("");
-                    let kind = values.get(1).map(String::as_str).unwrap_or("");
-                    if province != m.home_province
-                        && m.insurance_types.iter().any(|t| t == kind)
-                        && let Some(tok) = token_of.get(&id)
-                    {
-                        elsewhere.insert(*tok);
-                    }
-                }
-            }
-        }
-        other_province = elsewhere.into_iter().collect();
-        ministry_summary = Some(MinistrySummary {
+        let (found, elsewhere) = self.ask_national(m, ministry, &ids, &token_of).await?;
+        let other_province: Vec<IdToken> = elsewhere.into_iter().collect();
+        let summary = MinistrySummary {
             candidates: first.candidates.len() as u64,
             ids_queried: ids.len() as u64,
             found_in_national_index: found,
             removed_other_province: other_province.len() as u64,
-        });
-        timing.insert("ministry".to_string(), t.elapsed().as_secs_f64());
+        };
+        self.time("ministry", since);
+        Ok(MinistryCheck {
+            other_province,
+            summary: Some(summary),
+            disclosed,
+        })
     }
-    // 3. The pass that counts.
-    let t2 = std::time::Instant::now();
-    let result = pass(&data_dir, &job, &bindings, epoch, other_province).await?;
-    timing.insert("pass".to_string(), t2.elapsed().as_secs_f64());
-    // 4. Disclosures and files.
-    let t3 = std::time::Instant::now();
-    let mut results = BTreeMap::new();
-    for (j, (name, _, disclose)) in job.results.iter().enumerate() {
-        let tokens = &result.results[j];
-        let file = out.join(format!("{name}.csv"));
-        let mut disclosed_records = 0u64;
-        match disclose {
+
+    /// Asks the ministry about `ids` in batches; returns how many it found
+    /// and the tokens of those insured, with one of the job's insurance
+    /// types, in a province other than this one.
+    async fn ask_national(
+        &self,
+        m: &MinistrySpec,
+        ministry: &Terms,
+        ids: &[IdNumber],
+        token_of: &BTreeMap<IdNumber, IdToken>,
+    ) -> Result<(u64, BTreeSet<IdToken>), CycleError> {
+        let fields = vec!["province_code".to_string(), "insurance_type".to_string()];
+        let mut found = 0u64;
+        let mut elsewhere = BTreeSet::new();
+        for batch in ids.chunks(BATCH) {
+            let answer = self
+                .handle
+                .ask(Op::National {
+                    agreement: ministry.id(),
+                    epoch: self.epoch,
+                    fields: fields.clone(),
+                    ids: batch.to_vec(),
+                })
+                .await?;
+            let OpOut::National(a) = answer else { continue };
+            found += a.found.len() as u64;
+            for (id, values) in a.found {
+                let province = values.first().map(String::as_str).unwrap_or("");
+                let kind = values.get(1).map(String::as_str).unwrap_or("");
+                if province != m.home_province
+                    && m.insurance_types.iter().any(|t| t == kind)
+                    && let Some(tok) = token_of.get(&id)
+                {
+                    elsewhere.insert(*tok);
+                }
+            }
+        }
+        Ok((found, elsewhere))
+    }
+}
+
+/// The fields disclosed for the ministry candidates: those the candidates'
+/// result itself discloses from the ID source, else `id_number` alone.
+fn candidate_fields(job: &Compiled, m: &MinistrySpec) -> Vec<String> {
+    job.results
+        .iter()
+        .find(|(n, _, d)| *n == m.candidates && d.as_ref().is_some_and(|d| d.input == m.id_source))
+        .and_then(|(_, _, d)| d.as_ref().map(|d| d.fields.clone()))
+        .unwrap_or_else(|| vec!["id_number".to_string()])
+}
+
+/// After stage 2: the ministry's answer, if any.
+struct Checked {
+    cx: Cycle,
+    check: MinistryCheck,
+}
+
+impl Checked {
+    /// Stage 3: the pass that counts, with the tokens insured in another
+    /// province.
+    async fn count(mut self) -> Result<Counted, CycleError> {
+        let t = Instant::now();
+        let other_province = std::mem::take(&mut self.check.other_province);
+        let result = self.cx.pass(other_province).await?;
+        self.cx.time("pass", t);
+        Ok(Counted {
+            cx: self.cx,
+            check: self.check,
+            result,
+        })
+    }
+}
+
+/// After stage 3: the results.
+struct Counted {
+    cx: Cycle,
+    check: MinistryCheck,
+    result: PassOutput,
+}
+
+impl Counted {
+    /// Stage 4: the disclosures each result allows and the files: one CSV
+    /// per result, `verified_registrations.csv` (the findings the province
+    /// uploads to the ministry) and, if the job counts it, `coverage.csv`.
+    async fn disclose_and_write(mut self) -> Result<Written, CycleError> {
+        let t = Instant::now();
+        let mut results = BTreeMap::new();
+        for j in 0..self.cx.job.results.len() {
+            let (name, summary) = self.write_result(j).await?;
+            results.insert(name, summary);
+        }
+        write_verified(&self.cx.out, &results)?;
+        if self.cx.job.coverage.is_some() {
+            write_coverage(&self.cx.out, &self.result.coverage)?;
+        }
+        self.cx.time("disclose_and_write", t);
+        let started = self.cx.started;
+        self.cx.time("total", started);
+        Ok(Written {
+            cx: self.cx,
+            ministry: self.check.summary,
+            result: self.result,
+            results,
+        })
+    }
+
+    /// Writes result `j`'s file: its disclosed records, or its tokens if it
+    /// discloses nothing.
+    async fn write_result(&self, j: usize) -> Result<(String, ResultSummary), CycleError> {
+        let (name, _, disclose) = &self.cx.job.results[j];
+        let tokens = &self.result.results[j];
+        let file = self.cx.out.join(format!("{name}.csv"));
+        let disclosed_records = match disclose {
             Some(d) => {
-                let b = binding_of(&d.input).ok_or("disclose.input is not an input")?;
-                let reuse = cache_key.as_ref() == Some(&(d.input.clone(), d.fields.clone()));
-                let mut rows: Vec<Vec<String>> = Vec::new();
-                let mut ask = Vec::new();
-                for t in tokens {
-                    match (reuse, disclosed_cache.get(t)) {
-                        (true, Some(rs)) => rows.extend(rs.iter().cloned()),
-                        _ => ask.push(*t),
-                    }
-                }
-                if !ask.is_empty() {
-                    rows.extend(
-                        disclose_all(&handle, &b.terms, epoch, name, &d.fields, &ask)
-                            .await?
-                            .into_iter()
-                            .map(|(_, v)| v),
-                    );
-                }
-                rows.sort();
-                rows.dedup();
-                disclosed_records = rows.len() as u64;
+                let rows = self.disclosed_rows(name, d, tokens).await?;
                 write_csv(&file, &d.fields, &rows)?;
+                rows.len() as u64
             }
             None => {
                 let rows: Vec<Vec<String>> = tokens.iter().map(|t| vec![t.to_string()]).collect();
                 write_csv(&file, &["token".to_string()], &rows)?;
+                0
+            }
+        };
+        let summary = ResultSummary {
+            count: tokens.len() as u64,
+            disclosed_records,
+            file: file.display().to_string(),
+        };
+        Ok((name.clone(), summary))
+    }
+
+    /// The records disclosed for result `name`'s tokens, sorted and
+    /// deduplicated: those the ministry check disclosed already, and the
+    /// rest asked of the provider.
+    async fn disclosed_rows(
+        &self,
+        name: &str,
+        d: &DiscloseSpec,
+        tokens: &[IdToken],
+    ) -> Result<Vec<Vec<String>>, CycleError> {
+        let b = self
+            .cx
+            .binding(&d.input)
+            .ok_or(CycleError::NotAnInput("disclose.input"))?;
+        let cache = &self.check.disclosed;
+        let reuse = cache.serves(&d.input, &d.fields);
+        let mut rows: Vec<Vec<String>> = Vec::new();
+        let mut ask = Vec::new();
+        for t in tokens {
+            match (reuse, cache.rows.get(t)) {
+                (true, Some(rs)) => rows.extend(rs.iter().cloned()),
+                _ => ask.push(*t),
             }
         }
-        results.insert(
-            name.clone(),
-            ResultSummary {
-                count: tokens.len() as u64,
-                disclosed_records,
-                file: file.display().to_string(),
-            },
-        );
-    }
-    // The verified findings the province uploads to the ministry.
-    let mut verified: Vec<Vec<String>> = Vec::new();
-    for (name, r) in &results {
-        if let Ok(mut rd) = csv::Reader::from_path(&r.file)
-            && rd
-                .headers()
-                .map(|h| h.get(0) == Some("id_number"))
-                .unwrap_or(false)
-        {
-            for rec in rd.records().flatten() {
-                if let Some(id) = rec.get(0) {
-                    verified.push(vec![id.to_string(), name.clone()]);
-                }
-            }
+        if !ask.is_empty() {
+            let epoch = self.cx.epoch;
+            let recs =
+                disclose_all(&self.cx.handle, &b.terms, epoch, name, &d.fields, &ask).await?;
+            rows.extend(recs.into_iter().map(|(_, v)| v));
         }
+        rows.sort();
+        rows.dedup();
+        Ok(rows)
     }
-    verified.sort();
-    verified.dedup();
-    write_csv(
-        &out.join("verified_registrations.csv"),
-        &["id_number".into(), "finding".into()],
-        &verified,
-    )?;
-    if job.coverage.is_some() {
-        let rows: Vec<Vec<String>> = result
-            .coverage
-            .iter()
-            .map(|(r, (e, c))| vec![r.clone(), e.to_string(), c.to_string()])
-            .collect();
-        write_csv(
-            &out.join("coverage.csv"),
-            &["region_code".into(), "eligible".into(), "covered".into()],
-            &rows,
-        )?;
+}
+
+/// After stage 4: the result files are written.
+struct Written {
+    cx: Cycle,
+    ministry: Option<MinistrySummary>,
+    result: PassOutput,
+    results: BTreeMap<String, ResultSummary>,
+}
+
+impl Written {
+    /// Stage 5: the summary, the `JobRun` audit event (the inputs' manifest
+    /// digests and each result file's hash), then `summary.json`; returns
+    /// its text.
+    async fn finish(mut self) -> Result<String, CycleError> {
+        let (inputs, reference_date) = self.input_summaries()?;
+        let summary = Summary {
+            epoch: self.cx.epoch,
+            reference_date,
+            results: std::mem::take(&mut self.results),
+            inputs,
+            coverage: CoverageRow::table(&self.result.coverage),
+            ministry: self.ministry.take(),
+            timing_secs: std::mem::take(&mut self.cx.timing),
+            distinct_tokens_merged: self.result.distinct_tokens,
+        };
+        self.cx.handle.ask(Op::Log(self.job_run(&summary))).await?;
+        let text = serde_json::to_string_pretty(&summary)?;
+        let path = self.cx.out.join("summary.json");
+        crate::base::fsutil::write_atomic(&path, text.as_bytes(), 0o600)
+            .map_err(|source| CycleError::Io { path, source })?;
+        Ok(text)
     }
-    timing.insert("disclose_and_write".to_string(), t3.elapsed().as_secs_f64());
-    timing.insert("total".to_string(), started.elapsed().as_secs_f64());
-    let mut inputs = BTreeMap::new();
-    let mut reference_date = String::new();
-    for (i, b) in bindings.iter().enumerate() {
-        let reader = FeedReader::open(&data_dir, &b.terms, epoch).map_err(|e| e.to_string())?;
-        let m = reader.manifest();
-        reference_date = m.reference_date.to_string();
-        inputs.insert(
-            b.name.clone(),
-            InputSummary {
+
+    /// Each input's feed and what the pass read of it; and the feeds'
+    /// reference date.
+    fn input_summaries(&self) -> Result<(BTreeMap<String, InputSummary>, String), CycleError> {
+        let cx = &self.cx;
+        let mut inputs = BTreeMap::new();
+        let mut reference_date = String::new();
+        for (i, b) in cx.bindings.iter().enumerate() {
+            let reader =
+                FeedReader::open(&cx.data_dir, &b.terms, cx.epoch).map_err(CycleError::Feed)?;
+            let m = reader.manifest();
+            reference_date = m.reference_date.to_string();
+            let summary = InputSummary {
                 agreement: dxmesh_protocol::hex(&b.terms.id()),
                 provider: b.terms.provider.peer_id().to_string(),
                 dataset: b.terms.dataset.clone(),
-                records_read: result.records[i],
-                ids_in_input: result.members[i],
+                records_read: self.result.records[i],
+                ids_in_input: self.result.members[i],
                 manifest_root: dxmesh_protocol::hex(&m.root),
                 manifest_records: m.records,
                 manifest_chunks: m.chunks(),
-            },
-        );
+            };
+            inputs.insert(b.name.clone(), summary);
+        }
+        Ok((inputs, reference_date))
     }
-    let summary = Summary {
-        epoch,
-        reference_date,
-        results,
-        inputs,
-        coverage: result
-            .coverage
-            .iter()
-            .map(|(r, (e, c))| {
-                (
-                    r.clone(),
-                    CoverageRow {
-                        eligible: *e,
-                        covered: *c,
-                    },
-                )
-            })
-            .collect(),
-        ministry: ministry_summary,
-        timing_secs: timing,
-        distinct_tokens_merged: result.distinct_tokens,
-    };
-    let sha = |p: &str| -> Hash {
-        let bytes = std::fs::read(p).unwrap_or_default();
-        let mut h = [0u8; 32];
-        h.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, &bytes).as_ref());
-        h
-    };
-    handle
-        .ask(Op::Log(dxmesh_protocol::audit::Event::JobRun {
-            epoch,
-            inputs: bindings
+
+    /// The `JobRun` audit event of this cycle.
+    fn job_run(&self, summary: &Summary) -> Event {
+        let cx = &self.cx;
+        Event::JobRun {
+            epoch: cx.epoch,
+            inputs: cx
+                .bindings
                 .iter()
                 .filter_map(|b| {
-                    crate::pull::pulls::stored_manifest(&data_dir, &b.terms.id(), epoch)
+                    crate::pull::pulls::stored_manifest(&cx.data_dir, &b.terms.id(), cx.epoch)
                         .map(|m| (b.name.clone(), m.digest()))
                 })
                 .collect(),
             results: summary
                 .results
                 .iter()
-                .map(|(n, r)| (n.clone(), r.count, sha(&r.file)))
+                .map(|(n, r)| (n.clone(), r.count, sha256_of(&r.file)))
                 .collect(),
-        }))
-        .await?;
-    let text = serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())?;
-    crate::base::fsutil::write_atomic(&out.join("summary.json"), text.as_bytes(), 0o600)
-        .map_err(|e| e.to_string())?;
-    Ok(text)
+        }
+    }
 }

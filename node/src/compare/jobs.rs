@@ -2,6 +2,8 @@
 //! on a clear field) and named results defined by set expressions over
 //! them, with what to disclose for each result and the coverage statistics
 //! to compute. Parsing and compiling only; [`crate::compare::pass`] runs them.
+//! A refused file is a [`JobError`] naming the file and the field; an
+//! expression that does not parse is a [`ParseError`] with its position.
 //!
 //! Expression grammar (left-associative, `&` binds tighter than `|` and `-`):
 //!
@@ -175,6 +177,53 @@ pub struct Compiled {
     pub candidates: Option<Expr>,
 }
 
+/// Why an expression did not parse: what was wrong, where in it, and the
+/// expression itself.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ParseError {
+    /// A character was expected (a closing bracket, `.`, `,`).
+    #[error("expected '{expected}' at position {pos} of {src:?}")]
+    Expected {
+        /// The character expected.
+        expected: char,
+        /// Byte offset in the expression.
+        pos: usize,
+        /// The expression.
+        src: String,
+    },
+    /// An input, result or field name was expected.
+    #[error("expected a name at position {pos} of {src:?}")]
+    Name {
+        /// Byte offset in the expression.
+        pos: usize,
+        /// The expression.
+        src: String,
+    },
+    /// A name is neither an input, an earlier result nor `other_province`.
+    #[error("unknown input or result {name:?} in {src:?}")]
+    Unknown {
+        /// The name.
+        name: String,
+        /// The expression.
+        src: String,
+    },
+    /// `attr_mismatch` names something other than an input.
+    #[error("attr_mismatch: {name:?} is not an input")]
+    NotAnInput {
+        /// The name.
+        name: String,
+    },
+    /// Text follows a complete expression.
+    #[error("unexpected text at position {pos} of {src:?}")]
+    Trailing {
+        /// Byte offset in the expression.
+        pos: usize,
+        /// The expression.
+        src: String,
+    },
+}
+
 struct Parser<'a> {
     src: &'a str,
     pos: usize,
@@ -197,33 +246,34 @@ impl Parser<'_> {
         self.skip_ws();
         self.src[self.pos..].chars().next()
     }
-    fn expect(&mut self, c: char) -> Result<(), String> {
+    fn expect(&mut self, c: char) -> Result<(), ParseError> {
         if self.peek() == Some(c) {
             self.pos += c.len_utf8();
             Ok(())
         } else {
-            Err(format!(
-                "expected '{c}' at position {} of {:?}",
-                self.pos, self.src
-            ))
+            Err(ParseError::Expected {
+                expected: c,
+                pos: self.pos,
+                src: self.src.to_string(),
+            })
         }
     }
-    fn name(&mut self) -> Result<String, String> {
+    fn name(&mut self) -> Result<String, ParseError> {
         self.skip_ws();
         let rest = &self.src[self.pos..];
         let len = rest
             .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
             .unwrap_or(rest.len());
         if len == 0 {
-            return Err(format!(
-                "expected a name at position {} of {:?}",
-                self.pos, self.src
-            ));
+            return Err(ParseError::Name {
+                pos: self.pos,
+                src: self.src.to_string(),
+            });
         }
         self.pos += len;
         Ok(rest[..len].to_string())
     }
-    fn expr(&mut self) -> Result<Expr, String> {
+    fn expr(&mut self) -> Result<Expr, ParseError> {
         let mut left = self.term()?;
         loop {
             match self.peek() {
@@ -239,7 +289,7 @@ impl Parser<'_> {
             }
         }
     }
-    fn term(&mut self) -> Result<Expr, String> {
+    fn term(&mut self) -> Result<Expr, ParseError> {
         let mut left = self.factor()?;
         while self.peek() == Some('&') {
             self.pos += 1;
@@ -247,7 +297,7 @@ impl Parser<'_> {
         }
         Ok(left)
     }
-    fn factor(&mut self) -> Result<Expr, String> {
+    fn factor(&mut self) -> Result<Expr, ParseError> {
         if self.peek() == Some('(') {
             self.pos += 1;
             let e = self.expr()?;
@@ -279,9 +329,12 @@ impl Parser<'_> {
         self.names
             .get(&n)
             .map(|b| Expr::Bit(*b))
-            .ok_or_else(|| format!("unknown input or result {n:?} in {:?}", self.src))
+            .ok_or_else(|| ParseError::Unknown {
+                name: n,
+                src: self.src.to_string(),
+            })
     }
-    fn dotted(&mut self) -> Result<(usize, String), String> {
+    fn dotted(&mut self) -> Result<(usize, String), ParseError> {
         let input = self.name()?;
         self.expect('.')?;
         let field = self.name()?;
@@ -289,7 +342,7 @@ impl Parser<'_> {
             .inputs
             .iter()
             .position(|(n, _)| *n == input)
-            .ok_or_else(|| format!("attr_mismatch: {input:?} is not an input"))?;
+            .ok_or(ParseError::NotAnInput { name: input })?;
         Ok((idx, field))
     }
 }
@@ -300,7 +353,7 @@ pub fn parse_expr(
     names: &BTreeMap<String, u32>,
     inputs: &[(String, InputSpec)],
     attr_pairs: &mut Vec<AttrPair>,
-) -> Result<Expr, String> {
+) -> Result<Expr, ParseError> {
     let mut p = Parser {
         src,
         pos: 0,
@@ -310,7 +363,10 @@ pub fn parse_expr(
     };
     let e = p.expr()?;
     if p.peek().is_some() {
-        return Err(format!("unexpected text at position {} of {src:?}", p.pos));
+        return Err(ParseError::Trailing {
+            pos: p.pos,
+            src: src.to_string(),
+        });
     }
     Ok(e)
 }
@@ -343,18 +399,23 @@ impl JobFile {
     }
 
     /// Compiles expressions; errors name the result.
+    ///
+    /// Inputs are bits `0..`, then the results in `order`, then
+    /// `other_province`; each expression may name the inputs, the results
+    /// before it and `other_province` ([`JobFile::compile_results`]), then
+    /// the coverage and the ministry candidates are compiled against all of
+    /// them.
     pub fn compile(&self, path: &Path) -> Result<Compiled, JobError> {
-        let err = |message: String| JobError {
-            path: path.to_path_buf(),
-            message,
-        };
         let inputs: Vec<(String, InputSpec)> = self
             .inputs
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         if inputs.len() + self.order.len() + 1 > 64 {
-            return Err(err("at most 63 inputs and results together".into()));
+            return Err(refused(
+                path,
+                "at most 63 inputs and results together".into(),
+            ));
         }
         let mut names: BTreeMap<String, u32> = inputs
             .iter()
@@ -363,74 +424,148 @@ impl JobFile {
             .collect();
         let other_province_bit = (inputs.len() + self.order.len()) as u32;
         names.insert("other_province".into(), other_province_bit);
-        let mut attr_pairs = Vec::new();
-        let mut results = Vec::new();
-        for (j, name) in self.order.iter().enumerate() {
-            let spec = self.results.get(name).ok_or_else(|| {
-                err(format!(
-                    "order lists {name:?}, which has no [results.{name}]"
-                ))
-            })?;
-            let e = parse_expr(&spec.expr, &names, &inputs, &mut attr_pairs)
-                .map_err(|m| err(format!("results.{name}.expr: {m}")))?;
-            if let Some(d) = &spec.disclose
-                && !self.inputs.contains_key(&d.input)
-            {
-                return Err(err(format!(
-                    "results.{name}.disclose.input: {:?} is not an input",
-                    d.input
-                )));
-            }
-            results.push((name.clone(), e, spec.disclose.clone()));
-            names.insert(name.clone(), (inputs.len() + j) as u32);
-        }
-        if let Some(extra) = self.results.keys().find(|k| !self.order.contains(k)) {
-            return Err(err(format!("results.{extra} is not listed in `order`")));
-        }
-        let coverage = match &self.coverage {
-            None => None,
-            Some(c) => {
-                let idx = inputs
-                    .iter()
-                    .position(|(n, _)| *n == c.input)
-                    .ok_or_else(|| err(format!("coverage.input: {:?} is not an input", c.input)))?;
-                let el = parse_expr(&c.eligible, &names, &inputs, &mut attr_pairs)
-                    .map_err(|m| err(format!("coverage.eligible: {m}")))?;
-                let co = parse_expr(&c.covered, &names, &inputs, &mut attr_pairs)
-                    .map_err(|m| err(format!("coverage.covered: {m}")))?;
-                Some((idx, c.field.clone(), el, co))
-            }
-        };
-        let candidates = match &self.ministry {
-            None => None,
-            Some(m) => {
-                let (_, e, _) = results
-                    .iter()
-                    .find(|(n, _, _)| *n == m.candidates)
-                    .ok_or_else(|| {
-                        err(format!(
-                            "ministry.candidates: {:?} is not a result",
-                            m.candidates
-                        ))
-                    })?;
-                if !self.inputs.contains_key(&m.id_source) {
-                    return Err(err(format!(
-                        "ministry.id_source: {:?} is not an input",
-                        m.id_source
-                    )));
-                }
-                Some(without(e, other_province_bit))
-            }
-        };
-        Ok(Compiled {
+        let mut scope = Scope {
             inputs,
+            names,
+            attr_pairs: Vec::new(),
+        };
+        let results = self.compile_results(path, &mut scope)?;
+        let coverage = self.compile_coverage(path, &mut scope)?;
+        let candidates = self.compile_candidates(path, &results, other_province_bit)?;
+        Ok(Compiled {
+            inputs: scope.inputs,
             results,
             other_province_bit,
-            attr_pairs,
+            attr_pairs: scope.attr_pairs,
             coverage,
             ministry: self.ministry.clone(),
             candidates,
         })
+    }
+
+    /// The results in `order`, each parsed against the inputs and the
+    /// results before it (and added to `scope` for those after it); every
+    /// result must be in `order`.
+    fn compile_results(
+        &self,
+        path: &Path,
+        scope: &mut Scope,
+    ) -> Result<Vec<(String, Expr, Option<DiscloseSpec>)>, JobError> {
+        let mut results = Vec::new();
+        for (j, name) in self.order.iter().enumerate() {
+            let spec = self.results.get(name).ok_or_else(|| {
+                refused(
+                    path,
+                    format!("order lists {name:?}, which has no [results.{name}]"),
+                )
+            })?;
+            let e = scope
+                .parse(&spec.expr)
+                .map_err(|m| refused(path, format!("results.{name}.expr: {m}")))?;
+            if let Some(d) = &spec.disclose
+                && !self.inputs.contains_key(&d.input)
+            {
+                return Err(refused(
+                    path,
+                    format!(
+                        "results.{name}.disclose.input: {:?} is not an input",
+                        d.input
+                    ),
+                ));
+            }
+            results.push((name.clone(), e, spec.disclose.clone()));
+            let bit = (scope.inputs.len() + j) as u32;
+            scope.names.insert(name.clone(), bit);
+        }
+        if let Some(extra) = self.results.keys().find(|k| !self.order.contains(k)) {
+            return Err(refused(
+                path,
+                format!("results.{extra} is not listed in `order`"),
+            ));
+        }
+        Ok(results)
+    }
+
+    /// The coverage statistics: the grouping input's index, the field, and
+    /// the eligible and covered expressions.
+    fn compile_coverage(
+        &self,
+        path: &Path,
+        scope: &mut Scope,
+    ) -> Result<Option<(usize, String, Expr, Expr)>, JobError> {
+        let Some(c) = &self.coverage else {
+            return Ok(None);
+        };
+        let idx = scope
+            .inputs
+            .iter()
+            .position(|(n, _)| *n == c.input)
+            .ok_or_else(|| {
+                refused(
+                    path,
+                    format!("coverage.input: {:?} is not an input", c.input),
+                )
+            })?;
+        let el = scope
+            .parse(&c.eligible)
+            .map_err(|m| refused(path, format!("coverage.eligible: {m}")))?;
+        let co = scope
+            .parse(&c.covered)
+            .map_err(|m| refused(path, format!("coverage.covered: {m}")))?;
+        Ok(Some((idx, c.field.clone(), el, co)))
+    }
+
+    /// The ministry candidates: their result's expression with
+    /// `other_province` never true.
+    fn compile_candidates(
+        &self,
+        path: &Path,
+        results: &[(String, Expr, Option<DiscloseSpec>)],
+        other_province_bit: u32,
+    ) -> Result<Option<Expr>, JobError> {
+        let Some(m) = &self.ministry else {
+            return Ok(None);
+        };
+        let (_, e, _) = results
+            .iter()
+            .find(|(n, _, _)| *n == m.candidates)
+            .ok_or_else(|| {
+                refused(
+                    path,
+                    format!("ministry.candidates: {:?} is not a result", m.candidates),
+                )
+            })?;
+        if !self.inputs.contains_key(&m.id_source) {
+            return Err(refused(
+                path,
+                format!("ministry.id_source: {:?} is not an input", m.id_source),
+            ));
+        }
+        Ok(Some(without(e, other_province_bit)))
+    }
+}
+
+/// What an expression may name while a job compiles: the inputs, the
+/// results so far and `other_province` with their bits, and the attribute
+/// comparisons met so far.
+struct Scope {
+    inputs: Vec<(String, InputSpec)>,
+    names: BTreeMap<String, u32>,
+    attr_pairs: Vec<AttrPair>,
+}
+
+impl Scope {
+    /// Parses `src` against what is known so far.
+    fn parse(&mut self, src: &str) -> Result<Expr, ParseError> {
+        parse_expr(src, &self.names, &self.inputs, &mut self.attr_pairs)
+    }
+}
+
+/// A job file refused, with what is wrong.
+fn refused(path: &Path, message: String) -> JobError {
+    JobError {
+        path: path.to_path_buf(),
+        message,
     }
 }
 
@@ -486,18 +621,30 @@ mod tests {
         assert!(
             parse_expr("a - nope", &names, &inputs, &mut pairs)
                 .unwrap_err()
+                .to_string()
                 .contains("\"nope\"")
         );
         assert!(
             parse_expr("a - (b", &names, &inputs, &mut pairs)
                 .unwrap_err()
+                .to_string()
                 .contains("expected ')'")
         );
         assert!(
             parse_expr("a b", &names, &inputs, &mut pairs)
                 .unwrap_err()
+                .to_string()
                 .contains("unexpected text")
         );
         assert!(parse_expr("attr_mismatch(z.name, a.name)", &names, &inputs, &mut pairs).is_err());
+        // The position is where the parser stood: after `b`, at the end.
+        assert_eq!(
+            parse_expr("a - (b", &names, &inputs, &mut pairs).unwrap_err(),
+            ParseError::Expected {
+                expected: ')',
+                pos: 6,
+                src: "a - (b".into()
+            }
+        );
     }
 }

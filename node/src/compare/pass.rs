@@ -14,7 +14,7 @@ use dxmesh_protocol::agreement::Treatment;
 use dxmesh_protocol::feed::Chunk;
 use dxmesh_protocol::token::{AttrToken, IdToken};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 /// Why a comparison pass failed.
@@ -50,6 +50,11 @@ pub struct Input {
     pub reader: FeedReader,
 }
 
+/// Where the reader thread of a feed sends one input's verified chunks.
+type ChunkSender = std::sync::mpsc::SyncSender<Result<Arc<Chunk>, PullError>>;
+
+/// One input's place in its feed during the merge, with what the input
+/// reads of each record (its filter and region columns) and its counts.
 struct Cursor {
     name: String,
     schema: Vec<dxmesh_protocol::agreement::FieldTerm>,
@@ -66,7 +71,74 @@ struct Cursor {
     last: Option<IdToken>,
 }
 
+/// The column of the clear field `field` in `reader`'s feed.
+fn clear_col(reader: &FeedReader, input: &str, field: &str) -> Result<usize, CompareError> {
+    reader
+        .manifest()
+        .schema
+        .iter()
+        .filter(|f| f.treatment == Treatment::Clear)
+        .position(|f| f.name == field)
+        .ok_or_else(|| CompareError::Schema {
+            input: input.to_string(),
+            problem: format!("the feed has no clear field {field:?}"),
+        })
+}
+
+/// The column of the attribute-token field `field` in a feed's schema.
+fn attr_col(
+    schema: &[dxmesh_protocol::agreement::FieldTerm],
+    input: &str,
+    field: &str,
+) -> Result<usize, CompareError> {
+    schema
+        .iter()
+        .filter(|f| f.treatment == Treatment::AttrToken)
+        .position(|f| f.name == field)
+        .ok_or_else(|| CompareError::Schema {
+            input: input.to_string(),
+            problem: format!("the feed has no attribute-token field {field:?}"),
+        })
+}
+
 impl Cursor {
+    /// A cursor for input `i` of `job` over `reader`'s feed, whose chunks
+    /// arrive on `incoming`: the columns of its filter and, if coverage
+    /// groups by this input, of its region field.
+    fn new(
+        job: &Compiled,
+        i: usize,
+        reader: &FeedReader,
+        incoming: std::sync::mpsc::Receiver<Result<Arc<Chunk>, PullError>>,
+    ) -> Result<Cursor, CompareError> {
+        let (name, spec) = &job.inputs[i];
+        let mut filter = Vec::new();
+        for (field, values) in &spec.filter {
+            filter.push((clear_col(reader, name, field)?, values.clone()));
+        }
+        let region_col = match &job.coverage {
+            Some((idx, field, _, _)) if *idx == i => Some(clear_col(reader, name, field)?),
+            _ => None,
+        };
+        Ok(Cursor {
+            name: name.clone(),
+            schema: reader.manifest().schema.clone(),
+            chunks: reader.manifest().chunks(),
+            incoming,
+            chunk: None,
+            next_chunk: 0,
+            pos: 0,
+            filter,
+            region_col,
+            records: 0,
+            tokens: 0,
+            last: None,
+        })
+    }
+
+    /// Makes the current record one of a loaded chunk, taking the next
+    /// chunk from the reader thread when this one is done (no chunk at the
+    /// end of the feed).
     fn load(&mut self) -> Result<(), CompareError> {
         loop {
             if let Some(c) = &self.chunk
@@ -88,8 +160,34 @@ impl Cursor {
         }
     }
 
+    /// The token of the current record (none at the end of the feed).
     fn peek(&self) -> Option<IdToken> {
         self.chunk.as_ref().map(|c| c.id(self.pos))
+    }
+
+    /// Whether record `r` of `chunk` passes the input's filter.
+    #[inline]
+    fn passes(&self, chunk: &Chunk, r: usize) -> bool {
+        self.filter
+            .iter()
+            .all(|(col, values)| values.iter().any(|v| v == chunk.clear_value(*col, r)))
+    }
+
+    /// Steps past the current record (of `token`); a smaller token next
+    /// means the feed is not sorted.
+    #[inline]
+    fn advance(&mut self, token: IdToken) -> Result<(), CompareError> {
+        self.pos += 1;
+        self.load()?;
+        if let Some(next) = self.peek()
+            && next < token
+        {
+            return Err(CompareError::Unsorted {
+                input: self.name.clone(),
+                chunk: self.next_chunk.saturating_sub(1),
+            });
+        }
+        Ok(())
     }
 }
 
@@ -191,58 +289,34 @@ fn table_key(bits: u64, mismatch: &[bool], n_inputs: usize, other_province_bit: 
 }
 
 /// Runs one pass. `other_province` is sorted.
+///
+/// Three steps: [`open_cursors`] (a cursor per input, a reader thread per
+/// feed), [`Plan::new`] (what the merge compares and looks up) and the
+/// merge itself ([`Merge::run`]), whose counts [`Merge::finish`] turns into
+/// the output.
 pub fn run_pass(
     job: &Compiled,
     inputs: Vec<Input>,
     other_province: &[IdToken],
 ) -> Result<PassOutput, CompareError> {
+    let mut cursors = open_cursors(job, inputs)?;
+    let plan = Plan::new(job, &cursors)?;
+    let mut merge = Merge::new(job, plan);
+    merge.run(&mut cursors, other_province)?;
+    Ok(merge.finish(&cursors))
+}
+
+/// The pass's setup: one cursor per input, and one reader thread per pulled
+/// feed. Inputs that are the same feed (the same agreement and epoch, e.g.
+/// one filtered and one not) share its chunks, read and verified once.
+/// Every cursor stands on its first record when this returns.
+fn open_cursors(job: &Compiled, inputs: Vec<Input>) -> Result<Vec<Cursor>, CompareError> {
     let mut cursors = Vec::with_capacity(inputs.len());
-    // Attribute columns needed: (cursor, field) -> attr column index.
-    let attr_col = |schema: &[dxmesh_protocol::agreement::FieldTerm],
-                    input: &str,
-                    field: &str|
-     -> Result<usize, CompareError> {
-        schema
-            .iter()
-            .filter(|f| f.treatment == Treatment::AttrToken)
-            .position(|f| f.name == field)
-            .ok_or_else(|| CompareError::Schema {
-                input: input.to_string(),
-                problem: format!("the feed has no attribute-token field {field:?}"),
-            })
-    };
-    let clear_col =
-        |reader: &FeedReader, input: &str, field: &str| -> Result<usize, CompareError> {
-            reader
-                .manifest()
-                .schema
-                .iter()
-                .filter(|f| f.treatment == Treatment::Clear)
-                .position(|f| f.name == field)
-                .ok_or_else(|| CompareError::Schema {
-                    input: input.to_string(),
-                    problem: format!("the feed has no clear field {field:?}"),
-                })
-        };
-    // One reader per pulled feed: inputs that are the same feed (the same
-    // agreement and epoch, e.g. one filtered and one not) share its chunks,
-    // read and verified once.
-    type ChunkSender = std::sync::mpsc::SyncSender<Result<Arc<Chunk>, PullError>>;
     let mut readers: Vec<(FeedReader, Vec<ChunkSender>)> = Vec::new();
     for (i, input) in inputs.into_iter().enumerate() {
-        let (name, spec) = &job.inputs[i];
-        debug_assert_eq!(*name, input.name);
-        let mut filter = Vec::new();
-        for (field, values) in &spec.filter {
-            filter.push((clear_col(&input.reader, name, field)?, values.clone()));
-        }
-        let region_col = match &job.coverage {
-            Some((idx, field, _, _)) if *idx == i => Some(clear_col(&input.reader, name, field)?),
-            _ => None,
-        };
-        let chunks = input.reader.manifest().chunks();
-        let schema_of = input.reader.manifest().schema.clone();
+        debug_assert_eq!(job.inputs[i].0, input.name);
         let (tx, rx) = std::sync::mpsc::sync_channel(2);
+        cursors.push(Cursor::new(job, i, &input.reader, rx)?);
         let feed = |r: &FeedReader| (r.manifest().agreement, r.manifest().epoch);
         match readers
             .iter_mut()
@@ -251,155 +325,178 @@ pub fn run_pass(
             Some((_, senders)) => senders.push(tx),
             None => readers.push((input.reader, vec![tx])),
         }
-        let c = Cursor {
-            name: name.clone(),
-            schema: schema_of,
-            chunks,
-            incoming: rx,
-            chunk: None,
-            next_chunk: 0,
-            pos: 0,
-            filter,
-            region_col,
-            records: 0,
-            tokens: 0,
-            last: None,
-        };
-        cursors.push(c);
     }
     for (reader, senders) in readers {
-        std::thread::spawn(move || {
-            for i in 0..reader.manifest().chunks() {
-                let r = reader.chunk(i).map(Arc::new);
-                let failed = r.is_err();
-                // Every input of this feed gets every chunk; stop when one
-                // is gone (its pass ended early) or the feed failed.
-                for tx in &senders {
-                    if tx.send(r.clone()).is_err() {
-                        return;
-                    }
-                }
-                if failed {
-                    return;
-                }
-            }
-        });
+        std::thread::spawn(move || read_feed(reader, senders));
     }
     for c in cursors.iter_mut() {
         c.load()?;
     }
-    let pairs: Vec<(usize, usize, usize, usize)> = job
-        .attr_pairs
-        .iter()
-        .map(|p| {
-            Ok((
-                p.a,
-                attr_col(&cursors[p.a].schema, &cursors[p.a].name, &p.a_field)?,
-                p.b,
-                attr_col(&cursors[p.b].schema, &cursors[p.b].name, &p.b_field)?,
-            ))
-        })
-        .collect::<Result<_, CompareError>>()?;
-    // Which (input, attr column) sets to collect per token.
-    let mut wanted_attrs: Vec<(usize, usize)> = Vec::new();
-    for &(a, ac, b, bc) in &pairs {
-        for k in [(a, ac), (b, bc)] {
-            if !wanted_attrs.contains(&k) {
-                wanted_attrs.push(k);
+    Ok(cursors)
+}
+
+/// A feed's reader thread: reads and verifies each chunk in turn and sends
+/// it to every input of the feed; stops when one is gone (its pass ended
+/// early) or the feed failed.
+fn read_feed(reader: FeedReader, senders: Vec<ChunkSender>) {
+    for i in 0..reader.manifest().chunks() {
+        let r = reader.chunk(i).map(Arc::new);
+        let failed = r.is_err();
+        for tx in &senders {
+            if tx.send(r.clone()).is_err() {
+                return;
             }
+        }
+        if failed {
+            return;
         }
     }
-    let n_inputs = cursors.len();
-    let mut out = PassOutput {
-        results: vec![Vec::new(); job.results.len()],
-        records: vec![0; n_inputs],
-        members: vec![0; n_inputs],
-        ..Default::default()
-    };
-    // The attribute sets each comparison reads.
-    let pair_sets: Vec<(usize, usize)> = pairs
-        .iter()
-        .map(|&(a, ac, b, bc)| {
-            let set = |inp: usize, col: usize| {
-                wanted_attrs
-                    .iter()
-                    .position(|w| *w == (inp, col))
-                    .unwrap_or(0)
-            };
-            (set(a, ac), set(b, bc))
-        })
-        .collect();
-    let table = Outcome::table(job, n_inputs, pairs.len());
-    let mut attr_sets: Vec<Vec<AttrToken>> = vec![Vec::new(); wanted_attrs.len()];
-    let mut mismatch = vec![false; pairs.len()];
-    // Regions are interned: a token's regions are small ids, no allocation.
-    let mut region_ids: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
-    let mut region_counts: Vec<(u64, u64)> = Vec::new();
-    let mut regions: Vec<usize> = Vec::new();
-    let mut op = 0usize;
-    loop {
-        let mut min: Option<IdToken> = None;
-        for c in &cursors {
-            if let Some(t) = c.peek()
-                && min.is_none_or(|m| t < m)
-            {
-                min = Some(t);
+}
+
+/// What the merge compares and looks up, fixed for the pass: the attribute
+/// comparisons with their columns, the attribute sets collected per token,
+/// and the tabulated outcomes.
+struct Plan {
+    /// Inputs in the job (bit `i` is input `i`).
+    n_inputs: usize,
+    /// Per comparison: (input a, its attribute column, input b, its column).
+    pairs: Vec<(usize, usize, usize, usize)>,
+    /// The (input, attribute column) sets collected per token.
+    wanted_attrs: Vec<(usize, usize)>,
+    /// Per comparison: the indices in `wanted_attrs` of its two sets.
+    pair_sets: Vec<(usize, usize)>,
+    /// Every outcome by [`table_key`], if the job is small enough.
+    table: Option<Vec<Outcome>>,
+}
+
+impl Plan {
+    /// The plan of `job` over its cursors (whose schemas give the columns).
+    fn new(job: &Compiled, cursors: &[Cursor]) -> Result<Plan, CompareError> {
+        let col = |i: usize, field: &str| attr_col(&cursors[i].schema, &cursors[i].name, field);
+        let pairs: Vec<(usize, usize, usize, usize)> = job
+            .attr_pairs
+            .iter()
+            .map(|p| Ok((p.a, col(p.a, &p.a_field)?, p.b, col(p.b, &p.b_field)?)))
+            .collect::<Result<_, CompareError>>()?;
+        let mut wanted_attrs: Vec<(usize, usize)> = Vec::new();
+        for &(a, ac, b, bc) in &pairs {
+            for k in [(a, ac), (b, bc)] {
+                if !wanted_attrs.contains(&k) {
+                    wanted_attrs.push(k);
+                }
             }
         }
-        if let Some(&t) = other_province.get(op)
-            && min.is_none_or(|m| t < m)
-        {
-            min = Some(t);
+        let set = |k: (usize, usize)| wanted_attrs.iter().position(|w| *w == k).unwrap_or(0);
+        let pair_sets = pairs
+            .iter()
+            .map(|&(a, ac, b, bc)| (set((a, ac)), set((b, bc))))
+            .collect();
+        let n_inputs = cursors.len();
+        Ok(Plan {
+            n_inputs,
+            table: Outcome::table(job, n_inputs, pairs.len()),
+            pairs,
+            wanted_attrs,
+            pair_sets,
+        })
+    }
+}
+
+/// The merge's working state: the per-token scratch (cleared and reused,
+/// so a record costs no allocation), the interned regions, and the output
+/// so far.
+struct Merge<'a> {
+    job: &'a Compiled,
+    plan: Plan,
+    /// The attribute tokens of the current token, per wanted set.
+    attr_sets: Vec<Vec<AttrToken>>,
+    /// The current token's mismatch flag per comparison.
+    mismatch: Vec<bool>,
+    /// Regions are interned: a token's regions are small ids.
+    region_ids: HashMap<String, usize>,
+    /// (eligible, covered) per interned region.
+    region_counts: Vec<(u64, u64)>,
+    /// The current token's regions.
+    regions: Vec<usize>,
+    out: PassOutput,
+}
+
+impl<'a> Merge<'a> {
+    /// An empty merge for `job`.
+    fn new(job: &'a Compiled, plan: Plan) -> Merge<'a> {
+        Merge {
+            job,
+            attr_sets: vec![Vec::new(); plan.wanted_attrs.len()],
+            mismatch: vec![false; plan.pairs.len()],
+            region_ids: HashMap::new(),
+            region_counts: Vec::new(),
+            regions: Vec::new(),
+            out: PassOutput {
+                results: vec![Vec::new(); job.results.len()],
+                records: vec![0; plan.n_inputs],
+                members: vec![0; plan.n_inputs],
+                ..Default::default()
+            },
+            plan,
         }
-        let Some(token) = min else { break };
-        out.distinct_tokens += 1;
-        let mut bits = 0u64;
-        for s in attr_sets.iter_mut() {
+    }
+
+    /// The merge: each distinct token, in order, across the feeds and the
+    /// `other_province` list; its membership bits, attribute comparisons
+    /// and outcome.
+    fn run(
+        &mut self,
+        cursors: &mut [Cursor],
+        other_province: &[IdToken],
+    ) -> Result<(), CompareError> {
+        let mut op = 0usize;
+        while let Some(token) = next_token(cursors, other_province.get(op).copied()) {
+            self.out.distinct_tokens += 1;
+            let mut bits = self.read_token(cursors, token)?;
+            if other_province.get(op) == Some(&token) {
+                bits |= 1 << self.job.other_province_bit;
+                while other_province.get(op) == Some(&token) {
+                    op += 1;
+                }
+            }
+            self.compare_attrs(bits);
+            let o = match &self.plan.table {
+                Some(table) => {
+                    let key = table_key(
+                        bits,
+                        &self.mismatch,
+                        self.plan.n_inputs,
+                        self.job.other_province_bit,
+                    );
+                    table[key]
+                }
+                None => Outcome::of(self.job, self.plan.n_inputs, bits, &self.mismatch),
+            };
+            self.record(token, o);
+        }
+        Ok(())
+    }
+
+    /// Reads every input's records of `token`; returns the token's input
+    /// bits (bit `i`: a record of input `i` passed its filter).
+    #[inline]
+    fn read_token(&mut self, cursors: &mut [Cursor], token: IdToken) -> Result<u64, CompareError> {
+        for s in self.attr_sets.iter_mut() {
             s.clear();
         }
-        regions.clear();
+        self.regions.clear();
+        let mut bits = 0u64;
         for (i, c) in cursors.iter_mut().enumerate() {
             let mut member = false;
             while c.peek() == Some(token) {
                 let chunk = c.chunk.as_ref().expect("peek saw a chunk");
                 let r = c.pos;
                 c.records += 1;
-                let passes = c
-                    .filter
-                    .iter()
-                    .all(|(col, values)| values.iter().any(|v| v == chunk.clear_value(*col, r)));
-                if passes {
+                if c.passes(chunk, r) {
                     member = true;
-                    for (k, &(inp, col)) in wanted_attrs.iter().enumerate() {
-                        if inp == i {
-                            attr_sets[k].push(chunk.attr(col, r));
-                        }
-                    }
-                    if let Some(col) = c.region_col {
-                        let region = chunk.clear_value(col, r);
-                        let id = match region_ids.get(region) {
-                            Some(id) => *id,
-                            None => {
-                                region_ids.insert(region.to_string(), region_counts.len());
-                                region_counts.push((0, 0));
-                                region_counts.len() - 1
-                            }
-                        };
-                        if !regions.contains(&id) {
-                            regions.push(id);
-                        }
-                    }
+                    self.collect(i, chunk, r, c.region_col);
                 }
-                c.pos += 1;
-                c.load()?;
-                if let Some(next) = c.peek()
-                    && next < token
-                {
-                    return Err(CompareError::Unsorted {
-                        input: c.name.clone(),
-                        chunk: c.next_chunk.saturating_sub(1),
-                    });
-                }
+                c.advance(token)?;
             }
             if member {
                 bits |= 1 << i;
@@ -407,53 +504,107 @@ pub fn run_pass(
             }
             c.last = Some(token);
         }
-        if other_province.get(op) == Some(&token) {
-            bits |= 1 << job.other_province_bit;
-            while other_province.get(op) == Some(&token) {
-                op += 1;
+        Ok(bits)
+    }
+
+    /// Keeps what the comparisons and coverage need of record `r` of input
+    /// `i`: its wanted attribute tokens and its region.
+    #[inline]
+    fn collect(&mut self, i: usize, chunk: &Chunk, r: usize, region_col: Option<usize>) {
+        for (k, &(inp, col)) in self.plan.wanted_attrs.iter().enumerate() {
+            if inp == i {
+                self.attr_sets[k].push(chunk.attr(col, r));
             }
         }
-        for (p, &(a, _, b, _)) in pairs.iter().enumerate() {
-            mismatch[p] = false;
-            if bits & (1 << a) != 0 && bits & (1 << b) != 0 {
-                let (ka, kb) = pair_sets[p];
-                for k in [ka, kb] {
-                    attr_sets[k].sort_unstable();
-                    attr_sets[k].dedup();
+        if let Some(col) = region_col {
+            let region = chunk.clear_value(col, r);
+            let id = match self.region_ids.get(region) {
+                Some(id) => *id,
+                None => {
+                    self.region_ids
+                        .insert(region.to_string(), self.region_counts.len());
+                    self.region_counts.push((0, 0));
+                    self.region_counts.len() - 1
                 }
-                mismatch[p] = attr_sets[ka] != attr_sets[kb];
+            };
+            if !self.regions.contains(&id) {
+                self.regions.push(id);
             }
         }
-        let o = match &table {
-            Some(table) => table[table_key(bits, &mismatch, n_inputs, job.other_province_bit)],
-            None => Outcome::of(job, n_inputs, bits, &mismatch),
-        };
+    }
+
+    /// Sets the mismatch flag of each comparison whose two inputs both hold
+    /// the token: their attribute token sets differ.
+    #[inline]
+    fn compare_attrs(&mut self, bits: u64) {
+        for (p, &(a, _, b, _)) in self.plan.pairs.iter().enumerate() {
+            self.mismatch[p] = false;
+            if bits & (1 << a) != 0 && bits & (1 << b) != 0 {
+                let (ka, kb) = self.plan.pair_sets[p];
+                for k in [ka, kb] {
+                    self.attr_sets[k].sort_unstable();
+                    self.attr_sets[k].dedup();
+                }
+                self.mismatch[p] = self.attr_sets[ka] != self.attr_sets[kb];
+            }
+        }
+    }
+
+    /// Adds `token` to the results and candidates its outcome puts it in,
+    /// and counts it in its regions.
+    #[inline]
+    fn record(&mut self, token: IdToken, o: Outcome) {
         let mut results = o.results;
         while results != 0 {
-            out.results[results.trailing_zeros() as usize].push(token);
+            self.out.results[results.trailing_zeros() as usize].push(token);
             results &= results - 1;
         }
         if o.candidate {
-            out.candidates.push(token);
+            self.out.candidates.push(token);
         }
         if o.eligible || o.covered {
-            for r in &regions {
-                region_counts[*r].0 += u64::from(o.eligible);
-                region_counts[*r].1 += u64::from(o.covered);
+            for r in &self.regions {
+                self.region_counts[*r].0 += u64::from(o.eligible);
+                self.region_counts[*r].1 += u64::from(o.covered);
             }
         }
     }
-    for (i, c) in cursors.iter().enumerate() {
-        out.records[i] = c.records;
-        out.members[i] = c.tokens;
+
+    /// The output: the results and candidates, each input's counts, and
+    /// the regions with anything eligible or covered.
+    fn finish(mut self, cursors: &[Cursor]) -> PassOutput {
+        for (i, c) in cursors.iter().enumerate() {
+            self.out.records[i] = c.records;
+            self.out.members[i] = c.tokens;
+        }
+        for (name, id) in self.region_ids {
+            let (e, c) = self.region_counts[id];
+            if e > 0 || c > 0 {
+                self.out.coverage.insert(name, (e, c));
+            }
+        }
+        self.out
     }
-    for (name, id) in region_ids {
-        let (e, c) = region_counts[id];
-        if e > 0 || c > 0 {
-            out.coverage.insert(name, (e, c));
+}
+
+/// The smallest token at any cursor or `other_province`'s next one; none
+/// when every feed and the list are done.
+#[inline]
+fn next_token(cursors: &[Cursor], other_province: Option<IdToken>) -> Option<IdToken> {
+    let mut min: Option<IdToken> = None;
+    for c in cursors {
+        if let Some(t) = c.peek()
+            && min.is_none_or(|m| t < m)
+        {
+            min = Some(t);
         }
     }
-    Ok(out)
+    if let Some(t) = other_province
+        && min.is_none_or(|m| t < m)
+    {
+        min = Some(t);
+    }
+    min
 }
 
 #[cfg(test)]

@@ -279,7 +279,9 @@ impl Node {
                 entries,
                 out: out.to_string(),
             },
-            Err(message) => AdminResponse::Error { message },
+            Err(e) => AdminResponse::Error {
+                message: e.to_string(),
+            },
         }
     }
 }

@@ -115,7 +115,9 @@ impl Node {
             .await
             {
                 Ok(summary) => AdminResponse::Compared { summary },
-                Err(message) => AdminResponse::Error { message },
+                Err(e) => AdminResponse::Error {
+                    message: e.to_string(),
+                },
             };
             let _ = reply.send(response);
         });

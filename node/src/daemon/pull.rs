@@ -190,12 +190,8 @@ impl Node {
         let mut pulls: Vec<[u8; 16]> = match self.store.counter(&key) {
             Ok(v) => v.unwrap_or_default(),
             Err(e) => {
-                tracing::error!(error = %e, "cannot read pull counters");
-                return Response::Refused {
-                    reason: dxmesh_protocol::wire::Refusal::Key(
-                        "provider state unavailable".into(),
-                    ),
-                };
+                tracing::error!(error = %e, "cannot read the pulls used; refusing");
+                return self.refuse_request(peer, "pull", Refusal::ProviderFailed { epoch });
             }
         };
         let new_pull = !pulls.contains(&pull_id);

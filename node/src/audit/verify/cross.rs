@@ -1,0 +1,95 @@
+//! Checks across bundles: what one node's log says it served, the other's
+//! says it received (and the other way round for pulls), and the checkpoints
+//! a node witnessed for a peer match the peer's own log.
+
+use super::bundle::Bundle;
+use super::report::Report;
+use dxmesh_protocol::audit::Event;
+use dxmesh_protocol::identity::PublicKey;
+use std::collections::BTreeMap;
+
+/// Checks that every disclosure bundle `b`'s node served is logged as
+/// received by its consumer, and every pull it completed is logged as
+/// served by its provider, for the peers whose bundles are in `by_key`.
+pub(super) fn check_exchanges(
+    b: &Bundle,
+    by_key: &BTreeMap<PublicKey, &Bundle>,
+    report: &mut Report,
+) {
+    for e in &b.entries {
+        match &e.event {
+            Event::DisclosureServed {
+                consumer, digest, ..
+            } => {
+                let Some(c) = by_key.get(consumer) else {
+                    continue;
+                };
+                let received = c.entries.iter().any(
+                    |x| matches!(&x.event, Event::DisclosureReceived { digest: d, .. } if d == digest),
+                );
+                if received {
+                    report.pass("disclosures served were received");
+                } else {
+                    report.fail(
+                        &b.peer,
+                        Some(e.seq),
+                        format!(
+                            "disclosure served to {} that its log does not show received",
+                            c.peer
+                        ),
+                    );
+                }
+            }
+            Event::PullCompleted {
+                provider,
+                pull_id,
+                manifest,
+                ..
+            } => {
+                let Some(p) = by_key.get(provider) else {
+                    continue;
+                };
+                let served = p.entries.iter().any(|x| {
+                    matches!(&x.event, Event::PullServed { pull_id: i, manifest: m, .. } if i == pull_id && m == manifest)
+                });
+                if served {
+                    report.pass("pulls received were served");
+                } else {
+                    report.fail(
+                        &b.peer,
+                        Some(e.seq),
+                        format!("a pull from {} that its log does not show served", p.peer),
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Checks that every checkpoint bundle `b`'s node witnessed for a peer
+/// whose bundle is among `bundles` matches that peer's log at its size (a
+/// mismatch means the peer rewrote its log).
+pub(super) fn check_witnessed(b: &Bundle, bundles: &[Bundle], report: &mut Report) {
+    for (peer, cp) in &b.witnessed {
+        let Some(other) = bundles.iter().find(|o| &o.peer == peer) else {
+            continue;
+        };
+        match other.prefix_roots.get(cp.size as usize).copied() {
+            Some(root) if root == cp.root => {
+                report.pass("witnessed checkpoints consistent with the logs")
+            }
+            Some(_) => report.fail(
+                &other.peer,
+                None,
+                format!(
+                    "{} witnessed a checkpoint of {} entries that this log does not reproduce: the log was rewritten",
+                    b.peer, cp.size
+                ),
+            ),
+            // The witness saw a newer log than this bundle holds (the
+            // bundle was exported earlier): nothing to compare yet.
+            None => report.pass("witnessed checkpoints newer than the bundle (not comparable)"),
+        }
+    }
+}

@@ -1,0 +1,91 @@
+//! Why a comparison cycle fails: [`StepError`] for a network step the
+//! cycle asked of the node (a pull, a disclosure, a ministry query, an
+//! audit entry) and [`CycleError`] for the cycle as a whole, by cause. The
+//! rendered messages are the ones `dxmesh compare` prints. A leaf module:
+//! the cycle and its stages use it, it uses none of them.
+
+use crate::compare::pass::CompareError;
+use crate::pull::pulls::PullError;
+use std::path::PathBuf;
+
+/// Why a network step the cycle asked of the node did not happen.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StepError {
+    /// The node's event loop is gone: the node is stopping.
+    #[error("the node is shutting down")]
+    ShuttingDown,
+    /// The node could not take the step: the peer is not connected, it
+    /// refused (the message ends with the refusal's code in brackets), or
+    /// its answer does not verify. The node's own message.
+    #[error("{0}")]
+    Node(String),
+}
+
+/// Why a comparison cycle failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CycleError {
+    /// A disclosure, a ministry query or the audit entry failed.
+    #[error(transparent)]
+    Step(#[from] StepError),
+    /// An input's feed could not be pulled.
+    #[error("pulling input {name}: {source}")]
+    Pull {
+        /// The input's name in the job file.
+        name: String,
+        /// Why the pull failed.
+        #[source]
+        source: StepError,
+    },
+    /// An input's pulled feed could not be opened.
+    #[error("input {name}: {source}")]
+    Input {
+        /// The input's name in the job file.
+        name: String,
+        /// Why the feed did not open.
+        #[source]
+        source: PullError,
+    },
+    /// A pulled feed could not be read again for the summary.
+    #[error(transparent)]
+    Feed(PullError),
+    /// The comparison pass refused a feed.
+    #[error(transparent)]
+    Pass(#[from] CompareError),
+    /// The thread running the comparison pass ended without an answer.
+    #[error("the comparison pass failed: {0}")]
+    PassThread(#[source] tokio::task::JoinError),
+    /// A part of the job (`ministry.id_source`, `disclose.input`) names no
+    /// input the cycle was started with.
+    #[error("{0} is not an input")]
+    NotAnInput(&'static str),
+    /// The ministry candidates' disclosure leaves out `id_number`, which
+    /// the national query needs.
+    #[error("the candidates' disclosure must include id_number")]
+    NoIdNumber,
+    /// A provider's disclosure holds other fields than the cycle asked for.
+    #[error("the provider disclosed other fields than asked")]
+    OtherFields,
+    /// A result file or `summary.json` could not be written.
+    #[error("{path}: {source}", path = .path.display())]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A result file's rows could not be encoded as CSV.
+    #[error("{path}: {source}", path = .path.display())]
+    Csv {
+        /// The result file.
+        path: PathBuf,
+        /// The encoder's error.
+        #[source]
+        source: csv::Error,
+    },
+    /// `summary.json` could not be encoded.
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+}

@@ -1,0 +1,102 @@
+//! What a comparison cycle reports in `summary.json`: per result its count,
+//! the records disclosed and its file; per input the feed it read and how
+//! much; coverage by region; the ministry check's figures; and the seconds
+//! each stage took. Data only, filled by the cycle's stages
+//! ([`crate::compare::cycle`]); a leaf module.
+
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// What `summary.json` says.
+#[derive(Debug, Serialize)]
+pub(crate) struct Summary {
+    /// The epoch (cycle number) compared.
+    pub(crate) epoch: u64,
+    /// The reference date of the feeds.
+    pub(crate) reference_date: String,
+    /// Each result by name.
+    pub(crate) results: BTreeMap<String, ResultSummary>,
+    /// Each input by name.
+    pub(crate) inputs: BTreeMap<String, InputSummary>,
+    /// Coverage by region.
+    pub(crate) coverage: BTreeMap<String, CoverageRow>,
+    /// The ministry check, if the job has one.
+    pub(crate) ministry: Option<MinistrySummary>,
+    /// Seconds per stage (`pull`, `pass_1`, `ministry`, `pass`,
+    /// `disclose_and_write`, `total`).
+    pub(crate) timing_secs: BTreeMap<String, f64>,
+    /// Distinct tokens the counting pass merged.
+    pub(crate) distinct_tokens_merged: u64,
+}
+
+/// One result in `summary.json`.
+#[derive(Debug, Serialize)]
+pub(crate) struct ResultSummary {
+    /// Tokens in the result.
+    pub(crate) count: u64,
+    /// Records disclosed for it (0 if it discloses nothing).
+    pub(crate) disclosed_records: u64,
+    /// Its CSV file.
+    pub(crate) file: String,
+}
+
+/// One input in `summary.json`.
+#[derive(Debug, Serialize)]
+pub(crate) struct InputSummary {
+    /// The agreement, in hex.
+    pub(crate) agreement: String,
+    /// The provider's peer id.
+    pub(crate) provider: String,
+    /// The dataset.
+    pub(crate) dataset: String,
+    /// Records the counting pass read.
+    pub(crate) records_read: u64,
+    /// Distinct tokens in the input (after its filter).
+    pub(crate) ids_in_input: u64,
+    /// The feed's Merkle root, in hex.
+    pub(crate) manifest_root: String,
+    /// Records in the feed.
+    pub(crate) manifest_records: u64,
+    /// Chunks in the feed.
+    pub(crate) manifest_chunks: u32,
+}
+
+/// One region's coverage in `summary.json`.
+#[derive(Debug, Serialize)]
+pub(crate) struct CoverageRow {
+    /// Tokens eligible.
+    pub(crate) eligible: u64,
+    /// Tokens covered.
+    pub(crate) covered: u64,
+}
+
+impl CoverageRow {
+    /// The rows of a pass's coverage counts (region -> (eligible, covered)).
+    pub(crate) fn table(coverage: &BTreeMap<String, (u64, u64)>) -> BTreeMap<String, CoverageRow> {
+        coverage
+            .iter()
+            .map(|(r, (e, c))| {
+                (
+                    r.clone(),
+                    CoverageRow {
+                        eligible: *e,
+                        covered: *c,
+                    },
+                )
+            })
+            .collect()
+    }
+}
+
+/// The ministry check in `summary.json`.
+#[derive(Debug, Serialize)]
+pub(crate) struct MinistrySummary {
+    /// Candidates the first pass found.
+    pub(crate) candidates: u64,
+    /// Distinct ID numbers asked of the ministry.
+    pub(crate) ids_queried: u64,
+    /// Of those, found in the national index.
+    pub(crate) found_in_national_index: u64,
+    /// Candidates insured in another province, removed by the second pass.
+    pub(crate) removed_other_province: u64,
+}
