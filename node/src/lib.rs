@@ -18,9 +18,10 @@
 //! - [`audit`]: the audit log, witnessing, bundles, offline verification.
 //! - [`daemon`]: `dxmesh run`: the event loop and one handler file per stage.
 //! - [`admin`]: the Unix-socket admin interface (requests and answers).
-//! - [`cli`]: the `dxmesh` command line, one file per command group; the
+//! - [`cli`]: the `dxmesh` command line, one file per command group, and
+//!   `dxmesh demo` (a whole cycle on a local mesh of node processes); the
 //!   only place `anyhow` is used.
-//! - [`sim`]: the synthetic province, `dxmesh demo` and its report.
+//! - [`sim`]: the synthetic province and the demo's report page.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

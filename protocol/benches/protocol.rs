@@ -5,7 +5,7 @@
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use dxmesh_protocol::date::Date;
-use dxmesh_protocol::id::{check_character, normalize};
+use dxmesh_protocol::id::{check_character, normalise};
 use dxmesh_protocol::identity::Identity;
 use dxmesh_protocol::merkle::{RootBuilder, leaf_hash};
 use dxmesh_protocol::token::GroupMasterKey;
@@ -39,31 +39,31 @@ fn raw_ids(n: usize) -> Vec<String> {
         .collect()
 }
 
-fn normalize_and_tokenise(c: &mut Criterion) {
+fn normalise_and_tokenise(c: &mut Criterion) {
     let ids = raw_ids(100_000);
     let reference = Date::new(2026, 11, 27).unwrap();
     let key = GroupMasterKey([7; 32]).epoch_key("registration", 12);
     let mut g = c.benchmark_group("id");
     g.throughput(Throughput::Elements(ids.len() as u64));
-    g.bench_function("normalize+token/100k", |b| {
+    g.bench_function("normalise+token/100k", |b| {
         b.iter(|| {
             let mut acc = 0u8;
             for raw in &ids {
-                let id = normalize(raw, reference).unwrap();
+                let id = normalise(raw, reference).unwrap();
                 acc ^= key.id_token(&id).0[0];
             }
             black_box(acc)
         })
     });
-    let normalized: Vec<_> = ids
+    let normalised: Vec<_> = ids
         .iter()
-        .map(|r| normalize(r, reference).unwrap())
+        .map(|r| normalise(r, reference).unwrap())
         .collect();
     let name = dxmesh_protocol::token::AttrField::new("name").unwrap();
     g.bench_function("id_token/100k", |b| {
         b.iter(|| {
             let mut acc = 0u8;
-            for id in &normalized {
+            for id in &normalised {
                 acc ^= key.id_token(id).0[0];
             }
             black_box(acc)
@@ -72,16 +72,16 @@ fn normalize_and_tokenise(c: &mut Criterion) {
     g.bench_function("attr_token/100k", |b| {
         b.iter(|| {
             let mut acc = 0u8;
-            for id in &normalized {
+            for id in &normalised {
                 acc ^= key.attr_token(&name, id, "王五").0[0];
             }
             black_box(acc)
         })
     });
-    g.bench_function("normalize/100k", |b| {
+    g.bench_function("normalise/100k", |b| {
         b.iter(|| {
             for raw in &ids {
-                black_box(normalize(raw, reference).unwrap());
+                black_box(normalise(raw, reference).unwrap());
             }
         })
     });
@@ -126,5 +126,5 @@ fn ed25519(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, normalize_and_tokenise, merkle_root, ed25519);
+criterion_group!(benches, normalise_and_tokenise, merkle_root, ed25519);
 criterion_main!(benches);

@@ -135,7 +135,7 @@ pub enum Event {
     },
     /// A request refused under an agreement (provider side).
     RequestRefused {
-        /// `pull`, `disclosure`, `feed stream`, `national query`.
+        /// `pull`, `disclosure`, `feed stream`, `ministry query`.
         kind: String,
         /// Requester.
         requester: Option<PublicKey>,
@@ -185,8 +185,8 @@ pub enum Event {
         /// Results: name, count and SHA-256 of the result file.
         results: Vec<(String, u64, Hash)>,
     },
-    /// A cross-province query was answered (ministry) or asked (comparator).
-    NationalQuery {
+    /// A ministry query was answered (ministry) or asked (comparator).
+    MinistryQuery {
         /// Agreement.
         agreement: AgreementId,
         /// Epoch.
@@ -248,7 +248,7 @@ impl Event {
             Event::DisclosureServed { .. } => "disclosure_served",
             Event::DisclosureReceived { .. } => "disclosure_received",
             Event::JobRun { .. } => "job_run",
-            Event::NationalQuery { .. } => "national_query",
+            Event::MinistryQuery { .. } => "ministry_query",
             Event::Witnessed { .. } => "witnessed",
             Event::ForkDetected { .. } => "fork_detected",
             Event::FeedErased { .. } => "feed_erased",

@@ -415,10 +415,10 @@ impl SignedKind for Disclosure {
     const TAG: &'static str = "dxmesh/disclosure/v1";
 }
 
-/// The ministry's signed answer to a cross-province query: the national
+/// The ministry's signed answer to a ministry query: the national
 /// index records of the queried ID numbers (others were not found).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NationalAnswer {
+pub struct MinistryAnswer {
     /// Agreement the query was made under.
     pub agreement: AgreementId,
     /// Epoch.
@@ -433,8 +433,8 @@ pub struct NationalAnswer {
     pub at: Timestamp,
 }
 
-impl SignedKind for NationalAnswer {
-    const TAG: &'static str = "dxmesh/national-answer/v1";
+impl SignedKind for MinistryAnswer {
+    const TAG: &'static str = "dxmesh/ministry-answer/v1";
 }
 
 /// The hash of a disclosed set (for logs that must not hold the records).

@@ -1,7 +1,7 @@
 //! Resident ID numbers (GB 11643-1999): normalisation of the dirty forms real
 //! exports contain, validation, and accessors.
 //!
-//! [`normalize`] folds full-width digits and `Ｘ`, upper-cases `x`, removes
+//! [`normalise`] folds full-width digits and `Ｘ`, upper-cases `x`, removes
 //! whitespace (including the ideographic space U+3000, NBSP, BOM and
 //! zero-width space) and separators (`-`, `_`, `/`, `.` and their full-width
 //! and dash forms), upgrades legacy 15-digit numbers to 18 digits (inserting
@@ -100,7 +100,7 @@ impl IdError {
     }
 }
 
-/// The fixes [`normalize_with_fixes`] applied, as a small bit set.
+/// The fixes [`normalise_with_fixes`] applied, as a small bit set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Fixes(u8);
 
@@ -148,8 +148,8 @@ pub fn check_character(first17: &[u8]) -> u8 {
 }
 
 /// Normalises and validates `raw` against `reference` (the latest possible birth date).
-pub fn normalize(raw: &str, reference: Date) -> Result<IdNumber, IdError> {
-    normalize_with_fixes(raw, reference).map(|(id, _)| id)
+pub fn normalise(raw: &str, reference: Date) -> Result<IdNumber, IdError> {
+    normalise_with_fixes(raw, reference).map(|(id, _)| id)
 }
 
 fn is_separator(c: char) -> bool {
@@ -170,8 +170,8 @@ fn is_space(c: char) -> bool {
     c.is_whitespace() || matches!(c, '\u{FEFF}' | '\u{200B}')
 }
 
-/// Like [`normalize`], and also says which fixes were applied.
-pub fn normalize_with_fixes(raw: &str, reference: Date) -> Result<(IdNumber, Fixes), IdError> {
+/// Like [`normalise`], and also says which fixes were applied.
+pub fn normalise_with_fixes(raw: &str, reference: Date) -> Result<(IdNumber, Fixes), IdError> {
     let mut buf = [0u8; 18];
     let mut len = 0usize;
     let mut fixes = Fixes::default();
@@ -268,7 +268,7 @@ impl IdNumber {
     /// An ID number already in normalised form (18 characters, digits and a
     /// final digit or `X`), as stored or sent: checked again (characters,
     /// birth date, check character; no reference date bound), never fixed.
-    pub fn from_normalized(bytes: &[u8]) -> Result<IdNumber, IdError> {
+    pub fn from_normalised(bytes: &[u8]) -> Result<IdNumber, IdError> {
         let buf: [u8; 18] = bytes
             .try_into()
             .map_err(|_| IdError::Length { len: bytes.len() })?;
@@ -361,7 +361,7 @@ impl<'de> Deserialize<'de> for IdNumber {
                 f.write_str("a normalised 18-character ID number")
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<IdNumber, E> {
-                IdNumber::from_normalized(v.as_bytes()).map_err(E::custom)
+                IdNumber::from_normalised(v.as_bytes()).map_err(E::custom)
             }
         }
         d.deserialize_str(Visitor)
@@ -378,7 +378,7 @@ mod tests {
 
     #[test]
     fn stored_ids_are_checked_again_never_fixed() {
-        let ok = IdNumber::from_normalized(b"11010519491231002X").unwrap();
+        let ok = IdNumber::from_normalised(b"11010519491231002X").unwrap();
         assert_eq!(ok.as_str(), "11010519491231002X");
         let decoded: IdNumber = crate::codec::decode(&crate::codec::encode(&ok).unwrap()).unwrap();
         assert_eq!(decoded, ok);
@@ -391,9 +391,9 @@ mod tests {
             (b"11010519491231002", "length"),
             (b"", "length"),
         ] {
-            let e = IdNumber::from_normalized(bad).unwrap_err();
+            let e = IdNumber::from_normalised(bad).unwrap_err();
             assert_eq!(e.code(), code, "{:?}", String::from_utf8_lossy(bad));
-            // Decoding refuses what `from_normalized` refuses.
+            // Decoding refuses what `from_normalised` refuses.
             let as_string = String::from_utf8_lossy(bad).to_string();
             let bytes = crate::codec::encode(&as_string).unwrap();
             assert!(crate::codec::decode::<IdNumber>(&bytes).is_err());
@@ -402,11 +402,11 @@ mod tests {
 
     #[test]
     fn domain_examples_are_valid() {
-        let id = normalize("11010519491231002X", refd()).unwrap();
+        let id = normalise("11010519491231002X", refd()).unwrap();
         assert_eq!(id.birth_date().to_string(), "1949-12-31");
         assert_eq!(id.gender(), Gender::Female);
         assert_eq!(id.province_code(), "11");
-        let old = normalize("440524188001010014", refd()).unwrap();
+        let old = normalise("440524188001010014", refd()).unwrap();
         assert_eq!(old.birth_date().to_string(), "1880-01-01");
         assert_eq!(old.gender(), Gender::Male);
     }

@@ -58,6 +58,6 @@ pub mod wire;
 pub use codec::{CodecError, decode, encode};
 pub use date::Date;
 pub use display::hex;
-pub use id::{IdError, IdNumber, normalize};
+pub use id::{IdError, IdNumber, normalise};
 pub use identity::{Identity, PublicKey};
 pub use signed::{Signed, SignedKind};

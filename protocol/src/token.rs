@@ -5,9 +5,9 @@
 //!   32 bytes. A new key every epoch, so tokens of different epochs cannot be
 //!   linked.
 //! * ID token: the first 16 bytes of
-//!   `HMAC-SHA256(epoch_key, "dxmesh/id/v1" || normalized_id)`.
+//!   `HMAC-SHA256(epoch_key, "dxmesh/id/v1" || normalised_id)`.
 //! * Attribute token (same person, different name?): the first 8 bytes of
-//!   `HMAC-SHA256(epoch_key, "dxmesh/attr/v1" || field || normalized_id || normalized_value)`.
+//!   `HMAC-SHA256(epoch_key, "dxmesh/attr/v1" || field || normalised_id || normalised_value)`.
 //!   Field names are restricted to `[a-z_]` ([`AttrField`]) and the ID is
 //!   always 18 bytes, so the concatenation is unambiguous.
 //!
@@ -114,7 +114,7 @@ impl fmt::Debug for AttrToken {
 
 /// The record key of a feed that carries IDs in clear (no group key is
 /// involved, so it hides nothing): the first 16 bytes of
-/// `SHA-256("dxmesh/clear-id/v1" || normalized_id)`. Used only to sort such
+/// `SHA-256("dxmesh/clear-id/v1" || normalised_id)`. Used only to sort such
 /// feeds like tokenised ones.
 pub fn clear_id_key(id: &IdNumber) -> IdToken {
     let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
@@ -173,19 +173,19 @@ impl EpochKey {
         IdToken(t)
     }
 
-    /// The attribute token of `field` = `normalized_value` for `id`.
-    /// Normalise the value first with [`normalize_attr`].
+    /// The attribute token of `field` = `normalised_value` for `id`.
+    /// Normalise the value first with [`normalise_attr`].
     pub fn attr_token(
         &self,
         field: &AttrField,
         id: &IdNumber,
-        normalized_value: &str,
+        normalised_value: &str,
     ) -> AttrToken {
         let mut ctx = hmac::Context::with_key(&self.key);
         ctx.update(ATTR_PREFIX);
         ctx.update(field.0.as_bytes());
         ctx.update(id.as_bytes());
-        ctx.update(normalized_value.as_bytes());
+        ctx.update(normalised_value.as_bytes());
         let tag = ctx.sign();
         let mut t = [0u8; 8];
         t.copy_from_slice(&tag.as_ref()[..8]);
@@ -198,15 +198,15 @@ impl EpochKey {
 /// ASCII letters upper-cased, all whitespace removed (Chinese names have
 /// none; Latin names compare without it), and the middle-dot variants used
 /// in transliterated names (`・`, `•`, `．`, `‧`) unified to `·` (U+00B7).
-pub fn normalize_attr(value: &str) -> String {
+pub fn normalise_attr(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
-    normalize_attr_into(value, &mut out);
+    normalise_attr_into(value, &mut out);
     out
 }
 
-/// [`normalize_attr`] into a reused buffer (cleared first): no allocation
+/// [`normalise_attr`] into a reused buffer (cleared first): no allocation
 /// per value on hot paths.
-pub fn normalize_attr_into(value: &str, out: &mut String) {
+pub fn normalise_attr_into(value: &str, out: &mut String) {
     out.clear();
     for c in value.chars() {
         let c = match c {
@@ -228,12 +228,12 @@ pub fn normalize_attr_into(value: &str, out: &mut String) {
 mod tests {
     use super::*;
     use crate::date::Date;
-    use crate::id::normalize;
+    use crate::id::normalise;
 
     #[test]
     fn epochs_and_groups_give_unlinkable_tokens() {
         let m = GroupMasterKey([5; 32]);
-        let id = normalize("11010519491231002X", Date::new(2026, 1, 1).unwrap()).unwrap();
+        let id = normalise("11010519491231002X", Date::new(2026, 1, 1).unwrap()).unwrap();
         let a = m.epoch_key("registration", 1).id_token(&id);
         assert_eq!(a, m.epoch_key("registration", 1).id_token(&id));
         assert_ne!(a, m.epoch_key("registration", 2).id_token(&id));
@@ -242,9 +242,9 @@ mod tests {
 
     #[test]
     fn attr_values_normalise() {
-        assert_eq!(normalize_attr(" 张　三 "), "张三");
-        assert_eq!(normalize_attr("阿卜杜拉・买买提"), "阿卜杜拉·买买提");
-        assert_eq!(normalize_attr("ｊｏｈｎ smith"), "JOHNSMITH");
+        assert_eq!(normalise_attr(" 张　三 "), "张三");
+        assert_eq!(normalise_attr("阿卜杜拉・买买提"), "阿卜杜拉·买买提");
+        assert_eq!(normalise_attr("ｊｏｈｎ smith"), "JOHNSMITH");
         assert!(AttrField::new("name").is_ok());
         assert!(AttrField::new("name1").is_err());
         assert!(AttrField::new("").is_err());

@@ -68,8 +68,8 @@ pub enum Request {
     /// Asks the provider to resolve result tokens to the allowed fields.
     Disclose(DisclosureRequest),
     /// The comparator asks the ministry which of these residents are in the
-    /// national participation index (the cross-province check).
-    NationalQuery {
+    /// national participation index (the ministry check).
+    MinistryQuery {
         /// Agreement with the ministry (the ministry is its provider).
         agreement: AgreementId,
         /// Epoch.
@@ -175,10 +175,10 @@ pub enum Response {
         /// The key.
         key: [u8; 32],
     },
-    /// The ministry's answer to a national query.
-    National {
+    /// The ministry's answer to a ministry query.
+    Ministry {
         /// The signed answer.
-        answer: Signed<crate::feed::NationalAnswer>,
+        answer: Signed<crate::feed::MinistryAnswer>,
     },
     /// The witness cosigned the checkpoint of `size`.
     Cosigned {

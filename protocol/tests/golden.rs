@@ -12,19 +12,19 @@ use dxmesh_protocol::agreement::{
 use dxmesh_protocol::codec::encode;
 use dxmesh_protocol::cycle::{Cycle, Period};
 use dxmesh_protocol::date::Date;
-use dxmesh_protocol::id::normalize;
+use dxmesh_protocol::id::normalise;
 use dxmesh_protocol::identity::Identity;
 use dxmesh_protocol::merkle::{consistency_proof, inclusion_proof, leaf_hash};
 use dxmesh_protocol::roster::{Member, Role, Roster};
 use dxmesh_protocol::signed::Signed;
 use dxmesh_protocol::time::Timestamp;
-use dxmesh_protocol::token::{AttrField, GroupMasterKey, normalize_attr};
+use dxmesh_protocol::token::{AttrField, GroupMasterKey, normalise_attr};
 use dxmesh_protocol::wire::{MAX_CONTROL_FRAME, Request, encode_frame};
 use std::path::PathBuf;
 
 fn vectors() -> Vec<(&'static str, Vec<u8>)> {
     let reference = Date::new(2026, 11, 27).unwrap();
-    let id = normalize("11010519491231002X", reference).unwrap();
+    let id = normalise("11010519491231002X", reference).unwrap();
     let signer = Identity::from_seed([0x11; 32]).unwrap();
     let leaves: Vec<_> = (0u8..7).map(|i| leaf_hash(&[i])).collect();
     let epoch_key = GroupMasterKey([0x42; 32]).epoch_key("registration", 7);
@@ -129,7 +129,7 @@ fn vectors() -> Vec<(&'static str, Vec<u8>)> {
         (
             "attr_token_name",
             epoch_key
-                .attr_token(&name, &id, &normalize_attr("张 三"))
+                .attr_token(&name, &id, &normalise_attr("张 三"))
                 .0
                 .to_vec(),
         ),

@@ -11,7 +11,7 @@ use dxmesh_protocol::agreement::{FieldTerm, Treatment};
 use dxmesh_protocol::codec::{decode, encode};
 use dxmesh_protocol::date::Date;
 use dxmesh_protocol::feed::{Manifest, Quality};
-use dxmesh_protocol::id::{IdNumber, check_character, normalize};
+use dxmesh_protocol::id::{IdNumber, check_character, normalise};
 use dxmesh_protocol::identity::Identity;
 use dxmesh_protocol::merkle::{self, ConsistencyProof, Hash, InclusionProof, leaf_hash};
 use dxmesh_protocol::signed::Signed;
@@ -170,7 +170,7 @@ fn id_numbers() -> impl Strategy<Value = IdNumber> {
             birth.day()
         );
         let check = check_character(body.as_bytes()) as char;
-        normalize(&format!("{body}{check}"), Date::new(9999, 12, 31).unwrap())
+        normalise(&format!("{body}{check}"), Date::new(9999, 12, 31).unwrap())
             .expect("generated ID numbers are valid")
     })
 }
@@ -230,7 +230,7 @@ fn decode_everything(bytes: &[u8]) {
         // Decoding re-validates: what comes out is a normalised, valid number.
         let s = id.as_str();
         assert_eq!(check_character(&s.as_bytes()[..17]), s.as_bytes()[17]);
-        assert_eq!(normalize(s, Date::new(9999, 12, 31).unwrap()), Ok(id));
+        assert_eq!(normalise(s, Date::new(9999, 12, 31).unwrap()), Ok(id));
         let _ = (id.birth_date(), id.gender(), id.region_code());
     }
     if let Ok(t) = decode::<IdToken>(bytes) {
@@ -397,7 +397,7 @@ fn fixed_encodings() {
     assert_eq!(bytes.len(), 5 + 32);
     let date = Date::new(2026, 11, 27).unwrap();
     assert_eq!(encode(&date).unwrap(), [0xFB, 0xEA, 0x07, 11, 27]);
-    let id = normalize("11010519491231002X", date).unwrap();
+    let id = normalise("11010519491231002X", date).unwrap();
     let mut want = vec![18u8];
     want.extend_from_slice(b"11010519491231002X");
     assert_eq!(encode(&id).unwrap(), want);

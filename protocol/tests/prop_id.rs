@@ -1,6 +1,6 @@
 //! Property and fixed-case tests of resident ID normalisation (GB 11643-1999,
 //! see `/work/shared/DOMAIN.md`, "Resident ID numbers"), against the reference
-//! date 2026-11-27: `normalize` is idempotent and every number it returns has
+//! date 2026-11-27: `normalise` is idempotent and every number it returns has
 //! the right check character; generated valid numbers survive every dirty form
 //! real exports contain (full-width digits and `Ｘ`, lowercase `x`, leading,
 //! trailing and inner whitespace including U+3000, separators, legacy
@@ -12,7 +12,7 @@
 
 use dxmesh_protocol::date::{Date, days_in_month};
 use dxmesh_protocol::id::{
-    Fixes, Gender, IdError, IdNumber, check_character, normalize, normalize_with_fixes,
+    Fixes, Gender, IdError, IdNumber, check_character, normalise, normalise_with_fixes,
 };
 use proptest::prelude::*;
 use proptest::sample::{Index, select};
@@ -195,7 +195,7 @@ fn impossible_dates() -> impl Strategy<Value = String> {
     ]
 }
 
-/// Characters `normalize` has no use for.
+/// Characters `normalise` has no use for.
 fn letters() -> impl Strategy<Value = char> {
     prop_oneof![
         (b'a'..=b'z').prop_filter_map("x is a check character", |b| (b != b'x')
@@ -211,7 +211,7 @@ fn letters() -> impl Strategy<Value = char> {
 proptest! {
     #[test]
     fn valid_numbers_normalise_to_themselves(id in valid_ids()) {
-        let (n, fixes) = normalize_with_fixes(&id, reference()).unwrap();
+        let (n, fixes) = normalise_with_fixes(&id, reference()).unwrap();
         prop_assert_eq!(n.as_str(), id.as_str());
         prop_assert!(fixes.is_empty());
         prop_assert_eq!(check_character(&n.as_bytes()[..17]), n.as_bytes()[17]);
@@ -228,7 +228,7 @@ proptest! {
     #[test]
     fn dirty_forms_normalise_with_the_right_fixes(id in valid_ids(), dirt in dirt()) {
         let (dirty, expected) = apply(&id, &dirt);
-        let (n, fixes) = normalize_with_fixes(&dirty, reference())
+        let (n, fixes) = normalise_with_fixes(&dirty, reference())
             .map_err(|e| TestCaseError::fail(format!("{dirty:?}: {e:?}")))?;
         prop_assert_eq!(n.as_str(), id.as_str(), "from {:?}", dirty);
         prop_assert_eq!(names(fixes), expected, "from {:?}", dirty);
@@ -236,19 +236,19 @@ proptest! {
 
     #[test]
     fn legacy_numbers_upgrade_to_the_18_digit_form((full, legacy) in legacy_ids(), dirt in dirt()) {
-        let (n, fixes) = normalize_with_fixes(&legacy, reference()).unwrap();
+        let (n, fixes) = normalise_with_fixes(&legacy, reference()).unwrap();
         prop_assert_eq!(n.as_str(), full.as_str());
         prop_assert_eq!(names(fixes), vec!["legacy_15"]);
         let (dirty, mut expected) = apply(&legacy, &dirt);
         expected.push("legacy_15");
-        let (n, fixes) = normalize_with_fixes(&dirty, reference())
+        let (n, fixes) = normalise_with_fixes(&dirty, reference())
             .map_err(|e| TestCaseError::fail(format!("{dirty:?}: {e:?}")))?;
         prop_assert_eq!(n.as_str(), full.as_str(), "from {:?}", dirty);
         prop_assert_eq!(names(fixes), expected, "from {:?}", dirty);
     }
 
     #[test]
-    fn normalize_is_idempotent_and_outputs_pass_the_check(
+    fn normalise_is_idempotent_and_outputs_pass_the_check(
         raw in prop_oneof![
             (valid_ids(), dirt()).prop_map(|(id, d)| apply(&id, &d).0),
             (legacy_ids(), dirt()).prop_map(|((_, l), d)| apply(&l, &d).0),
@@ -256,8 +256,8 @@ proptest! {
             any::<String>(),
         ],
     ) {
-        if let Ok(n) = normalize(&raw, reference()) {
-            let again = normalize_with_fixes(n.as_str(), reference());
+        if let Ok(n) = normalise(&raw, reference()) {
+            let again = normalise_with_fixes(n.as_str(), reference());
             prop_assert_eq!(again, Ok((n, Fixes::default())), "from {:?}", raw);
             prop_assert_eq!(n.as_str().len(), 18);
             prop_assert!(n.as_bytes()[..17].iter().all(u8::is_ascii_digit));
@@ -276,10 +276,10 @@ proptest! {
         prop_assume!(wrong != expected);
         let bad = format!("{}{}", &id[..17], wrong as char);
         let want = Err(IdError::CheckCharacter { expected: expected as char, found: wrong as char });
-        prop_assert_eq!(normalize(&bad, reference()), want.clone());
+        prop_assert_eq!(normalise(&bad, reference()), want.clone());
         // Dirty forms are folded first, then refused the same way.
         let (dirty, _) = apply(&bad, &dirt);
-        prop_assert_eq!(normalize(&dirty, reference()), want, "from {:?}", dirty);
+        prop_assert_eq!(normalise(&dirty, reference()), want, "from {:?}", dirty);
     }
 
     #[test]
@@ -290,14 +290,14 @@ proptest! {
     ) {
         let id = with_check(&body(region, &date, seq));
         prop_assert_eq!(
-            normalize(&id, reference()),
+            normalise(&id, reference()),
             Err(IdError::InvalidBirthDate { digits: date.clone() })
         );
         // The legacy form of a 19xx date is refused the same way.
         if let Some(yymmdd) = date.strip_prefix("19") {
             let legacy = format!("{}{yymmdd}{seq:03}", &id[..6]);
             prop_assert_eq!(
-                normalize(&legacy, reference()),
+                normalise(&legacy, reference()),
                 Err(IdError::InvalidBirthDate { digits: date })
             );
         }
@@ -314,11 +314,11 @@ proptest! {
     ) {
         let id = with_check(&body(region, &digits_of(birth), seq));
         prop_assert_eq!(
-            normalize(&id, reference()),
+            normalise(&id, reference()),
             Err(IdError::FutureBirthDate { birth, reference: reference() })
         );
         // Against a later reference date the same number is fine.
-        prop_assert!(normalize(&id, birth).is_ok());
+        prop_assert!(normalise(&id, birth).is_ok());
     }
 
     #[test]
@@ -326,9 +326,9 @@ proptest! {
         prop_assume!(len != 15 && len != 18);
         // Digits only: the valid number's digits, cut or repeated to `len`.
         let digits: String = id[..17].chars().cycle().take(len).collect();
-        prop_assert_eq!(normalize(&digits, reference()), Err(IdError::Length { len }));
+        prop_assert_eq!(normalise(&digits, reference()), Err(IdError::Length { len }));
         let (dirty, _) = apply(&digits, &dirt);
-        prop_assert_eq!(normalize(&dirty, reference()), Err(IdError::Length { len }), "from {:?}", dirty);
+        prop_assert_eq!(normalise(&dirty, reference()), Err(IdError::Length { len }), "from {:?}", dirty);
     }
 
     #[test]
@@ -344,7 +344,7 @@ proptest! {
         chars.insert(position, ch);
         let raw: String = chars.into_iter().collect();
         prop_assert_eq!(
-            normalize(&raw, reference()),
+            normalise(&raw, reference()),
             Err(IdError::InvalidCharacter { ch, position }),
             "from {:?}", raw
         );
@@ -362,10 +362,10 @@ proptest! {
         let mut chars: Vec<char> = id.chars().collect();
         chars[at] = x;
         let bad: String = chars.into_iter().collect();
-        prop_assert_eq!(normalize(&bad, reference()), Err(IdError::MisplacedX { position: at }));
+        prop_assert_eq!(normalise(&bad, reference()), Err(IdError::MisplacedX { position: at }));
         let (dirty, _) = apply(&bad, &dirt);
         prop_assert_eq!(
-            normalize(&dirty, reference()),
+            normalise(&dirty, reference()),
             Err(IdError::MisplacedX { position: at }),
             "from {:?}", dirty
         );
@@ -374,7 +374,7 @@ proptest! {
         let mut chars: Vec<char> = legacy.chars().collect();
         chars[at15] = x;
         let bad: String = chars.into_iter().collect();
-        prop_assert_eq!(normalize(&bad, reference()), Err(IdError::MisplacedX { position: at15 }));
+        prop_assert_eq!(normalise(&bad, reference()), Err(IdError::MisplacedX { position: at15 }));
     }
 
     #[test]
@@ -385,19 +385,19 @@ proptest! {
         ),
     ) {
         let raw: String = fill.into_iter().collect();
-        prop_assert_eq!(normalize(&raw, reference()), Err(IdError::Empty), "from {:?}", raw);
+        prop_assert_eq!(normalise(&raw, reference()), Err(IdError::Empty), "from {:?}", raw);
     }
 }
 
 fn fixes_of(raw: &str) -> Vec<&'static str> {
     let (_, fixes) =
-        normalize_with_fixes(raw, reference()).unwrap_or_else(|e| panic!("{raw:?}: {e:?}"));
+        normalise_with_fixes(raw, reference()).unwrap_or_else(|e| panic!("{raw:?}: {e:?}"));
     names(fixes)
 }
 
 #[test]
 fn domain_examples() {
-    let id = normalize("11010519491231002X", reference()).unwrap();
+    let id = normalise("11010519491231002X", reference()).unwrap();
     assert_eq!(id.as_str(), "11010519491231002X");
     assert_eq!(id.birth_date(), Date::new(1949, 12, 31).unwrap());
     assert_eq!(id.gender(), Gender::Female);
@@ -405,7 +405,7 @@ fn domain_examples() {
     assert!(!id.is_hk_mo_tw_permit());
 
     // The standard's second example: retired region code, born 1880. Valid.
-    let old = normalize("440524188001010014", reference()).unwrap();
+    let old = normalise("440524188001010014", reference()).unwrap();
     assert_eq!(old.birth_date(), Date::new(1880, 1, 1).unwrap());
     assert_eq!(old.gender(), Gender::Male);
     assert_eq!(old.region_code(), "440524");
@@ -419,7 +419,7 @@ fn hong_kong_macao_taiwan_permits_are_valid() {
         let body = format!("{region}19900101123");
         let check = check_character(body.as_bytes()) as char;
         let raw = format!("{body}{check}");
-        let id = normalize(&raw, reference()).unwrap_or_else(|e| panic!("{raw}: {e:?}"));
+        let id = normalise(&raw, reference()).unwrap_or_else(|e| panic!("{raw}: {e:?}"));
         assert_eq!(id.as_str(), raw);
         assert!(id.is_hk_mo_tw_permit());
         assert_eq!(id.province_code(), &region[..2]);
@@ -428,7 +428,7 @@ fn hong_kong_macao_taiwan_permits_are_valid() {
     // Cross-checked by hand: the weighted sum of 81000019900101123 is 166,
     // 166 mod 11 = 1, which maps to '0'.
     assert_eq!(check_character(b"81000019900101123"), b'0');
-    let hk = normalize("810000199001011230", reference()).unwrap();
+    let hk = normalise("810000199001011230", reference()).unwrap();
     assert!(hk.is_hk_mo_tw_permit());
     assert_eq!(hk.birth_date(), Date::new(1990, 1, 1).unwrap());
 }
@@ -472,7 +472,7 @@ fn each_dirty_form_reports_its_fix() {
         "110105 491231 002",
     ] {
         assert_eq!(
-            normalize(raw, reference()).unwrap().as_str(),
+            normalise(raw, reference()).unwrap().as_str(),
             clean,
             "from {raw:?}"
         );
@@ -564,16 +564,16 @@ fn each_rule_is_named_by_its_error() {
         (" - ".into(), IdError::Empty),
     ];
     for (raw, want) in cases {
-        assert_eq!(normalize(&raw, r), Err(want), "{raw:?}");
+        assert_eq!(normalise(&raw, r), Err(want), "{raw:?}");
     }
     // The reference date itself is a possible birth date.
-    assert!(normalize(&with_check("11010520261127002"), r).is_ok());
+    assert!(normalise(&with_check("11010520261127002"), r).is_ok());
 }
 
 #[test]
 fn normalised_numbers_are_plain_values() {
-    let a: IdNumber = normalize("11010519491231002x", reference()).unwrap();
-    let b: IdNumber = normalize("110105491231002", reference()).unwrap();
+    let a: IdNumber = normalise("11010519491231002x", reference()).unwrap();
+    let b: IdNumber = normalise("110105491231002", reference()).unwrap();
     assert_eq!(a, b);
     assert_eq!(a.to_string(), "11010519491231002X");
     assert_eq!(format!("{a:?}"), "IdNumber(11010519491231002X)");

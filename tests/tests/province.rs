@@ -3,8 +3,8 @@
 //! generator's expected results exactly, and also what a naive in-memory
 //! join of the raw department CSVs computes; no process may be left behind.
 
-use dxmesh_protocol::id::normalize;
-use dxmesh_protocol::token::normalize_attr;
+use dxmesh_protocol::id::normalise;
+use dxmesh_protocol::token::normalise_attr;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
@@ -140,7 +140,7 @@ fn a_naive_join_of_the_raw_exports_gives_the_same_lists() {
             .as_secs(),
     )
     .date();
-    let norm = |raw: &str| normalize(raw, today).ok().map(|id| id.as_str().to_string());
+    let norm = |raw: &str| normalise(raw, today).ok().map(|id| id.as_str().to_string());
     let pension = |t: &str| t == "enterprise_pension" || t == "resident_pension";
     // The central-copy way: load everything, join in memory.
     let mut scope: BTreeSet<String> = BTreeSet::new();
@@ -150,13 +150,13 @@ fn a_naive_join_of_the_raw_exports_gives_the_same_lists() {
         let Some(id) = norm(&r["id_number"]) else {
             continue;
         };
-        let birth = normalize(&id, today).unwrap().birth_date();
+        let birth = normalise(&id, today).unwrap().birth_date();
         if r["status"] == "active" && birth.age_on(today) >= 16 {
             scope.insert(id.clone());
             scope_names
                 .entry(id.clone())
                 .or_default()
-                .insert(normalize_attr(&r["name"]));
+                .insert(normalise_attr(&r["name"]));
             scope_regions
                 .entry(id)
                 .or_default()
@@ -181,7 +181,7 @@ fn a_naive_join_of_the_raw_exports_gives_the_same_lists() {
             hr_names
                 .entry(id.clone())
                 .or_default()
-                .insert(normalize_attr(&r["name"]));
+                .insert(normalise_attr(&r["name"]));
             if pension(&r["insurance_type"]) {
                 insured_pension.insert(id);
             }

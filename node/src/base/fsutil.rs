@@ -6,7 +6,7 @@
 
 use std::io::Write;
 use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Alignment `O_DIRECT` needs (address, length and offset).
 pub(crate) const DIRECT_ALIGN: usize = 4096;
@@ -116,6 +116,16 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> std::io::Result<
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
     std::fs::File::open(&dir)?.sync_all()
+}
+
+/// The directory of one epoch of an agreement's feed under `data_dir`:
+/// `DATA_DIR/<kind>/<agreement hex>/<epoch>` (`feeds` at the provider,
+/// `pulls` at the consumer).
+pub fn epoch_dir(data_dir: &Path, kind: &str, agreement: &[u8; 32], epoch: u64) -> PathBuf {
+    data_dir
+        .join(kind)
+        .join(dxmesh_protocol::hex(agreement))
+        .join(epoch.to_string())
 }
 
 #[cfg(test)]

@@ -113,54 +113,39 @@ pub enum AgreementCommand {
     },
 }
 
+/// Sends an agreement step to the node and prints the thread it is on.
+fn send_step(dir: &Path, request: AdminRequest) -> anyhow::Result<()> {
+    if let AdminResponse::AgreementStep(s) = admin_call(dir, request)? {
+        print_summary(&s);
+    }
+    Ok(())
+}
+
 /// Runs `dxmesh agreement ...`.
 pub fn run(cmd: AgreementCommand) -> anyhow::Result<()> {
     use crate::agreements::terms_file::TermsFile;
-    let act =
-        |dir: &Path, id: String, action: &str, reason: Option<String>| -> anyhow::Result<()> {
-            let r = admin_call(
-                dir,
-                AdminRequest::AgreementAct {
-                    id,
-                    action: action.into(),
-                    reason,
-                },
-            )?;
-            if let AdminResponse::AgreementStep(s) = r {
-                print_summary(&s);
-            }
-            Ok(())
-        };
+    let act = |dir: &Path, id: String, action: &str, reason: Option<String>| {
+        let action = action.into();
+        send_step(dir, AdminRequest::AgreementAct { id, action, reason })
+    };
     match cmd {
         AgreementCommand::Propose { dir, to, terms } => {
-            let file = TermsFile::load(&terms)?;
-            let r = admin_call(
-                &dir,
-                AdminRequest::AgreementPropose {
-                    to,
-                    terms: file,
-                    terms_path: terms.display().to_string(),
-                },
-            )?;
-            if let AdminResponse::AgreementStep(s) = r {
-                print_summary(&s);
-            }
-            Ok(())
+            let (file, terms_path) = (TermsFile::load(&terms)?, terms.display().to_string());
+            let request = AdminRequest::AgreementPropose {
+                to,
+                terms: file,
+                terms_path,
+            };
+            send_step(&dir, request)
         }
         AgreementCommand::Counter { dir, id, terms } => {
-            let file = TermsFile::load(&terms)?;
-            let r = admin_call(
-                &dir,
-                AdminRequest::AgreementCounter {
-                    id,
-                    terms: file,
-                    terms_path: terms.display().to_string(),
-                },
-            )?;
-            if let AdminResponse::AgreementStep(s) = r {
-                print_summary(&s);
-            }
-            Ok(())
+            let (file, terms_path) = (TermsFile::load(&terms)?, terms.display().to_string());
+            let request = AdminRequest::AgreementCounter {
+                id,
+                terms: file,
+                terms_path,
+            };
+            send_step(&dir, request)
         }
         AgreementCommand::Accept { dir, id } => act(&dir, id, "accept", None),
         AgreementCommand::Suspend { dir, id, reason } => act(&dir, id, "suspend", Some(reason)),
@@ -252,6 +237,7 @@ pub fn run(cmd: AgreementCommand) -> anyhow::Result<()> {
     }
 }
 
+/// Prints an agreement thread's summary.
 fn print_summary(s: &admin::AgreementSummary) {
     println!("thread:    {}", s.thread);
     println!("agreement: {}", s.agreement);

@@ -21,9 +21,9 @@ pub struct PublishArgs {
     pub epoch: Option<u64>,
 }
 
-/// `dxmesh pull`.
+/// The feed a pull or a disclosure is about.
 #[derive(Debug, Args)]
-pub struct PullArgs {
+pub struct FeedArgs {
     /// Node directory.
     #[arg(long)]
     pub dir: PathBuf,
@@ -33,6 +33,14 @@ pub struct PullArgs {
     /// Epoch; the current one if absent.
     #[arg(long)]
     pub epoch: Option<u64>,
+}
+
+/// `dxmesh pull`.
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// The feed.
+    #[command(flatten)]
+    pub feed: FeedArgs,
     /// Only the chunks covering this token range: FROM-TO (32 hex digits each).
     #[arg(long)]
     pub range: Option<String>,
@@ -41,15 +49,9 @@ pub struct PullArgs {
 /// `dxmesh disclose`.
 #[derive(Debug, Args)]
 pub struct DiscloseArgs {
-    /// Node directory.
-    #[arg(long)]
-    pub dir: PathBuf,
-    /// Agreement or thread id (hex prefix).
-    #[arg(long)]
-    pub agreement: String,
-    /// Epoch; the current one if absent.
-    #[arg(long)]
-    pub epoch: Option<u64>,
+    /// The feed whose tokens these are.
+    #[command(flatten)]
+    pub feed: FeedArgs,
     /// Result kind (e.g. uninsured).
     #[arg(long)]
     pub kind: String,
@@ -112,9 +114,11 @@ pub fn publish(args: PublishArgs) -> anyhow::Result<()> {
 /// Runs `dxmesh pull`.
 pub fn pull(args: PullArgs) -> anyhow::Result<()> {
     let PullArgs {
-        dir,
-        agreement,
-        epoch,
+        feed: FeedArgs {
+            dir,
+            agreement,
+            epoch,
+        },
         range,
     } = args;
     let range = match range {
@@ -154,9 +158,11 @@ pub fn pull(args: PullArgs) -> anyhow::Result<()> {
 /// Runs `dxmesh disclose`.
 pub fn disclose(args: DiscloseArgs) -> anyhow::Result<()> {
     let DiscloseArgs {
-        dir,
-        agreement,
-        epoch,
+        feed: FeedArgs {
+            dir,
+            agreement,
+            epoch,
+        },
         kind,
         fields,
         tokens,

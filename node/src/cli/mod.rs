@@ -1,6 +1,7 @@
 //! The `dxmesh` command line: argument parsing (clap derive) and dispatch,
 //! one file per command group (`node`, `roster`, `agreement`, `dataset`,
-//! `feeds`, `audit`, `sim`; `call` talks to a running node).
+//! `feeds`, `audit`, `sim`; `call` talks to a running node), and `demo`,
+//! which runs a whole cycle on a local mesh through the `dxmesh` command.
 //! Errors surface here as `anyhow` with context and a non-zero exit code;
 //! everything below returns typed errors.
 
@@ -13,6 +14,7 @@ mod agreement;
 mod audit;
 mod call;
 mod dataset;
+mod demo;
 mod feeds;
 mod node;
 mod roster;

@@ -63,7 +63,7 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<()> {
         Some(d) => dxmesh_protocol::date::Date::parse(&d)?,
         None => now().date(),
     };
-    let verdict = crate::sim::demo::run(&crate::sim::demo::DemoOptions {
+    let verdict = super::demo::run(&super::demo::DemoOptions {
         residents,
         input,
         out,

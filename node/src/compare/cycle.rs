@@ -17,7 +17,7 @@ use crate::compare::summary::{CoverageRow, InputSummary, MinistrySummary, Result
 use crate::pull::pulls::FeedReader;
 use dxmesh_protocol::agreement::{AgreementId, Terms};
 use dxmesh_protocol::audit::Event;
-use dxmesh_protocol::feed::{Disclosure, NationalAnswer};
+use dxmesh_protocol::feed::{Disclosure, MinistryAnswer};
 use dxmesh_protocol::id::IdNumber;
 use dxmesh_protocol::token::IdToken;
 use dxmesh_protocol::wire::DisclosureRequest;
@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
 
-/// Tokens per disclosure request and IDs per national query.
+/// Tokens per disclosure request and IDs per ministry query.
 const BATCH: usize = 100_000;
 
 /// A network step the comparator task asks the event loop to take.
@@ -41,7 +41,7 @@ pub enum Op {
     /// Ask a provider to disclose the fields of some result persons.
     Disclose(DisclosureRequest),
     /// Ask the ministry which of these ID numbers are insured elsewhere.
-    National {
+    Ministry {
         /// The agreement with the ministry.
         agreement: AgreementId,
         /// The epoch of the comparator's cycle.
@@ -62,7 +62,7 @@ pub enum OpOut {
     /// The provider's signed disclosure.
     Disclosure(Disclosure),
     /// The ministry's signed answer.
-    National(NationalAnswer),
+    Ministry(MinistryAnswer),
     /// The event is in the audit log.
     Logged,
 }
@@ -321,7 +321,7 @@ impl Disclosed {
 impl Pulled {
     /// Stage 2, if the job has a ministry check and the node an agreement
     /// with the ministry: a first pass for the candidates, their disclosure
-    /// and the national query ([`Cycle::ministry_check`]).
+    /// and the ministry query ([`Cycle::ministry_check`]).
     async fn check_ministry(
         mut self,
         ministry_terms: Option<Terms>,
@@ -369,7 +369,7 @@ impl Cycle {
         let mut disclosed = Disclosed::default();
         for (tok, values) in recs {
             if let Some(id) = values.get(id_col).and_then(|v| {
-                dxmesh_protocol::id::normalize(v, dxmesh_protocol::date::Date::new(9999, 12, 31)?)
+                dxmesh_protocol::id::normalise(v, dxmesh_protocol::date::Date::new(9999, 12, 31)?)
                     .ok()
             }) {
                 token_of.insert(id, tok);
@@ -378,7 +378,7 @@ impl Cycle {
         }
         disclosed.key = Some((m.id_source.clone(), fields));
         let ids: Vec<IdNumber> = token_of.keys().copied().collect();
-        let (found, elsewhere) = self.ask_national(m, ministry, &ids, &token_of).await?;
+        let (found, elsewhere) = self.ask_ministry(m, ministry, &ids, &token_of).await?;
         let other_province: Vec<IdToken> = elsewhere.into_iter().collect();
         let summary = MinistrySummary {
             candidates: first.candidates.len() as u64,
@@ -397,7 +397,7 @@ impl Cycle {
     /// Asks the ministry about `ids` in batches; returns how many it found
     /// and the tokens of those insured, with one of the job's insurance
     /// types, in a province other than this one.
-    async fn ask_national(
+    async fn ask_ministry(
         &self,
         m: &MinistrySpec,
         ministry: &Terms,
@@ -410,14 +410,14 @@ impl Cycle {
         for batch in ids.chunks(BATCH) {
             let answer = self
                 .handle
-                .ask(Op::National {
+                .ask(Op::Ministry {
                     agreement: ministry.id(),
                     epoch: self.epoch,
                     fields: fields.clone(),
                     ids: batch.to_vec(),
                 })
                 .await?;
-            let OpOut::National(a) = answer else { continue };
+            let OpOut::Ministry(a) = answer else { continue };
             found += a.found.len() as u64;
             for (id, values) in a.found {
                 let province = values.first().map(String::as_str).unwrap_or("");

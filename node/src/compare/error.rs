@@ -61,7 +61,7 @@ pub enum CycleError {
     #[error("{0} is not an input")]
     NotAnInput(&'static str),
     /// The ministry candidates' disclosure leaves out `id_number`, which
-    /// the national query needs.
+    /// the ministry query needs.
     #[error("the candidates' disclosure must include id_number")]
     NoIdNumber,
     /// A provider's disclosure holds other fields than the cycle asked for.

@@ -43,7 +43,7 @@ pub struct JobFile {
     /// Coverage statistics.
     #[serde(default)]
     pub coverage: Option<CoverageSpec>,
-    /// The cross-province check with the ministry.
+    /// The ministry check with the ministry.
     #[serde(default)]
     pub ministry: Option<MinistrySpec>,
 }
@@ -101,7 +101,7 @@ fn region_code() -> String {
     "region_code".into()
 }
 
-/// The ministry's cross-province check.
+/// The ministry's ministry check.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MinistrySpec {

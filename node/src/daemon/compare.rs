@@ -176,7 +176,7 @@ impl Node {
             Op::Disclose(request) => {
                 self.request_disclosure(request, DisclosureReply::Cycle(reply))
             }
-            Op::National {
+            Op::Ministry {
                 agreement,
                 epoch,
                 fields,
@@ -191,28 +191,28 @@ impl Node {
                 };
                 self.send(
                     peer,
-                    Request::NationalQuery {
+                    Request::MinistryQuery {
                         agreement,
                         epoch,
                         fields,
                         ids,
                     },
-                    Pending::NationalOp { provider, reply },
+                    Pending::MinistryOp { provider, reply },
                 );
             }
         }
     }
 
-    pub(super) fn on_national_op_answer(
+    pub(super) fn on_ministry_answer(
         &mut self,
         provider: PublicKey,
         reply: OpReply,
         answer: Response,
     ) {
         let r = match answer {
-            Response::National { answer } => answer
+            Response::Ministry { answer } => answer
                 .verify_by(&provider)
-                .map(OpOut::National)
+                .map(OpOut::Ministry)
                 .map_err(|e| PeerError::Unverified {
                     what: "ministry's answer",
                     problem: e.to_string(),
@@ -224,8 +224,8 @@ impl Node {
             other => Err(PeerError::Unexpected(format!("{other:?}"))),
         }
         .map_err(|e| e.to_string());
-        if let Ok(OpOut::National(a)) = &r {
-            self.log(dxmesh_protocol::audit::Event::NationalQuery {
+        if let Ok(OpOut::Ministry(a)) = &r {
+            self.log(dxmesh_protocol::audit::Event::MinistryQuery {
                 agreement: a.agreement,
                 epoch: a.epoch,
                 peer: provider,

@@ -186,12 +186,12 @@ impl Node {
                     match request {
                         // Answered asynchronously, once the lookup is done.
                         Request::Disclose(request) => self.on_disclose(peer, request, channel),
-                        Request::NationalQuery {
+                        Request::MinistryQuery {
                             agreement,
                             epoch,
                             fields,
                             ids,
-                        } => self.on_national_query(peer, agreement, epoch, fields, ids, channel),
+                        } => self.on_ministry_query(peer, agreement, epoch, fields, ids, channel),
                         request => {
                             let response = self.on_request(peer, request);
                             if self
@@ -226,7 +226,7 @@ impl Node {
                 }
                 if let Some(Pending::Disclose { reply, .. }) = failed {
                     reply.fail(PeerError::NoAnswer(error.to_string()));
-                } else if let Some(Pending::NationalOp { reply, .. }) = failed {
+                } else if let Some(Pending::MinistryOp { reply, .. }) = failed {
                     let _ = reply.send(Err(format!("the request failed: {error}")));
                 } else if let Some(Pending::PullOpen(job)) = failed {
                     self.busy.remove(&job.key());
@@ -284,7 +284,7 @@ impl Node {
                 fields,
                 pull_id,
             } => self.on_pull_open(peer, agreement, epoch, fields, pull_id),
-            Request::Disclose(_) | Request::NationalQuery { .. } => Response::Refused {
+            Request::Disclose(_) | Request::MinistryQuery { .. } => Response::Refused {
                 reason: Refusal::Key("internal: disclosures are answered asynchronously".into()),
             },
             Request::GroupKey { group, transcript } => {
@@ -352,8 +352,8 @@ impl Node {
             (Some(Pending::Disclose { provider, reply }), answer) => {
                 self.on_disclosure_answer(provider, reply, answer)
             }
-            (Some(Pending::NationalOp { provider, reply }), answer) => {
-                self.on_national_op_answer(provider, reply, answer)
+            (Some(Pending::MinistryOp { provider, reply }), answer) => {
+                self.on_ministry_answer(provider, reply, answer)
             }
             (Some(Pending::GroupKey { group }), answer) => {
                 self.on_group_key_answer(peer, group, answer)

@@ -6,7 +6,7 @@
 
 use super::node::{Event, Node, counter_key, signed_answer};
 use crate::base::clock::now;
-use crate::ministry::national_lookup;
+use crate::ministry::answer_query;
 use dxmesh_protocol::agreement::{AgreementId, DisclosureCheck, Refusal};
 use dxmesh_protocol::id::IdNumber;
 use dxmesh_protocol::identity::PublicKey;
@@ -14,8 +14,8 @@ use dxmesh_protocol::wire::Response;
 use libp2p::PeerId;
 
 impl Node {
-    /// The ministry's side: answer a national query under the agreement.
-    pub(super) fn on_national_query(
+    /// The ministry's side: answer a ministry query under the agreement.
+    pub(super) fn on_ministry_query(
         &mut self,
         peer: PeerId,
         agreement: AgreementId,
@@ -24,10 +24,10 @@ impl Node {
         ids: Vec<IdNumber>,
         channel: libp2p::request_response::ResponseChannel<Response>,
     ) {
-        let requester = match self.admit_national_query(peer, &agreement, epoch, &fields, &ids) {
+        let requester = match self.admit_ministry_query(peer, &agreement, epoch, &fields, &ids) {
             Ok(r) => r,
             Err(refusal) => {
-                let response = self.refuse_request(peer, "national query", refusal);
+                let response = self.refuse_request(peer, "ministry query", refusal);
                 let _ = self
                     .swarm
                     .behaviour_mut()
@@ -45,11 +45,11 @@ impl Node {
         let internal = self.internal_tx.clone();
         let label = self.label(&requester);
         tokio::task::spawn_blocking(move || {
-            let response = match national_lookup(&data_dir, &terms, epoch, &fields, &ids) {
+            let response = match answer_query(&data_dir, &terms, epoch, &fields, &ids) {
                 Ok(answer) => {
-                    tracing::info!(consumer = %label, asked = ids.len(), found = answer.found.len(), "national query answered");
+                    tracing::info!(consumer = %label, asked = ids.len(), found = answer.found.len(), "ministry query answered");
                     let _ =
-                        internal.send(Event::Audit(dxmesh_protocol::audit::Event::NationalQuery {
+                        internal.send(Event::Audit(dxmesh_protocol::audit::Event::MinistryQuery {
                             agreement,
                             epoch,
                             peer: requester,
@@ -57,12 +57,12 @@ impl Node {
                             found: answer.found.len() as u64,
                             answered: true,
                         }));
-                    signed_answer(&seed, &answer, epoch, |answer| Response::National {
+                    signed_answer(&seed, &answer, epoch, |answer| Response::Ministry {
                         answer,
                     })
                 }
                 Err(e) => {
-                    tracing::error!(error = %e, "national query failed");
+                    tracing::error!(error = %e, "ministry query failed");
                     Response::Denied {
                         refusal: Refusal::ProviderFailed { epoch },
                     }
@@ -72,9 +72,9 @@ impl Node {
         });
     }
 
-    /// Every check before a national query, in order; the quota is
+    /// Every check before a ministry query, in order; the quota is
     /// counted (durably) once they pass. Returns the requester.
-    fn admit_national_query(
+    fn admit_ministry_query(
         &mut self,
         peer: PeerId,
         agreement: &AgreementId,
@@ -93,18 +93,18 @@ impl Node {
         }
         let superseded = self.agreements.superseded(&th, now());
         let key = counter_key("natq", agreement, epoch);
-        let used = self.quota_used(&key, "national query", epoch)?;
+        let used = self.quota_used(&key, "ministry query", epoch)?;
         let check = DisclosureCheck {
             requester: &requester,
             admission: self.admission(&peer),
             epoch,
-            result_kind: "cross_province",
+            result_kind: "ministry_query",
             fields,
             records_requested: ids.len() as u64,
             records_used: used,
         };
         th.state.check_disclosure(now(), superseded, &check)?;
-        self.count_quota(&key, used + ids.len() as u64, "national query", epoch)?;
+        self.count_quota(&key, used + ids.len() as u64, "ministry query", epoch)?;
         Ok(requester)
     }
 }

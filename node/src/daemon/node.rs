@@ -58,8 +58,8 @@ pub(crate) enum Pending {
     GroupKey {
         group: String,
     },
-    /// A national query for the comparator task.
-    NationalOp {
+    /// A ministry query for the comparator task.
+    MinistryOp {
         provider: PublicKey,
         reply: OpReply,
     },

@@ -34,7 +34,7 @@
 //!   file (`mapping`); the key column (`id_number` unless the mapping says
 //!   otherwise) is required.
 //! - ID columns ([`ID_COLUMNS`]) are normalised with
-//!   `dxmesh_protocol::id::normalize_with_fixes` (the key always, the others
+//!   `dxmesh_protocol::id::normalise_with_fixes` (the key always, the others
 //!   when non-empty); date columns (`*_date`, `since`) accept `YYYY-MM-DD`,
 //!   `YYYYMMDD`, `YYYY/MM/DD` and `YYYY.MM.DD` and are stored `YYYY-MM-DD`;
 //!   other values are trimmed (including U+3000).

@@ -369,7 +369,7 @@ impl<'a> Normaliser<'a> {
                 None => None,
             };
             if col.kind == Kind::Key {
-                match id::normalize_with_fixes(translated.unwrap_or(raw), reference) {
+                match id::normalise_with_fixes(translated.unwrap_or(raw), reference) {
                     Ok((id, fixes)) => {
                         key_id = Some(id);
                         count(fixes);
@@ -386,7 +386,7 @@ impl<'a> Normaliser<'a> {
                 Kind::Id => {
                     let v = translated.unwrap_or(raw);
                     if !clean(v).is_empty() {
-                        match id::normalize_with_fixes(v, reference) {
+                        match id::normalise_with_fixes(v, reference) {
                             Ok((id, fixes)) => {
                                 data.extend_from_slice(id.as_bytes());
                                 count(fixes);

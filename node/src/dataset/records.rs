@@ -99,7 +99,7 @@ pub enum BlockError {
 /// writer above, for the hot paths (publishing, disclosure, the national
 /// lookup): no allocation per record, and only the columns a caller uses
 /// are checked to be UTF-8. Every length is bounds-checked; the ID is
-/// validated again ([`IdNumber::from_normalized`]).
+/// validated again ([`IdNumber::from_normalised`]).
 pub(crate) struct BlockCursor<'a> {
     rest: &'a [u8],
     left: u64,
@@ -134,7 +134,7 @@ impl<'a> BlockCursor<'a> {
             };
         }
         let id = get_bytes(&mut self.rest).ok_or(BlockError::Truncated)?;
-        let id = IdNumber::from_normalized(id).map_err(|e| BlockError::BadId(e.to_string()))?;
+        let id = IdNumber::from_normalised(id).map_err(|e| BlockError::BadId(e.to_string()))?;
         let count = get_varint(&mut self.rest).ok_or(BlockError::Truncated)?;
         values.clear();
         for i in 0..count as usize {
@@ -216,11 +216,11 @@ mod tests {
         let long = "长".repeat(300); // a length above 250 takes a wide varint
         let records = vec![
             Record {
-                id: IdNumber::from_normalized(b"11010519491231002X").unwrap(),
+                id: IdNumber::from_normalised(b"11010519491231002X").unwrap(),
                 values: vec!["张三".into(), long.clone(), String::new()],
             },
             Record {
-                id: IdNumber::from_normalized(b"440524188001010014").unwrap(),
+                id: IdNumber::from_normalised(b"440524188001010014").unwrap(),
                 values: vec!["李四".into(), "x".into(), "y".into()],
             },
         ];

@@ -608,7 +608,7 @@ fn reader_round_trips_every_kept_record_across_block_boundaries() {
         text.push_str(&format!("{id},{name},{},{address}\n", &id[6..14]));
         let birth = format!("{}-{}-{}", &id[6..10], &id[10..12], &id[12..14]);
         want.push(Record {
-            id: dxmesh_protocol::id::normalize(&id, reference()).unwrap(),
+            id: dxmesh_protocol::id::normalise(&id, reference()).unwrap(),
             values: vec![name, birth, address],
         });
     }

@@ -4,7 +4,7 @@
 use crate::base::clock::now;
 use crate::dataset::{BlockError, ImportError};
 use dxmesh_protocol::agreement::Terms;
-use dxmesh_protocol::feed::NationalAnswer;
+use dxmesh_protocol::feed::MinistryAnswer;
 use dxmesh_protocol::id::IdNumber;
 use std::path::Path;
 
@@ -24,16 +24,16 @@ pub enum MinistryError {
 }
 
 /// An ID and the national index values asked for.
-type NationalRecord = (IdNumber, Vec<String>);
+type IndexRecord = (IdNumber, Vec<String>);
 
 /// Looks IDs up in the national index dataset (one scan for the whole batch).
-pub fn national_lookup(
+pub fn answer_query(
     data_dir: &Path,
     terms: &Terms,
     epoch: u64,
     fields: &[String],
     ids: &[IdNumber],
-) -> Result<NationalAnswer, MinistryError> {
+) -> Result<MinistryAnswer, MinistryError> {
     let reader = crate::dataset::DatasetReader::open(data_dir, &terms.dataset)?;
     let cols: Vec<usize> = fields
         .iter()
@@ -60,7 +60,7 @@ pub fn national_lookup(
             break;
         }
         use rayon::prelude::*;
-        let parts: Vec<Result<Vec<NationalRecord>, BlockError>> = group
+        let parts: Vec<Result<Vec<IndexRecord>, BlockError>> = group
             .par_iter()
             .map(|bytes| {
                 let mut cursor = crate::dataset::BlockCursor::new(bytes)?;
@@ -83,7 +83,7 @@ pub fn national_lookup(
         }
     }
     found.sort();
-    Ok(NationalAnswer {
+    Ok(MinistryAnswer {
         agreement: terms.id(),
         epoch,
         fields: fields.to_vec(),

@@ -21,7 +21,7 @@ use dxmesh_protocol::identity::Identity;
 use dxmesh_protocol::merkle::{self, Hash};
 use dxmesh_protocol::signed::Signed;
 use dxmesh_protocol::time::Timestamp;
-use dxmesh_protocol::token::{AttrToken, EpochKey, IdToken, normalize_attr_into};
+use dxmesh_protocol::token::{AttrToken, EpochKey, IdToken, normalise_attr_into};
 use rayon::prelude::*;
 use std::io::Write;
 use std::ops::Range;
@@ -269,7 +269,7 @@ fn tokenise_block(
         }
         let mut attrs = [AttrToken([0; 8]); MAX_ATTRS];
         for (slot, (field, src)) in attrs.iter_mut().zip(&plan.attrs) {
-            normalize_attr_into(value(rec, src), &mut norm);
+            normalise_attr_into(value(rec, src), &mut norm);
             if let Some(k) = key {
                 *slot = k.attr_token(field, &rec.id, &norm);
             }

@@ -66,10 +66,7 @@ pub(crate) fn io_err(path: &Path) -> impl Fn(std::io::Error) -> FeedStoreError +
 
 /// Directory of the feed of `agreement` for `epoch`.
 pub fn feed_dir(data_dir: &Path, agreement: &AgreementId, epoch: u64) -> PathBuf {
-    data_dir
-        .join("feeds")
-        .join(dxmesh_protocol::hex(agreement))
-        .join(epoch.to_string())
+    crate::base::fsutil::epoch_dir(data_dir, "feeds", agreement, epoch)
 }
 
 /// The stored signed manifest of a feed, if published.

@@ -74,10 +74,7 @@ pub(super) fn io_err(path: &Path) -> impl Fn(std::io::Error) -> PullError + '_ {
 
 /// Directory of a pulled feed.
 pub fn pull_dir(data_dir: &Path, agreement: &AgreementId, epoch: u64) -> PathBuf {
-    data_dir
-        .join("pulls")
-        .join(dxmesh_protocol::hex(agreement))
-        .join(epoch.to_string())
+    crate::base::fsutil::epoch_dir(data_dir, "pulls", agreement, epoch)
 }
 
 /// The pull session id for this feed, created and persisted on first use.

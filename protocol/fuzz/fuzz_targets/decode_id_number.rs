@@ -6,7 +6,7 @@
 
 use dxmesh_protocol::codec::{decode, encode};
 use dxmesh_protocol::date::Date;
-use dxmesh_protocol::id::{IdNumber, normalize};
+use dxmesh_protocol::id::{IdNumber, normalise};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -14,7 +14,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let latest = Date::new(9999, 12, 31).expect("a real date");
-    assert_eq!(normalize(id.as_str(), latest), Ok(id));
+    assert_eq!(normalise(id.as_str(), latest), Ok(id));
     assert_eq!(decode::<IdNumber>(&encode(&id).unwrap()), Ok(id));
     let _ = (
         id.birth_date(),

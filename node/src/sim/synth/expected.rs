@@ -8,7 +8,7 @@ use super::model::{ExpectedCounts, SynthError};
 use super::output::{Out, Written, put_address, put_name};
 use super::people::{HrRow, Name, Person, RegRow};
 use super::tables::{ACTIVE, INSURANCE_TYPES, is_pension};
-use dxmesh_protocol::token::normalize_attr;
+use dxmesh_protocol::token::normalise_attr;
 use std::path::Path;
 
 /// Lines of one expected list, in one arena.
@@ -156,7 +156,7 @@ fn same_after_normalising(a: &Name, b: &Name) -> bool {
     let mut y = Vec::with_capacity(16);
     put_name(&mut x, a);
     put_name(&mut y, b);
-    normalize_attr(&String::from_utf8_lossy(&x)) == normalize_attr(&String::from_utf8_lossy(&y))
+    normalise_attr(&String::from_utf8_lossy(&x)) == normalise_attr(&String::from_utf8_lossy(&y))
 }
 
 /// One line per distinct (name, address) of the person's valid active registry rows.

@@ -68,7 +68,7 @@
 //! 60 % of them as exact duplicates. 0.2 % of HR people carry a different
 //! name (another given character) and 0.3 % of living HR people the same name
 //! with a space or U+3000 inside (no conflict after
-//! [`normalize_attr`]). In provinces of 200 residents or more, the
+//! [`normalise_attr`]). In provinces of 200 residents or more, the
 //! first nine are "showcase" people with one fault each in every row of every
 //! file (so each fault occurs in each file), and the next three are born on
 //! the 16th-birthday boundary and on 29 February.
@@ -94,14 +94,14 @@
 //! * `disabled_uninsured` = uninsured ∩ disability register.
 //! * `name_conflicts`: IDs in scope with an active HR row whose set of active
 //!   registry names and set of active HR names differ after
-//!   [`normalize_attr`]: one line per registry name.
+//!   [`normalise_attr`]: one line per registry name.
 //! * `coverage`: per registry county of the scope rows (an ID counts in each
 //!   county it has active rows in): eligible = scope − deceased, covered =
 //!   eligible − uninsured.
 //!
 //! Lists are sorted by line (so by ID number first).
 //!
-//! [`normalize_attr`]: dxmesh_protocol::token::normalize_attr
+//! [`normalise_attr`]: dxmesh_protocol::token::normalise_attr
 //! [`Date::age_on`]: dxmesh_protocol::date::Date::age_on
 
 mod ctx;

@@ -10,8 +10,8 @@ use super::model::{
 use super::synth;
 use super::tables::{DISABILITY_CATEGORIES, HR_STATUS, INSURANCE_TYPES};
 use dxmesh_protocol::date::Date;
-use dxmesh_protocol::id::{IdError, IdNumber, normalize};
-use dxmesh_protocol::token::normalize_attr;
+use dxmesh_protocol::id::{IdError, IdNumber, normalise};
+use dxmesh_protocol::token::normalise_attr;
 use std::collections::BTreeMap;
 use std::collections::{BTreeSet, HashMap};
 use std::fs;
@@ -63,7 +63,7 @@ fn naive_age(birth: Date, on: Date) -> u32 {
 /// The expected files, recomputed from the written CSVs with a naive
 /// implementation; also the counts.
 fn naive(dir: &Path, r: Date, home: &str) -> (BTreeMap<&'static str, String>, ExpectedCounts) {
-    let norm = |raw: &str| normalize(raw, r).ok();
+    let norm = |raw: &str| normalise(raw, r).ok();
     // id -> [(status, name, address, region)]
     let mut reg: HashMap<IdNumber, Vec<[String; 4]>> = HashMap::new();
     for row in read(dir, REGISTRY) {
@@ -167,8 +167,8 @@ fn naive(dir: &Path, r: Date, home: &str) -> (BTreeMap<&'static str, String>, Ex
     let mut lines = BTreeSet::new();
     for id in &scope {
         let Some(h) = hr.get(id) else { continue };
-        let rn: BTreeSet<String> = active_rows(id).map(|x| normalize_attr(&x[1])).collect();
-        let hn: BTreeSet<String> = h.iter().map(|(n, _)| normalize_attr(n)).collect();
+        let rn: BTreeSet<String> = active_rows(id).map(|x| normalise_attr(&x[1])).collect();
+        let hn: BTreeSet<String> = h.iter().map(|(n, _)| normalise_attr(n)).collect();
         if rn != hn {
             conflicts.insert(*id);
             for x in active_rows(id) {
@@ -296,7 +296,7 @@ fn synth_files_parse_with_their_headers() {
         assert!(HR_STATUS.contains(&row[3].as_str()));
         let since = Date::parse(&row[4]).unwrap();
         assert!(since <= reference());
-        if let Ok(id) = normalize(&row[0], reference()) {
+        if let Ok(id) = normalise(&row[0], reference()) {
             assert!(id.birth_date() <= since, "{row:?}");
             if id.birth_date().age_on(reference()) < 16 {
                 child_since.insert(since);
@@ -309,7 +309,7 @@ fn synth_files_parse_with_their_headers() {
         assert!(("1"..="4").contains(&row[3].as_str()));
         let d = Date::parse(&row[4]).unwrap();
         assert!(d <= reference());
-        if let Ok(id) = normalize(&row[0], reference()) {
+        if let Ok(id) = normalise(&row[0], reference()) {
             assert!(id.birth_date() <= d);
         }
     }
@@ -320,7 +320,7 @@ fn synth_files_parse_with_their_headers() {
     for row in read(dir.path(), CIVIL_DEATHS) {
         let d = Date::parse(&row[2]).unwrap();
         assert!(d <= reference());
-        if let Ok(id) = normalize(&row[0], reference()) {
+        if let Ok(id) = normalise(&row[0], reference()) {
             assert!(id.birth_date() <= d);
         }
     }
@@ -375,11 +375,11 @@ fn synth_proportions_are_sane() {
     );
     let reg_ids: BTreeSet<IdNumber> = registry
         .iter()
-        .filter_map(|r| normalize(&r[0], reference()).ok())
+        .filter_map(|r| normalise(&r[0], reference()).ok())
         .collect();
     let hr_ids: BTreeSet<IdNumber> = read(dir.path(), HR)
         .iter()
-        .filter_map(|r| normalize(&r[0], reference()).ok())
+        .filter_map(|r| normalise(&r[0], reference()).ok())
         .collect();
     let outsiders = hr_ids.difference(&reg_ids).count();
     within(
@@ -417,7 +417,7 @@ fn faults_of(raw: &str) -> Vec<&'static str> {
     if raw.len() == 15 {
         f.push("legacy_15");
     }
-    match normalize(raw, reference()) {
+    match normalise(raw, reference()) {
         Err(IdError::CheckCharacter { .. }) => f.push("check_character"),
         Err(IdError::InvalidBirthDate { .. }) => f.push("invalid_birth_date"),
         Err(e) => panic!("{raw:?}: unexpected {e}"),
@@ -475,21 +475,21 @@ fn synth_every_fault_occurs_in_every_department_file() {
     // The same person under a different name in HR (not just spacing).
     let mut names: HashMap<IdNumber, BTreeSet<String>> = HashMap::new();
     for row in read(dir.path(), REGISTRY) {
-        if let Ok(id) = normalize(&row[0], reference()) {
+        if let Ok(id) = normalise(&row[0], reference()) {
             names.entry(id).or_default().insert(row[1].clone());
         }
     }
     let mut conflicts = 0;
     let mut spacing = 0;
     for row in read(dir.path(), HR) {
-        let Ok(id) = normalize(&row[0], reference()) else {
+        let Ok(id) = normalise(&row[0], reference()) else {
             continue;
         };
         let Some(reg) = names.get(&id) else { continue };
         if !reg.contains(&row[1]) {
             if reg
                 .iter()
-                .any(|n| normalize_attr(n) == normalize_attr(&row[1]))
+                .any(|n| normalise_attr(n) == normalise_attr(&row[1]))
             {
                 spacing += 1;
             } else {
@@ -509,7 +509,7 @@ fn synth_ids_are_unique_per_person() {
     synth(&opts(dir.path(), 30_000, 9)).unwrap();
     let mut seen: HashMap<IdNumber, (String, String)> = HashMap::new();
     for row in read(dir.path(), REGISTRY) {
-        if let Ok(id) = normalize(&row[0], reference()) {
+        if let Ok(id) = normalise(&row[0], reference()) {
             let v = (row[1].clone(), row[3].clone());
             assert_eq!(id.birth_date().to_string(), row[3]);
             assert_eq!(

@@ -20,7 +20,7 @@ mod process;
 mod results;
 mod setup;
 
-pub use options::{DemoOptions, JOBS, NODES, NodeData};
+pub use options::DemoOptions;
 
 use anyhow::{Context, bail};
 use context::Cx;

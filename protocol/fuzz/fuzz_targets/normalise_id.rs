@@ -1,11 +1,11 @@
-//! Feeds arbitrary UTF-8 to `id::normalize`. Must never panic; whatever it
+//! Feeds arbitrary UTF-8 to `id::normalise`. Must never panic; whatever it
 //! accepts is a valid 18-character number that normalises to itself with no
 //! fixes (idempotence), with the right check character.
 
 #![no_main]
 
 use dxmesh_protocol::date::Date;
-use dxmesh_protocol::id::{Fixes, check_character, normalize, normalize_with_fixes};
+use dxmesh_protocol::id::{Fixes, check_character, normalise, normalise_with_fixes};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -13,10 +13,10 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let reference = Date::new(2026, 11, 27).expect("a real date");
-    match normalize(raw, reference) {
+    match normalise(raw, reference) {
         Ok(id) => {
             assert_eq!(
-                normalize_with_fixes(id.as_str(), reference),
+                normalise_with_fixes(id.as_str(), reference),
                 Ok((id, Fixes::default()))
             );
             let bytes = id.as_bytes();
