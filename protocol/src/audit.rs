@@ -21,10 +21,30 @@ use crate::agreement::enforcement::Refusal;
 use crate::agreement::terms::AgreementId;
 use crate::hash::Hash;
 use crate::identity::{Identity, PublicKey};
+use crate::signed::SignedKind;
 use crate::time::Timestamp;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize};
+
+/// The list of an evidence bundle's files, each with its SHA-256, signed by
+/// the node that exported the bundle (its `index.bin`). An auditor checks
+/// every file against it, so a changed, missing or added file is caught,
+/// including files (such as `entries.json`) that no other signature covers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BundleIndex {
+    /// The exporting node's checkpoint origin (`dxmesh/<PeerId>`).
+    pub origin: String,
+    /// When the bundle was written.
+    pub exported_at: Timestamp,
+    /// Every other file of the bundle: its `/`-separated path relative to
+    /// the bundle and its SHA-256, sorted by path.
+    pub files: Vec<(String, Hash)>,
+}
+
+impl SignedKind for BundleIndex {
+    const TAG: &'static str = "dxmesh/bundle-index/v1";
+}
 
 /// Something that happened, as the log records it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

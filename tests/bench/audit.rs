@@ -125,6 +125,7 @@ fn main() {
         t.elapsed().as_secs_f64()
     );
     drop(entries);
+    write_index(&bundle, &node, &name);
 
     let t = Instant::now();
     let report = dxmesh_node::audit::verify::verify(std::slice::from_ref(&bundle));
@@ -153,4 +154,34 @@ fn main() {
         "APPEND: {:.2} ms per durable append + signed checkpoint (each publish or pull records 1-2 entries)",
         per * 1000.0
     );
+}
+
+/// Signs the bundle's index, as `dxmesh audit export` does: every file with
+/// its SHA-256.
+fn write_index(bundle: &std::path::Path, node: &Identity, name: &str) {
+    fn walk(dir: &std::path::Path, prefix: &str, out: &mut Vec<(String, [u8; 32])>) {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let rel = format!("{prefix}{}", e.file_name().to_string_lossy());
+            if e.path().is_dir() {
+                walk(&e.path(), &format!("{rel}/"), out);
+            } else {
+                let bytes = std::fs::read(e.path()).unwrap();
+                out.push((rel, dxmesh_protocol::hash::sha256(&bytes)));
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(bundle, "", &mut files);
+    files.sort();
+    let index = dxmesh_protocol::audit::BundleIndex {
+        origin: format!("dxmesh/{name}"),
+        exported_at: Timestamp(1_790_000_000),
+        files,
+    };
+    let signed = dxmesh_protocol::signed::Signed::sign(node, &index).unwrap();
+    std::fs::write(
+        bundle.join(dxmesh_node::audit::log::BUNDLE_INDEX),
+        codec::encode(&signed).unwrap(),
+    )
+    .unwrap();
 }

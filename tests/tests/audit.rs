@@ -39,6 +39,12 @@ fn exchange(s: &Setup) -> (PathBuf, PathBuf) {
     let bc = s.mesh.path().join("bundle-cmp");
     s.pps
         .cli(&["audit", "export", "--out", bp.to_str().unwrap()]);
+    // A second export into the same folder is refused: the index of a
+    // bundle covers every file in its folder.
+    let e = s
+        .pps
+        .cli_fails(&["audit", "export", "--out", bp.to_str().unwrap()]);
+    assert!(e.contains("the folder is not empty"), "{e}");
     s.pcmp
         .cli(&["audit", "export", "--out", bc.to_str().unwrap()]);
     (bp, bc)
@@ -95,6 +101,7 @@ fn the_bundles_of_a_real_exchange_verify_alone_and_together() {
         "pulled manifests signed by the agreement's provider",
         "witnessed checkpoints consistent with the logs",
         "cosignatures by witnesses",
+        "bundle files match the signed index",
     ] {
         assert!(
             r.checks.get(check).copied().unwrap_or(0) > 0,
@@ -129,6 +136,91 @@ fn the_bundles_of_a_real_exchange_verify_alone_and_together() {
     assert!(
         !entries.contains("id_number,") && !entries.contains("测"),
         "raw data in the audit log"
+    );
+}
+
+/// Every file of a bundle below `dir`, relative to it.
+fn bundle_files(dir: &Path, prefix: &str, out: &mut Vec<String>) {
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let rel = format!("{prefix}{}", e.file_name().to_string_lossy());
+        if e.path().is_dir() {
+            bundle_files(&e.path(), &format!("{rel}/"), out);
+        } else {
+            out.push(rel);
+        }
+    }
+}
+
+/// A verification of a copy of the provider's bundle changed by `change`.
+fn verify_changed(change: impl FnOnce(&Path)) -> dxmesh_node::audit::verify::Report {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&shared().provider, dir.path());
+    change(dir.path());
+    verify(&[dir.path().to_path_buf()])
+}
+
+#[test]
+fn a_changed_byte_in_any_file_of_a_bundle_an_added_file_and_a_removed_one_are_each_named() {
+    let mut files = Vec::new();
+    bundle_files(&shared().provider, "", &mut files);
+    for f in ["entries.json", "node.json", "index.bin", "anchor.pub.pem"] {
+        assert!(files.iter().any(|x| x == f), "{f} in {files:?}");
+    }
+    for prefix in ["keys/", "manifests/published-", "checkpoints/", "roster/"] {
+        assert!(
+            files.iter().any(|x| x.starts_with(prefix)),
+            "{prefix} in {files:?}"
+        );
+    }
+    for f in &files {
+        let r = verify_changed(|d| {
+            let path = d.join(f);
+            let mut bytes = std::fs::read(&path).unwrap();
+            // The last byte, so that text files stay parseable and only the
+            // index can tell.
+            match bytes.last_mut() {
+                Some(b) => *b ^= 0x01,
+                None => bytes.push(b'x'),
+            }
+            std::fs::write(&path, bytes).unwrap();
+        });
+        assert!(!r.ok(), "a changed byte in {f} went unnoticed");
+        // Named by the index, or, for a file the verifier must read to
+        // know whose bundle it is (`node.json`), by the file's own error.
+        assert!(
+            r.failures.iter().any(|x| x.problem.starts_with(f.as_str())),
+            "{f}: {}",
+            r.render()
+        );
+    }
+    let r = verify_changed(|d| std::fs::write(d.join("keys/extra.pem"), "x").unwrap());
+    assert!(
+        r.failures
+            .iter()
+            .any(|x| x.problem
+                == "keys/extra.pem: not in the bundle's index (added after the export)"),
+        "{}",
+        r.render()
+    );
+    let r = verify_changed(|d| std::fs::remove_file(d.join("entries.json")).unwrap());
+    assert!(
+        r.failures
+            .iter()
+            .any(|x| x.problem == "entries.json: listed in the bundle's index but missing"),
+        "{}",
+        r.render()
+    );
+    // An index signed by another node (the comparator's) does not vouch for
+    // the provider's bundle.
+    let r = verify_changed(|d| {
+        std::fs::copy(shared().comparator.join("index.bin"), d.join("index.bin")).unwrap();
+    });
+    assert!(
+        r.failures
+            .iter()
+            .any(|x| x.problem.starts_with("index.bin is not signed by")),
+        "{}",
+        r.render()
     );
 }
 

@@ -12,10 +12,11 @@
 //! with a [`FramingError`].
 
 use crate::base::store::{Store, StoreError};
-use dxmesh_protocol::audit::{Checkpoint, Entry, Event, NoteError, cosign};
+use dxmesh_protocol::audit::{BundleIndex, Checkpoint, Entry, Event, NoteError, cosign};
 use dxmesh_protocol::codec::{self, CodecError};
 use dxmesh_protocol::identity::{Identity, KeyError, PublicKey};
 use dxmesh_protocol::merkle::{self, ConsistencyProof, Hash, RootBuilder};
+use dxmesh_protocol::signed::Signed;
 use dxmesh_protocol::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -43,6 +44,13 @@ pub enum AuditLogError {
     /// A stored cosignature names a witness key that is not a valid key.
     #[error(transparent)]
     StoredKey(KeyError),
+    /// The bundle's folder already holds files: a bundle is written into
+    /// an empty folder, so that its index covers everything in it.
+    #[error("{path}: the folder is not empty; export a bundle into a new folder", path = .path.display())]
+    NotEmpty {
+        /// The folder.
+        path: PathBuf,
+    },
     /// A file or folder of the bundle could not be written.
     #[error("{path}: {source}", path = .path.display())]
     Io {
@@ -408,31 +416,69 @@ const BUNDLE_FOLDERS: [&str; 8] = [
     "keys",
 ];
 
-/// An evidence bundle being written: its folder.
-struct BundleOut<'a>(&'a Path);
+/// The file of a bundle that lists (and signs) all the others.
+pub const BUNDLE_INDEX: &str = "index.bin";
+
+/// An evidence bundle being written: its folder, and each file written
+/// with its SHA-256 (for the index).
+struct BundleOut<'a> {
+    dir: &'a Path,
+    written: std::cell::RefCell<Vec<(String, Hash)>>,
+}
 
 impl BundleOut<'_> {
-    /// Creates the bundle's folders in `out`.
+    /// Creates the bundle's folders in `out`, which must be new or empty.
     fn create(out: &Path) -> Result<BundleOut<'_>, AuditLogError> {
+        if std::fs::read_dir(out).is_ok_and(|mut d| d.next().is_some()) {
+            return Err(AuditLogError::NotEmpty {
+                path: out.to_path_buf(),
+            });
+        }
         for sub in BUNDLE_FOLDERS {
             let d = out.join(sub);
             std::fs::create_dir_all(&d).map_err(|source| AuditLogError::Io { path: d, source })?;
         }
-        Ok(BundleOut(out))
+        Ok(BundleOut {
+            dir: out,
+            written: Default::default(),
+        })
     }
 
-    /// Writes the file `rel` of the bundle (atomically).
+    /// Writes the file `rel` of the bundle (atomically) and notes it for
+    /// the index.
     fn write(&self, rel: &str, bytes: &[u8]) -> Result<(), AuditLogError> {
-        let path = self.0.join(rel);
+        let path = self.dir.join(rel);
         crate::base::fsutil::write_atomic(&path, bytes, 0o644)
+            .map_err(|source| AuditLogError::Io { path, source })?;
+        self.written
+            .borrow_mut()
+            .push((rel.to_string(), dxmesh_protocol::hash::sha256(bytes)));
+        Ok(())
+    }
+
+    /// Signs the list of every file written and writes it as the bundle's
+    /// index, last.
+    fn seal(self, identity: &Identity, origin: &str) -> Result<(), AuditLogError> {
+        let mut files = self.written.into_inner();
+        files.sort();
+        let index = BundleIndex {
+            origin: origin.to_string(),
+            exported_at: crate::base::clock::now(),
+            files,
+        };
+        let signed = Signed::sign(identity, &index)?;
+        let path = self.dir.join(BUNDLE_INDEX);
+        crate::base::fsutil::write_atomic(&path, &codec::encode(&signed)?, 0o644)
             .map_err(|source| AuditLogError::Io { path, source })
     }
 }
 
-/// Writes an evidence bundle of the node's audit trail into `out`. Returns
-/// the number of log entries written.
+/// Writes an evidence bundle of the node's audit trail into `out`, with
+/// the index of its files signed by `identity`. Returns the number of log
+/// entries written.
 pub fn export(
     store: &Store,
+    identity: &Identity,
     data_dir: &Path,
     node: &BundleNode,
     anchor_pem: &str,
@@ -458,6 +504,7 @@ pub fn export(
     }
     export_manifests(data_dir, &bundle)?;
     export_rosters(store, &bundle)?;
+    bundle.seal(identity, &node.origin)?;
     Ok(entries)
 }
 

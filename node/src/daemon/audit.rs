@@ -269,6 +269,7 @@ impl Node {
         let _ = dir;
         match log::export(
             &self.store,
+            &self.identity,
             &self.data_dir,
             &node,
             &anchor,

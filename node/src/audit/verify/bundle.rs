@@ -67,6 +67,7 @@ pub(super) fn load(
     if !own_rosters.iter().any(|r| r.member(&key).is_some()) {
         report.fail(&peer, None, "the node is in no roster version".into());
     }
+    super::index::check(dir, &peer, &key, report);
     let entries = read_entries(dir)?;
     let leaves: Vec<Hash> = {
         use rayon::prelude::*;

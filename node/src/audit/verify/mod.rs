@@ -1,15 +1,18 @@
 //! Offline verification of evidence bundles (`dxmesh audit verify`): for a
-//! security officer on a machine with none of the nodes. Checks every
-//! signature, the log's Merkle tree against every checkpoint, that each
-//! pull and disclosure served was covered by an active agreement inside its
-//! epoch's window, within its pull maximum and quota, to a roster member not
-//! revoked at the time, that every manifest used was signed by the provider
-//! the agreement names, and, across bundles, that what one node served the
-//! other received and that witnesses' cosigned views match the logs.
+//! security officer on a machine with none of the nodes. Checks every file
+//! of a bundle against its signed index, every signature, the log's Merkle
+//! tree against every checkpoint, that each pull served was covered by an
+//! active agreement, inside its epoch's window and pull maximum, and each
+//! disclosure by an active agreement within its quota, to a roster member
+//! not revoked at the time, that every manifest used was signed by the
+//! provider the agreement names, and, across bundles, that what one node
+//! served the other received and that witnesses' cosigned views match the
+//! logs.
 //!
 //! The steps live in files of their own: `report` the findings, `bundle`
-//! loading one bundle (with `files` reading its files and `integrity` the
-//! log against its links, checkpoints and cosignatures), `coverage` what
+//! loading one bundle (with `files` reading its files, `index` every file
+//! against the bundle's signed index, and `integrity` the log against its
+//! links, checkpoints and cosignatures), `coverage` what
 //! each node served against its agreements, `cross` the checks across
 //! bundles, and `error` why a bundle could not be loaded at all.
 
@@ -18,6 +21,7 @@ mod coverage;
 mod cross;
 mod error;
 mod files;
+mod index;
 mod integrity;
 mod report;
 
