@@ -248,6 +248,40 @@ pub enum Event {
         /// The last day the agreement allowed it to be kept.
         kept_until: crate::date::Date,
     },
+    /// The comparator signed a result commitment (before any disclosure
+    /// of that result).
+    ResultCommitted {
+        /// Epoch.
+        epoch: u64,
+        /// Result kind.
+        result_kind: String,
+        /// Result tokens.
+        count: u64,
+        /// Root over the sorted result tokens.
+        root: Hash,
+        /// Digest of the signed commitment.
+        commitment: Hash,
+    },
+    /// A provider accepted a disclosure request bound to a consumer's
+    /// result commitment (logged before the records are resolved).
+    CommitmentChecked {
+        /// Agreement.
+        agreement: AgreementId,
+        /// The consumer that signed the commitment.
+        consumer: PublicKey,
+        /// Epoch.
+        epoch: u64,
+        /// Result kind.
+        result_kind: String,
+        /// Result tokens committed.
+        count: u64,
+        /// Root over the sorted result tokens.
+        root: Hash,
+        /// Digest of the signed commitment.
+        commitment: Hash,
+        /// Tokens asked for in this request.
+        requested: u64,
+    },
 }
 
 impl Event {
@@ -272,6 +306,8 @@ impl Event {
             Event::Witnessed { .. } => "witnessed",
             Event::ForkDetected { .. } => "fork_detected",
             Event::FeedErased { .. } => "feed_erased",
+            Event::ResultCommitted { .. } => "result_committed",
+            Event::CommitmentChecked { .. } => "commitment_checked",
         }
     }
 }

@@ -15,6 +15,8 @@
 //! - [`display`]: lowercase hex for display and reports (a leaf).
 //! - [`signed`]: `Signed<T>` with a domain-separation tag per message kind.
 //! - [`merkle`]: RFC 6962 trees, inclusion and consistency proofs.
+//! - [`commitment`]: the comparator's signed result commitments and the
+//!   multi-leaf proofs that bind disclosed tokens to them.
 //! - [`date`]: calendar dates for birth dates, ages and cycles.
 //! - [`id`]: GB 11643-1999 resident ID normalisation and validation.
 //! - [`token`]: epoch keys (HKDF), ID and attribute tokens (HMAC).
@@ -41,6 +43,7 @@
 pub mod agreement;
 pub mod audit;
 pub mod codec;
+pub mod commitment;
 pub mod cycle;
 pub mod date;
 pub mod display;

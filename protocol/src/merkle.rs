@@ -80,7 +80,7 @@ fn to_hash(bytes: &[u8]) -> Hash {
 }
 
 /// Largest power of two strictly below `n` (`n >= 2`).
-fn split_point(n: u64) -> u64 {
+pub(crate) fn split_point(n: u64) -> u64 {
     debug_assert!(n >= 2);
     1 << (63 - (n - 1).leading_zeros())
 }
@@ -159,7 +159,7 @@ impl RootBuilder {
 }
 
 /// Root of a sub-slice by recursion (used by the proof builders).
-fn subtree_root(leaves: &[Hash]) -> Hash {
+pub(crate) fn subtree_root(leaves: &[Hash]) -> Hash {
     match leaves.len() {
         0 => empty_root(),
         1 => leaves[0],

@@ -10,6 +10,7 @@
 use crate::agreement::negotiation::Step;
 use crate::agreement::terms::AgreementId;
 use crate::codec::{self, CodecError};
+use crate::commitment::{MultiProof, ResultCommitment};
 use crate::feed::{Disclosure, Manifest};
 use crate::hash::Hash;
 use crate::identity::PublicKey;
@@ -99,9 +100,9 @@ pub enum Request {
 
 /// What a disclosure asks for. The one form of the request: the
 /// comparator's cycle and `dxmesh disclose` build it, it travels in
-/// [`Request::Disclose`], and the provider checks it against the agreement.
-/// (Its encoding is that of the fields in this order, as when they stood
-/// in the request variant itself.)
+/// [`Request::Disclose`], and the provider checks it against the agreement
+/// and the result commitment it carries. (Its encoding is that of the
+/// fields in this order.)
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DisclosureRequest {
     /// Agreement.
@@ -112,8 +113,14 @@ pub struct DisclosureRequest {
     pub result_kind: String,
     /// Fields wanted.
     pub fields: Vec<String>,
-    /// Tokens to resolve.
+    /// Tokens to resolve, in increasing order.
     pub tokens: Vec<IdToken>,
+    /// The requester's signed commitment to the result the tokens are of.
+    pub commitment: Signed<ResultCommitment>,
+    /// Each token's leaf index in the committed result.
+    pub indices: Vec<u64>,
+    /// The proof that the tokens are those leaves of the committed tree.
+    pub proof: MultiProof,
 }
 
 /// How much of a negotiation thread a node holds.
@@ -273,18 +280,45 @@ mod tests {
 
     #[test]
     fn a_disclosure_request_encodes_as_its_fields_after_the_variant_index() {
+        let identity = crate::identity::Identity::from_seed([3; 32]).unwrap();
+        let commitment = Signed::sign(
+            &identity,
+            &ResultCommitment {
+                epoch: 300,
+                result_kind: "uninsured".into(),
+                expr: "registry".into(),
+                inputs: vec![],
+                sets: vec![],
+                count: 2,
+                root: [9; 32],
+            },
+        )
+        .unwrap();
         let r = DisclosureRequest {
             agreement: [7; 32],
             epoch: 300,
             result_kind: "uninsured".into(),
             fields: vec!["id_number".into(), "name".into()],
             tokens: vec![IdToken([1; 16]), IdToken([2; 16])],
+            commitment,
+            indices: vec![0, 1],
+            proof: MultiProof::default(),
         };
         let bytes = codec::encode(&Request::Disclose(r.clone())).unwrap();
         // `Disclose` is the seventh request (index 6).
         let mut want = vec![6u8];
         want.extend(
-            codec::encode(&(r.agreement, r.epoch, &r.result_kind, &r.fields, &r.tokens)).unwrap(),
+            codec::encode(&(
+                r.agreement,
+                r.epoch,
+                &r.result_kind,
+                &r.fields,
+                &r.tokens,
+                &r.commitment,
+                &r.indices,
+                &r.proof,
+            ))
+            .unwrap(),
         );
         assert_eq!(bytes, want);
         assert_eq!(

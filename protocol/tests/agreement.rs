@@ -5,16 +5,21 @@
 //! never end in different states.
 
 use dxmesh_protocol::agreement::{
-    Action, DisclosureCheck, DisclosureTerms, FieldTerm, Negotiation, Phase, PullCheck, Refusal,
-    RowPredicate, Status, Step, StepError, SyncError, Terms, Treatment, reconcile, sign_step,
+    Action, AgreedInput, AgreedJob, CommitmentCheck, DisclosureCheck, DisclosureTerms, FieldTerm,
+    Negotiation, Phase, PullCheck, Refusal, RowPredicate, Status, Step, StepError, SyncError,
+    Terms, Treatment, reconcile, sign_step,
 };
 use dxmesh_protocol::codec::{decode, encode};
+use dxmesh_protocol::commitment::{
+    CommittedInput, MultiProof, ResultCommitment, set_root, token_leaves,
+};
 use dxmesh_protocol::cycle::{Cycle, Period};
 use dxmesh_protocol::date::Date;
 use dxmesh_protocol::identity::Identity;
 use dxmesh_protocol::roster::Admission;
 use dxmesh_protocol::signed::Signed;
 use dxmesh_protocol::time::Timestamp;
+use dxmesh_protocol::token::IdToken;
 use proptest::prelude::*;
 
 fn provider() -> Identity {
@@ -70,7 +75,17 @@ fn terms() -> Terms {
         },
         disclosure: DisclosureTerms {
             fields: vec!["id_number".into(), "name".into(), "address".into()],
-            result_kinds: vec!["uninsured".into()],
+            inputs: vec![AgreedInput {
+                name: "registry".into(),
+                dataset: "registry".into(),
+                provider: "public_security".into(),
+                filter: vec![],
+            }],
+            jobs: vec![AgreedJob {
+                kind: "uninsured".into(),
+                expr: "(registry - other_province)".into(),
+                inputs: vec!["registry".into()],
+            }],
             max_records_per_epoch: 100,
         },
         retention_days: 90,
@@ -376,17 +391,53 @@ fn every_pull_refusal() {
     );
 }
 
+/// A commitment by `by` to the `count` tokens `[k; 16]` (k = 1..=count)
+/// as the result of `expr`, reading the registry feed whose manifest
+/// digest is `manifest`.
+fn commitment(
+    by: &Identity,
+    expr: &str,
+    count: u8,
+    manifest: [u8; 32],
+) -> Signed<ResultCommitment> {
+    let tokens: Vec<IdToken> = (1..=count).map(|k| IdToken([k; 16])).collect();
+    let (count, root) = set_root(&tokens);
+    let input = AgreedInput {
+        name: "registry".into(),
+        dataset: "registry".into(),
+        provider: "public_security".into(),
+        filter: vec![],
+    };
+    Signed::sign(
+        by,
+        &ResultCommitment {
+            epoch: 0,
+            result_kind: "uninsured".into(),
+            expr: expr.into(),
+            inputs: vec![CommittedInput { input, manifest }],
+            sets: vec![],
+            count,
+            root,
+        },
+    )
+    .unwrap()
+}
+
 #[test]
 fn every_disclosure_refusal() {
     let (n, _) = accepted();
     let c = consumer().public();
     let now = t("2026-12-15");
-    let fields = vec!["id_number".to_string(), "name".to_string()];
-    let req = |kind: &'static str, fields: &'static [&'static str], requested: u64, used: u64| {
-        let owned: Vec<String> = fields.iter().map(|s| s.to_string()).collect();
-        (kind, owned, requested, used)
-    };
-    let check = |(kind, f, requested, used): (&str, Vec<String>, u64, u64)| {
+    let own = [5u8; 32];
+    let agreed = "(registry - other_province)";
+    let good = commitment(&consumer(), agreed, 20, own);
+    let leaves = token_leaves(&(1..=20u8).map(|k| IdToken([k; 16])).collect::<Vec<_>>());
+    // Tokens 3..=12 (leaves 2..12) with their proof.
+    let tokens: Vec<IdToken> = (3..=12u8).map(|k| IdToken([k; 16])).collect();
+    let indices: Vec<u64> = (2..12).collect();
+    let proof = MultiProof::prove(&leaves, &indices).unwrap();
+    let check = |kind: &str, f: &[&str], used: u64, bound: &CommitmentCheck<'_>| {
+        let f: Vec<String> = f.iter().map(|s| s.to_string()).collect();
         n.check_disclosure(
             now,
             false,
@@ -396,35 +447,102 @@ fn every_disclosure_refusal() {
                 epoch: 0,
                 result_kind: kind,
                 fields: &f,
-                records_requested: requested,
+                records_requested: bound.tokens.len() as u64,
                 records_used: used,
             },
+            bound,
         )
     };
+    let ok = CommitmentCheck {
+        commitment: &good,
+        own_manifest: own,
+        tokens: &tokens,
+        indices: &indices,
+        proof: &proof,
+    };
+    assert_eq!(check("uninsured", &["id_number", "name"], 0, &ok), Ok(()));
     assert_eq!(
-        check(req("uninsured", &["id_number", "name"], 10, 0)),
-        Ok(())
-    );
-    assert_eq!(
-        check(req("uninsured", &["id_number"], 11, 90)),
+        check("uninsured", &["id_number"], 91, &ok),
         Err(Refusal::DisclosureOverQuota {
-            requested: 11,
-            remaining: 10
+            requested: 10,
+            remaining: 9
         })
     );
     assert_eq!(
-        check(req("uninsured", &["id_number", "phone"], 1, 0)),
+        check("uninsured", &["id_number", "phone"], 0, &ok),
         Err(Refusal::DisclosureFieldNotAllowed {
             field: "phone".into()
         })
     );
+    let code = |r: Result<(), Refusal>| r.unwrap_err().code();
+    // A result kind the agreement does not name.
     assert_eq!(
-        check(req("deceased_insured", &["id_number"], 1, 0)),
-        Err(Refusal::ResultKindNotAllowed {
-            kind: "deceased_insured".into()
-        })
+        code(check("deceased_insured", &["id_number"], 0, &ok)),
+        "job_not_agreed"
     );
-    let _ = fields;
+    // Another expression than the agreed one ("everyone").
+    let everyone = commitment(&consumer(), "registry", 20, own);
+    let b = CommitmentCheck {
+        commitment: &everyone,
+        ..ok.clone()
+    };
+    assert_eq!(
+        code(check("uninsured", &["id_number"], 0, &b)),
+        "job_not_agreed"
+    );
+    // A commitment the requester did not sign (forged).
+    let forged = commitment(&provider(), agreed, 20, own);
+    let b = CommitmentCheck {
+        commitment: &forged,
+        ..ok.clone()
+    };
+    assert_eq!(
+        code(check("uninsured", &["id_number"], 0, &b)),
+        "commitment_invalid"
+    );
+    // One that does not read this provider's feed of the epoch.
+    let b = CommitmentCheck {
+        own_manifest: [6; 32],
+        ..ok.clone()
+    };
+    assert_eq!(
+        code(check("uninsured", &["id_number"], 0, &b)),
+        "commitment_invalid"
+    );
+    // One whose count is over the quota (100 per epoch).
+    let big = commitment(&consumer(), agreed, 101, own);
+    let big_leaves = token_leaves(&(1..=101u8).map(|k| IdToken([k; 16])).collect::<Vec<_>>());
+    let big_proof = MultiProof::prove(&big_leaves, &indices).unwrap();
+    let b = CommitmentCheck {
+        commitment: &big,
+        proof: &big_proof,
+        ..ok.clone()
+    };
+    assert_eq!(
+        code(check("uninsured", &["id_number"], 0, &b)),
+        "commitment_invalid"
+    );
+    // A token outside the committed result.
+    let mut outside = tokens.clone();
+    outside[0] = IdToken([200; 16]);
+    let b = CommitmentCheck {
+        tokens: &outside,
+        ..ok.clone()
+    };
+    assert_eq!(
+        code(check("uninsured", &["id_number"], 0, &b)),
+        "not_in_commitment"
+    );
+    // A committed token claimed at another leaf.
+    let shifted: Vec<u64> = (3..13).collect();
+    let b = CommitmentCheck {
+        indices: &shifted,
+        ..ok.clone()
+    };
+    assert_eq!(
+        code(check("uninsured", &["id_number"], 0, &b)),
+        "not_in_commitment"
+    );
 }
 
 #[test]

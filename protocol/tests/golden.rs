@@ -7,7 +7,8 @@
 //! then review `git diff protocol/tests/golden/`.
 
 use dxmesh_protocol::agreement::{
-    Action, DisclosureTerms, FieldTerm, RowPredicate, Terms, Treatment, sign_step,
+    Action, AgreedInput, AgreedJob, DisclosureTerms, FieldTerm, RowPredicate, Terms, Treatment,
+    sign_step,
 };
 use dxmesh_protocol::codec::encode;
 use dxmesh_protocol::cycle::{Cycle, Period};
@@ -84,7 +85,17 @@ fn vectors() -> Vec<(&'static str, Vec<u8>)> {
         },
         disclosure: DisclosureTerms {
             fields: vec!["id_number".into(), "name".into(), "address".into()],
-            result_kinds: vec!["uninsured".into()],
+            inputs: vec![AgreedInput {
+                name: "registry".into(),
+                dataset: "registry".into(),
+                provider: "public_security".into(),
+                filter: vec![],
+            }],
+            jobs: vec![AgreedJob {
+                kind: "uninsured".into(),
+                expr: "(registry - other_province)".into(),
+                inputs: vec!["registry".into()],
+            }],
             max_records_per_epoch: 100_000,
         },
         retention_days: 90,

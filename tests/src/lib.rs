@@ -32,6 +32,8 @@ pub use mesh::{Mesh, PROVINCE};
 pub use node_dir::{NodeDir, edit_config, manual_schedule, set_custodian};
 pub use node_proc::NodeProc;
 pub use raw::raw_request;
-pub use registry::{RegistryRow, day, make_id, registry_csv, registry_rows, registry_terms};
+pub use registry::{
+    REGISTRY_JOB, RegistryRow, day, make_id, registry_csv, registry_rows, registry_terms,
+};
 pub use scan::scan_for;
 pub use setup::{Setup, agree, setup};

@@ -13,7 +13,9 @@ pub fn day(days: i64) -> String {
 }
 
 /// A terms file for the household registry feed, valid from yesterday for a
-/// year, daily cycle anchored yesterday with a whole-day window.
+/// year, daily cycle anchored yesterday with a whole-day window; its one
+/// agreed job is [`REGISTRY_JOB`]'s `uninsured` (every registry token), and
+/// at most `quota` records are disclosed per epoch.
 pub fn registry_terms(max_pulls: u32, quota: u64) -> String {
     format!(
         r#"dataset = "registry"
@@ -36,13 +38,28 @@ window = "P1D"
 max_pulls = {max_pulls}
 [disclosure]
 fields = ["id_number", "name", "address"]
-result_kinds = ["uninsured"]
 max_records_per_epoch = {quota}
+[disclosure.inputs.registry]
+dataset = "registry"
+provider = "public_security"
+[[disclosure.jobs]]
+kind = "uninsured"
+expr = "registry"
 "#,
         from = day(-1),
         until = day(365),
     )
 }
+
+/// The comparison job the registry terms agree to: `uninsured` is every
+/// token of the registry feed (nothing disclosed by the job itself).
+pub const REGISTRY_JOB: &str = r#"order = ["uninsured"]
+[inputs.registry]
+dataset = "registry"
+provider = "public_security"
+[results.uninsured]
+expr = "registry"
+"#;
 
 /// A valid resident ID number: region, birth date `YYYYMMDD`, sequence.
 pub fn make_id(region: &str, birth: &str, seq: u32) -> String {

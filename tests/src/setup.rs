@@ -139,6 +139,28 @@ impl Setup {
             });
     }
 
+    /// Has the comparator run [`crate::registry::REGISTRY_JOB`], which
+    /// commits to its result (every registry token), so that
+    /// `dxmesh disclose --kind uninsured` can ask for any of them. Returns
+    /// the result's size.
+    pub fn commit_results(&self) -> u64 {
+        let jobs = self.mesh.path().join("registry-job.toml");
+        std::fs::write(&jobs, crate::registry::REGISTRY_JOB).unwrap();
+        let out = self.mesh.path().join("committed");
+        let _ = std::fs::remove_dir_all(&out);
+        self.pcmp.cli(&[
+            "compare",
+            "--jobs",
+            jobs.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        let summary: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap())
+                .unwrap();
+        summary["results"]["uninsured"]["count"].as_u64().unwrap()
+    }
+
     /// The provider's stored feed directory for the current epoch.
     pub fn provider_feed_dir(&self) -> PathBuf {
         self.ps

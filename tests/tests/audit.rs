@@ -20,6 +20,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_dxmesh-under-test");
 fn exchange(s: &Setup) -> (PathBuf, PathBuf) {
     s.pps.cli(&["publish"]);
     s.pcmp.cli(&["pull", "--agreement", &s.agreement[..12]]);
+    s.commit_results();
     let out = s.mesh.path().join("d.csv");
     s.pcmp.cli(&[
         "disclose",
@@ -74,7 +75,7 @@ struct Shared {
 fn shared() -> &'static Shared {
     static S: OnceLock<Shared> = OnceLock::new();
     S.get_or_init(|| {
-        let (s, _) = setup(BIN, 300, &registry_terms(2, 10));
+        let (s, _) = setup(BIN, 300, &registry_terms(2, 10_000));
         let (p, c) = exchange(&s);
         let keep = tempfile::tempdir().unwrap().keep();
         let (provider, comparator) = (keep.join("bundle-ps"), keep.join("bundle-cmp"));

@@ -9,7 +9,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_dxmesh-under-test");
 
 #[test]
 fn import_publish_pull_disclose_and_no_raw_copy_at_the_comparator() {
-    let (s, rows) = setup(BIN, 3000, &registry_terms(2, 100));
+    let (s, rows) = setup(BIN, 3000, &registry_terms(2, 100_000));
     let expected = rows.iter().filter(|r| r.in_scope()).count();
     let out = s.pps.cli(&["publish"]);
     assert!(
@@ -21,7 +21,9 @@ fn import_publish_pull_disclose_and_no_raw_copy_at_the_comparator() {
         out.contains(&format!("{expected} records")) && out.contains("every chunk verified"),
         "{out}"
     );
-    // Disclosure of the first 10 tokens: the provider resolves them to records.
+    // Disclosure of the first 10 tokens of the committed result (every
+    // registry token): the provider resolves them to records.
+    assert_eq!(s.commit_results(), expected as u64);
     let disclosed = s.mesh.path().join("disclosed.csv");
     let out = s.pcmp.cli(&[
         "disclose",

@@ -259,29 +259,63 @@ fn disclose(s: &Setup, kind: &str, fields: &str, first: &str) -> Result<String, 
     }
 }
 
+/// Registry rows in the agreement's scope among the first `n` generated.
+fn in_scope(n: usize) -> u64 {
+    dxmesh_tests::registry_rows(n)
+        .iter()
+        .filter(|r| r.in_scope())
+        .count() as u64
+}
+
 #[test]
 fn disclosure_over_quota() {
-    let (mut s, _) = setup(BIN, 300, &registry_terms(2, 5));
+    let n = in_scope(300);
+    let (mut s, _) = setup(BIN, 300, &registry_terms(2, n));
     s.pps.cli(&["publish"]);
     s.pcmp.cli(&["pull", "--agreement", &s.agreement[..12]]);
-    let e = disclose(&s, "uninsured", "id_number,name", "6").unwrap_err();
+    assert_eq!(s.commit_results(), n);
+    disclose(&s, "uninsured", "id_number,name", "2").unwrap();
+    // The quota is per epoch and cumulative.
+    let e = disclose(&s, "uninsured", "id_number,name", &(n - 1).to_string()).unwrap_err();
     assert!(
-        e.contains("disclosure of 6 records exceeds the 5 remaining")
-            && e.contains("[disclosure_over_quota]"),
+        e.contains(&format!(
+            "disclosure of {} records exceeds the {} remaining",
+            n - 1,
+            n - 2
+        )) && e.contains("[disclosure_over_quota]"),
         "{e}"
     );
-    // The quota is per epoch and cumulative.
-    disclose(&s, "uninsured", "id_number,name", "4").unwrap();
-    let e = disclose(&s, "uninsured", "id_number,name", "2").unwrap_err();
-    assert!(e.contains("exceeds the 1 remaining"), "{e}");
+    disclose(&s, "uninsured", "id_number,name", &(n - 2).to_string()).unwrap();
+    let e = disclose(&s, "uninsured", "id_number,name", "1").unwrap_err();
+    assert!(e.contains("exceeds the 0 remaining"), "{e}");
     provider_recorded(&mut s, "disclosure_over_quota");
+}
+
+/// A result bigger than the epoch's quota cannot be disclosed from at all.
+#[test]
+fn disclosure_from_a_commitment_over_the_quota() {
+    let n = in_scope(300);
+    let (mut s, _) = setup(BIN, 300, &registry_terms(2, n - 1));
+    s.pps.cli(&["publish"]);
+    s.pcmp.cli(&["pull", "--agreement", &s.agreement[..12]]);
+    assert_eq!(s.commit_results(), n);
+    let e = disclose(&s, "uninsured", "id_number,name", "1").unwrap_err();
+    assert!(
+        e.contains(&format!(
+            "it commits to {n} results, over the quota of {} records per epoch",
+            n - 1
+        )) && e.contains("[commitment_invalid]"),
+        "{e}"
+    );
+    provider_recorded(&mut s, "commitment_invalid");
 }
 
 #[test]
 fn disclosure_of_a_field_not_allowed() {
-    let (mut s, _) = setup(BIN, 300, &registry_terms(2, 50));
+    let (mut s, _) = setup(BIN, 300, &registry_terms(2, 10_000));
     s.pps.cli(&["publish"]);
     s.pcmp.cli(&["pull", "--agreement", &s.agreement[..12]]);
+    s.commit_results();
     let e = disclose(&s, "uninsured", "id_number,birth_date", "3").unwrap_err();
     assert!(
         e.contains("\"birth_date\" may not be disclosed")
@@ -289,15 +323,117 @@ fn disclosure_of_a_field_not_allowed() {
         "{e}"
     );
     provider_recorded(&mut s, "disclosure_field_not_allowed");
+    // A result kind nothing committed to is refused before it leaves.
     let e = disclose(&s, "deceased_insured", "id_number", "3").unwrap_err();
-    assert!(e.contains("[result_kind_not_allowed]"), "{e}");
+    assert!(
+        e.contains("no result \"deceased_insured\" of epoch 1 is committed here"),
+        "{e}"
+    );
+}
+
+/// The job the comparator defines itself ("everyone" = the whole registry)
+/// is not the agreed job: its disclosure is refused and no record of it is
+/// written, while the agreed job's result is disclosed as before.
+#[test]
+fn a_job_the_agreement_does_not_name_discloses_nothing() {
+    let (mut s, _) = setup(BIN, 300, &registry_terms(2, 10_000));
+    s.pps.cli(&["publish"]);
+    s.pcmp.cli(&["pull", "--agreement", &s.agreement[..12]]);
+    let jobs = s.mesh.path().join("evil.toml");
+    std::fs::write(
+        &jobs,
+        r#"order = ["everyone", "uninsured"]
+[inputs.registry]
+dataset = "registry"
+provider = "public_security"
+[results.everyone]
+expr = "registry | registry"
+disclose = { input = "registry", fields = ["id_number", "name", "address"] }
+[results.uninsured]
+expr = "registry"
+disclose = { input = "registry", fields = ["id_number", "name"] }
+"#,
+    )
+    .unwrap();
+    let out = s.mesh.path().join("evil");
+    s.pcmp.cli(&[
+        "compare",
+        "--jobs",
+        jobs.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let everyone = &summary["results"]["everyone"];
+    assert_eq!(everyone["refused"], "job_not_agreed", "{summary}");
+    assert_eq!(everyone["disclosed_records"], 0, "{summary}");
+    assert!(!out.join("everyone.csv").exists());
+    let n = in_scope(300);
+    assert_eq!(
+        summary["results"]["uninsured"]["disclosed_records"], n,
+        "{summary}"
+    );
+    provider_recorded(&mut s, "job_not_agreed");
+}
+
+/// What a misbehaving comparator could send by hand: the provider checks
+/// every request against the commitment it carries.
+#[test]
+fn a_token_outside_the_commitment_and_a_forged_commitment_are_refused() {
+    let (mut s, _) = setup(BIN, 300, &registry_terms(2, 10_000));
+    s.pps.cli(&["publish"]);
+    s.pcmp.cli(&["pull", "--agreement", &s.agreement[..12]]);
+    s.commit_results();
+    let committed =
+        dxmesh_node::compare::commit::Committed::load(&s.cmp.dir.join("data"), 1, "uninsured")
+            .unwrap()
+            .unwrap();
+    let fields = vec!["id_number".to_string()];
+    let honest = committed
+        .request(agreement_bytes(&s), &fields, &committed.tokens[..3])
+        .unwrap();
+    let send = |key: &str, r: dxmesh_protocol::wire::DisclosureRequest| {
+        raw_request(&s.cmp.dir.join(key), &s.pps.addr(), Request::Disclose(r))
+    };
+    // The honest request passes (the raw client is the comparator).
+    assert!(
+        matches!(
+            send("node.key", honest.clone()),
+            Ok(Response::Disclosed { .. })
+        ),
+        "the honest request is served"
+    );
+    // One token swapped for a token outside the result.
+    let mut outside = honest.clone();
+    outside.tokens[0] = dxmesh_protocol::token::IdToken([0xEE; 16]);
+    outside.tokens.sort();
+    let r = send("node.key", outside).unwrap();
+    assert!(
+        matches!(&r, Response::Denied { refusal } if refusal.code() == "not_in_commitment"),
+        "{r:?}"
+    );
+    // The same statement signed by another member (the ministry): forged.
+    let statement: dxmesh_protocol::commitment::ResultCommitment =
+        dxmesh_protocol::codec::decode(honest.commitment.body()).unwrap();
+    let ministry = dxmesh_node::base::keyfile::read_identity(&s.min.dir.join("node.key")).unwrap();
+    let mut forged = honest.clone();
+    forged.commitment = dxmesh_protocol::signed::Signed::sign(&ministry, &statement).unwrap();
+    let r = send("node.key", forged).unwrap();
+    assert!(
+        matches!(&r, Response::Denied { refusal } if refusal.code() == "commitment_invalid"),
+        "{r:?}"
+    );
+    provider_recorded(&mut s, "not_in_commitment");
+    provider_recorded(&mut s, "commitment_invalid");
 }
 
 #[test]
 fn disclosure_after_the_dataset_was_reimported_is_a_provider_failure_not_a_missing_feed() {
-    let (s, _) = setup(BIN, 300, &registry_terms(2, 100));
+    let (s, _) = setup(BIN, 300, &registry_terms(2, 10_000));
     s.pps.cli(&["publish"]);
     s.pcmp.cli(&["pull", "--agreement", &s.agreement[..12]]);
+    s.commit_results();
     // A new export replaces the one epoch 1 was built from.
     s.mesh.import("ps", "registry", "registry.csv");
     let e = disclose(&s, "uninsured", "id_number,name", "3").unwrap_err();
@@ -318,9 +454,10 @@ fn disclosure_after_the_dataset_was_reimported_is_a_provider_failure_not_a_missi
 /// (fail closed) instead of counting the quota as unused.
 #[test]
 fn disclosure_with_an_unreadable_quota_counter_is_refused_not_served() {
-    let (mut s, _) = setup(BIN, 300, &registry_terms(2, 50));
+    let (mut s, _) = setup(BIN, 300, &registry_terms(2, 10_000));
     s.pps.cli(&["publish"]);
     s.pcmp.cli(&["pull", "--agreement", &s.agreement[..12]]);
+    s.commit_results();
     disclose(&s, "uninsured", "id_number,name", "2").unwrap();
     let key = format!("disc/{}/{}", s.agreement, current_epoch());
     s.restart_provider_with(&[], |data| {

@@ -24,10 +24,26 @@
 //! max_pulls = 2
 //! [disclosure]
 //! fields = ["id_number", "name", "address"]
-//! result_kinds = ["uninsured"]
 //! max_records_per_epoch = 100000
+//! [disclosure.inputs.registry]
+//! dataset = "registry"
+//! provider = "public_security"
+//! [disclosure.inputs.insured]
+//! dataset = "insured"
+//! provider = "hr"
+//! where = { insurance_type = ["enterprise_pension", "resident_pension"] }
+//! [[disclosure.jobs]]      # the results that may be disclosed, each with its job
+//! kind = "uninsured"
+//! expr = "registry - insured - other_province"
 //! ```
+//!
+//! Job expressions are those of a comparison job file (`deploy/jobs.toml`)
+//! over the inputs defined here and the jobs listed before; the terms hold
+//! them in canonical form ([`crate::compare::agreed`]), which is what a
+//! comparator's result commitment must state.
 
+use crate::compare::agreed::agreed_jobs;
+use crate::compare::jobs::InputSpec;
 use crate::trust::roster_file::key_of_peer_id;
 use dxmesh_protocol::agreement::{DisclosureTerms, FieldTerm, RowPredicate, Terms, Treatment};
 use dxmesh_protocol::cycle::{Cycle, Period, format_duration_secs, parse_duration_secs};
@@ -35,6 +51,7 @@ use dxmesh_protocol::date::Date;
 use dxmesh_protocol::identity::PublicKey;
 use dxmesh_protocol::time::Timestamp;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Why a terms file was refused.
@@ -154,12 +171,25 @@ pub struct DisclosureFile {
     /// Fields.
     #[serde(default)]
     pub fields: Vec<String>,
-    /// Result kinds.
-    #[serde(default)]
-    pub result_kinds: Vec<String>,
     /// Quota.
     #[serde(default)]
     pub max_records_per_epoch: u64,
+    /// The inputs the jobs read, by name.
+    #[serde(default)]
+    pub inputs: BTreeMap<String, InputSpec>,
+    /// The jobs whose results may be disclosed, in order.
+    #[serde(default)]
+    pub jobs: Vec<JobEntry>,
+}
+
+/// `[[disclosure.jobs]]`: a result kind and its expression.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobEntry {
+    /// Result kind.
+    pub kind: String,
+    /// Expression over the inputs, earlier jobs and `other_province`.
+    pub expr: String,
 }
 
 impl TermsFile {
@@ -236,11 +266,7 @@ impl TermsFile {
                     .map_err(|e| err(format!("field `cycle.window`: {e}")))?,
                 max_pulls: self.cycle.max_pulls,
             },
-            disclosure: DisclosureTerms {
-                fields: self.disclosure.fields.clone(),
-                result_kinds: self.disclosure.result_kinds.clone(),
-                max_records_per_epoch: self.disclosure.max_records_per_epoch,
-            },
+            disclosure: self.disclosure_terms(path)?,
             retention_days: self.retention_days,
             not_before: time("not_before", &self.not_before)?,
             not_after: time("not_after", &self.not_after)?,
@@ -292,10 +318,51 @@ impl TermsFile {
             },
             disclosure: DisclosureFile {
                 fields: terms.disclosure.fields.clone(),
-                result_kinds: terms.disclosure.result_kinds.clone(),
                 max_records_per_epoch: terms.disclosure.max_records_per_epoch,
+                inputs: terms
+                    .disclosure
+                    .inputs
+                    .iter()
+                    .map(|i| {
+                        let spec = InputSpec {
+                            dataset: i.dataset.clone(),
+                            provider: i.provider.clone(),
+                            filter: i.filter.iter().cloned().collect(),
+                        };
+                        (i.name.clone(), spec)
+                    })
+                    .collect(),
+                jobs: terms
+                    .disclosure
+                    .jobs
+                    .iter()
+                    .map(|j| JobEntry {
+                        kind: j.kind.clone(),
+                        expr: j.expr.clone(),
+                    })
+                    .collect(),
             },
         }
+    }
+
+    /// The disclosure terms, with each job's expression in canonical form.
+    fn disclosure_terms(&self, path: &Path) -> Result<DisclosureTerms, TermsFileError> {
+        let d = &self.disclosure;
+        let jobs: Vec<(String, String)> = d
+            .jobs
+            .iter()
+            .map(|j| (j.kind.clone(), j.expr.clone()))
+            .collect();
+        let (inputs, jobs) = agreed_jobs(path, &d.inputs, &jobs).map_err(|m| TermsFileError {
+            path: path.to_path_buf(),
+            message: format!("disclosure.jobs: {m}"),
+        })?;
+        Ok(DisclosureTerms {
+            fields: d.fields.clone(),
+            inputs,
+            jobs,
+            max_records_per_epoch: d.max_records_per_epoch,
+        })
     }
 
     /// As TOML text.
@@ -331,8 +398,20 @@ window = "P7D"
 max_pulls = 2
 [disclosure]
 fields = ["id_number", "name", "address"]
-result_kinds = ["uninsured"]
 max_records_per_epoch = 100000
+[disclosure.inputs.registry]
+dataset = "registry"
+provider = "public_security"
+[disclosure.inputs.insured]
+dataset = "insured"
+provider = "hr"
+where = { insurance_type = ["resident_pension", "enterprise_pension"] }
+[[disclosure.jobs]]
+kind = "uninsured"
+expr = "registry - insured - other_province"
+[[disclosure.jobs]]
+kind = "name_conflicts"
+expr = "attr_mismatch(registry.name, insured.name)"
 "#;
 
     #[test]
@@ -349,6 +428,20 @@ max_records_per_epoch = 100000
         assert_eq!(terms.cycle.period, Period::Months(1));
         assert_eq!(terms.cycle.window_secs, 7 * 86_400);
         assert_eq!(terms.rows.len(), 2);
+        assert_eq!(
+            terms.disclosure.jobs[0].expr,
+            "((registry - insured) - other_province)"
+        );
+        assert_eq!(
+            terms.disclosure.inputs[0].filter,
+            [(
+                "insurance_type".to_string(),
+                vec![
+                    "enterprise_pension".to_string(),
+                    "resident_pension".to_string()
+                ]
+            )]
+        );
         let back = TermsFile::from_terms(&terms);
         std::fs::write(&path, back.to_toml()).unwrap();
         let again = TermsFile::load(&path)

@@ -27,6 +27,11 @@ pub struct DemoArgs {
     /// Generator seed.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Run this comparison job file instead of deploy/jobs.toml. A result
+    /// whose job the agreements do not name is refused by its provider:
+    /// the demo goes on and prints the refusal code.
+    #[arg(long)]
+    pub jobs: Option<PathBuf>,
 }
 
 /// `dxmesh synth`.
@@ -58,11 +63,18 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<()> {
         ref_date,
         home_province,
         seed,
+        jobs,
     } = args;
     let reference = match ref_date {
         Some(d) => dxmesh_protocol::date::Date::parse(&d)?,
         None => now().date(),
     };
+    let jobs = jobs
+        .map(|p| {
+            std::fs::read_to_string(&p)
+                .map_err(|e| anyhow::anyhow!("{}: cannot read the job file: {e}", p.display()))
+        })
+        .transpose()?;
     let verdict = super::demo::run(&super::demo::DemoOptions {
         residents,
         input,
@@ -70,6 +82,7 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<()> {
         reference,
         home_province,
         seed,
+        jobs,
     })?;
     if verdict == Some(false) {
         bail!("the results differ from expected/");

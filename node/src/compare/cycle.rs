@@ -9,16 +9,19 @@
 //! [`Handle`]); the passes run on blocking threads. Errors are
 //! [`CycleError`]s.
 
+use crate::compare::commit::{Committed, statement};
 use crate::compare::error::{CycleError, StepError};
 use crate::compare::files::{sha256_of, write_coverage, write_csv, write_verified};
 use crate::compare::jobs::{Compiled, DiscloseSpec, MinistrySpec};
 use crate::compare::pass::{Input, PassOutput, run_pass};
 use crate::compare::summary::{CoverageRow, InputSummary, MinistrySummary, ResultSummary, Summary};
 use crate::pull::pulls::FeedReader;
-use dxmesh_protocol::agreement::{AgreementId, Terms};
+use dxmesh_protocol::agreement::{AgreementId, Refusal, Terms};
 use dxmesh_protocol::audit::Event;
+use dxmesh_protocol::commitment::ResultCommitment;
 use dxmesh_protocol::feed::{Disclosure, MinistryAnswer};
 use dxmesh_protocol::id::IdNumber;
+use dxmesh_protocol::signed::Signed;
 use dxmesh_protocol::token::IdToken;
 use dxmesh_protocol::wire::DisclosureRequest;
 use std::collections::{BTreeMap, BTreeSet};
@@ -53,6 +56,8 @@ pub enum Op {
     },
     /// Append an event to the node's audit log (answered once it is durable).
     Log(dxmesh_protocol::audit::Event),
+    /// Sign a result commitment and log it (answered once it is durable).
+    Commit(ResultCommitment),
 }
 
 /// What a step returned.
@@ -65,6 +70,10 @@ pub enum OpOut {
     Ministry(MinistryAnswer),
     /// The event is in the audit log.
     Logged,
+    /// The commitment, signed and logged.
+    Committed(Signed<ResultCommitment>),
+    /// The provider refused the disclosure, for this reason.
+    Refused(Refusal),
 }
 
 /// Where the event loop sends a step's answer (an error is the node's
@@ -143,33 +152,33 @@ async fn pass(
     .map_err(CycleError::PassThread)?
 }
 
+/// Each disclosed token's records, or the provider's refusal.
+type DisclosedRecords = Result<Vec<(IdToken, Vec<String>)>, Refusal>;
+
+/// Asks the provider of `terms` to disclose `fields` of `tokens` (sorted,
+/// all in `committed`) in batches, each bound to the commitment.
 async fn disclose_all(
     handle: &Handle,
     terms: &Terms,
-    epoch: u64,
-    kind: &str,
     fields: &[String],
     tokens: &[IdToken],
-) -> Result<Vec<(IdToken, Vec<String>)>, CycleError> {
+    committed: &Committed,
+) -> Result<DisclosedRecords, CycleError> {
     let mut out = Vec::new();
     for batch in tokens.chunks(BATCH) {
-        let r = handle
-            .ask(Op::Disclose(DisclosureRequest {
-                agreement: terms.id(),
-                epoch,
-                result_kind: kind.to_string(),
-                fields: fields.to_vec(),
-                tokens: batch.to_vec(),
-            }))
-            .await?;
-        if let OpOut::Disclosure(d) = r {
-            if d.fields != fields {
-                return Err(CycleError::OtherFields);
+        let request = committed.request(terms.id(), fields, batch)?;
+        match handle.ask(Op::Disclose(request)).await? {
+            OpOut::Disclosure(d) => {
+                if d.fields != fields {
+                    return Err(CycleError::OtherFields);
+                }
+                out.extend(d.records.into_iter().map(|r| (r.token, r.values)));
             }
-            out.extend(d.records.into_iter().map(|r| (r.token, r.values)));
+            OpOut::Refused(refusal) => return Ok(Err(refusal)),
+            _ => {}
         }
     }
-    Ok(out)
+    Ok(Ok(out))
 }
 
 /// Runs one comparison cycle of `job` for `epoch` and writes its results
@@ -235,6 +244,37 @@ impl Cycle {
     fn time(&mut self, stage: &str, since: Instant) {
         self.timing
             .insert(stage.to_string(), since.elapsed().as_secs_f64());
+    }
+
+    /// Signs, logs and keeps a commitment to result `kind`, whose sorted
+    /// tokens are `tokens`, computed with `other_province`.
+    async fn commit(
+        &self,
+        kind: &str,
+        tokens: &[IdToken],
+        other_province: &[IdToken],
+    ) -> Result<Committed, CycleError> {
+        let manifest_of = |idx: usize| {
+            let b = self.binding(&self.job.inputs.get(idx)?.0)?;
+            crate::pull::pulls::stored_manifest(&self.data_dir, &b.terms.id(), self.epoch)
+                .map(|m| m.digest())
+        };
+        let s = statement(
+            &self.job,
+            kind,
+            self.epoch,
+            manifest_of,
+            other_province,
+            tokens,
+        )?;
+        let OpOut::Committed(signed) = self.handle.ask(Op::Commit(s.clone())).await? else {
+            return Err(CycleError::Step(StepError::Node(
+                "the node did not sign the commitment".into(),
+            )));
+        };
+        let committed = Committed::new(signed, &s, tokens.to_vec());
+        committed.store(&self.data_dir)?;
+        Ok(committed)
     }
 
     /// Runs a comparison pass with these tokens insured elsewhere.
@@ -356,15 +396,19 @@ impl Cycle {
             .iter()
             .position(|f| f == "id_number")
             .ok_or(CycleError::NoIdNumber)?;
+        let committed = self.commit(&m.candidates, &first.candidates, &[]).await?;
         let recs = disclose_all(
             &self.handle,
             &src.terms,
-            self.epoch,
-            &m.candidates,
             &fields,
             &first.candidates,
+            &committed,
         )
-        .await?;
+        .await?
+        .map_err(|refusal| CycleError::CandidatesRefused {
+            code: refusal.code(),
+            refusal,
+        })?;
         let mut token_of: BTreeMap<IdNumber, IdToken> = BTreeMap::new();
         let mut disclosed = Disclosed::default();
         for (tok, values) in recs {
@@ -455,7 +499,7 @@ impl Checked {
     /// province.
     async fn count(mut self) -> Result<Counted, CycleError> {
         let t = Instant::now();
-        let other_province = std::mem::take(&mut self.check.other_province);
+        let other_province = self.check.other_province.clone();
         let result = self.cx.pass(other_province).await?;
         self.cx.time("pass", t);
         Ok(Counted {
@@ -499,41 +543,53 @@ impl Counted {
         })
     }
 
-    /// Writes result `j`'s file: its disclosed records, or its tokens if it
-    /// discloses nothing.
+    /// Commits to result `j`, then writes its file: its disclosed records,
+    /// or its tokens if it discloses nothing. A result whose disclosure the
+    /// provider refuses gets no file; its summary names the refusal.
     async fn write_result(&self, j: usize) -> Result<(String, ResultSummary), CycleError> {
         let (name, _, disclose) = &self.cx.job.results[j];
         let tokens = &self.result.results[j];
+        let committed = self
+            .cx
+            .commit(name, tokens, &self.check.other_province)
+            .await?;
         let file = self.cx.out.join(format!("{name}.csv"));
-        let disclosed_records = match disclose {
-            Some(d) => {
-                let rows = self.disclosed_rows(name, d, tokens).await?;
-                write_csv(&file, &d.fields, &rows)?;
-                rows.len() as u64
-            }
+        let mut summary = ResultSummary {
+            count: tokens.len() as u64,
+            disclosed_records: 0,
+            file: file.display().to_string(),
+            refused: None,
+        };
+        match disclose {
+            Some(d) => match self.disclosed_rows(d, tokens, &committed).await? {
+                Ok(rows) => {
+                    write_csv(&file, &d.fields, &rows)?;
+                    summary.disclosed_records = rows.len() as u64;
+                }
+                Err(refusal) => {
+                    tracing::warn!(result = %name, code = refusal.code(), %refusal, "the provider refused to disclose this result; no records are written for it");
+                    summary.file = String::new();
+                    summary.refused = Some(refusal.code().to_string());
+                }
+            },
             None => {
                 let rows: Vec<Vec<String>> = tokens.iter().map(|t| vec![t.to_string()]).collect();
                 write_csv(&file, &["token".to_string()], &rows)?;
-                0
             }
-        };
-        let summary = ResultSummary {
-            count: tokens.len() as u64,
-            disclosed_records,
-            file: file.display().to_string(),
-        };
+        }
         Ok((name.clone(), summary))
     }
 
-    /// The records disclosed for result `name`'s tokens, sorted and
+    /// The records disclosed for a result's tokens, sorted and
     /// deduplicated: those the ministry check disclosed already, and the
-    /// rest asked of the provider.
+    /// rest asked of the provider under the result's commitment; or the
+    /// provider's refusal.
     async fn disclosed_rows(
         &self,
-        name: &str,
         d: &DiscloseSpec,
         tokens: &[IdToken],
-    ) -> Result<Vec<Vec<String>>, CycleError> {
+        committed: &Committed,
+    ) -> Result<Result<Vec<Vec<String>>, Refusal>, CycleError> {
         let b = self
             .cx
             .binding(&d.input)
@@ -549,14 +605,14 @@ impl Counted {
             }
         }
         if !ask.is_empty() {
-            let epoch = self.cx.epoch;
-            let recs =
-                disclose_all(&self.cx.handle, &b.terms, epoch, name, &d.fields, &ask).await?;
-            rows.extend(recs.into_iter().map(|(_, v)| v));
+            match disclose_all(&self.cx.handle, &b.terms, &d.fields, &ask, committed).await? {
+                Ok(recs) => rows.extend(recs.into_iter().map(|(_, v)| v)),
+                Err(refusal) => return Ok(Err(refusal)),
+            }
         }
         rows.sort();
         rows.dedup();
-        Ok(rows)
+        Ok(Ok(rows))
     }
 }
 

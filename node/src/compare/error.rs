@@ -64,6 +64,18 @@ pub enum CycleError {
     /// the ministry query needs.
     #[error("the candidates' disclosure must include id_number")]
     NoIdNumber,
+    /// A result commitment could not be made or kept.
+    #[error(transparent)]
+    Commit(#[from] crate::compare::commit::CommitError),
+    /// The provider refused to disclose the ministry candidates, without
+    /// whom there is no ministry check.
+    #[error("the provider refused to disclose the ministry candidates: {refusal} [{code}]")]
+    CandidatesRefused {
+        /// The refusal's code.
+        code: &'static str,
+        /// Why.
+        refusal: dxmesh_protocol::agreement::Refusal,
+    },
     /// A provider's disclosure holds other fields than the cycle asked for.
     #[error("the provider disclosed other fields than asked")]
     OtherFields,

@@ -1,9 +1,12 @@
 //! The provincial comparator: job files and their expressions ([`jobs`]),
+//! jobs as agreements state them ([`agreed`]),
 //! the one-pass comparison over pulled feeds ([`pass`]), and the cycle that
 //! runs a job end to end ([`cycle`]: pull, pass, ministry check, pass,
 //! disclosures, result files), with its errors ([`error`]), the files it
 //! writes (`files`) and what it reports in `summary.json` (`summary`).
 
+pub mod agreed;
+pub mod commit;
 pub mod cycle;
 pub mod error;
 mod files;

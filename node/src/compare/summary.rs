@@ -36,8 +36,11 @@ pub(crate) struct ResultSummary {
     pub(crate) count: u64,
     /// Records disclosed for it (0 if it discloses nothing).
     pub(crate) disclosed_records: u64,
-    /// Its CSV file.
+    /// Its CSV file (empty if none was written).
     pub(crate) file: String,
+    /// The code of the provider's refusal to disclose it, if it refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) refused: Option<String>,
 }
 
 /// One input in `summary.json`.

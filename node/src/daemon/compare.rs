@@ -10,7 +10,9 @@ use crate::admin::{AdminRequest, AdminResponse};
 use crate::base::clock::now;
 use crate::compare::cycle::{Binding, Op, OpOut, OpReply, run_compare};
 use dxmesh_protocol::agreement::{AgreementId, Terms};
+use dxmesh_protocol::commitment::ResultCommitment;
 use dxmesh_protocol::identity::PublicKey;
+use dxmesh_protocol::signed::Signed;
 use dxmesh_protocol::wire::{Request, Response};
 use libp2p::PeerId;
 use std::path::{Path, PathBuf};
@@ -146,12 +148,34 @@ impl Node {
         Ok((provider, peer))
     }
 
+    /// Signs a result commitment and logs it (durably, with a checkpoint)
+    /// before anyone sees it.
+    fn sign_commitment(
+        &mut self,
+        statement: &ResultCommitment,
+    ) -> Result<Signed<ResultCommitment>, String> {
+        let signed = Signed::sign(&self.identity, statement).map_err(|e| e.to_string())?;
+        self.log(dxmesh_protocol::audit::Event::ResultCommitted {
+            epoch: statement.epoch,
+            result_kind: statement.result_kind.clone(),
+            count: statement.count,
+            root: statement.root,
+            commitment: signed.digest(),
+        });
+        self.seal_audit();
+        Ok(signed)
+    }
+
     pub(super) fn on_op(&mut self, op: Op, reply: OpReply) {
         match op {
             Op::Log(event) => {
                 self.log(event);
                 self.seal_audit();
                 let _ = reply.send(Ok(OpOut::Logged));
+            }
+            Op::Commit(statement) => {
+                let r = self.sign_commitment(&statement);
+                let _ = reply.send(r.map(OpOut::Committed));
             }
             Op::Pull { agreement, epoch } => {
                 if crate::pull::pulls::is_complete(&self.data_dir, &agreement, epoch) {

@@ -15,13 +15,13 @@ use super::node::{
 };
 use crate::admin::{AdminResponse, DiscloseCall};
 use crate::base::clock::now;
+use crate::compare::commit::Committed;
 use crate::compare::cycle::OpOut;
-use crate::publish::store::feed_dir;
-use crate::pull::pulls::{self, PullError};
-use dxmesh_protocol::agreement::{DisclosureCheck, Refusal, Terms};
+use crate::publish::store::{feed_dir, read_manifest};
+use dxmesh_protocol::agreement::{CommitmentCheck, DisclosureCheck, Refusal};
+use dxmesh_protocol::commitment::ResultCommitment;
 use dxmesh_protocol::feed::Disclosure;
 use dxmesh_protocol::identity::PublicKey;
-use dxmesh_protocol::token::IdToken;
 use dxmesh_protocol::wire::{DisclosureRequest, Request, Response};
 use libp2p::PeerId;
 use libp2p::request_response::ResponseChannel;
@@ -55,6 +55,12 @@ impl Node {
             .epoch
             .or_else(|| terms.cycle.epoch_at(now()))
             .ok_or(RequestError::CycleNotStarted)?;
+        let committed = Committed::load(&self.data_dir, epoch, &call.result_kind)
+            .map_err(RequestError::Commit)?
+            .ok_or_else(|| RequestError::NotCommitted {
+                kind: call.result_kind.clone(),
+                epoch,
+            })?;
         let mut tokens = call
             .tokens
             .iter()
@@ -62,15 +68,14 @@ impl Node {
             .collect::<Result<Vec<_>, _>>()
             .map_err(NodeError::from)?;
         if let Some(n) = call.first {
-            tokens.append(&mut first_tokens(&self.data_dir, &terms, epoch, n)?);
+            let n = (n as usize).min(committed.tokens.len());
+            tokens.extend_from_slice(&committed.tokens[..n]);
         }
-        Ok(DisclosureRequest {
-            agreement: terms.id(),
-            epoch,
-            result_kind: call.result_kind.clone(),
-            fields: call.fields.clone(),
-            tokens,
-        })
+        tokens.sort();
+        tokens.dedup();
+        Ok(committed
+            .request(terms.id(), &call.fields, &tokens)
+            .map_err(RequestError::Commit)?)
     }
 
     /// Sends a disclosure request to the agreement's provider; the answer
@@ -125,6 +130,9 @@ impl Node {
             result_kind,
             fields,
             tokens,
+            commitment,
+            indices,
+            proof,
         } = request;
         let requester = PublicKey::from_peer_id(&peer).ok_or(Refusal::NotConsumer)?;
         let (_, superseded) = self.provided(agreement).ok_or(Refusal::UnknownAgreement)?;
@@ -132,6 +140,17 @@ impl Node {
             .find_state(agreement)
             .map(|t| t.state.clone())
             .ok_or(Refusal::UnknownAgreement)?;
+        let published = feed_dir(&self.data_dir, agreement, *epoch)
+            .join("index.bin")
+            .exists();
+        let own_manifest = match read_manifest(&self.data_dir, agreement, *epoch) {
+            Ok(Some(m)) if published => m.digest(),
+            Ok(_) => return Err(Refusal::NotPublished { epoch: *epoch }),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read a published manifest; refusing");
+                return Err(Refusal::ProviderFailed { epoch: *epoch });
+            }
+        };
         let key = counter_key("disc", agreement, *epoch);
         let used = self.quota_used(&key, "disclosure", *epoch)?;
         let check = DisclosureCheck {
@@ -143,14 +162,27 @@ impl Node {
             records_requested: tokens.len() as u64,
             records_used: used,
         };
-        state.check_disclosure(now(), superseded, &check)?;
-        if !feed_dir(&self.data_dir, agreement, *epoch)
-            .join("index.bin")
-            .exists()
-        {
-            return Err(Refusal::NotPublished { epoch: *epoch });
-        }
+        let bound = CommitmentCheck {
+            commitment,
+            own_manifest,
+            tokens,
+            indices,
+            proof,
+        };
+        state.check_disclosure(now(), superseded, &check, &bound)?;
         self.count_quota(&key, used + tokens.len() as u64, "disclosure", *epoch)?;
+        if let Ok(c) = dxmesh_protocol::codec::decode::<ResultCommitment>(commitment.body()) {
+            self.log(dxmesh_protocol::audit::Event::CommitmentChecked {
+                agreement: *agreement,
+                consumer: requester,
+                epoch: *epoch,
+                result_kind: result_kind.clone(),
+                count: c.count,
+                root: c.root,
+                commitment: commitment.digest(),
+                requested: tokens.len() as u64,
+            });
+        }
         Ok(requester)
     }
 
@@ -176,6 +208,7 @@ impl Node {
                 result_kind,
                 fields,
                 tokens,
+                ..
             } = request;
             let response = match crate::publish::disclose::disclose(
                 &data_dir,
@@ -250,10 +283,17 @@ impl Node {
             }),
             other => Err(PeerError::Unexpected(format!("{other:?}"))),
         };
-        let d = match disclosure {
-            Ok(d) => d,
-            Err(e) => return reply.fail(e),
+        let d = match (disclosure, reply) {
+            (Ok(d), reply) => (d, reply),
+            // The cycle goes on without a refused result (typed, so it can
+            // say which rule refused it).
+            (Err(PeerError::Refused { refusal, .. }), DisclosureReply::Cycle(reply)) => {
+                let _ = reply.send(Ok(OpOut::Refused(refusal)));
+                return;
+            }
+            (Err(e), reply) => return reply.fail(e),
         };
+        let (d, reply) = d;
         let digest = dxmesh_protocol::feed::disclosure_digest(&d);
         self.log(dxmesh_protocol::audit::Event::DisclosureReceived {
             agreement: d.agreement,
@@ -290,30 +330,6 @@ impl Node {
             }
         }
     }
-}
-
-/// The first `n` distinct tokens of a pulled feed.
-fn first_tokens(
-    data_dir: &std::path::Path,
-    terms: &Terms,
-    epoch: u64,
-    n: u64,
-) -> Result<Vec<IdToken>, PullError> {
-    let reader = pulls::FeedReader::open(data_dir, terms, epoch)?;
-    let mut out: Vec<IdToken> = Vec::new();
-    for i in 0..reader.manifest().chunks() {
-        let c = reader.chunk(i)?;
-        for r in 0..c.count as usize {
-            let t = c.id(r);
-            if out.last() != Some(&t) {
-                out.push(t);
-            }
-            if out.len() as u64 >= n {
-                return Ok(out);
-            }
-        }
-    }
-    Ok(out)
 }
 
 /// Writes a disclosure's records as CSV to `out`, if given (atomically).

@@ -92,6 +92,20 @@ pub enum RequestError {
         /// The dataset the input names.
         dataset: String,
     },
+    /// No result of that kind and epoch is committed at this node.
+    #[error(
+        "no result {kind:?} of epoch {epoch} is committed here; `dxmesh compare` commits to each result before it discloses"
+    )]
+    NotCommitted {
+        /// The result kind.
+        kind: String,
+        /// The epoch.
+        epoch: u64,
+    },
+    /// A commitment kept here could not be read, or does not hold a token
+    /// asked for.
+    #[error(transparent)]
+    Commit(#[from] crate::compare::commit::CommitError),
     /// A PeerId that names no member key.
     #[error(transparent)]
     PeerId(#[from] PeerIdError),

@@ -103,7 +103,7 @@ impl Node {
             records_requested: ids.len() as u64,
             records_used: used,
         };
-        th.state.check_disclosure(now(), superseded, &check)?;
+        th.state.check_ministry_query(now(), superseded, &check)?;
         self.count_quota(&key, used + ids.len() as u64, "ministry query", epoch)?;
         Ok(requester)
     }

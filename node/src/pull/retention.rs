@@ -136,7 +136,6 @@ window = "P7D"
 max_pulls = 1
 [disclosure]
 fields = []
-result_kinds = []
 max_records_per_epoch = 0
 "#
         );

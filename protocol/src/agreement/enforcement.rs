@@ -4,9 +4,13 @@
 //! and the typed [`Refusal`] sent back to the requester and recorded.
 
 use crate::agreement::negotiation::{Negotiation, Status};
+use crate::commitment::{MultiProof, ResultCommitment, token_leaves};
+use crate::hash::Hash;
 use crate::identity::PublicKey;
 use crate::roster::Admission;
+use crate::signed::Signed;
 use crate::time::Timestamp;
+use crate::token::IdToken;
 use serde::{Deserialize, Serialize};
 
 impl Negotiation {
@@ -84,8 +88,37 @@ impl Negotiation {
         Ok(())
     }
 
-    /// Decides a disclosure request.
+    /// Decides a disclosure request: the request itself ([`DisclosureCheck`])
+    /// and what it is bound to ([`CommitmentCheck`]): the agreement names
+    /// the job the commitment states, the commitment is the requester's,
+    /// reads this provider's own feed of the epoch, stays within the quota,
+    /// and holds every token asked for.
     pub fn check_disclosure(
+        &self,
+        now: Timestamp,
+        superseded: bool,
+        req: &DisclosureCheck<'_>,
+        bound: &CommitmentCheck<'_>,
+    ) -> Result<(), Refusal> {
+        self.check_request(now, superseded, req)?;
+        self.check_commitment(req, bound)
+    }
+
+    /// Decides a ministry query: a request under the agreement's job of
+    /// that kind (the IDs it names are checked by count and quota).
+    pub fn check_ministry_query(
+        &self,
+        now: Timestamp,
+        superseded: bool,
+        req: &DisclosureCheck<'_>,
+    ) -> Result<(), Refusal> {
+        self.check_request(now, superseded, req)
+    }
+
+    /// The checks every disclosure and ministry query passes: agreement in
+    /// force, current epoch, an agreed job of that kind, allowed fields,
+    /// quota.
+    fn check_request(
         &self,
         now: Timestamp,
         superseded: bool,
@@ -100,9 +133,10 @@ impl Negotiation {
             });
         }
         let d = &self.terms.disclosure;
-        if !d.result_kinds.iter().any(|k| k == req.result_kind) {
-            return Err(Refusal::ResultKindNotAllowed {
+        if d.job(req.result_kind).is_none() {
+            return Err(Refusal::JobNotAgreed {
                 kind: req.result_kind.to_string(),
+                why: "the agreement names no job of that result kind".into(),
             });
         }
         if let Some(f) = req.fields.iter().find(|f| !d.fields.contains(f)) {
@@ -116,6 +150,85 @@ impl Negotiation {
             });
         }
         Ok(())
+    }
+
+    /// The commitment a disclosure is bound to (see [`Self::check_disclosure`]).
+    fn check_commitment(
+        &self,
+        req: &DisclosureCheck<'_>,
+        bound: &CommitmentCheck<'_>,
+    ) -> Result<(), Refusal> {
+        let invalid = |reason: String| Refusal::CommitmentInvalid { reason };
+        let c = bound
+            .commitment
+            .verify_by(req.requester)
+            .map_err(|e| invalid(format!("not signed by the requester: {e}")))?;
+        if c.epoch != req.epoch || c.result_kind != req.result_kind {
+            return Err(invalid(format!(
+                "it is about {:?} of epoch {}, not {:?} of epoch {}",
+                c.result_kind, c.epoch, req.result_kind, req.epoch
+            )));
+        }
+        let d = &self.terms.disclosure;
+        let not_agreed = |why: String| Refusal::JobNotAgreed {
+            kind: req.result_kind.to_string(),
+            why,
+        };
+        let job = d
+            .job(req.result_kind)
+            .ok_or_else(|| not_agreed("the agreement names no job of that result kind".into()))?;
+        if c.expr != job.expr {
+            return Err(not_agreed(format!(
+                "the committed expression {:?} is not the agreed {:?}",
+                c.expr, job.expr
+            )));
+        }
+        let names: Vec<&str> = c.inputs.iter().map(|i| i.input.name.as_str()).collect();
+        if names != job.inputs.iter().map(String::as_str).collect::<Vec<_>>() {
+            return Err(not_agreed(format!(
+                "the committed inputs {names:?} are not the agreed {:?}",
+                job.inputs
+            )));
+        }
+        if let Some(i) = c
+            .inputs
+            .iter()
+            .find(|i| d.input(&i.input.name) != Some(&i.input))
+        {
+            return Err(not_agreed(format!(
+                "input {:?} is not defined as the agreement defines it",
+                i.input.name
+            )));
+        }
+        if !c.inputs.iter().any(|i| i.manifest == bound.own_manifest) {
+            return Err(invalid(format!(
+                "it does not read this provider's feed of epoch {}",
+                req.epoch
+            )));
+        }
+        if c.count > d.max_records_per_epoch {
+            return Err(invalid(format!(
+                "it commits to {} results, over the quota of {} records per epoch",
+                c.count, d.max_records_per_epoch
+            )));
+        }
+        if bound.tokens.len() != bound.indices.len() {
+            return Err(Refusal::NotInCommitment {
+                reason: "one leaf index per token is needed".into(),
+            });
+        }
+        let items: Vec<(u64, crate::hash::Hash)> = bound
+            .indices
+            .iter()
+            .zip(token_leaves(bound.tokens))
+            .map(|(i, l)| (*i, l))
+            .collect();
+        bound
+            .proof
+            .verify(c.count, &items, &c.root)
+            .map_err(|e| Refusal::NotInCommitment {
+                reason: e.to_string(),
+            })
     }
 }
 
@@ -153,6 +266,24 @@ pub struct DisclosureCheck<'a> {
     pub records_requested: u64,
     /// Records already disclosed this epoch.
     pub records_used: u64,
+}
+
+/// What a disclosure request is bound to: the requester's signed result
+/// commitment, the digest of the provider's own signed manifest of the
+/// epoch, and the tokens asked for with their leaf indices in the
+/// committed result and the proof that they are there.
+#[derive(Debug, Clone)]
+pub struct CommitmentCheck<'a> {
+    /// The commitment, as the requester signed it.
+    pub commitment: &'a Signed<ResultCommitment>,
+    /// Digest of the provider's signed manifest of the requested epoch.
+    pub own_manifest: Hash,
+    /// The tokens asked for.
+    pub tokens: &'a [IdToken],
+    /// Each token's leaf index in the committed result.
+    pub indices: &'a [u64],
+    /// The proof that the tokens are those leaves.
+    pub proof: &'a MultiProof,
 }
 
 /// Why a provider refused a request: sent to the requester and recorded.
@@ -236,11 +367,27 @@ pub enum Refusal {
         /// Field.
         field: String,
     },
-    /// A result kind not allowed.
-    #[error("result kind {kind:?} may not be disclosed under this agreement")]
-    ResultKindNotAllowed {
+    /// The agreement names no such job, or another expression or inputs
+    /// for it.
+    #[error("result kind {kind:?} is not an agreed job: {why}")]
+    JobNotAgreed {
         /// Kind.
         kind: String,
+        /// What differs.
+        why: String,
+    },
+    /// The commitment is not the requester's, is about another result or
+    /// epoch, does not read this provider's feed, or is over the quota.
+    #[error("the result commitment is not valid: {reason}")]
+    CommitmentInvalid {
+        /// Why.
+        reason: String,
+    },
+    /// A token asked for is not in the committed result.
+    #[error("a token asked for is not in the committed result: {reason}")]
+    NotInCommitment {
+        /// Why the proof fails.
+        reason: String,
     },
     /// The feed for that epoch is not published (yet).
     #[error("no feed is published for epoch {epoch}")]
@@ -277,7 +424,9 @@ impl Refusal {
             Refusal::FieldOutOfScope { .. } => "field_out_of_scope",
             Refusal::DisclosureOverQuota { .. } => "disclosure_over_quota",
             Refusal::DisclosureFieldNotAllowed { .. } => "disclosure_field_not_allowed",
-            Refusal::ResultKindNotAllowed { .. } => "result_kind_not_allowed",
+            Refusal::JobNotAgreed { .. } => "job_not_agreed",
+            Refusal::CommitmentInvalid { .. } => "commitment_invalid",
+            Refusal::NotInCommitment { .. } => "not_in_commitment",
             Refusal::NotPublished { .. } => "not_published",
             Refusal::ProviderFailed { .. } => "provider_failed",
         }

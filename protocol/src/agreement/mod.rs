@@ -26,10 +26,11 @@ pub(crate) mod enforcement;
 pub(crate) mod negotiation;
 pub(crate) mod terms;
 
-pub use enforcement::{DisclosureCheck, PullCheck, Refusal};
+pub use enforcement::{CommitmentCheck, DisclosureCheck, PullCheck, Refusal};
 pub use negotiation::{
     Action, Negotiation, Phase, Status, Step, StepError, SyncError, reconcile, sign_step,
 };
 pub use terms::{
-    AgreementId, DisclosureTerms, FieldTerm, RowPredicate, Terms, TermsError, Treatment,
+    AgreedInput, AgreedJob, AgreementId, DisclosureTerms, FieldTerm, RowPredicate, Terms,
+    TermsError, Treatment,
 };

@@ -71,15 +71,59 @@ pub enum RowPredicate {
     },
 }
 
-/// What the consumer may ask to have resolved back to records.
+/// A named input of an agreed job: the feed of the consumer's agreement for
+/// `dataset` with a provider of `provider` (a department of the roster),
+/// optionally kept to the records whose clear field has one of the values.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct AgreedInput {
+    /// The input's name in the expressions.
+    pub name: String,
+    /// Dataset name.
+    pub dataset: String,
+    /// The provider's department.
+    pub provider: String,
+    /// Clear field -> values kept, sorted by field (empty: every record).
+    pub filter: Vec<(String, Vec<String>)>,
+}
+
+/// A job whose results may be disclosed: the result kind and its exact
+/// expression over named inputs (earlier results written out, fully
+/// parenthesised; `other_province` for the tokens the ministry reports
+/// insured in another province).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgreedJob {
+    /// Result kind (e.g. `uninsured`).
+    pub kind: String,
+    /// The expression, in the canonical form the consumer commits to.
+    pub expr: String,
+    /// Names of the inputs the expression reads, sorted.
+    pub inputs: Vec<String>,
+}
+
+/// What the consumer may ask to have resolved back to records, and for
+/// which results.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DisclosureTerms {
     /// Fields the provider returns for disclosed records (e.g. `id_number`, `name`, `address`).
     pub fields: Vec<String>,
-    /// Result kinds a disclosure may be asked for (e.g. `uninsured`).
-    pub result_kinds: Vec<String>,
+    /// The inputs the jobs read, sorted by name.
+    pub inputs: Vec<AgreedInput>,
+    /// The jobs whose results may be disclosed.
+    pub jobs: Vec<AgreedJob>,
     /// Records per epoch, over all disclosure requests.
     pub max_records_per_epoch: u64,
+}
+
+impl DisclosureTerms {
+    /// The agreed job of result kind `kind`.
+    pub fn job(&self, kind: &str) -> Option<&AgreedJob> {
+        self.jobs.iter().find(|j| j.kind == kind)
+    }
+
+    /// The agreed input named `name`.
+    pub fn input(&self, name: &str) -> Option<&AgreedInput> {
+        self.inputs.iter().find(|i| i.name == name)
+    }
 }
 
 /// The terms of a sharing agreement.
@@ -207,8 +251,42 @@ impl Terms {
                 self.version
             ));
         }
-        if self.disclosure.max_records_per_epoch > 0 && self.disclosure.result_kinds.is_empty() {
-            return bad("a disclosure quota needs at least one result kind".into());
+        self.validate_disclosure()
+    }
+
+    /// The disclosure terms: a quota needs a job; jobs have distinct kinds
+    /// and read only agreed inputs; inputs have distinct names.
+    fn validate_disclosure(&self) -> Result<(), TermsError> {
+        let bad = |m: String| Err(TermsError(m));
+        let d = &self.disclosure;
+        if d.max_records_per_epoch > 0 && d.jobs.is_empty() {
+            return bad("a disclosure quota needs at least one agreed job".into());
+        }
+        if let Some(w) = d.inputs.windows(2).find(|w| w[0].name >= w[1].name) {
+            return bad(format!(
+                "disclosure inputs must be sorted by name, each once ({:?})",
+                w[1].name
+            ));
+        }
+        for (i, job) in d.jobs.iter().enumerate() {
+            if !is_name(&job.kind) {
+                return bad(format!(
+                    "result kind {:?} must be lowercase letters, digits and _",
+                    job.kind
+                ));
+            }
+            if d.jobs[..i].iter().any(|j| j.kind == job.kind) {
+                return bad(format!("result kind {:?} is agreed twice", job.kind));
+            }
+            if job.expr.trim().is_empty() {
+                return bad(format!("result kind {:?} has no expression", job.kind));
+            }
+            if let Some(n) = job.inputs.iter().find(|n| d.input(n).is_none()) {
+                return bad(format!(
+                    "result kind {:?} reads input {n:?}, which the disclosure terms do not define",
+                    job.kind
+                ));
+            }
         }
         Ok(())
     }

@@ -5,11 +5,12 @@
 //! agreement of their own.
 
 use super::context::{Cx, Peers, TOTAL, done, step};
-use super::options::{JOBS, NODES, TEMPLATES};
+use super::options::{NODES, TEMPLATES};
 use super::process::field;
 use anyhow::Context;
 use dxmesh_protocol::date::Date;
 use std::collections::BTreeMap;
+use std::path::Path;
 
 /// The validity and period every agreement of the run gets.
 pub(super) struct Terms {
@@ -142,7 +143,7 @@ pub(super) fn compare(cx: &Cx<'_>, peers: &Peers, terms: &Terms) -> anyhow::Resu
         TOTAL,
         "pulling, comparing, checking the ministry, disclosing, uploading to the ministry",
     );
-    std::fs::write(cx.out.join("jobs.toml"), JOBS)?;
+    std::fs::write(cx.out.join("jobs.toml"), cx.opts.job_text())?;
     let summary = cx.demo.dx(&[
         "compare",
         "--dir",
@@ -152,6 +153,7 @@ pub(super) fn compare(cx: &Cx<'_>, peers: &Peers, terms: &Terms) -> anyhow::Resu
         "--out",
         ".",
     ])?;
+    print_refusals(cx.out)?;
     let uploaded_records = upload(cx, peers, terms)?;
     done(t);
     Ok(Compared {
@@ -233,4 +235,19 @@ fn upload(cx: &Cx<'_>, peers: &Peers, terms: &Terms) -> anyhow::Result<String> {
         .and_then(|s| s.rsplit(' ').next())
         .unwrap_or("0")
         .to_string())
+}
+
+/// Prints each result whose disclosure its provider refused, with the
+/// refusal's code (from `summary.json`).
+fn print_refusals(out: &Path) -> anyhow::Result<()> {
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json"))?)?;
+    for (name, r) in summary["results"].as_object().into_iter().flatten() {
+        if let Some(code) = r["refused"].as_str() {
+            println!(
+                "    result {name}: disclosure refused by its provider [{code}]; no records written for it"
+            );
+        }
+    }
+    Ok(())
 }

@@ -95,4 +95,13 @@ pub struct DemoOptions {
     pub home_province: String,
     /// Generator seed.
     pub seed: u64,
+    /// The text of the job file to run (default [`JOBS`]).
+    pub jobs: Option<String>,
+}
+
+impl DemoOptions {
+    /// The job file the demo runs.
+    pub fn job_text(&self) -> &str {
+        self.jobs.as_deref().unwrap_or(JOBS)
+    }
 }

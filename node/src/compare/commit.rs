@@ -1,0 +1,279 @@
+//! The comparator's result commitments: the statement of one result
+//! ([`statement`]), a signed commitment with its sorted tokens
+//! ([`Committed`]), the disclosure requests it backs (each token with its
+//! leaf index and one multi-leaf proof per batch), and where a node keeps
+//! them so that `dxmesh disclose` can ask for more of a committed result
+//! later: `DATA_DIR/commitments/<epoch>/<kind>.commitment` (the signed
+//! commitment) and `<kind>.tokens` (the sorted result tokens, 16 bytes
+//! each), both written atomically. A newer commitment of the same kind and
+//! epoch replaces the older one (the ministry candidates, then the result).
+
+use crate::base::fsutil::write_atomic;
+use crate::compare::jobs::Compiled;
+use dxmesh_protocol::agreement::AgreementId;
+use dxmesh_protocol::codec;
+use dxmesh_protocol::commitment::{
+    CommittedInput, CommittedSet, MultiProof, ResultCommitment, set_root, token_leaves,
+};
+use dxmesh_protocol::hash::Hash;
+use dxmesh_protocol::signed::Signed;
+use dxmesh_protocol::token::IdToken;
+use dxmesh_protocol::wire::DisclosureRequest;
+use std::path::{Path, PathBuf};
+
+/// Why a commitment could not be made, kept or used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CommitError {
+    /// The job has no result of that kind.
+    #[error("the job has no result {0:?}")]
+    UnknownResult(String),
+    /// An input's feed has no stored manifest for the epoch.
+    #[error("input {input:?} has no pulled manifest for epoch {epoch}")]
+    NoManifest {
+        /// The input.
+        input: String,
+        /// The epoch.
+        epoch: u64,
+    },
+    /// A token asked for is not in the committed result.
+    #[error("token {token} is not in the committed result {kind:?} of epoch {epoch}")]
+    NotCommitted {
+        /// The token.
+        token: IdToken,
+        /// The result kind.
+        kind: String,
+        /// The epoch.
+        epoch: u64,
+    },
+    /// A stored commitment could not be read or written.
+    #[error("{path}: {problem}", path = .path.display())]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What failed.
+        problem: String,
+    },
+}
+
+/// What the comparator states about result `kind` of `job` for `epoch`:
+/// its agreed expression, the manifest of each input it reads (from
+/// `manifest_of`, by input index), `other_province` and the sorted
+/// `tokens`.
+pub fn statement(
+    job: &Compiled,
+    kind: &str,
+    epoch: u64,
+    manifest_of: impl Fn(usize) -> Option<Hash>,
+    other_province: &[IdToken],
+    tokens: &[IdToken],
+) -> Result<ResultCommitment, CommitError> {
+    let (agreed, inputs) = job
+        .agreed_job(kind)
+        .ok_or_else(|| CommitError::UnknownResult(kind.to_string()))?;
+    let inputs = inputs
+        .into_iter()
+        .map(|(idx, input)| {
+            let manifest = manifest_of(idx).ok_or_else(|| CommitError::NoManifest {
+                input: input.name.clone(),
+                epoch,
+            })?;
+            Ok(CommittedInput { input, manifest })
+        })
+        .collect::<Result<Vec<_>, CommitError>>()?;
+    let (op_count, op_root) = set_root(other_province);
+    let (count, root) = set_root(tokens);
+    Ok(ResultCommitment {
+        epoch,
+        result_kind: kind.to_string(),
+        expr: agreed.expr,
+        inputs,
+        sets: vec![CommittedSet {
+            name: "other_province".into(),
+            count: op_count,
+            root: op_root,
+        }],
+        count,
+        root,
+    })
+}
+
+/// A signed commitment and the sorted tokens of its result.
+#[derive(Debug, Clone)]
+pub struct Committed {
+    /// The commitment as signed.
+    pub signed: Signed<ResultCommitment>,
+    /// The result's tokens, sorted.
+    pub tokens: Vec<IdToken>,
+    /// Their leaf hashes.
+    leaves: Vec<Hash>,
+    /// The commitment's epoch and kind.
+    epoch: u64,
+    kind: String,
+}
+
+impl Committed {
+    /// A signed commitment to `statement` (whose tokens are `tokens`).
+    pub fn new(
+        signed: Signed<ResultCommitment>,
+        statement: &ResultCommitment,
+        tokens: Vec<IdToken>,
+    ) -> Committed {
+        Committed {
+            signed,
+            leaves: token_leaves(&tokens),
+            tokens,
+            epoch: statement.epoch,
+            kind: statement.result_kind.clone(),
+        }
+    }
+
+    /// The request to disclose `fields` of `batch` (sorted tokens of the
+    /// result) under `agreement`.
+    pub fn request(
+        &self,
+        agreement: AgreementId,
+        fields: &[String],
+        batch: &[IdToken],
+    ) -> Result<DisclosureRequest, CommitError> {
+        let indices = batch
+            .iter()
+            .map(|t| {
+                self.tokens.binary_search(t).map(|i| i as u64).map_err(|_| {
+                    CommitError::NotCommitted {
+                        token: *t,
+                        kind: self.kind.clone(),
+                        epoch: self.epoch,
+                    }
+                })
+            })
+            .collect::<Result<Vec<u64>, _>>()?;
+        let proof =
+            MultiProof::prove(&self.leaves, &indices).map_err(|_| CommitError::NotCommitted {
+                token: batch.first().copied().unwrap_or(IdToken([0; 16])),
+                kind: self.kind.clone(),
+                epoch: self.epoch,
+            })?;
+        Ok(DisclosureRequest {
+            agreement,
+            epoch: self.epoch,
+            result_kind: self.kind.clone(),
+            fields: fields.to_vec(),
+            tokens: batch.to_vec(),
+            commitment: self.signed.clone(),
+            indices,
+            proof,
+        })
+    }
+
+    /// Keeps the commitment and its tokens under `data_dir`.
+    pub fn store(&self, data_dir: &Path) -> Result<(), CommitError> {
+        let (c, t) = paths(data_dir, self.epoch, &self.kind);
+        let failed = |path: &Path, e: String| CommitError::File {
+            path: path.to_path_buf(),
+            problem: e,
+        };
+        let dir = c.parent().unwrap_or(data_dir);
+        std::fs::create_dir_all(dir).map_err(|e| failed(dir, e.to_string()))?;
+        let tokens: Vec<u8> = self.tokens.iter().flat_map(|t| t.0).collect();
+        write_atomic(&t, &tokens, 0o600).map_err(|e| failed(&t, e.to_string()))?;
+        let bytes = codec::encode(&self.signed).map_err(|e| failed(&c, e.to_string()))?;
+        write_atomic(&c, &bytes, 0o600).map_err(|e| failed(&c, e.to_string()))
+    }
+
+    /// The commitment kept for `kind` of `epoch`, if any.
+    pub fn load(data_dir: &Path, epoch: u64, kind: &str) -> Result<Option<Committed>, CommitError> {
+        let (c, t) = paths(data_dir, epoch, kind);
+        let bytes = match std::fs::read(&c) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => {
+                return Err(CommitError::File {
+                    path: c,
+                    problem: e.to_string(),
+                });
+            }
+        };
+        let bad = |path: &Path, problem: String| CommitError::File {
+            path: path.to_path_buf(),
+            problem,
+        };
+        let signed: Signed<ResultCommitment> =
+            codec::decode(&bytes).map_err(|e| bad(&c, e.to_string()))?;
+        let statement: ResultCommitment =
+            codec::decode(signed.body()).map_err(|e| bad(&c, e.to_string()))?;
+        let raw = std::fs::read(&t).map_err(|e| bad(&t, e.to_string()))?;
+        if raw.len() % 16 != 0 {
+            return Err(bad(&t, "not a whole number of 16-byte tokens".into()));
+        }
+        let tokens: Vec<IdToken> = raw
+            .chunks_exact(16)
+            .map(|c| IdToken(c.try_into().unwrap_or([0; 16])))
+            .collect();
+        if set_root(&tokens) != (statement.count, statement.root) {
+            return Err(bad(&t, "the tokens are not those of the commitment".into()));
+        }
+        Ok(Some(Committed::new(signed, &statement, tokens)))
+    }
+}
+
+/// The commitment and tokens files of `kind` of `epoch`.
+fn paths(data_dir: &Path, epoch: u64, kind: &str) -> (PathBuf, PathBuf) {
+    let dir = data_dir.join("commitments").join(epoch.to_string());
+    (
+        dir.join(format!("{kind}.commitment")),
+        dir.join(format!("{kind}.tokens")),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dxmesh_protocol::identity::Identity;
+
+    #[test]
+    fn a_kept_commitment_comes_back_and_backs_requests_for_its_tokens_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let tokens: Vec<IdToken> = (1..=50u8).map(|k| IdToken([k; 16])).collect();
+        let (count, root) = set_root(&tokens);
+        let statement = ResultCommitment {
+            epoch: 3,
+            result_kind: "uninsured".into(),
+            expr: "registry".into(),
+            inputs: vec![],
+            sets: vec![],
+            count,
+            root,
+        };
+        let id = Identity::from_seed([4; 32]).unwrap();
+        let signed = Signed::sign(&id, &statement).unwrap();
+        let c = Committed::new(signed, &statement, tokens.clone());
+        c.store(dir.path()).unwrap();
+        let back = Committed::load(dir.path(), 3, "uninsured")
+            .unwrap()
+            .unwrap();
+        assert_eq!(back.tokens, tokens);
+        assert!(
+            Committed::load(dir.path(), 4, "uninsured")
+                .unwrap()
+                .is_none()
+        );
+        let fields = vec!["id_number".to_string()];
+        let r = back.request([1; 32], &fields, &tokens[10..20]).unwrap();
+        assert_eq!(r.indices, (10..20).collect::<Vec<u64>>());
+        let items: Vec<(u64, Hash)> = r
+            .indices
+            .iter()
+            .copied()
+            .zip(token_leaves(&r.tokens))
+            .collect();
+        r.proof.verify(count, &items, &root).unwrap();
+        let e = back
+            .request([1; 32], &fields, &[IdToken([99; 16])])
+            .unwrap_err();
+        assert!(matches!(e, CommitError::NotCommitted { .. }), "{e}");
+        // Tokens that do not match the commitment are refused on load.
+        std::fs::write(dir.path().join("commitments/3/uninsured.tokens"), [0u8; 32]).unwrap();
+        assert!(Committed::load(dir.path(), 3, "uninsured").is_err());
+    }
+}
