@@ -104,12 +104,35 @@ impl Node {
         let Some(requester) = PublicKey::from_peer_id(&peer) else {
             return refuse(self, "unknown requester key".into());
         };
+        // The group's purpose: this custodian's own accepted or active
+        // agreements in the group, as provider.
+        let t = now();
+        let me = self.identity.public();
+        let own: Vec<Terms> = self
+            .agreements
+            .threads()
+            .filter(|th| {
+                th.state.terms.provider == me
+                    && th.state.terms.token_group == group
+                    && matches!(
+                        self.agreements.status(th, t),
+                        dxmesh_protocol::agreement::Status::Active
+                            | dxmesh_protocol::agreement::Status::Accepted
+                    )
+            })
+            .map(|th| th.state.terms.clone())
+            .collect();
         let Some((_, roster)) = &self.roster else {
             return refuse(self, "no roster".into());
         };
-        if let Err(e) =
-            crate::publish::keys::check_key_request(roster, &requester, &group, &transcript, now())
-        {
+        if let Err(e) = crate::publish::keys::check_key_request(
+            roster,
+            &requester,
+            &group,
+            &transcript,
+            &own,
+            t,
+        ) {
             return refuse(self, e.to_string());
         }
         match self.keys.custodian_key(&group) {
