@@ -405,7 +405,8 @@ pub struct BundleNode {
 }
 
 /// The folders of an evidence bundle.
-const BUNDLE_FOLDERS: [&str; 8] = [
+const BUNDLE_FOLDERS: [&str; 9] = [
+    "commitments",
     "checkpoints",
     "cosignatures",
     "witnessed",
@@ -503,6 +504,7 @@ pub fn export(
         )?;
     }
     export_manifests(data_dir, &bundle)?;
+    export_commitments(data_dir, &bundle)?;
     export_rosters(store, &bundle)?;
     bundle.seal(identity, &node.origin)?;
     Ok(entries)
@@ -586,6 +588,30 @@ fn export_manifests(data_dir: &Path, bundle: &BundleOut<'_>) -> Result<(), Audit
                         &bytes,
                     )?;
                 }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Writes the signed result commitments the node made (a comparator's),
+/// as `commitments/<epoch>-<kind>.commitment`; `dxmesh audit recompute`
+/// checks each against the feeds.
+fn export_commitments(data_dir: &Path, bundle: &BundleOut<'_>) -> Result<(), AuditLogError> {
+    let Ok(epochs) = std::fs::read_dir(data_dir.join("commitments")) else {
+        return Ok(());
+    };
+    for e in epochs.flatten() {
+        let Ok(files) = std::fs::read_dir(e.path()) else {
+            continue;
+        };
+        for f in files.flatten() {
+            let name = f.file_name().to_string_lossy().into_owned();
+            if name.ends_with(".commitment")
+                && let Ok(bytes) = std::fs::read(f.path())
+            {
+                let epoch = e.file_name().to_string_lossy().into_owned();
+                bundle.write(&format!("commitments/{epoch}-{name}"), &bytes)?;
             }
         }
     }

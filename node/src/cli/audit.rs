@@ -31,6 +31,22 @@ pub enum AuditCommand {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+    /// Recompute every result the comparator committed to, offline, from
+    /// its pulled feeds (tokens only); exits non-zero if a committed result
+    /// is not what its job gives on its feeds.
+    Recompute {
+        /// The comparator's evidence bundle (its commitments, transcripts
+        /// and manifests).
+        #[arg(long)]
+        bundle: PathBuf,
+        /// The comparator's data directory, or a copy of its `pulls/` and
+        /// `commitments/` folders.
+        #[arg(long)]
+        feeds: PathBuf,
+        /// Also write the report as JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
     /// Security alerts: fork evidence this node holds as a witness.
     Alerts {
         /// Node directory.
@@ -59,6 +75,27 @@ pub fn run(cmd: AuditCommand) -> anyhow::Result<()> {
                 "wrote the evidence bundle ({entries} log entries) to {}",
                 out.display()
             );
+            Ok(())
+        }
+        AuditCommand::Recompute {
+            bundle,
+            feeds,
+            json,
+        } => {
+            let report = crate::audit::recompute::recompute(&bundle, &feeds)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", bundle.display()))?;
+            print!("{}", report.render());
+            if let Some(j) = json {
+                crate::base::fsutil::write_atomic(
+                    &j,
+                    serde_json::to_string_pretty(&report)?.as_bytes(),
+                    0o644,
+                )
+                .with_context(|| format!("{}: cannot write", j.display()))?;
+            }
+            if !report.ok() {
+                bail!("a committed result does not recompute");
+            }
             Ok(())
         }
         AuditCommand::Verify {

@@ -239,11 +239,11 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<()> {
     );
     if let Some(results) = v["results"].as_object() {
         for (name, r) in results {
-            println!(
-                "  {name:<22} {:>10}   {}",
-                r["count"],
-                r["file"].as_str().unwrap_or("")
-            );
+            let file = match r["refused"].as_str() {
+                Some(code) => format!("disclosure refused by its provider [{code}]"),
+                None => r["file"].as_str().unwrap_or("").to_string(),
+            };
+            println!("  {name:<22} {:>10}   {file}", r["count"]);
         }
     }
     if let Some(m) = v["ministry"].as_object() {

@@ -217,6 +217,51 @@ impl Committed {
     }
 }
 
+/// Keeps the sorted tokens of the set `name` the epoch's results were
+/// computed with (`other_province`), for an offline recompute.
+pub fn store_set(
+    data_dir: &Path,
+    epoch: u64,
+    name: &str,
+    tokens: &[IdToken],
+) -> Result<(), CommitError> {
+    let (_, path) = paths(data_dir, epoch, name);
+    let failed = |e: String| CommitError::File {
+        path: path.clone(),
+        problem: e,
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| failed(e.to_string()))?;
+    }
+    let bytes: Vec<u8> = tokens.iter().flat_map(|t| t.0).collect();
+    write_atomic(&path, &bytes, 0o600).map_err(|e| failed(e.to_string()))
+}
+
+/// The sorted tokens of the set `name` kept for `epoch`, if any.
+pub fn load_set(
+    data_dir: &Path,
+    epoch: u64,
+    name: &str,
+) -> Result<Option<Vec<IdToken>>, CommitError> {
+    let (_, path) = paths(data_dir, epoch, name);
+    match std::fs::read(&path) {
+        Ok(raw) if raw.len() % 16 == 0 => Ok(Some(
+            raw.chunks_exact(16)
+                .map(|c| IdToken(c.try_into().unwrap_or([0; 16])))
+                .collect(),
+        )),
+        Ok(_) => Err(CommitError::File {
+            path,
+            problem: "not a whole number of 16-byte tokens".into(),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(CommitError::File {
+            path,
+            problem: e.to_string(),
+        }),
+    }
+}
+
 /// The commitment and tokens files of `kind` of `epoch`.
 fn paths(data_dir: &Path, epoch: u64, kind: &str) -> (PathBuf, PathBuf) {
     let dir = data_dir.join("commitments").join(epoch.to_string());

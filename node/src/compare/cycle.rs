@@ -424,6 +424,12 @@ impl Cycle {
         let ids: Vec<IdNumber> = token_of.keys().copied().collect();
         let (found, elsewhere) = self.ask_ministry(m, ministry, &ids, &token_of).await?;
         let other_province: Vec<IdToken> = elsewhere.into_iter().collect();
+        crate::compare::commit::store_set(
+            &self.data_dir,
+            self.epoch,
+            "other_province",
+            &other_province,
+        )?;
         let summary = MinistrySummary {
             candidates: first.candidates.len() as u64,
             ids_queried: ids.len() as u64,

@@ -118,13 +118,20 @@ fn verdicts(h: &mut String, r: &ReportInputs<'_>) {
         Some(false) => format!("<span class=\"bad\">{no}</span>"),
         None => none.to_string(),
     };
+    let recompute_ok = r.audit.and_then(|a| recompute_ok(&a["recompute"]));
     let _ = write!(
         h,
-        "<p>Audit: {}. Expected results: {}.</p>",
+        "<p>Audit: {}. Recompute of the committed results: {}. Expected results: {}.</p>",
         verdict(
             audit_ok,
             "every signature, log, pull and disclosure verified",
             "VERIFICATION FAILED (see audit/report.txt)",
+            "not run"
+        ),
+        verdict(
+            recompute_ok,
+            "every committed result recomputed from the feeds",
+            "A COMMITTED RESULT DOES NOT RECOMPUTE (see audit/recompute.txt)",
             "not run"
         ),
         verdict(
@@ -262,7 +269,47 @@ fn audit(h: &mut String, audit: Option<&Value>) {
                 esc(&serde_json::to_string_pretty(f).unwrap_or_default())
             );
         }
+        recompute(h, &a["recompute"]);
     }
+}
+
+/// Whether every commitment of a recompute report held (None: no report).
+fn recompute_ok(r: &Value) -> Option<bool> {
+    r["commitments"].as_array().map(|cs| {
+        cs.iter()
+            .all(|c| c["problems"].as_array().is_some_and(|p| p.is_empty()))
+    })
+}
+
+/// The recompute of the comparator's committed results, one row each.
+fn recompute(h: &mut String, r: &Value) {
+    let Some(cs) = r["commitments"].as_array() else {
+        return;
+    };
+    h.push_str("<h2>Committed results, recomputed offline</h2><table><tr><th>commitment</th><th>committed</th><th>recomputed</th><th>verdict</th></tr>");
+    for c in cs {
+        let problems = c["problems"].as_array().cloned().unwrap_or_default();
+        let verdict = if problems.is_empty() {
+            "<span class=\"ok\">OK</span>".to_string()
+        } else {
+            format!(
+                "<span class=\"bad\">{}</span>",
+                esc(&problems
+                    .iter()
+                    .filter_map(|p| p.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; "))
+            )
+        };
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{verdict}</td></tr>",
+            esc(c["commitment"].as_str().unwrap_or("")),
+            c["committed"],
+            c["recomputed"]
+        );
+    }
+    h.push_str("</table>");
 }
 
 /// Timing, and the end of the page.

@@ -35,7 +35,7 @@ pub(super) fn audit(cx: &Cx<'_>) -> anyhow::Result<bool> {
     let t = step(
         9,
         TOTAL,
-        "exporting every node's audit bundle and verifying them together",
+        "exporting every node's audit bundle, verifying them together and recomputing the committed results",
     );
     std::thread::sleep(Duration::from_millis(1500)); // let the last checkpoints be witnessed
     let mut bundles = Vec::new();
@@ -63,7 +63,22 @@ pub(super) fn audit(cx: &Cx<'_>) -> anyhow::Result<bool> {
         .env("RUST_LOG", "warn")
         .output()?;
     std::fs::write(out.join("audit/report.txt"), &audit.stdout)?;
-    let audit_ok = audit.status.success();
+    let recompute = Command::new(&demo.exe)
+        .args([
+            "audit",
+            "recompute",
+            "--bundle",
+            bundles[5].as_str(),
+            "--feeds",
+            &format!("{}/data", demo.node_dir("comparator")),
+            "--json",
+            "audit/recompute.json",
+        ])
+        .current_dir(out)
+        .env("RUST_LOG", "warn")
+        .output()?;
+    std::fs::write(out.join("audit/recompute.txt"), &recompute.stdout)?;
+    let audit_ok = audit.status.success() && recompute.status.success();
     done(t);
     Ok(audit_ok)
 }
@@ -130,10 +145,17 @@ pub(super) fn write_report(
     let coverage = coverage_rows(out);
     let imports = import_reports(cx);
     let agreement_views = agreement_views(cx, agreements);
-    let audit_json: Option<serde_json::Value> =
-        std::fs::read_to_string(out.join("audit/report.json"))
+    let read_json = |f: &str| -> Option<serde_json::Value> {
+        std::fs::read_to_string(out.join(f))
             .ok()
-            .and_then(|t| serde_json::from_str(&t).ok());
+            .and_then(|t| serde_json::from_str(&t).ok())
+    };
+    let mut audit_json = read_json("audit/report.json");
+    if let (Some(serde_json::Value::Object(a)), Some(r)) =
+        (audit_json.as_mut(), read_json("audit/recompute.json"))
+    {
+        a.insert("recompute".into(), r);
+    }
     let page = crate::sim::report::render(&crate::sim::report::ReportInputs {
         summary: &summary,
         coverage: &coverage,

@@ -1,0 +1,312 @@
+//! Offline recompute (`dxmesh audit recompute`): for a security officer who
+//! holds the comparator's evidence bundle and its pulled feeds (tokens
+//! only: no key, nothing that re-identifies anyone). Every result
+//! commitment in the bundle is checked: signed by the comparator, its
+//! inputs are feeds whose provider-signed manifests the bundle holds, under
+//! agreements whose transcripts it holds; the committed expression is run
+//! again over those feeds (and the committed `other_province` set, kept by
+//! the comparator beside its commitments) and the recomputed count and
+//! Merkle root must be the committed ones. A comparator that committed to
+//! a wrong result is named, with the committed tokens that are not in the
+//! recomputed result when the comparator's token lists are at hand.
+//!
+//! The provider checked every disclosed token against the committed root
+//! (`commitment_checked` in its log), so a commitment that recomputes
+//! proves every token disclosed under it was a result of the agreed job.
+
+use crate::compare::commit::{Committed, load_set};
+use crate::compare::jobs::{InputSpec, JobFile, ResultSpec};
+use crate::compare::pass::{Input, run_pass};
+use crate::pull::pulls::{FeedReader, stored_manifest};
+use dxmesh_protocol::agreement::{Negotiation, Step, Terms};
+use dxmesh_protocol::codec;
+use dxmesh_protocol::commitment::{ResultCommitment, set_root};
+use dxmesh_protocol::feed::Manifest;
+use dxmesh_protocol::hash::Hash;
+use dxmesh_protocol::signed::Signed;
+use dxmesh_protocol::token::IdToken;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// The verdict on one commitment.
+#[derive(Debug, Clone, Serialize)]
+pub struct Checked {
+    /// `<epoch>-<kind>` as in the bundle.
+    pub commitment: String,
+    /// Committed result tokens.
+    pub committed: u64,
+    /// Recomputed result tokens (none if it could not be recomputed).
+    pub recomputed: Option<u64>,
+    /// Empty if the commitment holds; else what is wrong.
+    pub problems: Vec<String>,
+}
+
+/// The recompute of every commitment of a bundle.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Recompute {
+    /// One verdict per commitment, in bundle order.
+    pub commitments: Vec<Checked>,
+}
+
+impl Recompute {
+    /// Whether every commitment recomputed to its committed root and count.
+    pub fn ok(&self) -> bool {
+        self.commitments.iter().all(|c| c.problems.is_empty())
+    }
+
+    /// A readable report.
+    pub fn render(&self) -> String {
+        let mut out = String::from("dxmesh audit recompute\n\n");
+        for c in &self.commitments {
+            let got = c
+                .recomputed
+                .map(|n| n.to_string())
+                .unwrap_or_else(|| "-".into());
+            let verdict = if c.problems.is_empty() { "OK" } else { "WRONG" };
+            out.push_str(&format!(
+                "  {:<40} committed {:>9}  recomputed {:>9}  {verdict}\n",
+                c.commitment, c.committed, got
+            ));
+            for p in &c.problems {
+                out.push_str(&format!("      {p}\n"));
+            }
+        }
+        if self.commitments.is_empty() {
+            out.push_str("  the bundle holds no result commitment\n");
+        }
+        out.push_str(&if self.ok() {
+            format!(
+                "\nVERDICT: OK — {} commitment(s) recomputed from the feeds\n",
+                self.commitments.len()
+            )
+        } else {
+            "\nVERDICT: FAILED — a committed result is not what its job gives on its feeds\n"
+                .to_string()
+        });
+        out
+    }
+}
+
+/// Recomputes every commitment in the comparator's bundle `bundle` from the
+/// pulled feeds under `feeds` (the comparator's data directory).
+pub fn recompute(bundle: &Path, feeds: &Path) -> Result<Recompute, String> {
+    let node: crate::audit::log::BundleNode = serde_json::from_slice(
+        &std::fs::read(bundle.join("node.json")).map_err(|e| format!("node.json: {e}"))?,
+    )
+    .map_err(|e| format!("node.json: {e}"))?;
+    let comparator = node
+        .peer_id
+        .parse::<libp2p::PeerId>()
+        .ok()
+        .and_then(|p| dxmesh_protocol::identity::PublicKey::from_peer_id(&p))
+        .ok_or("node.json: not an Ed25519 PeerId")?;
+    let terms = agreements(bundle)?;
+    let manifests = manifests(bundle);
+    let mut report = Recompute::default();
+    for path in sorted_files(&bundle.join("commitments")) {
+        let name = path
+            .file_name()
+            .map(|n| {
+                n.to_string_lossy()
+                    .trim_end_matches(".commitment")
+                    .to_string()
+            })
+            .unwrap_or_default();
+        let checked = match std::fs::read(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|b| codec::decode::<Signed<ResultCommitment>>(&b).map_err(|e| e.to_string()))
+            .and_then(|s| {
+                s.verify_by(&comparator)
+                    .map_err(|e| format!("not signed by the comparator: {e}"))
+            }) {
+            Ok(c) => check_one(&name, &c, &terms, &manifests, feeds),
+            Err(e) => Checked {
+                commitment: name,
+                committed: 0,
+                recomputed: None,
+                problems: vec![e],
+            },
+        };
+        report.commitments.push(checked);
+    }
+    Ok(report)
+}
+
+/// Recomputes one commitment.
+fn check_one(
+    name: &str,
+    c: &ResultCommitment,
+    terms: &BTreeMap<Hash, Terms>,
+    manifests: &BTreeMap<Hash, Manifest>,
+    feeds: &Path,
+) -> Checked {
+    let mut checked = Checked {
+        commitment: name.to_string(),
+        committed: c.count,
+        recomputed: None,
+        problems: Vec::new(),
+    };
+    match result_of(c, terms, manifests, feeds) {
+        Ok(tokens) => {
+            let (count, root) = set_root(&tokens);
+            checked.recomputed = Some(count);
+            if (count, root) != (c.count, c.root) {
+                checked.problems.push(format!(
+                    "the committed root is not the root of the recomputed result ({count} tokens)"
+                ));
+                checked.problems.extend(extra_tokens(feeds, c, &tokens));
+            }
+        }
+        Err(e) => checked.problems.push(format!("cannot recompute: {e}")),
+    }
+    checked
+}
+
+/// The result of the committed expression over the committed feeds.
+fn result_of(
+    c: &ResultCommitment,
+    terms: &BTreeMap<Hash, Terms>,
+    manifests: &BTreeMap<Hash, Manifest>,
+    feeds: &Path,
+) -> Result<Vec<IdToken>, String> {
+    let job = JobFile {
+        inputs: c
+            .inputs
+            .iter()
+            .map(|i| {
+                let spec = InputSpec {
+                    dataset: i.input.dataset.clone(),
+                    provider: i.input.provider.clone(),
+                    filter: i.input.filter.iter().cloned().collect(),
+                };
+                (i.input.name.clone(), spec)
+            })
+            .collect(),
+        results: [(
+            "result".to_string(),
+            ResultSpec {
+                expr: c.expr.clone(),
+                disclose: None,
+            },
+        )]
+        .into(),
+        order: vec!["result".into()],
+        coverage: None,
+        ministry: None,
+    };
+    let compiled = job
+        .compile(Path::new("commitment"))
+        .map_err(|e| e.message)?;
+    let mut inputs = Vec::new();
+    for (name, _) in &compiled.inputs {
+        let ci = c
+            .inputs
+            .iter()
+            .find(|i| &i.input.name == name)
+            .ok_or_else(|| format!("input {name} is not committed"))?;
+        let m = manifests.get(&ci.manifest).ok_or_else(|| {
+            format!(
+                "input {name}: the bundle holds no manifest {}",
+                dxmesh_protocol::hex(&ci.manifest)
+            )
+        })?;
+        let t = terms.get(&m.agreement).ok_or_else(|| {
+            format!("input {name}: the bundle holds no transcript of its agreement")
+        })?;
+        if stored_manifest(feeds, &m.agreement, c.epoch).map(|s| s.digest()) != Some(ci.manifest) {
+            return Err(format!(
+                "input {name}: the feeds hold another manifest for epoch {}",
+                c.epoch
+            ));
+        }
+        let reader =
+            FeedReader::open(feeds, t, c.epoch).map_err(|e| format!("input {name}: {e}"))?;
+        inputs.push(Input {
+            name: name.clone(),
+            reader,
+        });
+    }
+    let other = other_province(c, feeds)?;
+    let out = run_pass(&compiled, inputs, &other).map_err(|e| e.to_string())?;
+    Ok(out.results.into_iter().next().unwrap_or_default())
+}
+
+/// The `other_province` set the result was computed with.
+fn other_province(c: &ResultCommitment, feeds: &Path) -> Result<Vec<IdToken>, String> {
+    let Some(set) = c.sets.iter().find(|s| s.name == "other_province") else {
+        return Ok(Vec::new());
+    };
+    if set.count == 0 {
+        return Ok(Vec::new());
+    }
+    let tokens = load_set(feeds, c.epoch, "other_province")
+        .map_err(|e| e.to_string())?
+        .ok_or("the committed other_province set is not among the feeds")?;
+    if set_root(&tokens) != (set.count, set.root) {
+        return Err("the other_province tokens kept are not the committed set".into());
+    }
+    Ok(tokens)
+}
+
+/// The committed tokens that are not in the recomputed result, if the
+/// comparator's token list of the commitment is at hand.
+fn extra_tokens(feeds: &Path, c: &ResultCommitment, recomputed: &[IdToken]) -> Vec<String> {
+    let Ok(Some(kept)) = Committed::load(feeds, c.epoch, &c.result_kind) else {
+        return Vec::new();
+    };
+    if (kept.tokens.len() as u64, set_root(&kept.tokens).1) != (c.count, c.root) {
+        return Vec::new();
+    }
+    let recomputed: BTreeSet<&IdToken> = recomputed.iter().collect();
+    let extra: Vec<&IdToken> = kept
+        .tokens
+        .iter()
+        .filter(|t| !recomputed.contains(t))
+        .collect();
+    if extra.is_empty() {
+        return Vec::new();
+    }
+    let shown: Vec<String> = extra.iter().take(10).map(|t| t.to_string()).collect();
+    vec![format!(
+        "{} committed token(s) are not results of the job: {}{}",
+        extra.len(),
+        shown.join(", "),
+        if extra.len() > 10 { ", ..." } else { "" }
+    )]
+}
+
+/// The terms of every agreement whose transcript the bundle holds.
+fn agreements(bundle: &Path) -> Result<BTreeMap<Hash, Terms>, String> {
+    let mut out = BTreeMap::new();
+    for f in sorted_files(&bundle.join("transcripts")) {
+        let bytes = std::fs::read(&f).map_err(|e| format!("{}: {e}", f.display()))?;
+        let steps: Vec<Signed<Step>> =
+            codec::decode(&bytes).map_err(|e| format!("{}: {e}", f.display()))?;
+        let n = Negotiation::replay(&steps).map_err(|e| format!("{}: {e}", f.display()))?;
+        out.insert(n.terms.id(), n.terms);
+    }
+    Ok(out)
+}
+
+/// The manifests the bundle holds, by the digest of the signed manifest.
+fn manifests(bundle: &Path) -> BTreeMap<Hash, Manifest> {
+    sorted_files(&bundle.join("manifests"))
+        .into_iter()
+        .filter_map(|f| std::fs::read(f).ok())
+        .filter_map(|b| codec::decode::<Signed<Manifest>>(&b).ok())
+        .filter_map(|s| {
+            let d = s.digest();
+            codec::decode::<Manifest>(s.body()).ok().map(|m| (d, m))
+        })
+        .collect()
+}
+
+/// The files of a folder, sorted; none if it cannot be read.
+fn sorted_files(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|r| r.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    v.sort();
+    v
+}

@@ -1,0 +1,69 @@
+//! Offline recompute (issue 15): a security officer with the comparator's
+//! bundle and pulled feeds (tokens only) re-runs every committed job; an
+//! honest commitment recomputes, and a comparator that commits to a result
+//! its job does not give (here: one token more) is caught and the token
+//! named.
+
+use dxmesh_node::compare::commit::Committed;
+use dxmesh_protocol::commitment::{ResultCommitment, set_root};
+use dxmesh_protocol::signed::Signed;
+use dxmesh_protocol::token::IdToken;
+use dxmesh_tests::{registry_terms, setup};
+
+const BIN: &str = env!("CARGO_BIN_EXE_dxmesh-under-test");
+
+#[test]
+fn an_honest_commitment_recomputes_and_a_lying_one_is_caught() {
+    let (s, _) = setup(BIN, 300, &registry_terms(2, 10_000));
+    s.pps.cli(&["publish"]);
+    s.pcmp.cli(&["pull", "--agreement", &s.agreement[..12]]);
+    let n = s.commit_results();
+    let data = s.cmp.dir.join("data");
+    let recompute = |bundle: &std::path::Path| {
+        s.mesh.dx.run(
+            s.mesh.path(),
+            &[
+                "audit",
+                "recompute",
+                "--bundle",
+                bundle.to_str().unwrap(),
+                "--feeds",
+                data.to_str().unwrap(),
+            ],
+        )
+    };
+    let honest = s.mesh.path().join("bundle-honest");
+    s.pcmp
+        .cli(&["audit", "export", "--out", honest.to_str().unwrap()]);
+    let out = recompute(&honest);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("VERDICT: OK — 1 commitment(s)"), "{text}");
+    assert!(text.contains(&format!("committed {n:>9}  recomputed {n:>9}  OK")), "{text}");
+
+    // The comparator signs a result with one token the job does not give.
+    let kept = Committed::load(&data, 1, "uninsured").unwrap().unwrap();
+    let mut statement: ResultCommitment =
+        dxmesh_protocol::codec::decode(kept.signed.body()).unwrap();
+    let fake = IdToken([0xAB; 16]);
+    let mut tokens = kept.tokens.clone();
+    tokens.push(fake);
+    tokens.sort();
+    (statement.count, statement.root) = set_root(&tokens);
+    let key = dxmesh_node::base::keyfile::read_identity(&s.cmp.dir.join("node.key")).unwrap();
+    let lie = Committed::new(Signed::sign(&key, &statement).unwrap(), &statement, tokens);
+    lie.store(&data).unwrap();
+    let lying = s.mesh.path().join("bundle-lying");
+    s.pcmp
+        .cli(&["audit", "export", "--out", lying.to_str().unwrap()]);
+    let out = recompute(&lying);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("WRONG"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "1 committed token(s) are not results of the job: {fake}"
+        )),
+        "{text}"
+    );
+}
