@@ -79,6 +79,8 @@ pub enum Request {
         fields: Vec<String>,
         /// ID numbers (the comparator holds them legitimately: disclosed results).
         ids: Vec<crate::id::IdNumber>,
+        /// The comparator's commitment to the candidates these IDs are of.
+        commitment: Signed<ResultCommitment>,
     },
     /// "Witness my log": the sender's newest signed checkpoint, with a
     /// consistency proof from the size this peer last cosigned.

@@ -692,3 +692,42 @@ proptest! {
         prop_assert_eq!(Negotiation::replay(&cons).unwrap(), Negotiation::replay(&prov).unwrap());
     }
 }
+
+/// A ministry query is bound to the candidates' commitment: it may ask
+/// about no more IDs in the epoch than the candidates committed to, under a
+/// commitment the requester signed for the agreed job.
+#[test]
+fn every_ministry_query_refusal() {
+    let (n, _) = accepted();
+    let c = consumer().public();
+    let now = t("2026-12-15");
+    let agreed = "(registry - other_province)";
+    let good = commitment(&consumer(), agreed, 20, [5; 32]);
+    let fields = vec!["id_number".to_string()];
+    let check = |requested: u64, used: u64, commitment: &Signed<ResultCommitment>| {
+        n.check_ministry_query(
+            now,
+            false,
+            &DisclosureCheck {
+                requester: &c,
+                admission: Admission::Admitted,
+                epoch: 0,
+                result_kind: "uninsured",
+                fields: &fields,
+                records_requested: requested,
+                records_used: used,
+            },
+            commitment,
+        )
+        .map_err(|r| r.code())
+    };
+    assert_eq!(check(15, 5, &good), Ok(()));
+    // More IDs in the epoch than candidates committed: enumeration.
+    assert_eq!(check(16, 5, &good), Err("not_in_commitment"));
+    let forged = commitment(&provider(), agreed, 20, [5; 32]);
+    assert_eq!(check(1, 0, &forged), Err("commitment_invalid"));
+    let other = commitment(&consumer(), "registry", 20, [5; 32]);
+    assert_eq!(check(1, 0, &other), Err("job_not_agreed"));
+    let big = commitment(&consumer(), agreed, 101, [5; 32]);
+    assert_eq!(check(1, 0, &big), Err("commitment_invalid"));
+}

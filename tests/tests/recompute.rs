@@ -39,7 +39,10 @@ fn an_honest_commitment_recomputes_and_a_lying_one_is_caught() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
     assert!(text.contains("VERDICT: OK — 1 commitment(s)"), "{text}");
-    assert!(text.contains(&format!("committed {n:>9}  recomputed {n:>9}  OK")), "{text}");
+    assert!(
+        text.contains(&format!("committed {n:>9}  recomputed {n:>9}  OK")),
+        "{text}"
+    );
 
     // The comparator signs a result with one token the job does not give.
     let kept = Committed::load(&data, 1, "uninsured").unwrap().unwrap();

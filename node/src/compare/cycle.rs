@@ -53,6 +53,8 @@ pub enum Op {
         fields: Vec<String>,
         /// The candidates' ID numbers.
         ids: Vec<IdNumber>,
+        /// The commitment to the candidates.
+        commitment: Signed<ResultCommitment>,
     },
     /// Append an event to the node's audit log (answered once it is durable).
     Log(dxmesh_protocol::audit::Event),
@@ -422,7 +424,9 @@ impl Cycle {
         }
         disclosed.key = Some((m.id_source.clone(), fields));
         let ids: Vec<IdNumber> = token_of.keys().copied().collect();
-        let (found, elsewhere) = self.ask_ministry(m, ministry, &ids, &token_of).await?;
+        let (found, elsewhere) = self
+            .ask_ministry(m, ministry, &ids, &token_of, &committed.signed)
+            .await?;
         let other_province: Vec<IdToken> = elsewhere.into_iter().collect();
         crate::compare::commit::store_set(
             &self.data_dir,
@@ -453,6 +457,7 @@ impl Cycle {
         ministry: &Terms,
         ids: &[IdNumber],
         token_of: &BTreeMap<IdNumber, IdToken>,
+        commitment: &Signed<ResultCommitment>,
     ) -> Result<(u64, BTreeSet<IdToken>), CycleError> {
         let fields = vec!["province_code".to_string(), "insurance_type".to_string()];
         let mut found = 0u64;
@@ -465,6 +470,7 @@ impl Cycle {
                     epoch: self.epoch,
                     fields: fields.clone(),
                     ids: batch.to_vec(),
+                    commitment: commitment.clone(),
                 })
                 .await?;
             let OpOut::Ministry(a) = answer else { continue };

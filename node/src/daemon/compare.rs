@@ -205,6 +205,7 @@ impl Node {
                 epoch,
                 fields,
                 ids,
+                commitment,
             } => {
                 let (provider, peer) = match self.connected_provider(&agreement, "ministry") {
                     Ok(p) => p,
@@ -220,6 +221,7 @@ impl Node {
                         epoch,
                         fields,
                         ids,
+                        commitment,
                     },
                     Pending::MinistryOp { provider, reply },
                 );

@@ -191,7 +191,15 @@ impl Node {
                             epoch,
                             fields,
                             ids,
-                        } => self.on_ministry_query(peer, agreement, epoch, fields, ids, channel),
+                            commitment,
+                        } => self.on_ministry_query(
+                            peer,
+                            (agreement, epoch),
+                            fields,
+                            ids,
+                            commitment,
+                            channel,
+                        ),
                         request => {
                             let response = self.on_request(peer, request);
                             if self

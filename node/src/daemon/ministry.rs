@@ -8,8 +8,10 @@ use super::node::{Event, Node, counter_key, signed_answer};
 use crate::base::clock::now;
 use crate::ministry::answer_query;
 use dxmesh_protocol::agreement::{AgreementId, DisclosureCheck, Refusal};
+use dxmesh_protocol::commitment::ResultCommitment;
 use dxmesh_protocol::id::IdNumber;
 use dxmesh_protocol::identity::PublicKey;
+use dxmesh_protocol::signed::Signed;
 use dxmesh_protocol::wire::Response;
 use libp2p::PeerId;
 
@@ -18,13 +20,14 @@ impl Node {
     pub(super) fn on_ministry_query(
         &mut self,
         peer: PeerId,
-        agreement: AgreementId,
-        epoch: u64,
+        (agreement, epoch): (AgreementId, u64),
         fields: Vec<String>,
         ids: Vec<IdNumber>,
+        commitment: Signed<ResultCommitment>,
         channel: libp2p::request_response::ResponseChannel<Response>,
     ) {
-        let requester = match self.admit_ministry_query(peer, &agreement, epoch, &fields, &ids) {
+        let asked = (agreement, epoch, &fields[..], &ids[..]);
+        let requester = match self.admit_ministry_query(peer, asked, &commitment) {
             Ok(r) => r,
             Err(refusal) => {
                 let response = self.refuse_request(peer, "ministry query", refusal);
@@ -77,11 +80,10 @@ impl Node {
     fn admit_ministry_query(
         &mut self,
         peer: PeerId,
-        agreement: &AgreementId,
-        epoch: u64,
-        fields: &[String],
-        ids: &[IdNumber],
+        (agreement, epoch, fields, ids): (AgreementId, u64, &[String], &[IdNumber]),
+        commitment: &Signed<ResultCommitment>,
     ) -> Result<PublicKey, Refusal> {
+        let agreement = &agreement;
         let requester = PublicKey::from_peer_id(&peer).ok_or(Refusal::NotConsumer)?;
         let th = self
             .agreements
@@ -103,7 +105,8 @@ impl Node {
             records_requested: ids.len() as u64,
             records_used: used,
         };
-        th.state.check_ministry_query(now(), superseded, &check)?;
+        th.state
+            .check_ministry_query(now(), superseded, &check, commitment)?;
         self.count_quota(&key, used + ids.len() as u64, "ministry query", epoch)?;
         Ok(requester)
     }

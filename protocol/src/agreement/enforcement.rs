@@ -105,14 +105,67 @@ impl Negotiation {
     }
 
     /// Decides a ministry query: a request under the agreement's job of
-    /// that kind (the IDs it names are checked by count and quota).
+    /// that kind, bound to the requester's commitment to the candidates
+    /// (signed by it, for the epoch, stating the agreed expression and
+    /// inputs, within the quota), asking in the epoch about no more IDs
+    /// than the candidates it committed to. The ministry cannot tell which
+    /// IDs the committed tokens stand for (it holds no group key); the
+    /// count bounds what a province can ask, and an auditor recomputes the
+    /// committed candidates offline.
     pub fn check_ministry_query(
         &self,
         now: Timestamp,
         superseded: bool,
         req: &DisclosureCheck<'_>,
+        commitment: &Signed<ResultCommitment>,
     ) -> Result<(), Refusal> {
-        self.check_request(now, superseded, req)
+        self.check_request(now, superseded, req)?;
+        let invalid = |reason: String| Refusal::CommitmentInvalid { reason };
+        let c = commitment
+            .verify_by(req.requester)
+            .map_err(|e| invalid(format!("not signed by the requester: {e}")))?;
+        if c.epoch != req.epoch {
+            return Err(invalid(format!(
+                "it is about epoch {}, not {}",
+                c.epoch, req.epoch
+            )));
+        }
+        let d = &self.terms.disclosure;
+        let not_agreed = |why: String| Refusal::JobNotAgreed {
+            kind: req.result_kind.to_string(),
+            why,
+        };
+        let job = d
+            .job(req.result_kind)
+            .ok_or_else(|| not_agreed("the agreement names no job of that result kind".into()))?;
+        let names: Vec<&str> = c.inputs.iter().map(|i| i.input.name.as_str()).collect();
+        if c.expr != job.expr
+            || names != job.inputs.iter().map(String::as_str).collect::<Vec<_>>()
+            || c.inputs
+                .iter()
+                .any(|i| d.input(&i.input.name) != Some(&i.input))
+        {
+            return Err(not_agreed(format!(
+                "the committed candidates are not those of the agreed job {:?}",
+                job.expr
+            )));
+        }
+        if c.count > d.max_records_per_epoch {
+            return Err(invalid(format!(
+                "it commits to {} candidates, over the quota of {} per epoch",
+                c.count, d.max_records_per_epoch
+            )));
+        }
+        let asked = req.records_used.saturating_add(req.records_requested);
+        if asked > c.count {
+            return Err(Refusal::NotInCommitment {
+                reason: format!(
+                    "{asked} IDs asked about in the epoch, more than the {} candidates committed",
+                    c.count
+                ),
+            });
+        }
+        Ok(())
     }
 
     /// The checks every disclosure and ministry query passes: agreement in
