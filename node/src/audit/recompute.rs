@@ -155,7 +155,10 @@ fn check_one(
                 checked.problems.push(format!(
                     "the committed root is not the root of the recomputed result ({count} tokens)"
                 ));
-                checked.problems.extend(extra_tokens(feeds, c, &tokens));
+                let stem = name.split_once('-').map_or(name, |(_, s)| s);
+                checked
+                    .problems
+                    .extend(extra_tokens(feeds, stem, c, &tokens));
             }
         }
         Err(e) => checked.problems.push(format!("cannot recompute: {e}")),
@@ -251,8 +254,13 @@ fn other_province(c: &ResultCommitment, feeds: &Path) -> Result<Vec<IdToken>, St
 
 /// The committed tokens that are not in the recomputed result, if the
 /// comparator's token list of the commitment is at hand.
-fn extra_tokens(feeds: &Path, c: &ResultCommitment, recomputed: &[IdToken]) -> Vec<String> {
-    let Ok(Some(kept)) = Committed::load(feeds, c.epoch, &c.result_kind) else {
+fn extra_tokens(
+    feeds: &Path,
+    stem: &str,
+    c: &ResultCommitment,
+    recomputed: &[IdToken],
+) -> Vec<String> {
+    let Ok(Some(kept)) = Committed::load(feeds, c.epoch, stem) else {
         return Vec::new();
     };
     if (kept.tokens.len() as u64, set_root(&kept.tokens).1) != (c.count, c.root) {

@@ -5,8 +5,8 @@
 //! them so that `dxmesh disclose` can ask for more of a committed result
 //! later: `DATA_DIR/commitments/<epoch>/<kind>.commitment` (the signed
 //! commitment) and `<kind>.tokens` (the sorted result tokens, 16 bytes
-//! each), both written atomically. A newer commitment of the same kind and
-//! epoch replaces the older one (the ministry candidates, then the result).
+//! each), both written atomically. The ministry candidates' commitment is
+//! kept as `<kind>.candidates`, beside the result's.
 
 use crate::base::fsutil::write_atomic;
 use crate::compare::jobs::Compiled;
@@ -166,9 +166,17 @@ impl Committed {
         })
     }
 
-    /// Keeps the commitment and its tokens under `data_dir`.
+    /// Keeps the commitment and its tokens under `data_dir`, as the
+    /// commitment of its kind (the one `dxmesh disclose` uses).
     pub fn store(&self, data_dir: &Path) -> Result<(), CommitError> {
-        let (c, t) = paths(data_dir, self.epoch, &self.kind);
+        self.store_as(data_dir, &self.kind)
+    }
+
+    /// Keeps the commitment and its tokens under `data_dir` by the name
+    /// `stem` (the ministry candidates keep `<kind>.candidates`, so the
+    /// result's commitment does not replace them).
+    pub fn store_as(&self, data_dir: &Path, stem: &str) -> Result<(), CommitError> {
+        let (c, t) = paths(data_dir, self.epoch, stem);
         let failed = |path: &Path, e: String| CommitError::File {
             path: path.to_path_buf(),
             problem: e,
@@ -181,7 +189,8 @@ impl Committed {
         write_atomic(&c, &bytes, 0o600).map_err(|e| failed(&c, e.to_string()))
     }
 
-    /// The commitment kept for `kind` of `epoch`, if any.
+    /// The commitment kept for `kind` of `epoch` (or by another name, see
+    /// [`Committed::store_as`]), if any.
     pub fn load(data_dir: &Path, epoch: u64, kind: &str) -> Result<Option<Committed>, CommitError> {
         let (c, t) = paths(data_dir, epoch, kind);
         let bytes = match std::fs::read(&c) {

@@ -253,6 +253,7 @@ impl Cycle {
     async fn commit(
         &self,
         kind: &str,
+        stem: &str,
         tokens: &[IdToken],
         other_province: &[IdToken],
     ) -> Result<Committed, CycleError> {
@@ -275,7 +276,7 @@ impl Cycle {
             )));
         };
         let committed = Committed::new(signed, &s, tokens.to_vec());
-        committed.store(&self.data_dir)?;
+        committed.store_as(&self.data_dir, stem)?;
         Ok(committed)
     }
 
@@ -398,7 +399,10 @@ impl Cycle {
             .iter()
             .position(|f| f == "id_number")
             .ok_or(CycleError::NoIdNumber)?;
-        let committed = self.commit(&m.candidates, &first.candidates, &[]).await?;
+        let stem = format!("{}.candidates", m.candidates);
+        let committed = self
+            .commit(&m.candidates, &stem, &first.candidates, &[])
+            .await?;
         let recs = disclose_all(
             &self.handle,
             &src.terms,
@@ -563,7 +567,7 @@ impl Counted {
         let tokens = &self.result.results[j];
         let committed = self
             .cx
-            .commit(name, tokens, &self.check.other_province)
+            .commit(name, name, tokens, &self.check.other_province)
             .await?;
         let file = self.cx.out.join(format!("{name}.csv"));
         let mut summary = ResultSummary {

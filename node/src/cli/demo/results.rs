@@ -251,13 +251,14 @@ pub(super) fn print_summary(
         None => println!("(no expected/ results to compare with)"),
     }
     println!(
-        "audit: {} (report in {})",
+        "audit: {} (reports in {} and {})",
         if audit_ok {
-            "every signature, log, pull and disclosure verified"
+            "every signature, log, pull and disclosure verified; every committed result recomputed"
         } else {
-            "VERIFICATION FAILED"
+            "VERIFICATION OR RECOMPUTE FAILED"
         },
-        out.join("audit/report.txt").display()
+        out.join("audit/report.txt").display(),
+        out.join("audit/recompute.txt").display()
     );
     println!("report: {}", out.join("report.html").display());
     println!("results: {}", out.display());
