@@ -84,16 +84,9 @@ pub fn run(cmd: AuditCommand) -> anyhow::Result<()> {
         } => {
             let report = crate::audit::recompute::recompute(&bundle, &feeds)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", bundle.display()))?;
-            print!("{}", report.render());
-            if let Some(j) = json {
-                crate::base::fsutil::write_atomic(
-                    &j,
-                    serde_json::to_string_pretty(&report)?.as_bytes(),
-                    0o644,
-                )
-                .with_context(|| format!("{}: cannot write", j.display()))?;
-            }
-            if !report.ok() {
+            let ok = report.ok();
+            publish_report(&report.render(), &report, json.as_deref())?;
+            if !ok {
                 bail!("a committed result does not recompute");
             }
             Ok(())
@@ -106,15 +99,7 @@ pub fn run(cmd: AuditCommand) -> anyhow::Result<()> {
             let mut all = vec![bundle];
             all.extend(others);
             let report = crate::audit::verify::verify(&all);
-            print!("{}", report.render());
-            if let Some(j) = json {
-                crate::base::fsutil::write_atomic(
-                    &j,
-                    serde_json::to_string_pretty(&report)?.as_bytes(),
-                    0o644,
-                )
-                .with_context(|| format!("{}: cannot write", j.display()))?;
-            }
+            publish_report(&report.render(), &report, json.as_deref())?;
             if !report.ok() {
                 bail!("verification failed");
             }
@@ -135,4 +120,22 @@ pub fn run(cmd: AuditCommand) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Prints a report and, if asked, writes it as JSON too.
+fn publish_report(
+    text: &str,
+    report: &impl serde::Serialize,
+    json: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    print!("{text}");
+    if let Some(j) = json {
+        crate::base::fsutil::write_atomic(
+            j,
+            serde_json::to_string_pretty(report)?.as_bytes(),
+            0o644,
+        )
+        .with_context(|| format!("{}: cannot write", j.display()))?;
+    }
+    Ok(())
 }
