@@ -24,7 +24,7 @@ echo "== dxmesh cycle"
 start=$(date +%s.%N)
 target/release/dxmesh demo --input "$W/province" --out "$W/demo" --ref-date "$REF" --residents "$N" | tee "$W/demo.log"
 end=$(date +%s.%N)
-audit=$(grep -E "audit bundle and verifying" "$W/demo.log" | sed -E 's/.*done in ([0-9.]+)s/\1/')
+audit=$(grep -E "audit bundle, verifying" "$W/demo.log" | sed -E 's/.*done in ([0-9.]+)s/\1/')
 check=$(grep -E "checking the results" "$W/demo.log" | sed -E 's/.*done in ([0-9.]+)s/\1/')
 cycle=$(python3 -c "print($end - $start - $audit - $check)")
 echo "== duckdb"
