@@ -201,13 +201,10 @@ impl Node {
                     }
                     .into());
                 }
+                // The agreement being published proves what the key is for.
                 let transcript = self
                     .agreements
-                    .threads()
-                    .find(|t| {
-                        t.state.terms.provider == self.identity.public()
-                            && t.state.terms.token_group == group
-                    })
+                    .by_agreement(&terms.id())
                     .map(|t| t.steps.clone())
                     .unwrap_or_default();
                 self.send(
