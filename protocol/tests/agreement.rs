@@ -456,6 +456,7 @@ fn every_disclosure_refusal() {
     let ok = CommitmentCheck {
         commitment: &good,
         own_manifest: own,
+        own_department: "public_security",
         tokens: &tokens,
         indices: &indices,
         proof: &proof,
@@ -508,6 +509,17 @@ fn every_disclosure_refusal() {
     assert_eq!(
         code(check("uninsured", &["id_number"], 0, &b)),
         "commitment_invalid"
+    );
+    // One that reads this provider's feed as an input defined as another
+    // department's feed (the registry is public security's).
+    let b = CommitmentCheck {
+        own_department: "health",
+        ..ok.clone()
+    };
+    let r = check("uninsured", &["id_number"], 0, &b);
+    assert!(
+        matches!(&r, Err(Refusal::CommitmentInvalid { reason }) if reason.contains("which the agreement defines as another feed")),
+        "{r:?}"
     );
     // One whose count is over the quota (100 per epoch).
     let big = commitment(&consumer(), agreed, 101, own);

@@ -19,6 +19,9 @@ fn an_honest_commitment_recomputes_and_a_lying_one_is_caught() {
     s.pcmp.cli(&["pull", "--agreement", &s.agreement[..12]]);
     let n = s.commit_results();
     let data = s.cmp.dir.join("data");
+    let provider = s.mesh.path().join("bundle-provider");
+    s.pps
+        .cli(&["audit", "export", "--out", provider.to_str().unwrap()]);
     let recompute = |bundle: &std::path::Path| {
         s.mesh.dx.run(
             s.mesh.path(),
@@ -29,6 +32,8 @@ fn an_honest_commitment_recomputes_and_a_lying_one_is_caught() {
                 bundle.to_str().unwrap(),
                 "--feeds",
                 data.to_str().unwrap(),
+                "--provider",
+                provider.to_str().unwrap(),
             ],
         )
     };
@@ -66,6 +71,28 @@ fn an_honest_commitment_recomputes_and_a_lying_one_is_caught() {
     assert!(
         text.contains(&format!(
             "1 committed token(s) are not results of the job: {fake}"
+        )),
+        "{text}"
+    );
+
+    // A comparator that drops a commitment it signed from its evidence:
+    // its own log names it.
+    let all = data.join("commitments/1/all");
+    let honest_file = all.join(format!(
+        "{}.commitment",
+        dxmesh_protocol::hex(&kept.signed.digest())
+    ));
+    std::fs::remove_file(&honest_file).unwrap();
+    let dropped = s.mesh.path().join("bundle-dropped");
+    s.pcmp
+        .cli(&["audit", "export", "--out", dropped.to_str().unwrap()]);
+    let out = recompute(&dropped);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains(&format!(
+            "MISSING: commitment {} (the comparator logged signing it",
+            dxmesh_protocol::hex(&kept.signed.digest())
         )),
         "{text}"
     );

@@ -594,15 +594,15 @@ fn export_manifests(data_dir: &Path, bundle: &BundleOut<'_>) -> Result<(), Audit
     Ok(())
 }
 
-/// Writes the signed result commitments the node made (a comparator's),
-/// as `commitments/<epoch>-<kind>.commitment`; `dxmesh audit recompute`
+/// Writes every signed result commitment the node made (a comparator's),
+/// as `commitments/<epoch>-<digest>.commitment`; `dxmesh audit recompute`
 /// checks each against the feeds.
 fn export_commitments(data_dir: &Path, bundle: &BundleOut<'_>) -> Result<(), AuditLogError> {
     let Ok(epochs) = std::fs::read_dir(data_dir.join("commitments")) else {
         return Ok(());
     };
     for e in epochs.flatten() {
-        let Ok(files) = std::fs::read_dir(e.path()) else {
+        let Ok(files) = std::fs::read_dir(e.path().join(crate::compare::commit::ALL)) else {
             continue;
         };
         for f in files.flatten() {

@@ -19,15 +19,20 @@ use crate::compare::jobs::{InputSpec, JobFile, ResultSpec};
 use crate::compare::pass::{Input, run_pass};
 use crate::pull::pulls::{FeedReader, stored_manifest};
 use dxmesh_protocol::agreement::{Negotiation, Step, Terms};
+use dxmesh_protocol::audit::{Entry, Event};
 use dxmesh_protocol::codec;
 use dxmesh_protocol::commitment::{ResultCommitment, set_root};
 use dxmesh_protocol::feed::Manifest;
 use dxmesh_protocol::hash::Hash;
+use dxmesh_protocol::roster::Roster;
 use dxmesh_protocol::signed::Signed;
 use dxmesh_protocol::token::IdToken;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+
+/// The longest expression recomputed (the parser recurses per bracket).
+const MAX_EXPR: usize = 4096;
 
 /// The verdict on one commitment.
 #[derive(Debug, Clone, Serialize)]
@@ -47,12 +52,15 @@ pub struct Checked {
 pub struct Recompute {
     /// One verdict per commitment, in bundle order.
     pub commitments: Vec<Checked>,
+    /// Commitments logged as signed or checked that the bundle lacks.
+    pub missing: Vec<String>,
 }
 
 impl Recompute {
-    /// Whether every commitment recomputed to its committed root and count.
+    /// Whether every commitment recomputed to its committed root and count,
+    /// and the bundle holds every commitment logged.
     pub fn ok(&self) -> bool {
-        self.commitments.iter().all(|c| c.problems.is_empty())
+        self.missing.is_empty() && self.commitments.iter().all(|c| c.problems.is_empty())
     }
 
     /// A readable report.
@@ -75,13 +83,16 @@ impl Recompute {
         if self.commitments.is_empty() {
             out.push_str("  the bundle holds no result commitment\n");
         }
+        for m in &self.missing {
+            out.push_str(&format!("  MISSING: {m}\n"));
+        }
         out.push_str(&if self.ok() {
             format!(
                 "\nVERDICT: OK — {} commitment(s) recomputed from the feeds\n",
                 self.commitments.len()
             )
         } else {
-            "\nVERDICT: FAILED — a committed result is not what its job gives on its feeds\n"
+            "\nVERDICT: FAILED — a committed result is not what its job gives on its feeds, or a commitment used is missing\n"
                 .to_string()
         });
         out
@@ -89,8 +100,10 @@ impl Recompute {
 }
 
 /// Recomputes every commitment in the comparator's bundle `bundle` from the
-/// pulled feeds under `feeds` (the comparator's data directory).
-pub fn recompute(bundle: &Path, feeds: &Path) -> Result<Recompute, String> {
+/// pulled feeds under `feeds` (the comparator's data directory), and checks
+/// that the bundle holds every commitment the comparator logged signing
+/// and every one a provider (bundles `providers`) logged checking.
+pub fn recompute(bundle: &Path, feeds: &Path, providers: &[PathBuf]) -> Result<Recompute, String> {
     let node: crate::audit::log::BundleNode = serde_json::from_slice(
         &std::fs::read(bundle.join("node.json")).map_err(|e| format!("node.json: {e}"))?,
     )
@@ -103,7 +116,9 @@ pub fn recompute(bundle: &Path, feeds: &Path) -> Result<Recompute, String> {
         .ok_or("node.json: not an Ed25519 PeerId")?;
     let terms = agreements(bundle)?;
     let manifests = manifests(bundle);
+    let departments = departments(bundle);
     let mut report = Recompute::default();
+    let mut held = BTreeSet::new();
     for path in sorted_files(&bundle.join("commitments")) {
         let name = path
             .file_name()
@@ -117,10 +132,19 @@ pub fn recompute(bundle: &Path, feeds: &Path) -> Result<Recompute, String> {
             .map_err(|e| e.to_string())
             .and_then(|b| codec::decode::<Signed<ResultCommitment>>(&b).map_err(|e| e.to_string()))
             .and_then(|s| {
+                held.insert(s.digest());
                 s.verify_by(&comparator)
                     .map_err(|e| format!("not signed by the comparator: {e}"))
             }) {
-            Ok(c) => check_one(&name, &c, &terms, &manifests, feeds),
+            Ok(c) => {
+                let known = Known {
+                    comparator: &comparator,
+                    terms: &terms,
+                    manifests: &manifests,
+                    departments: &departments,
+                };
+                check_one(&name, &c, &known, feeds)
+            }
             Err(e) => Checked {
                 commitment: name,
                 committed: 0,
@@ -130,24 +154,77 @@ pub fn recompute(bundle: &Path, feeds: &Path) -> Result<Recompute, String> {
         };
         report.commitments.push(checked);
     }
+    report.missing = missing(bundle, providers, &held)?;
     Ok(report)
 }
 
+/// The commitments logged as signed (in the comparator's bundle) or as
+/// checked (in the providers' bundles) that the comparator's bundle does
+/// not hold.
+fn missing(
+    bundle: &Path,
+    providers: &[PathBuf],
+    held: &BTreeSet<Hash>,
+) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    for (b, who) in std::iter::once((bundle, "the comparator logged signing")).chain(
+        providers
+            .iter()
+            .map(|p| (p.as_path(), "a provider logged checking")),
+    ) {
+        for event in events(b)? {
+            let digest = match event {
+                Event::ResultCommitted { commitment, .. } => commitment,
+                Event::CommitmentChecked { commitment, .. } => commitment,
+                _ => continue,
+            };
+            if !held.contains(&digest) {
+                out.push(format!(
+                    "commitment {} ({who} it, {}) is not in the comparator's bundle",
+                    dxmesh_protocol::hex(&digest),
+                    b.display()
+                ));
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+/// The events of a bundle's log.
+fn events(bundle: &Path) -> Result<Vec<Event>, String> {
+    let path = bundle.join("entries.bin");
+    let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    crate::audit::log::unframe_entries(&bytes)
+        .map_err(|e| format!("{}: {e}", path.display()))?
+        .into_iter()
+        .map(|raw| {
+            codec::decode::<Entry>(raw)
+                .map(|e| e.event)
+                .map_err(|e| format!("{}: {e}", path.display()))
+        })
+        .collect()
+}
+
+/// What the bundle says that a commitment is checked against.
+struct Known<'a> {
+    comparator: &'a dxmesh_protocol::identity::PublicKey,
+    terms: &'a BTreeMap<Hash, Terms>,
+    manifests: &'a BTreeMap<Hash, Manifest>,
+    /// Department of each roster member.
+    departments: &'a BTreeMap<dxmesh_protocol::identity::PublicKey, String>,
+}
+
 /// Recomputes one commitment.
-fn check_one(
-    name: &str,
-    c: &ResultCommitment,
-    terms: &BTreeMap<Hash, Terms>,
-    manifests: &BTreeMap<Hash, Manifest>,
-    feeds: &Path,
-) -> Checked {
+fn check_one(name: &str, c: &ResultCommitment, known: &Known<'_>, feeds: &Path) -> Checked {
     let mut checked = Checked {
         commitment: name.to_string(),
         committed: c.count,
         recomputed: None,
         problems: Vec::new(),
     };
-    match result_of(c, terms, manifests, feeds) {
+    match result_of(c, known, feeds) {
         Ok(tokens) => {
             let (count, root) = set_root(&tokens);
             checked.recomputed = Some(count);
@@ -155,10 +232,7 @@ fn check_one(
                 checked.problems.push(format!(
                     "the committed root is not the root of the recomputed result ({count} tokens)"
                 ));
-                let stem = name.split_once('-').map_or(name, |(_, s)| s);
-                checked
-                    .problems
-                    .extend(extra_tokens(feeds, stem, c, &tokens));
+                checked.problems.extend(extra_tokens(feeds, c, &tokens));
             }
         }
         Err(e) => checked.problems.push(format!("cannot recompute: {e}")),
@@ -169,10 +243,12 @@ fn check_one(
 /// The result of the committed expression over the committed feeds.
 fn result_of(
     c: &ResultCommitment,
-    terms: &BTreeMap<Hash, Terms>,
-    manifests: &BTreeMap<Hash, Manifest>,
+    known: &Known<'_>,
     feeds: &Path,
 ) -> Result<Vec<IdToken>, String> {
+    if c.expr.len() > MAX_EXPR {
+        return Err(format!("the expression is longer than {MAX_EXPR} bytes"));
+    }
     let job = JobFile {
         inputs: c
             .inputs
@@ -208,15 +284,32 @@ fn result_of(
             .iter()
             .find(|i| &i.input.name == name)
             .ok_or_else(|| format!("input {name} is not committed"))?;
-        let m = manifests.get(&ci.manifest).ok_or_else(|| {
+        let m = known.manifests.get(&ci.manifest).ok_or_else(|| {
             format!(
                 "input {name}: the bundle holds no manifest {}",
                 dxmesh_protocol::hex(&ci.manifest)
             )
         })?;
-        let t = terms.get(&m.agreement).ok_or_else(|| {
+        let t = known.terms.get(&m.agreement).ok_or_else(|| {
             format!("input {name}: the bundle holds no transcript of its agreement")
         })?;
+        // The feed is the one the input is defined as: its dataset, from a
+        // provider of its department, to this comparator, of this epoch.
+        let department = known.departments.get(&t.provider).map(String::as_str);
+        if m.epoch != c.epoch
+            || t.dataset != ci.input.dataset
+            || t.consumer != *known.comparator
+            || department != Some(ci.input.provider.as_str())
+        {
+            return Err(format!(
+                "input {name} is defined as dataset {:?} from {:?}, but its manifest is of {:?} from {} for epoch {}",
+                ci.input.dataset,
+                ci.input.provider,
+                t.dataset,
+                department.unwrap_or("a non-member"),
+                m.epoch
+            ));
+        }
         if stored_manifest(feeds, &m.agreement, c.epoch).map(|s| s.digest()) != Some(ci.manifest) {
             return Err(format!(
                 "input {name}: the feeds hold another manifest for epoch {}",
@@ -254,18 +347,19 @@ fn other_province(c: &ResultCommitment, feeds: &Path) -> Result<Vec<IdToken>, St
 
 /// The committed tokens that are not in the recomputed result, if the
 /// comparator's token list of the commitment is at hand.
-fn extra_tokens(
-    feeds: &Path,
-    stem: &str,
-    c: &ResultCommitment,
-    recomputed: &[IdToken],
-) -> Vec<String> {
-    let Ok(Some(kept)) = Committed::load(feeds, c.epoch, stem) else {
+fn extra_tokens(feeds: &Path, c: &ResultCommitment, recomputed: &[IdToken]) -> Vec<String> {
+    let stems = [
+        c.result_kind.clone(),
+        format!("{}.candidates", c.result_kind),
+    ];
+    let Some(kept) = stems.iter().find_map(|s| {
+        Committed::load(feeds, c.epoch, s)
+            .ok()
+            .flatten()
+            .filter(|k| set_root(&k.tokens) == (c.count, c.root))
+    }) else {
         return Vec::new();
     };
-    if (kept.tokens.len() as u64, set_root(&kept.tokens).1) != (c.count, c.root) {
-        return Vec::new();
-    }
     let recomputed: BTreeSet<&IdToken> = recomputed.iter().collect();
     let extra: Vec<&IdToken> = kept
         .tokens
@@ -282,6 +376,23 @@ fn extra_tokens(
         shown.join(", "),
         if extra.len() > 10 { ", ..." } else { "" }
     )]
+}
+
+/// The department of every member of the bundle's newest roster version.
+fn departments(bundle: &Path) -> BTreeMap<dxmesh_protocol::identity::PublicKey, String> {
+    sorted_files(&bundle.join("roster"))
+        .into_iter()
+        .filter_map(|f| std::fs::read(f).ok())
+        .filter_map(|b| codec::decode::<Signed<Roster>>(&b).ok())
+        .filter_map(|s| codec::decode::<Roster>(s.body()).ok())
+        .max_by_key(|r| r.version)
+        .map(|r| {
+            r.members
+                .into_iter()
+                .map(|m| (m.public_key, m.department))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The terms of every agreement whose transcript the bundle holds.

@@ -43,6 +43,10 @@ pub enum AuditCommand {
         /// `commitments/` folders.
         #[arg(long)]
         feeds: PathBuf,
+        /// Providers' bundles: every commitment they logged checking must
+        /// be in the comparator's bundle (and recompute).
+        #[arg(long = "provider")]
+        providers: Vec<PathBuf>,
         /// Also write the report as JSON here.
         #[arg(long)]
         json: Option<PathBuf>,
@@ -80,9 +84,10 @@ pub fn run(cmd: AuditCommand) -> anyhow::Result<()> {
         AuditCommand::Recompute {
             bundle,
             feeds,
+            providers,
             json,
         } => {
-            let report = crate::audit::recompute::recompute(&bundle, &feeds)
+            let report = crate::audit::recompute::recompute(&bundle, &feeds, &providers)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", bundle.display()))?;
             let ok = report.ok();
             publish_report(&report.render(), &report, json.as_deref())?;

@@ -6,7 +6,9 @@
 //! later: `DATA_DIR/commitments/<epoch>/<kind>.commitment` (the signed
 //! commitment) and `<kind>.tokens` (the sorted result tokens, 16 bytes
 //! each), both written atomically. The ministry candidates' commitment is
-//! kept as `<kind>.candidates`, beside the result's.
+//! kept as `<kind>.candidates`, beside the result's; and every commitment
+//! ever signed is kept by its digest under `all/`, never replaced (what a
+//! bundle exports and an auditor recomputes).
 
 use crate::base::fsutil::write_atomic;
 use crate::compare::jobs::Compiled;
@@ -186,6 +188,15 @@ impl Committed {
         let tokens: Vec<u8> = self.tokens.iter().flat_map(|t| t.0).collect();
         write_atomic(&t, &tokens, 0o600).map_err(|e| failed(&t, e.to_string()))?;
         let bytes = codec::encode(&self.signed).map_err(|e| failed(&c, e.to_string()))?;
+        // Every commitment signed is kept by its digest, never replaced:
+        // the evidence of what was disclosed under it.
+        let all = dir.join(ALL);
+        std::fs::create_dir_all(&all).map_err(|e| failed(&all, e.to_string()))?;
+        let kept = all.join(format!(
+            "{}.commitment",
+            dxmesh_protocol::hex(&self.signed.digest())
+        ));
+        write_atomic(&kept, &bytes, 0o600).map_err(|e| failed(&kept, e.to_string()))?;
         write_atomic(&c, &bytes, 0o600).map_err(|e| failed(&c, e.to_string()))
     }
 
@@ -270,6 +281,9 @@ pub fn load_set(
         }),
     }
 }
+
+/// The folder (under an epoch's) of every commitment signed, by digest.
+pub const ALL: &str = "all";
 
 /// The commitment and tokens files of `kind` of `epoch`.
 fn paths(data_dir: &Path, epoch: u64, kind: &str) -> (PathBuf, PathBuf) {

@@ -169,9 +169,19 @@ async fn disclose_all(
     let mut out = Vec::new();
     for batch in tokens.chunks(BATCH) {
         let request = committed.request(terms.id(), fields, batch)?;
+        let (epoch, kind) = (request.epoch, request.result_kind.clone());
         match handle.ask(Op::Disclose(request)).await? {
             OpOut::Disclosure(d) => {
-                if d.fields != fields {
+                // Only what was asked: these fields of these tokens, under
+                // this agreement, epoch and result kind.
+                if d.fields != fields
+                    || d.agreement != terms.id()
+                    || d.epoch != epoch
+                    || d.result_kind != kind
+                    || d.records
+                        .iter()
+                        .any(|r| batch.binary_search(&r.token).is_err())
+                {
                     return Err(CycleError::OtherFields);
                 }
                 out.extend(d.records.into_iter().map(|r| (r.token, r.values)));
@@ -379,10 +389,9 @@ impl Pulled {
 
 impl Cycle {
     /// The ministry check: the first pass (with `other_province` empty)
-    /// finds the candidates; their provider discloses them with the fields
-    /// the candidates' result discloses (so the result reuses them), at
-    /// least `id_number`; the ministry says which of those ID numbers are
-    /// insured in another province.
+    /// finds the candidates; their provider discloses their ID numbers
+    /// only, under the candidates' commitment; the ministry says which of
+    /// those ID numbers are insured in another province.
     async fn ministry_check(
         &mut self,
         m: &MinistrySpec,
@@ -394,11 +403,10 @@ impl Cycle {
         let src = self
             .binding(&m.id_source)
             .ok_or(CycleError::NotAnInput("ministry.id_source"))?;
-        let fields = candidate_fields(&self.job, m);
-        let id_col = fields
-            .iter()
-            .position(|f| f == "id_number")
-            .ok_or(CycleError::NoIdNumber)?;
+        // Only the ID numbers: a candidate the ministry finds insured in
+        // another province is no result, and nothing more of it is asked.
+        let fields = vec!["id_number".to_string()];
+        let id_col = 0;
         let stem = format!("{}.candidates", m.candidates);
         let committed = self
             .commit(&m.candidates, &stem, &first.candidates, &[])
@@ -492,16 +500,6 @@ impl Cycle {
         }
         Ok((found, elsewhere))
     }
-}
-
-/// The fields disclosed for the ministry candidates: those the candidates'
-/// result itself discloses from the ID source, else `id_number` alone.
-fn candidate_fields(job: &Compiled, m: &MinistrySpec) -> Vec<String> {
-    job.results
-        .iter()
-        .find(|(n, _, d)| *n == m.candidates && d.as_ref().is_some_and(|d| d.input == m.id_source))
-        .and_then(|(_, _, d)| d.as_ref().map(|d| d.fields.clone()))
-        .unwrap_or_else(|| vec!["id_number".to_string()])
 }
 
 /// After stage 2: the ministry's answer, if any.

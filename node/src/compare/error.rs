@@ -60,10 +60,6 @@ pub enum CycleError {
     /// input the cycle was started with.
     #[error("{0} is not an input")]
     NotAnInput(&'static str),
-    /// The ministry candidates' disclosure leaves out `id_number`, which
-    /// the ministry query needs.
-    #[error("the candidates' disclosure must include id_number")]
-    NoIdNumber,
     /// A result commitment could not be made or kept.
     #[error(transparent)]
     Commit(#[from] crate::compare::commit::CommitError),
@@ -77,7 +73,7 @@ pub enum CycleError {
         refusal: dxmesh_protocol::agreement::Refusal,
     },
     /// A provider's disclosure holds other fields than the cycle asked for.
-    #[error("the provider disclosed other fields than asked")]
+    #[error("the provider disclosed other records or fields than asked")]
     OtherFields,
     /// A result file or `summary.json` could not be written.
     #[error("{path}: {source}", path = .path.display())]

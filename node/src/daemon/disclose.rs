@@ -140,17 +140,6 @@ impl Node {
             .find_state(agreement)
             .map(|t| t.state.clone())
             .ok_or(Refusal::UnknownAgreement)?;
-        let published = feed_dir(&self.data_dir, agreement, *epoch)
-            .join("index.bin")
-            .exists();
-        let own_manifest = match read_manifest(&self.data_dir, agreement, *epoch) {
-            Ok(Some(m)) if published => m.digest(),
-            Ok(_) => return Err(Refusal::NotPublished { epoch: *epoch }),
-            Err(e) => {
-                tracing::error!(error = %e, "cannot read a published manifest; refusing");
-                return Err(Refusal::ProviderFailed { epoch: *epoch });
-            }
-        };
         let key = counter_key("disc", agreement, *epoch);
         let used = self.quota_used(&key, "disclosure", *epoch)?;
         let check = DisclosureCheck {
@@ -162,14 +151,27 @@ impl Node {
             records_requested: tokens.len() as u64,
             records_used: used,
         };
+        state.check_disclosure_request(now(), superseded, &check)?;
+        let published = feed_dir(&self.data_dir, agreement, *epoch)
+            .join("index.bin")
+            .exists();
+        let own_manifest = match read_manifest(&self.data_dir, agreement, *epoch) {
+            Ok(Some(m)) if published => m.digest(),
+            Ok(_) => return Err(Refusal::NotPublished { epoch: *epoch }),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read a published manifest; refusing");
+                return Err(Refusal::ProviderFailed { epoch: *epoch });
+            }
+        };
         let bound = CommitmentCheck {
             commitment,
             own_manifest,
+            own_department: &self.config.department,
             tokens,
             indices,
             proof,
         };
-        state.check_disclosure(now(), superseded, &check, &bound)?;
+        state.check_disclosure_commitment(&check, &bound)?;
         self.count_quota(&key, used + tokens.len() as u64, "disclosure", *epoch)?;
         if let Ok(c) = dxmesh_protocol::codec::decode::<ResultCommitment>(commitment.body()) {
             self.log(dxmesh_protocol::audit::Event::CommitmentChecked {

@@ -4,7 +4,7 @@
 //! and the typed [`Refusal`] sent back to the requester and recorded.
 
 use crate::agreement::negotiation::{Negotiation, Status};
-use crate::commitment::{MultiProof, ResultCommitment, token_leaves};
+use crate::commitment::{CommittedInput, MultiProof, ResultCommitment, token_leaves};
 use crate::hash::Hash;
 use crate::identity::PublicKey;
 use crate::roster::Admission;
@@ -100,7 +100,29 @@ impl Negotiation {
         req: &DisclosureCheck<'_>,
         bound: &CommitmentCheck<'_>,
     ) -> Result<(), Refusal> {
-        self.check_request(now, superseded, req)?;
+        self.check_disclosure_request(now, superseded, req)?;
+        self.check_disclosure_commitment(req, bound)
+    }
+
+    /// The first half of [`Self::check_disclosure`]: the request against
+    /// the agreement (in force, epoch, job, fields, quota), before the
+    /// provider reads anything of its own.
+    pub fn check_disclosure_request(
+        &self,
+        now: Timestamp,
+        superseded: bool,
+        req: &DisclosureCheck<'_>,
+    ) -> Result<(), Refusal> {
+        self.check_request(now, superseded, req)
+    }
+
+    /// The second half of [`Self::check_disclosure`]: the commitment the
+    /// request is bound to.
+    pub fn check_disclosure_commitment(
+        &self,
+        req: &DisclosureCheck<'_>,
+        bound: &CommitmentCheck<'_>,
+    ) -> Result<(), Refusal> {
         self.check_commitment(req, bound)
     }
 
@@ -253,10 +275,35 @@ impl Negotiation {
                 i.input.name
             )));
         }
+        // This provider's feed is read as every input defined as its feed,
+        // and as no other.
+        let mine = |i: &&CommittedInput| {
+            i.input.dataset == self.terms.dataset && i.input.provider == bound.own_department
+        };
         if !c.inputs.iter().any(|i| i.manifest == bound.own_manifest) {
             return Err(invalid(format!(
                 "it does not read this provider's feed of epoch {}",
                 req.epoch
+            )));
+        }
+        if let Some(i) = c
+            .inputs
+            .iter()
+            .find(|i| i.manifest == bound.own_manifest && !mine(i))
+        {
+            return Err(invalid(format!(
+                "it reads this provider's feed as input {:?}, which the agreement defines as another feed",
+                i.input.name
+            )));
+        }
+        if let Some(i) = c
+            .inputs
+            .iter()
+            .find(|i| mine(i) && i.manifest != bound.own_manifest)
+        {
+            return Err(invalid(format!(
+                "input {:?} is this provider's feed but names another manifest",
+                i.input.name
             )));
         }
         if c.count > d.max_records_per_epoch {
@@ -331,6 +378,9 @@ pub struct CommitmentCheck<'a> {
     pub commitment: &'a Signed<ResultCommitment>,
     /// Digest of the provider's signed manifest of the requested epoch.
     pub own_manifest: Hash,
+    /// The provider's department in the roster (what an input's
+    /// `provider` names).
+    pub own_department: &'a str,
     /// The tokens asked for.
     pub tokens: &'a [IdToken],
     /// Each token's leaf index in the committed result.

@@ -63,17 +63,23 @@ pub(super) fn audit(cx: &Cx<'_>) -> anyhow::Result<bool> {
         .env("RUST_LOG", "warn")
         .output()?;
     std::fs::write(out.join("audit/report.txt"), &audit.stdout)?;
+    let feeds = format!("{}/data", demo.node_dir("comparator"));
+    let mut recompute_args = vec![
+        "audit",
+        "recompute",
+        "--bundle",
+        bundles[5].as_str(),
+        "--feeds",
+        feeds.as_str(),
+        "--json",
+        "audit/recompute.json",
+    ];
+    for b in bundles.iter().filter(|b| !b.ends_with("comparator")) {
+        recompute_args.push("--provider");
+        recompute_args.push(b);
+    }
     let recompute = Command::new(&demo.exe)
-        .args([
-            "audit",
-            "recompute",
-            "--bundle",
-            bundles[5].as_str(),
-            "--feeds",
-            &format!("{}/data", demo.node_dir("comparator")),
-            "--json",
-            "audit/recompute.json",
-        ])
+        .args(&recompute_args)
         .current_dir(out)
         .env("RUST_LOG", "warn")
         .output()?;
