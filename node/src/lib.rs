@@ -13,9 +13,11 @@
 //!   deduplicate, store) and reading them back.
 //! - [`publish`]: building and serving feeds, disclosures, group keys.
 //! - [`pull`]: verified pulls, pulled feeds' chunk files, retention.
-//! - [`compare`]: job files, the comparison pass, the comparator's cycle.
+//! - [`compare`]: job files, agreed jobs and result commitments, the
+//!   comparison pass, the comparator's cycle.
 //! - [`ministry`]: the national index and its queries.
-//! - [`audit`]: the audit log, witnessing, bundles, offline verification.
+//! - [`audit`]: the audit log, witnessing, bundles, offline verification
+//!   and the recompute of committed results.
 //! - [`daemon`]: `dxmesh run`: the event loop and one handler file per stage.
 //! - [`admin`]: the Unix-socket admin interface (requests and answers).
 //! - [`cli`]: the `dxmesh` command line, one file per command group, and
