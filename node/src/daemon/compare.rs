@@ -155,13 +155,15 @@ impl Node {
         statement: &ResultCommitment,
     ) -> Result<Signed<ResultCommitment>, String> {
         let signed = Signed::sign(&self.identity, statement).map_err(|e| e.to_string())?;
-        self.log(dxmesh_protocol::audit::Event::ResultCommitted {
+        // The commitment is usable only once its record is durable.
+        self.log_durably(dxmesh_protocol::audit::Event::ResultCommitted {
             epoch: statement.epoch,
             result_kind: statement.result_kind.clone(),
             count: statement.count,
             root: statement.root,
             commitment: signed.digest(),
-        });
+        })
+        .map_err(|e| format!("the commitment could not be logged: {e}"))?;
         self.seal_audit();
         Ok(signed)
     }

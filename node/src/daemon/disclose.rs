@@ -107,7 +107,8 @@ impl Node {
         match self.admit_disclosure(peer, &request) {
             Ok(requester) => self.serve_disclosure(requester, request, channel),
             Err(refusal) => {
-                let response = self.refuse_request(peer, "disclosure", refusal);
+                let response =
+                    self.refuse_request(peer, ("disclosure", request.agreement), refusal);
                 let _ = self
                     .swarm
                     .behaviour_mut()
@@ -173,18 +174,20 @@ impl Node {
         };
         state.check_disclosure_commitment(&check, &bound)?;
         self.count_quota(&key, used + tokens.len() as u64, "disclosure", *epoch)?;
-        if let Ok(c) = dxmesh_protocol::codec::decode::<ResultCommitment>(commitment.body()) {
-            self.log(dxmesh_protocol::audit::Event::CommitmentChecked {
-                agreement: *agreement,
-                consumer: requester,
-                epoch: *epoch,
-                result_kind: result_kind.clone(),
-                count: c.count,
-                root: c.root,
-                commitment: commitment.digest(),
-                requested: tokens.len() as u64,
-            });
-        }
+        // Nothing is disclosed under a commitment whose check is not on record.
+        let c = dxmesh_protocol::codec::decode::<ResultCommitment>(commitment.body())
+            .map_err(|_| Refusal::ProviderFailed { epoch: *epoch })?;
+        self.log_durably(dxmesh_protocol::audit::Event::CommitmentChecked {
+            agreement: *agreement,
+            consumer: requester,
+            epoch: *epoch,
+            result_kind: result_kind.clone(),
+            count: c.count,
+            root: c.root,
+            commitment: commitment.digest(),
+            requested: tokens.len() as u64,
+        })
+        .map_err(|_| Refusal::ProviderFailed { epoch: *epoch })?;
         Ok(requester)
     }
 

@@ -30,7 +30,7 @@ impl Node {
         let requester = match self.admit_ministry_query(peer, asked, &commitment) {
             Ok(r) => r,
             Err(refusal) => {
-                let response = self.refuse_request(peer, "ministry query", refusal);
+                let response = self.refuse_request(peer, ("ministry query", agreement), refusal);
                 let _ = self
                     .swarm
                     .behaviour_mut()

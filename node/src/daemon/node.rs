@@ -11,7 +11,7 @@ use crate::admin::{AdminResponse, RefusalInfo};
 use crate::agreements::threads::{Agreements, Thread};
 use crate::base::clock::now;
 use crate::base::config::Config;
-use crate::base::store::Store;
+use crate::base::store::{Store, StoreError};
 use crate::compare::cycle::OpReply;
 use crate::daemon::net::Behaviour;
 use crate::pull::pulls::{PullError, PullSummary};
@@ -266,10 +266,13 @@ impl Node {
         Some((t.state.terms.clone(), self.agreements.superseded(t, now())))
     }
 
+    /// Refuses a request under `agreement` (`what`: pull, disclosure,
+    /// ministry query, feed stream): noted for `status`, logged as
+    /// `request_refused` with the agreement, answered `Denied`.
     pub(super) fn refuse_request(
         &mut self,
         peer: PeerId,
-        what: &str,
+        (what, agreement): (&str, AgreementId),
         refusal: Refusal,
     ) -> Response {
         self.note_refusal(
@@ -280,7 +283,7 @@ impl Node {
         self.log(AuditEvent::RequestRefused {
             kind: what.to_string(),
             requester: PublicKey::from_peer_id(&peer),
-            agreement: None,
+            agreement: Some(agreement),
             refusal: refusal.clone(),
         });
         Response::Denied { refusal }
@@ -331,10 +334,20 @@ impl Node {
 
     /// Appends an event to the audit log (durably, with its checkpoint).
     pub(super) fn log(&mut self, event: AuditEvent) {
+        let _ = self.log_durably(event);
+    }
+
+    /// Appends an event to the audit log and returns whether it is stored,
+    /// for the steps that must not go on without their record (signing a
+    /// commitment, serving a disclosure under one).
+    pub(super) fn log_durably(&mut self, event: AuditEvent) -> Result<(), StoreError> {
         let kind = event.kind();
-        if let Err(e) = self.audit.append(&self.store, now(), event) {
-            tracing::error!(error = %e, kind, "AUDIT: cannot append to the audit log");
-        }
+        self.audit
+            .append(&self.store, now(), event)
+            .map(|_| ())
+            .inspect_err(
+                |e| tracing::error!(error = %e, kind, "AUDIT: cannot append to the audit log"),
+            )
     }
 }
 

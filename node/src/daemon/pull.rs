@@ -181,17 +181,21 @@ impl Node {
         pull_id: [u8; 16],
     ) -> Response {
         let Some(requester) = PublicKey::from_peer_id(&peer) else {
-            return self.refuse_request(peer, "pull", Refusal::NotConsumer);
+            return self.refuse_request(peer, ("pull", agreement), Refusal::NotConsumer);
         };
         let Some((terms, superseded)) = self.provided(&agreement) else {
-            return self.refuse_request(peer, "pull", Refusal::UnknownAgreement);
+            return self.refuse_request(peer, ("pull", agreement), Refusal::UnknownAgreement);
         };
         let key = counter_key("pull", &agreement, epoch);
         let mut pulls: Vec<[u8; 16]> = match self.store.counter(&key) {
             Ok(v) => v.unwrap_or_default(),
             Err(e) => {
                 tracing::error!(error = %e, "cannot read the pulls used; refusing");
-                return self.refuse_request(peer, "pull", Refusal::ProviderFailed { epoch });
+                return self.refuse_request(
+                    peer,
+                    ("pull", agreement),
+                    Refusal::ProviderFailed { epoch },
+                );
             }
         };
         let new_pull = !pulls.contains(&pull_id);
@@ -205,24 +209,38 @@ impl Node {
         };
         let state = &self.find_state(&agreement).map(|t| t.state.clone());
         let Some(state) = state else {
-            return self.refuse_request(peer, "pull", Refusal::UnknownAgreement);
+            return self.refuse_request(peer, ("pull", agreement), Refusal::UnknownAgreement);
         };
         if let Err(refusal) = state.check_pull(now(), superseded, &check) {
-            return self.refuse_request(peer, "pull", refusal);
+            return self.refuse_request(peer, ("pull", agreement), refusal);
         }
         let manifest = match read_manifest(&self.data_dir, &agreement, epoch) {
             Ok(Some(m)) => m,
-            Ok(None) => return self.refuse_request(peer, "pull", Refusal::NotPublished { epoch }),
+            Ok(None) => {
+                return self.refuse_request(
+                    peer,
+                    ("pull", agreement),
+                    Refusal::NotPublished { epoch },
+                );
+            }
             Err(e) => {
                 tracing::error!(error = %e, "cannot read a published manifest");
-                return self.refuse_request(peer, "pull", Refusal::ProviderFailed { epoch });
+                return self.refuse_request(
+                    peer,
+                    ("pull", agreement),
+                    Refusal::ProviderFailed { epoch },
+                );
             }
         };
         if new_pull {
             pulls.push(pull_id);
             if let Err(e) = self.store.set_counter(&key, &pulls) {
                 tracing::error!(error = %e, "cannot record the pull; refusing it");
-                return self.refuse_request(peer, "pull", Refusal::ProviderFailed { epoch });
+                return self.refuse_request(
+                    peer,
+                    ("pull", agreement),
+                    Refusal::ProviderFailed { epoch },
+                );
             }
         }
         tracing::info!(
@@ -539,7 +557,8 @@ impl Node {
                 tracing::info!(%peer, from = request.from, to = request.to, epoch = request.epoch, "serving feed chunks")
             }
             Err(refusal) => {
-                let _ = self.refuse_request(peer, "feed stream", refusal.clone());
+                let _ =
+                    self.refuse_request(peer, ("feed stream", request.agreement), refusal.clone());
             }
         }
         let _ = reply.send(result);
