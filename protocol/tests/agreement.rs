@@ -545,6 +545,40 @@ fn every_disclosure_refusal() {
         code(check("uninsured", &["id_number"], 0, &b)),
         "not_in_commitment"
     );
+    // Fewer leaf indices than tokens.
+    let short: Vec<u64> = (2..11).collect();
+    let b = CommitmentCheck {
+        indices: &short,
+        ..ok.clone()
+    };
+    assert_eq!(
+        code(check("uninsured", &["id_number"], 0, &b)),
+        "not_in_commitment"
+    );
+    // A commitment about another epoch.
+    let mut other_epoch: ResultCommitment = dxmesh_protocol::codec::decode(good.body()).unwrap();
+    other_epoch.epoch = 1;
+    let other_epoch = Signed::sign(&consumer(), &other_epoch).unwrap();
+    let b = CommitmentCheck {
+        commitment: &other_epoch,
+        ..ok.clone()
+    };
+    assert_eq!(
+        code(check("uninsured", &["id_number"], 0, &b)),
+        "commitment_invalid"
+    );
+    // The agreed expression over an input defined otherwise (a filter).
+    let mut filtered: ResultCommitment = dxmesh_protocol::codec::decode(good.body()).unwrap();
+    filtered.inputs[0].input.filter = vec![("status".into(), vec!["active".into()])];
+    let filtered = Signed::sign(&consumer(), &filtered).unwrap();
+    let b = CommitmentCheck {
+        commitment: &filtered,
+        ..ok.clone()
+    };
+    assert_eq!(
+        code(check("uninsured", &["id_number"], 0, &b)),
+        "job_not_agreed"
+    );
     // A committed token claimed at another leaf.
     let shifted: Vec<u64> = (3..13).collect();
     let b = CommitmentCheck {
