@@ -499,3 +499,67 @@ fn a_provider_whose_agreement_names_another_consumer_is_refused_and_recorded() {
     );
     assert!(!hr.dir.join("keys").exists(), "hr holds no key");
 }
+
+/// A provider refused a group key (the custodian had no agreement in the
+/// group yet) does not ask again on its own; once the custodian's agreement
+/// is in place, the operator's next `dxmesh publish` asks again and gets it.
+#[test]
+fn after_a_refusal_the_next_publish_asks_the_custodian_again() {
+    let mut mesh = Mesh::new(BIN);
+    let ps = mesh.init("ps", "public_security", "provider");
+    let hr = mesh.init("hr", "hr", "provider");
+    let cmp = mesh.init("cmp", "comparator", "comparator");
+    for n in [&ps, &hr, &cmp] {
+        manual_schedule(n);
+    }
+    set_custodian(&ps, "registration", "self");
+    set_custodian(&hr, "registration", &ps.peer_id);
+    let roster = mesh.sign_roster("roster-v1", None, &[&ps, &hr, &cmp], &[]);
+    for n in [&ps, &hr, &cmp] {
+        mesh.install(n, &[&roster]);
+    }
+    std::fs::write(mesh.path().join("registry.toml"), registry_terms(1, 0)).unwrap();
+    std::fs::write(mesh.path().join("insured.toml"), insured_terms()).unwrap();
+    let (mut pc, mut procs) = start_all(&mesh, &cmp, &[&ps, &hr]);
+    let [pps, phr] = &mut procs[..] else {
+        unreachable!()
+    };
+    agree(
+        &mut pc,
+        phr,
+        &hr.peer_id,
+        &mesh.path().join("insured.toml"),
+        "active",
+    );
+    let e = phr.cli_fails(&["publish"]);
+    assert!(e.contains("waiting for the key"), "{e}");
+    let start = Instant::now();
+    while !phr
+        .log_text()
+        .contains("the custodian refused our key request")
+    {
+        assert!(start.elapsed() < Duration::from_secs(10));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The custodian's own agreement defines the group's consumer now.
+    agree(
+        &mut pc,
+        pps,
+        &ps.peer_id,
+        &mesh.path().join("registry.toml"),
+        "active",
+    );
+    let key_file = hr.dir.join("keys/registration.key");
+    assert!(!key_file.exists());
+    let e = phr.cli_fails(&["publish"]);
+    assert!(e.contains("waiting for the key"), "{e}");
+    let start = Instant::now();
+    while !key_file.exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "hr never got the key; custodian log:\n{}",
+            pps.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

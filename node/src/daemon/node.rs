@@ -147,6 +147,9 @@ impl PullJob {
 /// A publish waiting for its group key.
 pub(crate) struct WaitingPublish {
     pub(super) group: String,
+    /// The custodian refused: the schedule does not ask again, an
+    /// operator's `dxmesh publish` does.
+    pub(super) refused: bool,
 }
 
 pub(super) struct Node {

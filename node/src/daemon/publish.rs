@@ -83,6 +83,10 @@ impl Node {
             let _ = reply.send(AdminResponse::Published { feeds: vec![] });
             return;
         }
+        // The operator asks again for a key the custodian refused (after
+        // an agreement was fixed); the schedule never does.
+        self.waiting_for_key
+            .retain(|w| !(w.refused && targets.iter().any(|(t, _)| t.token_group == w.group)));
         self.start_publish(targets, Some(reply));
     }
 
@@ -173,7 +177,10 @@ impl Node {
                 }
             }
             Response::Refused { reason } => {
-                tracing::warn!(%group, %peer, ?reason, "the custodian refused our key request")
+                tracing::warn!(%group, %peer, ?reason, "the custodian refused our key request; `dxmesh publish` asks again");
+                for w in self.waiting_for_key.iter_mut().filter(|w| w.group == group) {
+                    w.refused = true;
+                }
             }
             other => tracing::debug!(?other, "unexpected answer to a key request"),
         }
@@ -217,7 +224,10 @@ impl Node {
                         group: group.clone(),
                     },
                 );
-                self.waiting_for_key.push(WaitingPublish { group });
+                self.waiting_for_key.push(WaitingPublish {
+                    group,
+                    refused: false,
+                });
                 Ok(None)
             }
             None => Err(LocalError::Config(format!(
