@@ -197,6 +197,10 @@ mod tests {
         )];
         let (_, again) = agreed_jobs(Path::new("t.toml"), &inputs, &same).unwrap();
         assert_eq!(again[0].expr, agreed[0].expr);
+        // The ministry's set is not a name for a job.
+        let bad = vec![("other_province".to_string(), "registry".to_string())];
+        let e = agreed_jobs(Path::new("t.toml"), &inputs, &bad).unwrap_err();
+        assert!(e.contains("the name of the ministry's set"), "{e}");
         // An unknown name is refused, naming the job.
         let bad = vec![("everyone".to_string(), "registry | nobody".to_string())];
         let e = agreed_jobs(Path::new("t.toml"), &inputs, &bad).unwrap_err();

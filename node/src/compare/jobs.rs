@@ -417,6 +417,19 @@ impl JobFile {
                 "at most 63 inputs and results together".into(),
             ));
         }
+        if let Some(n) = inputs
+            .iter()
+            .map(|(n, _)| n)
+            .chain(&self.order)
+            .find(|n| *n == "other_province")
+        {
+            return Err(refused(
+                path,
+                format!(
+                    "{n:?} is the name of the ministry's set; name the input or result otherwise"
+                ),
+            ));
+        }
         let mut names: BTreeMap<String, u32> = inputs
             .iter()
             .enumerate()
