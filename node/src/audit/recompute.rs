@@ -37,7 +37,7 @@ const MAX_EXPR: usize = 4096;
 /// The verdict on one commitment.
 #[derive(Debug, Clone, Serialize)]
 pub struct Checked {
-    /// `<epoch>-<kind>` as in the bundle.
+    /// The result kind and epoch, and the start of the commitment's digest.
     pub commitment: String,
     /// Committed result tokens.
     pub committed: u64,
@@ -73,7 +73,7 @@ impl Recompute {
                 .unwrap_or_else(|| "-".into());
             let verdict = if c.problems.is_empty() { "OK" } else { "WRONG" };
             out.push_str(&format!(
-                "  {:<40} committed {:>9}  recomputed {:>9}  {verdict}\n",
+                "  {:<44} committed {:>9}  recomputed {:>9}  {verdict}\n",
                 c.commitment, c.committed, got
             ));
             for p in &c.problems {
@@ -218,8 +218,15 @@ struct Known<'a> {
 
 /// Recomputes one commitment.
 fn check_one(name: &str, c: &ResultCommitment, known: &Known<'_>, feeds: &Path) -> Checked {
+    // `<epoch>-<digest>` as exported; shown as the result it is about.
+    let digest = name.split_once('-').map_or(name, |(_, d)| d);
     let mut checked = Checked {
-        commitment: name.to_string(),
+        commitment: format!(
+            "{} of epoch {} ({})",
+            c.result_kind,
+            c.epoch,
+            &digest[..digest.len().min(12)]
+        ),
         committed: c.count,
         recomputed: None,
         problems: Vec::new(),
