@@ -275,9 +275,12 @@ fn audit(h: &mut String, audit: Option<&Value>) {
 
 /// Whether every commitment of a recompute report held (None: no report).
 fn recompute_ok(r: &Value) -> Option<bool> {
+    let missing = r["missing"].as_array().is_some_and(|m| !m.is_empty());
     r["commitments"].as_array().map(|cs| {
-        cs.iter()
-            .all(|c| c["problems"].as_array().is_some_and(|p| p.is_empty()))
+        !missing
+            && cs
+                .iter()
+                .all(|c| c["problems"].as_array().is_some_and(|p| p.is_empty()))
     })
 }
 
@@ -356,5 +359,35 @@ mod tests {
                     .all(|_| page.contains("xmlns=\"http://www.w3.org/2000/svg\""))
         );
         assert!(!page.contains("<script") && !page.contains("src="));
+    }
+
+    #[test]
+    fn the_recompute_verdict_and_its_rows_are_shown() {
+        let summary = serde_json::json!({"epoch": 0, "reference_date": "2026-11-27", "results": {}, "inputs": {}, "timing_secs": {}});
+        let page = |problems: serde_json::Value| {
+            let audit = serde_json::json!({"checks": {}, "failures": [],
+                "recompute": {"commitments": [{"commitment": "uninsured of epoch 0 (ab12)",
+                    "committed": 5, "recomputed": 5, "problems": problems}], "missing": []}});
+            render(&ReportInputs {
+                summary: &summary,
+                coverage: &[],
+                imports: &[],
+                agreements: &[],
+                audit: Some(&audit),
+                expected: None,
+            })
+        };
+        let ok = page(serde_json::json!([]));
+        assert!(
+            ok.contains("every committed result recomputed from the feeds"),
+            "{ok}"
+        );
+        assert!(ok.contains("<td>uninsured of epoch 0 (ab12)</td>"), "{ok}");
+        let bad = page(serde_json::json!(["one <token> more"]));
+        assert!(
+            bad.contains("A COMMITTED RESULT DOES NOT RECOMPUTE"),
+            "{bad}"
+        );
+        assert!(bad.contains("one &lt;token&gt; more"), "{bad}");
     }
 }
