@@ -495,3 +495,140 @@ fn pull_with_an_unreadable_pull_counter_is_refused_not_served() {
     assert!(e.contains("[provider_failed]"), "{e}");
     provider_recorded(&mut s, "provider_failed");
 }
+
+/// The terms of the ministry's national index for the comparator: its one
+/// job is the candidates `registry`, at most `quota` IDs per epoch.
+fn national_terms(quota: u64) -> String {
+    format!(
+        r#"dataset = "national"
+token_group = "national"
+purpose_code = "registration/ministry-check"
+purpose = "Remove residents insured in another province from the outreach list."
+not_before = "{from}"
+not_after = "{until}"
+retention_days = 90
+fields = [ {{ name = "id_number", treatment = "token" }} ]
+rows = []
+[cycle]
+period = "daily"
+anchor = "{from}"
+window = "P1D"
+max_pulls = 1
+[disclosure]
+fields = ["province_code", "insurance_type"]
+max_records_per_epoch = {quota}
+[disclosure.inputs.registry]
+dataset = "registry"
+provider = "public_security"
+[[disclosure.jobs]]
+kind = "ministry_query"
+expr = "registry"
+"#,
+        from = day(-1),
+        until = day(365),
+    )
+}
+
+/// A ministry query names the candidates' commitment: more IDs in the epoch
+/// than candidates committed, a commitment the comparator did not sign, and
+/// one for another job are each refused and recorded by the ministry.
+#[test]
+fn ministry_queries_outside_the_candidates_commitment_are_refused() {
+    let (mut s, rows) = setup(BIN, 50, &registry_terms(2, 10_000));
+    s.mesh.install(&s.min, &[&s.mesh.path().join("roster-v1")]);
+    let ids: Vec<String> = rows.iter().take(3).map(|r| r.id.clone()).collect();
+    let mut csv = String::from("id_number,province_code,insurance_type\n");
+    for id in &ids {
+        csv.push_str(&format!("{id},11,enterprise_pension\n"));
+    }
+    std::fs::write(s.mesh.path().join("national.csv"), csv).unwrap();
+    s.mesh.import("min", "national", "national.csv");
+    std::fs::write(s.mesh.path().join("national.toml"), national_terms(100)).unwrap();
+    dxmesh_tests::edit_config(
+        &s.min.dir,
+        "bootstrap = []",
+        &format!("bootstrap = [\"{}\"]", s.pcmp.addr()),
+    );
+    let mut pmin = s.mesh.start(&s.min);
+    pmin.wait_for("the comparator", Duration::from_secs(30), |st| {
+        !st.connected.is_empty()
+    });
+    let min_peer = s.min.peer_id.clone();
+    let (_, agreement) = dxmesh_tests::agree(
+        &mut s.pcmp,
+        &mut pmin,
+        &min_peer,
+        &s.mesh.path().join("national.toml"),
+        "active",
+    );
+    let agreement: [u8; 32] = hex::decode(&agreement).unwrap().try_into().unwrap();
+    let key = |node: &dxmesh_tests::NodeDir| {
+        dxmesh_node::base::keyfile::read_identity(&node.dir.join("node.key")).unwrap()
+    };
+    let statement = |expr: &str| dxmesh_protocol::commitment::ResultCommitment {
+        epoch: current_epoch(),
+        result_kind: "uninsured".into(),
+        expr: expr.into(),
+        inputs: vec![dxmesh_protocol::commitment::CommittedInput {
+            input: dxmesh_protocol::agreement::AgreedInput {
+                name: "registry".into(),
+                dataset: "registry".into(),
+                provider: "public_security".into(),
+                filter: vec![],
+            },
+            manifest: [1; 32],
+        }],
+        sets: vec![],
+        count: 2,
+        root: [2; 32],
+    };
+    let sign = |by: &dxmesh_tests::NodeDir, expr: &str| {
+        dxmesh_protocol::signed::Signed::sign(&key(by), &statement(expr)).unwrap()
+    };
+    let ask = |ids: &[String], commitment| {
+        let r = raw_request(
+            &s.cmp.dir.join("node.key"),
+            &pmin.addr(),
+            Request::MinistryQuery {
+                agreement,
+                epoch: current_epoch(),
+                fields: vec!["province_code".into(), "insurance_type".into()],
+                ids: ids
+                    .iter()
+                    .map(|i| {
+                        let far = dxmesh_protocol::date::Date::new(2100, 1, 1).unwrap();
+                        dxmesh_protocol::id::normalise(i, far).unwrap()
+                    })
+                    .collect(),
+                commitment,
+            },
+        )
+        .unwrap();
+        match r {
+            Response::Ministry { .. } => "answered".to_string(),
+            Response::Denied { refusal } => refusal.code().to_string(),
+            other => format!("{other:?}"),
+        }
+    };
+    // Two candidates committed: two IDs are answered, a third is not.
+    assert_eq!(ask(&ids[..2], sign(&s.cmp, "registry")), "answered");
+    assert_eq!(
+        ask(&ids[2..], sign(&s.cmp, "registry")),
+        "not_in_commitment"
+    );
+    assert_eq!(
+        ask(&ids[..1], sign(&s.ps, "registry")),
+        "commitment_invalid"
+    );
+    assert_eq!(
+        ask(&ids[..1], sign(&s.cmp, "(registry | registry)")),
+        "job_not_agreed"
+    );
+    for code in ["not_in_commitment", "commitment_invalid", "job_not_agreed"] {
+        pmin.wait_for(
+            &format!("a `{code}` refusal"),
+            Duration::from_secs(20),
+            |st| st.refusals.iter().any(|r| r.reason.contains(code)),
+        );
+    }
+}
