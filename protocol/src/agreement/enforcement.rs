@@ -142,42 +142,7 @@ impl Negotiation {
         commitment: &Signed<ResultCommitment>,
     ) -> Result<(), Refusal> {
         self.check_request(now, superseded, req)?;
-        let invalid = |reason: String| Refusal::CommitmentInvalid { reason };
-        let c = commitment
-            .verify_by(req.requester)
-            .map_err(|e| invalid(format!("not signed by the requester: {e}")))?;
-        if c.epoch != req.epoch {
-            return Err(invalid(format!(
-                "it is about epoch {}, not {}",
-                c.epoch, req.epoch
-            )));
-        }
-        let d = &self.terms.disclosure;
-        let not_agreed = |why: String| Refusal::JobNotAgreed {
-            kind: req.result_kind.to_string(),
-            why,
-        };
-        let job = d
-            .job(req.result_kind)
-            .ok_or_else(|| not_agreed("the agreement names no job of that result kind".into()))?;
-        let names: Vec<&str> = c.inputs.iter().map(|i| i.input.name.as_str()).collect();
-        if c.expr != job.expr
-            || names != job.inputs.iter().map(String::as_str).collect::<Vec<_>>()
-            || c.inputs
-                .iter()
-                .any(|i| d.input(&i.input.name) != Some(&i.input))
-        {
-            return Err(not_agreed(format!(
-                "the committed candidates are not those of the agreed job {:?}",
-                job.expr
-            )));
-        }
-        if c.count > d.max_records_per_epoch {
-            return Err(invalid(format!(
-                "it commits to {} candidates, over the quota of {} per epoch",
-                c.count, d.max_records_per_epoch
-            )));
-        }
+        let c = self.check_committed_job(req, commitment, false)?;
         let asked = req.records_used.saturating_add(req.records_requested);
         if asked > c.count {
             return Err(Refusal::NotInCommitment {
@@ -227,18 +192,22 @@ impl Negotiation {
         Ok(())
     }
 
-    /// The commitment a disclosure is bound to (see [`Self::check_disclosure`]).
-    fn check_commitment(
+    /// What every commitment is checked for, for a disclosure or a
+    /// ministry query: signed by the requester, about the epoch (and the
+    /// result kind, if `same_kind`), stating the agreed job's expression
+    /// over the inputs as the agreement defines them, and committing to no
+    /// more results than the epoch's quota. Returns the commitment.
+    fn check_committed_job(
         &self,
         req: &DisclosureCheck<'_>,
-        bound: &CommitmentCheck<'_>,
-    ) -> Result<(), Refusal> {
+        commitment: &Signed<ResultCommitment>,
+        same_kind: bool,
+    ) -> Result<ResultCommitment, Refusal> {
         let invalid = |reason: String| Refusal::CommitmentInvalid { reason };
-        let c = bound
-            .commitment
+        let c = commitment
             .verify_by(req.requester)
             .map_err(|e| invalid(format!("not signed by the requester: {e}")))?;
-        if c.epoch != req.epoch || c.result_kind != req.result_kind {
+        if c.epoch != req.epoch || (same_kind && c.result_kind != req.result_kind) {
             return Err(invalid(format!(
                 "it is about {:?} of epoch {}, not {:?} of epoch {}",
                 c.result_kind, c.epoch, req.result_kind, req.epoch
@@ -275,6 +244,23 @@ impl Negotiation {
                 i.input.name
             )));
         }
+        if c.count > d.max_records_per_epoch {
+            return Err(invalid(format!(
+                "it commits to {} results, over the quota of {} records per epoch",
+                c.count, d.max_records_per_epoch
+            )));
+        }
+        Ok(c)
+    }
+
+    /// The commitment a disclosure is bound to (see [`Self::check_disclosure`]).
+    fn check_commitment(
+        &self,
+        req: &DisclosureCheck<'_>,
+        bound: &CommitmentCheck<'_>,
+    ) -> Result<(), Refusal> {
+        let invalid = |reason: String| Refusal::CommitmentInvalid { reason };
+        let c = self.check_committed_job(req, bound.commitment, true)?;
         // This provider's feed is read as every input defined as its feed,
         // and as no other.
         let mine = |i: &&CommittedInput| {
@@ -304,12 +290,6 @@ impl Negotiation {
             return Err(invalid(format!(
                 "input {:?} is this provider's feed but names another manifest",
                 i.input.name
-            )));
-        }
-        if c.count > d.max_records_per_epoch {
-            return Err(invalid(format!(
-                "it commits to {} results, over the quota of {} records per epoch",
-                c.count, d.max_records_per_epoch
             )));
         }
         if bound.tokens.len() != bound.indices.len() {
