@@ -144,21 +144,25 @@ impl Setup {
     /// `dxmesh disclose --kind uninsured` can ask for any of them. Returns
     /// the result's size.
     pub fn commit_results(&self) -> u64 {
-        let jobs = self.mesh.path().join("registry-job.toml");
-        std::fs::write(&jobs, crate::registry::REGISTRY_JOB).unwrap();
-        let out = self.mesh.path().join("committed");
+        let summary = self.compare(crate::registry::REGISTRY_JOB, "committed");
+        summary["results"]["uninsured"]["count"].as_u64().unwrap()
+    }
+
+    /// Has the comparator run the job file `jobs` (its text) into the
+    /// folder `name` of the mesh; returns its `summary.json`.
+    pub fn compare(&self, jobs: &str, name: &str) -> serde_json::Value {
+        let file = self.mesh.path().join(format!("{name}.toml"));
+        std::fs::write(&file, jobs).unwrap();
+        let out = self.mesh.path().join(name);
         let _ = std::fs::remove_dir_all(&out);
         self.pcmp.cli(&[
             "compare",
             "--jobs",
-            jobs.to_str().unwrap(),
+            file.to_str().unwrap(),
             "--out",
             out.to_str().unwrap(),
         ]);
-        let summary: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap())
-                .unwrap();
-        summary["results"]["uninsured"]["count"].as_u64().unwrap()
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap()
     }
 
     /// The provider's stored feed directory for the current epoch.

@@ -108,21 +108,38 @@ fn pulled_tokens(dir: &Path) -> BTreeSet<Vec<u8>> {
     out
 }
 
-#[test]
-fn the_custodian_hands_the_group_key_to_providers_only_and_tokens_match_across_feeds() {
+/// A mesh of the nodes named (of `ps`, `hr`, `cmp`, `min`), on a manual
+/// schedule, with one roster of them all: public security is the custodian
+/// of `registration`, hr asks it for the key.
+fn key_mesh<const N: usize>(names: [&str; N]) -> (Mesh, [NodeDir; N]) {
     let mut mesh = Mesh::new(BIN);
-    let ps = mesh.init("ps", "public_security", "provider");
-    let hr = mesh.init("hr", "hr", "provider");
-    let cmp = mesh.init("cmp", "comparator", "comparator");
-    for n in [&ps, &hr, &cmp] {
-        manual_schedule(n);
+    let nodes = names.map(|name| {
+        let (department, role) = match name {
+            "ps" => ("public_security", "provider"),
+            "hr" => ("hr", "provider"),
+            "cmp" => ("comparator", "comparator"),
+            _ => ("ministry", "ministry"),
+        };
+        let n = mesh.init(name, department, role);
+        manual_schedule(&n);
+        n
+    });
+    let find = |name: &str| nodes.iter().find(|n| n.dir.ends_with(name));
+    if let (Some(ps), Some(hr)) = (find("ps"), find("hr")) {
+        set_custodian(ps, "registration", "self");
+        set_custodian(hr, "registration", &ps.peer_id);
     }
-    set_custodian(&ps, "registration", "self");
-    set_custodian(&hr, "registration", &ps.peer_id);
-    let roster = mesh.sign_roster("roster-v1", None, &[&ps, &hr, &cmp], &[]);
-    for n in [&ps, &hr, &cmp] {
+    let members: Vec<&NodeDir> = nodes.iter().collect();
+    let roster = mesh.sign_roster("roster-v1", None, &members, &[]);
+    for n in &nodes {
         mesh.install(n, &[&roster]);
     }
+    (mesh, nodes)
+}
+
+#[test]
+fn the_custodian_hands_the_group_key_to_providers_only_and_tokens_match_across_feeds() {
+    let (mesh, [ps, hr, cmp]) = key_mesh(["ps", "hr", "cmp"]);
     // Data: the registry, and insured persons: every third registry person plus strangers.
     let rows = registry_rows(600);
     std::fs::write(mesh.path().join("registry.csv"), registry_csv(&rows)).unwrap();
@@ -299,19 +316,7 @@ fn start_all(mesh: &Mesh, cmp: &NodeDir, others: &[&NodeDir]) -> (NodeProc, Vec<
 
 #[test]
 fn a_provider_with_the_groups_consumer_gets_the_key_and_the_custodian_logs_it() {
-    let mut mesh = Mesh::new(BIN);
-    let ps = mesh.init("ps", "public_security", "provider");
-    let hr = mesh.init("hr", "hr", "provider");
-    let cmp = mesh.init("cmp", "comparator", "comparator");
-    for n in [&ps, &hr, &cmp] {
-        manual_schedule(n);
-    }
-    set_custodian(&ps, "registration", "self");
-    set_custodian(&hr, "registration", &ps.peer_id);
-    let roster = mesh.sign_roster("roster-v1", None, &[&ps, &hr, &cmp], &[]);
-    for n in [&ps, &hr, &cmp] {
-        mesh.install(n, &[&roster]);
-    }
+    let (mesh, [ps, hr, cmp]) = key_mesh(["ps", "hr", "cmp"]);
     std::fs::write(mesh.path().join("registry.toml"), registry_terms(1, 0)).unwrap();
     std::fs::write(
         mesh.path().join("insured.toml"),
@@ -387,20 +392,7 @@ fn a_provider_with_the_groups_consumer_gets_the_key_and_the_custodian_logs_it() 
 
 #[test]
 fn a_provider_whose_agreement_names_another_consumer_is_refused_and_recorded() {
-    let mut mesh = Mesh::new(BIN);
-    let ps = mesh.init("ps", "public_security", "provider");
-    let hr = mesh.init("hr", "hr", "provider");
-    let cmp = mesh.init("cmp", "comparator", "comparator");
-    let min = mesh.init("min", "ministry", "ministry");
-    for n in [&ps, &hr, &cmp, &min] {
-        manual_schedule(n);
-    }
-    set_custodian(&ps, "registration", "self");
-    set_custodian(&hr, "registration", &ps.peer_id);
-    let roster = mesh.sign_roster("roster-v1", None, &[&ps, &hr, &cmp, &min], &[]);
-    for n in [&ps, &hr, &cmp, &min] {
-        mesh.install(n, &[&roster]);
-    }
+    let (mesh, [ps, hr, cmp, min]) = key_mesh(["ps", "hr", "cmp", "min"]);
     let file = |name: &str, text: String| {
         let path = mesh.path().join(name);
         std::fs::write(&path, text).unwrap();
@@ -505,19 +497,7 @@ fn a_provider_whose_agreement_names_another_consumer_is_refused_and_recorded() {
 /// is in place, the operator's next `dxmesh publish` asks again and gets it.
 #[test]
 fn after_a_refusal_the_next_publish_asks_the_custodian_again() {
-    let mut mesh = Mesh::new(BIN);
-    let ps = mesh.init("ps", "public_security", "provider");
-    let hr = mesh.init("hr", "hr", "provider");
-    let cmp = mesh.init("cmp", "comparator", "comparator");
-    for n in [&ps, &hr, &cmp] {
-        manual_schedule(n);
-    }
-    set_custodian(&ps, "registration", "self");
-    set_custodian(&hr, "registration", &ps.peer_id);
-    let roster = mesh.sign_roster("roster-v1", None, &[&ps, &hr, &cmp], &[]);
-    for n in [&ps, &hr, &cmp] {
-        mesh.install(n, &[&roster]);
-    }
+    let (mesh, [ps, hr, cmp]) = key_mesh(["ps", "hr", "cmp"]);
     std::fs::write(mesh.path().join("registry.toml"), registry_terms(1, 0)).unwrap();
     std::fs::write(mesh.path().join("insured.toml"), insured_terms()).unwrap();
     let (mut pc, mut procs) = start_all(&mesh, &cmp, &[&ps, &hr]);

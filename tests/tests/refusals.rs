@@ -339,9 +339,7 @@ fn a_job_the_agreement_does_not_name_discloses_nothing() {
     let (mut s, _) = setup(BIN, 300, &registry_terms(2, 10_000));
     s.pps.cli(&["publish"]);
     s.pcmp.cli(&["pull", "--agreement", &s.agreement[..12]]);
-    let jobs = s.mesh.path().join("evil.toml");
-    std::fs::write(
-        &jobs,
+    let summary = s.compare(
         r#"order = ["everyone", "uninsured"]
 [inputs.registry]
 dataset = "registry"
@@ -353,18 +351,9 @@ disclose = { input = "registry", fields = ["id_number", "name", "address"] }
 expr = "registry"
 disclose = { input = "registry", fields = ["id_number", "name"] }
 "#,
-    )
-    .unwrap();
+        "evil",
+    );
     let out = s.mesh.path().join("evil");
-    s.pcmp.cli(&[
-        "compare",
-        "--jobs",
-        jobs.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    let summary: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
     let everyone = &summary["results"]["everyone"];
     assert_eq!(everyone["refused"], "job_not_agreed", "{summary}");
     assert_eq!(everyone["disclosed_records"], 0, "{summary}");

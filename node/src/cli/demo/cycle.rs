@@ -39,6 +39,18 @@ impl Terms {
             quota,
         })
     }
+
+    /// An agreement template with the demo's dates, cycle and quota.
+    fn fill(&self, template: &str, reference: Date) -> String {
+        let period = format!("P{}D", self.period_days);
+        template
+            .replace("{{FROM}}", &self.from.to_string())
+            .replace("{{UNTIL}}", &self.until.to_string())
+            .replace("{{ANCHOR}}", &reference.to_string())
+            .replace("{{PERIOD}}", &period)
+            .replace("{{WINDOW}}", &period)
+            .replace("{{QUOTA}}", &self.quota)
+    }
 }
 
 /// The agreement threads, by provider.
@@ -70,19 +82,12 @@ fn negotiate(
     template: &str,
 ) -> anyhow::Result<String> {
     let (demo, out, opts) = (cx.demo, cx.out, cx.opts);
-    let period_days = terms.period_days;
     let text = TEMPLATES
         .iter()
         .find(|(n, _)| *n == template)
         .map(|(_, t)| *t)
         .context("template")?;
-    let text = text
-        .replace("{{FROM}}", &terms.from.to_string())
-        .replace("{{UNTIL}}", &terms.until.to_string())
-        .replace("{{ANCHOR}}", &opts.reference.to_string())
-        .replace("{{PERIOD}}", &format!("P{period_days}D"))
-        .replace("{{WINDOW}}", &format!("P{period_days}D"))
-        .replace("{{QUOTA}}", &terms.quota);
+    let text = terms.fill(text, opts.reference);
     let path = out.join(format!("agreements/{template}"));
     std::fs::create_dir_all(path.parent().context("dir")?)?;
     std::fs::write(&path, text)?;
@@ -166,7 +171,6 @@ pub(super) fn compare(cx: &Cx<'_>, peers: &Peers, terms: &Terms) -> anyhow::Resu
 /// ministry pulls); returns the number of records pulled, as printed.
 fn upload(cx: &Cx<'_>, peers: &Peers, terms: &Terms) -> anyhow::Result<String> {
     let (demo, out, opts) = (cx.demo, cx.out, cx.opts);
-    let period_days = terms.period_days;
     demo.dx(&[
         "dataset",
         "import",
@@ -177,14 +181,13 @@ fn upload(cx: &Cx<'_>, peers: &Peers, terms: &Terms) -> anyhow::Result<String> {
         "--file",
         "verified_registrations.csv",
     ])?;
-    let upload = include_str!("../../../../deploy/agreements/upload.toml")
+    let upload = terms
+        .fill(
+            include_str!("../../../../deploy/agreements/upload.toml"),
+            opts.reference,
+        )
         .replace("{{PROVIDER}}", &peers["comparator"])
-        .replace("{{CONSUMER}}", &peers["ministry"])
-        .replace("{{FROM}}", &terms.from.to_string())
-        .replace("{{UNTIL}}", &terms.until.to_string())
-        .replace("{{ANCHOR}}", &opts.reference.to_string())
-        .replace("{{PERIOD}}", &format!("P{period_days}D"))
-        .replace("{{WINDOW}}", &format!("P{period_days}D"));
+        .replace("{{CONSUMER}}", &peers["ministry"]);
     let upath = out.join("agreements/upload.toml");
     std::fs::write(&upath, upload)?;
     let o = demo.dx(&[
