@@ -291,6 +291,28 @@ impl IdNumber {
         validate18(buf, max)
     }
 
+    /// The ID as a number: its first 17 digits (the check character
+    /// follows from them). Keys order as the ID numbers do, and
+    /// [`IdNumber::from_key`] is the inverse: sorted indexes store these 8
+    /// bytes instead of 18.
+    pub fn key(&self) -> u64 {
+        self.0[..17]
+            .iter()
+            .fold(0u64, |k, d| k * 10 + u64::from(d - b'0'))
+    }
+
+    /// The ID number whose [`IdNumber::key`] is `key`, checked like
+    /// [`IdNumber::from_normalised`] (a key of more than 17 digits, or
+    /// without a valid birth date, is an error).
+    pub fn from_key(key: u64) -> Result<IdNumber, IdError> {
+        let digits = format!("{key:017}");
+        let mut bytes = digits.into_bytes();
+        if bytes.len() == 17 {
+            bytes.push(check_character(&bytes));
+        }
+        IdNumber::from_normalised(&bytes)
+    }
+
     /// The 18 characters.
     pub fn as_str(&self) -> &str {
         std::str::from_utf8(&self.0).expect("an IdNumber is ASCII")
@@ -415,5 +437,32 @@ mod tests {
     fn check_character_rule() {
         assert_eq!(check_character(b"11010519491231002"), b'X');
         assert_eq!(check_character(b"44052418800101001"), b'4');
+    }
+
+    #[test]
+    fn keys_order_like_ids_and_round_trip() {
+        let ids: Vec<IdNumber> = [
+            "11010519491231002X",
+            "440524188001010014",
+            "110105194912310029",
+            "000000190001010000",
+        ]
+        .iter()
+        .filter_map(|s| {
+            let mut b = s.as_bytes()[..17].to_vec();
+            b.push(check_character(&b));
+            IdNumber::from_normalised(&b).ok()
+        })
+        .collect();
+        assert!(ids.len() >= 3, "fixtures must be valid IDs");
+        for a in &ids {
+            assert_eq!(IdNumber::from_key(a.key()).unwrap(), *a);
+            for b in &ids {
+                assert_eq!(a.key().cmp(&b.key()), a.as_bytes().cmp(b.as_bytes()));
+            }
+        }
+        // More than 17 digits, or no valid birth date: refused.
+        assert!(IdNumber::from_key(100_000_000_000_000_000).is_err());
+        assert!(IdNumber::from_key(11_010_519_491_331_002).is_err());
     }
 }

@@ -61,6 +61,7 @@ impl Node {
                 continue;
             }
             let _ = self.store.set_audit_meta(&key, b"1");
+            self.prepare_national_index(&r.dataset);
             self.log(Event::Imported {
                 dataset: r.dataset.clone(),
                 generation: r.generation,
@@ -72,8 +73,29 @@ impl Node {
         }
     }
 
-    /// Asks every connected peer to witness our newest checkpoint, with a
-    /// consistency proof from the size it last cosigned.
+    /// Builds the national index of a newly imported `dataset` in the
+    /// background if an agreement lets a consumer query it (so that the
+    /// first ministry query of the generation does not wait for it).
+    fn prepare_national_index(&self, dataset: &str) {
+        let me = self.identity.public();
+        let queried = self.agreements.threads().any(|t| {
+            let terms = &t.state.terms;
+            terms.provider == me
+                && terms.dataset == dataset
+                && crate::ministry::answers_ministry_queries(terms)
+        });
+        if !queried {
+            return;
+        }
+        let (data_dir, dataset) = (self.data_dir.clone(), dataset.to_string());
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = crate::ministry::index::NationalIndex::for_dataset(&data_dir, &dataset)
+            {
+                tracing::error!(dataset, error = %e, "cannot build the national index");
+            }
+        });
+    }
+
     /// Signs a checkpoint over what was appended since the last one.
     pub(crate) fn seal_audit(&mut self) {
         if let Err(e) = self.audit.seal(&self.store, &self.identity) {
@@ -81,6 +103,8 @@ impl Node {
         }
     }
 
+    /// Asks every connected peer to witness our newest checkpoint, with a
+    /// consistency proof from the size it last cosigned.
     pub(super) fn witness_peers(&mut self) {
         self.seal_audit();
         let Some(note) = self.audit.latest().map(str::to_string) else {

@@ -100,7 +100,7 @@ impl Node {
             requester: &requester,
             admission: self.admission(&peer),
             epoch,
-            result_kind: "ministry_query",
+            result_kind: crate::ministry::MINISTRY_QUERY,
             fields,
             records_requested: ids.len() as u64,
             records_used: used,

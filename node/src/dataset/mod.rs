@@ -65,6 +65,7 @@ mod model;
 mod normalise;
 mod reader;
 mod records;
+pub mod sorted;
 mod source;
 mod tap;
 #[cfg(test)]
@@ -81,4 +82,3 @@ pub use model::{
 pub use reader::{Blocks, DatasetReader, RawBlocks};
 pub(crate) use records::BlockCursor;
 pub use records::BlockError;
-pub(crate) use writer::DirectWriter;

@@ -113,6 +113,20 @@ impl<'a> BlockCursor<'a> {
         Ok(BlockCursor { rest, left })
     }
 
+    /// A cursor over the bytes of one record (as a feed's index locates it).
+    pub(crate) fn one(record: &'a [u8]) -> BlockCursor<'a> {
+        BlockCursor {
+            rest: record,
+            left: 1,
+        }
+    }
+
+    /// Where in `body` (the slice this cursor was made from) the next
+    /// record begins.
+    pub(crate) fn offset_in(&self, body: &[u8]) -> usize {
+        body.len() - self.rest.len()
+    }
+
     /// Records not read yet.
     pub(crate) fn remaining(&self) -> u64 {
         self.left

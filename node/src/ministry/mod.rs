@@ -1,32 +1,35 @@
 //! The ministry's national participation index and its queries: which of
-//! the ID numbers a province asks about are insured, where and how.
+//! the ID numbers a province asks about are insured, where and how. The
+//! national dataset is imported like any other; [`index`] keeps it sorted
+//! by ID on disk so that a query costs in proportion to the IDs asked.
+
+mod error;
+pub mod index;
+
+pub use error::MinistryError;
 
 use crate::base::clock::now;
-use crate::dataset::{BlockError, ImportError};
 use dxmesh_protocol::agreement::Terms;
 use dxmesh_protocol::feed::MinistryAnswer;
 use dxmesh_protocol::id::IdNumber;
+use index::NationalIndex;
 use std::path::Path;
 
-/// Why the national index could not answer a query.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum MinistryError {
-    /// The national index dataset cannot be opened or read.
-    #[error(transparent)]
-    Dataset(#[from] ImportError),
-    /// A stored block of the national index does not decode.
-    #[error("the national index is damaged: {0}")]
-    Damaged(#[from] BlockError),
-    /// A field the query asks for is not a column of the index.
-    #[error("the national index has no column {0:?}")]
-    NoColumn(String),
+/// The result kind of a ministry query (the job an agreement names).
+pub const MINISTRY_QUERY: &str = "ministry_query";
+
+/// Whether `terms` let a consumer ask ministry queries of their dataset
+/// (the provider then keeps a national index of it).
+pub fn answers_ministry_queries(terms: &Terms) -> bool {
+    terms
+        .disclosure
+        .jobs
+        .iter()
+        .any(|j| j.kind == MINISTRY_QUERY)
 }
 
-/// An ID and the national index values asked for.
-type IndexRecord = (IdNumber, Vec<String>);
-
-/// Looks IDs up in the national index dataset (one scan for the whole batch).
+/// Looks IDs up in the national index of the agreement's dataset (built
+/// on first use for each imported generation).
 pub fn answer_query(
     data_dir: &Path,
     terms: &Terms,
@@ -34,55 +37,8 @@ pub fn answer_query(
     fields: &[String],
     ids: &[IdNumber],
 ) -> Result<MinistryAnswer, MinistryError> {
-    let reader = crate::dataset::DatasetReader::open(data_dir, &terms.dataset)?;
-    let cols: Vec<usize> = fields
-        .iter()
-        .map(|f| {
-            reader
-                .columns()
-                .iter()
-                .position(|c| c == f)
-                .ok_or_else(|| MinistryError::NoColumn(f.clone()))
-        })
-        .collect::<Result<_, _>>()?;
-    let wanted: std::collections::HashSet<IdNumber> = ids.iter().copied().collect();
-    let mut found = Vec::new();
-    let mut raw = crate::dataset::RawBlocks::open(&reader, false)?;
-    loop {
-        let mut group = Vec::new();
-        while group.len() < 16 {
-            match raw.next_block()? {
-                Some(b) => group.push(b),
-                None => break,
-            }
-        }
-        if group.is_empty() {
-            break;
-        }
-        use rayon::prelude::*;
-        let parts: Vec<Result<Vec<IndexRecord>, BlockError>> = group
-            .par_iter()
-            .map(|bytes| {
-                let mut cursor = crate::dataset::BlockCursor::new(bytes)?;
-                let mut values = Vec::new();
-                let mut found = Vec::new();
-                while let Some(id) = cursor.next_record(|i| cols.contains(&i), &mut values)? {
-                    if wanted.contains(&id) {
-                        let record = cols
-                            .iter()
-                            .map(|c| values.get(*c).copied().unwrap_or("").to_string())
-                            .collect();
-                        found.push((id, record));
-                    }
-                }
-                Ok(found)
-            })
-            .collect();
-        for p in parts {
-            found.extend(p?);
-        }
-    }
-    found.sort();
+    let index = NationalIndex::for_dataset(data_dir, &terms.dataset)?;
+    let found = index.lookup(ids, fields)?;
     Ok(MinistryAnswer {
         agreement: terms.id(),
         epoch,

@@ -13,7 +13,8 @@
 
 use super::plan::{Plan, RecordRef, value};
 use super::store::{FeedStoreError, ROW_BITS, feed_dir, io_err, read_manifest};
-use crate::dataset::{BlockCursor, DatasetReader, DirectWriter, RawBlocks};
+use crate::dataset::sorted::SortedWriter;
+use crate::dataset::{BlockCursor, DatasetReader, RawBlocks};
 use dxmesh_protocol::agreement::{FieldTerm, Terms};
 use dxmesh_protocol::codec;
 use dxmesh_protocol::feed::{CHUNK_TARGET_BYTES, Chunk, Manifest, Quality};
@@ -59,11 +60,20 @@ struct Row {
     clear_off: u32,
 }
 
-/// Every row of a feed, its clear-value arena and the rows out of scope.
+/// Every row of a feed, its clear-value arena, the rows out of scope, and
+/// where each record lies in its block.
 struct Rows {
     rows: Vec<Row>,
     arena: Vec<u8>,
     out_of_scope: u64,
+    layout: Vec<BlockLayout>,
+}
+
+/// Where the records of block `block` begin in its body, and where the
+/// last one ends: what turns a row into the bytes a disclosure reads.
+struct BlockLayout {
+    block: usize,
+    starts: Vec<u32>,
 }
 
 /// Rows whose clear values are loaded together when chunks are built.
@@ -99,6 +109,7 @@ pub fn publish(input: &PublishInput<'_>) -> Result<Signed<Manifest>, FeedStoreEr
     let started = std::time::Instant::now();
     let mut rows = tokenise(&reader, &plan, input.key, &terms.dataset)?;
     let t_tokenised = started.elapsed();
+    let layout = std::mem::take(&mut rows.layout);
     let sorted = Sorted::new(&mut rows, plan.attrs.len(), plan.clear.len());
     let t_sorted = started.elapsed();
     let parent = dir
@@ -117,8 +128,9 @@ pub fn publish(input: &PublishInput<'_>) -> Result<Signed<Manifest>, FeedStoreEr
         &sorted,
         &ranges,
         &terms.fields,
-        report.generation,
+        (report.generation, &layout),
     )?;
+    drop(layout);
     let t_written = started.elapsed();
     let manifest = Manifest {
         provider: input.identity.public(),
@@ -175,6 +187,7 @@ fn tokenise(
         rows: Vec::with_capacity(reader.report().rows_kept as usize),
         arena: Vec::new(),
         out_of_scope: 0,
+        layout: Vec::new(),
     });
     let (block_tx, block_rx) = std::sync::mpsc::sync_channel::<
         Result<(usize, Vec<u8>), FeedStoreError>,
@@ -217,10 +230,13 @@ fn tokenise(
             acc.arena.extend_from_slice(&part.arena);
             acc.rows.append(&mut part.rows);
             acc.out_of_scope += part.out_of_scope;
+            acc.layout.append(&mut part.layout);
             Ok(())
         })
     })?;
-    acc.into_inner().map_err(|_| panicked())
+    let mut rows = acc.into_inner().map_err(|_| panicked())?;
+    rows.layout.sort_unstable_by_key(|l| l.block);
+    Ok(rows)
 }
 
 /// The rows of block `b` (its own arena; offsets into it).
@@ -246,18 +262,24 @@ fn tokenise_block(
             message: format!("block {b} is larger than a dataset block may be"),
         });
     }
+    let mut starts = Vec::with_capacity(cursor.remaining() as usize + 1);
     let mut out = Rows {
         rows: Vec::with_capacity(cursor.remaining() as usize),
         arena: Vec::new(),
         out_of_scope: 0,
+        layout: Vec::new(),
     };
     let mut norm = String::new();
     let mut values = Vec::with_capacity(plan.used.len());
     let mut i = 0usize;
-    while let Some(id) = cursor
-        .next_record(|c| plan.used.get(c).copied().unwrap_or(false), &mut values)
-        .map_err(|e| bad_block(e.to_string()))?
-    {
+    loop {
+        starts.push(cursor.offset_in(bytes) as u32);
+        let Some(id) = cursor
+            .next_record(|c| plan.used.get(c).copied().unwrap_or(false), &mut values)
+            .map_err(|e| bad_block(e.to_string()))?
+        else {
+            break;
+        };
         let rec = &RecordRef {
             id,
             values: &values,
@@ -301,6 +323,7 @@ fn tokenise_block(
             clear_off: off as u32,
         });
     }
+    out.layout.push(BlockLayout { block: b, starts });
     Ok(out)
 }
 
@@ -428,22 +451,60 @@ impl<'a> Sorted<'a> {
     }
 }
 
-/// The private index: the dataset generation, then `(token, row)` pairs in
-/// token order.
-fn write_index(path: &Path, generation: u64, rows: &[Row]) -> Result<(), FeedStoreError> {
-    let mut index = DirectWriter::create(path)?;
-    let mut staged = Vec::with_capacity(1 << 20);
-    staged.extend_from_slice(&generation.to_be_bytes());
-    for r in rows {
-        staged.extend_from_slice(&r.token.0);
-        staged.extend_from_slice(&r.row.to_be_bytes());
-        if staged.len() >= 1 << 20 {
-            index.write(&staged)?;
-            staged.clear();
+/// Width of an entry of the private index: the token, the record's byte
+/// offset in `records.bin` and its length.
+pub(crate) const INDEX_ENTRY: usize = 16 + 8 + 4;
+
+/// The private index (a [`SortedFile`](crate::dataset::sorted::SortedFile)
+/// whose meta is the dataset generation): `(token, offset, length)` of
+/// every row's record, in token order. Written through the page cache:
+/// disclosures read it soon after.
+fn write_index(
+    path: &Path,
+    generation: u64,
+    rows: &[Row],
+    layout: &[BlockLayout],
+) -> Result<(), FeedStoreError> {
+    // Each block's body begins after the previous blocks and its own
+    // 4-byte length.
+    let mut body_at = Vec::with_capacity(layout.len());
+    let mut at = 0u64;
+    for (b, l) in layout.iter().enumerate() {
+        if l.block != b {
+            return Err(FeedStoreError::Io {
+                path: path.to_path_buf(),
+                message: format!("no layout of block {b}"),
+            });
         }
+        body_at.push(at + 4);
+        at += 4 + u64::from(l.starts.last().copied().unwrap_or(0));
     }
-    index.write(&staged)?;
-    index.finish()?.sync_data().map_err(io_err(path))
+    let mut index = SortedWriter::create(path, INDEX_ENTRY, 16, false)?;
+    let mut entry = [0u8; INDEX_ENTRY];
+    for r in rows {
+        let (b, i) = (
+            (r.row >> ROW_BITS) as usize,
+            (r.row & ((1 << ROW_BITS) - 1)) as usize,
+        );
+        let (Some(starts), Some(base)) = (layout.get(b).map(|l| &l.starts), body_at.get(b)) else {
+            return Err(FeedStoreError::Io {
+                path: path.to_path_buf(),
+                message: format!("a row of block {b}, past the last block"),
+            });
+        };
+        let (Some(start), Some(end)) = (starts.get(i), starts.get(i + 1)) else {
+            return Err(FeedStoreError::Io {
+                path: path.to_path_buf(),
+                message: format!("row {i} of block {b}, past its end"),
+            });
+        };
+        entry[..16].copy_from_slice(&r.token.0);
+        entry[16..24].copy_from_slice(&(base + u64::from(*start)).to_be_bytes());
+        entry[24..].copy_from_slice(&(end - start).to_be_bytes());
+        index.push(&entry)?;
+    }
+    index.finish(&generation.to_be_bytes())?;
+    Ok(())
 }
 
 /// Writes every chunk (in parallel) and the index (beside them) into `dir`
@@ -453,11 +514,11 @@ fn write_files(
     sorted: &Sorted<'_>,
     ranges: &[Range<usize>],
     schema: &[FieldTerm],
-    generation: u64,
+    (generation, layout): (u64, &[BlockLayout]),
 ) -> Result<(Vec<Hash>, Vec<IdToken>), FeedStoreError> {
     let index_path = dir.join("index.bin");
     let (index, written) = std::thread::scope(|scope| {
-        let index = scope.spawn(|| write_index(&index_path, generation, sorted.rows));
+        let index = scope.spawn(|| write_index(&index_path, generation, sorted.rows, layout));
         let written: Result<Vec<(Hash, IdToken)>, FeedStoreError> = ranges
             .par_iter()
             .enumerate()

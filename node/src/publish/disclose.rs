@@ -1,15 +1,18 @@
 //! Disclosure at the provider: resolving result tokens through the epoch's
-//! private index to the allowed fields of the records they came from,
-//! reading only the dataset blocks that hold them.
+//! private index (fence lookups, see [`crate::dataset::sorted`]) to the
+//! records they came from, and reading just those records (nearby ones in
+//! one read) for the allowed fields. A request's cost follows the tokens it
+//! asks for, not the size of the dataset.
 
-use super::store::{FeedStoreError, ROW_BITS, feed_dir, io_err};
+use super::store::{FeedStoreError, feed_dir, io_err};
+use crate::dataset::sorted::SortedFile;
 use crate::dataset::{BlockCursor, DatasetReader};
 use dxmesh_protocol::agreement::Terms;
 use dxmesh_protocol::feed::{DisclosedRecord, Disclosure};
 use dxmesh_protocol::time::Timestamp;
 use dxmesh_protocol::token::IdToken;
 use rayon::prelude::*;
-use std::io::Read;
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 /// Resolves `tokens` through the epoch's index to the values of `fields`
@@ -25,40 +28,13 @@ pub fn disclose(
 ) -> Result<Disclosure, FeedStoreError> {
     let agreement = terms.id();
     let index_path = feed_dir(data_dir, &agreement, epoch).join("index.bin");
-    let bytes = std::fs::read(&index_path).map_err(io_err(&index_path))?;
-    if bytes.len() < 8 || (bytes.len() - 8) % 20 != 0 {
-        return Err(FeedStoreError::Io {
-            path: index_path,
-            message: "malformed index".into(),
-        });
-    }
-    let mut g = [0u8; 8];
-    g.copy_from_slice(&bytes[..8]);
-    let generation = u64::from_be_bytes(g);
-    let entries = &bytes[8..];
-    let n = entries.len() / 20;
-    let token_at = |i: usize| &entries[i * 20..i * 20 + 16];
-    let row_at = |i: usize| {
-        let mut r = [0u8; 4];
-        r.copy_from_slice(&entries[i * 20 + 16..i * 20 + 20]);
-        u32::from_be_bytes(r)
-    };
-    // Token -> rows, by binary search in the sorted index.
-    let mut wanted: Vec<(u32, IdToken)> = Vec::new();
-    let mut unknown = Vec::new();
-    for t in tokens {
-        let lo = partition(n, |i| token_at(i) < &t.0[..]);
-        let mut i = lo;
-        while i < n && token_at(i) == &t.0[..] {
-            wanted.push((row_at(i), *t));
-            i += 1;
-        }
-        if i == lo {
-            unknown.push(*t);
-        }
-    }
-    wanted.sort_unstable();
-    wanted.dedup();
+    let index = SortedFile::open(&index_path)?;
+    let generation = <[u8; 8]>::try_from(index.meta())
+        .map(u64::from_be_bytes)
+        .map_err(|_| FeedStoreError::Io {
+            path: index_path.clone(),
+            message: "the index names no dataset generation".into(),
+        })?;
     let reader = DatasetReader::open(data_dir, &terms.dataset)?;
     if reader.report().generation != generation {
         return Err(FeedStoreError::GenerationGone {
@@ -85,72 +61,53 @@ pub fn disclose(
             }
         })
         .collect::<Result<_, _>>()?;
-    // Decode only the blocks that hold wanted rows, in parallel.
-    let mut by_block: std::collections::BTreeMap<usize, Vec<(u32, IdToken)>> =
-        std::collections::BTreeMap::new();
-    for (row, token) in &wanted {
-        by_block
-            .entry((row >> ROW_BITS) as usize)
-            .or_default()
-            .push((row & ((1 << ROW_BITS) - 1), *token));
-    }
-    let offsets = block_offsets(&reader)?;
-    let path = reader.dir().join("records.bin");
-    let per_block: Vec<Result<Vec<DisclosedRecord>, FeedStoreError>> = by_block
-        .into_par_iter()
-        // One block buffer per worker, reused: a request reads most blocks.
-        .map_init(Vec::new, |buf, (b, rows)| {
-            let (off, len) = *offsets.get(b).ok_or_else(|| FeedStoreError::Io {
-                path: path.clone(),
-                message: format!("no block {b}"),
+    // Token -> (offset, length) of every record, by fence lookups.
+    let mut asked: Vec<IdToken> = tokens.to_vec();
+    asked.par_sort_unstable();
+    asked.dedup();
+    let located: Vec<Result<Lookup, FeedStoreError>> = asked
+        .par_chunks(LOOKUP_TASK)
+        .map(|task| {
+            let keys: Vec<&[u8]> = task.iter().map(|t| &t.0[..]).collect();
+            let mut hits = Vec::new();
+            let mut seen = vec![false; task.len()];
+            index.lookup(&keys, |i, e| {
+                seen[i] = true;
+                let mut at = [0u8; 8];
+                at.copy_from_slice(&e[16..24]);
+                hits.push(Located {
+                    at: u64::from_be_bytes(at),
+                    len: u32::from_be_bytes([e[24], e[25], e[26], e[27]]),
+                    token: task[i],
+                });
             })?;
-            buf.resize(len, 0);
-            let f = std::fs::File::open(&path).map_err(io_err(&path))?;
-            std::os::unix::fs::FileExt::read_exact_at(&f, buf, off).map_err(io_err(&path))?;
-            let bad_block = |problem: String| FeedStoreError::Io {
-                path: path.clone(),
-                message: format!("block {b} does not decode: {problem}"),
-            };
-            // The rows asked for, in block order; each record is read once.
-            let mut rows = rows;
-            rows.sort_unstable();
-            let mut cursor = BlockCursor::new(buf).map_err(|e| bad_block(e.to_string()))?;
-            let mut values = Vec::new();
-            let mut out = Vec::with_capacity(rows.len());
-            let mut next = rows.iter().peekable();
-            let mut i = 0u32;
-            while next.peek().is_some() {
-                let wanted = |c: usize| sources.contains(&Some(c));
-                let Some(id) = cursor
-                    .next_record(wanted, &mut values)
-                    .map_err(|e| bad_block(e.to_string()))?
-                else {
-                    // The index names a row the block does not have.
-                    let row = next.peek().map_or(i, |(row, _)| *row);
-                    return Err(bad_block(format!(
-                        "the index names row {row}, past its end ({i} records)"
-                    )));
-                };
-                while let Some((_, token)) = next.next_if(|(row, _)| *row == i) {
-                    let values = sources
-                        .iter()
-                        .map(|s| match s {
-                            None => id.as_str().to_string(),
-                            Some(c) => values.get(*c).map(|v| v.to_string()).unwrap_or_default(),
-                        })
-                        .collect();
-                    out.push(DisclosedRecord {
-                        token: *token,
-                        values,
-                    });
-                }
-                i += 1;
-            }
-            Ok(out)
+            let unknown = task
+                .iter()
+                .zip(&seen)
+                .filter(|(_, s)| !**s)
+                .map(|(t, _)| *t)
+                .collect();
+            Ok((hits, unknown))
         })
         .collect();
+    let mut wanted = Vec::new();
+    let mut unknown = Vec::new();
+    for part in located {
+        let (hits, missing) = part?;
+        wanted.extend(hits);
+        unknown.extend(missing);
+    }
+    // Read the records in file order, nearby ones in one read.
+    wanted.sort_unstable_by_key(|l| (l.at, l.token));
+    wanted.dedup_by_key(|l| (l.at, l.token));
+    let file = reader.records_file()?;
+    let path = reader.dir().join(crate::dataset::RECORDS_FILE);
+    let per_task: Vec<Result<Vec<DisclosedRecord>, FeedStoreError>> = wanted
+        .par_chunks(READ_TASK)
+        .map(|task| read_records(&file, &path, task, &sources))
+        .collect();
     let mut records = Vec::with_capacity(wanted.len());
-    for r in per_block {
+    for r in per_task {
         records.extend(r?);
     }
     Ok(Disclosure {
@@ -164,38 +121,80 @@ pub fn disclose(
     })
 }
 
-/// (byte offset of the body, body length) of every block of the records file.
-fn block_offsets(reader: &DatasetReader) -> Result<Vec<(u64, usize)>, FeedStoreError> {
-    use std::io::{Seek, SeekFrom};
-    let path = reader.dir().join("records.bin");
-    let mut f = std::io::BufReader::new(std::fs::File::open(&path).map_err(io_err(&path))?);
-    let mut out = Vec::new();
-    let mut pos = 0u64;
-    loop {
-        let mut header = [0u8; 4];
-        match f.read_exact(&mut header) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
-            Err(e) => return Err(io_err(&path)(e)),
-        }
-        let len = u32::from_be_bytes(header) as usize;
-        out.push((pos + 4, len));
-        pos += 4 + len as u64;
-        f.seek(SeekFrom::Start(pos)).map_err(io_err(&path))?;
-    }
-    Ok(out)
+/// Tokens looked up per parallel task.
+const LOOKUP_TASK: usize = 4096;
+/// Records read per parallel task.
+const READ_TASK: usize = 2048;
+/// Records closer than this are read together.
+const READ_GAP: u64 = 4096;
+/// At most this many bytes per read.
+const READ_SPAN: u64 = 1 << 20;
+
+/// What one lookup task found: where the records are, and the tokens the
+/// index does not hold.
+type Lookup = (Vec<Located>, Vec<IdToken>);
+
+/// Where a token's record lies in `records.bin`.
+#[derive(Clone, Copy)]
+struct Located {
+    at: u64,
+    len: u32,
+    token: IdToken,
 }
 
-/// First index in `0..n` where `pred` is false (pred is true then false).
-fn partition(n: usize, pred: impl Fn(usize) -> bool) -> usize {
-    let (mut lo, mut hi) = (0, n);
-    while lo < hi {
-        let mid = (lo + hi) / 2;
-        if pred(mid) {
-            lo = mid + 1;
-        } else {
-            hi = mid;
+/// Reads and decodes the records of `task` (in file order), keeping the
+/// values of `sources` (`None`: the ID).
+fn read_records(
+    file: &std::fs::File,
+    path: &Path,
+    task: &[Located],
+    sources: &[Option<usize>],
+) -> Result<Vec<DisclosedRecord>, FeedStoreError> {
+    let bad = |at: u64, problem: String| FeedStoreError::Io {
+        path: path.to_path_buf(),
+        message: format!("the record at byte {at} does not decode: {problem}"),
+    };
+    let mut out = Vec::with_capacity(task.len());
+    let mut buf = Vec::new();
+    let mut next = 0;
+    while next < task.len() {
+        // One read: from this record to the last one within reach.
+        let from = task[next].at;
+        let mut to = from + u64::from(task[next].len);
+        let mut last = next + 1;
+        while let Some(l) = task.get(last)
+            && l.at <= to + READ_GAP
+            && l.at + u64::from(l.len) - from <= READ_SPAN
+        {
+            to = to.max(l.at + u64::from(l.len));
+            last += 1;
         }
+        buf.resize((to - from) as usize, 0);
+        file.read_exact_at(&mut buf, from).map_err(io_err(path))?;
+        let mut values = Vec::new();
+        for l in &task[next..last] {
+            let start = (l.at - from) as usize;
+            let mut cursor = BlockCursor::one(&buf[start..start + l.len as usize]);
+            let wanted = |c: usize| sources.contains(&Some(c));
+            let id = cursor
+                .next_record(wanted, &mut values)
+                .map_err(|e| bad(l.at, e.to_string()))?
+                .ok_or_else(|| bad(l.at, "no record".into()))?;
+            if let Err(e) = cursor.next_record(|_| false, &mut Vec::new()) {
+                return Err(bad(l.at, e.to_string()));
+            }
+            out.push(DisclosedRecord {
+                token: l.token,
+                values: sources
+                    .iter()
+                    .map(|s| match s {
+                        None => id.as_str().to_string(),
+                        Some(c) => values.get(*c).map(|v| v.to_string()).unwrap_or_default(),
+                    })
+                    .collect(),
+            });
+        }
+        next = last;
     }
-    lo
+    Ok(out)
 }

@@ -4,9 +4,10 @@
 //! Layout under the data directory:
 //! `feeds/<agreement hex>/<epoch>/` holds `manifest.bin` (the encoded
 //! `Signed<Manifest>`), `chunk-00000.bin` ... (encoded chunks, exactly the
-//! bytes whose hashes the manifest lists) and `index.bin` (private: the
-//! dataset generation, then sorted `(ID token, row number)` pairs, used only
-//! for disclosure; never sent). A feed is built in a temporary directory and
+//! bytes whose hashes the manifest lists) and `index.bin` (private, used
+//! only for disclosure, never sent: a sorted file, see
+//! [`crate::dataset::sorted`], of `(ID token, record offset, record length)`
+//! entries into the dataset generation its meta names). A feed is built in a temporary directory and
 //! renamed into place, so a half-built feed is never visible.
 
 use crate::dataset::ImportError;
@@ -39,6 +40,9 @@ pub enum FeedStoreError {
         /// What went wrong.
         message: String,
     },
+    /// The feed's private index cannot be written or read, or is damaged.
+    #[error("the feed's index: {0}")]
+    Index(#[from] crate::dataset::sorted::SortedError),
     /// The epoch has no start date.
     #[error("epoch {0} is outside the cycle's calendar")]
     Epoch(u64),
@@ -89,6 +93,6 @@ pub fn read_manifest(
         })
 }
 
-/// Rows are addressed as (block << ROW_BITS) | index within the block, in
-/// the private index and in disclosure.
+/// While a feed is built, rows are addressed as (block << ROW_BITS) |
+/// index within the block (the index then stores each record's offset).
 pub(crate) const ROW_BITS: u32 = 17;

@@ -39,6 +39,27 @@ impl<'a> Cx<'a> {
     }
 }
 
+/// Records how long `node` took for `stage` in `stage_times.json` in the
+/// output directory. The demo runs the departments' imports and publishes
+/// one after another, so each is timed alone on the machine:
+/// `tests/bench/cycle.sh` adds them up to the deployment's critical path.
+pub(super) fn record_stage_time(
+    out: &Path,
+    stage: &str,
+    node: &str,
+    secs: f64,
+) -> anyhow::Result<()> {
+    let path = out.join("stage_times.json");
+    let mut all: serde_json::Value = match std::fs::read_to_string(&path) {
+        Ok(s) => serde_json::from_str(&s)?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => serde_json::json!({}),
+        Err(e) => return Err(e.into()),
+    };
+    all[stage][node] = serde_json::json!(secs);
+    std::fs::write(&path, serde_json::to_string_pretty(&all)?)?;
+    Ok(())
+}
+
 /// A long step: a spinner on the terminal (stderr) while it runs, then one
 /// line on stdout with its duration (kept in logs).
 pub(super) struct Step {

@@ -4,7 +4,7 @@
 //! followed by the upload of its verified findings to the ministry under an
 //! agreement of their own.
 
-use super::context::{Cx, Peers, TOTAL, done, step};
+use super::context::{Cx, Peers, TOTAL, done, record_stage_time, step};
 use super::options::{NODES, TEMPLATES};
 use super::process::field;
 use anyhow::Context;
@@ -124,9 +124,11 @@ pub(super) fn publish(cx: &Cx<'_>) -> anyhow::Result<()> {
     for (name, _, data) in NODES {
         if data.is_some() && name != "ministry" {
             let dir = demo.node_dir(name);
+            let started = std::time::Instant::now();
             demo.wait(&format!("{name} to publish"), 60, || {
                 demo.dx(&["publish", "--dir", &dir]).ok()
             })?;
+            record_stage_time(cx.out, "publish", name, started.elapsed().as_secs_f64())?;
         }
     }
     done(t);

@@ -2,7 +2,7 @@
 //! given), the trust anchor, the seven nodes and their signed roster, the
 //! mesh started from one bootstrap address, and each department's import.
 
-use super::context::{Cx, Peers, TOTAL, done, step};
+use super::context::{Cx, Peers, TOTAL, done, record_stage_time, step};
 use super::options::NODES;
 use super::process::{edit, field};
 use anyhow::{Context, bail};
@@ -183,14 +183,14 @@ pub(super) fn import(cx: &Cx<'_>, input: &Path) -> anyhow::Result<()> {
                 "--file",
                 path.to_str().context("path")?,
             ];
-            imports.push((
-                name,
-                Command::new(&demo.exe)
-                    .args(args)
-                    .current_dir(out)
-                    .env("RUST_LOG", "warn")
-                    .output(),
-            ));
+            let started = std::time::Instant::now();
+            let output = Command::new(&demo.exe)
+                .args(args)
+                .current_dir(out)
+                .env("RUST_LOG", "warn")
+                .output();
+            record_stage_time(out, "import", name, started.elapsed().as_secs_f64())?;
+            imports.push((name, output));
         }
     }
     for (name, r) in imports {

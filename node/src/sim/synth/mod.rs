@@ -117,6 +117,8 @@ mod tables;
 mod tests;
 mod writers;
 
+pub use tables::INSURANCE_TYPES;
+
 pub use model::{
     DEPARTMENT_FILES, EXPECTED_FILES, ExpectedCounts, MAX_RESIDENTS, SUMMARY_FILE, SynthError,
     SynthOptions, SynthReport,

@@ -90,7 +90,8 @@ pub(super) const DISABILITY_CATEGORIES: [(&str, u32); 7] = [
     ("multiple", 6),
 ];
 
-pub(super) const INSURANCE_TYPES: [&str; 7] = [
+/// The insurance types of `docs/agreements.md`, as the synthetic exports spell them.
+pub const INSURANCE_TYPES: [&str; 7] = [
     "enterprise_pension",
     "resident_pension",
     "employee_medical",

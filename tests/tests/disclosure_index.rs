@@ -1,0 +1,133 @@
+//! Disclosure through a feed's private index, in process: a registry of
+//! three dataset blocks is imported and published, and tokens from every
+//! block (neighbours read together, far ones apart, repeats, one token the
+//! feed lacks) resolve to exactly the records they came from; a dataset
+//! re-imported since the feed was published is refused.
+
+use dxmesh_node::agreements::terms_file::TermsFile;
+use dxmesh_node::dataset::{ImportOptions, MAX_BLOCK_RECORDS, import};
+use dxmesh_node::publish::build::{PublishInput, publish};
+use dxmesh_node::publish::disclose::disclose;
+use dxmesh_node::publish::store::FeedStoreError;
+use dxmesh_protocol::date::Date;
+use dxmesh_protocol::id::IdNumber;
+use dxmesh_protocol::identity::Identity;
+use dxmesh_protocol::token::{EpochKey, IdToken};
+use dxmesh_tests::{registry_csv, registry_rows, registry_terms};
+
+#[test]
+fn tokens_from_every_block_resolve_to_their_own_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let rows = registry_rows(2 * MAX_BLOCK_RECORDS + 5_000);
+    let csv = dir.path().join("registry.csv");
+    std::fs::write(&csv, registry_csv(&rows)).unwrap();
+    let today = Date::parse(&dxmesh_tests::day(0)).unwrap();
+    let opts = ImportOptions {
+        dataset: "registry".into(),
+        file: csv.clone(),
+        mapping: None,
+        format: None,
+        reference: today,
+    };
+    import(&data, &opts).unwrap();
+
+    let provider = Identity::from_seed([1; 32]).unwrap();
+    let consumer = Identity::from_seed([2; 32]).unwrap();
+    let terms_path = dir.path().join("terms.toml");
+    std::fs::write(&terms_path, registry_terms(3, 1_000_000)).unwrap();
+    let terms = TermsFile::load(&terms_path)
+        .unwrap()
+        .to_terms(
+            &terms_path,
+            Some(provider.public()),
+            Some(consumer.public()),
+        )
+        .unwrap();
+    let key = EpochKey::from_bytes([7; 32]);
+    let now = dxmesh_node::base::clock::now();
+    publish(&PublishInput {
+        data_dir: &data,
+        terms: &terms,
+        epoch: 0,
+        key: Some(&key),
+        identity: &provider,
+        previous: None,
+        now,
+    })
+    .unwrap();
+
+    // Rows at the start, middle and end of every block, neighbours, and
+    // the last row; only rows the feed's scope keeps have tokens.
+    let n = rows.len();
+    let picks: Vec<usize> = [0, 1, 2, 3, 500, 65_535, 65_536, 65_537, 100_000, 131_071]
+        .into_iter()
+        .chain([131_072, 131_073, n - 2, n - 1])
+        .filter(|i| rows[*i].in_scope())
+        .collect();
+    assert!(picks.len() >= 8, "enough picks in scope");
+    let token_of =
+        |i: usize| key.id_token(&IdNumber::from_normalised(rows[i].id.as_bytes()).unwrap());
+    let mut tokens: Vec<IdToken> = picks.iter().map(|i| token_of(*i)).collect();
+    tokens.push(token_of(picks[0]));
+    let stranger = IdToken([0xAB; 16]);
+    tokens.push(stranger);
+    // Out-of-scope rows were never in the feed: unknown too.
+    let out_of_scope = (0..n).find(|i| !rows[*i].in_scope()).unwrap();
+    tokens.push(token_of(out_of_scope));
+
+    let fields = [
+        "id_number".to_string(),
+        "name".to_string(),
+        "address".to_string(),
+    ];
+    let d = disclose(&data, &terms, 0, "uninsured", &fields, &tokens, now).unwrap();
+    let mut got: Vec<(IdToken, Vec<String>)> = d
+        .records
+        .iter()
+        .map(|r| (r.token, r.values.clone()))
+        .collect();
+    got.sort();
+    let mut want: Vec<(IdToken, Vec<String>)> = picks
+        .iter()
+        .map(|i| {
+            let r = &rows[*i];
+            (
+                token_of(*i),
+                vec![r.id.clone(), r.name.clone(), r.address.clone()],
+            )
+        })
+        .collect();
+    want.sort();
+    assert_eq!(got, want);
+    let mut unknown = d.unknown.clone();
+    unknown.sort();
+    let mut want_unknown = vec![stranger, token_of(out_of_scope)];
+    want_unknown.sort();
+    assert_eq!(unknown, want_unknown);
+
+    // A field the dataset lacks is refused before anything is read.
+    let err = disclose(
+        &data,
+        &terms,
+        0,
+        "uninsured",
+        &["salary".to_string()],
+        &tokens,
+        now,
+    );
+    assert!(matches!(err, Err(FeedStoreError::Schema { .. })), "{err:?}");
+
+    // Re-imported since the feed was built: the records the index points
+    // at are gone, and disclosure says so.
+    import(&data, &opts).unwrap();
+    let err = disclose(&data, &terms, 0, "uninsured", &fields, &tokens, now);
+    assert!(
+        matches!(
+            err,
+            Err(FeedStoreError::GenerationGone { generation: 1, .. })
+        ),
+        "{err:?}"
+    );
+}
