@@ -46,16 +46,7 @@ fn person(i: u64) -> (IdNumber, String, &'static str) {
 }
 
 fn peak_mib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<u64>().ok())
-        })
-        .unwrap_or(0)
-        / 1024
+    dxmesh_tests::bench::peak_rss_kib() / 1024
 }
 
 fn var(name: &str, default: u64) -> u64 {

@@ -69,13 +69,8 @@ fn main() {
             records as f64 / secs / 1e6
         );
     }
-    let hwm = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .map(|v| v.trim().to_string())
-        })
-        .unwrap_or_default();
-    println!("peak memory of the pass: {hwm} (target < 1 GiB)");
+    println!(
+        "peak memory of the pass: {} MiB (target < 1 GiB)",
+        dxmesh_tests::bench::peak_rss_kib() / 1024
+    );
 }

@@ -13,11 +13,13 @@
 //! - [`Mesh`] (`mesh.rs`): a trust anchor, a roster, and node directories.
 //! - [`Setup`] (`setup.rs`): a provider and the comparator with an agreement.
 //! - `registry.rs`: generated registry rows, ID numbers, dates, feed terms.
+//! - [`bench`]: what the benchmarks under `bench/` share.
 //! - [`scan_for`] (`scan.rs`) and [`raw_request`] (`raw.rs`): looking for
 //!   leaked bytes, and playing a foreign member over libp2p.
 
 #![forbid(unsafe_code)]
 
+pub mod bench;
 mod command;
 mod mesh;
 mod node_dir;

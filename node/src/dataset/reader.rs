@@ -344,6 +344,8 @@ impl Iterator for Blocks<'_> {
 pub struct RawBlocks {
     path: PathBuf,
     file: RecordsReader,
+    /// File offset of the next block's length.
+    next: u64,
 }
 
 impl RawBlocks {
@@ -354,7 +356,17 @@ impl RawBlocks {
     pub fn open(reader: &DatasetReader, once: bool) -> Result<RawBlocks, ImportError> {
         let path = reader.dir().join(RECORDS_FILE);
         let file = RecordsReader::open(&path, once).map_err(io_err(&path))?;
-        Ok(RawBlocks { path, file })
+        Ok(RawBlocks {
+            path,
+            file,
+            next: 0,
+        })
+    }
+
+    /// The file offset where the body of the next block will begin (after
+    /// its 4-byte length): where a record read from it lies in the file.
+    pub fn next_body_offset(&self) -> u64 {
+        self.next + 4
     }
 
     /// Reads the next block into a new buffer; None at the end.
@@ -381,6 +393,7 @@ impl RawBlocks {
         // Only growth is zeroed; a reused buffer is overwritten in place.
         buf.resize(len, 0);
         self.file.read_exact(buf).map_err(io_err(&self.path))?;
+        self.next += 4 + len as u64;
         Ok(true)
     }
 }

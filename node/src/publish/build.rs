@@ -12,12 +12,13 @@
 //! is fsynced before the manifest is signed.
 
 use super::plan::{Plan, RecordRef, value};
-use super::store::{FeedStoreError, ROW_BITS, feed_dir, io_err, read_manifest};
+use super::store::{FeedStoreError, feed_dir, io_err, read_manifest};
 use crate::dataset::sorted::SortedWriter;
 use crate::dataset::{BlockCursor, DatasetReader, RawBlocks};
 use dxmesh_protocol::agreement::{FieldTerm, Terms};
 use dxmesh_protocol::codec;
 use dxmesh_protocol::feed::{CHUNK_TARGET_BYTES, Chunk, Manifest, Quality};
+use dxmesh_protocol::id::IdNumber;
 use dxmesh_protocol::identity::Identity;
 use dxmesh_protocol::merkle::{self, Hash};
 use dxmesh_protocol::signed::Signed;
@@ -55,25 +56,21 @@ const MAX_ATTRS: usize = 3;
 struct Row {
     token: IdToken,
     attrs: [AttrToken; MAX_ATTRS],
-    row: u32,
+    /// Where the record lies in `records.bin`: its byte offset (low 40
+    /// bits) and length (high 24 bits), for the private index.
+    at: u64,
     clear_len: u16,
     clear_off: u32,
 }
 
-/// Every row of a feed, its clear-value arena, the rows out of scope, and
-/// where each record lies in its block.
+/// Bits of [`Row::at`] that hold the offset.
+const OFFSET_BITS: u32 = 40;
+
+/// Every row of a feed, its clear-value arena and the rows out of scope.
 struct Rows {
     rows: Vec<Row>,
     arena: Vec<u8>,
     out_of_scope: u64,
-    layout: Vec<BlockLayout>,
-}
-
-/// Where the records of block `block` begin in its body, and where the
-/// last one ends: what turns a row into the bytes a disclosure reads.
-struct BlockLayout {
-    block: usize,
-    starts: Vec<u32>,
 }
 
 /// Rows whose clear values are loaded together when chunks are built.
@@ -109,7 +106,6 @@ pub fn publish(input: &PublishInput<'_>) -> Result<Signed<Manifest>, FeedStoreEr
     let started = std::time::Instant::now();
     let mut rows = tokenise(&reader, &plan, input.key, &terms.dataset)?;
     let t_tokenised = started.elapsed();
-    let layout = std::mem::take(&mut rows.layout);
     let sorted = Sorted::new(&mut rows, plan.attrs.len(), plan.clear.len());
     let t_sorted = started.elapsed();
     let parent = dir
@@ -128,9 +124,8 @@ pub fn publish(input: &PublishInput<'_>) -> Result<Signed<Manifest>, FeedStoreEr
         &sorted,
         &ranges,
         &terms.fields,
-        (report.generation, &layout),
+        report.generation,
     )?;
-    drop(layout);
     let t_written = started.elapsed();
     let manifest = Manifest {
         provider: input.identity.public(),
@@ -187,10 +182,9 @@ fn tokenise(
         rows: Vec::with_capacity(reader.report().rows_kept as usize),
         arena: Vec::new(),
         out_of_scope: 0,
-        layout: Vec::new(),
     });
     let (block_tx, block_rx) = std::sync::mpsc::sync_channel::<
-        Result<(usize, Vec<u8>), FeedStoreError>,
+        Result<(usize, u64, Vec<u8>), FeedStoreError>,
     >(READ_AHEAD_BLOCKS);
     let (spent_tx, spent_rx) = std::sync::mpsc::channel::<Vec<u8>>();
     let panicked = || FeedStoreError::Io {
@@ -201,8 +195,9 @@ fn tokenise(
         scope.spawn(move || {
             for b in 0usize.. {
                 let mut buf = spent_rx.try_recv().unwrap_or_default();
+                let at = raw.next_body_offset();
                 let message = match raw.next_block_into(&mut buf) {
-                    Ok(true) => Ok((b, buf)),
+                    Ok(true) => Ok((b, at, buf)),
                     Ok(false) => return,
                     Err(e) => Err(FeedStoreError::from(e)),
                 };
@@ -213,8 +208,8 @@ fn tokenise(
             }
         });
         block_rx.into_iter().par_bridge().try_for_each(|message| {
-            let (b, bytes) = message?;
-            let mut part = tokenise_block(plan, key, b, &bytes, &records_path)?;
+            let (b, at, bytes) = message?;
+            let mut part = tokenise_block(plan, key, (b, at), &bytes, &records_path)?;
             let _ = spent_tx.send(bytes);
             let mut acc = acc.lock().map_err(|_| panicked())?;
             let base = acc.arena.len() as u64;
@@ -230,20 +225,26 @@ fn tokenise(
             acc.arena.extend_from_slice(&part.arena);
             acc.rows.append(&mut part.rows);
             acc.out_of_scope += part.out_of_scope;
-            acc.layout.append(&mut part.layout);
             Ok(())
         })
     })?;
-    let mut rows = acc.into_inner().map_err(|_| panicked())?;
-    rows.layout.sort_unstable_by_key(|l| l.block);
-    Ok(rows)
+    acc.into_inner().map_err(|_| panicked())
 }
 
-/// The rows of block `b` (its own arena; offsets into it).
+/// The tokens of the last row tokenised, and what they were computed from.
+struct Memo {
+    id: Option<IdNumber>,
+    token: IdToken,
+    norms: [String; MAX_ATTRS],
+    attrs: [AttrToken; MAX_ATTRS],
+}
+
+/// The rows of block `b`, whose body begins at byte `at` of the records
+/// file (its own arena; offsets into it).
 fn tokenise_block(
     plan: &Plan,
     key: Option<&EpochKey>,
-    b: usize,
+    (b, at): (usize, u64),
     bytes: &[u8],
     records_path: &Path,
 ) -> Result<Rows, FeedStoreError> {
@@ -256,30 +257,40 @@ fn tokenise_block(
         problem: format!("block {b} record {i}: {problem}"),
     };
     let mut cursor = BlockCursor::new(bytes).map_err(|e| bad_block(e.to_string()))?;
-    if cursor.remaining() >= 1 << ROW_BITS || b >= 1 << (32 - ROW_BITS) {
+    if at + bytes.len() as u64 >= 1 << OFFSET_BITS {
         return Err(FeedStoreError::Io {
             path: records_path.to_path_buf(),
-            message: format!("block {b} is larger than a dataset block may be"),
+            message: format!(
+                "block {b} lies past the {} bytes a feed's index addresses",
+                1u64 << OFFSET_BITS
+            ),
         });
     }
-    let mut starts = Vec::with_capacity(cursor.remaining() as usize + 1);
     let mut out = Rows {
         rows: Vec::with_capacity(cursor.remaining() as usize),
         arena: Vec::new(),
         out_of_scope: 0,
-        layout: Vec::new(),
     };
     let mut norm = String::new();
+    let mut memo = Memo {
+        id: None,
+        token: IdToken([0; 16]),
+        norms: Default::default(),
+        attrs: [AttrToken([0; 8]); MAX_ATTRS],
+    };
     let mut values = Vec::with_capacity(plan.used.len());
     let mut i = 0usize;
     loop {
-        starts.push(cursor.offset_in(bytes) as u32);
+        let start = cursor.offset_in(bytes) as u64;
         let Some(id) = cursor
             .next_record(|c| plan.used.get(c).copied().unwrap_or(false), &mut values)
             .map_err(|e| bad_block(e.to_string()))?
         else {
             break;
         };
+        // A record is at most `MAX_ROW_BYTES` (< 2^23) long.
+        let len = cursor.offset_in(bytes) as u64 - start;
+        let record_at = (len << OFFSET_BITS) | (at + start);
         let rec = &RecordRef {
             id,
             values: &values,
@@ -289,12 +300,29 @@ fn tokenise_block(
             out.out_of_scope += 1;
             continue;
         }
+        // Exports list a person's rows together (one per insurance type):
+        // the tokens of the previous row are reused while the ID and the
+        // attribute values repeat, which saves most HMACs of such feeds.
+        let same_id = memo.id == Some(rec.id);
         let mut attrs = [AttrToken([0; 8]); MAX_ATTRS];
-        for (slot, (field, src)) in attrs.iter_mut().zip(&plan.attrs) {
+        for (j, (slot, (field, src))) in attrs.iter_mut().zip(&plan.attrs).enumerate() {
             normalise_attr_into(value(rec, src), &mut norm);
+            if same_id && memo.norms[j] == norm {
+                *slot = memo.attrs[j];
+                continue;
+            }
             if let Some(k) = key {
                 *slot = k.attr_token(field, &rec.id, &norm);
             }
+            memo.norms[j].clone_from(&norm);
+            memo.attrs[j] = *slot;
+        }
+        if !same_id {
+            memo.id = Some(rec.id);
+            memo.token = match key {
+                Some(k) => k.id_token(&rec.id),
+                None => dxmesh_protocol::token::clear_id_key(&rec.id),
+            };
         }
         let off = out.arena.len() as u64;
         for (k, src) in plan.clear.iter().enumerate() {
@@ -313,17 +341,13 @@ fn tokenise_block(
         let clear_len = u16::try_from(out.arena.len() as u64 - off)
             .map_err(|_| record_problem(i - 1, "clear values longer than 64 KiB"))?;
         out.rows.push(Row {
-            token: match key {
-                Some(k) => k.id_token(&rec.id),
-                None => dxmesh_protocol::token::clear_id_key(&rec.id),
-            },
+            token: memo.token,
             attrs,
-            row: ((b as u32) << ROW_BITS) | (i - 1) as u32,
+            at: record_at,
             clear_len,
             clear_off: off as u32,
         });
     }
-    out.layout.push(BlockLayout { block: b, starts });
     Ok(out)
 }
 
@@ -336,20 +360,44 @@ struct Sorted<'a> {
 }
 
 impl<'a> Sorted<'a> {
-    /// Sorts by token (then attributes, clear values, row) and drops rows a
+    /// Sorts by token (then attributes, clear values, record) and drops rows a
     /// projection made identical (e.g. two insurance rows that differ only in
     /// fields outside the feed): a feed holds each once.
     fn new(all: &'a mut Rows, n_attrs: usize, n_clear: usize) -> Sorted<'a> {
         let arena = &all.arena;
         let clear_of =
             |r: &Row| &arena[r.clear_off as usize..r.clear_off as usize + r.clear_len as usize];
+        // Tokens and attribute tokens compare as big-endian integers (one
+        // comparison each instead of a call to memcmp: the sort's hottest
+        // lines; a person's several rows tie on the token).
+        let token = |r: &Row| u128::from_be_bytes(r.token.0);
+        let attrs = |a: &Row, b: &Row| {
+            a.attrs[..n_attrs]
+                .iter()
+                .zip(&b.attrs[..n_attrs])
+                .map(|(x, y)| u64::from_be_bytes(x.0).cmp(&u64::from_be_bytes(y.0)))
+                .find(|o| o.is_ne())
+                .unwrap_or(std::cmp::Ordering::Equal)
+        };
+        // First by what the row holds, then the rows that tie (a person's
+        // rows that differ in clear values only) by their clear values,
+        // group by group: comparing clear values reads the arena, and a
+        // group's values lie together there.
         all.rows.par_sort_unstable_by(|a, b| {
-            a.token
-                .cmp(&b.token)
-                .then_with(|| a.attrs[..n_attrs].cmp(&b.attrs[..n_attrs]))
-                .then_with(|| clear_of(a).cmp(clear_of(b)))
-                .then_with(|| a.row.cmp(&b.row))
+            token(a)
+                .cmp(&token(b))
+                .then_with(|| attrs(a, b))
+                .then_with(|| a.at.cmp(&b.at))
         });
+        all.rows
+            .par_chunk_by_mut(|a, b| a.token == b.token && attrs(a, b).is_eq())
+            .for_each(|group| {
+                if group.len() > 1 {
+                    group.sort_unstable_by(|a, b| {
+                        clear_of(a).cmp(clear_of(b)).then_with(|| a.at.cmp(&b.at))
+                    });
+                }
+            });
         all.rows.dedup_by(|b, a| {
             a.token == b.token && a.attrs == b.attrs && clear_of(a) == clear_of(b)
         });
@@ -459,48 +507,13 @@ pub(crate) const INDEX_ENTRY: usize = 16 + 8 + 4;
 /// whose meta is the dataset generation): `(token, offset, length)` of
 /// every row's record, in token order. Written through the page cache:
 /// disclosures read it soon after.
-fn write_index(
-    path: &Path,
-    generation: u64,
-    rows: &[Row],
-    layout: &[BlockLayout],
-) -> Result<(), FeedStoreError> {
-    // Each block's body begins after the previous blocks and its own
-    // 4-byte length.
-    let mut body_at = Vec::with_capacity(layout.len());
-    let mut at = 0u64;
-    for (b, l) in layout.iter().enumerate() {
-        if l.block != b {
-            return Err(FeedStoreError::Io {
-                path: path.to_path_buf(),
-                message: format!("no layout of block {b}"),
-            });
-        }
-        body_at.push(at + 4);
-        at += 4 + u64::from(l.starts.last().copied().unwrap_or(0));
-    }
+fn write_index(path: &Path, generation: u64, rows: &[Row]) -> Result<(), FeedStoreError> {
     let mut index = SortedWriter::create(path, INDEX_ENTRY, 16, false)?;
     let mut entry = [0u8; INDEX_ENTRY];
     for r in rows {
-        let (b, i) = (
-            (r.row >> ROW_BITS) as usize,
-            (r.row & ((1 << ROW_BITS) - 1)) as usize,
-        );
-        let (Some(starts), Some(base)) = (layout.get(b).map(|l| &l.starts), body_at.get(b)) else {
-            return Err(FeedStoreError::Io {
-                path: path.to_path_buf(),
-                message: format!("a row of block {b}, past the last block"),
-            });
-        };
-        let (Some(start), Some(end)) = (starts.get(i), starts.get(i + 1)) else {
-            return Err(FeedStoreError::Io {
-                path: path.to_path_buf(),
-                message: format!("row {i} of block {b}, past its end"),
-            });
-        };
         entry[..16].copy_from_slice(&r.token.0);
-        entry[16..24].copy_from_slice(&(base + u64::from(*start)).to_be_bytes());
-        entry[24..].copy_from_slice(&(end - start).to_be_bytes());
+        entry[16..24].copy_from_slice(&(r.at & ((1 << OFFSET_BITS) - 1)).to_be_bytes());
+        entry[24..].copy_from_slice(&((r.at >> OFFSET_BITS) as u32).to_be_bytes());
         index.push(&entry)?;
     }
     index.finish(&generation.to_be_bytes())?;
@@ -514,11 +527,11 @@ fn write_files(
     sorted: &Sorted<'_>,
     ranges: &[Range<usize>],
     schema: &[FieldTerm],
-    (generation, layout): (u64, &[BlockLayout]),
+    generation: u64,
 ) -> Result<(Vec<Hash>, Vec<IdToken>), FeedStoreError> {
     let index_path = dir.join("index.bin");
     let (index, written) = std::thread::scope(|scope| {
-        let index = scope.spawn(|| write_index(&index_path, generation, sorted.rows, layout));
+        let index = scope.spawn(|| write_index(&index_path, generation, sorted.rows));
         let written: Result<Vec<(Hash, IdToken)>, FeedStoreError> = ranges
             .par_iter()
             .enumerate()

@@ -92,7 +92,3 @@ pub fn read_manifest(
             message: format!("does not decode: {e}"),
         })
 }
-
-/// While a feed is built, rows are addressed as (block << ROW_BITS) |
-/// index within the block (the index then stores each record's offset).
-pub(crate) const ROW_BITS: u32 = 17;

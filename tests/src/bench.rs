@@ -1,0 +1,36 @@
+//! What the benchmarks under `bench/` share: the peak memory of the
+//! running process, and the data directory of a node of the last
+//! `tests/bench/cycle.sh` run.
+
+use std::path::PathBuf;
+
+/// The process's peak resident memory (`VmHWM`), in KiB.
+pub fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.split_whitespace().next())
+                .and_then(|kb| kb.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// The data directory of `node` in the last `tests/bench/cycle.sh` run, if
+/// there is one (else says how to make it and returns `None`).
+pub fn cycle_node_data(node: &str) -> Option<PathBuf> {
+    let data = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/bench-cycle/demo/nodes")
+        .join(node)
+        .join("data");
+    if data.exists() {
+        Some(data)
+    } else {
+        println!(
+            "no data of node {node} at {}: run tests/bench/cycle.sh first",
+            data.display()
+        );
+        None
+    }
+}
