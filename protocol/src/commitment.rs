@@ -109,13 +109,15 @@ pub struct MultiProof {
 
 impl MultiProof {
     /// The proof for the leaves at `indices` (strictly increasing) of the
-    /// tree whose leaf hashes are `leaves`.
+    /// tree whose leaf hashes are `leaves` (a pass over the leaves; see
+    /// [`LeafTree`] for many proofs of one tree).
     pub fn prove(leaves: &[Hash], indices: &[u64]) -> Result<MultiProof, MultiProofError> {
         let size = leaves.len() as u64;
         check_indices(indices, size)?;
         let mut hashes = Vec::new();
         if !leaves.is_empty() {
-            prove_range(leaves, 0, indices, &mut hashes);
+            let root_of = |lo: u64, hi: u64| subtree_root(&leaves[lo as usize..hi as usize]);
+            prove_range((0, size), indices, &root_of, &mut hashes);
         }
         Ok(MultiProof { hashes })
     }
@@ -160,20 +162,97 @@ fn check_indices(indices: &[u64], size: u64) -> Result<(), MultiProofError> {
     Ok(())
 }
 
-/// Proof hashes for `leaves` (the subtree starting at leaf `lo`), given the
-/// proven indices inside it.
-fn prove_range(leaves: &[Hash], lo: u64, indices: &[u64], out: &mut Vec<Hash>) {
+/// Proof hashes for the subtree `[lo, hi)`, given the proven indices inside
+/// it; `root_of(lo, hi)` is the hash of a subtree without one.
+fn prove_range(
+    (lo, hi): (u64, u64),
+    indices: &[u64],
+    root_of: &impl Fn(u64, u64) -> Hash,
+    out: &mut Vec<Hash>,
+) {
     if indices.is_empty() {
-        out.push(subtree_root(leaves));
+        out.push(root_of(lo, hi));
         return;
     }
-    if leaves.len() == 1 {
+    if hi - lo == 1 {
         return;
     }
-    let k = split_point(leaves.len() as u64);
+    let k = split_point(hi - lo);
     let cut = indices.partition_point(|&i| i < lo + k);
-    prove_range(&leaves[..k as usize], lo, &indices[..cut], out);
-    prove_range(&leaves[k as usize..], lo + k, &indices[cut..], out);
+    prove_range((lo, lo + k), &indices[..cut], root_of, out);
+    prove_range((lo + k, hi), &indices[cut..], root_of, out);
+}
+
+/// The hashes of every complete, aligned subtree of a tree of leaves (level
+/// 0 the leaves, level `h` the subtrees of `2^h` leaves), so that the
+/// proofs for many batches of one committed result cost `O(log n)` a
+/// subtree instead of a pass over all the leaves each: in an RFC 6962 tree
+/// every left subtree is complete and aligned, and only the right spine of
+/// a subtree is not. About twice the leaves' memory.
+#[derive(Clone)]
+pub struct LeafTree {
+    levels: Vec<Vec<Hash>>,
+}
+
+impl std::fmt::Debug for LeafTree {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LeafTree")
+            .field("size", &self.size())
+            .finish()
+    }
+}
+
+impl LeafTree {
+    /// The tree of the sorted result `tokens`.
+    pub fn of_tokens(tokens: &[IdToken]) -> LeafTree {
+        let mut levels = vec![token_leaves(tokens)];
+        while let Some(below) = levels.last().filter(|l| l.len() >= 2) {
+            let above = below
+                .chunks_exact(2)
+                .map(|pair| node_hash(&pair[0], &pair[1]))
+                .collect();
+            levels.push(above);
+        }
+        LeafTree { levels }
+    }
+
+    /// Number of leaves.
+    pub fn size(&self) -> u64 {
+        self.levels.first().map_or(0, |l| l.len() as u64)
+    }
+
+    /// The RFC 6962 root (the same as [`set_root`] gives).
+    pub fn root(&self) -> Hash {
+        match self.size() {
+            0 => empty_root(),
+            n => self.subtree(0, n),
+        }
+    }
+
+    /// The hash of the subtree `[lo, hi)` (one of the tree's subtrees).
+    fn subtree(&self, lo: u64, hi: u64) -> Hash {
+        let n = hi - lo;
+        if n.is_power_of_two() && lo.is_multiple_of(n) {
+            let h = n.trailing_zeros() as usize;
+            if let Some(hash) = self.levels.get(h).and_then(|l| l.get((lo >> h) as usize)) {
+                return *hash;
+            }
+        }
+        let k = split_point(n);
+        node_hash(&self.subtree(lo, lo + k), &self.subtree(lo + k, hi))
+    }
+
+    /// The proof for the leaves at `indices` (strictly increasing).
+    pub fn prove(&self, indices: &[u64]) -> Result<MultiProof, MultiProofError> {
+        let size = self.size();
+        check_indices(indices, size)?;
+        let mut hashes = Vec::new();
+        if size > 0 {
+            let root_of = |lo: u64, hi: u64| self.subtree(lo, hi);
+            prove_range((0, size), indices, &root_of, &mut hashes);
+        }
+        Ok(MultiProof { hashes })
+    }
 }
 
 /// The root of the subtree `[lo, hi)` from the proven `items` inside it and
@@ -229,6 +308,33 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn the_leaf_tree_proves_and_roots_like_the_leaves() {
+        for n in [0u64, 1, 2, 3, 5, 8, 13, 64, 100, 1000, 1025] {
+            let tokens: Vec<IdToken> = (0..n)
+                .map(|i| {
+                    let mut t = [0u8; 16];
+                    t[8..].copy_from_slice(&i.to_be_bytes());
+                    IdToken(t)
+                })
+                .collect();
+            let tree = LeafTree::of_tokens(&tokens);
+            let l = token_leaves(&tokens);
+            assert_eq!((tree.size(), tree.root()), set_root(&tokens), "n {n}");
+            // Batches as the comparator sends them, and scattered leaves.
+            let batches: Vec<Vec<u64>> = vec![
+                (0..n.min(7)).collect(),
+                (n / 3..n / 2).collect(),
+                (0..n).step_by(17).collect(),
+                (n.saturating_sub(5)..n).collect(),
+            ];
+            for idx in batches {
+                assert_eq!(tree.prove(&idx), MultiProof::prove(&l, &idx), "n {n}");
+            }
+            assert!(tree.prove(&[n]).is_err());
         }
     }
 

@@ -5,7 +5,7 @@
 //! named.
 
 use dxmesh_node::compare::commit::Committed;
-use dxmesh_protocol::commitment::{ResultCommitment, set_root};
+use dxmesh_protocol::commitment::{LeafTree, ResultCommitment, set_root};
 use dxmesh_protocol::signed::Signed;
 use dxmesh_protocol::token::IdToken;
 use dxmesh_tests::{registry_terms, setup};
@@ -59,7 +59,13 @@ fn an_honest_commitment_recomputes_and_a_lying_one_is_caught() {
     tokens.sort();
     (statement.count, statement.root) = set_root(&tokens);
     let key = dxmesh_node::base::keyfile::read_identity(&s.cmp.dir.join("node.key")).unwrap();
-    let lie = Committed::new(Signed::sign(&key, &statement).unwrap(), &statement, tokens);
+    let tree = LeafTree::of_tokens(&tokens);
+    let lie = Committed::new(
+        Signed::sign(&key, &statement).unwrap(),
+        &statement,
+        tokens,
+        tree,
+    );
     lie.store(&data).unwrap();
     let lying = s.mesh.path().join("bundle-lying");
     s.pcmp

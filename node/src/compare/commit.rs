@@ -15,7 +15,7 @@ use crate::compare::jobs::Compiled;
 use dxmesh_protocol::agreement::AgreementId;
 use dxmesh_protocol::codec;
 use dxmesh_protocol::commitment::{
-    CommittedInput, CommittedSet, MultiProof, ResultCommitment, set_root, token_leaves,
+    CommittedInput, CommittedSet, LeafTree, ResultCommitment, set_root,
 };
 use dxmesh_protocol::hash::Hash;
 use dxmesh_protocol::signed::Signed;
@@ -60,15 +60,15 @@ pub enum CommitError {
 
 /// What the comparator states about result `kind` of `job` for `epoch`:
 /// its agreed expression, the manifest of each input it reads (from
-/// `manifest_of`, by input index), `other_province` and the sorted
-/// `tokens`.
+/// `manifest_of`, by input index), `other_province` and the result's
+/// tokens (their tree).
 pub fn statement(
     job: &Compiled,
     kind: &str,
     epoch: u64,
     manifest_of: impl Fn(usize) -> Option<Hash>,
     other_province: &[IdToken],
-    tokens: &[IdToken],
+    tokens: &LeafTree,
 ) -> Result<ResultCommitment, CommitError> {
     let (agreed, inputs) = job
         .agreed_job(kind)
@@ -84,7 +84,7 @@ pub fn statement(
         })
         .collect::<Result<Vec<_>, CommitError>>()?;
     let (op_count, op_root) = set_root(other_province);
-    let (count, root) = set_root(tokens);
+    let (count, root) = (tokens.size(), tokens.root());
     Ok(ResultCommitment {
         epoch,
         result_kind: kind.to_string(),
@@ -107,23 +107,25 @@ pub struct Committed {
     pub signed: Signed<ResultCommitment>,
     /// The result's tokens, sorted.
     pub tokens: Vec<IdToken>,
-    /// Their leaf hashes.
-    leaves: Vec<Hash>,
+    /// Their Merkle tree (every request's proof comes from it).
+    tree: LeafTree,
     /// The commitment's epoch and kind.
     epoch: u64,
     kind: String,
 }
 
 impl Committed {
-    /// A signed commitment to `statement` (whose tokens are `tokens`).
+    /// A signed commitment to `statement`, whose tokens are `tokens` with
+    /// the tree `tree`.
     pub fn new(
         signed: Signed<ResultCommitment>,
         statement: &ResultCommitment,
         tokens: Vec<IdToken>,
+        tree: LeafTree,
     ) -> Committed {
         Committed {
             signed,
-            leaves: token_leaves(&tokens),
+            tree,
             tokens,
             epoch: statement.epoch,
             kind: statement.result_kind.clone(),
@@ -150,8 +152,10 @@ impl Committed {
                 })
             })
             .collect::<Result<Vec<u64>, _>>()?;
-        let proof =
-            MultiProof::prove(&self.leaves, &indices).map_err(|_| CommitError::NotCommitted {
+        let proof = self
+            .tree
+            .prove(&indices)
+            .map_err(|_| CommitError::NotCommitted {
                 token: batch.first().copied().unwrap_or(IdToken([0; 16])),
                 kind: self.kind.clone(),
                 epoch: self.epoch,
@@ -230,10 +234,11 @@ impl Committed {
             .chunks_exact(16)
             .map(|c| IdToken(c.try_into().unwrap_or([0; 16])))
             .collect();
-        if set_root(&tokens) != (statement.count, statement.root) {
+        let tree = LeafTree::of_tokens(&tokens);
+        if (tree.size(), tree.root()) != (statement.count, statement.root) {
             return Err(bad(&t, "the tokens are not those of the commitment".into()));
         }
-        Ok(Some(Committed::new(signed, &statement, tokens)))
+        Ok(Some(Committed::new(signed, &statement, tokens, tree)))
     }
 }
 
@@ -297,6 +302,7 @@ fn paths(data_dir: &Path, epoch: u64, kind: &str) -> (PathBuf, PathBuf) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use dxmesh_protocol::commitment::token_leaves;
     use dxmesh_protocol::identity::Identity;
 
     #[test]
@@ -315,7 +321,12 @@ mod tests {
         };
         let id = Identity::from_seed([4; 32]).unwrap();
         let signed = Signed::sign(&id, &statement).unwrap();
-        let c = Committed::new(signed, &statement, tokens.clone());
+        let c = Committed::new(
+            signed,
+            &statement,
+            tokens.clone(),
+            LeafTree::of_tokens(&tokens),
+        );
         c.store(dir.path()).unwrap();
         let back = Committed::load(dir.path(), 3, "uninsured")
             .unwrap()

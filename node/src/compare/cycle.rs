@@ -18,7 +18,7 @@ use crate::compare::summary::{CoverageRow, InputSummary, MinistrySummary, Result
 use crate::pull::pulls::FeedReader;
 use dxmesh_protocol::agreement::{AgreementId, Refusal, Terms};
 use dxmesh_protocol::audit::Event;
-use dxmesh_protocol::commitment::ResultCommitment;
+use dxmesh_protocol::commitment::{LeafTree, ResultCommitment};
 use dxmesh_protocol::feed::{Disclosure, MinistryAnswer};
 use dxmesh_protocol::id::IdNumber;
 use dxmesh_protocol::signed::Signed;
@@ -272,20 +272,21 @@ impl Cycle {
             crate::pull::pulls::stored_manifest(&self.data_dir, &b.terms.id(), self.epoch)
                 .map(|m| m.digest())
         };
+        let tree = LeafTree::of_tokens(tokens);
         let s = statement(
             &self.job,
             kind,
             self.epoch,
             manifest_of,
             other_province,
-            tokens,
+            &tree,
         )?;
         let OpOut::Committed(signed) = self.handle.ask(Op::Commit(s.clone())).await? else {
             return Err(CycleError::Step(StepError::Node(
                 "the node did not sign the commitment".into(),
             )));
         };
-        let committed = Committed::new(signed, &s, tokens.to_vec());
+        let committed = Committed::new(signed, &s, tokens.to_vec(), tree);
         committed.store_as(&self.data_dir, stem)?;
         Ok(committed)
     }
