@@ -91,6 +91,12 @@ pub enum AdminRequest {
         /// Thread or agreement id (hex prefix).
         id: String,
     },
+    /// What the operator console shows beyond `Status` and the agreements:
+    /// quotas used, the audit log's tail, checkpoint and cosignatures.
+    Console,
+    /// Record a console login or action in the audit log (durably, before
+    /// the console answers or acts).
+    ConsoleAudit(dxmesh_protocol::audit::Event),
 }
 
 /// `dxmesh disclose` as the operator names it: the agreement by a hex
@@ -175,11 +181,66 @@ pub enum AdminResponse {
         /// Where.
         out: String,
     },
+    /// Answer to `Console`.
+    Console(Box<ConsoleInfo>),
+    /// The event is in the audit log.
+    Logged,
     /// The request failed.
     Error {
         /// Why.
         message: String,
     },
+}
+
+/// What the operator console shows beyond `Status` and the agreements.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConsoleInfo {
+    /// Per agreement, the current epoch's quota use.
+    pub quotas: Vec<QuotaInfo>,
+    /// Entries in the audit log.
+    pub audit_size: u64,
+    /// The latest signed checkpoint (a signed note).
+    pub checkpoint: Option<String>,
+    /// Peers' cosignature lines on that checkpoint.
+    pub cosignatures: Vec<String>,
+    /// The newest entries, newest first: `(seq, time, kind, event as JSON)`.
+    pub audit_tail: Vec<(u64, String, String, String)>,
+    /// Fork evidence held as a witness.
+    pub alerts: u64,
+    /// Every member of the roster held.
+    pub members: Vec<MemberInfo>,
+}
+
+/// A roster member as the console shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MemberInfo {
+    /// PeerId.
+    pub peer_id: String,
+    /// Department.
+    pub department: String,
+    /// Role.
+    pub role: String,
+    /// Display name.
+    pub display_name: String,
+    /// Its admission now (`admitted`, `revoked`, ...).
+    pub admission: String,
+}
+
+/// The current epoch's quota use of one agreement.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QuotaInfo {
+    /// Agreement id (hex).
+    pub agreement: String,
+    /// The epoch now (none outside the agreement's calendar).
+    pub epoch: Option<u64>,
+    /// Pulls opened in the epoch, of `max_pulls`.
+    pub pulls: u64,
+    /// `max_pulls` of the cycle.
+    pub max_pulls: u64,
+    /// Records disclosed (or IDs asked about, for the ministry) in the epoch.
+    pub disclosed: u64,
+    /// `max_records_per_epoch`.
+    pub max_records: u64,
 }
 
 /// What `dxmesh status` shows.
@@ -209,6 +270,9 @@ pub struct StatusInfo {
     pub uptime_secs: u64,
     /// Most recent refusals, newest last.
     pub refusals: Vec<RefusalInfo>,
+    /// The operator console's URL, if it runs.
+    #[serde(default)]
+    pub console_url: Option<String>,
 }
 
 /// A published feed.

@@ -20,6 +20,8 @@
 //!   and the recompute of committed results.
 //! - [`daemon`]: `dxmesh run`: the event loop and one handler file per stage.
 //! - [`admin`]: the Unix-socket admin interface (requests and answers).
+//! - [`console`]: the HTTPS operator console, its accounts and sessions,
+//!   `/metrics`, `/healthz` and `/readyz`.
 //! - [`cli`]: the `dxmesh` command line, one file per command group, and
 //!   `dxmesh demo` (a whole cycle on a local mesh of node processes); the
 //!   only place `anyhow` is used.
@@ -34,6 +36,7 @@ pub mod audit;
 pub mod base;
 pub mod cli;
 pub mod compare;
+pub mod console;
 pub mod daemon;
 pub mod dataset;
 pub mod ministry;

@@ -282,6 +282,31 @@ pub enum Event {
         /// Tokens asked for in this request.
         requested: u64,
     },
+    /// Someone tried to log in to the node's operator console (an account
+    /// name, never a password).
+    ConsoleLogin {
+        /// The account name given.
+        user: String,
+        /// Its role, if the login succeeded.
+        role: Option<String>,
+        /// Whether the login succeeded.
+        ok: bool,
+    },
+    /// A console account asked for an action (accept or suspend an
+    /// agreement, publish): logged before it is carried out, and when its
+    /// role does not allow it.
+    ConsoleAction {
+        /// The account.
+        user: String,
+        /// Its role.
+        role: String,
+        /// The action (`agreement_accept`, `agreement_suspend`, ...).
+        action: String,
+        /// What it acts on (an agreement or thread id prefix).
+        target: String,
+        /// Whether the role allows it.
+        allowed: bool,
+    },
 }
 
 impl Event {
@@ -308,6 +333,8 @@ impl Event {
             Event::FeedErased { .. } => "feed_erased",
             Event::ResultCommitted { .. } => "result_committed",
             Event::CommitmentChecked { .. } => "commitment_checked",
+            Event::ConsoleLogin { .. } => "console_login",
+            Event::ConsoleAction { .. } => "console_action",
         }
     }
 }

@@ -70,6 +70,8 @@ impl Mesh {
                 "anchor.pub.pem",
                 "--listen",
                 "/ip4/127.0.0.1/tcp/0",
+                "--console",
+                "127.0.0.1:0",
             ],
         );
         let node = NodeDir {

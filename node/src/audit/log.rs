@@ -217,6 +217,11 @@ impl AuditLog {
         self.latest.as_deref()
     }
 
+    /// The size of the latest checkpoint.
+    pub fn sealed(&self) -> u64 {
+        self.sealed
+    }
+
     /// Appends an event at `at` (durably). Call [`AuditLog::seal`] after a
     /// batch of appends, before anything is shown to a peer.
     pub fn append(
@@ -335,6 +340,15 @@ pub fn store_cosignature(
         &meta_key("cosigned_size", witness.as_bytes()),
         &size.to_be_bytes(),
     )
+}
+
+/// The cosignature lines peers gave on our checkpoint of `size`.
+pub fn cosignatures(store: &Store, size: u64) -> Result<Vec<String>, StoreError> {
+    Ok(store
+        .audit_meta_prefix(&meta_key("cosig", &size.to_be_bytes()))?
+        .into_iter()
+        .filter_map(|(_, v)| String::from_utf8(v).ok())
+        .collect())
 }
 
 /// The size of our log that `witness` last cosigned.

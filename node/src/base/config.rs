@@ -82,6 +82,51 @@ pub struct Config {
     /// What the daemon does by itself.
     #[serde(default)]
     pub schedule: ScheduleConfig,
+    /// The HTTPS operator console; none without this section.
+    #[serde(default)]
+    pub console: Option<ConsoleConfig>,
+}
+
+/// `[console]`: the HTTPS operator console, `/metrics`, `/healthz` and
+/// `/readyz` (see `crate::console`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleConfig {
+    /// `host:port` to listen on (port 0: any free port); off the mesh port.
+    pub listen: String,
+    /// PEM certificate chain (relative to the node directory).
+    #[serde(default = "default_console_cert")]
+    pub cert: PathBuf,
+    /// PEM private key (relative to the node directory).
+    #[serde(default = "default_console_key")]
+    pub key: PathBuf,
+    /// Minutes a login lasts.
+    #[serde(default = "default_session_minutes")]
+    pub session_minutes: u64,
+}
+
+fn default_console_cert() -> PathBuf {
+    PathBuf::from("console/cert.pem")
+}
+
+fn default_console_key() -> PathBuf {
+    PathBuf::from("console/key.pem")
+}
+
+fn default_session_minutes() -> u64 {
+    30
+}
+
+impl ConsoleConfig {
+    /// A console on `listen` with the certificate `dxmesh init` makes.
+    pub fn on(listen: &str) -> ConsoleConfig {
+        ConsoleConfig {
+            listen: listen.to_string(),
+            cert: default_console_cert(),
+            key: default_console_key(),
+            session_minutes: default_session_minutes(),
+        }
+    }
 }
 
 /// `[schedule]`.
@@ -262,6 +307,7 @@ mod tests {
             log: LogConfig::default(),
             key_custodians: Default::default(),
             schedule: Default::default(),
+            console: None,
         }
     }
 

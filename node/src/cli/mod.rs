@@ -1,7 +1,8 @@
 //! The `dxmesh` command line: argument parsing (clap derive) and dispatch,
 //! one file per command group (`node`, `roster`, `agreement`, `dataset`,
-//! `feeds`, `audit`, `sim`; `call` talks to a running node), and `demo`,
-//! which runs a whole cycle on a local mesh through the `dxmesh` command.
+//! `console`, `feeds`, `audit`, `sim`; `call` talks to a running node), and
+//! `demo`, which runs a whole cycle on a local mesh through the `dxmesh`
+//! command.
 //! Errors surface here as `anyhow` with context and a non-zero exit code;
 //! everything below returns typed errors.
 
@@ -13,6 +14,7 @@ use std::process::ExitCode;
 mod agreement;
 mod audit;
 mod call;
+mod console;
 mod dataset;
 mod demo;
 mod feeds;
@@ -83,6 +85,9 @@ pub enum Command {
     /// Security officers' tools: evidence bundles, offline verification, alerts.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// The HTTPS operator console's accounts.
+    #[command(subcommand)]
+    Console(console::ConsoleCommand),
     /// Import a department export, or show imported datasets.
     #[command(subcommand)]
     Dataset(dataset::DatasetCommand),
@@ -122,6 +127,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Agreement(cmd) => agreement::run(cmd),
         Command::Dataset(cmd) => dataset::run(cmd),
         Command::Audit(cmd) => audit::run(cmd),
+        Command::Console(cmd) => console::run(cmd),
         Command::Demo(args) => sim::demo(args),
         Command::Synth(args) => sim::synth(args),
         Command::Compare(args) => feeds::compare(args),

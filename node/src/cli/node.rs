@@ -4,7 +4,9 @@
 use super::call::runtime;
 use crate::admin::{self, AdminRequest, AdminResponse, StatusInfo};
 use crate::base::clock::shutdown_signal;
-use crate::base::config::{self, Config, LogConfig, LogFormatSetting, NetworkConfig, TrustConfig};
+use crate::base::config::{
+    self, Config, ConsoleConfig, LogConfig, LogFormatSetting, NetworkConfig, TrustConfig,
+};
 use crate::base::keyfile;
 use crate::base::logging::{self, LogFormat};
 use crate::daemon;
@@ -39,6 +41,11 @@ pub struct InitArgs {
     /// Bootstrap peer multiaddr with /p2p/<PeerId> (repeatable).
     #[arg(long)]
     pub bootstrap: Vec<String>,
+    /// `host:port` of the HTTPS operator console (port 0: any free port;
+    /// `none`: no console). A self-signed certificate for it is made in
+    /// `console/`.
+    #[arg(long, default_value = "127.0.0.1:8443")]
+    pub console: String,
 }
 
 /// Runs the daemon in `dir` (logs as `log_format`, else as the node's config says).
@@ -139,7 +146,24 @@ pub fn init(args: InitArgs) -> anyhow::Result<()> {
         log: LogConfig::default(),
         key_custodians: Default::default(),
         schedule: Default::default(),
+        console: (args.console != "none").then(|| ConsoleConfig::on(&args.console)),
     };
+    if let Some(console) = &config.console {
+        let host = console
+            .listen
+            .rsplit_once(':')
+            .map_or(console.listen.as_str(), |(h, _)| h)
+            .trim_matches(['[', ']']);
+        let mut names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
+        if !names.iter().any(|n| n == host) && !host.is_empty() && host != "0.0.0.0" {
+            names.push(host.to_string());
+        }
+        crate::console::tls::make_self_signed(
+            &dir.join(&console.cert),
+            &dir.join(&console.key),
+            &names,
+        )?;
+    }
     config.write_new(dir)?;
     // Validate what we wrote exactly as `run` will read it.
     Config::load(dir)?;
@@ -177,6 +201,9 @@ fn render_status(s: &StatusInfo) -> String {
         s.self_admission
     ));
     out.push_str(&format!("uptime:      {}s\n", s.uptime_secs));
+    if let Some(url) = &s.console_url {
+        out.push_str(&format!("console:     {url}\n"));
+    }
     out.push_str("listening:\n");
     for a in &s.listen_addresses {
         out.push_str(&format!("  {a}\n"));

@@ -32,6 +32,10 @@ pub struct DemoArgs {
     /// the demo goes on and prints the refusal code.
     #[arg(long)]
     pub jobs: Option<PathBuf>,
+    /// Keep the mesh running after the cycle, until Ctrl-C, to look around
+    /// in each node's operator console.
+    #[arg(long)]
+    pub serve: bool,
 }
 
 /// `dxmesh synth`.
@@ -64,6 +68,7 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<()> {
         home_province,
         seed,
         jobs,
+        serve,
     } = args;
     let reference = match ref_date {
         Some(d) => dxmesh_protocol::date::Date::parse(&d)?,
@@ -83,6 +88,7 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<()> {
         home_province,
         seed,
         jobs,
+        serve,
     })?;
     if verdict == Some(false) {
         bail!("the results differ from expected/");

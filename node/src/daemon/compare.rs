@@ -104,6 +104,7 @@ impl Node {
             };
         let handle = self.cycle.clone();
         let data_dir = self.data_dir.clone();
+        self.metrics.compare_started(PathBuf::from(&out));
         tokio::spawn(async move {
             let response = match run_compare(
                 handle,

@@ -92,6 +92,7 @@ impl Node {
                     return;
                 }
                 self.connected.insert(peer_id);
+                self.metrics.peers(self.connected.len());
                 if num_established.get() == 1 {
                     tracing::info!(peer = %peer_id, remote = %endpoint.get_remote_address(), "connected");
                     let have = self.roster_version();
@@ -112,6 +113,7 @@ impl Node {
                 ..
             } => {
                 self.connected.remove(&peer_id);
+                self.metrics.peers(self.connected.len());
                 tracing::info!(peer = %peer_id, cause = ?cause.map(|c| c.to_string()), "disconnected");
             }
             SwarmEvent::IncomingConnectionError {
@@ -423,6 +425,8 @@ impl Node {
                 let dir = self.data_dir.clone();
                 self.audit_export(&out, &dir)
             }
+            AdminRequest::Console => AdminResponse::Console(Box::new(self.console_info())),
+            AdminRequest::ConsoleAudit(event) => self.console_audit(event),
             AdminRequest::AgreementList => AdminResponse::Agreements {
                 agreements: self.agreement_list(),
             },

@@ -27,6 +27,7 @@ use tokio::sync::mpsc;
 mod agreements;
 mod audit;
 mod compare;
+mod console;
 mod disclose;
 pub mod error;
 mod events;
@@ -44,6 +45,9 @@ pub enum DaemonError {
     /// Configuration problem.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The operator console cannot start.
+    #[error(transparent)]
+    Console(#[from] crate::console::ConsoleError),
     /// Identity file problem.
     #[error(transparent)]
     Key(#[from] KeyFileError),
@@ -124,9 +128,16 @@ pub async fn run(dir: &Path, shutdown: impl Future<Output = ()>) -> Result<(), D
         source,
     })?;
     let (admin_tx, admin_rx) = mpsc::channel(64);
+    let data_dir = config.data_dir(dir);
+    let metrics = std::sync::Arc::new(crate::console::metrics::Metrics::new());
+    let console = match &config.console {
+        Some(c) => {
+            Some(crate::console::start(dir, &data_dir, c, admin_tx.clone(), metrics.clone()).await?)
+        }
+        None => None,
+    };
     let admin_task = tokio::spawn(admin::serve(listener, admin_tx));
 
-    let data_dir = config.data_dir(dir);
     let keys = crate::publish::keys::KeyStore::new(dir, config.role);
     let mut stream_control = swarm.behaviour().stream.new_control();
     let incoming = stream_control
@@ -164,6 +175,8 @@ pub async fn run(dir: &Path, shutdown: impl Future<Output = ()>) -> Result<(), D
         started: Instant::now(),
         self_admission: None,
         agreements,
+        metrics,
+        console_url: console.as_ref().map(|c| c.url.clone()),
     };
     tracing::info!(
         peer_id = %node.identity.peer_id(),
@@ -187,6 +200,7 @@ pub async fn run(dir: &Path, shutdown: impl Future<Output = ()>) -> Result<(), D
     node.event_loop(&mut inbox, shutdown).await;
     admin_task.abort();
     stream_task.abort();
+    drop(console);
     let _ = std::fs::remove_file(&socket_path);
     tracing::info!("node stopped");
     Ok(())

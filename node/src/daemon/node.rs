@@ -194,6 +194,10 @@ pub(super) struct Node {
     pub(super) logged_steps: HashMap<dxmesh_protocol::merkle::Hash, u32>,
     /// Peers with a witness request in flight.
     pub(super) witnessing: HashSet<PeerId>,
+    /// What `/metrics` shows.
+    pub(super) metrics: std::sync::Arc<crate::console::metrics::Metrics>,
+    /// The operator console's URL, if it runs.
+    pub(super) console_url: Option<String>,
 }
 
 impl Node {
@@ -345,12 +349,12 @@ impl Node {
     /// commitment, serving a disclosure under one).
     pub(super) fn log_durably(&mut self, event: AuditEvent) -> Result<(), StoreError> {
         let kind = event.kind();
-        self.audit
-            .append(&self.store, now(), event)
-            .map(|_| ())
-            .inspect_err(
-                |e| tracing::error!(error = %e, kind, "AUDIT: cannot append to the audit log"),
-            )
+        self.metrics.observe(&event);
+        let appended = self.audit.append(&self.store, now(), event);
+        self.metrics.audit_size(self.audit.size());
+        appended.map(|_| ()).inspect_err(
+            |e| tracing::error!(error = %e, kind, "AUDIT: cannot append to the audit log"),
+        )
     }
 }
 

@@ -493,6 +493,9 @@ impl Node {
         reply: Option<oneshot::Sender<AdminResponse>>,
     ) {
         self.busy.remove(&(agreement, epoch));
+        if let Ok(summary) = &result {
+            self.metrics.pulled(summary.bytes, summary.received);
+        }
         if result.is_ok()
             && let Some(th) = self.agreements.by_agreement(&agreement)
         {

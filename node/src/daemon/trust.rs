@@ -148,6 +148,7 @@ impl Node {
                 self.swarm.behaviour_mut().allow.disallow_peer(p);
                 let _ = self.swarm.disconnect_peer_id(p);
                 self.connected.remove(&p);
+                self.metrics.peers(self.connected.len());
             }
         }
         for p in admitted {
@@ -230,6 +231,7 @@ impl Node {
             connected: connected.into_values().collect(),
             uptime_secs: self.started.elapsed().as_secs(),
             refusals: self.refusals.iter().cloned().collect(),
+            console_url: self.console_url.clone(),
         }
     }
 }

@@ -10,9 +10,12 @@
 //! (`context.rs`): `setup.rs` (exports, trust, mesh, imports), `cycle.rs`
 //! (agreements, publish, compare and the ministry upload) and `results.rs`
 //! (quarantine reports, audit, the check against `expected/`, the report
-//! page and the closing summary); `process.rs` runs the commands and
-//! `options.rs` holds what the demo runs.
+//! page and the closing summary), then `consoles.rs` (an account on every
+//! node's operator console, and their addresses); `process.rs` runs the
+//! commands and `options.rs` holds what the demo runs. With `--serve` the
+//! mesh keeps running until Ctrl-C.
 
+mod consoles;
 mod context;
 mod cycle;
 mod options;
@@ -90,5 +93,15 @@ fn run_steps(demo: &Demo, opts: &DemoOptions) -> anyhow::Result<Option<bool>> {
     let verdict = results::check(&cx, &expected_dir);
     results::write_report(&cx, &agreements, verdict)?;
     results::print_summary(&cx, &compared, &expected_dir, verdict, audit_ok)?;
+    consoles::open(&cx)?;
+    if !opts.serve {
+        println!("(the mesh stops now; `dxmesh demo --serve` keeps it running to look around)");
+    }
+    if opts.serve {
+        println!("serving the mesh until Ctrl-C");
+        loop {
+            std::thread::sleep(std::time::Duration::from_secs(3600));
+        }
+    }
     Ok(verdict)
 }

@@ -97,6 +97,8 @@ pub struct DemoOptions {
     pub seed: u64,
     /// The text of the job file to run (default [`JOBS`]).
     pub jobs: Option<String>,
+    /// Keep the mesh running after the cycle until Ctrl-C.
+    pub serve: bool,
 }
 
 impl DemoOptions {

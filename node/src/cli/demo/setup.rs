@@ -71,6 +71,8 @@ fn init_nodes(cx: &Cx<'_>) -> anyhow::Result<Peers> {
             "anchor.pub.pem",
             "--listen",
             "/ip4/127.0.0.1/tcp/0",
+            "--console",
+            "127.0.0.1:0",
         ])?;
         peers.insert(name, field(&o, "peer_id").context("peer id")?);
         let cfg = out.join(format!("nodes/{name}/config.toml"));

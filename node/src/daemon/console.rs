@@ -1,0 +1,109 @@
+//! The daemon's side of the operator console (`crate::console`): what its
+//! pages show beyond the status and the agreements (quotas used, roster
+//! members, the audit log's tail, checkpoint and cosignatures), and the
+//! durable record of every console login and action.
+
+use super::node::{Node, counter_key};
+use crate::admin::{AdminResponse, ConsoleInfo, MemberInfo, QuotaInfo};
+use crate::audit::log;
+use crate::base::clock::now;
+use dxmesh_protocol::audit::{Entry, Event};
+use dxmesh_protocol::codec;
+
+/// Entries the audit page shows.
+const TAIL: usize = 50;
+
+impl Node {
+    /// What the console shows beyond `Status` and the agreement list.
+    pub(super) fn console_info(&self) -> ConsoleInfo {
+        let t = now();
+        let quotas = self
+            .agreements
+            .threads()
+            .map(|th| {
+                let terms = &th.state.terms;
+                let id = terms.id();
+                let epoch = terms.cycle.epoch_at(t);
+                let used = |kind: &str| {
+                    epoch
+                        .and_then(|e| self.store.counter::<u64>(&counter_key(kind, &id, e)).ok())
+                        .flatten()
+                        .unwrap_or(0)
+                };
+                QuotaInfo {
+                    agreement: dxmesh_protocol::hex(&id),
+                    epoch,
+                    pulls: used("pull"),
+                    max_pulls: u64::from(terms.cycle.max_pulls),
+                    disclosed: used("disc") + used("natq"),
+                    max_records: terms.disclosure.max_records_per_epoch,
+                }
+            })
+            .collect();
+        let audit_tail = self
+            .store
+            .audit_tail(TAIL)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|(seq, bytes)| {
+                let e: Entry = codec::decode(&bytes).ok()?;
+                Some((
+                    seq,
+                    e.at.to_string(),
+                    e.event.kind().to_string(),
+                    serde_json::to_string(&e.event).unwrap_or_default(),
+                ))
+            })
+            .collect();
+        let members = self
+            .roster
+            .as_ref()
+            .map(|(_, r)| {
+                r.members
+                    .iter()
+                    .map(|m| MemberInfo {
+                        peer_id: m.public_key.peer_id().to_string(),
+                        department: m.department.clone(),
+                        role: m.role.to_string(),
+                        display_name: m.display_name.clone(),
+                        admission: r.admission(&m.public_key, t).to_string(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        ConsoleInfo {
+            quotas,
+            audit_size: self.audit.size(),
+            checkpoint: self.audit.latest().map(str::to_string),
+            cosignatures: log::cosignatures(&self.store, self.audit.sealed()).unwrap_or_default(),
+            audit_tail,
+            alerts: log::evidence(&self.store).map_or(0, |e| e.len() as u64),
+            members,
+        }
+    }
+
+    /// Records a console login or action; only those two kinds of event
+    /// are taken. Answered once the entry is stored.
+    pub(super) fn console_audit(&mut self, event: Event) -> AdminResponse {
+        if !matches!(
+            event,
+            Event::ConsoleLogin { .. } | Event::ConsoleAction { .. }
+        ) {
+            return AdminResponse::Error {
+                message: format!(
+                    "the console records logins and actions, not {}",
+                    event.kind()
+                ),
+            };
+        }
+        match self.log_durably(event) {
+            Ok(()) => {
+                self.seal_audit();
+                AdminResponse::Logged
+            }
+            Err(e) => AdminResponse::Error {
+                message: e.to_string(),
+            },
+        }
+    }
+}

@@ -1,0 +1,293 @@
+//! The HTTPS operator console of a running node, as its users meet it: a
+//! real TLS client that trusts only the node's own certificate logs in
+//! with each role, reads every page, is refused what its role may not do
+//! (and the refusal is in the audit log), `/metrics` parses as Prometheus
+//! text, and headless Chromium renders the login page.
+
+use dxmesh_tests::{Setup, registry_terms, setup};
+use std::sync::Arc;
+use std::time::Duration;
+use ureq::tls::{Certificate, RootCerts, TlsConfig};
+
+const BIN: &str = env!("CARGO_BIN_EXE_dxmesh-under-test");
+
+/// A client that trusts the node's console certificate and nothing else,
+/// and does not follow redirects (the tests look at them).
+fn client(s: &Setup) -> ureq::Agent {
+    let pem = std::fs::read(s.ps.dir.join("console/cert.pem")).unwrap();
+    let cert = Certificate::from_pem(&pem).unwrap();
+    ureq::Agent::config_builder()
+        .tls_config(
+            TlsConfig::builder()
+                .root_certs(RootCerts::Specific(Arc::new(vec![cert])))
+                .build(),
+        )
+        .max_redirects(0)
+        .max_redirects_will_error(false)
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into()
+}
+
+fn console_url(s: &Setup) -> String {
+    s.pps
+        .status()
+        .console_url
+        .expect("the provider's status names its console")
+}
+
+fn add_user(s: &Setup, user: &str, role: &str, password: &str) {
+    let file = s.mesh.path().join(format!("{user}.pw"));
+    std::fs::write(&file, format!("{password}\n")).unwrap();
+    s.pps.cli(&[
+        "console",
+        "user",
+        "add",
+        "--user",
+        user,
+        "--role",
+        role,
+        "--password-file",
+        file.to_str().unwrap(),
+    ]);
+}
+
+/// A logged-in browser: the session cookie and the form token.
+#[derive(Debug, PartialEq)]
+struct Login {
+    cookie: String,
+    csrf: String,
+}
+
+fn get(agent: &ureq::Agent, url: &str, login: Option<&Login>) -> (u16, String) {
+    let mut req = agent.get(url);
+    if let Some(l) = login {
+        req = req.header("Cookie", &l.cookie);
+    }
+    let mut r = req.call().unwrap();
+    let status = r.status().as_u16();
+    (status, r.body_mut().read_to_string().unwrap_or_default())
+}
+
+fn post(agent: &ureq::Agent, url: &str, login: &Login, csrf: &str) -> (u16, String) {
+    let mut r = agent
+        .post(url)
+        .header("Cookie", &login.cookie)
+        .send_form([("csrf", csrf)])
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.body_mut().read_to_string().unwrap_or_default())
+}
+
+fn login(agent: &ureq::Agent, base: &str, user: &str, password: &str) -> Result<Login, u16> {
+    let r = agent
+        .post(format!("{base}login"))
+        .send_form([("user", user), ("password", password)])
+        .unwrap();
+    if r.status().as_u16() != 303 {
+        return Err(r.status().as_u16());
+    }
+    let set = r
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .expect("a session cookie")
+        .to_string();
+    assert!(
+        set.contains("HttpOnly") && set.contains("Secure") && set.contains("SameSite=Strict"),
+        "{set}"
+    );
+    let cookie = set.split(';').next().unwrap().to_string();
+    let mut l = Login {
+        cookie,
+        csrf: String::new(),
+    };
+    let (_, page) = get(agent, &format!("{base}feeds"), Some(&l));
+    let at = page.find("name=\"csrf\" value=\"").expect("a form token") + 19;
+    l.csrf = page[at..at + 64].to_string();
+    Ok(l)
+}
+
+#[test]
+fn each_role_reads_every_page_and_does_only_what_it_may() {
+    let (s, _) = setup(BIN, 100, &registry_terms(2, 10));
+    add_user(&s, "admin", "administrator", "admin password 1");
+    add_user(&s, "oper", "operator", "operator password");
+    add_user(&s, "audit", "auditor", "auditor password");
+    let agent = client(&s);
+    let base = console_url(&s);
+    assert!(base.starts_with("https://127.0.0.1:"), "{base}");
+
+    // Not logged in: every page sends the browser to log in.
+    let (code, _) = get(&agent, &format!("{base}agreements"), None);
+    assert_eq!(code, 303);
+    assert_eq!(login(&agent, &base, "admin", "not the password"), Err(401));
+    assert_eq!(login(&agent, &base, "nobody", "admin password 1"), Err(401));
+
+    let thread = &s.thread;
+    let detail = format!("agreements/{thread}");
+    for (user, password) in [
+        ("admin", "admin password 1"),
+        ("oper", "operator password"),
+        ("audit", "auditor password"),
+    ] {
+        let l = login(&agent, &base, user, password).unwrap();
+        let pages = [
+            ("", s.ps.peer_id.as_str()),
+            ("peers", s.cmp.peer_id.as_str()),
+            ("agreements", "registry"),
+            (detail.as_str(), "Transcript"),
+            ("feeds", "Published"),
+            ("refusals", "Most recent"),
+            ("audit", "Latest checkpoint"),
+            ("results", "No comparison"),
+        ];
+        for (path, expect) in pages {
+            let (code, body) = get(&agent, &format!("{base}{path}"), Some(&l));
+            assert_eq!(code, 200, "{user} /{path}: {body}");
+            assert!(body.contains(expect), "{user} /{path} lacks {expect:?}");
+            assert!(
+                body.contains(&format!("{user} (")),
+                "{user} /{path} names the account"
+            );
+        }
+    }
+
+    // The auditor changes nothing; the operator publishes but does not
+    // touch agreements; a form from another session is refused.
+    let audit = login(&agent, &base, "audit", "auditor password").unwrap();
+    let (code, body) = post(&agent, &format!("{base}publish"), &audit, &audit.csrf);
+    assert_eq!(code, 403, "{body}");
+    assert!(body.contains("auditor may not publish"), "{body}");
+    let oper = login(&agent, &base, "oper", "operator password").unwrap();
+    let suspend = format!("{base}agreements/{}/suspend", &thread[..16]);
+    let (code, body) = post(&agent, &suspend, &oper, &oper.csrf);
+    assert_eq!(code, 403, "{body}");
+    let (code, _) = post(&agent, &format!("{base}publish"), &oper, &audit.csrf);
+    assert_eq!(code, 403, "another session's form token");
+    let (code, body) = post(&agent, &format!("{base}publish"), &oper, &oper.csrf);
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("feeds published"), "{body}");
+    let admin = login(&agent, &base, "admin", "admin password 1").unwrap();
+    let (code, body) = post(&agent, &suspend, &admin, &admin.csrf);
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("suspended"), "{body}");
+
+    // Every login, failure and action is in the audit log.
+    let (_, log) = get(&agent, &format!("{base}audit"), Some(&admin));
+    for needle in [
+        "console_login",
+        "&quot;ok&quot;:false",
+        "&quot;action&quot;:&quot;publish&quot;,&quot;target&quot;:&quot;all active agreements&quot;,&quot;allowed&quot;:false",
+        "&quot;action&quot;:&quot;agreement_suspend&quot;",
+    ] {
+        assert!(log.contains(needle), "audit page lacks {needle}");
+    }
+
+    // Logging out ends the session.
+    let (code, _) = post(&agent, &format!("{base}logout"), &admin, &admin.csrf);
+    assert_eq!(code, 303);
+    let (code, _) = get(&agent, &base, Some(&admin));
+    assert_eq!(code, 303);
+}
+
+#[test]
+fn metrics_parse_and_health_answers() {
+    let (s, _) = setup(BIN, 100, &registry_terms(2, 10));
+    let agent = client(&s);
+    let base = console_url(&s);
+    assert_eq!(get(&agent, &format!("{base}healthz"), None).0, 200);
+    assert_eq!(
+        get(&agent, &format!("{base}readyz"), None),
+        (200, "ready\n".into())
+    );
+    // A failed login and a refused pull are counted.
+    let _ = login(&agent, &base, "nobody", "no such account");
+    s.pcmp
+        .cli_fails(&["pull", "--agreement", &s.agreement[..12]]);
+    std::thread::sleep(Duration::from_millis(500));
+    let (code, text) = get(&agent, &format!("{base}metrics"), None);
+    assert_eq!(code, 200);
+    let lines = text.lines().map(|l| Ok(l.to_string()));
+    let scrape = prometheus_parse::Scrape::parse(lines).expect("Prometheus text");
+    let value = |name: &str, label: Option<(&str, &str)>| {
+        scrape
+            .samples
+            .iter()
+            .filter(|m| m.metric == name)
+            .filter(|m| label.is_none_or(|(k, v)| m.labels.get(k) == Some(v)))
+            .map(|m| match m.value {
+                prometheus_parse::Value::Counter(v)
+                | prometheus_parse::Value::Gauge(v)
+                | prometheus_parse::Value::Untyped(v) => v,
+                _ => f64::NAN,
+            })
+            .sum::<f64>()
+    };
+    assert_eq!(
+        value("dxmesh_console_logins_total", Some(("outcome", "failed"))),
+        1.0,
+        "{text}"
+    );
+    assert_eq!(value("dxmesh_peers_connected", None), 1.0, "{text}");
+    assert_eq!(
+        value("dxmesh_refusals_total", Some(("code", "not_published"))),
+        1.0,
+        "{text}"
+    );
+    assert!(value("dxmesh_audit_log_entries", None) > 3.0, "{text}");
+    for name in [
+        "dxmesh_pulls_total",
+        "dxmesh_pull_bytes_total",
+        "dxmesh_chunks_verified_total",
+        "dxmesh_ministry_queries_total",
+    ] {
+        assert!(
+            scrape.samples.iter().any(|m| m.metric == name),
+            "{name} missing: {text}"
+        );
+    }
+}
+
+#[test]
+fn headless_chromium_renders_the_console() {
+    let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists());
+    let Some(chromium) = chromium else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must install Chromium (.ci/run does)"
+        );
+        eprintln!("SKIPPED: no Chromium here (.ci/run installs it)");
+        return;
+    };
+    let (s, _) = setup(BIN, 50, &registry_terms(2, 10));
+    let base = console_url(&s);
+    let profile = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--ignore-certificate-errors",
+            &format!("--user-data-dir={}", profile.path().display()),
+            "--dump-dom",
+            &format!("{base}login"),
+        ])
+        .output()
+        .expect("run chromium");
+    let dom = String::from_utf8_lossy(&out.stdout);
+    assert!(dom.contains("<title>Log in · dxmesh</title>"), "{dom}");
+    assert!(
+        dom.contains("<form method=\"post\" action=\"/login\">"),
+        "{dom}"
+    );
+    assert!(dom.contains("type=\"password\""), "{dom}");
+}
