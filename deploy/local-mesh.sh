@@ -152,10 +152,12 @@ for n in "${NODES[@]}"; do
     # Everyone bootstraps from the comparator; peer exchange finds the rest.
     boot=(--bootstrap "/ip4/127.0.0.1/tcp/${PORT[comparator]}/p2p/${PEER[comparator]}")
   fi
+  # Each node's operator console on the mesh port + 1000 (8401...).
   dx init --dir "nodes/$n" --department "$n" --role "${ROLE[$n]}" --anchor anchor.pub.pem \
-    --listen "/ip4/127.0.0.1/tcp/${PORT[$n]}" "${boot[@]}" >"nodes/$n.init.txt"
+    --listen "/ip4/127.0.0.1/tcp/${PORT[$n]}" "${boot[@]}" \
+    --console "127.0.0.1:$((PORT[$n] + 1000))" >"nodes/$n.init.txt"
   PEER[$n]=$(sed -n 's/^peer_id: //p' "nodes/$n.init.txt")
-  echo "   $n: ${PEER[$n]} on 127.0.0.1:${PORT[$n]}"
+  echo "   $n: ${PEER[$n]} on 127.0.0.1:${PORT[$n]}, console https://127.0.0.1:$((PORT[$n] + 1000))/"
 done
 
 step "4. config.toml edits: custodian of the 'registration' key group, manual publish/pull"

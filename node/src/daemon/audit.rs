@@ -61,7 +61,6 @@ impl Node {
                 continue;
             }
             let _ = self.store.set_audit_meta(&key, b"1");
-            self.prepare_national_index(&r.dataset);
             self.log(Event::Imported {
                 dataset: r.dataset.clone(),
                 generation: r.generation,
@@ -73,27 +72,21 @@ impl Node {
         }
     }
 
-    /// Builds the national index of a newly imported `dataset` in the
-    /// background if an agreement lets a consumer query it (so that the
-    /// first ministry query of the generation does not wait for it).
-    fn prepare_national_index(&self, dataset: &str) {
+    /// Has the national index of every dataset an agreement lets a
+    /// consumer query built in the background, once per imported
+    /// generation, so that the first ministry query does not wait for it.
+    pub(super) fn prepare_national_indexes(&self) {
         let me = self.identity.public();
-        let queried = self.agreements.threads().any(|t| {
-            let terms = &t.state.terms;
-            terms.provider == me
-                && terms.dataset == dataset
-                && crate::ministry::answers_ministry_queries(terms)
-        });
-        if !queried {
-            return;
+        let datasets: std::collections::BTreeSet<&str> = self
+            .agreements
+            .threads()
+            .map(|t| &t.state.terms)
+            .filter(|t| t.provider == me && crate::ministry::answers_ministry_queries(t))
+            .map(|t| t.dataset.as_str())
+            .collect();
+        for dataset in datasets {
+            crate::ministry::index::prepare(&self.data_dir, dataset);
         }
-        let (data_dir, dataset) = (self.data_dir.clone(), dataset.to_string());
-        tokio::task::spawn_blocking(move || {
-            if let Err(e) = crate::ministry::index::NationalIndex::for_dataset(&data_dir, &dataset)
-            {
-                tracing::error!(dataset, error = %e, "cannot build the national index");
-            }
-        });
     }
 
     /// Signs a checkpoint over what was appended since the last one.

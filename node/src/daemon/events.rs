@@ -384,6 +384,7 @@ impl Node {
         self.apply_roster();
         self.schedule_feeds();
         self.log_imports();
+        self.prepare_national_indexes();
         self.log_agreement_steps();
         self.enforce_retention();
         self.witness_peers();

@@ -13,7 +13,7 @@ use crate::dataset::{BlockCursor, DatasetReader, RawBlocks};
 use dxmesh_protocol::codec;
 use dxmesh_protocol::id::IdNumber;
 use rayon::prelude::*;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BTreeSet, BinaryHeap, HashMap};
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -191,6 +191,39 @@ impl NationalIndex {
 
 fn ids_key(key: &[u8; KEY_LEN]) -> Result<IdNumber, dxmesh_protocol::id::IdError> {
     IdNumber::from_key(u64::from_be_bytes(*key))
+}
+
+/// Index files being built by [`prepare`] now.
+static BUILDING: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
+
+/// Builds the index of the current generation of `dataset` on a thread of
+/// its own, unless it is built or being built (the daemon calls this on
+/// every tick for the datasets ministry queries read).
+pub fn prepare(data_dir: &Path, dataset: &str) {
+    let Ok(dir) = crate::dataset::current_dir(data_dir, dataset) else {
+        return;
+    };
+    let path = dir.join(INDEX_FILE);
+    if path.exists() {
+        return;
+    }
+    if !BUILDING
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(path.clone())
+    {
+        return;
+    }
+    let (data_dir, dataset) = (data_dir.to_path_buf(), dataset.to_string());
+    std::thread::spawn(move || {
+        if let Err(e) = NationalIndex::for_dataset(&data_dir, &dataset) {
+            tracing::error!(dataset, error = %e, "cannot build the national index");
+        }
+        BUILDING
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&path);
+    });
 }
 
 /// Builds the index of `reader`'s generation at `path` (through a
