@@ -30,6 +30,7 @@ fn tokens_from_every_block_resolve_to_their_own_records() {
         mapping: None,
         format: None,
         reference: today,
+        encoding: None,
     };
     import(&data, &opts).unwrap();
 

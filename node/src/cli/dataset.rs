@@ -4,7 +4,7 @@
 use crate::base::clock::now;
 use crate::base::config::Config;
 use anyhow::bail;
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use std::path::{Path, PathBuf};
 
 /// `dxmesh dataset ...`.
@@ -19,15 +19,26 @@ pub enum DatasetCommand {
         /// Dataset name (`[a-z0-9_]`).
         #[arg(long)]
         dataset: String,
-        /// The export file.
-        #[arg(long)]
-        file: PathBuf,
-        /// Mapping file (TOML) renaming columns to canonical names.
-        #[arg(long)]
-        mapping: Option<PathBuf>,
+        /// The export and how to read it.
+        #[command(flatten)]
+        export: ExportArgs,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Show what importing an export would do, without importing it: the
+    /// encoding and format found, each column and the canonical name it
+    /// maps to, every row accounted for (kept, quarantined with the
+    /// reason, duplicate) and the first rows as they would be stored. A
+    /// dry run of the whole file in a temporary directory; the node is not
+    /// touched.
+    Inspect {
+        /// The export and how to read it.
+        #[command(flatten)]
+        export: ExportArgs,
+        /// How many rows (and quarantined values) to show.
+        #[arg(long, default_value_t = 10)]
+        rows: usize,
     },
     /// Show the import statistics of every dataset (or one).
     Show {
@@ -42,6 +53,23 @@ pub enum DatasetCommand {
     },
 }
 
+/// An export file, its mapping and its encoding (`import` and `inspect`).
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The export file.
+    #[arg(long)]
+    file: PathBuf,
+    /// Mapping file (TOML) renaming columns to canonical names.
+    #[arg(long)]
+    mapping: Option<PathBuf>,
+    /// The export's text encoding (`utf-8`, `gb18030`, `gbk`, `utf-16le`,
+    /// `utf-16be`, or another WHATWG label). Default: from its byte-order
+    /// mark, else UTF-8, or GB18030 if it does not start as UTF-8 but as
+    /// Chinese text in GB18030.
+    #[arg(long)]
+    encoding: Option<String>,
+}
+
 /// Runs `dxmesh dataset ...`.
 pub fn run(cmd: DatasetCommand) -> anyhow::Result<()> {
     use crate::dataset::{self, ImportOptions};
@@ -50,10 +78,15 @@ pub fn run(cmd: DatasetCommand) -> anyhow::Result<()> {
         DatasetCommand::Import {
             dir,
             dataset,
-            file,
-            mapping,
+            export:
+                ExportArgs {
+                    file,
+                    mapping,
+                    encoding,
+                },
             json,
         } => {
+            let encoding = encoding_named(encoding)?;
             let data = data_dir(&dir)?;
             let reference = now().date();
             let report = dataset::import(
@@ -64,6 +97,7 @@ pub fn run(cmd: DatasetCommand) -> anyhow::Result<()> {
                     mapping,
                     format: None,
                     reference,
+                    encoding,
                 },
             )?;
             if json {
@@ -77,6 +111,15 @@ pub fn run(cmd: DatasetCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        DatasetCommand::Inspect {
+            export:
+                ExportArgs {
+                    file,
+                    mapping,
+                    encoding,
+                },
+            rows,
+        } => inspect(file, mapping, encoding_named(encoding)?, rows),
         DatasetCommand::Show { dir, name, json } => {
             let data = data_dir(&dir)?;
             let reports: Vec<_> = dataset::list(&data)?
@@ -101,11 +144,88 @@ pub fn run(cmd: DatasetCommand) -> anyhow::Result<()> {
     }
 }
 
+/// The encoding `--encoding` names, if given.
+fn encoding_named(label: Option<String>) -> anyhow::Result<Option<&'static encoding_rs::Encoding>> {
+    match label {
+        Some(label) => match encoding_rs::Encoding::for_label(label.as_bytes()) {
+            Some(e) => Ok(Some(e)),
+            None => bail!(
+                "--encoding {label:?}: not an encoding name (try utf-8, gb18030, gbk, utf-16le, utf-16be)"
+            ),
+        },
+        None => Ok(None),
+    }
+}
+
+/// `dxmesh dataset inspect`: a dry-run import into a temporary directory.
+fn inspect(
+    file: PathBuf,
+    mapping: Option<PathBuf>,
+    encoding: Option<&'static encoding_rs::Encoding>,
+    rows: usize,
+) -> anyhow::Result<()> {
+    use crate::dataset::{self, DatasetReader, ImportOptions};
+    let tmp = tempfile::tempdir()?;
+    let data = tmp.path().join("data");
+    let report = dataset::import(
+        &data,
+        &ImportOptions {
+            dataset: "inspect".into(),
+            file,
+            mapping,
+            format: None,
+            reference: now().date(),
+            encoding,
+        },
+    )?;
+    println!("file:      {}", report.file);
+    println!(
+        "format:    {:?}, encoding {}",
+        report.format, report.encoding
+    );
+    println!(
+        "columns (export name -> canonical name; key column {}):",
+        report.id_column
+    );
+    for (raw, canonical) in report.source_columns.iter().zip(&report.columns) {
+        println!("  {raw:<24} -> {canonical}");
+    }
+    println!(
+        "rows:      {} read = {} kept + {} quarantined + {} duplicates",
+        report.rows_read, report.rows_kept, report.rows_quarantined, report.duplicate_rows
+    );
+    let reader = DatasetReader::open(&data, "inspect")?;
+    println!("first rows as stored ({}):", reader.columns().join(", "));
+    let mut shown = 0;
+    'blocks: for block in reader.blocks() {
+        for r in block? {
+            if shown == rows {
+                break 'blocks;
+            }
+            println!("  {} | {}", r.id, r.values.join(" | "));
+            shown += 1;
+        }
+    }
+    if report.rows_quarantined > 0 {
+        let q = dataset::current_dir(&data, "inspect")?.join(dataset::QUARANTINE_FILE);
+        println!("quarantined (line, column, value, reason):");
+        let mut rdr = csv::Reader::from_path(&q)?;
+        for rec in rdr.records().take(rows) {
+            let rec = rec?;
+            println!(
+                "  line {}, {}: {:?} ({})",
+                &rec[1], &rec[2], &rec[3], &rec[4]
+            );
+        }
+    }
+    Ok(())
+}
+
 fn render_report(r: &crate::dataset::ImportReport) -> String {
     let mut out = String::new();
     out.push_str(&format!(
-        "dataset {} (generation {}) from {}\n",
-        r.dataset, r.generation, r.file
+        "dataset {} (generation {}) from {} ({})\n",
+        r.dataset, r.generation, r.file, r.encoding
     ));
     out.push_str(&format!(
         "  columns:             {}\n",

@@ -108,7 +108,7 @@ pub fn import(data_dir: &Path, opts: &ImportOptions) -> Result<ImportReport, Imp
         Some(path) => mapping::Mapping::load(path)?,
         None => mapping::Mapping::default(),
     };
-    let (source, header) = source::Source::open(&opts.file, format)?;
+    let (source, header) = source::Source::open(&opts.file, format, opts.encoding)?;
     let plan = normalise::Plan::new(&header, &mapping, &opts.file)?;
 
     let root = data_dir.join(DATASETS_DIR);
@@ -251,6 +251,7 @@ fn write_generation(
         file: opts.file.display().to_string(),
         format,
         columns: plan.canonical_names(),
+        source_columns: plan.columns.iter().map(|c| c.source.clone()).collect(),
         id_column: plan.id_column().to_string(),
         rows_read: stats.rows_read,
         rows_kept: kept.rows_kept,
@@ -261,6 +262,7 @@ fn write_generation(
         distinct_ids: kept.distinct_ids,
         ids_with_several_rows: kept.ids_with_several_rows,
         source_sha256: summary.sha256,
+        encoding: summary.encoding,
         imported_at,
         generation,
     };

@@ -26,8 +26,11 @@
 //!
 //! ## Input rules
 //!
-//! - CSV: UTF-8 with a header line (a UTF-8 BOM is removed), RFC 4180
-//!   quoting; JSON Lines: one object per line, the first object's keys are
+//! - Encodings: UTF-8 (a BOM is removed), GB18030/GBK, UTF-16LE/BE with a
+//!   BOM; found by the tap (`tap`) or named (`ImportOptions::encoding`),
+//!   decoded as the file streams; a byte the encoding does not define
+//!   stops the import with its line and column.
+//! - CSV: a header line, RFC 4180 quoting; JSON Lines: one object per line, the first object's keys are
 //!   the columns, values are strings, numbers or booleans (as text) or null
 //!   (empty); blank lines are skipped in both.
 //! - Column names are trimmed and lowercased, then renamed by the mapping
@@ -59,6 +62,8 @@
 //! (about 21 bytes per distinct row).
 
 mod dedup;
+#[cfg(test)]
+mod encoding_tests;
 mod import;
 mod mapping;
 mod model;

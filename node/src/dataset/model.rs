@@ -70,13 +70,17 @@ pub struct ImportOptions {
     pub format: Option<Format>,
     /// Latest possible birth date, normally today.
     pub reference: Date,
+    /// The export's text encoding; `None`: from its byte-order mark, else
+    /// UTF-8, or GB18030 if its start is not UTF-8 but Chinese text in
+    /// GB18030.
+    pub encoding: Option<&'static encoding_rs::Encoding>,
 }
 
 /// Input format of an export.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Format {
-    /// UTF-8 CSV with a header line (a UTF-8 BOM is removed).
+    /// CSV with a header line (in any encoding the import reads, see `ImportOptions::encoding`).
     Csv,
     /// One JSON object per line; the first object's keys are the columns.
     JsonLines,
@@ -114,6 +118,9 @@ pub struct ImportReport {
     pub format: Format,
     /// Canonical column names in source order, the key column included.
     pub columns: Vec<String>,
+    /// The export's own column names, in the same order.
+    #[serde(default)]
+    pub source_columns: Vec<String>,
     /// The key column's canonical name.
     pub id_column: String,
     /// Data rows read (the header excluded).
@@ -136,6 +143,10 @@ pub struct ImportReport {
     pub ids_with_several_rows: u64,
     /// SHA-256 of the source file's bytes, hex.
     pub source_sha256: String,
+    /// The encoding the source was read in (`UTF-8`, `gb18030`, `GBK`,
+    /// `UTF-16LE`, `UTF-16BE`: `encoding_rs` names).
+    #[serde(default = "utf8_name")]
+    pub encoding: String,
     /// Unix seconds when the import finished.
     pub imported_at: u64,
     /// The generation this import created.
@@ -193,7 +204,7 @@ pub enum Problem {
     #[error("text after the closing quote of a quoted field")]
     TextAfterClosingQuote,
     /// Bytes that are not UTF-8.
-    #[error("invalid UTF-8{}", column.as_ref().map(|c| format!(" in column {c:?}")).unwrap_or_default())]
+    #[error("invalid UTF-8{} (an export in GB18030 or GBK: import it with --encoding gb18030)", column.as_ref().map(|c| format!(" in column {c:?}")).unwrap_or_default())]
     InvalidUtf8 {
         /// The source column, when known.
         column: Option<String>,
@@ -232,6 +243,10 @@ pub enum Problem {
         /// The limit.
         limit: usize,
     },
+}
+
+fn utf8_name() -> String {
+    "UTF-8".into()
 }
 
 /// Why an import, or reading a dataset, failed.

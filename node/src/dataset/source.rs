@@ -57,6 +57,8 @@ impl Batch {
 #[derive(Debug, Clone)]
 pub(super) struct Summary {
     pub sha256: String,
+    /// The encoding the source was read in.
+    pub encoding: String,
 }
 
 /// A source of rows.
@@ -67,14 +69,18 @@ pub(super) enum Source {
 
 impl Source {
     /// Opens `path` and reads its header.
-    pub fn open(path: &Path, format: Format) -> Result<(Source, Header), ImportError> {
+    pub fn open(
+        path: &Path,
+        format: Format,
+        encoding: Option<&'static encoding_rs::Encoding>,
+    ) -> Result<(Source, Header), ImportError> {
         match format {
             Format::Csv => {
-                let (s, h) = CsvSource::open(path)?;
+                let (s, h) = CsvSource::open(path, encoding)?;
                 Ok((Source::Csv(s), h))
             }
             Format::JsonLines => {
-                let (s, h) = JsonSource::open(path)?;
+                let (s, h) = JsonSource::open(path, encoding)?;
                 Ok((Source::Json(s), h))
             }
         }
@@ -95,8 +101,10 @@ impl Source {
             Source::Json(s) => (s.rdr.into_inner(), s.path),
         };
         io::copy(&mut tap, &mut io::sink()).map_err(io_err(&path))?;
+        let encoding = tap.encoding().name().to_string();
         Ok(Summary {
             sha256: tap.finish()?,
+            encoding,
         })
     }
 
@@ -186,8 +194,11 @@ pub(super) struct CsvSource {
 }
 
 impl CsvSource {
-    fn open(path: &Path) -> Result<(CsvSource, Header), ImportError> {
-        Self::open_with(path, READ_BUFFER, true)
+    fn open(
+        path: &Path,
+        encoding: Option<&'static encoding_rs::Encoding>,
+    ) -> Result<(CsvSource, Header), ImportError> {
+        Self::open_with(path, (READ_BUFFER, encoding), true)
     }
 
     /// [`CsvSource::open`] with a read buffer of `capacity` bytes and the
@@ -195,10 +206,10 @@ impl CsvSource {
     /// buffer ends, and the parser alone).
     fn open_with(
         path: &Path,
-        capacity: usize,
+        (capacity, encoding): (usize, Option<&'static encoding_rs::Encoding>),
         fast: bool,
     ) -> Result<(CsvSource, Header), ImportError> {
-        let tap = Tap::open(path, true)?;
+        let tap = Tap::open(path, true, encoding)?;
         let mut source = CsvSource {
             tap,
             path: path.to_path_buf(),
@@ -513,8 +524,11 @@ impl<'de> serde::Deserialize<'de> for Object {
 }
 
 impl JsonSource {
-    fn open(path: &Path) -> Result<(JsonSource, Header), ImportError> {
-        let tap = Tap::open(path, false)?;
+    fn open(
+        path: &Path,
+        encoding: Option<&'static encoding_rs::Encoding>,
+    ) -> Result<(JsonSource, Header), ImportError> {
+        let tap = Tap::open(path, false, encoding)?;
         let mut source = JsonSource {
             rdr: BufReader::with_capacity(READ_BUFFER, tap),
             path: path.to_path_buf(),
@@ -637,7 +651,7 @@ mod tests {
     /// Every row with its physical line (the header first), or the error.
     fn read_all(path: &Path, capacity: usize, fast: bool) -> Result<Rows, String> {
         let (mut src, header) =
-            CsvSource::open_with(path, capacity, fast).map_err(|e| e.to_string())?;
+            CsvSource::open_with(path, (capacity, None), fast).map_err(|e| e.to_string())?;
         let names = header.names.iter().map(|n| n.as_bytes().to_vec());
         let mut rows = vec![(header.line, names.collect())];
         let mut rec = ByteRecord::new();
@@ -655,7 +669,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.csv");
         std::fs::write(&path, "id,name\r\na,b\r\n\"c\",d\n").unwrap();
-        let (mut src, _) = CsvSource::open_with(&path, READ_BUFFER, true).unwrap();
+        let (mut src, _) = CsvSource::open_with(&path, (READ_BUFFER, None), true).unwrap();
         let mut rec = ByteRecord::new();
         assert_eq!(src.next(&mut rec).unwrap(), Some(2));
         assert!(src.last_fast && rec == vec!["a", "b"]);

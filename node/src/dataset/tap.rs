@@ -1,8 +1,17 @@
 //! The byte tap every import reads its export through: it hashes the file
-//! (SHA-256, on a helper thread), removes a UTF-8 BOM and, for CSV, runs the
-//! quote state machine over the raw bytes and records the offset of every
-//! `\n`, so rows get physical line numbers and quoting errors are found
-//! where `csv_core` would read past them (see `source`).
+//! (SHA-256, on a helper thread, over the bytes as they are on disk), finds
+//! its encoding and hands on UTF-8, and, for CSV, runs the quote state
+//! machine over those bytes and records the offset of every `\n`, so rows
+//! get physical line numbers and quoting errors are found where `csv_core`
+//! would read past them (see `source`).
+//!
+//! Encodings: a byte-order mark names UTF-8, UTF-16LE or UTF-16BE (and is
+//! removed); without one, the first 64 KiB decide: UTF-8 if they are valid
+//! UTF-8, GB18030 (which reads GBK and GB2312 too) if they are not but
+//! hold Chinese text in it; `--encoding` overrides both.
+//! Anything but UTF-8 is decoded as it streams (`encoding_rs`), and a byte
+//! sequence the encoding does not define stops the import with its line
+//! and column: nothing is ever replaced.
 
 use super::model::{ImportError, Problem, io_err};
 use std::collections::VecDeque;
@@ -11,7 +20,8 @@ use std::io::{self, Read};
 use std::path::Path;
 use std::sync::mpsc::{Receiver, SyncSender};
 
-const BOM: &[u8; 3] = b"\xEF\xBB\xBF";
+/// Bytes read at the start to find the encoding.
+const SNIFF: usize = 64 * 1024;
 /// Read buffer of the parsers (fits the L2 cache).
 pub(super) const READ_BUFFER: usize = 256 * 1024;
 /// Where quoting went wrong: byte offset (BOM excluded) and what.
@@ -176,51 +186,223 @@ impl Hasher {
     }
 }
 
-/// A `Read` over the source file that hashes every byte, removes a leading
-/// UTF-8 BOM and (for CSV) tracks quotes and newlines.
+/// Characters outside ASCII the start of a file needs, all valid GB18030
+/// and not valid UTF-8, to be read as GB18030 without `--encoding`: one
+/// damaged byte in a UTF-8 export is reported as such, not read as
+/// Chinese text.
+const GB18030_EVIDENCE: usize = 8;
+
+/// The encoding of a file without a byte-order mark that starts with `head`.
+fn sniff(head: &[u8]) -> &'static encoding_rs::Encoding {
+    let utf8 = match std::str::from_utf8(head) {
+        Ok(_) => true,
+        // Valid but for a character cut at the sniff's end.
+        Err(e) => e.error_len().is_none() && head.len() == SNIFF,
+    };
+    if utf8 {
+        return encoding_rs::UTF_8;
+    }
+    let mut decoder = encoding_rs::GB18030.new_decoder_without_bom_handling();
+    let mut out = String::with_capacity(head.len() * 2);
+    let (result, _) = decoder.decode_to_string_without_replacement(head, &mut out, false);
+    let clean = !matches!(result, encoding_rs::DecoderResult::Malformed(..));
+    if clean && out.chars().filter(|c| !c.is_ascii()).count() >= GB18030_EVIDENCE {
+        encoding_rs::GB18030
+    } else {
+        encoding_rs::UTF_8
+    }
+}
+
+/// The streaming decoder of a source not in UTF-8, and where in the
+/// decoded text it is (for the error a bad byte raises).
+pub(super) struct Decoding {
+    decoder: encoding_rs::Decoder,
+    raw: Vec<u8>,
+    /// Decoded bytes not delivered yet, from `out_pos`.
+    out: Vec<u8>,
+    out_pos: usize,
+    eof: bool,
+    /// 1-based line and character column of the next decoded character.
+    line: u64,
+    column: u64,
+}
+
+impl Decoding {
+    /// Decodes `input` into `self.out`; an error names the line and
+    /// column of a byte sequence the encoding does not define.
+    fn decode(&mut self, input: &[u8], last: bool) -> io::Result<()> {
+        use encoding_rs::DecoderResult;
+        let mut read = 0;
+        loop {
+            let start = self.out.len();
+            let need = self
+                .decoder
+                .max_utf8_buffer_length_without_replacement(input.len() - read)
+                .unwrap_or(input.len() * 3 + 16);
+            self.out.resize(start + need, 0);
+            let (result, r, w) = self.decoder.decode_to_utf8_without_replacement(
+                &input[read..],
+                &mut self.out[start..],
+                last,
+            );
+            self.out.truncate(start + w);
+            self.advance(start);
+            read += r;
+            match result {
+                DecoderResult::InputEmpty => return Ok(()),
+                DecoderResult::OutputFull => continue,
+                DecoderResult::Malformed(bad, extra) => {
+                    // The bad bytes, then `extra` bytes read after them.
+                    let end = read.saturating_sub(usize::from(extra));
+                    let from = end.saturating_sub(usize::from(bad));
+                    let bytes: Vec<String> = input[from..end]
+                        .iter()
+                        .map(|b| format!("0x{b:02X}"))
+                        .collect();
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!(
+                            "line {}, column {}: {} not valid {}",
+                            self.line,
+                            self.column,
+                            if bytes.is_empty() {
+                                "the file's last bytes are".to_string()
+                            } else {
+                                format!("byte(s) {} are", bytes.join(" "))
+                            },
+                            self.decoder.encoding().name()
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Moves the line and column past the decoded bytes from `start`.
+    fn advance(&mut self, start: usize) {
+        for &b in &self.out[start..] {
+            if b == b'\n' {
+                self.line += 1;
+                self.column = 1;
+            } else if b & 0xC0 != 0x80 {
+                self.column += 1;
+            }
+        }
+    }
+}
+
+/// A `Read` over the source file that hashes every byte, finds the
+/// encoding, removes a byte-order mark, decodes to UTF-8 and (for CSV)
+/// tracks quotes and newlines.
 pub(super) struct Tap {
     pub(super) file: File,
     pub(super) hasher: Hasher,
-    /// Bytes read ahead to look for a BOM, not yet delivered.
+    /// Bytes read ahead to find the encoding, not yet delivered (UTF-8 only).
     pub(super) prefix: Vec<u8>,
     /// Bytes delivered (BOM excluded).
     pub(super) offset: u64,
     pub(super) csv: Option<CsvScan>,
+    /// The decoder, for a source not in UTF-8.
+    decoding: Option<Decoding>,
+    encoding: &'static encoding_rs::Encoding,
 }
 
 impl Tap {
-    pub(super) fn open(path: &Path, track_csv: bool) -> Result<Tap, ImportError> {
+    /// Opens `path`; in `encoding` if given, else in the one its
+    /// byte-order mark or first 64 KiB say.
+    pub(super) fn open(
+        path: &Path,
+        track_csv: bool,
+        encoding: Option<&'static encoding_rs::Encoding>,
+    ) -> Result<Tap, ImportError> {
         let mut file = File::open(path).map_err(io_err(path))?;
         let mut hasher = Hasher::new()?;
-        let mut head = Vec::with_capacity(3);
+        let mut head = Vec::with_capacity(SNIFF);
         (&mut file)
-            .take(3)
+            .take(SNIFF as u64)
             .read_to_end(&mut head)
             .map_err(io_err(path))?;
         hasher.update(&head);
-        if head.as_slice() == BOM {
-            head.clear();
-        }
-        Ok(Tap {
+        let bom = encoding_rs::Encoding::for_bom(&head);
+        let detected = match (encoding, bom) {
+            (Some(e), Some((b, len))) if e == b => {
+                head.drain(..len);
+                e
+            }
+            (Some(e), _) => e,
+            (None, Some((b, len))) => {
+                head.drain(..len);
+                b
+            }
+            (None, None) => sniff(&head),
+        };
+        let mut tap = Tap {
             file,
             hasher,
-            prefix: head,
+            prefix: Vec::new(),
             offset: 0,
             csv: track_csv.then(|| CsvScan {
                 quotes: QuoteCheck::new(),
                 newlines: VecDeque::new(),
             }),
-        })
+            decoding: None,
+            encoding: detected,
+        };
+        if detected == encoding_rs::UTF_8 {
+            tap.prefix = head;
+        } else {
+            let mut d = Decoding {
+                decoder: detected.new_decoder_without_bom_handling(),
+                raw: vec![0; READ_BUFFER],
+                out: Vec::new(),
+                out_pos: 0,
+                eof: false,
+                line: 1,
+                column: 1,
+            };
+            d.decode(&head, false).map_err(io_err(path))?;
+            tap.decoding = Some(d);
+        }
+        Ok(tap)
+    }
+
+    /// The encoding the source is read in.
+    pub(super) fn encoding(&self) -> &'static encoding_rs::Encoding {
+        self.encoding
     }
 
     pub(super) fn finish(self) -> Result<String, ImportError> {
         self.hasher.finish()
     }
+
+    /// Delivers decoded bytes into `buf` (reading and decoding more as needed).
+    fn read_decoded(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let Some(d) = &mut self.decoding else {
+            return Ok(0);
+        };
+        while d.out_pos == d.out.len() && !d.eof {
+            d.out.clear();
+            d.out_pos = 0;
+            let mut raw = std::mem::take(&mut d.raw);
+            let n = self.file.read(&mut raw)?;
+            self.hasher.update(&raw[..n]);
+            d.eof = n == 0;
+            let decoded = d.decode(&raw[..n], d.eof);
+            d.raw = raw;
+            decoded?;
+        }
+        let n = (d.out.len() - d.out_pos).min(buf.len());
+        buf[..n].copy_from_slice(&d.out[d.out_pos..d.out_pos + n]);
+        d.out_pos += n;
+        Ok(n)
+    }
 }
 
 impl Read for Tap {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = if !self.prefix.is_empty() {
+        let n = if self.decoding.is_some() {
+            self.read_decoded(buf)?
+        } else if !self.prefix.is_empty() {
             let n = self.prefix.len().min(buf.len());
             buf[..n].copy_from_slice(&self.prefix[..n]);
             self.prefix.drain(..n);

@@ -51,6 +51,7 @@ impl Env {
             mapping: None,
             format: None,
             reference: reference(),
+            encoding: None,
         }
     }
     fn import(&self, dataset: &str, file: &Path) -> Result<ImportReport, ImportError> {

@@ -1,0 +1,60 @@
+//! `dxmesh dataset inspect` on a GB18030 export with Chinese headers, as an
+//! operator runs it before the first import: the encoding found, each
+//! column's canonical name under `deploy/mappings/zh-headers.toml`, every
+//! row accounted for, the rows as they would be stored and the quarantined
+//! values with line and reason; an unknown `--encoding` is refused.
+
+use dxmesh_tests::{Dxmesh, make_id};
+
+const BIN: &str = env!("CARGO_BIN_EXE_dxmesh-under-test");
+
+#[test]
+fn inspect_shows_what_an_import_would_do_without_doing_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = make_id("440105", "19800101", 1);
+    let b = make_id("440105", "19900202", 2);
+    let text = format!(
+        "公民身份号码,姓名,死亡日期\r\n{a},张伟,2025年\r\n{b},王芳,20250102\r\n{b},王芳,20250102\r\n4401051990020200,李娜,2025-01-03\r\n"
+    );
+    let (gb, _, unmappable) = encoding_rs::GB18030.encode(&text);
+    assert!(!unmappable);
+    let file = dir.path().join("deaths.csv");
+    std::fs::write(&file, &gb).unwrap();
+    let mapping =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/mappings/zh-headers.toml");
+    let dx = Dxmesh::new(BIN);
+    let args = [
+        "dataset",
+        "inspect",
+        "--file",
+        file.to_str().unwrap(),
+        "--mapping",
+        mapping.to_str().unwrap(),
+    ];
+    let out = dx.ok(dir.path(), &args);
+    for needle in [
+        "encoding gb18030",
+        "公民身份号码",
+        "-> id_number",
+        "-> death_date",
+        "4 read = 1 kept + 2 quarantined + 1 duplicates",
+        "王芳 | 2025-01-02",
+        "line 2, 死亡日期: \"2025年\" (invalid_date)",
+        "line 5, 公民身份号码",
+    ] {
+        assert!(
+            out.contains(needle),
+            "inspect output lacks {needle:?}:\n{out}"
+        );
+    }
+    // Nothing was written next to the export.
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert_eq!(left.len(), 1);
+    let mut bad = args.to_vec();
+    bad.extend(["--encoding", "klingon"]);
+    let e = dx.fails(dir.path(), &bad);
+    assert!(
+        e.contains("--encoding \"klingon\": not an encoding name"),
+        "{e}"
+    );
+}
