@@ -43,7 +43,9 @@
 //!   other values are trimmed (including U+3000).
 //! - A value that cannot be normalised sends its row to the quarantine
 //!   report (one line per bad value, `reason` is `IdError::code()` or
-//!   `invalid_date`). Malformed input (ragged rows, bad quoting, invalid
+//!   `invalid_date`); so does a CSV row with more or fewer fields than the
+//!   header (the whole row, `ragged_row`). Every row read is kept,
+//!   quarantined or a duplicate. Malformed input (bad quoting, invalid
 //!   UTF-8, no header, duplicate or empty column names, a JSON line that is
 //!   not an object) stops the import with an error naming the file, the
 //!   1-based physical line and the problem.

@@ -184,14 +184,6 @@ pub enum Problem {
         /// The canonical names found.
         found: Vec<String>,
     },
-    /// A row with a different number of fields than the header.
-    #[error("row has {found} fields, the header has {expected}")]
-    RaggedRow {
-        /// Fields in the header.
-        expected: u64,
-        /// Fields in the row.
-        found: u64,
-    },
     /// A quoted field that is never closed.
     #[error("quoted field opened here is never closed")]
     UnterminatedQuote,

@@ -336,6 +336,9 @@ impl<'a> Normaliser<'a> {
             return Err(self.utf8_error(rec, line));
         };
         let plan = self.plan;
+        if rec.len() != plan.columns.len() {
+            return self.quarantine_ragged(rec, line);
+        }
         let reference = self.reference;
         let mut fix_counts = [0u64; 5];
         let mut count = |fixes: Fixes| {
@@ -441,6 +444,34 @@ impl<'a> Normaliser<'a> {
         for (total, n) in self.fixes.iter_mut().zip(fix_counts) {
             *total += n;
         }
+        Ok(())
+    }
+
+    /// Quarantines a row with more or fewer fields than the header: the
+    /// whole row, its fields joined by commas, with reason `ragged_row`.
+    fn quarantine_ragged(&mut self, rec: &ByteRecord, line: u64) -> Result<(), Stop> {
+        self.stats.rows_quarantined += 1;
+        *self.quarantined.entry("ragged_row").or_insert(0) += 1;
+        let Some(q) = self.quarantine.as_mut() else {
+            return Ok(());
+        };
+        let fields: Vec<String> = rec
+            .iter()
+            .map(|f| String::from_utf8_lossy(f).into_owned())
+            .collect();
+        let column = format!(
+            "({} fields; the header has {})",
+            rec.len(),
+            self.plan.columns.len()
+        );
+        let source = q.source.clone();
+        q.write(&[
+            &source,
+            &line.to_string(),
+            &column,
+            &fields.join(","),
+            "ragged_row",
+        ])?;
         Ok(())
     }
 

@@ -403,16 +403,9 @@ impl CsvSource {
             return Ok(None);
         }
         let line = self.row_line(rec, end);
-        let width = *self.width.get_or_insert(rec.len());
-        if rec.len() != width {
-            return Err(self.malformed(
-                line,
-                Problem::RaggedRow {
-                    expected: width as u64,
-                    found: rec.len() as u64,
-                },
-            ));
-        }
+        // A row of another width than the header goes on: the normaliser
+        // quarantines it (`ragged_row`) with its line.
+        self.width.get_or_insert(rec.len());
         let bytes = rec.as_slice().len();
         if bytes > MAX_ROW_BYTES {
             return Err(self.malformed(

@@ -467,15 +467,6 @@ fn malformed_csv_stops_with_file_line_and_problem() {
     let b = nth_id(51);
     let cases: Vec<(&str, Vec<u8>, u64, Problem)> = vec![
         (
-            "ragged",
-            format!("id_number,name\n{a},x\n{b},y,extra\n").into_bytes(),
-            3,
-            Problem::RaggedRow {
-                expected: 2,
-                found: 3,
-            },
-        ),
-        (
             "unterminated",
             format!("id_number,name\n{a},x\n{b},\"never closed\n{a},z\n").into_bytes(),
             3,
@@ -594,6 +585,49 @@ fn a_failed_import_leaves_the_previous_generation_readable_and_unchanged() {
     assert_eq!(second.generation, 2);
     assert!(!dir.exists());
     assert_eq!(list(&env.data()).unwrap(), [second]);
+}
+
+#[test]
+fn ragged_rows_are_quarantined_with_their_line_and_every_row_is_accounted_for() {
+    let env = Env::new();
+    let (a, b, c) = (nth_id(70), nth_id(71), nth_id(72));
+    let file = env.file(
+        "ragged.csv",
+        format!("id_number,name\n{a},x\n{b},y,extra\n{c}\n{a},x\n{c},z\n"),
+    );
+    let r = env.import("registry", &file).unwrap();
+    assert_eq!(r.rows_read, 5);
+    assert_eq!(
+        (r.rows_kept, r.rows_quarantined, r.duplicate_rows),
+        (2, 2, 1)
+    );
+    assert_eq!(
+        r.rows_read,
+        r.rows_kept + r.rows_quarantined + r.duplicate_rows
+    );
+    assert_eq!(r.quarantined.get("ragged_row"), Some(&2));
+    let q = env.quarantine("registry");
+    let file_name = file.display().to_string();
+    assert_eq!(
+        q,
+        [
+            [
+                &file_name,
+                "3",
+                "(3 fields; the header has 2)",
+                &format!("{b},y,extra"),
+                "ragged_row"
+            ],
+            [
+                &file_name,
+                "4",
+                "(1 fields; the header has 2)",
+                &c,
+                "ragged_row"
+            ],
+        ]
+        .map(|r| r.map(str::to_string).to_vec())
+    );
 }
 
 #[test]
