@@ -202,6 +202,16 @@ fn metrics_parse_and_health_answers() {
         get(&agent, &format!("{base}readyz"), None),
         (200, "ready\n".into())
     );
+    // Five failed logins lock an account out, its right password too;
+    // every try is logged and counted.
+    add_user(&s, "victim", "operator", "the right password");
+    for _ in 0..5 {
+        assert_eq!(login(&agent, &base, "victim", "a wrong password"), Err(401));
+    }
+    assert_eq!(
+        login(&agent, &base, "victim", "the right password"),
+        Err(429)
+    );
     // A failed login and a refused pull are counted.
     let _ = login(&agent, &base, "nobody", "no such account");
     s.pcmp
@@ -227,7 +237,7 @@ fn metrics_parse_and_health_answers() {
     };
     assert_eq!(
         value("dxmesh_console_logins_total", Some(("outcome", "failed"))),
-        1.0,
+        7.0,
         "{text}"
     );
     assert_eq!(value("dxmesh_peers_connected", None), 1.0, "{text}");

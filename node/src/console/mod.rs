@@ -98,6 +98,7 @@ pub async fn start(
         calls,
         metrics,
         sessions: Sessions::new(Duration::from_secs(config.session_minutes.max(1) * 60)),
+        throttle: Default::default(),
     });
     let app = routes::router(state);
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);

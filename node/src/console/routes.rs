@@ -89,6 +89,23 @@ struct LoginForm {
 }
 
 async fn login(State(st): St, Form(f): Form<LoginForm>) -> Response {
+    if st.throttle.locked(&f.user) {
+        let event = Event::ConsoleLogin {
+            user: f.user.clone(),
+            role: None,
+            ok: false,
+        };
+        if let Err(e) = st.record(event).await {
+            return error_page(StatusCode::SERVICE_UNAVAILABLE, &e);
+        }
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            Html(pages::login(Some(
+                "too many failed logins for this account: try again later",
+            ))),
+        )
+            .into_response();
+    }
     let dir = st.dir.clone();
     let (user, password) = (f.user.clone(), f.password);
     let checked = tokio::task::spawn_blocking(move || {
@@ -113,6 +130,10 @@ async fn login(State(st): St, Form(f): Form<LoginForm>) -> Response {
     };
     if let Err(e) = st.record(event).await {
         return error_page(StatusCode::SERVICE_UNAVAILABLE, &e);
+    }
+    match role {
+        Some(_) => st.throttle.succeeded(&f.user),
+        None => st.throttle.failed(&f.user),
     }
     let Some(role) = role else {
         return (

@@ -2,7 +2,8 @@
 //! everyone out): a random 256-bit session token in an `HttpOnly`,
 //! `Secure`, `SameSite=Strict` cookie, a fixed expiry from login, and a
 //! second random token that every form carries, so that a page elsewhere
-//! cannot make a logged-in browser act.
+//! cannot make a logged-in browser act. [`Throttle`] locks an account
+//! name out for a while after repeated failed logins.
 
 use super::accounts::ConsoleRole;
 use std::collections::HashMap;
@@ -91,6 +92,54 @@ impl Sessions {
     }
 }
 
+/// Failed logins of one account name that lock it out.
+pub const MAX_FAILURES: usize = 5;
+
+/// Failed logins older than this are forgotten, and a lock-out lasts as long.
+pub const FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
+
+/// Recent failed logins per account name: after [`MAX_FAILURES`] within
+/// [`FAILURE_WINDOW`], the name cannot log in (even with the right
+/// password) until the oldest of them is that old.
+#[derive(Debug, Default)]
+pub struct Throttle {
+    failures: Mutex<HashMap<String, Vec<Instant>>>,
+}
+
+impl Throttle {
+    /// Whether `user` is locked out now.
+    pub fn locked(&self, user: &str) -> bool {
+        let mut f = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        match f.get_mut(user) {
+            Some(times) => {
+                times.retain(|t| now.duration_since(*t) < FAILURE_WINDOW);
+                times.len() >= MAX_FAILURES
+            }
+            None => false,
+        }
+    }
+
+    /// Notes a failed login of `user`.
+    pub fn failed(&self, user: &str) {
+        let mut f = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        if f.len() > 10_000 {
+            // Names never seen again: forget the oldest state wholesale.
+            let now = Instant::now();
+            f.retain(|_, t| t.iter().any(|t| now.duration_since(*t) < FAILURE_WINDOW));
+        }
+        f.entry(user.to_string()).or_default().push(Instant::now());
+    }
+
+    /// A successful login clears `user`'s failures.
+    pub fn succeeded(&self, user: &str) {
+        self.failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(user);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,5 +160,19 @@ mod tests {
         let t2 = s.start("bob", ConsoleRole::Operator).unwrap();
         s.end(&t2);
         assert!(s.get(&t2).is_none(), "logged out");
+    }
+
+    #[test]
+    fn repeated_failures_lock_the_name_out() {
+        let t = Throttle::default();
+        for _ in 0..MAX_FAILURES - 1 {
+            t.failed("alice");
+        }
+        assert!(!t.locked("alice"));
+        t.failed("alice");
+        assert!(t.locked("alice"));
+        assert!(!t.locked("bob"), "other names are not touched");
+        t.succeeded("alice");
+        assert!(!t.locked("alice"));
     }
 }

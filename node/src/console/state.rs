@@ -23,6 +23,7 @@ pub(crate) struct State {
     pub(super) calls: mpsc::Sender<AdminCall>,
     pub(super) metrics: Arc<Metrics>,
     pub(super) sessions: Sessions,
+    pub(super) throttle: super::sessions::Throttle,
 }
 
 impl State {
