@@ -154,6 +154,19 @@ fn each_role_reads_every_page_and_does_only_what_it_may() {
         }
     }
 
+    // Each role is shown only the buttons it may use.
+    for (user, password, publish, suspend) in [
+        ("admin", "admin password 1", true, true),
+        ("oper", "operator password", true, false),
+        ("audit", "auditor password", false, false),
+    ] {
+        let l = login(&agent, &base, user, password).unwrap();
+        let (_, feeds) = get(&agent, &format!("{base}feeds"), Some(&l));
+        assert_eq!(feeds.contains("action=\"/publish\""), publish, "{user}");
+        let (_, list) = get(&agent, &format!("{base}agreements"), Some(&l));
+        assert_eq!(list.contains("/suspend\""), suspend, "{user}");
+    }
+
     // The auditor changes nothing; the operator publishes but does not
     // touch agreements; a form from another session is refused.
     let audit = login(&agent, &base, "audit", "auditor password").unwrap();

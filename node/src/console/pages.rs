@@ -192,21 +192,27 @@ pub fn agreements(list: &[AgreementSummary], info: &ConsoleInfo, session: &Sessi
     )
 }
 
-/// Action buttons for agreement `thread` (every button posts; the role is
-/// checked again when it does).
+/// The action buttons for agreement `thread` that the session's role may
+/// use (the role is checked again when a button posts).
 fn actions(thread: &str, session: &Session) -> String {
-    ["accept", "suspend", "resume"]
-        .iter()
-        .map(|a| {
-            format!(
-                "<form method=\"post\" action=\"/agreements/{}/{a}\" style=\"display:inline\">\
+    use super::accounts::Action;
+    [
+        ("accept", Action::AgreementAccept),
+        ("suspend", Action::AgreementSuspend),
+        ("resume", Action::AgreementResume),
+    ]
+    .iter()
+    .filter(|(_, action)| session.role.may(*action))
+    .map(|(a, _)| {
+        format!(
+            "<form method=\"post\" action=\"/agreements/{}/{a}\" style=\"display:inline\">\
 <input type=\"hidden\" name=\"csrf\" value=\"{}\"><button>{a}</button></form>",
-                esc(thread),
-                esc(&session.csrf)
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
+            esc(thread),
+            esc(&session.csrf)
+        )
+    })
+    .collect::<Vec<_>>()
+    .join(" ")
 }
 
 /// One agreement: its summary, terms and signed transcript.

@@ -89,11 +89,17 @@ pub(super) async fn feeds_page(State(st): St, headers: HeaderMap) -> Response {
         "chunks",
         "state",
     ];
+    let publish = if s.role.may(super::accounts::Action::Publish) {
+        format!(
+            "<form method=\"post\" action=\"/publish\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
+<button>Publish the current epoch of every active agreement</button></form>",
+            esc(&s.csrf)
+        )
+    } else {
+        String::new()
+    };
     let body = format!(
-        "<form method=\"post\" action=\"/publish\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
-<button>Publish the current epoch of every active agreement</button></form>\
-<h2>Published</h2>{}<h2>Pulled</h2>{}",
-        esc(&s.csrf),
+        "{publish}<h2>Published</h2>{}<h2>Pulled</h2>{}",
         pages::table(&head, &feed_rows(&published, |_, _| true)),
         pages::table(
             &head,
