@@ -10,8 +10,11 @@
 //! imports of it into one data directory (each a new generation that
 //! replaces the previous one, as a department's re-import does), reporting
 //! rows per second; then the same export encoded in GB18030 (target: at
-//! least 1 M rows/s). Run as a test (without `--bench`, e.g. by
-//! `cargo test --all-targets`) it imports 20,000 rows of each once.
+//! least 1 M rows/s); then the same rows as an `.xlsx` workbook (every cell
+//! text, strings shared, as Excel saves them; `DXMESH_BENCH_XLSX_ROWS`,
+//! default 500,000; target: at least 200 k rows/s). Run as a test (without
+//! `--bench`, e.g. by `cargo test --all-targets`) it imports 20,000 rows of
+//! each once.
 
 use criterion::{Criterion, Throughput};
 use dxmesh_node::dataset::{ImportOptions, import};
@@ -82,6 +85,24 @@ fn generate(path: &Path, rows: u64) -> u64 {
     std::fs::metadata(path).expect("stat").len()
 }
 
+/// Writes the first `rows` data rows of the CSV at `csv` as the first
+/// sheet of an `.xlsx` workbook at `path`, every cell text.
+fn to_xlsx(csv: &Path, path: &Path, rows: u64) {
+    let mut rdr = csv::Reader::from_path(csv).expect("read the CSV");
+    let mut wb = rust_xlsxwriter::Workbook::new();
+    let ws = wb.add_worksheet_with_low_memory().expect("a sheet");
+    let header = rdr.headers().expect("a header").clone();
+    for (c, h) in header.iter().enumerate() {
+        ws.write_string(0, c as u16, h).expect("write");
+    }
+    for (r, rec) in rdr.records().take(rows as usize).enumerate() {
+        for (c, v) in rec.expect("a row").iter().enumerate() {
+            ws.write_string(r as u32 + 1, c as u16, v).expect("write");
+        }
+    }
+    wb.save(path).expect("save the workbook");
+}
+
 /// Rows kept by importing `opts` (again).
 fn report_kept(data: &Path, opts: &ImportOptions) -> u64 {
     import(data, opts).expect("import").rows_kept
@@ -108,6 +129,8 @@ fn main() {
         format: None,
         reference: Date::new(2026, 11, 27).expect("a date"),
         encoding: None,
+        delimiter: None,
+        sheet: None,
     };
     // The same export in GB18030, as many departments' systems write it
     // (its encoding found by the import, decoded as it streams).
@@ -124,6 +147,23 @@ fn main() {
     let gb_report = import(&data, &gb_opts).expect("import GB18030");
     assert_eq!(gb_report.encoding, "gb18030");
     assert_eq!(gb_report.rows_kept, report_kept(&data, &opts));
+    let xlsx_rows: u64 = if bench {
+        std::env::var("DXMESH_BENCH_XLSX_ROWS")
+            .ok()
+            .and_then(|v| v.replace('_', "").parse().ok())
+            .unwrap_or(500_000)
+            .min(rows)
+    } else {
+        rows
+    };
+    let xlsx = dir.path().join("registry.xlsx");
+    to_xlsx(&opts.file, &xlsx, xlsx_rows);
+    let xlsx_opts = ImportOptions {
+        file: xlsx,
+        ..opts.clone()
+    };
+    let xlsx_report = import(&data, &xlsx_opts).expect("import the workbook");
+    assert_eq!(xlsx_report.rows_read, xlsx_rows);
     let report = import(&data, &opts).expect("import");
     println!(
         "import bench: {rows} rows, {bytes} bytes; kept {}, duplicates {}, quarantined {}, fixes {:?}",
@@ -141,6 +181,12 @@ fn main() {
     });
     group.bench_function(format!("import_registry_gb18030_{rows}_rows"), |b| {
         b.iter(|| import(&data, &gb_opts).expect("import"))
+    });
+    group.finish();
+    let mut group = c.benchmark_group("dataset_xlsx");
+    group.throughput(Throughput::Elements(xlsx_rows));
+    group.bench_function(format!("import_registry_xlsx_{xlsx_rows}_rows"), |b| {
+        b.iter(|| import(&data, &xlsx_opts).expect("import"))
     });
     group.finish();
     c.final_summary();

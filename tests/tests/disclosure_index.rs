@@ -31,6 +31,8 @@ fn tokens_from_every_block_resolve_to_their_own_records() {
         format: None,
         reference: today,
         encoding: None,
+        delimiter: None,
+        sheet: None,
     };
     import(&data, &opts).unwrap();
 

@@ -2,7 +2,9 @@
 //! operator runs it before the first import: the encoding found, each
 //! column's canonical name under `deploy/mappings/zh-headers.toml`, every
 //! row accounted for, the rows as they would be stored and the quarantined
-//! values with line and reason; an unknown `--encoding` is refused.
+//! values with line and reason; an unknown `--encoding` is refused. A
+//! workbook's sheet is chosen by name, and a tab-separated export's
+//! delimiter is found; a wrong `--delimiter` or `--sheet` is refused.
 
 use dxmesh_tests::{Dxmesh, make_id};
 
@@ -57,4 +59,68 @@ fn inspect_shows_what_an_import_would_do_without_doing_it() {
         e.contains("--encoding \"klingon\": not an encoding name"),
         "{e}"
     );
+}
+
+#[test]
+fn inspect_reads_a_named_sheet_of_a_workbook_and_a_tab_separated_export() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = make_id("440105", "19800101", 1);
+    let mut wb = rust_xlsxwriter::Workbook::new();
+    wb.add_worksheet().set_name("说明").unwrap();
+    let ws = wb.add_worksheet();
+    ws.set_name("人员").unwrap();
+    for (c, h) in ["公民身份号码", "姓名", "出生日期"].iter().enumerate() {
+        ws.write(0, c as u16, *h).unwrap();
+    }
+    ws.write(1, 0, a.as_str()).unwrap();
+    ws.write(1, 1, "张伟").unwrap();
+    ws.write(1, 2, 29221.0).unwrap();
+    ws.write(2, 0, 440105198001010010.0).unwrap();
+    ws.write(2, 1, "王芳").unwrap();
+    let xlsx = dir.path().join("registry.xlsx");
+    wb.save(&xlsx).unwrap();
+    let mapping =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/mappings/zh-headers.toml");
+    let dx = Dxmesh::new(BIN);
+    let args = [
+        "dataset",
+        "inspect",
+        "--file",
+        xlsx.to_str().unwrap(),
+        "--mapping",
+        mapping.to_str().unwrap(),
+        "--sheet",
+        "人员",
+    ];
+    let out = dx.ok(dir.path(), &args);
+    for needle in [
+        "xlsx, sheet \"人员\"",
+        "-> birth_date",
+        "2 read = 1 kept + 1 quarantined + 0 duplicates",
+        "张伟 | 1980-01-01",
+        "line 3, 公民身份号码: \"440105198001010000\" (number_precision_lost)",
+    ] {
+        assert!(
+            out.contains(needle),
+            "inspect output lacks {needle:?}:\n{out}"
+        );
+    }
+    let mut bad = args.to_vec();
+    bad[7] = "Sheet1";
+    let e = dx.fails(dir.path(), &bad);
+    assert!(
+        e.contains("no sheet named \"Sheet1\"; its sheets: 说明, 人员"),
+        "{e}"
+    );
+
+    let tsv = dir.path().join("registry.tsv");
+    std::fs::write(&tsv, format!("id_number\tname\n{a}\t张伟\n")).unwrap();
+    let args = ["dataset", "inspect", "--file", tsv.to_str().unwrap()];
+    let out = dx.ok(dir.path(), &args);
+    assert!(out.contains("csv, encoding UTF-8, delimiter tab"), "{out}");
+    assert!(out.contains("1 read = 1 kept"), "{out}");
+    let mut bad = args.to_vec();
+    bad.extend(["--delimiter", "colon"]);
+    let e = dx.fails(dir.path(), &bad);
+    assert!(e.contains("--delimiter \"colon\": not a delimiter"), "{e}");
 }

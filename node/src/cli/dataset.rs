@@ -68,38 +68,51 @@ pub struct ExportArgs {
     /// Chinese text in GB18030.
     #[arg(long)]
     encoding: Option<String>,
+    /// A CSV export's field delimiter: `comma`, `tab`, `semicolon`, `pipe`
+    /// (or the character). Default: the one its header line uses most.
+    #[arg(long)]
+    delimiter: Option<String>,
+    /// The workbook sheet to read (`.xlsx`, `.xls`, ...). Default: the first.
+    #[arg(long)]
+    sheet: Option<String>,
+}
+
+impl ExportArgs {
+    /// The import options these arguments ask for.
+    fn options(self, dataset: String) -> anyhow::Result<crate::dataset::ImportOptions> {
+        let delimiter = match &self.delimiter {
+            Some(d) => Some(crate::dataset::delimiter_named(d).ok_or_else(|| {
+                anyhow::anyhow!("--delimiter {d:?}: not a delimiter (comma, tab, semicolon, pipe)")
+            })?),
+            None => None,
+        };
+        Ok(crate::dataset::ImportOptions {
+            dataset,
+            file: self.file,
+            mapping: self.mapping,
+            format: None,
+            reference: now().date(),
+            encoding: encoding_named(self.encoding)?,
+            delimiter,
+            sheet: self.sheet,
+        })
+    }
 }
 
 /// Runs `dxmesh dataset ...`.
 pub fn run(cmd: DatasetCommand) -> anyhow::Result<()> {
-    use crate::dataset::{self, ImportOptions};
+    use crate::dataset;
     let data_dir = |dir: &Path| -> anyhow::Result<PathBuf> { Ok(Config::load(dir)?.data_dir(dir)) };
     match cmd {
         DatasetCommand::Import {
             dir,
             dataset,
-            export:
-                ExportArgs {
-                    file,
-                    mapping,
-                    encoding,
-                },
+            export,
             json,
         } => {
-            let encoding = encoding_named(encoding)?;
+            let opts = export.options(dataset)?;
             let data = data_dir(&dir)?;
-            let reference = now().date();
-            let report = dataset::import(
-                &data,
-                &ImportOptions {
-                    dataset,
-                    file,
-                    mapping,
-                    format: None,
-                    reference,
-                    encoding,
-                },
-            )?;
+            let report = dataset::import(&data, &opts)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
@@ -111,15 +124,9 @@ pub fn run(cmd: DatasetCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        DatasetCommand::Inspect {
-            export:
-                ExportArgs {
-                    file,
-                    mapping,
-                    encoding,
-                },
-            rows,
-        } => inspect(file, mapping, encoding_named(encoding)?, rows),
+        DatasetCommand::Inspect { export, rows } => {
+            inspect(export.options("inspect".into())?, rows)
+        }
         DatasetCommand::Show { dir, name, json } => {
             let data = data_dir(&dir)?;
             let reports: Vec<_> = dataset::list(&data)?
@@ -158,31 +165,13 @@ fn encoding_named(label: Option<String>) -> anyhow::Result<Option<&'static encod
 }
 
 /// `dxmesh dataset inspect`: a dry-run import into a temporary directory.
-fn inspect(
-    file: PathBuf,
-    mapping: Option<PathBuf>,
-    encoding: Option<&'static encoding_rs::Encoding>,
-    rows: usize,
-) -> anyhow::Result<()> {
-    use crate::dataset::{self, DatasetReader, ImportOptions};
+fn inspect(opts: crate::dataset::ImportOptions, rows: usize) -> anyhow::Result<()> {
+    use crate::dataset::{self, DatasetReader};
     let tmp = tempfile::tempdir()?;
     let data = tmp.path().join("data");
-    let report = dataset::import(
-        &data,
-        &ImportOptions {
-            dataset: "inspect".into(),
-            file,
-            mapping,
-            format: None,
-            reference: now().date(),
-            encoding,
-        },
-    )?;
+    let report = dataset::import(&data, &opts)?;
     println!("file:      {}", report.file);
-    println!(
-        "format:    {:?}, encoding {}",
-        report.format, report.encoding
-    );
+    println!("format:    {}", dialect(&report));
     println!(
         "columns (export name -> canonical name; key column {}):",
         report.id_column
@@ -221,11 +210,32 @@ fn inspect(
     Ok(())
 }
 
+/// The format and how it was read: `csv, encoding UTF-8, delimiter tab`,
+/// `xlsx, sheet "Sheet1"`.
+fn dialect(r: &crate::dataset::ImportReport) -> String {
+    let format = serde_json::to_value(r.format)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    match (&r.sheet, &r.delimiter) {
+        (Some(sheet), _) => format!("{format}, sheet {sheet:?}"),
+        (None, Some(d)) => format!("{format}, encoding {}, delimiter {d}", r.encoding),
+        (None, None) => format!("{format}, encoding {}", r.encoding),
+    }
+}
+
 fn render_report(r: &crate::dataset::ImportReport) -> String {
     let mut out = String::new();
     out.push_str(&format!(
         "dataset {} (generation {}) from {} ({})\n",
-        r.dataset, r.generation, r.file, r.encoding
+        r.dataset,
+        r.generation,
+        r.file,
+        dialect(r)
+    ));
+    out.push_str(&format!(
+        "  rows:                {} read = {} kept + {} quarantined + {} duplicates\n",
+        r.rows_read, r.rows_kept, r.rows_quarantined, r.duplicate_rows
     ));
     out.push_str(&format!(
         "  columns:             {}\n",

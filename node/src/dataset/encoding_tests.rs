@@ -40,6 +40,8 @@ fn import_bytes(
         format: None,
         reference: Date::new(2026, 11, 27).unwrap(),
         encoding,
+        delimiter: None,
+        sheet: None,
     };
     let r = import(&dir.path().join("data"), &opts);
     (dir, r)
@@ -156,6 +158,8 @@ fn a_gb18030_export_with_chinese_headers_maps_through_deploy_mappings() {
             format: None,
             reference: Date::new(2026, 11, 27).unwrap(),
             encoding: None,
+            delimiter: None,
+            sheet: None,
         },
     )
     .unwrap();

@@ -108,7 +108,7 @@ pub fn import(data_dir: &Path, opts: &ImportOptions) -> Result<ImportReport, Imp
         Some(path) => mapping::Mapping::load(path)?,
         None => mapping::Mapping::default(),
     };
-    let (source, header) = source::Source::open(&opts.file, format, opts.encoding)?;
+    let (source, header) = source::Source::open(opts, format)?;
     let plan = normalise::Plan::new(&header, &mapping, &opts.file)?;
 
     let root = data_dir.join(DATASETS_DIR);
@@ -203,6 +203,8 @@ fn write_generation(
     )?;
     let mut normaliser =
         normalise::Normaliser::new(plan, opts.reference, &opts.file, file_len, quarantine);
+    // A number in a workbook's date column is an Excel serial date.
+    normaliser.serial_dates = format.is_workbook();
 
     let (stats, kept, summary) = std::thread::scope(|s| {
         let (batch_tx, batch_rx) = mpsc::sync_channel::<source::Batch>(BATCHES_IN_FLIGHT);
@@ -263,6 +265,10 @@ fn write_generation(
         ids_with_several_rows: kept.ids_with_several_rows,
         source_sha256: summary.sha256,
         encoding: summary.encoding,
+        delimiter: summary
+            .delimiter
+            .map(|d| super::model::delimiter_name(d).to_string()),
+        sheet: summary.sheet,
         imported_at,
         generation,
     };

@@ -1,5 +1,5 @@
 //! Department exports in a provider node's dataset store: this module owns
-//! `DATA_DIR/datasets/`. [`import`] streams a CSV or JSON Lines export from
+//! `DATA_DIR/datasets/`. [`import`] streams a CSV, JSON Lines or workbook export from
 //! the department's own system, renames its columns to the canonical names
 //! with an optional mapping file, normalises resident ID numbers and dates,
 //! quarantines every value that cannot be normalised (nothing is dropped
@@ -30,9 +30,15 @@
 //!   BOM; found by the tap (`tap`) or named (`ImportOptions::encoding`),
 //!   decoded as the file streams; a byte the encoding does not define
 //!   stops the import with its line and column.
-//! - CSV: a header line, RFC 4180 quoting; JSON Lines: one object per line, the first object's keys are
+//! - CSV: a header line, RFC 4180 quoting, a comma, tab, `;` or `|`
+//!   between fields (named, or the one the header line uses most, see
+//!   `tap`); JSON Lines: one object per line, the first object's keys are
 //!   the columns, values are strings, numbers or booleans (as text) or null
-//!   (empty); blank lines are skipped in both.
+//!   (empty); blank lines are skipped in both. Workbooks (`.xlsx`, `.xls`,
+//!   `.xlsb`, `.ods`): a named or the first sheet, its first non-empty row
+//!   the header, cells as text (see `workbook`: number cells too long to
+//!   be exact are quarantined, date cells read as dates, and in a date
+//!   column a number is an Excel serial date).
 //! - Column names are trimmed and lowercased, then renamed by the mapping
 //!   file (`mapping`); the key column (`id_number` unless the mapping says
 //!   otherwise) is required.
@@ -65,6 +71,8 @@
 
 mod dedup;
 #[cfg(test)]
+mod dialect_tests;
+#[cfg(test)]
 mod encoding_tests;
 mod import;
 mod mapping;
@@ -78,13 +86,15 @@ mod tap;
 #[cfg(test)]
 mod tests;
 mod text;
+mod workbook;
 mod writer;
 
 pub use import::{import, list};
 pub use model::{
-    BLOCK_SOFT_LIMIT, CANONICAL_COLUMNS, CURRENT_FILE, DATASETS_DIR, Format, ID_COLUMNS,
-    ImportError, ImportOptions, ImportReport, MAX_BLOCK_RECORDS, MAX_ROW_BYTES, Problem,
-    QUARANTINE_FILE, RECORDS_FILE, REPORT_FILE, Record, current_dir, is_date_column, validate_name,
+    BLOCK_SOFT_LIMIT, CANONICAL_COLUMNS, CURRENT_FILE, DATASETS_DIR, DELIMITERS, Format,
+    ID_COLUMNS, ImportError, ImportOptions, ImportReport, MAX_BLOCK_RECORDS, MAX_ROW_BYTES,
+    Problem, QUARANTINE_FILE, RECORDS_FILE, REPORT_FILE, Record, current_dir, delimiter_name,
+    delimiter_named, is_date_column, validate_name,
 };
 pub use reader::{Blocks, DatasetReader, RawBlocks};
 pub(crate) use records::BlockCursor;

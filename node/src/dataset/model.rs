@@ -66,7 +66,8 @@ pub struct ImportOptions {
     pub file: PathBuf,
     /// Optional TOML mapping file (column renames, value translations).
     pub mapping: Option<PathBuf>,
-    /// `None`: from the extension (`.csv`, `.jsonl`, `.ndjson`).
+    /// `None`: from the extension (`.csv`, `.tsv`, `.txt`, `.jsonl`,
+    /// `.ndjson`, `.xlsx`, `.xlsm`, `.xls`, `.xlsb`, `.ods`).
     pub format: Option<Format>,
     /// Latest possible birth date, normally today.
     pub reference: Date,
@@ -74,6 +75,38 @@ pub struct ImportOptions {
     /// UTF-8, or GB18030 if its start is not UTF-8 but Chinese text in
     /// GB18030.
     pub encoding: Option<&'static encoding_rs::Encoding>,
+    /// The CSV field delimiter (`,`, tab, `;` or `|`); `None`: the one
+    /// the header line uses most (outside quotes), a comma if it has none.
+    pub delimiter: Option<u8>,
+    /// The workbook sheet to read; `None`: the first.
+    pub sheet: Option<String>,
+}
+
+/// The CSV delimiters an import reads (`--delimiter` names them
+/// `comma`, `tab`, `semicolon`, `pipe`, or by the character).
+pub const DELIMITERS: [(u8, &str); 4] = [
+    (b',', "comma"),
+    (b'\t', "tab"),
+    (b';', "semicolon"),
+    (b'|', "pipe"),
+];
+
+/// The delimiter a name or character stands for.
+pub fn delimiter_named(name: &str) -> Option<u8> {
+    let name = name.trim_matches(|c: char| c == ' ' || c == '\'');
+    DELIMITERS.iter().find_map(|&(b, n)| {
+        let as_char = (b as char).to_string();
+        (name.eq_ignore_ascii_case(n) || name == as_char || (b == b'\t' && name == "\\t"))
+            .then_some(b)
+    })
+}
+
+/// The name of a delimiter (`comma`, `tab`, ...).
+pub fn delimiter_name(b: u8) -> &'static str {
+    DELIMITERS
+        .iter()
+        .find(|&&(d, _)| d == b)
+        .map_or("comma", |&(_, n)| n)
 }
 
 /// Input format of an export.
@@ -84,6 +117,14 @@ pub enum Format {
     Csv,
     /// One JSON object per line; the first object's keys are the columns.
     JsonLines,
+    /// An Excel 2007+ workbook (`.xlsx`, `.xlsm`), read as it streams.
+    Xlsx,
+    /// An Excel 97-2003 workbook (`.xls`).
+    Xls,
+    /// An Excel binary workbook (`.xlsb`).
+    Xlsb,
+    /// An OpenDocument spreadsheet (`.ods`).
+    Ods,
 }
 
 impl Format {
@@ -91,10 +132,22 @@ impl Format {
     pub fn from_path(path: &Path) -> Option<Format> {
         let ext = path.extension()?.to_str()?.to_ascii_lowercase();
         match ext.as_str() {
-            "csv" => Some(Format::Csv),
+            "csv" | "tsv" | "txt" => Some(Format::Csv),
             "jsonl" | "ndjson" => Some(Format::JsonLines),
+            "xlsx" | "xlsm" => Some(Format::Xlsx),
+            "xls" => Some(Format::Xls),
+            "xlsb" => Some(Format::Xlsb),
+            "ods" => Some(Format::Ods),
             _ => None,
         }
+    }
+
+    /// Whether this is a workbook format (sheets of typed cells).
+    pub fn is_workbook(self) -> bool {
+        matches!(
+            self,
+            Format::Xlsx | Format::Xls | Format::Xlsb | Format::Ods
+        )
     }
 }
 
@@ -147,6 +200,12 @@ pub struct ImportReport {
     /// `UTF-16LE`, `UTF-16BE`: `encoding_rs` names).
     #[serde(default = "utf8_name")]
     pub encoding: String,
+    /// A CSV export's field delimiter (`comma`, `tab`, `semicolon`, `pipe`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delimiter: Option<String>,
+    /// A workbook's sheet that was read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sheet: Option<String>,
     /// Unix seconds when the import finished.
     pub imported_at: u64,
     /// The generation this import created.
@@ -250,7 +309,7 @@ pub enum ImportError {
     InvalidName(String),
     /// No format given and the extension says nothing.
     #[error(
-        "{}: cannot tell the format from the extension (.csv, .jsonl, .ndjson); give the format",
+        "{}: cannot tell the format from the extension (.csv, .tsv, .txt, .jsonl, .ndjson, .xlsx, .xlsm, .xls, .xlsb, .ods); give the format",
         file.display()
     )]
     UnknownFormat {
@@ -266,6 +325,24 @@ pub enum ImportError {
         line: u64,
         /// What is wrong.
         problem: Problem,
+    },
+    /// A workbook that cannot be opened or read.
+    #[error("{}: {message}", file.display())]
+    Workbook {
+        /// The workbook.
+        file: PathBuf,
+        /// What is wrong (the reader's words).
+        message: String,
+    },
+    /// The sheet asked for is not in the workbook.
+    #[error("{}: no sheet named {sheet:?}; its sheets: {}", file.display(), sheets.join(", "))]
+    NoSuchSheet {
+        /// The workbook.
+        file: PathBuf,
+        /// The sheet asked for.
+        sheet: String,
+        /// The workbook's sheets.
+        sheets: Vec<String>,
     },
     /// The mapping file is invalid.
     #[error("mapping file {}:{line}: {message}", file.display())]

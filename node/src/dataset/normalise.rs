@@ -119,6 +119,12 @@ fn push_date(out: &mut Vec<u8>, value: &str) -> bool {
         out.extend_from_slice(b);
         return true;
     }
+    push_ymd(out, date);
+    true
+}
+
+/// Appends a date as `YYYY-MM-DD`.
+fn push_ymd(out: &mut Vec<u8>, date: Date) {
     let mut text = *b"0000-00-00";
     let mut put = |range: std::ops::Range<usize>, mut n: u32| {
         for i in range.rev() {
@@ -130,7 +136,32 @@ fn push_date(out: &mut Vec<u8>, value: &str) -> bool {
     put(5..7, u32::from(date.month()));
     put(8..10, u32::from(date.day()));
     out.extend_from_slice(&text);
-    true
+}
+
+/// Days from Excel's day 0 (1899-12-30 in its 1900 date system) to 1970-01-01.
+const EXCEL_UNIX_DAYS: i64 = 25_569;
+
+/// Parses a workbook's whole number of at most 5 digits as an Excel serial
+/// date (61 = 1900-03-01 to 99999 = 2173-10-14; below 61 Excel's dates
+/// count a 29 February 1900 that never was) and appends it; false if it is
+/// none.
+fn push_serial_date(out: &mut Vec<u8>, value: &str) -> bool {
+    if value.is_empty() || value.len() > 5 || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return false;
+    }
+    let Ok(serial) = value.parse::<i64>() else {
+        return false;
+    };
+    match (serial >= 61)
+        .then(|| Date::from_days_since_epoch(serial - EXCEL_UNIX_DAYS))
+        .flatten()
+    {
+        Some(date) => {
+            push_ymd(out, date);
+            true
+        }
+        None => false,
+    }
 }
 
 /// The quarantine report being written.
@@ -212,6 +243,9 @@ pub(super) struct Normaliser<'a> {
     /// Problems of the current row: (column, reason).
     problems: Vec<(usize, &'static str)>,
     first: bool,
+    /// A whole number of at most 5 digits in a date column is an Excel
+    /// serial date (workbooks).
+    pub serial_dates: bool,
 }
 
 impl<'a> Normaliser<'a> {
@@ -234,6 +268,7 @@ impl<'a> Normaliser<'a> {
             block: Block::new(),
             problems: Vec::new(),
             first: true,
+            serial_dates: false,
         }
     }
 
@@ -252,8 +287,13 @@ impl<'a> Normaliser<'a> {
                 self.first = false;
                 self.block.estimated_rows = self.estimate_rows(&batch);
             }
+            let mut p = 0;
             for i in 0..batch.len {
-                self.row(&batch.records[i], batch.lines[i])?;
+                let from = p;
+                while p < batch.problems.len() && batch.problems[p].0 == i {
+                    p += 1;
+                }
+                self.row(&batch.records[i], batch.lines[i], &batch.problems[from..p])?;
                 let block = &self.block;
                 if block.len() > MAX_BLOCK_RECORDS
                     || (block.len() > 1 && block.data.len() + 9 > BLOCK_SOFT_LIMIT)
@@ -329,8 +369,15 @@ impl<'a> Normaliser<'a> {
         self.malformed(line, Problem::InvalidUtf8 { column })
     }
 
-    /// Normalises one row onto the end of the block (or quarantines it).
-    fn row(&mut self, rec: &ByteRecord, line: u64) -> Result<(), Stop> {
+    /// Normalises one row onto the end of the block (or quarantines it);
+    /// `found` are the cells its source already found wrong (row, column,
+    /// reason).
+    fn row(
+        &mut self,
+        rec: &ByteRecord,
+        line: u64,
+        found: &[(usize, usize, &'static str)],
+    ) -> Result<(), Stop> {
         self.stats.rows_read += 1;
         let Ok(text) = simdutf8::basic::from_utf8(rec.as_slice()) else {
             return Err(self.utf8_error(rec, line));
@@ -349,6 +396,8 @@ impl<'a> Normaliser<'a> {
             }
         };
         self.problems.clear();
+        self.problems
+            .extend(found.iter().map(|&(_, c, why)| (c, why)));
         let data = &mut self.block.data;
         let row_start = data.len();
         // The ID string (length 18, then 18 bytes) comes first whatever the
@@ -365,6 +414,10 @@ impl<'a> Normaliser<'a> {
                 return Err(self.utf8_error(rec, line));
             };
             offset += field.len();
+            if !found.is_empty() && found.iter().any(|p| p.1 == i) {
+                // Reported already; the row is quarantined.
+                continue;
+            }
             let col = &plan.columns[i];
             let cleaned = clean(raw);
             let translated = match &col.translate {
@@ -400,7 +453,10 @@ impl<'a> Normaliser<'a> {
                 }
                 Kind::Date => {
                     let v = clean(translated.unwrap_or(cleaned));
-                    if !v.is_empty() && !push_date(data, v) {
+                    let read = v.is_empty()
+                        || push_date(data, v)
+                        || (self.serial_dates && push_serial_date(data, v));
+                    if !read {
                         self.problems.push((i, "invalid_date"));
                     }
                 }
@@ -484,6 +540,7 @@ impl<'a> Normaliser<'a> {
             bounds.push((offset, offset + field.len()));
             offset += field.len();
         }
+        self.problems.sort_by_key(|p| p.0);
         for &(_, reason) in &self.problems {
             *self.quarantined.entry(reason).or_insert(0) += 1;
         }

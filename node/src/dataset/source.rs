@@ -16,8 +16,9 @@
 //! reported as soon as the parser has consumed the bytes it is in, so errors
 //! come out in file order.
 
-use super::model::{Format, ImportError, MAX_ROW_BYTES, Problem, io_err};
+use super::model::{Format, ImportError, ImportOptions, MAX_ROW_BYTES, Problem, io_err};
 use super::tap::{CsvScan, READ_BUFFER, Tap};
+use super::workbook::WorkbookSource;
 use csv::ByteRecord;
 use std::collections::HashMap;
 use std::io::{self, BufRead, BufReader, Read};
@@ -41,6 +42,9 @@ pub(super) struct Batch {
     pub records: Vec<ByteRecord>,
     pub lines: Vec<u64>,
     pub len: usize,
+    /// Cells the source already found wrong, in row order: (row in the
+    /// batch, column, reason), e.g. a workbook number too long to be exact.
+    pub problems: Vec<(usize, usize, &'static str)>,
 }
 
 impl Batch {
@@ -49,6 +53,7 @@ impl Batch {
             records: Vec::new(),
             lines: Vec::new(),
             len: 0,
+            problems: Vec::new(),
         }
     }
 }
@@ -59,29 +64,35 @@ pub(super) struct Summary {
     pub sha256: String,
     /// The encoding the source was read in.
     pub encoding: String,
+    /// A CSV source's delimiter.
+    pub delimiter: Option<u8>,
+    /// A workbook source's sheet.
+    pub sheet: Option<String>,
 }
 
 /// A source of rows.
 pub(super) enum Source {
     Csv(CsvSource),
     Json(JsonSource),
+    Workbook(WorkbookSource),
 }
 
 impl Source {
-    /// Opens `path` and reads its header.
-    pub fn open(
-        path: &Path,
-        format: Format,
-        encoding: Option<&'static encoding_rs::Encoding>,
-    ) -> Result<(Source, Header), ImportError> {
+    /// Opens the export `opts.file` in `format` and reads its header.
+    pub fn open(opts: &ImportOptions, format: Format) -> Result<(Source, Header), ImportError> {
+        let path = &opts.file;
         match format {
             Format::Csv => {
-                let (s, h) = CsvSource::open(path, encoding)?;
+                let (s, h) = CsvSource::open(path, opts.encoding, opts.delimiter)?;
                 Ok((Source::Csv(s), h))
             }
             Format::JsonLines => {
-                let (s, h) = JsonSource::open(path, encoding)?;
+                let (s, h) = JsonSource::open(path, opts.encoding)?;
                 Ok((Source::Json(s), h))
+            }
+            Format::Xlsx | Format::Xls | Format::Xlsb | Format::Ods => {
+                let (s, h) = WorkbookSource::open(path, format, opts.sheet.as_deref())?;
+                Ok((Source::Workbook(s), h))
             }
         }
     }
@@ -91,20 +102,27 @@ impl Source {
         match self {
             Source::Csv(s) => s.next(rec),
             Source::Json(s) => s.next(rec),
+            Source::Workbook(s) => s.next(rec),
         }
     }
 
     /// Reads the remaining bytes (for the hash) and returns the summary.
     fn finish(self) -> Result<Summary, ImportError> {
-        let (mut tap, path) = match self {
-            Source::Csv(s) => (s.tap, s.path),
-            Source::Json(s) => (s.rdr.into_inner(), s.path),
+        let (mut tap, path, delimiter) = match self {
+            Source::Csv(s) => {
+                let d = s.delimiter;
+                (s.tap, s.path, Some(d))
+            }
+            Source::Json(s) => (s.rdr.into_inner(), s.path, None),
+            Source::Workbook(s) => return s.finish(),
         };
         io::copy(&mut tap, &mut io::sink()).map_err(io_err(&path))?;
         let encoding = tap.encoding().name().to_string();
         Ok(Summary {
             sha256: tap.finish()?,
             encoding,
+            delimiter,
+            sheet: None,
         })
     }
 
@@ -120,6 +138,7 @@ impl Source {
         loop {
             let mut batch = spare.try_recv().unwrap_or_else(|_| Batch::new());
             batch.len = 0;
+            batch.problems.clear();
             let mut end = false;
             let mut failure = None;
             let mut bytes = 0;
@@ -131,6 +150,13 @@ impl Source {
                 let rec = &mut batch.records[batch.len];
                 match self.next(rec) {
                     Ok(Some(line)) => {
+                        if let Source::Workbook(w) = &mut self {
+                            let row = batch.len;
+                            batch
+                                .problems
+                                .extend(w.problems.drain(..).map(|(c, why)| (row, c, why)));
+                        }
+                        let rec = &batch.records[batch.len];
                         bytes += rec.as_slice().len();
                         batch.lines[batch.len] = line;
                         batch.len += 1;
@@ -191,14 +217,17 @@ pub(super) struct CsvSource {
     fast: bool,
     /// The last row came from the fast path (a single line).
     last_fast: bool,
+    /// The field delimiter.
+    delimiter: u8,
 }
 
 impl CsvSource {
     fn open(
         path: &Path,
         encoding: Option<&'static encoding_rs::Encoding>,
+        delimiter: Option<u8>,
     ) -> Result<(CsvSource, Header), ImportError> {
-        Self::open_with(path, (READ_BUFFER, encoding), true)
+        Self::open_with(path, (READ_BUFFER, encoding, delimiter), true)
     }
 
     /// [`CsvSource::open`] with a read buffer of `capacity` bytes and the
@@ -206,10 +235,15 @@ impl CsvSource {
     /// buffer ends, and the parser alone).
     fn open_with(
         path: &Path,
-        (capacity, encoding): (usize, Option<&'static encoding_rs::Encoding>),
+        (capacity, encoding, delimiter): (
+            usize,
+            Option<&'static encoding_rs::Encoding>,
+            Option<u8>,
+        ),
         fast: bool,
     ) -> Result<(CsvSource, Header), ImportError> {
-        let tap = Tap::open(path, true, encoding)?;
+        let tap = Tap::open(path, Some(delimiter), encoding)?;
+        let delimiter = tap.delimiter();
         let mut source = CsvSource {
             tap,
             path: path.to_path_buf(),
@@ -218,13 +252,14 @@ impl CsvSource {
             filled: 0,
             buf_offset: 0,
             eof: false,
-            core: Box::new(csv_core::Reader::new()),
+            core: Box::new(csv_core::ReaderBuilder::new().delimiter(delimiter).build()),
             out: vec![0; 1024],
             ends: vec![0; 64],
             width: None,
             newlines_before: 0,
             fast,
             last_fast: false,
+            delimiter,
         };
         let mut rec = ByteRecord::new();
         // The header through the parser: it also sets the parser's
@@ -305,8 +340,9 @@ impl CsvSource {
         if !line.is_empty() {
             // Fields are short: a plain loop beats a vectorised search here.
             let mut start = 0;
+            let delimiter = self.delimiter;
             for (i, &b) in line.iter().enumerate() {
-                if b == b',' {
+                if b == delimiter {
                     rec.push_field(&line[start..i]);
                     start = i + 1;
                 }
@@ -521,7 +557,7 @@ impl JsonSource {
         path: &Path,
         encoding: Option<&'static encoding_rs::Encoding>,
     ) -> Result<(JsonSource, Header), ImportError> {
-        let tap = Tap::open(path, false, encoding)?;
+        let tap = Tap::open(path, None, encoding)?;
         let mut source = JsonSource {
             rdr: BufReader::with_capacity(READ_BUFFER, tap),
             path: path.to_path_buf(),
@@ -642,9 +678,9 @@ mod tests {
     type Rows = Vec<(u64, Vec<Vec<u8>>)>;
 
     /// Every row with its physical line (the header first), or the error.
-    fn read_all(path: &Path, capacity: usize, fast: bool) -> Result<Rows, String> {
-        let (mut src, header) =
-            CsvSource::open_with(path, (capacity, None), fast).map_err(|e| e.to_string())?;
+    fn read_all(path: &Path, capacity: usize, fast: bool, delimiter: u8) -> Result<Rows, String> {
+        let (mut src, header) = CsvSource::open_with(path, (capacity, None, Some(delimiter)), fast)
+            .map_err(|e| e.to_string())?;
         let names = header.names.iter().map(|n| n.as_bytes().to_vec());
         let mut rows = vec![(header.line, names.collect())];
         let mut rec = ByteRecord::new();
@@ -662,7 +698,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.csv");
         std::fs::write(&path, "id,name\r\na,b\r\n\"c\",d\n").unwrap();
-        let (mut src, _) = CsvSource::open_with(&path, (READ_BUFFER, None), true).unwrap();
+        let (mut src, _) = CsvSource::open_with(&path, (READ_BUFFER, None, None), true).unwrap();
         let mut rec = ByteRecord::new();
         assert_eq!(src.next(&mut rec).unwrap(), Some(2));
         assert!(src.last_fast && rec == vec!["a", "b"]);
@@ -672,23 +708,31 @@ mod tests {
     }
 
     proptest::proptest! {
-        /// The fast path, with any buffer size, reads exactly what the
-        /// parser alone reads: the same rows, lines and errors.
+        /// The fast path, with any buffer size and delimiter, reads
+        /// exactly what the parser alone reads: the same rows, lines and
+        /// errors.
         #[test]
         fn the_fast_path_reads_what_the_parser_reads(
             parts in proptest::collection::vec(
                 proptest::sample::select(vec![
                     "a", "bc", ",", ",", "\"", "\"\"", "\r", "\n", "\n", "\r\n", "é", " ",
+                    "\t", ";", "|",
                 ]),
                 0..80,
             ),
+            delimiter in proptest::sample::select(vec![b',', b'\t', b';', b'|']),
         ) {
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("x.csv");
             std::fs::write(&path, parts.concat()).unwrap();
-            let want = read_all(&path, READ_BUFFER, false);
+            let want = read_all(&path, READ_BUFFER, false, delimiter);
             for capacity in [1, 2, 3, 7, 64, READ_BUFFER] {
-                proptest::prop_assert_eq!(&read_all(&path, capacity, true), &want, "buffer {}", capacity);
+                proptest::prop_assert_eq!(
+                    &read_all(&path, capacity, true, delimiter),
+                    &want,
+                    "buffer {}",
+                    capacity
+                );
             }
         }
     }

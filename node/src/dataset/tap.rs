@@ -5,6 +5,9 @@
 //! get physical line numbers and quoting errors are found where `csv_core`
 //! would read past them (see `source`).
 //!
+//! Delimiter: `--delimiter`, else the one of `,`, tab, `;` and `|` the
+//! header line holds most often outside quotes (a comma if none).
+//!
 //! Encodings: a byte-order mark names UTF-8, UTF-16LE or UTF-16BE (and is
 //! removed); without one, the first 64 KiB decide: UTF-8 if they are valid
 //! UTF-8, GB18030 (which reads GBK and GB2312 too) if they are not but
@@ -13,7 +16,7 @@
 //! sequence the encoding does not define stops the import with its line
 //! and column: nothing is ever replaced.
 
-use super::model::{ImportError, Problem, io_err};
+use super::model::{DELIMITERS, ImportError, Problem, io_err};
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, Read};
@@ -50,15 +53,18 @@ pub(super) struct QuoteCheck {
     /// Offset of the opening quote of the current quoted field.
     pub(super) open: u64,
     pub(super) error: Option<QuoteError>,
+    /// The field delimiter.
+    pub(super) delimiter: u8,
 }
 
 impl QuoteCheck {
-    pub(super) fn new() -> QuoteCheck {
+    pub(super) fn new(delimiter: u8) -> QuoteCheck {
         QuoteCheck {
             state: QuoteState::Unquoted,
             prev: b'\n',
             open: 0,
             error: None,
+            delimiter,
         }
     }
 
@@ -76,7 +82,7 @@ impl QuoteCheck {
                     Some(j) => {
                         let p = i + j;
                         let before = if p == 0 { self.prev } else { buf[p - 1] };
-                        if matches!(before, b',' | b'\n' | b'\r') {
+                        if before == self.delimiter || matches!(before, b'\n' | b'\r') {
                             self.state = QuoteState::Quoted;
                             self.open = base + p as u64;
                         } else {
@@ -95,7 +101,8 @@ impl QuoteCheck {
                 QuoteState::QuoteSeen => {
                     match buf[i] {
                         b'"' => self.state = QuoteState::Quoted,
-                        b',' | b'\n' | b'\r' => self.state = QuoteState::Unquoted,
+                        b'\n' | b'\r' => self.state = QuoteState::Unquoted,
+                        b if b == self.delimiter => self.state = QuoteState::Unquoted,
                         _ => self.fail(base + i as u64, Problem::TextAfterClosingQuote),
                     }
                     i += 1;
@@ -213,6 +220,27 @@ fn sniff(head: &[u8]) -> &'static encoding_rs::Encoding {
     }
 }
 
+/// The delimiter of a CSV export whose text starts with `text`: the one of
+/// [`DELIMITERS`] its first line holds most often outside quotes (the
+/// first of them on a tie), a comma if it holds none.
+pub(super) fn sniff_delimiter(text: &[u8]) -> u8 {
+    let line = &text[..memchr::memchr(b'\n', text).unwrap_or(text.len())];
+    let mut counts = [0usize; DELIMITERS.len()];
+    let mut quoted = false;
+    for &b in line {
+        if b == b'"' {
+            quoted = !quoted;
+        } else if !quoted && let Some(i) = DELIMITERS.iter().position(|&(d, _)| d == b) {
+            counts[i] += 1;
+        }
+    }
+    let (best, n) = counts.iter().enumerate().fold(
+        (0, 0),
+        |(bi, bn), (i, &n)| if n > bn { (i, n) } else { (bi, bn) },
+    );
+    if n == 0 { b',' } else { DELIMITERS[best].0 }
+}
+
 /// The streaming decoder of a source not in UTF-8, and where in the
 /// decoded text it is (for the error a bad byte raises).
 pub(super) struct Decoding {
@@ -310,9 +338,11 @@ pub(super) struct Tap {
 impl Tap {
     /// Opens `path`; in `encoding` if given, else in the one its
     /// byte-order mark or first 64 KiB say.
+    /// For CSV (`csv` is `Some`), the delimiter given or else the one the
+    /// header line shows is used by the quote checks (see [`Tap::delimiter`]).
     pub(super) fn open(
         path: &Path,
-        track_csv: bool,
+        csv: Option<Option<u8>>,
         encoding: Option<&'static encoding_rs::Encoding>,
     ) -> Result<Tap, ImportError> {
         let mut file = File::open(path).map_err(io_err(path))?;
@@ -341,8 +371,8 @@ impl Tap {
             hasher,
             prefix: Vec::new(),
             offset: 0,
-            csv: track_csv.then(|| CsvScan {
-                quotes: QuoteCheck::new(),
+            csv: csv.map(|d| CsvScan {
+                quotes: QuoteCheck::new(d.unwrap_or(b',')),
                 newlines: VecDeque::new(),
             }),
             decoding: None,
@@ -363,7 +393,22 @@ impl Tap {
             d.decode(&head, false).map_err(io_err(path))?;
             tap.decoding = Some(d);
         }
+        if let Some(None) = csv {
+            let text = match &tap.decoding {
+                Some(d) => &d.out[d.out_pos..],
+                None => &tap.prefix[..],
+            };
+            let found = sniff_delimiter(text);
+            if let Some(scan) = &mut tap.csv {
+                scan.quotes.delimiter = found;
+            }
+        }
         Ok(tap)
+    }
+
+    /// The CSV delimiter the quote checks use (a comma for other formats).
+    pub(super) fn delimiter(&self) -> u8 {
+        self.csv.as_ref().map_or(b',', |s| s.quotes.delimiter)
     }
 
     /// The encoding the source is read in.
@@ -436,7 +481,7 @@ mod tests {
         // Feed in every split to exercise chunk boundaries.
         let mut first = None;
         for split in 0..=input.len() {
-            let mut q = QuoteCheck::new();
+            let mut q = QuoteCheck::new(b',');
             q.feed(0, &input[..split]);
             q.feed(split as u64, &input[split..]);
             q.finish();

@@ -10,7 +10,7 @@ fn reference() -> Date {
 }
 
 /// A valid 18-character ID from its first 17 digits.
-fn id18(first17: &str) -> String {
+pub(super) fn id18(first17: &str) -> String {
     assert_eq!(first17.len(), 17);
     let mut s = first17.to_string();
     s.push(check_character(first17.as_bytes()) as char);
@@ -26,25 +26,25 @@ fn nth_id(n: u64) -> String {
     id18(&format!("440105{year:04}{month:02}{day:02}{seq:03}"))
 }
 
-struct Env {
-    dir: tempfile::TempDir,
+pub(super) struct Env {
+    pub(super) dir: tempfile::TempDir,
 }
 
 impl Env {
-    fn new() -> Env {
+    pub(super) fn new() -> Env {
         Env {
             dir: tempfile::tempdir().unwrap(),
         }
     }
-    fn data(&self) -> PathBuf {
+    pub(super) fn data(&self) -> PathBuf {
         self.dir.path().join("data")
     }
-    fn file(&self, name: &str, content: impl AsRef<[u8]>) -> PathBuf {
+    pub(super) fn file(&self, name: &str, content: impl AsRef<[u8]>) -> PathBuf {
         let p = self.dir.path().join(name);
         std::fs::write(&p, content).unwrap();
         p
     }
-    fn opts(&self, dataset: &str, file: &Path) -> ImportOptions {
+    pub(super) fn opts(&self, dataset: &str, file: &Path) -> ImportOptions {
         ImportOptions {
             dataset: dataset.into(),
             file: file.to_path_buf(),
@@ -52,16 +52,18 @@ impl Env {
             format: None,
             reference: reference(),
             encoding: None,
+            delimiter: None,
+            sheet: None,
         }
     }
-    fn import(&self, dataset: &str, file: &Path) -> Result<ImportReport, ImportError> {
+    pub(super) fn import(&self, dataset: &str, file: &Path) -> Result<ImportReport, ImportError> {
         import(&self.data(), &self.opts(dataset, file))
     }
-    fn records(&self, dataset: &str) -> Vec<Record> {
+    pub(super) fn records(&self, dataset: &str) -> Vec<Record> {
         let reader = DatasetReader::open(&self.data(), dataset).unwrap();
         reader.blocks().flat_map(|b| b.unwrap()).collect()
     }
-    fn quarantine(&self, dataset: &str) -> Vec<Vec<String>> {
+    pub(super) fn quarantine(&self, dataset: &str) -> Vec<Vec<String>> {
         let path = current_dir(&self.data(), dataset)
             .unwrap()
             .join(QUARANTINE_FILE);
@@ -742,7 +744,7 @@ fn names_formats_locks_and_listing() {
             Err(ImportError::InvalidName(_))
         ));
     }
-    let txt = env.file("r.txt", "id_number\n");
+    let txt = env.file("r.dat", "id_number\n");
     assert!(matches!(
         env.import("r", &txt),
         Err(ImportError::UnknownFormat { .. })
