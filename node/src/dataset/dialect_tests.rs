@@ -2,7 +2,8 @@
 //! UTF-8: other delimiters (found from the header line or named), and
 //! workbooks (`.xlsx` made here with `rust_xlsxwriter`): sheets, number
 //! cells holding ID numbers, date cells, serial and text dates, values
-//! outside the table, and every row accounted for.
+//! outside the table, and every row accounted for; and an `.xls` fixture
+//! (`node/tests/fixtures/registry.xls`, made by the script beside it).
 
 use super::tests::{Env, id18};
 use super::*;
@@ -281,4 +282,39 @@ fn a_damaged_or_empty_workbook_is_an_error_naming_the_file() {
         other => panic!("{other:?}"),
     }
     assert!(DatasetReader::open(&env.data(), "d").is_err());
+}
+
+#[test]
+fn an_xls_workbook_is_read_like_an_xlsx_one() {
+    // Made by node/tests/fixtures/make_registry_xls.py (no Rust crate writes .xls).
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/registry.xls");
+    let env = Env::new();
+    let mut opts = env.opts("d", &path);
+    opts.mapping = Some(zh_mapping());
+    opts.sheet = Some("人员".into());
+    let r = import(&env.data(), &opts).unwrap();
+    accounted(&r);
+    assert_eq!((r.format, r.sheet.as_deref()), (Format::Xls, Some("人员")));
+    assert_eq!((r.rows_read, r.rows_kept, r.rows_quarantined), (3, 2, 1));
+    assert_eq!((r.fixes["lowercase_x"], r.fixes["legacy_15"]), (1, 1));
+    assert_eq!(
+        rows(&env),
+        [
+            (
+                "44010519800101008X".to_string(),
+                vec!["张伟".to_string(), "1980-01-01".to_string()]
+            ),
+            (id18(ID_B), vec!["王芳".into(), "1990-02-02".into()]),
+        ]
+    );
+    let q = quarantine(&env);
+    assert_eq!(
+        q,
+        [(
+            "4".into(),
+            "公民身份号码".into(),
+            "440105199002020000".into(),
+            "number_precision_lost".into()
+        )]
+    );
 }
