@@ -124,3 +124,46 @@ fn inspect_reads_a_named_sheet_of_a_workbook_and_a_tab_separated_export() {
     let e = dx.fails(dir.path(), &bad);
     assert!(e.contains("--delimiter \"colon\": not a delimiter"), "{e}");
 }
+
+#[test]
+fn the_import_and_its_quarantine_report_account_for_every_row() {
+    let mut mesh = dxmesh_tests::Mesh::new(BIN);
+    mesh.init("node", "health", "provider");
+    let a = make_id("440105", "19800101", 1);
+    let text = format!(
+        "id_number|death_date\n{a}|2025-01-02\n{a}|2025-01-02\n{a}|2025-13-01\n4401051980010100|2025-01-03\n"
+    );
+    std::fs::write(mesh.path().join("deaths.txt"), text).unwrap();
+    let out = mesh.import("node", "deaths", "deaths.txt");
+    for needle in [
+        "(csv, encoding UTF-8, delimiter pipe)",
+        "4 read = 1 kept + 2 quarantined + 1 duplicates",
+        "dxmesh dataset quarantine --dir node deaths",
+    ] {
+        assert!(
+            out.contains(needle),
+            "import output lacks {needle:?}:\n{out}"
+        );
+    }
+    let dx = Dxmesh::new(BIN);
+    let out = dx.ok(
+        mesh.path(),
+        &["dataset", "quarantine", "--dir", "node", "deaths"],
+    );
+    for needle in [
+        "rows: 4 read = 1 kept + 2 quarantined + 1 duplicates",
+        "invalid_date",
+        "line 4, death_date: \"2025-13-01\" (invalid_date)",
+        "line 5, id_number: \"4401051980010100\"",
+    ] {
+        assert!(
+            out.contains(needle),
+            "quarantine report lacks {needle:?}:\n{out}"
+        );
+    }
+    let e = dx.fails(
+        mesh.path(),
+        &["dataset", "quarantine", "--dir", "node", "births"],
+    );
+    assert!(e.contains("births"), "{e}");
+}

@@ -51,6 +51,19 @@ pub enum DatasetCommand {
         #[arg(long)]
         json: bool,
     },
+    /// The quarantine report of a dataset's current import: every row
+    /// accounted for (read = kept + quarantined + duplicates), the counts by
+    /// reason, and each quarantined value with its line, column and reason.
+    Quarantine {
+        /// Node directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The dataset.
+        name: String,
+        /// Show at most this many values.
+        #[arg(long)]
+        limit: Option<usize>,
+    },
 }
 
 /// An export file, its mapping and its encoding (`import` and `inspect`).
@@ -119,7 +132,12 @@ pub fn run(cmd: DatasetCommand) -> anyhow::Result<()> {
                 print!("{}", render_report(&report));
                 let q = dataset::current_dir(&data, &report.dataset)?.join("quarantine.csv");
                 if report.rows_quarantined > 0 {
-                    println!("quarantine report: {}", q.display());
+                    println!(
+                        "quarantine report: {} (dxmesh dataset quarantine --dir {} {})",
+                        q.display(),
+                        dir.display(),
+                        report.dataset
+                    );
                 }
             }
             Ok(())
@@ -148,7 +166,53 @@ pub fn run(cmd: DatasetCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        DatasetCommand::Quarantine { dir, name, limit } => {
+            let data = data_dir(&dir)?;
+            let gen_dir = dataset::current_dir(&data, &name)?;
+            let report = dataset::list(&data)?
+                .into_iter()
+                .find(|r| r.dataset == name)
+                .ok_or_else(|| anyhow::anyhow!("no dataset {name:?} has been imported"))?;
+            println!(
+                "dataset {name} (generation {}) from {}",
+                report.generation, report.file
+            );
+            println!("rows: {}", accounting(&report));
+            for (reason, n) in &report.quarantined {
+                println!("  {reason:<28} {n}");
+            }
+            print_quarantine(&gen_dir.join(dataset::QUARANTINE_FILE), limit)
+        }
     }
+}
+
+/// `N read = K kept + Q quarantined + D duplicates`.
+fn accounting(r: &crate::dataset::ImportReport) -> String {
+    format!(
+        "{} read = {} kept + {} quarantined + {} duplicates",
+        r.rows_read, r.rows_kept, r.rows_quarantined, r.duplicate_rows
+    )
+}
+
+/// Prints the values of a quarantine report (at most `limit`), with line,
+/// column and reason.
+fn print_quarantine(path: &Path, limit: Option<usize>) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let mut rdr =
+        csv::Reader::from_path(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    println!("quarantined values (line, column, value, reason):");
+    for rec in rdr.records().take(limit.unwrap_or(usize::MAX)) {
+        let rec = rec.with_context(|| format!("{}: cannot read", path.display()))?;
+        let field = |i: usize| rec.get(i).unwrap_or_default();
+        println!(
+            "  line {}, {}: {:?} ({})",
+            field(1),
+            field(2),
+            field(3),
+            field(4)
+        );
+    }
+    Ok(())
 }
 
 /// The encoding `--encoding` names, if given.
@@ -179,10 +243,7 @@ fn inspect(opts: crate::dataset::ImportOptions, rows: usize) -> anyhow::Result<(
     for (raw, canonical) in report.source_columns.iter().zip(&report.columns) {
         println!("  {raw:<24} -> {canonical}");
     }
-    println!(
-        "rows:      {} read = {} kept + {} quarantined + {} duplicates",
-        report.rows_read, report.rows_kept, report.rows_quarantined, report.duplicate_rows
-    );
+    println!("rows:      {}", accounting(&report));
     let reader = DatasetReader::open(&data, "inspect")?;
     println!("first rows as stored ({}):", reader.columns().join(", "));
     let mut shown = 0;
@@ -197,15 +258,7 @@ fn inspect(opts: crate::dataset::ImportOptions, rows: usize) -> anyhow::Result<(
     }
     if report.rows_quarantined > 0 {
         let q = dataset::current_dir(&data, "inspect")?.join(dataset::QUARANTINE_FILE);
-        println!("quarantined (line, column, value, reason):");
-        let mut rdr = csv::Reader::from_path(&q)?;
-        for rec in rdr.records().take(rows) {
-            let rec = rec?;
-            println!(
-                "  line {}, {}: {:?} ({})",
-                &rec[1], &rec[2], &rec[3], &rec[4]
-            );
-        }
+        print_quarantine(&q, Some(rows))?;
     }
     Ok(())
 }
@@ -233,10 +286,7 @@ fn render_report(r: &crate::dataset::ImportReport) -> String {
         r.file,
         dialect(r)
     ));
-    out.push_str(&format!(
-        "  rows:                {} read = {} kept + {} quarantined + {} duplicates\n",
-        r.rows_read, r.rows_kept, r.rows_quarantined, r.duplicate_rows
-    ));
+    out.push_str(&format!("  rows:                {}\n", accounting(r)));
     out.push_str(&format!(
         "  columns:             {}\n",
         r.columns.join(", ")
