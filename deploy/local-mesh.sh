@@ -285,5 +285,8 @@ if (( ${#differ[@]} )); then
   exit 1
 fi
 echo "results match input/expected/ exactly"
-echo "results: $OUT/results   nodes: $OUT/nodes"
+
+step "12. the results as files for analysts (CSV with a byte-order mark, results.xlsx)"
+dx results export --from results --out analyst --xlsx
+echo "results: $OUT/results   for analysts: $OUT/analyst   nodes: $OUT/nodes"
 # The EXIT trap stops the daemons.

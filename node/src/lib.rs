@@ -16,6 +16,9 @@
 //! - [`compare`]: job files, agreed jobs and result commitments, the
 //!   comparison pass, the comparator's cycle.
 //! - [`ministry`]: the national index and its queries.
+//! - [`results`]: a compare output as analysts' files (CSV with a
+//!   byte-order mark or GB18030, `results.xlsx`), leaving the canonical
+//!   files as they are.
 //! - [`audit`]: the audit log, witnessing, bundles, offline verification
 //!   and the recompute of committed results.
 //! - [`daemon`]: `dxmesh run`: the event loop and one handler file per stage.
@@ -42,5 +45,6 @@ pub mod dataset;
 pub mod ministry;
 pub mod publish;
 pub mod pull;
+pub mod results;
 pub mod sim;
 pub mod trust;

@@ -60,6 +60,10 @@ fn the_demo_finds_exactly_the_expected_results_and_leaves_no_process() {
         "{stdout}"
     );
     assert!(stdout.contains("uploaded to the ministry:"), "{stdout}");
+    // The analysts' files: UTF-8 with a byte-order mark, and the workbook.
+    let analyst = std::fs::read(dir.join("analyst/uninsured.csv")).unwrap();
+    assert!(analyst.starts_with(b"\xEF\xBB\xBFreason,region,id_number"));
+    assert!(dir.join("analyst/results.xlsx").exists());
     let report = std::fs::read_to_string(dir.join("report.html")).unwrap();
     assert!(
         report.contains("<svg")

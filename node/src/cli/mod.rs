@@ -1,8 +1,8 @@
 //! The `dxmesh` command line: argument parsing (clap derive) and dispatch,
 //! one file per command group (`node`, `roster`, `agreement`, `dataset`,
-//! `console`, `feeds`, `audit`, `sim`; `call` talks to a running node), and
-//! `demo`, which runs a whole cycle on a local mesh through the `dxmesh`
-//! command.
+//! `console`, `feeds`, `results`, `audit`, `sim`; `call` talks to a running
+//! node), and `demo`, which runs a whole cycle on a local mesh through the
+//! `dxmesh` command.
 //! Errors surface here as `anyhow` with context and a non-zero exit code;
 //! everything below returns typed errors.
 
@@ -19,6 +19,7 @@ mod dataset;
 mod demo;
 mod feeds;
 mod node;
+mod results;
 mod roster;
 mod sim;
 
@@ -78,6 +79,10 @@ pub enum Command {
     /// Run comparison jobs: pull what is missing, compare in one pass, check
     /// the ministry, request disclosures, write result CSVs and summary.json.
     Compare(feeds::CompareArgs),
+    /// Turn a compare output into files for analysts (CSV that Excel reads,
+    /// UTF-8 with a byte-order mark or GB18030; an optional workbook).
+    #[command(subcommand)]
+    Results(results::ResultsCommand),
     /// Run a whole province's cycle on a local mesh of seven node processes.
     Demo(sim::DemoArgs),
     /// Generate a synthetic province: department exports and expected results.
@@ -131,6 +136,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo(args) => sim::demo(args),
         Command::Synth(args) => sim::synth(args),
         Command::Compare(args) => feeds::compare(args),
+        Command::Results(cmd) => results::run(cmd),
         Command::Publish(args) => feeds::publish(args),
         Command::Pull(args) => feeds::pull(args),
         Command::Disclose(args) => feeds::disclose(args),

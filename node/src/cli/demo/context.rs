@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// Steps of a run (the progress lines count `[n/TOTAL]`).
-pub(super) const TOTAL: usize = 10;
+pub(super) const TOTAL: usize = 11;
 
 /// Peer ID of each node, by its directory and department name.
 pub(super) type Peers = BTreeMap<&'static str, String>;

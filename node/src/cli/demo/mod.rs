@@ -9,11 +9,11 @@
 //! The steps run in order, each a function sharing the run's context
 //! (`context.rs`): `setup.rs` (exports, trust, mesh, imports), `cycle.rs`
 //! (agreements, publish, compare and the ministry upload) and `results.rs`
-//! (quarantine reports, audit, the check against `expected/`, the report
-//! page and the closing summary), then `consoles.rs` (an account on every
-//! node's operator console, and their addresses); `process.rs` runs the
-//! commands and `options.rs` holds what the demo runs. With `--serve` the
-//! mesh keeps running until Ctrl-C.
+//! (quarantine reports, audit, the check against `expected/`, the
+//! analysts' files, the report page and the closing summary), then
+//! `consoles.rs` (an account on every node's operator console, and their
+//! addresses); `process.rs` runs the commands and `options.rs` holds what
+//! the demo runs. With `--serve` the mesh keeps running until Ctrl-C.
 
 mod consoles;
 mod context;
@@ -91,6 +91,7 @@ fn run_steps(demo: &Demo, opts: &DemoOptions) -> anyhow::Result<Option<bool>> {
     let audit_ok = results::audit(&cx)?;
     let expected_dir = input.join("expected");
     let verdict = results::check(&cx, &expected_dir);
+    results::analyst(&cx)?;
     results::write_report(&cx, &agreements, verdict)?;
     results::print_summary(&cx, &compared, &expected_dir, verdict, audit_ok)?;
     consoles::open(&cx)?;

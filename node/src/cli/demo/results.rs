@@ -1,7 +1,8 @@
-//! Steps 8 to 10 of the demo and its end: the providers' quarantine
+//! Steps 8 to 11 of the demo and its end: the providers' quarantine
 //! reports, every node's audit bundle verified together offline, the
-//! results checked against the generator's `expected/` lists, `report.html`,
-//! and the closing summary on stdout.
+//! results checked against the generator's `expected/` lists, the
+//! analysts' files (`dxmesh results export`), `report.html`, and the
+//! closing summary on stdout.
 
 use super::context::{Cx, TOTAL, done, step};
 use super::cycle::{Compared, Threads};
@@ -139,6 +140,24 @@ pub(super) fn check(cx: &Cx<'_>, expected_dir: &Path) -> Option<bool> {
     verdict
 }
 
+/// Step 11: the analysts' files: `dxmesh results export` of the compare
+/// output into `analyst/`, with the workbook.
+pub(super) fn analyst(cx: &Cx<'_>) -> anyhow::Result<()> {
+    let t = step(
+        11,
+        TOTAL,
+        "writing the analysts' files (CSV and results.xlsx)",
+    );
+    cx.demo.dx(&[
+        "results", "export", "--from", ".", "--out", ANALYST, "--xlsx",
+    ])?;
+    done(t);
+    Ok(())
+}
+
+/// Where step 11 writes the analysts' files, in the output directory.
+const ANALYST: &str = "analyst";
+
 /// `report.html`, from the comparator's outputs and every node's reports.
 pub(super) fn write_report(
     cx: &Cx<'_>,
@@ -268,6 +287,11 @@ pub(super) fn print_summary(
     );
     println!("report: {}", out.join("report.html").display());
     println!("results: {}", out.display());
+    println!(
+        "for analysts (Excel): {} and {}",
+        out.join(ANALYST).display(),
+        out.join(ANALYST).join("results.xlsx").display()
+    );
     if !audit_ok {
         bail!(
             "the audit verification failed; see {}",
