@@ -44,7 +44,7 @@ pub(super) const CELL_ERROR: &str = "cell_error";
 struct Row {
     /// The Excel row number (1-based).
     line: u64,
-    cells: Vec<String>,
+    record: ByteRecord,
     /// (column, reason) of the cells found wrong.
     problems: Vec<(usize, &'static str)>,
 }
@@ -108,11 +108,8 @@ impl WorkbookSource {
     pub(super) fn next(&mut self, rec: &mut ByteRecord) -> Result<Option<u64>, ImportError> {
         self.problems.clear();
         loop {
-            if let Some(row) = self.rows.next() {
-                rec.clear();
-                for cell in &row.cells {
-                    rec.push_field(cell.as_bytes());
-                }
+            if let Some(mut row) = self.rows.next() {
+                std::mem::swap(rec, &mut row.record);
                 self.problems = row.problems;
                 return Ok(Some(row.line));
             }
@@ -183,9 +180,7 @@ fn produce(
             .map_err(|e| workbook_error(path, e))?;
         while let Some(cell) = cells.next_cell().map_err(|e| workbook_error(path, e))? {
             let (r, c) = cell.get_position();
-            let mut text = String::new();
-            let problem = data_ref_text(cell.get_value(), &mut text);
-            rows.cell(r, c, text, problem)?;
+            rows.cell(r, c, |out| data_ref_text(cell.get_value(), out))?;
         }
         name
     } else {
@@ -200,9 +195,7 @@ fn produce(
                 if *value == Data::Empty {
                     continue;
                 }
-                let mut text = String::new();
-                let problem = data_text(value, &mut text);
-                rows.cell(r0 + i as u32, c0 + j as u32, text, problem)?;
+                rows.cell(r0 + i as u32, c0 + j as u32, |out| data_text(value, out))?;
             }
         }
         name
@@ -240,14 +233,18 @@ fn hash_file(path: &Path) -> Result<String, ImportError> {
     }
 }
 
-/// Gathers cells (in row order) into rows and sends them on.
+/// Gathers cells (in row order) into rows and sends them on. A row's
+/// texts go back to back into one buffer and become one `ByteRecord`: no
+/// allocation per cell.
 struct Rows<'a> {
     tx: &'a SyncSender<Message>,
     /// The header's first and last columns, once read.
     header: Option<(u32, u32)>,
-    /// The row being gathered: its index and (column, text, problem) cells.
+    /// The row being gathered: its index, its cells' texts, and per cell
+    /// (column, text start, text end, problem).
     row: Option<u32>,
-    cells: Vec<(u32, String, Option<&'static str>)>,
+    text: String,
+    cells: Vec<(u32, usize, usize, Option<&'static str>)>,
     out: Vec<Row>,
 }
 
@@ -257,8 +254,9 @@ impl<'a> Rows<'a> {
             tx,
             header: None,
             row: None,
+            text: String::new(),
             cells: Vec::new(),
-            out: Vec::new(),
+            out: Vec::with_capacity(ROWS_PER_MESSAGE),
         }
     }
 
@@ -269,19 +267,22 @@ impl<'a> Rows<'a> {
             .map_err(|_| ImportError::Internal("import stopped reading the workbook".into()))
     }
 
+    /// Adds the cell at row `r`, column `c`; `write` appends its text and
+    /// returns what is wrong with it.
     fn cell(
         &mut self,
         r: u32,
         c: u32,
-        text: String,
-        problem: Option<&'static str>,
+        write: impl FnOnce(&mut String) -> Option<&'static str>,
     ) -> Result<(), ImportError> {
         if self.row != Some(r) {
             self.end_row()?;
             self.row = Some(r);
         }
-        if !text.is_empty() || problem.is_some() {
-            self.cells.push((c, text, problem));
+        let start = self.text.len();
+        let problem = write(&mut self.text);
+        if self.text.len() > start || problem.is_some() {
+            self.cells.push((c, start, self.text.len(), problem));
         }
         Ok(())
     }
@@ -292,48 +293,58 @@ impl<'a> Rows<'a> {
             return Ok(());
         };
         if self.cells.is_empty() {
+            self.text.clear();
             return Ok(());
         }
-        let mut cells = std::mem::take(&mut self.cells);
-        cells.sort_by_key(|c| c.0);
+        if !self.cells.is_sorted_by_key(|c| c.0) {
+            self.cells.sort_by_key(|c| c.0);
+        }
         let line = u64::from(r) + 1;
+        let (lo, hi) = (self.cells[0].0, self.cells[self.cells.len() - 1].0);
         let Some((first, last)) = self.header else {
-            let (first, last) = (cells[0].0, cells[cells.len() - 1].0);
-            let mut names = vec![String::new(); (last - first + 1) as usize];
-            for (c, text, _) in cells {
-                names[(c - first) as usize] = text;
+            let mut names = vec![String::new(); (hi - lo + 1) as usize];
+            for &(c, a, b, _) in &self.cells {
+                names[(c - lo) as usize] = self.text[a..b].to_string();
             }
-            self.header = Some((first, last));
-            let header = Header { names, line };
-            return self.send(Message::Header(header));
+            self.cells.clear();
+            self.text.clear();
+            self.header = Some((lo, hi));
+            return self.send(Message::Header(Header { names, line }));
         };
-        let (lo, hi) = (cells[0].0.min(first), cells[cells.len() - 1].0.max(last));
         let width = (last - first + 1) as usize;
         let (start, mut len) = if lo < first || hi > last {
             // Values outside the table: the whole row, of another width.
-            (lo, (hi - lo + 1) as usize)
+            (lo.min(first), (hi.max(last) - lo.min(first) + 1) as usize)
         } else {
             (first, width)
         };
         if len == width && start != first {
             len += 1;
         }
-        let mut row = Row {
-            line,
-            cells: vec![String::new(); len],
-            problems: Vec::new(),
-        };
-        for (c, text, problem) in cells {
-            let i = (c - start) as usize;
-            if let Some(p) = problem {
-                row.problems.push((i, p));
+        let mut record = ByteRecord::with_capacity(self.text.len(), len);
+        let mut problems = Vec::new();
+        let mut cells = self.cells.iter().peekable();
+        for i in 0..len {
+            let col = start + i as u32;
+            // A column given twice keeps its first cell.
+            while cells.next_if(|c| c.0 < col).is_some() {}
+            match cells.next_if(|c| c.0 == col) {
+                Some(&(_, a, b, problem)) => {
+                    record.push_field(&self.text.as_bytes()[a..b]);
+                    if let Some(p) = problem.filter(|_| len == width) {
+                        problems.push((i, p));
+                    }
+                }
+                None => record.push_field(b""),
             }
-            row.cells[i] = text;
         }
-        if len != width {
-            row.problems.clear();
-        }
-        self.out.push(row);
+        self.cells.clear();
+        self.text.clear();
+        self.out.push(Row {
+            line,
+            record,
+            problems,
+        });
         if self.out.len() >= ROWS_PER_MESSAGE {
             self.flush()?;
         }
@@ -344,7 +355,7 @@ impl<'a> Rows<'a> {
         if self.out.is_empty() {
             return Ok(());
         }
-        let rows = std::mem::take(&mut self.out);
+        let rows = std::mem::replace(&mut self.out, Vec::with_capacity(ROWS_PER_MESSAGE));
         self.send(Message::Rows(rows))
     }
 }
