@@ -233,6 +233,12 @@ pub enum Refusal {
     Key(String),
     /// The checkpoint is inconsistent with one seen before: evidence kept.
     Fork(String),
+    /// The requester sent more requests than the responder allows a member
+    /// (its sustained rate and burst); it may try again after this long.
+    RateLimited {
+        /// Milliseconds until the responder serves the requester again.
+        retry_after_ms: u64,
+    },
 }
 
 /// Why a frame could not be read.

@@ -14,7 +14,7 @@
 //! - [`Setup`] (`setup.rs`): a provider and the comparator with an agreement.
 //! - `registry.rs`: generated registry rows, ID numbers, dates, feed terms.
 //! - [`bench`]: what the benchmarks under `bench/` share.
-//! - [`scan_for`] (`scan.rs`) and [`raw_request`] (`raw.rs`): looking for
+//! - [`scan_for`] (`scan.rs`) and [`raw_request`], [`raw_requests`] (`raw.rs`): looking for
 //!   leaked bytes, and playing a foreign member over libp2p.
 
 #![forbid(unsafe_code)]
@@ -33,7 +33,7 @@ pub use command::{Dxmesh, field};
 pub use mesh::{Mesh, PROVINCE};
 pub use node_dir::{NodeDir, edit_config, manual_schedule, set_custodian};
 pub use node_proc::NodeProc;
-pub use raw::raw_request;
+pub use raw::{raw_request, raw_requests};
 pub use registry::{
     REGISTRY_JOB, RegistryRow, day, make_id, registry_csv, registry_rows, registry_terms,
 };

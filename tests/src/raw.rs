@@ -12,9 +12,22 @@ pub fn raw_request(
     addr: &str,
     request: dxmesh_protocol::wire::Request,
 ) -> Result<dxmesh_protocol::wire::Response, String> {
+    raw_requests(key_file, addr, vec![request])?
+        .pop()
+        .ok_or_else(|| "no response".to_string())
+}
+
+/// Sends `requests` all at once over one connection, as [`raw_request`]
+/// does one; their responses, in the order of the requests.
+pub fn raw_requests(
+    key_file: &Path,
+    addr: &str,
+    requests: Vec<dxmesh_protocol::wire::Request>,
+) -> Result<Vec<dxmesh_protocol::wire::Response>, String> {
     use futures::StreamExt;
     use libp2p::request_response::{Event, Message};
     use libp2p::swarm::SwarmEvent;
+    use std::collections::HashMap;
     let identity =
         dxmesh_node::base::keyfile::read_identity(key_file).map_err(|e| e.to_string())?;
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -33,7 +46,11 @@ pub fn raw_request(
             .ok_or("the address has no /p2p/")?;
         swarm.behaviour_mut().allow.allow_peer(peer);
         swarm.dial(ma).map_err(|e| e.to_string())?;
-        let mut request = Some(request);
+        let total = requests.len();
+        let mut requests = Some(requests);
+        let mut order = HashMap::new();
+        let mut responses: Vec<Option<dxmesh_protocol::wire::Response>> = vec![None; total];
+        let mut answered = 0;
         let deadline = tokio::time::sleep(Duration::from_secs(20));
         tokio::pin!(deadline);
         loop {
@@ -41,18 +58,25 @@ pub fn raw_request(
                 _ = &mut deadline => return Err("timed out".to_string()),
                 ev = swarm.select_next_some() => match ev {
                     SwarmEvent::ConnectionEstablished { peer_id, .. } if peer_id == peer => {
-                        if let Some(r) = request.take() {
-                            swarm.behaviour_mut().control.send_request(&peer, r);
+                        for (i, r) in requests.take().into_iter().flatten().enumerate() {
+                            order.insert(swarm.behaviour_mut().control.send_request(&peer, r), i);
                         }
                     }
                     SwarmEvent::Behaviour(dxmesh_node::daemon::net::BehaviourEvent::Control(Event::Message {
-                        message: Message::Response { response, .. }, ..
-                    })) => return Ok(response),
+                        message: Message::Response { response, request_id }, ..
+                    })) => {
+                        let i = order.get(&request_id).copied().ok_or("an unknown response")?;
+                        responses[i] = Some(response);
+                        answered += 1;
+                        if answered == total {
+                            return Ok(responses.into_iter().flatten().collect());
+                        }
+                    }
                     SwarmEvent::Behaviour(dxmesh_node::daemon::net::BehaviourEvent::Control(Event::OutboundFailure { error, .. })) => {
                         return Err(format!("request failed: {error}"));
                     }
                     SwarmEvent::OutgoingConnectionError { error, .. } => return Err(format!("cannot connect: {error}")),
-                    SwarmEvent::ConnectionClosed { peer_id, .. } if peer_id == peer && request.is_none() => {
+                    SwarmEvent::ConnectionClosed { peer_id, .. } if peer_id == peer && requests.is_none() => {
                         return Err("the node closed the connection".to_string());
                     }
                     _ => {}

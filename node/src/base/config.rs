@@ -170,10 +170,25 @@ pub struct NetworkConfig {
     /// Seconds between asking connected members for their peers.
     #[serde(default = "default_exchange")]
     pub peer_exchange_secs: u64,
+    /// Control requests a member may send per second, sustained; more are
+    /// refused (`RateLimited`) until it slows down.
+    #[serde(default = "default_requests_per_sec")]
+    pub requests_per_sec: u32,
+    /// Control requests a member may send at once, above the sustained rate.
+    #[serde(default = "default_request_burst")]
+    pub request_burst: u32,
 }
 
 fn default_exchange() -> u64 {
     5
+}
+
+fn default_requests_per_sec() -> u32 {
+    50
+}
+
+fn default_request_burst() -> u32 {
+    200
 }
 
 /// `[trust]`.
@@ -300,6 +315,8 @@ mod tests {
                 listen: vec!["/ip4/127.0.0.1/tcp/0".into()],
                 bootstrap: vec![],
                 peer_exchange_secs: 5,
+                requests_per_sec: 50,
+                request_burst: 200,
             },
             trust: TrustConfig {
                 anchor_public_key: ANCHOR_FILE.into(),

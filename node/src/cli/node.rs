@@ -139,6 +139,8 @@ pub fn init(args: InitArgs) -> anyhow::Result<()> {
             listen: args.listen,
             bootstrap: args.bootstrap,
             peer_exchange_secs: 5,
+            requests_per_sec: 50,
+            request_burst: 200,
         },
         trust: TrustConfig {
             anchor_public_key: PathBuf::from(config::ANCHOR_FILE),

@@ -185,6 +185,14 @@ impl Node {
                         );
                         return;
                     }
+                    if let Some(refused) = self.rate_limit(peer) {
+                        let _ = self
+                            .swarm
+                            .behaviour_mut()
+                            .control
+                            .send_response(channel, refused);
+                        return;
+                    }
                     match request {
                         // Answered asynchronously, once the lookup is done.
                         Request::Disclose(request) => self.on_disclose(peer, request, channel),
@@ -388,6 +396,7 @@ impl Node {
         self.log_agreement_steps();
         self.enforce_retention();
         self.witness_peers();
+        self.log_rate_limits();
         let peers: Vec<PeerId> = self.connected.iter().copied().collect();
         for p in peers {
             self.send(p, Request::Peers, Pending::Peers);

@@ -31,6 +31,7 @@ mod console;
 mod disclose;
 pub mod error;
 mod events;
+mod limits;
 mod ministry;
 pub mod net;
 mod node;
@@ -148,6 +149,10 @@ pub async fn run(dir: &Path, shutdown: impl Future<Output = ()>) -> Result<(), D
     let (internal_tx, internal_rx) = mpsc::unbounded_channel();
     let (cycle, cycle_rx) = crate::compare::cycle::Handle::new();
     let stream_task = tokio::spawn(pull::serve_streams(incoming, internal_tx.clone()));
+    let limiter = limits::RateLimiter::new(limits::Limits {
+        per_sec: config.network.requests_per_sec,
+        burst: config.network.request_burst,
+    });
     let mut node = Node {
         data_dir,
         keys,
@@ -172,6 +177,7 @@ pub async fn run(dir: &Path, shutdown: impl Future<Output = ()>) -> Result<(), D
         pending: HashMap::new(),
         recent_dials: HashMap::new(),
         refusals: VecDeque::new(),
+        limiter,
         started: Instant::now(),
         self_admission: None,
         agreements,

@@ -1,20 +1,26 @@
 //! The libp2p side of a node: transport (TCP + noise + yamux), the combined
-//! network behaviour (admission allow-list, identify, ping, control
-//! request/response, bulk streams) and the control codec that frames
-//! protocol messages and refuses oversized ones from their header.
+//! network behaviour (admission allow-list, connection limits, identify,
+//! ping, control request/response, bulk streams) and the control codec that
+//! frames protocol messages and refuses oversized ones from their header.
 
 use dxmesh_protocol::codec;
 use dxmesh_protocol::identity::Identity;
 use dxmesh_protocol::wire::{self, MAX_CONTROL_FRAME, Request, Response};
 use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use libp2p::{
-    StreamProtocol, Swarm, allow_block_list, identify, noise, ping, request_response, tcp, yamux,
+    StreamProtocol, Swarm, allow_block_list, connection_limits, identify, noise, ping,
+    request_response, tcp, yamux,
 };
 use std::io;
 use std::time::Duration;
 
 /// The identify protocol version string dxmesh nodes announce.
 pub const IDENTIFY_PROTOCOL: &str = "/dxmesh/id/1";
+/// Connections one member may hold to a node (two members dialling each
+/// other at once hold two; more is a misbehaving member).
+pub const MAX_CONNECTIONS_PER_PEER: u32 = 4;
+/// Incoming connections still in their handshake, from anyone, at a time.
+pub const MAX_PENDING_INCOMING: u32 = 64;
 
 pub use behaviour::{Behaviour, BehaviourEvent};
 
@@ -23,13 +29,16 @@ mod behaviour {
     #![allow(missing_docs)]
     use super::ControlCodec;
     use libp2p::swarm::NetworkBehaviour;
-    use libp2p::{allow_block_list, identify, ping, request_response};
+    use libp2p::{allow_block_list, connection_limits, identify, ping, request_response};
 
     /// The combined behaviour of a dxmesh node.
     #[derive(NetworkBehaviour)]
     pub struct Behaviour {
         /// Admission: only current, unrevoked roster members may connect.
         pub allow: allow_block_list::Behaviour<allow_block_list::AllowedPeers>,
+        /// At most [`super::MAX_CONNECTIONS_PER_PEER`] connections per
+        /// member and [`super::MAX_PENDING_INCOMING`] handshakes at a time.
+        pub limits: connection_limits::Behaviour,
         /// Learns peers' listen addresses and agent versions.
         pub identify: identify::Behaviour,
         /// Liveness.
@@ -139,6 +148,11 @@ pub fn build_swarm(identity: &Identity) -> Result<Swarm<Behaviour>, BuildError> 
         .map_err(|e| BuildError(e.to_string()))?
         .with_behaviour(|key| Behaviour {
             allow: allow_block_list::Behaviour::default(),
+            limits: connection_limits::Behaviour::new(
+                connection_limits::ConnectionLimits::default()
+                    .with_max_established_per_peer(Some(MAX_CONNECTIONS_PER_PEER))
+                    .with_max_pending_incoming(Some(MAX_PENDING_INCOMING)),
+            ),
             identify: identify::Behaviour::new(
                 identify::Config::new(IDENTIFY_PROTOCOL.to_string(), key.public())
                     .with_agent_version(format!("dxmesh/{}", env!("CARGO_PKG_VERSION"))),

@@ -166,6 +166,8 @@ pub(super) struct Node {
     pub(super) pending: HashMap<OutboundRequestId, Pending>,
     pub(super) recent_dials: HashMap<PeerId, Instant>,
     pub(super) refusals: VecDeque<RefusalInfo>,
+    /// Per-member request rate limits.
+    pub(super) limiter: super::limits::RateLimiter,
     pub(super) started: Instant,
     /// Our own admission last logged (logged again only when it changes).
     pub(super) self_admission: Option<Admission>,
@@ -226,6 +228,46 @@ impl Node {
             reason: reason.clone(),
         });
         self.note_refusal(peer, remote, reason);
+    }
+
+    /// Takes a request token of `peer`; `None` to serve its request, else
+    /// the refusal to answer with (logged to the audit log as the limiter
+    /// says: the first at once, then at most once a minute per member).
+    pub(super) fn rate_limit(&mut self, peer: PeerId) -> Option<Response> {
+        use super::limits::Decision;
+        match self.limiter.check(peer, Instant::now()) {
+            Decision::Allow => None,
+            Decision::Refuse {
+                retry_after_ms,
+                log,
+            } => {
+                if let Some(n) = log {
+                    self.record_rate_limited(peer, n);
+                } else {
+                    tracing::debug!(%peer, "rate limited");
+                }
+                Some(Response::Refused {
+                    reason: dxmesh_protocol::wire::Refusal::RateLimited { retry_after_ms },
+                })
+            }
+        }
+    }
+
+    /// Logs `n` rate-limited requests of `peer` in one audit entry.
+    pub(super) fn record_rate_limited(&mut self, peer: PeerId, n: u64) {
+        let net = &self.config.network;
+        let reason = format!(
+            "control request: rate limited ({n} request(s) refused; the limit is {} a second, {} at once)",
+            net.requests_per_sec, net.request_burst
+        );
+        self.record_refusal(Some(peer), None, reason);
+    }
+
+    /// Logs the rate-limited requests not logged yet (a flood that stopped).
+    pub(super) fn log_rate_limits(&mut self) {
+        for (peer, n) in self.limiter.sweep(Instant::now()) {
+            self.record_rate_limited(peer, n);
+        }
     }
 
     pub(super) fn note_refusal(
