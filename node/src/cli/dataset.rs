@@ -132,9 +132,9 @@ pub fn run(cmd: DatasetCommand) -> anyhow::Result<()> {
                 print!("{}", render_report(&report));
                 let q = dataset::current_dir(&data, &report.dataset)?.join("quarantine.csv");
                 if report.rows_quarantined > 0 {
+                    println!("quarantine report: {}", q.display());
                     println!(
-                        "quarantine report: {} (dxmesh dataset quarantine --dir {} {})",
-                        q.display(),
+                        "  (dxmesh dataset quarantine --dir {} {} shows it with the accounting)",
                         dir.display(),
                         report.dataset
                     );
