@@ -78,6 +78,7 @@ mod import;
 mod mapping;
 mod model;
 mod normalise;
+mod parsed;
 mod reader;
 mod records;
 pub mod sorted;

@@ -17,6 +17,7 @@
 //! come out in file order.
 
 use super::model::{Format, ImportError, ImportOptions, MAX_ROW_BYTES, Problem, io_err};
+pub(super) use super::parsed::{Header, Summary};
 use super::tap::{CsvScan, READ_BUFFER, Tap};
 use super::workbook::WorkbookSource;
 use csv::ByteRecord;
@@ -29,13 +30,6 @@ use std::sync::mpsc::{Receiver, SyncSender};
 const BATCH_BYTES: usize = 4 * 1024 * 1024;
 /// A parsed row larger than this does not keep its buffer for reuse.
 pub(super) const KEEP_ROW_BUFFER: usize = 64 * 1024;
-
-/// The header of a source: raw column names and the line they are on.
-#[derive(Debug, Clone)]
-pub(super) struct Header {
-    pub names: Vec<String>,
-    pub line: u64,
-}
 
 /// Rows handed from the reader thread to the normaliser.
 pub(super) struct Batch {
@@ -56,18 +50,6 @@ impl Batch {
             problems: Vec::new(),
         }
     }
-}
-
-/// What the reader thread learned about the whole file.
-#[derive(Debug, Clone)]
-pub(super) struct Summary {
-    pub sha256: String,
-    /// The encoding the source was read in.
-    pub encoding: String,
-    /// A CSV source's delimiter.
-    pub delimiter: Option<u8>,
-    /// A workbook source's sheet.
-    pub sheet: Option<String>,
 }
 
 /// A source of rows.

@@ -23,7 +23,7 @@
 //! The report's hash is over the workbook file's bytes.
 
 use super::model::{Format, ImportError, io_err};
-use super::source::{Header, Summary};
+use super::parsed::{Header, Summary};
 use calamine::{Data, DataRef, Reader};
 use csv::ByteRecord;
 use std::fs::File;
