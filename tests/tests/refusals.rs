@@ -291,6 +291,27 @@ fn disclosure_over_quota() {
     provider_recorded(&mut s, "disclosure_over_quota");
 }
 
+/// A disclosure asked again unchanged (a comparator that crashed before it
+/// kept the answer and runs its cycle again) is served again without being
+/// counted twice; any other request still counts.
+#[test]
+fn a_disclosure_asked_again_unchanged_is_not_counted_twice() {
+    let n = in_scope(300);
+    let (mut s, _) = setup(BIN, 300, &registry_terms(2, n));
+    s.pps.cli(&["publish"]);
+    s.pcmp.cli(&["pull", "--agreement", &s.agreement[..12]]);
+    assert_eq!(s.commit_results(), n);
+    let all = n.to_string();
+    disclose(&s, "uninsured", "id_number,name", &all).unwrap();
+    disclose(&s, "uninsured", "id_number,name", &all).unwrap();
+    let e = disclose(&s, "uninsured", "id_number", "1").unwrap_err();
+    assert!(
+        e.contains("exceeds the 0 remaining") && e.contains("[disclosure_over_quota]"),
+        "{e}"
+    );
+    provider_recorded(&mut s, "disclosure_over_quota");
+}
+
 /// A result bigger than the epoch's quota cannot be disclosed from at all.
 #[test]
 fn disclosure_from_a_commitment_over_the_quota() {
@@ -603,6 +624,13 @@ fn ministry_queries_outside_the_candidates_commitment_are_refused() {
     assert_eq!(ask(&ids[..2], sign(&s.cmp, "registry")), "answered");
     assert_eq!(
         ask(&ids[2..], sign(&s.cmp, "registry")),
+        "not_in_commitment"
+    );
+    // The same query again (a comparator that crashed before it kept the
+    // answer) is answered again, not counted twice; any other query is.
+    assert_eq!(ask(&ids[..2], sign(&s.cmp, "registry")), "answered");
+    assert_eq!(
+        ask(&ids[1..2], sign(&s.cmp, "registry")),
         "not_in_commitment"
     );
     assert_eq!(

@@ -143,6 +143,17 @@ impl Node {
             .ok_or(Refusal::UnknownAgreement)?;
         let key = counter_key("disc", agreement, *epoch);
         let used = self.quota_used(&key, "disclosure", *epoch)?;
+        let digest = dxmesh_protocol::codec::encode(request)
+            .map(|b| ring::digest::digest(&ring::digest::SHA256, &b))
+            .map_err(|_| Refusal::ProviderFailed { epoch: *epoch })?;
+        let (seen_key, again) =
+            self.counted_before("disc-asked", (agreement, *epoch), digest.as_ref())?;
+        // Asked before: checked as it was then, before it was counted.
+        let used = if again {
+            used.saturating_sub(tokens.len() as u64)
+        } else {
+            used
+        };
         let check = DisclosureCheck {
             requester: &requester,
             admission: self.admitted(&requester),
@@ -173,7 +184,12 @@ impl Node {
             proof,
         };
         state.check_disclosure_commitment(&check, &bound)?;
-        self.count_quota(&key, used + tokens.len() as u64, "disclosure", *epoch)?;
+        if !again {
+            // Counted first: a crash between the two counts the request and
+            // refuses its retry, never the other way round.
+            self.count_quota(&key, used + tokens.len() as u64, "disclosure", *epoch)?;
+            self.count_quota(&seen_key, 1, "disclosure", *epoch)?;
+        }
         // Nothing is disclosed under a commitment whose check is not on record.
         let c = dxmesh_protocol::codec::decode::<ResultCommitment>(commitment.body())
             .map_err(|_| Refusal::ProviderFailed { epoch: *epoch })?;

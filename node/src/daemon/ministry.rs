@@ -2,7 +2,10 @@
 //! its disclosed candidates are in the national participation index. The
 //! request is checked against the agreement like a disclosure (quota
 //! counted before the lookup), answered from [`crate::ministry`] on a
-//! blocking thread, signed and logged.
+//! blocking thread, signed and logged. A query asked again unchanged in
+//! the same epoch (the same commitment, fields and IDs: a comparator that
+//! crashed before it kept the answer) is answered again without being
+//! counted twice; it learns nothing it was not told.
 
 use super::node::{Event, Node, counter_key, signed_answer};
 use crate::base::clock::now;
@@ -96,6 +99,14 @@ impl Node {
         let superseded = self.agreements.superseded(&th, now());
         let key = counter_key("natq", agreement, epoch);
         let used = self.quota_used(&key, "ministry query", epoch)?;
+        let digest = query_digest(commitment, fields, ids);
+        let (seen_key, again) = self.counted_before("natq-asked", (agreement, epoch), &digest)?;
+        // Asked before: checked as it was then, before it was counted.
+        let used = if again {
+            used.saturating_sub(ids.len() as u64)
+        } else {
+            used
+        };
         let check = DisclosureCheck {
             requester: &requester,
             admission: self.admission(&peer),
@@ -107,7 +118,35 @@ impl Node {
         };
         th.state
             .check_ministry_query(now(), superseded, &check, commitment)?;
-        self.count_quota(&key, used + ids.len() as u64, "ministry query", epoch)?;
+        if !again {
+            // Counted first: a crash between the two counts the query and
+            // refuses its retry, never the other way round.
+            self.count_quota(&key, used + ids.len() as u64, "ministry query", epoch)?;
+            self.count_quota(&seen_key, 1, "ministry query", epoch)?;
+        }
         Ok(requester)
     }
+}
+
+/// SHA-256 over a ministry query's commitment, fields and IDs.
+fn query_digest(
+    commitment: &Signed<ResultCommitment>,
+    fields: &[String],
+    ids: &[IdNumber],
+) -> [u8; 32] {
+    let mut sha = ring::digest::Context::new(&ring::digest::SHA256);
+    if let Ok(bytes) = dxmesh_protocol::codec::encode(commitment) {
+        sha.update(&bytes);
+    }
+    for f in fields {
+        sha.update(&(f.len() as u64).to_be_bytes());
+        sha.update(f.as_bytes());
+    }
+    sha.update(&(ids.len() as u64).to_be_bytes());
+    for id in ids {
+        sha.update(id.as_bytes());
+    }
+    let mut out = [0u8; 32];
+    out.copy_from_slice(sha.finish().as_ref());
+    out
 }

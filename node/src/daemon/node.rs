@@ -366,6 +366,23 @@ impl Node {
             })
     }
 
+    /// The store key that marks a request (by its digest) as counted under
+    /// a per-epoch quota `kind`, and whether it is set. A request asked
+    /// again unchanged (its requester crashed before it kept the answer)
+    /// is served again without being counted twice: it learns nothing new.
+    pub(super) fn counted_before(
+        &self,
+        kind: &str,
+        (agreement, epoch): (&AgreementId, u64),
+        digest: &[u8],
+    ) -> Result<(Vec<u8>, bool), Refusal> {
+        let mut key = counter_key(kind, agreement, epoch);
+        key.push(b'/');
+        key.extend_from_slice(hex::encode(digest).as_bytes());
+        let seen = self.quota_used(&key, kind, epoch)? > 0;
+        Ok((key, seen))
+    }
+
     /// Records `used` records of a per-epoch quota, durably, before the
     /// request is served; refused as a provider failure if it cannot be.
     pub(super) fn count_quota(
