@@ -54,7 +54,9 @@ impl Period {
                 if body.len() < 2 {
                     return Err(err());
                 }
-                let (num, unit) = body.split_at(body.len() - 1);
+                // The unit is one ASCII letter: a last character of more
+                // than one byte is no unit (and no place to cut).
+                let (num, unit) = body.split_at_checked(body.len() - 1).ok_or_else(err)?;
                 let n: u32 = num.parse().map_err(|_| err())?;
                 match unit {
                     "d" => Period::Days(n),
@@ -261,6 +263,20 @@ mod tests {
         assert!(parse_duration_secs("P1H").is_err());
         assert!(parse_duration_secs("7 days").is_err());
         assert_eq!(format_duration_secs(86_400 + 6 * 3600), "P1DT6H");
+    }
+
+    /// Regression (found by `protocol/tests/prop_decoders.rs`): a period
+    /// whose last character takes more than one byte (`P1月`, from a terms
+    /// file) panicked cutting the unit off instead of being refused.
+    #[test]
+    fn a_period_ending_in_a_multibyte_character_is_refused() {
+        for s in ["P1月", "p月", "P\u{1F600}", "Pé"] {
+            assert_eq!(
+                Period::parse(s),
+                Err(CycleError::Period(s.to_string())),
+                "{s}"
+            );
+        }
     }
 
     #[test]

@@ -16,14 +16,23 @@ pub struct Timestamp(pub u64);
 pub struct TimestampError(pub String);
 
 impl Timestamp {
+    /// The last instant with a calendar date: 9999-12-31T23:59:59Z.
+    pub const LAST_DATED: Timestamp = Timestamp(253_402_300_799);
+
     /// Midnight UTC at the start of `date`.
     pub fn from_date(date: Date) -> Timestamp {
         Timestamp((date.days_since_epoch().max(0) as u64) * 86_400)
     }
 
-    /// The calendar day (UTC) this instant falls on.
+    /// The calendar day (UTC) this instant falls on. An instant after
+    /// [`Timestamp::LAST_DATED`] (a signed `u64` may say anything) falls on
+    /// 9999-12-31, the last day a [`Date`] holds.
     pub fn date(&self) -> Date {
-        Date::from_days_since_epoch((self.0 / 86_400) as i64).expect("u64 seconds stay in range")
+        let last = || Date::new(9999, 12, 31).expect("a real date");
+        i64::try_from(self.0 / 86_400)
+            .ok()
+            .and_then(Date::from_days_since_epoch)
+            .unwrap_or_else(last)
     }
 
     /// Parses RFC 3339 with a `Z` offset, or a bare date.
@@ -64,6 +73,9 @@ impl Timestamp {
 
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if *self > Timestamp::LAST_DATED {
+            return write!(f, "{} seconds after 1970-01-01T00:00:00Z", self.0);
+        }
         let s = self.0 % 86_400;
         write!(
             f,
@@ -101,5 +113,24 @@ mod tests {
         assert!(Timestamp::parse("2026-11-27T25:00:00Z").is_err());
         assert!(Timestamp::parse("2026-11-27T08:00:00+08:00").is_err());
         assert!(Timestamp::parse("yesterday").is_err());
+    }
+
+    /// Regression (found by `protocol/tests/prop_decoders.rs`): an instant
+    /// after 9999-12-31, which any signed or decoded `u64` may hold (a
+    /// roster member valid until `u64::MAX`, a step's time), panicked when
+    /// shown or dated.
+    #[test]
+    fn instants_beyond_the_calendar_are_shown_and_dated_without_panicking() {
+        let last = Timestamp::LAST_DATED;
+        assert_eq!(last.to_string(), "9999-12-31T23:59:59Z");
+        assert_eq!(Timestamp::parse("9999-12-31T23:59:59Z"), Ok(last));
+        for t in [last.plus(1), Timestamp(u64::MAX)] {
+            assert_eq!(t.date(), Date::new(9999, 12, 31).unwrap());
+            assert_eq!(
+                t.to_string(),
+                format!("{} seconds after 1970-01-01T00:00:00Z", t.0)
+            );
+            assert!(format!("{t:?}").starts_with("Timestamp("));
+        }
     }
 }

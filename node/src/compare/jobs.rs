@@ -222,7 +222,21 @@ pub enum ParseError {
         /// The expression.
         src: String,
     },
+    /// More operators and brackets than [`MAX_EXPR_OPERATORS`].
+    #[error(
+        "{count} operators and brackets, more than the {MAX_EXPR_OPERATORS} an expression may hold"
+    )]
+    TooComplex {
+        /// Operators and opening brackets in the expression.
+        count: usize,
+    },
 }
+
+/// Most operators (`|`, `&`, `-`) and opening brackets an expression may
+/// hold. Real jobs hold a few; the bound keeps parsing, evaluating and
+/// dropping an expression (all recursive) within the stack, whoever wrote
+/// it (a terms file, a commitment in an evidence bundle).
+pub const MAX_EXPR_OPERATORS: usize = 200;
 
 struct Parser<'a> {
     src: &'a str,
@@ -354,6 +368,10 @@ pub fn parse_expr(
     inputs: &[(String, InputSpec)],
     attr_pairs: &mut Vec<AttrPair>,
 ) -> Result<Expr, ParseError> {
+    let count = src.matches(['|', '&', '-', '(']).count();
+    if count > MAX_EXPR_OPERATORS {
+        return Err(ParseError::TooComplex { count });
+    }
     let mut p = Parser {
         src,
         pos: 0,
@@ -650,6 +668,18 @@ mod tests {
                 .contains("unexpected text")
         );
         assert!(parse_expr("attr_mismatch(z.name, a.name)", &names, &inputs, &mut pairs).is_err());
+        // Regression (found by `node/tests/prop_inputs.rs`): a thousand
+        // nested brackets, or operators, overflowed the stack.
+        let deep = format!("{}a{}", "(".repeat(1000), ")".repeat(1000));
+        let long = vec!["a"; 100_000].join(" - ");
+        for src in [deep.as_str(), &long] {
+            assert!(matches!(
+                parse_expr(src, &names, &inputs, &mut pairs),
+                Err(ParseError::TooComplex { .. })
+            ));
+        }
+        let nested = format!("{}a{}", "(".repeat(100), ")".repeat(100));
+        assert!(parse_expr(&nested, &names, &inputs, &mut pairs).is_ok());
         // The position is where the parser stood: after `b`, at the end.
         assert_eq!(
             parse_expr("a - (b", &names, &inputs, &mut pairs).unwrap_err(),
