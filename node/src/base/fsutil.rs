@@ -102,6 +102,45 @@ pub fn read_direct_in_place(
     Ok(0..scratch.len())
 }
 
+/// The name prefix of [`write_atomic`]'s temporary files.
+pub const ATOMIC_TMP_PREFIX: &str = ".dxmesh-tmp-";
+
+/// Removes what writes killed before they finished left under `root`:
+/// every file or directory whose name starts with one of `prefixes`, down
+/// to `depth` levels below `root` (temporary files are only ever created
+/// by a write in progress, so the caller must know none is). Returns what
+/// it removed; a part it cannot read or remove is skipped with a warning.
+pub fn remove_leftovers(root: &Path, prefixes: &[&str], depth: usize) -> Vec<PathBuf> {
+    let mut removed = Vec::new();
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return removed;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name();
+        let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
+        if name
+            .to_str()
+            .is_some_and(|n| prefixes.iter().any(|p| n.starts_with(p)))
+        {
+            let gone = if is_dir {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
+            match gone {
+                Ok(()) => removed.push(path),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "cannot remove a leftover temporary file")
+                }
+            }
+        } else if is_dir && depth > 0 {
+            removed.extend(remove_leftovers(&path, prefixes, depth - 1));
+        }
+    }
+    removed
+}
+
 /// Atomically replaces (or creates) `path` with `contents`, mode `mode`.
 pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> std::io::Result<()> {
     let dir = match path.parent() {
@@ -109,7 +148,7 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> std::io::Result<
         _ => std::path::PathBuf::from("."),
     };
     let mut tmp = tempfile::Builder::new()
-        .prefix(".dxmesh-tmp-")
+        .prefix(ATOMIC_TMP_PREFIX)
         .permissions(std::fs::Permissions::from_mode(mode))
         .tempfile_in(&dir)?;
     tmp.write_all(contents)?;
@@ -131,6 +170,33 @@ pub fn epoch_dir(data_dir: &Path, kind: &str, agreement: &[u8; 32], epoch: u64) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn leftovers_are_removed_to_the_depth_asked_and_nothing_else() {
+        let root = tempfile::tempdir().unwrap();
+        let r = root.path();
+        let mk = |p: &str| {
+            let path = r.join(p);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, b"x").unwrap();
+        };
+        mk("a/.tmp-0-abc/chunk-00000.bin");
+        mk("a/1/.dxmesh-tmp-xyz");
+        mk("a/1/manifest.bin");
+        mk("a/1/deep/deeper/.dxmesh-tmp-far");
+        mk("b/keep.tmp-0");
+        let mut removed = remove_leftovers(r, &[".tmp-", ATOMIC_TMP_PREFIX], 2);
+        removed.sort();
+        assert_eq!(
+            removed,
+            [r.join("a/.tmp-0-abc"), r.join("a/1/.dxmesh-tmp-xyz")]
+        );
+        assert!(r.join("a/1/manifest.bin").exists());
+        assert!(r.join("b/keep.tmp-0").exists());
+        // Deeper than asked: left.
+        assert!(r.join("a/1/deep/deeper/.dxmesh-tmp-far").exists());
+        assert!(remove_leftovers(&r.join("missing"), &[".tmp-"], 3).is_empty());
+    }
 
     #[test]
     fn direct_writes_and_reads_return_every_byte() {

@@ -130,6 +130,7 @@ pub async fn run(dir: &Path, shutdown: impl Future<Output = ()>) -> Result<(), D
     })?;
     let (admin_tx, admin_rx) = mpsc::channel(64);
     let data_dir = config.data_dir(dir);
+    remove_leftovers(&data_dir);
     let metrics = std::sync::Arc::new(crate::console::metrics::Metrics::new());
     let console = match &config.console {
         Some(c) => {
@@ -222,3 +223,26 @@ fn transport_error_text(e: &libp2p::TransportError<std::io::Error>) -> String {
 }
 
 impl Node {}
+
+/// Removes the temporary files and directories that writes of this daemon
+/// leave when it is killed (feed builds, atomic writes of pulls and
+/// commitments, national index runs): none of them is in progress before
+/// it starts. An import's own leftovers are the import's (see
+/// [`crate::dataset`]), since an import may run beside the daemon.
+fn remove_leftovers(data_dir: &Path) {
+    use crate::base::fsutil::{ATOMIC_TMP_PREFIX, remove_leftovers};
+    let removed = [
+        remove_leftovers(&data_dir.join("feeds"), &[".tmp-", ATOMIC_TMP_PREFIX], 3),
+        remove_leftovers(&data_dir.join("pulls"), &[ATOMIC_TMP_PREFIX], 3),
+        remove_leftovers(&data_dir.join("commitments"), &[ATOMIC_TMP_PREFIX], 3),
+        remove_leftovers(
+            &data_dir.join(crate::dataset::DATASETS_DIR),
+            &[".national-"],
+            2,
+        ),
+    ]
+    .concat();
+    for path in &removed {
+        tracing::info!(path = %path.display(), "removed a temporary file a stopped write left");
+    }
+}

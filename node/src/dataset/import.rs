@@ -117,6 +117,8 @@ pub fn import(data_dir: &Path, opts: &ImportOptions) -> Result<ImportReport, Imp
     sync_dir(&root)?;
     sync_dir(data_dir)?;
     let _lock = lock_dataset(&ds_dir, &opts.dataset)?;
+    // A killed import's half-written `CURRENT` (we hold the lock).
+    crate::base::fsutil::remove_leftovers(&ds_dir, &[crate::base::fsutil::ATOMIC_TMP_PREFIX], 0);
     let previous = read_current(&ds_dir)?;
     let generation = previous
         .unwrap_or(0)
