@@ -170,10 +170,16 @@ fn registry_workbook(path: &Path) {
     // Row 7: a value outside the header's columns.
     ws.write(6, 0, id18(ID_A).as_str()).unwrap();
     ws.write(6, 3, "多余").unwrap();
-    // Row 8: the same person as row 6 again (a duplicate).
+    // Row 8: the same person as row 6 again, born at a time of day (a
+    // date cell with a time: its date is kept, so a duplicate).
     ws.write(7, 0, full.as_str()).unwrap();
     ws.write(7, 1, "赵敏").unwrap();
-    ws.write(7, 2, "19900202").unwrap();
+    let at = ExcelDateTime::from_ymd(1990, 2, 2)
+        .unwrap()
+        .and_hms(6, 30, 0)
+        .unwrap();
+    let datetime = CellFormat::new().set_num_format("yyyy-mm-dd hh:mm:ss");
+    ws.write_with_format(7, 2, &at, &datetime).unwrap();
     wb.save(path).unwrap();
 }
 

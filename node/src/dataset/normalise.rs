@@ -138,6 +138,20 @@ fn push_ymd(out: &mut Vec<u8>, date: Date) {
     out.extend_from_slice(&text);
 }
 
+/// Parses a workbook's date cell with a time (`YYYY-MM-DD HH:MM:SS`, as
+/// `workbook` writes one) and appends its date; false if it is none.
+fn push_cell_datetime(out: &mut Vec<u8>, value: &str) -> bool {
+    let b = value.as_bytes();
+    let time_ok = b.len() == 19
+        && b[10] == b' '
+        && b[13] == b':'
+        && b[16] == b':'
+        && [11, 12, 14, 15, 17, 18]
+            .iter()
+            .all(|&i| b[i].is_ascii_digit());
+    time_ok && b[4] == b'-' && push_date(out, &value[..10])
+}
+
 /// Days from Excel's day 0 (1899-12-30 in its 1900 date system) to 1970-01-01.
 const EXCEL_UNIX_DAYS: i64 = 25_569;
 
@@ -244,7 +258,7 @@ pub(super) struct Normaliser<'a> {
     problems: Vec<(usize, &'static str)>,
     first: bool,
     /// A whole number of at most 5 digits in a date column is an Excel
-    /// serial date (workbooks).
+    /// serial date, and a date cell with a time is its date (workbooks).
     pub serial_dates: bool,
 }
 
@@ -455,7 +469,8 @@ impl<'a> Normaliser<'a> {
                     let v = clean(translated.unwrap_or(cleaned));
                     let read = v.is_empty()
                         || push_date(data, v)
-                        || (self.serial_dates && push_serial_date(data, v));
+                        || (self.serial_dates
+                            && (push_serial_date(data, v) || push_cell_datetime(data, v)));
                     if !read {
                         self.problems.push((i, "invalid_date"));
                     }

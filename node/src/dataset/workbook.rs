@@ -15,7 +15,8 @@
 //!   (`number_precision_lost`): Excel keeps 15 significant digits, so an
 //!   18-digit ID number typed into a number cell has lost its last digits
 //!   and only the department's system can say what they were;
-//! - a date cell as `YYYY-MM-DD` (with `HH:MM:SS` if it has a time);
+//! - a date cell as `YYYY-MM-DD` (with ` HH:MM:SS` if it has a time; in a
+//!   date column the normaliser keeps the date);
 //! - `TRUE`/`FALSE` as `true`/`false`; an error cell (`#N/A`, `#REF!`, ...)
 //!   is reported (`cell_error`).
 //!
