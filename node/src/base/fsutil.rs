@@ -143,18 +143,34 @@ pub fn remove_leftovers(root: &Path, prefixes: &[&str], depth: usize) -> Vec<Pat
 
 /// Atomically replaces (or creates) `path` with `contents`, mode `mode`.
 pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    };
-    let mut tmp = tempfile::Builder::new()
+    let mut tmp = atomic_temp_for(path, mode)?;
+    tmp.write_all(contents)?;
+    commit_atomic(tmp, path)
+}
+
+/// The streamed form of [`write_atomic`]: a temporary file (mode `mode`)
+/// in `path`'s directory, to be written and then given to
+/// [`commit_atomic`].
+pub fn atomic_temp_for(path: &Path, mode: u32) -> std::io::Result<tempfile::NamedTempFile> {
+    tempfile::Builder::new()
         .prefix(ATOMIC_TMP_PREFIX)
         .permissions(std::fs::Permissions::from_mode(mode))
-        .tempfile_in(&dir)?;
-    tmp.write_all(contents)?;
+        .tempfile_in(parent_dir(path))
+}
+
+/// Syncs `tmp`, renames it over `path` and syncs the directory.
+pub fn commit_atomic(tmp: tempfile::NamedTempFile, path: &Path) -> std::io::Result<()> {
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
-    std::fs::File::open(&dir)?.sync_all()
+    std::fs::File::open(parent_dir(path))?.sync_all()
+}
+
+/// The directory a file is in (`.` for a bare name).
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
 }
 
 /// The directory of one epoch of an agreement's feed under `data_dir`:

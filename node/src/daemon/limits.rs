@@ -34,6 +34,23 @@ struct Bucket {
     logged: Option<Instant>,
 }
 
+impl Bucket {
+    /// Whether an audit entry may be written now (none in the last minute).
+    fn log_due(&self, now: Instant) -> bool {
+        self.logged
+            .is_none_or(|t| now.saturating_duration_since(t) >= LOG_EVERY)
+    }
+
+    /// The refusals to log now, if any are unlogged and an entry is due.
+    fn take_due(&mut self, now: Instant) -> Option<u64> {
+        if self.unlogged == 0 || !self.log_due(now) {
+            return None;
+        }
+        self.logged = Some(now);
+        Some(std::mem::take(&mut self.unlogged))
+    }
+}
+
 /// What to do with a request.
 #[derive(Debug, PartialEq, Eq)]
 pub(super) enum Decision {
@@ -88,16 +105,9 @@ impl RateLimiter {
             u64::MAX
         };
         b.unlogged += 1;
-        let due = b
-            .logged
-            .is_none_or(|t| now.saturating_duration_since(t) >= LOG_EVERY);
-        let log = due.then(|| {
-            b.logged = Some(now);
-            std::mem::take(&mut b.unlogged)
-        });
         Decision::Refuse {
             retry_after_ms,
-            log,
+            log: b.take_due(now),
         }
     }
 
@@ -108,21 +118,15 @@ impl RateLimiter {
     pub(super) fn sweep(&mut self, now: Instant) -> Vec<(PeerId, u64)> {
         let full_after =
             f64::from(self.limits.burst.max(1)) / f64::from(self.limits.per_sec.max(1));
-        let mut due = Vec::new();
-        for (peer, b) in &mut self.buckets {
-            let logged_long_ago = b
-                .logged
-                .is_none_or(|t| now.saturating_duration_since(t) >= LOG_EVERY);
-            if b.unlogged > 0 && logged_long_ago {
-                due.push((*peer, std::mem::take(&mut b.unlogged)));
-                b.logged = Some(now);
-            }
-        }
+        let due: Vec<(PeerId, u64)> = self
+            .buckets
+            .iter_mut()
+            .filter_map(|(peer, b)| b.take_due(now).map(|n| (*peer, n)))
+            .collect();
         self.buckets.retain(|_, b| {
             b.unlogged > 0
                 || now.saturating_duration_since(b.at).as_secs_f64() < full_after
-                || b.logged
-                    .is_some_and(|t| now.saturating_duration_since(t) < LOG_EVERY)
+                || !b.log_due(now)
         });
         due
     }

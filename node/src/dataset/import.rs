@@ -205,8 +205,8 @@ fn write_generation(
     )?;
     let mut normaliser =
         normalise::Normaliser::new(plan, opts.reference, &opts.file, file_len, quarantine);
-    // A number in a workbook's date column is an Excel serial date.
-    normaliser.serial_dates = format.is_workbook();
+    // A workbook's date column holds Excel serial dates and date cells with times.
+    normaliser.workbook_dates = format.is_workbook();
 
     let (stats, kept, summary) = std::thread::scope(|s| {
         let (batch_tx, batch_rx) = mpsc::sync_channel::<source::Batch>(BATCHES_IN_FLIGHT);

@@ -259,7 +259,7 @@ pub(super) struct Normaliser<'a> {
     first: bool,
     /// A whole number of at most 5 digits in a date column is an Excel
     /// serial date, and a date cell with a time is its date (workbooks).
-    pub serial_dates: bool,
+    pub workbook_dates: bool,
 }
 
 impl<'a> Normaliser<'a> {
@@ -282,7 +282,7 @@ impl<'a> Normaliser<'a> {
             block: Block::new(),
             problems: Vec::new(),
             first: true,
-            serial_dates: false,
+            workbook_dates: false,
         }
     }
 
@@ -469,7 +469,7 @@ impl<'a> Normaliser<'a> {
                     let v = clean(translated.unwrap_or(cleaned));
                     let read = v.is_empty()
                         || push_date(data, v)
-                        || (self.serial_dates
+                        || (self.workbook_dates
                             && (push_serial_date(data, v) || push_cell_datetime(data, v)));
                     if !read {
                         self.problems.push((i, "invalid_date"));

@@ -35,10 +35,9 @@ impl CsvSink {
         encoding: Encoding,
         header: &[String],
     ) -> Result<Self, ExportError> {
-        let dir = path.parent().unwrap_or(Path::new("."));
         let mut sink = CsvSink {
             path: path.to_path_buf(),
-            out: BufWriter::new(atomic::temp_in(dir)?),
+            out: BufWriter::new(atomic::temp_for(path)?),
             encoding,
             builder: {
                 let mut b = csv::WriterBuilder::new();

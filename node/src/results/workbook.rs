@@ -143,8 +143,7 @@ impl Book {
     /// Saves the workbook atomically; returns its data rows and sheets.
     pub(crate) fn save(mut self) -> Result<(u64, Vec<String>), ExportError> {
         self.end()?;
-        let dir = self.path.parent().unwrap_or(Path::new("."));
-        let tmp = atomic::temp_in(dir)?;
+        let tmp = atomic::temp_for(&self.path)?;
         {
             let mut w = std::io::BufWriter::new(tmp.as_file());
             self.workbook
