@@ -69,6 +69,64 @@ impl SignedKind for ResultCommitment {
     const TAG: &'static str = "dxmesh/result-commitment/v1";
 }
 
+/// The rows of a provider's feed that a disclosure under a commitment may
+/// return: the rows of some input the commitment reads from that feed (an
+/// input's `where` keeps the rows whose clear field has one of its values).
+/// The feed itself holds only the agreement's row scope, so a disclosed
+/// row lies inside both.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RowScope {
+    /// Every row of the feed: some input reads it unfiltered.
+    Every,
+    /// The rows that pass at least one of these filters (each: clear field
+    /// -> values kept, every field must match). None: no input reads the
+    /// feed, so no row may be disclosed.
+    AnyOf(Vec<Vec<(String, Vec<String>)>>),
+}
+
+impl RowScope {
+    /// The clear fields whose values decide the scope.
+    pub fn fields(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = match self {
+            RowScope::Every => Vec::new(),
+            RowScope::AnyOf(filters) => filters.iter().flatten().map(|(f, _)| f.as_str()).collect(),
+        };
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// Whether a row whose clear field values are `value_of(field)` is in
+    /// scope (a field the row lacks matches no value).
+    pub fn keeps<'v>(&self, value_of: impl Fn(&str) -> Option<&'v str>) -> bool {
+        match self {
+            RowScope::Every => true,
+            RowScope::AnyOf(filters) => filters.iter().any(|filter| {
+                filter.iter().all(|(field, values)| {
+                    value_of(field).is_some_and(|v| values.iter().any(|x| x == v))
+                })
+            }),
+        }
+    }
+}
+
+impl ResultCommitment {
+    /// The rows of the feed of `dataset` published by `department` that a
+    /// disclosure under this commitment may return (see [`RowScope`]).
+    pub fn row_scope(&self, dataset: &str, department: &str) -> RowScope {
+        let mut filters = Vec::new();
+        for i in &self.inputs {
+            if i.input.dataset == dataset && i.input.provider == department {
+                if i.input.filter.is_empty() {
+                    return RowScope::Every;
+                }
+                filters.push(i.input.filter.clone());
+            }
+        }
+        RowScope::AnyOf(filters)
+    }
+}
+
 /// The leaf hashes of sorted tokens, in order.
 pub fn token_leaves(tokens: &[IdToken]) -> Vec<Hash> {
     tokens.iter().map(|t| leaf_hash(&t.0)).collect()
@@ -283,6 +341,84 @@ mod tests {
 
     fn leaves(n: u64) -> Vec<Hash> {
         (0..n).map(|i| leaf_hash(&i.to_be_bytes())).collect()
+    }
+
+    fn input(
+        name: &str,
+        dataset: &str,
+        provider: &str,
+        filter: &[(&str, &[&str])],
+    ) -> CommittedInput {
+        CommittedInput {
+            input: AgreedInput {
+                name: name.into(),
+                dataset: dataset.into(),
+                provider: provider.into(),
+                filter: filter
+                    .iter()
+                    .map(|(f, v)| (f.to_string(), v.iter().map(|x| x.to_string()).collect()))
+                    .collect(),
+            },
+            manifest: [0; 32],
+        }
+    }
+
+    #[test]
+    fn the_row_scope_is_the_union_of_the_inputs_read_from_the_feed() {
+        let pension: &[&str] = &["enterprise_pension", "resident_pension"];
+        let mut c = ResultCommitment {
+            epoch: 1,
+            result_kind: "deceased_insured".into(),
+            expr: "(insured_pension & deaths_ca)".into(),
+            inputs: vec![
+                input("deaths_ca", "deaths", "civil_affairs", &[]),
+                input(
+                    "insured_pension",
+                    "insured",
+                    "hr",
+                    &[("insurance_type", pension)],
+                ),
+            ],
+            sets: vec![],
+            count: 0,
+            root: empty_root(),
+        };
+        let scope = c.row_scope("insured", "hr");
+        assert_eq!(scope.fields(), vec!["insurance_type"]);
+        let row = |t: &'static str| move |f: &str| (f == "insurance_type").then_some(t);
+        assert!(scope.keeps(row("resident_pension")));
+        assert!(!scope.keeps(row("medical")));
+        assert!(!scope.keeps(|_| None));
+        // Another provider's feed of the same dataset is not read.
+        assert_eq!(c.row_scope("insured", "health"), RowScope::AnyOf(vec![]));
+        assert!(
+            !c.row_scope("insured", "health")
+                .keeps(row("resident_pension"))
+        );
+        // An unfiltered input of the same feed opens every row.
+        c.inputs.push(input("insured_any", "insured", "hr", &[]));
+        assert_eq!(c.row_scope("insured", "hr"), RowScope::Every);
+        assert!(c.row_scope("insured", "hr").keeps(row("medical")));
+        // Two filters: a row passing either is kept; all fields of one must match.
+        c.inputs.pop();
+        c.inputs.push(input(
+            "insured_medical",
+            "insured",
+            "hr",
+            &[("insurance_type", &["medical"]), ("status", &["active"])],
+        ));
+        let scope = c.row_scope("insured", "hr");
+        assert_eq!(scope.fields(), vec!["insurance_type", "status"]);
+        let two = |t: &'static str, s: &'static str| {
+            move |f: &str| match f {
+                "insurance_type" => Some(t),
+                "status" => Some(s),
+                _ => None,
+            }
+        };
+        assert!(scope.keeps(two("medical", "active")));
+        assert!(!scope.keeps(two("medical", "ended")));
+        assert!(scope.keeps(two("enterprise_pension", "ended")));
     }
 
     #[test]

@@ -261,6 +261,8 @@ pub struct Manifest {
     pub provider: PublicKey,
     /// The agreement it is published under.
     pub agreement: AgreementId,
+    /// The agreement's consumer: the only node the feed is for.
+    pub consumer: PublicKey,
     /// Dataset name.
     pub dataset: String,
     /// Epoch.
@@ -479,6 +481,9 @@ mod tests {
                 .unwrap()
                 .public(),
             agreement: [7; 32],
+            consumer: crate::identity::Identity::from_seed([2; 32])
+                .unwrap()
+                .public(),
             dataset: "registry".into(),
             epoch: 3,
             reference_date: Date::new(2026, 12, 1).unwrap(),

@@ -123,6 +123,10 @@ pub struct DisclosureRequest {
     pub indices: Vec<u64>,
     /// The proof that the tokens are those leaves of the committed tree.
     pub proof: MultiProof,
+    /// The signed manifest of every input of the commitment (each once):
+    /// the provider checks that each is its department's feed for this
+    /// consumer and epoch.
+    pub manifests: Vec<Signed<Manifest>>,
 }
 
 /// How much of a negotiation thread a node holds.
@@ -311,6 +315,7 @@ mod tests {
             commitment,
             indices: vec![0, 1],
             proof: MultiProof::default(),
+            manifests: vec![],
         };
         let bytes = codec::encode(&Request::Disclose(r.clone())).unwrap();
         // `Disclose` is the seventh request (index 6).
@@ -325,6 +330,7 @@ mod tests {
                 &r.commitment,
                 &r.indices,
                 &r.proof,
+                &r.manifests,
             ))
             .unwrap(),
         );

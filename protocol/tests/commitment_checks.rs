@@ -10,10 +10,77 @@ use dxmesh_protocol::agreement::{
 use dxmesh_protocol::commitment::{
     CommittedInput, MultiProof, ResultCommitment, set_root, token_leaves,
 };
+use dxmesh_protocol::date::Date;
+use dxmesh_protocol::feed::{Manifest, Quality};
 use dxmesh_protocol::identity::Identity;
-use dxmesh_protocol::roster::Admission;
+use dxmesh_protocol::roster::{Admission, Member, Role, Roster};
 use dxmesh_protocol::signed::Signed;
+use dxmesh_protocol::time::Timestamp;
 use dxmesh_protocol::token::IdToken;
+
+/// An empty feed of `dataset` for epoch 0 to `to`, signed by `by`.
+fn manifest(by: &Identity, dataset: &str, to: &Identity) -> Signed<Manifest> {
+    let m = Manifest {
+        provider: by.public(),
+        agreement: [9; 32],
+        consumer: to.public(),
+        dataset: dataset.into(),
+        epoch: 0,
+        reference_date: Date::new(2026, 12, 1).unwrap(),
+        schema: vec![],
+        records: 0,
+        chunk_hashes: vec![],
+        first_tokens: vec![],
+        root: dxmesh_protocol::merkle::empty_root(),
+        quality: Quality::default(),
+        created_at: Timestamp(0),
+        previous: None,
+    };
+    Signed::sign(by, &m).unwrap()
+}
+
+/// The registry's signed manifest of epoch 0 for the consumer.
+fn registry_manifest() -> Signed<Manifest> {
+    manifest(&provider(), "registry", &consumer())
+}
+
+/// A stranger's identity (no roster member).
+fn stranger() -> Identity {
+    Identity::from_seed([77; 32]).unwrap()
+}
+
+/// HR's identity.
+fn hr() -> Identity {
+    Identity::from_seed([5; 32]).unwrap()
+}
+
+/// The roster: public security and HR as providers, the consumer as the
+/// comparator.
+fn roster() -> Roster {
+    let member = |id: &Identity, department: &str, role: Role| Member {
+        public_key: id.public(),
+        department: department.into(),
+        role,
+        display_name: department.into(),
+        addresses: vec![],
+        valid_from: t("2026-01-01"),
+        valid_until: t("2028-01-01"),
+    };
+    let mut r = Roster {
+        mesh: "test".into(),
+        version: 1,
+        previous: None,
+        issued_at: t("2026-01-01"),
+        members: vec![
+            member(&provider(), "public_security", Role::Provider),
+            member(&consumer(), "comparator", Role::Comparator),
+            member(&hr(), "hr", Role::Provider),
+        ],
+        revoked: vec![],
+    };
+    r.canonicalize();
+    r
+}
 
 /// A commitment by `by` to the `count` tokens `[k; 16]` (k = 1..=count)
 /// as the result of `expr`, reading the registry feed whose manifest
@@ -52,7 +119,10 @@ fn every_disclosure_refusal() {
     let (n, _) = accepted();
     let c = consumer().public();
     let now = t("2026-12-15");
-    let own = [5u8; 32];
+    let registry = registry_manifest();
+    let own = registry.digest();
+    let manifests = [registry];
+    let roster = roster();
     let agreed = "(registry - other_province)";
     let good = commitment(&consumer(), agreed, 20, own);
     let leaves = token_leaves(&(1..=20u8).map(|k| IdToken([k; 16])).collect::<Vec<_>>());
@@ -84,6 +154,9 @@ fn every_disclosure_refusal() {
         tokens: &tokens,
         indices: &indices,
         proof: &proof,
+        manifests: &manifests,
+        roster: Some(&roster),
+        now: t("2026-12-15"),
     };
     assert_eq!(check("uninsured", &["id_number", "name"], 0, &ok), Ok(()));
     assert_eq!(
@@ -128,6 +201,15 @@ fn every_disclosure_refusal() {
     // One that does not read this provider's feed of the epoch.
     let b = CommitmentCheck {
         own_manifest: [6; 32],
+        ..ok.clone()
+    };
+    assert_eq!(
+        code(check("uninsured", &["id_number"], 0, &b)),
+        "commitment_invalid"
+    );
+    // One whose input's manifest the request does not carry.
+    let b = CommitmentCheck {
+        manifests: &[],
         ..ok.clone()
     };
     assert_eq!(
@@ -182,7 +264,10 @@ fn proof_code(n: &Negotiation, b: &CommitmentCheck<'_>) -> &'static str {
 #[test]
 fn every_proof_refusal() {
     let (n, _) = accepted();
-    let own = [5u8; 32];
+    let registry = registry_manifest();
+    let own = registry.digest();
+    let manifests = [registry];
+    let roster = roster();
     let good = commitment(&consumer(), "(registry - other_province)", 20, own);
     let leaves = token_leaves(&(1..=20u8).map(|k| IdToken([k; 16])).collect::<Vec<_>>());
     let tokens: Vec<IdToken> = (3..=12u8).map(|k| IdToken([k; 16])).collect();
@@ -195,6 +280,9 @@ fn every_proof_refusal() {
         tokens: &tokens,
         indices: &indices,
         proof: &proof,
+        manifests: &manifests,
+        roster: Some(&roster),
+        now: t("2026-12-15"),
     };
     assert_eq!(proof_code(&n, &ok), "ok");
     let statement: ResultCommitment = dxmesh_protocol::codec::decode(good.body()).unwrap();
@@ -293,4 +381,172 @@ fn every_ministry_query_refusal() {
     assert_eq!(check(1, 0, &other), Err("job_not_agreed"));
     let big = commitment(&consumer(), agreed, 101, [5; 32]);
     assert_eq!(check(1, 0, &big), Err("commitment_invalid"));
+}
+
+/// Terms whose `uninsured` reads the registry and HR's pension feed,
+/// proposed by the consumer and accepted by the provider.
+fn accepted_two_inputs() -> Negotiation {
+    use dxmesh_protocol::agreement::{Action, sign_step};
+    let mut terms = common::terms();
+    terms.disclosure.inputs.insert(
+        0,
+        AgreedInput {
+            name: "insured_pension".into(),
+            dataset: "insured".into(),
+            provider: "hr".into(),
+            filter: vec![("insurance_type".into(), vec!["enterprise_pension".into()])],
+        },
+    );
+    terms.disclosure.jobs[0].expr = "((registry - insured_pension) - other_province)".into();
+    terms.disclosure.jobs[0].inputs = vec!["insured_pension".into(), "registry".into()];
+    let s0 = sign_step(
+        &consumer(),
+        None,
+        t("2026-11-20"),
+        Action::Propose(terms.clone()),
+    )
+    .unwrap();
+    let mut n = Negotiation::start(&s0).unwrap();
+    let s1 = sign_step(
+        &provider(),
+        Some(&n),
+        t("2026-11-21"),
+        Action::Accept {
+            agreement: terms.id(),
+        },
+    )
+    .unwrap();
+    n.apply(&s1).unwrap();
+    n
+}
+
+/// A hostile comparator's commitment to `registry - insured_pension`
+/// whose `insured_pension` manifest is not HR's feed for it (signed by a
+/// stranger, by another department, for another consumer or epoch or
+/// dataset, or not carried at all): the registry provider refuses it, so
+/// an empty forged feed cannot widen the result it discloses.
+#[test]
+fn a_forged_input_feed_is_refused() {
+    let n = accepted_two_inputs();
+    let registry = registry_manifest();
+    let roster = roster();
+    let tokens: Vec<IdToken> = (1..=5u8).map(|k| IdToken([k; 16])).collect();
+    let leaves = token_leaves(&tokens);
+    let indices: Vec<u64> = (0..5).collect();
+    let proof = MultiProof::prove(&leaves, &indices).unwrap();
+    let (count, root) = set_root(&tokens);
+    let fields = vec!["id_number".to_string(), "name".to_string()];
+    let try_with = |pension: Signed<Manifest>, carried: bool| {
+        let input = |name: &str, dataset: &str, provider: &str, filter, manifest| CommittedInput {
+            input: AgreedInput {
+                name: name.into(),
+                dataset: dataset.into(),
+                provider: provider.into(),
+                filter,
+            },
+            manifest,
+        };
+        let c = ResultCommitment {
+            epoch: 0,
+            result_kind: "uninsured".into(),
+            expr: "((registry - insured_pension) - other_province)".into(),
+            inputs: vec![
+                input(
+                    "insured_pension",
+                    "insured",
+                    "hr",
+                    vec![("insurance_type".into(), vec!["enterprise_pension".into()])],
+                    pension.digest(),
+                ),
+                input(
+                    "registry",
+                    "registry",
+                    "public_security",
+                    vec![],
+                    registry.digest(),
+                ),
+            ],
+            sets: vec![],
+            count,
+            root,
+        };
+        let signed = Signed::sign(&consumer(), &c).unwrap();
+        let carried: Vec<Signed<Manifest>> = if carried {
+            vec![registry.clone(), pension]
+        } else {
+            vec![registry.clone()]
+        };
+        let bound = CommitmentCheck {
+            commitment: &signed,
+            own_manifest: registry.digest(),
+            own_department: "public_security",
+            tokens: &tokens,
+            indices: &indices,
+            proof: &proof,
+            manifests: &carried,
+            roster: Some(&roster),
+            now: t("2026-12-15"),
+        };
+        let req = DisclosureCheck {
+            requester: &consumer().public(),
+            admission: Admission::Admitted,
+            epoch: 0,
+            result_kind: "uninsured",
+            fields: &fields,
+            records_requested: 5,
+            records_used: 0,
+        };
+        n.check_disclosure(t("2026-12-15"), false, &req, &bound)
+    };
+    // HR's own feed for the comparator: accepted.
+    assert_eq!(
+        try_with(manifest(&hr(), "insured", &consumer()), true),
+        Ok(())
+    );
+    let refused = |r: Result<(), Refusal>, needle: &str| match r {
+        Err(Refusal::CommitmentInvalid { reason }) => {
+            assert!(reason.contains(needle), "{reason:?} lacks {needle:?}")
+        }
+        other => panic!("{other:?}: not commitment_invalid ({needle})"),
+    };
+    for (signer, dataset, to, carried, needle) in [
+        (
+            stranger(),
+            "insured",
+            consumer(),
+            true,
+            "which is not a roster member",
+        ),
+        (
+            consumer(),
+            "insured",
+            consumer(),
+            true,
+            "signed by comparator (comparator",
+        ),
+        (
+            provider(),
+            "insured",
+            consumer(),
+            true,
+            "signed by public_security (provider",
+        ),
+        (
+            hr(),
+            "insured",
+            stranger(),
+            true,
+            "not of \"insured\" for epoch 0 to the requester",
+        ),
+        (hr(), "deaths", consumer(), true, "is of dataset \"deaths\""),
+        (
+            hr(),
+            "insured",
+            consumer(),
+            false,
+            "carries no signed manifest",
+        ),
+    ] {
+        refused(try_with(manifest(&signer, dataset, &to), carried), needle);
+    }
 }

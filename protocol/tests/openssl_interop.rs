@@ -68,6 +68,7 @@ fn signed_manifest(identity: &Identity) -> Signed<Manifest> {
     let manifest = Manifest {
         provider: identity.public(),
         agreement: [0x11; 32],
+        consumer: identity.public(),
         dataset: "registry".into(),
         epoch: 3,
         reference_date: Date::new(2026, 12, 1).unwrap(),

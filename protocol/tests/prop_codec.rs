@@ -105,6 +105,7 @@ fn manifest(seed: [u8; 32], chunks: Vec<(Hash, [u8; 16])>) -> Manifest {
     Manifest {
         provider,
         agreement: [0x11; 32],
+        consumer: provider,
         dataset: "registry".into(),
         epoch: 0,
         reference_date: Date::new(2026, 12, 1).unwrap(),

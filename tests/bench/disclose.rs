@@ -8,7 +8,8 @@
 //! Run: `tests/bench/cycle.sh` once, then
 //! `cargo bench -p dxmesh-tests --bench disclose`.
 
-use dxmesh_node::publish::disclose::disclose;
+use dxmesh_node::publish::disclose::{Asked, disclose};
+use dxmesh_protocol::commitment::RowScope;
 use dxmesh_protocol::token::IdToken;
 use std::time::Instant;
 
@@ -53,15 +54,21 @@ fn main() {
     let now = dxmesh_node::base::clock::now();
     for round in 0..2 {
         let t = Instant::now();
-        let d = disclose(&data, &terms, 0, "uninsured", &fields, &tokens, now).expect("disclose");
+        let ask = |tokens: &[IdToken]| {
+            let asked = Asked {
+                result_kind: "uninsured",
+                fields: &fields,
+                tokens,
+                scope: &RowScope::Every,
+            };
+            disclose(&data, &terms, 0, &asked, now).expect("disclose")
+        };
+        let d = ask(&tokens);
         let one = t.elapsed().as_secs_f64();
         let t = Instant::now();
         let mut batched = 0;
         for batch in tokens.chunks(100_000) {
-            batched += disclose(&data, &terms, 0, "uninsured", &fields, batch, now)
-                .expect("disclose")
-                .records
-                .len();
+            batched += ask(batch).records.len();
         }
         let batches = t.elapsed().as_secs_f64();
         println!(

@@ -1,19 +1,22 @@
 //! Disclosure through a feed's private index, in process: a registry of
 //! three dataset blocks is imported and published, and tokens from every
 //! block (neighbours read together, far ones apart, repeats, one token the
-//! feed lacks) resolve to exactly the records they came from; a dataset
+//! feed lacks) resolve to exactly the records they came from; a row scope
+//! (an input's `where`) keeps the records outside it back; a dataset
 //! re-imported since the feed was published is refused.
 
 use dxmesh_node::agreements::terms_file::TermsFile;
 use dxmesh_node::dataset::{ImportOptions, MAX_BLOCK_RECORDS, import};
 use dxmesh_node::publish::build::{PublishInput, publish};
-use dxmesh_node::publish::disclose::disclose;
+use dxmesh_node::publish::disclose::{Asked, disclose};
 use dxmesh_node::publish::store::FeedStoreError;
+use dxmesh_protocol::commitment::RowScope;
 use dxmesh_protocol::date::Date;
+use dxmesh_protocol::feed::Disclosure;
 use dxmesh_protocol::id::IdNumber;
 use dxmesh_protocol::identity::Identity;
 use dxmesh_protocol::token::{EpochKey, IdToken};
-use dxmesh_tests::{registry_csv, registry_rows, registry_terms};
+use dxmesh_tests::{RegistryRow, registry_csv, registry_rows, registry_terms};
 
 #[test]
 fn tokens_from_every_block_resolve_to_their_own_records() {
@@ -85,7 +88,21 @@ fn tokens_from_every_block_resolve_to_their_own_records() {
         "name".to_string(),
         "address".to_string(),
     ];
-    let d = disclose(&data, &terms, 0, "uninsured", &fields, &tokens, now).unwrap();
+    let ask = |fields: &[String], scope: &RowScope| {
+        disclose(
+            &data,
+            &terms,
+            0,
+            &Asked {
+                result_kind: "uninsured",
+                fields,
+                tokens: &tokens,
+                scope,
+            },
+            now,
+        )
+    };
+    let d = ask(&fields, &RowScope::Every).unwrap();
     let mut got: Vec<(IdToken, Vec<String>)> = d
         .records
         .iter()
@@ -110,22 +127,22 @@ fn tokens_from_every_block_resolve_to_their_own_records() {
     want_unknown.sort();
     assert_eq!(unknown, want_unknown);
 
+    row_scope_keeps_other_regions_back(&ask, &fields, &picks, &rows, &token_of);
+
     // A field the dataset lacks is refused before anything is read.
-    let err = disclose(
-        &data,
-        &terms,
-        0,
-        "uninsured",
-        &["salary".to_string()],
-        &tokens,
-        now,
+    let err = ask(&["salary".to_string()], &RowScope::Every);
+    assert!(matches!(err, Err(FeedStoreError::Schema { .. })), "{err:?}");
+    // So is a scope on a column the dataset lacks.
+    let err = ask(
+        &fields,
+        &RowScope::AnyOf(vec![vec![("salary".into(), vec!["1".into()])]]),
     );
     assert!(matches!(err, Err(FeedStoreError::Schema { .. })), "{err:?}");
 
     // Re-imported since the feed was built: the records the index points
     // at are gone, and disclosure says so.
     import(&data, &opts).unwrap();
-    let err = disclose(&data, &terms, 0, "uninsured", &fields, &tokens, now);
+    let err = ask(&fields, &RowScope::Every);
     assert!(
         matches!(
             err,
@@ -133,4 +150,43 @@ fn tokens_from_every_block_resolve_to_their_own_records() {
         ),
         "{err:?}"
     );
+}
+
+/// A disclosure of these fields under this row scope.
+type Ask<'a> = dyn Fn(&[String], &RowScope) -> Result<Disclosure, FeedStoreError> + 'a;
+
+/// Kept to the rows of one region (an input's `where` on a clear field):
+/// the picks of other regions are not disclosed, and are listed unknown;
+/// a scope no input opens discloses nothing.
+fn row_scope_keeps_other_regions_back(
+    ask: &Ask<'_>,
+    fields: &[String],
+    picks: &[usize],
+    rows: &[RegistryRow],
+    token_of: &dyn Fn(usize) -> IdToken,
+) {
+    let region = rows[picks[0]].region.clone();
+    let scope = RowScope::AnyOf(vec![vec![("region_code".into(), vec![region.clone()])]]);
+    let d = ask(fields, &scope).unwrap();
+    let mut got: Vec<IdToken> = d.records.iter().map(|r| r.token).collect();
+    got.sort();
+    got.dedup();
+    let mut want: Vec<IdToken> = picks
+        .iter()
+        .filter(|i| rows[**i].region == region)
+        .map(|i| token_of(*i))
+        .collect();
+    want.sort();
+    want.dedup();
+    assert_eq!(got, want);
+    assert!(
+        picks.iter().any(|i| rows[*i].region != region),
+        "a pick outside the region"
+    );
+    for i in picks.iter().filter(|i| rows[**i].region != region) {
+        assert!(d.unknown.contains(&token_of(*i)), "pick {i} is unknown");
+    }
+    // A scope that no input opens discloses nothing.
+    let d = ask(fields, &RowScope::AnyOf(vec![])).unwrap();
+    assert!(d.records.is_empty());
 }

@@ -100,6 +100,37 @@ fn the_demo_finds_exactly_the_expected_results_and_leaves_no_process() {
         lines(&dir.join("uninsured.csv"))[0],
         "id_number,name,address"
     );
+    // deceased_insured is computed over pension rows (`insured_pension`'s
+    // `where`): HR discloses those rows only, although some of these
+    // persons have other insurance still active.
+    let pension = |t: &str| t == "enterprise_pension" || t == "resident_pension";
+    let deceased_insured = read_csv(&dir.join("deceased_insured.csv"));
+    assert!(
+        deceased_insured
+            .iter()
+            .all(|r| pension(&r["insurance_type"])),
+        "a non-pension row was disclosed for deceased_insured"
+    );
+    let ids: BTreeSet<&str> = deceased_insured
+        .iter()
+        .map(|r| r["id_number"].as_str())
+        .collect();
+    let today = dxmesh_protocol::date::Date::new(2100, 1, 1).unwrap();
+    let other_active = read_csv(&dir.join("input/hr/insured.csv"))
+        .iter()
+        .filter(|r| r["status"] == "active" && !pension(&r["insurance_type"]))
+        .filter_map(|r| normalise(&r["id_number"], today).ok())
+        .filter(|id| ids.contains(id.as_str()))
+        .count();
+    assert!(
+        other_active > 0,
+        "no deceased insured person has another active row: the scope is not exercised"
+    );
+    let summary_text = std::fs::read_to_string(dir.join("summary.json")).unwrap();
+    assert!(
+        summary_text.contains("\"persons_with_several_rows\""),
+        "{summary_text}"
+    );
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
     assert!(

@@ -3,7 +3,7 @@
 //! reason the requester receives and the refusal the provider records.
 
 use dxmesh_protocol::agreement::Refusal;
-use dxmesh_protocol::wire::{Request, Response};
+use dxmesh_protocol::wire::{DisclosureRequest, Request, Response};
 use dxmesh_tests::{Setup, day, raw_request, registry_terms, setup};
 use std::time::Duration;
 
@@ -648,4 +648,128 @@ fn ministry_queries_outside_the_candidates_commitment_are_refused() {
             |st| st.refusals.iter().any(|r| r.reason.contains(code)),
         );
     }
+}
+
+/// The registry terms with a second input, HR's `insured_pension`, and
+/// `uninsured = registry - insured_pension`.
+fn two_input_terms() -> String {
+    registry_terms(2, 10_000).replace(
+        "[[disclosure.jobs]]\nkind = \"uninsured\"\nexpr = \"registry\"\n",
+        "[disclosure.inputs.insured_pension]\ndataset = \"insured\"\nprovider = \"hr\"\n\
+         [[disclosure.jobs]]\nkind = \"uninsured\"\nexpr = \"registry - insured_pension\"\n",
+    )
+}
+
+/// A hostile comparator commits to `registry - insured_pension` with an
+/// `insured_pension` feed it made up (an empty feed, signed by a member
+/// that is not HR) to have every registry record disclosed: the registry
+/// provider refuses the commitment and logs the refusal; so it does when
+/// the request leaves that manifest out.
+#[test]
+fn a_forged_input_feed_is_refused() {
+    use dxmesh_protocol::commitment::{CommittedInput, LeafTree, ResultCommitment, token_leaves};
+    use dxmesh_protocol::feed::{Chunk, Manifest, Quality};
+    use dxmesh_protocol::signed::Signed;
+    let terms = two_input_terms();
+    assert!(terms.contains("insured_pension"), "{terms}");
+    let (mut s, _) = setup(BIN, 300, &terms);
+    s.pps.cli(&["publish"]);
+    s.pcmp.cli(&["pull", "--agreement", &s.agreement[..12]]);
+    let data = s.cmp.dir.join("data");
+    let registry =
+        dxmesh_node::pull::pulls::stored_manifest(&data, &agreement_bytes(&s), 1).unwrap();
+    let comparator =
+        dxmesh_node::base::keyfile::read_identity(&s.cmp.dir.join("node.key")).unwrap();
+    let ministry = dxmesh_node::base::keyfile::read_identity(&s.min.dir.join("node.key")).unwrap();
+    let forged = Signed::sign(
+        &ministry,
+        &Manifest {
+            provider: ministry.public(),
+            agreement: [0x42; 32],
+            consumer: comparator.public(),
+            dataset: "insured".into(),
+            epoch: 1,
+            reference_date: dxmesh_protocol::date::Date::parse(&dxmesh_tests::day(0)).unwrap(),
+            schema: vec![],
+            records: 0,
+            chunk_hashes: vec![],
+            first_tokens: vec![],
+            root: dxmesh_protocol::merkle::empty_root(),
+            quality: Quality::default(),
+            created_at: dxmesh_protocol::time::Timestamp(0),
+            previous: None,
+        },
+    )
+    .unwrap();
+    // Every registry token of the first chunk: "registry minus nothing".
+    let bytes = s.comparator_chunk(0).unwrap();
+    let chunk: Chunk = dxmesh_protocol::codec::decode(&bytes).unwrap();
+    let mut tokens: Vec<_> = (0..chunk.count as usize).map(|i| chunk.id(i)).collect();
+    tokens.sort();
+    tokens.dedup();
+    let tree = LeafTree::of_tokens(&tokens);
+    let input = |name: &str, dataset: &str, provider: &str, manifest| CommittedInput {
+        input: dxmesh_protocol::agreement::AgreedInput {
+            name: name.into(),
+            dataset: dataset.into(),
+            provider: provider.into(),
+            filter: vec![],
+        },
+        manifest,
+    };
+    let statement = ResultCommitment {
+        epoch: 1,
+        result_kind: "uninsured".into(),
+        expr: "(registry - insured_pension)".into(),
+        inputs: vec![
+            input("insured_pension", "insured", "hr", forged.digest()),
+            input("registry", "registry", "public_security", registry.digest()),
+        ],
+        sets: vec![],
+        count: tree.size(),
+        root: tree.root(),
+    };
+    let indices: Vec<u64> = (0..tokens.len().min(50) as u64).collect();
+    let request = |manifests: Vec<Signed<Manifest>>| DisclosureRequest {
+        agreement: agreement_bytes(&s),
+        epoch: 1,
+        result_kind: "uninsured".into(),
+        fields: vec!["id_number".into(), "name".into(), "address".into()],
+        tokens: tokens[..indices.len()].to_vec(),
+        commitment: Signed::sign(&comparator, &statement).unwrap(),
+        indices: indices.clone(),
+        proof: tree.prove(&indices).unwrap(),
+        manifests,
+    };
+    assert_eq!(token_leaves(&tokens).len(), tokens.len());
+    let send = |r: DisclosureRequest| {
+        raw_request(
+            &s.cmp.dir.join("node.key"),
+            &s.pps.addr(),
+            Request::Disclose(r),
+        )
+        .unwrap()
+    };
+    for (manifests, why) in [
+        (
+            vec![registry.clone(), forged.clone()],
+            "is defined as a feed of \"hr\", but its manifest is signed by ministry (ministry",
+        ),
+        (vec![registry.clone()], "carries no signed manifest"),
+    ] {
+        match send(request(manifests)) {
+            Response::Denied {
+                refusal: Refusal::CommitmentInvalid { reason },
+            } => assert!(reason.contains(why), "{reason}"),
+            other => panic!("not refused as commitment_invalid: {other:?}"),
+        }
+    }
+    provider_recorded(&mut s, "commitment_invalid");
+    assert!(
+        s.pps
+            .log_text()
+            .contains("its manifest is signed by ministry"),
+        "the provider's log names the forged feed:\n{}",
+        s.pps.log_text()
+    );
 }

@@ -1,5 +1,6 @@
 //! `dxmesh results export` as an analyst runs it on a compare output:
-//! each file written is printed with its rows, the CSV files start with the
+//! each file written is printed with its rows (and a result's with its
+//! persons, and why rows outnumber them), the CSV files start with the
 //! UTF-8 byte-order mark and their reason and region columns, the workbook
 //! is written, a refused result is named; a malformed result file stops
 //! the export with its name and line.
@@ -16,13 +17,13 @@ fn export_prints_each_file_and_names_a_malformed_one() {
     let write = |f: &str, text: &str| std::fs::write(cmp.join(f), text).unwrap();
     write(
         "uninsured.csv",
-        "id_number,name,address\n44010519800101123X,张伟,广州市越秀区\n440106199002021234,王芳,广州市天河区\n",
+        "id_number,name,address\n44010519800101123X,张伟,广州市越秀区\n44010519800101123X,张伟,广州市海珠区\n440106199002021234,王芳,广州市天河区\n",
     );
     write("coverage.csv", "region_code,eligible,covered\n440105,4,3\n");
     write(
         "summary.json",
         r#"{"epoch":1,"reference_date":"2025-01-01","results":{
-            "uninsured":{"count":2,"disclosed_records":2,"file":"cmp/uninsured.csv"},
+            "uninsured":{"count":2,"disclosed_records":3,"persons_with_several_rows":1,"file":"cmp/uninsured.csv"},
             "deceased_insured":{"count":1,"disclosed_records":0,"file":"","refused":"quota_exceeded"}},
             "coverage":{"440105":{"eligible":4,"covered":3}}}"#,
     );
@@ -40,9 +41,9 @@ fn export_prints_each_file_and_names_a_malformed_one() {
     ];
     let out = dx.ok(dir.path(), &args);
     for needle in [
-        "wrote analyst/uninsured.csv (2 rows)",
+        "wrote analyst/uninsured.csv (3 rows, 2 persons; 1 person has more than one row)",
         "wrote analyst/coverage.csv (1 row)",
-        "wrote analyst/results.xlsx (3 rows; sheets: uninsured, coverage)",
+        "wrote analyst/results.xlsx (4 rows; sheets: uninsured, coverage)",
         "result deceased_insured: not exported (disclosure refused [quota_exceeded])",
     ] {
         assert!(

@@ -243,7 +243,13 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<()> {
                 Some(code) => format!("disclosure refused by its provider [{code}]"),
                 None => r["file"].as_str().unwrap_or("").to_string(),
             };
-            println!("  {name:<22} {:>10}   {file}", r["count"]);
+            let records = match (r["disclosed_records"].as_u64(), r["count"].as_u64()) {
+                (Some(rows), Some(n)) if rows != n && rows > 0 => {
+                    format!(" ({rows} records)")
+                }
+                _ => String::new(),
+            };
+            println!("  {name:<22} {:>10}   {file}{records}", r["count"]);
         }
     }
     if let Some(m) = v["ministry"].as_object() {

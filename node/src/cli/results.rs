@@ -52,7 +52,20 @@ pub fn run(cmd: ResultsCommand) -> anyhow::Result<()> {
     .context("results export")?;
     let rows = |n: u64| format!("{n} row{}", if n == 1 { "" } else { "s" });
     for w in &report.written {
-        if w.sheets.is_empty() {
+        if let Some(p) = w.persons {
+            let several = match p.with_several_rows {
+                0 => String::new(),
+                1 => "; 1 person has more than one row".into(),
+                n => format!("; {n} persons have more than one row"),
+            };
+            println!(
+                "wrote {} ({}, {} person{}{several})",
+                w.path.display(),
+                rows(w.rows),
+                p.persons,
+                if p.persons == 1 { "" } else { "s" }
+            );
+        } else if w.sheets.is_empty() {
             println!("wrote {} ({})", w.path.display(), rows(w.rows));
         } else {
             println!(

@@ -8,7 +8,9 @@
 //! each), both written atomically. The ministry candidates' commitment is
 //! kept as `<kind>.candidates`, beside the result's; and every commitment
 //! ever signed is kept by its digest under `all/`, never replaced (what a
-//! bundle exports and an auditor recomputes).
+//! bundle exports and an auditor recomputes). A request carries the
+//! signed manifests of the commitment's inputs ([`input_manifests`]), read
+//! from the node's pulled feeds.
 
 use crate::base::fsutil::write_atomic;
 use crate::compare::jobs::Compiled;
@@ -17,6 +19,7 @@ use dxmesh_protocol::codec;
 use dxmesh_protocol::commitment::{
     CommittedInput, CommittedSet, LeafTree, ResultCommitment, set_root,
 };
+use dxmesh_protocol::feed::Manifest;
 use dxmesh_protocol::hash::Hash;
 use dxmesh_protocol::signed::Signed;
 use dxmesh_protocol::token::IdToken;
@@ -100,6 +103,38 @@ pub fn statement(
     })
 }
 
+/// The signed manifests of the feeds a commitment's inputs read, from the
+/// node's pulled feeds (`pulls/<agreement>/<epoch>/manifest.bin`), each
+/// once; an input whose manifest is no longer held (erased under
+/// retention) has none, and a provider refuses a request without it.
+pub fn input_manifests(data_dir: &Path, statement: &ResultCommitment) -> Vec<Signed<Manifest>> {
+    let mut wanted: Vec<Hash> = statement.inputs.iter().map(|i| i.manifest).collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let mut found: Vec<Signed<Manifest>> = Vec::new();
+    let Ok(agreements) = std::fs::read_dir(data_dir.join("pulls")) else {
+        return found;
+    };
+    for a in agreements.flatten() {
+        let path = a
+            .path()
+            .join(statement.epoch.to_string())
+            .join("manifest.bin");
+        let Some(m) = std::fs::read(&path)
+            .ok()
+            .and_then(|b| codec::decode::<Signed<Manifest>>(&b).ok())
+        else {
+            continue;
+        };
+        let d = m.digest();
+        if wanted.binary_search(&d).is_ok() && !found.iter().any(|f| f.digest() == d) {
+            found.push(m);
+        }
+    }
+    found.sort_by_key(|m| m.digest());
+    found
+}
+
 /// A signed commitment and the sorted tokens of its result.
 #[derive(Debug, Clone)]
 pub struct Committed {
@@ -107,6 +142,8 @@ pub struct Committed {
     pub signed: Signed<ResultCommitment>,
     /// The result's tokens, sorted.
     pub tokens: Vec<IdToken>,
+    /// The signed manifests of its inputs (every request carries them).
+    pub manifests: Vec<Signed<Manifest>>,
     /// Their Merkle tree (every request's proof comes from it).
     tree: LeafTree,
     /// The commitment's epoch and kind.
@@ -127,9 +164,16 @@ impl Committed {
             signed,
             tree,
             tokens,
+            manifests: Vec::new(),
             epoch: statement.epoch,
             kind: statement.result_kind.clone(),
         }
+    }
+
+    /// The same, with the signed manifests of its inputs.
+    pub fn with_manifests(mut self, manifests: Vec<Signed<Manifest>>) -> Committed {
+        self.manifests = manifests;
+        self
     }
 
     /// The request to disclose `fields` of `batch` (sorted tokens of the
@@ -169,6 +213,7 @@ impl Committed {
             commitment: self.signed.clone(),
             indices,
             proof,
+            manifests: self.manifests.clone(),
         })
     }
 
@@ -238,7 +283,10 @@ impl Committed {
         if (tree.size(), tree.root()) != (statement.count, statement.root) {
             return Err(bad(&t, "the tokens are not those of the commitment".into()));
         }
-        Ok(Some(Committed::new(signed, &statement, tokens, tree)))
+        let manifests = input_manifests(data_dir, &statement);
+        Ok(Some(
+            Committed::new(signed, &statement, tokens, tree).with_manifests(manifests),
+        ))
     }
 }
 

@@ -286,7 +286,8 @@ impl Cycle {
                 "the node did not sign the commitment".into(),
             )));
         };
-        let committed = Committed::new(signed, &s, tokens.to_vec(), tree);
+        let manifests = crate::compare::commit::input_manifests(&self.data_dir, &s);
+        let committed = Committed::new(signed, &s, tokens.to_vec(), tree).with_manifests(manifests);
         committed.store_as(&self.data_dir, stem)?;
         Ok(committed)
     }
@@ -572,12 +573,22 @@ impl Counted {
         let mut summary = ResultSummary {
             count: tokens.len() as u64,
             disclosed_records: 0,
+            persons_disclosed: 0,
+            persons_with_several_rows: 0,
             file: file.display().to_string(),
             refused: None,
         };
         match disclose {
             Some(d) => match self.disclosed_rows(d, tokens, &committed).await? {
                 Ok(rows) => {
+                    let mut per_person: BTreeMap<IdToken, u64> = BTreeMap::new();
+                    for (t, _) in &rows {
+                        *per_person.entry(*t).or_default() += 1;
+                    }
+                    summary.persons_disclosed = per_person.len() as u64;
+                    summary.persons_with_several_rows =
+                        per_person.values().filter(|n| **n > 1).count() as u64;
+                    let rows: Vec<Vec<String>> = rows.into_iter().map(|(_, v)| v).collect();
                     write_csv(&file, &d.fields, &rows)?;
                     summary.disclosed_records = rows.len() as u64;
                 }
@@ -595,37 +606,37 @@ impl Counted {
         Ok((name.clone(), summary))
     }
 
-    /// The records disclosed for a result's tokens, sorted and
-    /// deduplicated: those the ministry check disclosed already, and the
-    /// rest asked of the provider under the result's commitment; or the
-    /// provider's refusal.
+    /// The records disclosed for a result's tokens, each with its
+    /// person's token, sorted by values and deduplicated: those the
+    /// ministry check disclosed already, and the rest asked of the
+    /// provider under the result's commitment; or the provider's refusal.
     async fn disclosed_rows(
         &self,
         d: &DiscloseSpec,
         tokens: &[IdToken],
         committed: &Committed,
-    ) -> Result<Result<Vec<Vec<String>>, Refusal>, CycleError> {
+    ) -> Result<Result<Vec<(IdToken, Vec<String>)>, Refusal>, CycleError> {
         let b = self
             .cx
             .binding(&d.input)
             .ok_or(CycleError::NotAnInput("disclose.input"))?;
         let cache = &self.check.disclosed;
         let reuse = cache.serves(&d.input, &d.fields);
-        let mut rows: Vec<Vec<String>> = Vec::new();
+        let mut rows: Vec<(IdToken, Vec<String>)> = Vec::new();
         let mut ask = Vec::new();
         for t in tokens {
             match (reuse, cache.rows.get(t)) {
-                (true, Some(rs)) => rows.extend(rs.iter().cloned()),
+                (true, Some(rs)) => rows.extend(rs.iter().map(|r| (*t, r.clone()))),
                 _ => ask.push(*t),
             }
         }
         if !ask.is_empty() {
             match disclose_all(&self.cx.handle, &b.terms, &d.fields, &ask, committed).await? {
-                Ok(recs) => rows.extend(recs.into_iter().map(|(_, v)| v)),
+                Ok(recs) => rows.extend(recs),
                 Err(refusal) => return Ok(Err(refusal)),
             }
         }
-        rows.sort();
+        rows.sort_by(|a, b| a.1.cmp(&b.1).then(a.0.cmp(&b.0)));
         rows.dedup();
         Ok(Ok(rows))
     }

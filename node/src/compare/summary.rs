@@ -32,10 +32,18 @@ pub(crate) struct Summary {
 /// One result in `summary.json`.
 #[derive(Debug, Serialize)]
 pub(crate) struct ResultSummary {
-    /// Tokens in the result.
+    /// Persons in the result (one token each).
     pub(crate) count: u64,
-    /// Records disclosed for it (0 if it discloses nothing).
+    /// Records (rows of the provider's dataset) disclosed for it (0 if it
+    /// discloses nothing): a person with several rows inside the input's
+    /// scope (two registry addresses, two pension schemes) gives a record
+    /// each.
     pub(crate) disclosed_records: u64,
+    /// Persons with at least one record disclosed.
+    pub(crate) persons_disclosed: u64,
+    /// Persons with more than one record disclosed (why the records
+    /// outnumber the persons).
+    pub(crate) persons_with_several_rows: u64,
     /// Its CSV file (empty if none was written).
     pub(crate) file: String,
     /// The code of the provider's refusal to disclose it, if it refused.

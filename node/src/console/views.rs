@@ -186,9 +186,12 @@ pub(super) async fn results_page(State(st): St, headers: HeaderMap) -> Response 
         .into_iter()
         .flatten()
         .map(|(name, r)| {
+            let n = |k: &str| r[k].as_u64().map_or("-".into(), |c| c.to_string());
             vec![
                 esc(name),
-                r["count"].as_u64().map_or("-".into(), |c| c.to_string()),
+                n("count"),
+                n("disclosed_records"),
+                n("persons_with_several_rows"),
                 esc(r["refused"].as_str().unwrap_or("")),
             ]
         })
@@ -208,7 +211,16 @@ pub(super) async fn results_page(State(st): St, headers: HeaderMap) -> Response 
         "<p>Epoch {} · {}</p>{report}<h2>Results</h2>{}<h2>Stages</h2>{}",
         summary["epoch"],
         esc(&out.display().to_string()),
-        pages::table(&["result", "records", "refused"], &results),
+        pages::table(
+            &[
+                "result",
+                "persons",
+                "records disclosed",
+                "persons with several records",
+                "refused",
+            ],
+            &results
+        ),
         pages::table(&["stage", "time"], &timing)
     );
     show("Results", &s, &body)

@@ -19,7 +19,7 @@ use crate::compare::commit::Committed;
 use crate::compare::cycle::OpOut;
 use crate::publish::store::{feed_dir, read_manifest};
 use dxmesh_protocol::agreement::{CommitmentCheck, DisclosureCheck, Refusal};
-use dxmesh_protocol::commitment::ResultCommitment;
+use dxmesh_protocol::commitment::{ResultCommitment, RowScope};
 use dxmesh_protocol::feed::Disclosure;
 use dxmesh_protocol::identity::PublicKey;
 use dxmesh_protocol::wire::{DisclosureRequest, Request, Response};
@@ -105,7 +105,7 @@ impl Node {
         channel: ResponseChannel<Response>,
     ) {
         match self.admit_disclosure(peer, &request) {
-            Ok(requester) => self.serve_disclosure(requester, request, channel),
+            Ok((requester, scope)) => self.serve_disclosure(requester, scope, request, channel),
             Err(refusal) => {
                 let response =
                     self.refuse_request(peer, ("disclosure", request.agreement), refusal);
@@ -119,12 +119,13 @@ impl Node {
     }
 
     /// Every check before a disclosure, in order; the quota is counted
-    /// (durably) once they pass. Returns the requester.
+    /// (durably) once they pass. Returns the requester and the rows of the
+    /// feed the commitment's inputs read (what may be disclosed).
     fn admit_disclosure(
         &mut self,
         peer: PeerId,
         request: &DisclosureRequest,
-    ) -> Result<PublicKey, Refusal> {
+    ) -> Result<(PublicKey, RowScope), Refusal> {
         let DisclosureRequest {
             agreement,
             epoch,
@@ -134,6 +135,7 @@ impl Node {
             commitment,
             indices,
             proof,
+            manifests,
         } = request;
         let requester = PublicKey::from_peer_id(&peer).ok_or(Refusal::NotConsumer)?;
         let (_, superseded) = self.provided(agreement).ok_or(Refusal::UnknownAgreement)?;
@@ -182,6 +184,9 @@ impl Node {
             tokens,
             indices,
             proof,
+            manifests,
+            roster: self.roster.as_ref().map(|(_, r)| r),
+            now: now(),
         };
         state.check_disclosure_commitment(&check, &bound)?;
         if !again {
@@ -204,7 +209,10 @@ impl Node {
             requested: tokens.len() as u64,
         })
         .map_err(|_| Refusal::ProviderFailed { epoch: *epoch })?;
-        Ok(requester)
+        Ok((
+            requester,
+            c.row_scope(&state.terms.dataset, &self.config.department),
+        ))
     }
 
     /// Resolves an admitted request on a blocking thread and answers it
@@ -212,6 +220,7 @@ impl Node {
     fn serve_disclosure(
         &mut self,
         requester: PublicKey,
+        scope: RowScope,
         request: DisclosureRequest,
         channel: ResponseChannel<Response>,
     ) {
@@ -231,50 +240,49 @@ impl Node {
                 tokens,
                 ..
             } = request;
-            let response = match crate::publish::disclose::disclose(
-                &data_dir,
-                &terms,
-                epoch,
-                &result_kind,
-                &fields,
-                &tokens,
-                now(),
-            ) {
-                Ok(d) => {
-                    let digest = dxmesh_protocol::feed::disclosure_digest(&d);
-                    tracing::info!(
-                        consumer = %label,
-                        agreement = %dxmesh_protocol::hex(&agreement),
-                        epoch,
-                        result_kind = %result_kind,
-                        requested = tokens.len(),
-                        records = d.records.len(),
-                        unknown = d.unknown.len(),
-                        digest = %dxmesh_protocol::hex(&digest),
-                        "disclosure served"
-                    );
-                    let _ = internal.send(Event::Audit(
-                        dxmesh_protocol::audit::Event::DisclosureServed {
-                            agreement,
-                            epoch,
-                            consumer: requester,
-                            result_kind,
-                            requested: tokens.len() as u64,
-                            records: d.records.len() as u64,
-                            digest,
-                        },
-                    ));
-                    signed_answer(&seed, &d, epoch, |disclosure| Response::Disclosed {
-                        disclosure,
-                    })
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "disclosure failed");
-                    Response::Denied {
-                        refusal: Refusal::ProviderFailed { epoch },
-                    }
-                }
+            let asked = crate::publish::disclose::Asked {
+                result_kind: &result_kind,
+                fields: &fields,
+                tokens: &tokens,
+                scope: &scope,
             };
+            let response =
+                match crate::publish::disclose::disclose(&data_dir, &terms, epoch, &asked, now()) {
+                    Ok(d) => {
+                        let digest = dxmesh_protocol::feed::disclosure_digest(&d);
+                        tracing::info!(
+                            consumer = %label,
+                            agreement = %dxmesh_protocol::hex(&agreement),
+                            epoch,
+                            result_kind = %result_kind,
+                            requested = tokens.len(),
+                            records = d.records.len(),
+                            unknown = d.unknown.len(),
+                            digest = %dxmesh_protocol::hex(&digest),
+                            "disclosure served"
+                        );
+                        let _ = internal.send(Event::Audit(
+                            dxmesh_protocol::audit::Event::DisclosureServed {
+                                agreement,
+                                epoch,
+                                consumer: requester,
+                                result_kind,
+                                requested: tokens.len() as u64,
+                                records: d.records.len() as u64,
+                                digest,
+                            },
+                        ));
+                        signed_answer(&seed, &d, epoch, |disclosure| Response::Disclosed {
+                            disclosure,
+                        })
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "disclosure failed");
+                        Response::Denied {
+                            refusal: Refusal::ProviderFailed { epoch },
+                        }
+                    }
+                };
             let _ = internal.send(Event::Disclosed { channel, response });
         });
     }

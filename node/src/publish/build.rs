@@ -130,6 +130,7 @@ pub fn publish(input: &PublishInput<'_>) -> Result<Signed<Manifest>, FeedStoreEr
     let manifest = Manifest {
         provider: input.identity.public(),
         agreement,
+        consumer: terms.consumer,
         dataset: terms.dataset.clone(),
         epoch: input.epoch,
         reference_date: reference,

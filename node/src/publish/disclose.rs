@@ -1,13 +1,16 @@
 //! Disclosure at the provider: resolving result tokens through the epoch's
 //! private index (fence lookups, see [`crate::dataset::sorted`]) to the
 //! records they came from, and reading just those records (nearby ones in
-//! one read) for the allowed fields. A request's cost follows the tokens it
-//! asks for, not the size of the dataset.
+//! one read) for the allowed fields. Only records inside the committed
+//! inputs' row scope ([`RowScope`]: an input's `where`) are returned; the
+//! index holds only the agreement's row scope. A request's cost follows
+//! the tokens it asks for, not the size of the dataset.
 
 use super::store::{FeedStoreError, feed_dir, io_err};
 use crate::dataset::sorted::SortedFile;
 use crate::dataset::{BlockCursor, DatasetReader};
 use dxmesh_protocol::agreement::Terms;
+use dxmesh_protocol::commitment::RowScope;
 use dxmesh_protocol::feed::{DisclosedRecord, Disclosure};
 use dxmesh_protocol::time::Timestamp;
 use dxmesh_protocol::token::IdToken;
@@ -15,17 +18,36 @@ use rayon::prelude::*;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-/// Resolves `tokens` through the epoch's index to the values of `fields`
-/// (`id_number` is the normalised ID; other names are dataset columns).
+/// What a disclosure asks of the epoch's feed: the result kind, the
+/// fields, the tokens and the rows they may come from.
+pub struct Asked<'a> {
+    /// The result kind.
+    pub result_kind: &'a str,
+    /// The fields to return (`id_number` is the normalised ID; other names
+    /// are dataset columns).
+    pub fields: &'a [String],
+    /// The tokens.
+    pub tokens: &'a [IdToken],
+    /// The rows a record may come from.
+    pub scope: &'a RowScope,
+}
+
+/// Resolves the asked tokens through the epoch's index to the values of
+/// the asked fields of their records in scope; a token with no record in
+/// scope is `unknown`.
 pub fn disclose(
     data_dir: &Path,
     terms: &Terms,
     epoch: u64,
-    result_kind: &str,
-    fields: &[String],
-    tokens: &[IdToken],
+    asked: &Asked<'_>,
     now: Timestamp,
 ) -> Result<Disclosure, FeedStoreError> {
+    let Asked {
+        result_kind,
+        fields,
+        tokens,
+        scope,
+    } = *asked;
     let agreement = terms.id();
     let index_path = feed_dir(data_dir, &agreement, epoch).join("index.bin");
     let index = SortedFile::open(&index_path)?;
@@ -43,28 +65,38 @@ pub fn disclose(
             generation,
         });
     }
+    let source = |f: &str, what: &str| {
+        if f == reader.id_column() {
+            Ok(None)
+        } else {
+            reader
+                .columns()
+                .iter()
+                .position(|c| c == f)
+                .map(Some)
+                .ok_or_else(|| FeedStoreError::Schema {
+                    dataset: terms.dataset.clone(),
+                    problem: format!("has no column {f:?} {what}"),
+                })
+        }
+    };
     let sources: Vec<Option<usize>> = fields
         .iter()
-        .map(|f| {
-            if f == reader.id_column() {
-                Ok(None)
-            } else {
-                reader
-                    .columns()
-                    .iter()
-                    .position(|c| c == f)
-                    .map(Some)
-                    .ok_or_else(|| FeedStoreError::Schema {
-                        dataset: terms.dataset.clone(),
-                        problem: format!("has no column {f:?} to disclose"),
-                    })
-            }
-        })
+        .map(|f| source(f, "to disclose"))
         .collect::<Result<_, _>>()?;
+    let scoped = Scoped {
+        scope,
+        fields: scope
+            .fields()
+            .into_iter()
+            .map(|f| Ok((f, source(f, "that the row scope reads")?)))
+            .collect::<Result<_, FeedStoreError>>()?,
+    };
     // Token -> (offset, length) of every record, by fence lookups.
     let mut asked: Vec<IdToken> = tokens.to_vec();
     asked.par_sort_unstable();
     asked.dedup();
+    let asked = asked;
     let located: Vec<Result<Lookup, FeedStoreError>> = asked
         .par_chunks(LOOKUP_TASK)
         .map(|task| {
@@ -104,12 +136,21 @@ pub fn disclose(
     let path = reader.dir().join(crate::dataset::RECORDS_FILE);
     let per_task: Vec<Result<Vec<DisclosedRecord>, FeedStoreError>> = wanted
         .par_chunks(READ_TASK)
-        .map(|task| read_records(&file, &path, task, &sources))
+        .map(|task| read_records(&file, &path, task, &sources, &scoped))
         .collect();
     let mut records = Vec::with_capacity(wanted.len());
     for r in per_task {
         records.extend(r?);
     }
+    // A token found only in rows out of scope has no record to disclose.
+    let mut kept: Vec<IdToken> = records.iter().map(|r| r.token).collect();
+    kept.par_sort_unstable();
+    kept.dedup();
+    let mut found: Vec<IdToken> = wanted.iter().map(|l| l.token).collect();
+    found.par_sort_unstable();
+    found.dedup();
+    unknown.extend(found.into_iter().filter(|t| kept.binary_search(t).is_err()));
+    unknown.sort_unstable();
     Ok(Disclosure {
         agreement,
         epoch,
@@ -142,13 +183,21 @@ struct Located {
     token: IdToken,
 }
 
+/// The row scope of a disclosure and where each field it reads lies
+/// (`None`: the ID).
+struct Scoped<'a> {
+    scope: &'a RowScope,
+    fields: Vec<(&'a str, Option<usize>)>,
+}
+
 /// Reads and decodes the records of `task` (in file order), keeping the
-/// values of `sources` (`None`: the ID).
+/// values of `sources` (`None`: the ID) of the records in scope.
 fn read_records(
     file: &std::fs::File,
     path: &Path,
     task: &[Located],
     sources: &[Option<usize>],
+    scoped: &Scoped<'_>,
 ) -> Result<Vec<DisclosedRecord>, FeedStoreError> {
     let bad = |at: u64, problem: String| FeedStoreError::Io {
         path: path.to_path_buf(),
@@ -175,13 +224,25 @@ fn read_records(
         for l in &task[next..last] {
             let start = (l.at - from) as usize;
             let mut cursor = BlockCursor::one(&buf[start..start + l.len as usize]);
-            let wanted = |c: usize| sources.contains(&Some(c));
+            let wanted = |c: usize| {
+                sources.contains(&Some(c)) || scoped.fields.iter().any(|(_, s)| *s == Some(c))
+            };
             let id = cursor
                 .next_record(wanted, &mut values)
                 .map_err(|e| bad(l.at, e.to_string()))?
                 .ok_or_else(|| bad(l.at, "no record".into()))?;
             if let Err(e) = cursor.next_record(|_| false, &mut Vec::new()) {
                 return Err(bad(l.at, e.to_string()));
+            }
+            let in_scope = scoped.scope.keeps(|f| {
+                let (_, s) = scoped.fields.iter().find(|(name, _)| *name == f)?;
+                match s {
+                    None => Some(id.as_str()),
+                    Some(c) => values.get(*c).copied(),
+                }
+            });
+            if !in_scope {
+                continue;
             }
             out.push(DisclosedRecord {
                 token: l.token,

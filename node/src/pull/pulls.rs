@@ -126,6 +126,9 @@ pub fn verify_manifest(
     if m.provider != terms.provider {
         return Err(bad("it names another provider".into()));
     }
+    if m.consumer != terms.consumer {
+        return Err(bad("it names another consumer".into()));
+    }
     if m.schema != terms.fields {
         return Err(bad("its fields are not the agreement's fields".into()));
     }

@@ -25,7 +25,7 @@ mod workbook;
 mod tests;
 
 pub use error::ExportError;
-pub use options::{Encoding, ExportOptions, Headers, Report, Written};
+pub use options::{Encoding, ExportOptions, Headers, Persons, Report, Written};
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -55,6 +55,12 @@ struct ResultEntry {
     /// The provider's refusal code, if it refused to disclose.
     #[serde(default)]
     refused: Option<String>,
+    /// Persons in the result.
+    #[serde(default)]
+    count: Option<u64>,
+    /// Persons with more than one record disclosed.
+    #[serde(default)]
+    persons_with_several_rows: Option<u64>,
 }
 
 /// Exports the compare output `opts.from` to `opts.out` (created if need
@@ -80,13 +86,12 @@ pub fn export(opts: &ExportOptions) -> Result<Report, ExportError> {
         };
         let src = opts.from.join(file);
         let table = TableReader::result(&src, name, opts.headers)?;
-        report.written.push(copy_table(
-            table,
-            name,
-            &out.join(file),
-            opts,
-            book.as_mut(),
-        )?);
+        let mut written = copy_table(table, name, &out.join(file), opts, book.as_mut())?;
+        written.persons = r.count.map(|persons| Persons {
+            persons,
+            with_several_rows: r.persons_with_several_rows.unwrap_or(0),
+        });
+        report.written.push(written);
     }
     let coverage = opts.from.join("coverage.csv");
     if !summary.coverage.is_empty() || coverage.exists() {
@@ -102,6 +107,7 @@ pub fn export(opts: &ExportOptions) -> Result<Report, ExportError> {
             path: out.join(WORKBOOK),
             rows,
             sheets,
+            persons: None,
         });
     }
     Ok(report)
@@ -160,5 +166,6 @@ fn copy_table(
         path: dest.to_path_buf(),
         rows: csv.finish()?,
         sheets: Vec::new(),
+        persons: None,
     })
 }

@@ -50,6 +50,19 @@ pub struct Written {
     pub rows: u64,
     /// A workbook's sheets, in order (empty for a CSV file).
     pub sheets: Vec<String>,
+    /// For a result's file: the persons in the result and how many of them
+    /// have more than one row (why rows outnumber persons), as
+    /// `summary.json` counts them.
+    pub persons: Option<Persons>,
+}
+
+/// The persons of a result file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Persons {
+    /// Persons in the result.
+    pub persons: u64,
+    /// Persons with more than one row.
+    pub with_several_rows: u64,
 }
 
 /// What an export did.

@@ -92,9 +92,10 @@ fn cards(h: &mut String, s: &Value) {
         for (name, v) in results {
             let _ = write!(
                 h,
-                "<div class=\"card\">{}<b>{}</b></div>",
+                "<div class=\"card\">{}<b>{}</b>{}</div>",
                 esc(name),
-                num(&v["count"])
+                num(&v["count"]),
+                persons_and_rows(v)
             );
         }
     }
@@ -106,6 +107,22 @@ fn cards(h: &mut String, s: &Value) {
         );
     }
     h.push_str("</div>");
+}
+
+/// What a result card says under its count: persons, and the records
+/// disclosed for them when a person can have several.
+fn persons_and_rows(v: &Value) -> String {
+    let rows = num(&v["disclosed_records"]);
+    if rows == 0 {
+        return "persons".into();
+    }
+    match num(&v["persons_with_several_rows"]) {
+        0 => format!("persons &middot; {rows} records"),
+        1 => format!("persons &middot; {rows} records (1 person has more than one)"),
+        several => {
+            format!("persons &middot; {rows} records ({several} persons have more than one)")
+        }
+    }
 }
 
 /// The audit and expected-results verdicts.
@@ -359,6 +376,35 @@ mod tests {
                     .all(|_| page.contains("xmlns=\"http://www.w3.org/2000/svg\""))
         );
         assert!(!page.contains("<script") && !page.contains("src="));
+    }
+
+    #[test]
+    fn a_result_card_says_persons_and_why_records_outnumber_them() {
+        let summary = serde_json::json!({"epoch": 0, "reference_date": "2026-11-27",
+            "results": {
+                "uninsured": {"count": 8445, "disclosed_records": 8468, "persons_with_several_rows": 23},
+                "deceased_insured": {"count": 3, "disclosed_records": 3, "persons_with_several_rows": 0},
+                "tokens_only": {"count": 7, "disclosed_records": 0}},
+            "inputs": {}, "timing_secs": {}});
+        let page = render(&ReportInputs {
+            summary: &summary,
+            coverage: &[],
+            imports: &[],
+            agreements: &[],
+            audit: None,
+            expected: None,
+        });
+        assert!(
+            page.contains(
+                "uninsured<b>8445</b>persons &middot; 8468 records (23 persons have more than one)"
+            ),
+            "{page}"
+        );
+        assert!(
+            page.contains("deceased_insured<b>3</b>persons &middot; 3 records</div>"),
+            "{page}"
+        );
+        assert!(page.contains("tokens_only<b>7</b>persons</div>"), "{page}");
     }
 
     #[test]

@@ -198,6 +198,7 @@ fn manifest(node: &Identity) -> Signed<Manifest> {
     let m = Manifest {
         provider: node.public(),
         agreement: [7; 32],
+        consumer: node.public(),
         dataset: "registry".into(),
         epoch: 3,
         reference_date: Date::new(2026, 12, 1).unwrap(),

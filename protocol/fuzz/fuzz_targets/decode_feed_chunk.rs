@@ -44,6 +44,7 @@ fn feed() -> &'static (Manifest, Vec<Vec<u8>>) {
         let m = Manifest {
             provider: Identity::from_seed([1; 32]).expect("a seed").public(),
             agreement: [7; 32],
+            consumer: Identity::from_seed([2; 32]).expect("a seed").public(),
             dataset: "registry".into(),
             epoch: 3,
             reference_date: Date::new(2026, 12, 1).expect("a date"),

@@ -5,9 +5,10 @@
 
 use crate::agreement::negotiation::{Negotiation, Status};
 use crate::commitment::{CommittedInput, MultiProof, ResultCommitment, token_leaves};
+use crate::feed::Manifest;
 use crate::hash::Hash;
 use crate::identity::PublicKey;
-use crate::roster::Admission;
+use crate::roster::{Admission, Role, Roster};
 use crate::signed::Signed;
 use crate::time::Timestamp;
 use crate::token::IdToken;
@@ -292,6 +293,7 @@ impl Negotiation {
                 i.input.name
             )));
         }
+        check_input_manifests(&c, req.requester, bound)?;
         if bound.tokens.len() != bound.indices.len() {
             return Err(Refusal::NotInCommitment {
                 reason: "one leaf index per token is needed".into(),
@@ -310,6 +312,78 @@ impl Negotiation {
                 reason: e.to_string(),
             })
     }
+}
+
+/// Every input of a commitment names a feed that its provider published
+/// for this consumer: the request carries each input's signed manifest (by
+/// the digest the commitment states), signed by an admitted roster member
+/// of the input's department with role `provider`, of the input's dataset,
+/// for the commitment's epoch, naming the requester as the consumer.
+fn check_input_manifests(
+    c: &ResultCommitment,
+    requester: &PublicKey,
+    bound: &CommitmentCheck<'_>,
+) -> Result<(), Refusal> {
+    let invalid = |reason: String| Refusal::CommitmentInvalid { reason };
+    for i in &c.inputs {
+        let name = &i.input.name;
+        let signed = bound
+            .manifests
+            .iter()
+            .find(|m| m.digest() == i.manifest)
+            .ok_or_else(|| {
+                invalid(format!(
+                    "the request carries no signed manifest {} for input {name:?}",
+                    crate::display::hex(&i.manifest)
+                ))
+            })?;
+        let signer = signed.signer();
+        let member = bound.roster.and_then(|r| r.member(signer));
+        let admitted = bound
+            .roster
+            .is_some_and(|r| r.admission(signer, bound.now) == Admission::Admitted);
+        match member {
+            Some(m) if admitted && m.role == Role::Provider && m.department == i.input.provider => {
+            }
+            Some(m) => {
+                return Err(invalid(format!(
+                    "input {name:?} is defined as a feed of {:?}, but its manifest is signed by {} ({}, {}){}",
+                    i.input.provider,
+                    m.department,
+                    m.role.as_str(),
+                    signer.peer_id(),
+                    if admitted { "" } else { ", not admitted" }
+                )));
+            }
+            None => {
+                return Err(invalid(format!(
+                    "input {name:?} is defined as a feed of {:?}, but its manifest is signed by {}, which is not a roster member",
+                    i.input.provider,
+                    signer.peer_id()
+                )));
+            }
+        }
+        let m = signed.verify_by(signer).map_err(|e| {
+            invalid(format!(
+                "the manifest of input {name:?} does not verify: {e}"
+            ))
+        })?;
+        if m.provider != *signer
+            || m.dataset != i.input.dataset
+            || m.epoch != c.epoch
+            || m.consumer != *requester
+        {
+            return Err(invalid(format!(
+                "the manifest of input {name:?} is of dataset {:?} for epoch {} to {}, not of {:?} for epoch {} to the requester",
+                m.dataset,
+                m.epoch,
+                m.consumer.peer_id(),
+                i.input.dataset,
+                c.epoch
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The facts a provider checks a pull request against.
@@ -350,8 +424,9 @@ pub struct DisclosureCheck<'a> {
 
 /// What a disclosure request is bound to: the requester's signed result
 /// commitment, the digest of the provider's own signed manifest of the
-/// epoch, and the tokens asked for with their leaf indices in the
-/// committed result and the proof that they are there.
+/// epoch, the tokens asked for with their leaf indices in the committed
+/// result and the proof that they are there, and the signed manifests of
+/// the commitment's inputs with the roster that says who signs them.
 #[derive(Debug, Clone)]
 pub struct CommitmentCheck<'a> {
     /// The commitment, as the requester signed it.
@@ -367,6 +442,14 @@ pub struct CommitmentCheck<'a> {
     pub indices: &'a [u64],
     /// The proof that the tokens are those leaves.
     pub proof: &'a MultiProof,
+    /// The signed manifests of the commitment's inputs, as the request
+    /// carries them.
+    pub manifests: &'a [Signed<Manifest>],
+    /// The provider's roster (who signs each department's feeds), if it
+    /// has one.
+    pub roster: Option<&'a Roster>,
+    /// Now (for the signers' admission).
+    pub now: Timestamp,
 }
 
 /// Why a provider refused a request: sent to the requester and recorded.

@@ -141,6 +141,7 @@ pub fn signed_feed(
     let m = Manifest {
         provider: by.public(),
         agreement: accepted().0.terms.id(),
+        consumer: accepted().0.terms.consumer,
         dataset: "registry".into(),
         epoch: 3,
         reference_date: Date::new(2026, 12, 1).unwrap(),
@@ -340,6 +341,7 @@ pub fn requests() -> impl Strategy<Value = Request> {
                 commitment: commitment.clone(),
                 proof: MultiProof::prove(&leaves, &idx).unwrap(),
                 indices: idx,
+                manifests: vec![signed_feed(&id(1), vec![], &[]).0],
             })
         }),
         (checkpoints(), prop::option::of(any_u64())).prop_map(|((cp, seed, name), from)| {

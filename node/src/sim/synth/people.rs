@@ -554,10 +554,12 @@ fn resident(ctx: &Ctx, g: &mut RowGen, p: &mut Person, c: &Core, birth_days: i64
         }
     }
     if dead {
-        // A quarter of the insured dead still draw a pension.
+        // A quarter of the insured dead still draw a pension (and keep
+        // their other insurance active too: only the pension rows are
+        // theirs to disclose for deceased_insured).
         let fraud = insured_here && g.rng.chance(0.25);
         for row in p.hr.as_mut_slice() {
-            if row.status == ACTIVE && !(fraud && is_pension(row.ty)) {
+            if row.status == ACTIVE && !fraud {
                 row.status = TERMINATED;
             }
         }
