@@ -46,6 +46,25 @@ pub struct CommittedSet {
     pub root: Hash,
 }
 
+/// What a result's `other_province` was made from, for a job whose
+/// agreement names its candidates: the comparator's commitment to the
+/// candidates the ministry was asked about, the ministry's signed answers,
+/// and the rule that picked the tokens insured in another province from
+/// them (a province code other than `home_province`, one of
+/// `insurance_types`). An auditor recomputes `other_province` from the
+/// answers, and the result from the candidates.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MinistryBasis {
+    /// Digest of the signed commitment to the candidates.
+    pub candidates: Hash,
+    /// Digests of the ministry's signed answers, in the order they came.
+    pub answers: Vec<Hash>,
+    /// The comparator's province code.
+    pub home_province: String,
+    /// The insurance types that count as insured elsewhere.
+    pub insurance_types: Vec<String>,
+}
+
 /// A comparator's signed statement of one result of one epoch.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResultCommitment {
@@ -63,6 +82,10 @@ pub struct ResultCommitment {
     pub count: u64,
     /// RFC 6962 root over the sorted result tokens.
     pub root: Hash,
+    /// For a job whose agreement names its candidates: what its
+    /// `other_province` was made from. None otherwise (and then
+    /// `other_province` is empty).
+    pub ministry: Option<MinistryBasis>,
 }
 
 impl SignedKind for ResultCommitment {
@@ -111,6 +134,14 @@ impl RowScope {
 }
 
 impl ResultCommitment {
+    /// The committed `other_province` set's count (0 if it states none).
+    pub fn other_province_count(&self) -> u64 {
+        self.sets
+            .iter()
+            .find(|s| s.name == "other_province")
+            .map_or(0, |s| s.count)
+    }
+
     /// The rows of the feed of `dataset` published by `department` that a
     /// disclosure under this commitment may return (see [`RowScope`]).
     pub fn row_scope(&self, dataset: &str, department: &str) -> RowScope {
@@ -382,6 +413,7 @@ mod tests {
             sets: vec![],
             count: 0,
             root: empty_root(),
+            ministry: None,
         };
         let scope = c.row_scope("insured", "hr");
         assert_eq!(scope.fields(), vec!["insurance_type"]);

@@ -127,6 +127,9 @@ pub struct DisclosureRequest {
     /// the provider checks that each is its department's feed for this
     /// consumer and epoch.
     pub manifests: Vec<Signed<Manifest>>,
+    /// For a result whose agreed job names its candidates: the signed
+    /// commitment to those candidates, which the result's commitment names.
+    pub candidates: Option<Box<Signed<ResultCommitment>>>,
 }
 
 /// How much of a negotiation thread a node holds.
@@ -303,6 +306,7 @@ mod tests {
                 sets: vec![],
                 count: 2,
                 root: [9; 32],
+                ministry: None,
             },
         )
         .unwrap();
@@ -316,6 +320,7 @@ mod tests {
             indices: vec![0, 1],
             proof: MultiProof::default(),
             manifests: vec![],
+            candidates: None,
         };
         let bytes = codec::encode(&Request::Disclose(r.clone())).unwrap();
         // `Disclose` is the seventh request (index 6).
@@ -331,6 +336,7 @@ mod tests {
                 &r.indices,
                 &r.proof,
                 &r.manifests,
+                &r.candidates,
             ))
             .unwrap(),
         );

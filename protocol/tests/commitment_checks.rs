@@ -109,6 +109,7 @@ fn commitment(
             sets: vec![],
             count,
             root,
+            ministry: None,
         },
     )
     .unwrap()
@@ -157,6 +158,7 @@ fn every_disclosure_refusal() {
         manifests: &manifests,
         roster: Some(&roster),
         now: t("2026-12-15"),
+        candidates: None,
     };
     assert_eq!(check("uninsured", &["id_number", "name"], 0, &ok), Ok(()));
     assert_eq!(
@@ -283,6 +285,7 @@ fn every_proof_refusal() {
         manifests: &manifests,
         roster: Some(&roster),
         now: t("2026-12-15"),
+        candidates: None,
     };
     assert_eq!(proof_code(&n, &ok), "ok");
     let statement: ResultCommitment = dxmesh_protocol::codec::decode(good.body()).unwrap();
@@ -469,6 +472,7 @@ fn a_forged_input_feed_is_refused() {
             sets: vec![],
             count,
             root,
+            ministry: None,
         };
         let signed = Signed::sign(&consumer(), &c).unwrap();
         let carried: Vec<Signed<Manifest>> = if carried {
@@ -486,6 +490,7 @@ fn a_forged_input_feed_is_refused() {
             manifests: &carried,
             roster: Some(&roster),
             now: t("2026-12-15"),
+            candidates: None,
         };
         let req = DisclosureCheck {
             requester: &consumer().public(),
@@ -549,4 +554,211 @@ fn a_forged_input_feed_is_refused() {
     ] {
         refused(try_with(manifest(&signer, dataset, &to), carried), needle);
     }
+}
+
+/// Registry terms with the ministry check as two agreed jobs: the
+/// candidates (ID numbers only) and the final result that subtracts the
+/// ministry's answer about them.
+fn accepted_with_candidates() -> Negotiation {
+    use dxmesh_protocol::agreement::{Action, AgreedJob, sign_step};
+    let mut terms = common::terms();
+    let uninsured = terms.disclosure.jobs[0].clone();
+    terms.disclosure.jobs = vec![
+        AgreedJob {
+            kind: "uninsured_candidates".into(),
+            fields: vec!["id_number".into()],
+            ..uninsured.clone()
+        },
+        AgreedJob {
+            candidates: Some("uninsured_candidates".into()),
+            ..uninsured
+        },
+    ];
+    terms.validate().unwrap();
+    let s0 = sign_step(
+        &consumer(),
+        None,
+        t("2026-11-20"),
+        Action::Propose(terms.clone()),
+    )
+    .unwrap();
+    let mut n = Negotiation::start(&s0).unwrap();
+    let accept = Action::Accept {
+        agreement: terms.id(),
+    };
+    n.apply(&sign_step(&provider(), Some(&n), t("2026-11-21"), accept).unwrap())
+        .unwrap();
+    n
+}
+
+/// A hostile comparator's ways around the ministry check, each refused:
+/// the candidates' commitment reused as the final result (attack: the
+/// names of those the ministry removed), names asked for the candidates,
+/// a final result that names no candidates, or does not carry them, or
+/// states more results than candidates, and candidates that subtract a
+/// set of their own.
+#[test]
+fn the_candidates_commitment_is_its_own_kind_and_the_final_one_names_it() {
+    use dxmesh_protocol::commitment::{CommittedSet, MinistryBasis};
+    let n = accepted_with_candidates();
+    let registry = registry_manifest();
+    let manifests = [registry.clone()];
+    let roster = roster();
+    let agreed = "(registry - other_province)";
+    let sign = |c: &ResultCommitment| Signed::sign(&consumer(), c).unwrap();
+    let base: ResultCommitment = dxmesh_protocol::codec::decode(
+        commitment(&consumer(), agreed, 20, registry.digest()).body(),
+    )
+    .unwrap();
+    let candidates = sign(&ResultCommitment {
+        result_kind: "uninsured_candidates".into(),
+        ..base.clone()
+    });
+    let basis = MinistryBasis {
+        candidates: candidates.digest(),
+        answers: vec![[3; 32]],
+        home_province: "44".into(),
+        insurance_types: vec!["enterprise_pension".into()],
+    };
+    // The final result: 5 of the 20 candidates were insured elsewhere.
+    let tokens: Vec<IdToken> = (1..=15u8).map(|k| IdToken([k; 16])).collect();
+    let (count, root) = set_root(&tokens);
+    let removed: Vec<IdToken> = (16..=20u8).map(|k| IdToken([k; 16])).collect();
+    let (op_count, op_root) = set_root(&removed);
+    let final_one = |ministry: Option<MinistryBasis>, count: u64| ResultCommitment {
+        count,
+        root,
+        sets: vec![CommittedSet {
+            name: "other_province".into(),
+            count: op_count,
+            root: op_root,
+        }],
+        ministry,
+        ..base.clone()
+    };
+    let asked: Vec<IdToken> = (1..=3u8).map(|k| IdToken([k; 16])).collect();
+    let indices: Vec<u64> = (0..3).collect();
+    let proof_of = |all: &[IdToken]| MultiProof::prove(&token_leaves(all), &indices).unwrap();
+    let check = |kind: &str,
+                 fields: &[&str],
+                 c: &Signed<ResultCommitment>,
+                 carried: Option<&Signed<ResultCommitment>>,
+                 proof: &MultiProof| {
+        let fields: Vec<String> = fields.iter().map(|f| f.to_string()).collect();
+        let bound = CommitmentCheck {
+            commitment: c,
+            own_manifest: registry.digest(),
+            own_department: "public_security",
+            tokens: &asked,
+            indices: &indices,
+            proof,
+            manifests: &manifests,
+            roster: Some(&roster),
+            now: t("2026-12-15"),
+            candidates: carried,
+        };
+        let req = DisclosureCheck {
+            requester: &consumer().public(),
+            admission: Admission::Admitted,
+            epoch: 0,
+            result_kind: kind,
+            fields: &fields,
+            records_requested: 3,
+            records_used: 0,
+        };
+        n.check_disclosure(t("2026-12-15"), false, &req, &bound)
+            .map_err(|r| (r.code(), r.to_string()))
+    };
+    let p20 = proof_of(&(1..=20u8).map(|k| IdToken([k; 16])).collect::<Vec<_>>());
+    let p15 = proof_of(&tokens);
+    // The candidates: their ID numbers, nothing more.
+    assert_eq!(
+        check(
+            "uninsured_candidates",
+            &["id_number"],
+            &candidates,
+            None,
+            &p20
+        ),
+        Ok(())
+    );
+    let e = check(
+        "uninsured_candidates",
+        &["id_number", "name"],
+        &candidates,
+        None,
+        &p20,
+    );
+    assert_eq!(e.unwrap_err().0, "disclosure_field_not_allowed");
+    // The candidates' commitment presented as the final result.
+    let e = check("uninsured", &["id_number", "name"], &candidates, None, &p20).unwrap_err();
+    assert_eq!(e.0, "commitment_invalid", "{}", e.1);
+    // The honest final result: names the candidates and carries them.
+    let honest = sign(&final_one(Some(basis.clone()), count));
+    assert_eq!(
+        check(
+            "uninsured",
+            &["id_number", "name"],
+            &honest,
+            Some(&candidates),
+            &p15
+        ),
+        Ok(())
+    );
+    // A final result that names no candidates (the candidates re-signed
+    // as "uninsured", skipping the ministry).
+    let skipped = sign(&ResultCommitment {
+        result_kind: "uninsured".into(),
+        ..base.clone()
+    });
+    let e = check("uninsured", &["name"], &skipped, None, &p20).unwrap_err();
+    assert!(
+        e.0 == "commitment_invalid" && e.1.contains("names no candidates commitment"),
+        "{e:?}"
+    );
+    // Names them but does not carry them, or carries other ones.
+    let e = check("uninsured", &["name"], &honest, None, &p15).unwrap_err();
+    assert!(
+        e.1.contains("carries no commitment to the candidates"),
+        "{e:?}"
+    );
+    let e = check("uninsured", &["name"], &honest, Some(&honest), &p15).unwrap_err();
+    assert!(e.1.contains("is not the one the commitment names"), "{e:?}");
+    // States more results than there were candidates.
+    let big_tokens: Vec<IdToken> = (1..=21u8).map(|k| IdToken([k; 16])).collect();
+    let (big_count, big_root) = set_root(&big_tokens);
+    let big = sign(&ResultCommitment {
+        root: big_root,
+        ..final_one(Some(basis.clone()), big_count)
+    });
+    let e = check(
+        "uninsured",
+        &["name"],
+        &big,
+        Some(&candidates),
+        &proof_of(&big_tokens),
+    )
+    .unwrap_err();
+    assert!(e.1.contains("but to only 20 candidates"), "{e:?}");
+    // Candidates that subtract a set of their own.
+    let greedy = sign(&ResultCommitment {
+        result_kind: "uninsured_candidates".into(),
+        ..final_one(None, count)
+    });
+    let e = check("uninsured_candidates", &["id_number"], &greedy, None, &p15).unwrap_err();
+    assert!(e.1.contains("subtracts no ministry answer"), "{e:?}");
+}
+
+/// Terms that name a candidates job that is not agreed, or a field that
+/// is not a disclosure field, are refused as they are written.
+#[test]
+fn terms_with_a_bad_candidates_job_or_field_are_refused() {
+    let mut terms = common::terms();
+    terms.disclosure.jobs[0].candidates = Some("nobody".into());
+    let e = terms.validate().unwrap_err();
+    assert!(e.0.contains("names candidates \"nobody\""), "{e}");
+    let mut terms = common::terms();
+    terms.disclosure.jobs[0].fields = vec!["phone".into()];
+    let e = terms.validate().unwrap_err();
+    assert!(e.0.contains("discloses field \"phone\""), "{e}");
 }

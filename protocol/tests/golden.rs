@@ -95,6 +95,8 @@ fn vectors() -> Vec<(&'static str, Vec<u8>)> {
                 kind: "uninsured".into(),
                 expr: "(registry - other_province)".into(),
                 inputs: vec!["registry".into()],
+                fields: vec![],
+                candidates: None,
             }],
             max_records_per_epoch: 100_000,
         },

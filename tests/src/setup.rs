@@ -139,6 +139,43 @@ impl Setup {
             });
     }
 
+    /// `dxmesh disclose` of the first `first` tokens of the comparator's
+    /// kept commitment of result `kind`, for `fields` (comma-separated):
+    /// its output, or its error.
+    pub fn disclose(&self, kind: &str, fields: &str, first: &str) -> Result<String, String> {
+        let dir = self.cmp.dir.to_str().unwrap();
+        let args = [
+            "disclose",
+            "--agreement",
+            &self.agreement[..12],
+            "--kind",
+            kind,
+            "--fields",
+            fields,
+            "--first",
+            first,
+            "--dir",
+            dir,
+        ];
+        let out = self.mesh.dx.run(self.mesh.path(), &args);
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into())
+        }
+    }
+
+    /// Waits until the provider has recorded a refusal whose reason
+    /// contains `code`.
+    pub fn provider_recorded(&mut self, code: &str) {
+        let code = code.to_string();
+        self.pps.wait_for(
+            &format!("a `{code}` refusal"),
+            Duration::from_secs(20),
+            |st| st.refusals.iter().any(|r| r.reason.contains(&code)),
+        );
+    }
+
     /// Has the comparator run [`crate::registry::REGISTRY_JOB`], which
     /// commits to its result (every registry token), so that
     /// `dxmesh disclose --kind uninsured` can ask for any of them. Returns

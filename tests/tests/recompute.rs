@@ -2,7 +2,8 @@
 //! bundle and pulled feeds (tokens only) re-runs every committed job; an
 //! honest commitment recomputes, and a comparator that commits to a result
 //! its job does not give (here: one token more) is caught and the token
-//! named.
+//! named; so is one that subtracts an `other_province` set it names no
+//! ministry answer for.
 
 use dxmesh_node::compare::commit::Committed;
 use dxmesh_protocol::commitment::{LeafTree, ResultCommitment, set_root};
@@ -78,6 +79,35 @@ fn an_honest_commitment_recomputes_and_a_lying_one_is_caught() {
         text.contains(&format!(
             "1 committed token(s) are not results of the job: {fake}"
         )),
+        "{text}"
+    );
+
+    // A comparator that subtracts people "insured in another province"
+    // without naming the ministry answer they came from.
+    let mut subtracting = statement.clone();
+    subtracting.sets = vec![dxmesh_protocol::commitment::CommittedSet {
+        name: "other_province".into(),
+        count: 1,
+        root: [7; 32],
+    }];
+    Committed::new(
+        Signed::sign(&key, &subtracting).unwrap(),
+        &subtracting,
+        kept.tokens.clone(),
+        LeafTree::of_tokens(&kept.tokens),
+    )
+    .store_as(&data, "subtracting")
+    .unwrap();
+    let unfounded = s.mesh.path().join("bundle-unfounded");
+    s.pcmp
+        .cli(&["audit", "export", "--out", unfounded.to_str().unwrap()]);
+    let out = recompute(&unfounded);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains(
+            "subtracts 1 tokens as insured in another province but names no ministry answer"
+        ),
         "{text}"
     );
 

@@ -19,16 +19,6 @@ fn pull_fails(s: &Setup, extra: &[&str]) -> String {
     s.pcmp.cli_fails(&args)
 }
 
-/// The provider recorded a refusal whose reason contains `code`.
-fn provider_recorded(s: &mut Setup, code: &str) {
-    let code = code.to_string();
-    s.pps.wait_for(
-        &format!("a `{code}` refusal"),
-        Duration::from_secs(20),
-        |st| st.refusals.iter().any(|r| r.reason.contains(&code)),
-    );
-}
-
 fn current_epoch() -> u64 {
     1 // daily cycle anchored yesterday
 }
@@ -41,7 +31,7 @@ fn not_published_yet() {
         e.contains("no feed is published for epoch 1") && e.contains("[not_published]"),
         "{e}"
     );
-    provider_recorded(&mut s, "not_published");
+    s.provider_recorded("not_published");
 }
 
 #[test]
@@ -66,7 +56,7 @@ fn wrong_consumer() {
             refusal: Refusal::NotConsumer
         }
     );
-    provider_recorded(&mut s, "wrong_consumer");
+    s.provider_recorded("wrong_consumer");
 }
 
 #[test]
@@ -95,7 +85,7 @@ fn revoked_consumer() {
         },
     );
     assert!(r.is_err(), "{r:?}");
-    provider_recorded(&mut s, "revoked");
+    s.provider_recorded("revoked");
 }
 
 #[test]
@@ -108,7 +98,7 @@ fn not_yet_active() {
     let (mut s, _) = setup(BIN, 200, &terms);
     let e = pull_fails(&s, &[]);
     assert!(e.contains("[not_yet_active]"), "{e}");
-    provider_recorded(&mut s, "not_yet_active");
+    s.provider_recorded("not_yet_active");
 }
 
 #[test]
@@ -129,7 +119,7 @@ fn expired() {
     std::thread::sleep(Duration::from_secs(5));
     let e = pull_fails(&s, &[]);
     assert!(e.contains("[expired]"), "{e}");
-    provider_recorded(&mut s, "expired");
+    s.provider_recorded("expired");
 }
 
 #[test]
@@ -147,7 +137,7 @@ fn terminated() {
     s.pps.wait_agreement(&thread, "terminated", 3);
     let e = pull_fails(&s, &[]);
     assert!(e.contains("[terminated]"), "{e}");
-    provider_recorded(&mut s, "terminated");
+    s.provider_recorded("terminated");
 }
 
 #[test]
@@ -160,7 +150,7 @@ fn suspended() {
     s.pcmp.wait_agreement(&thread, "suspended", 3);
     let e = pull_fails(&s, &[]);
     assert!(e.contains("[suspended]"), "{e}");
-    provider_recorded(&mut s, "suspended");
+    s.provider_recorded("suspended");
 }
 
 #[test]
@@ -172,7 +162,7 @@ fn epoch_in_the_past() {
         e.contains("epoch 0 is not the current epoch (1)") && e.contains("[epoch_not_current]"),
         "{e}"
     );
-    provider_recorded(&mut s, "epoch_not_current");
+    s.provider_recorded("epoch_not_current");
 }
 
 #[test]
@@ -186,7 +176,7 @@ fn outside_the_pull_window() {
         e.contains("outside the pull window of epoch 1") && e.contains("[outside_window]"),
         "{e}"
     );
-    provider_recorded(&mut s, "outside_window");
+    s.provider_recorded("outside_window");
 }
 
 #[test]
@@ -203,7 +193,7 @@ fn over_the_pull_maximum() {
             refusal: Refusal::OverPullMaximum { max: 1 }
         }
     );
-    provider_recorded(&mut s, "over_pull_maximum");
+    s.provider_recorded("over_pull_maximum");
 }
 
 fn raw_pull(s: &Setup, pull_id: [u8; 16], fields: Vec<String>) -> Response {
@@ -233,30 +223,7 @@ fn field_out_of_scope() {
             }
         }
     );
-    provider_recorded(&mut s, "field_out_of_scope");
-}
-
-fn disclose(s: &Setup, kind: &str, fields: &str, first: &str) -> Result<String, String> {
-    let args = [
-        "disclose",
-        "--agreement",
-        &s.agreement[..12],
-        "--kind",
-        kind,
-        "--fields",
-        fields,
-        "--first",
-        first,
-    ];
-    let mut all: Vec<&str> = args.to_vec();
-    let dir = s.cmp.dir.to_str().unwrap();
-    all.extend(["--dir", dir]);
-    let out = s.mesh.dx.run(s.mesh.path(), &all);
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).into())
-    }
+    s.provider_recorded("field_out_of_scope");
 }
 
 /// Registry rows in the agreement's scope among the first `n` generated.
@@ -274,9 +241,11 @@ fn disclosure_over_quota() {
     s.pps.cli(&["publish"]);
     s.pcmp.cli(&["pull", "--agreement", &s.agreement[..12]]);
     assert_eq!(s.commit_results(), n);
-    disclose(&s, "uninsured", "id_number,name", "2").unwrap();
+    s.disclose("uninsured", "id_number,name", "2").unwrap();
     // The quota is per epoch and cumulative.
-    let e = disclose(&s, "uninsured", "id_number,name", &(n - 1).to_string()).unwrap_err();
+    let e = s
+        .disclose("uninsured", "id_number,name", &(n - 1).to_string())
+        .unwrap_err();
     assert!(
         e.contains(&format!(
             "disclosure of {} records exceeds the {} remaining",
@@ -285,10 +254,11 @@ fn disclosure_over_quota() {
         )) && e.contains("[disclosure_over_quota]"),
         "{e}"
     );
-    disclose(&s, "uninsured", "id_number,name", &(n - 2).to_string()).unwrap();
-    let e = disclose(&s, "uninsured", "id_number,name", "1").unwrap_err();
+    s.disclose("uninsured", "id_number,name", &(n - 2).to_string())
+        .unwrap();
+    let e = s.disclose("uninsured", "id_number,name", "1").unwrap_err();
     assert!(e.contains("exceeds the 0 remaining"), "{e}");
-    provider_recorded(&mut s, "disclosure_over_quota");
+    s.provider_recorded("disclosure_over_quota");
 }
 
 /// A disclosure asked again unchanged (a comparator that crashed before it
@@ -302,14 +272,14 @@ fn a_disclosure_asked_again_unchanged_is_not_counted_twice() {
     s.pcmp.cli(&["pull", "--agreement", &s.agreement[..12]]);
     assert_eq!(s.commit_results(), n);
     let all = n.to_string();
-    disclose(&s, "uninsured", "id_number,name", &all).unwrap();
-    disclose(&s, "uninsured", "id_number,name", &all).unwrap();
-    let e = disclose(&s, "uninsured", "id_number", "1").unwrap_err();
+    s.disclose("uninsured", "id_number,name", &all).unwrap();
+    s.disclose("uninsured", "id_number,name", &all).unwrap();
+    let e = s.disclose("uninsured", "id_number", "1").unwrap_err();
     assert!(
         e.contains("exceeds the 0 remaining") && e.contains("[disclosure_over_quota]"),
         "{e}"
     );
-    provider_recorded(&mut s, "disclosure_over_quota");
+    s.provider_recorded("disclosure_over_quota");
 }
 
 /// A result bigger than the epoch's quota cannot be disclosed from at all.
@@ -320,7 +290,7 @@ fn disclosure_from_a_commitment_over_the_quota() {
     s.pps.cli(&["publish"]);
     s.pcmp.cli(&["pull", "--agreement", &s.agreement[..12]]);
     assert_eq!(s.commit_results(), n);
-    let e = disclose(&s, "uninsured", "id_number,name", "1").unwrap_err();
+    let e = s.disclose("uninsured", "id_number,name", "1").unwrap_err();
     assert!(
         e.contains(&format!(
             "it commits to {n} results, over the quota of {} records per epoch",
@@ -328,7 +298,7 @@ fn disclosure_from_a_commitment_over_the_quota() {
         )) && e.contains("[commitment_invalid]"),
         "{e}"
     );
-    provider_recorded(&mut s, "commitment_invalid");
+    s.provider_recorded("commitment_invalid");
 }
 
 #[test]
@@ -337,15 +307,19 @@ fn disclosure_of_a_field_not_allowed() {
     s.pps.cli(&["publish"]);
     s.pcmp.cli(&["pull", "--agreement", &s.agreement[..12]]);
     s.commit_results();
-    let e = disclose(&s, "uninsured", "id_number,birth_date", "3").unwrap_err();
+    let e = s
+        .disclose("uninsured", "id_number,birth_date", "3")
+        .unwrap_err();
     assert!(
         e.contains("\"birth_date\" may not be disclosed")
             && e.contains("[disclosure_field_not_allowed]"),
         "{e}"
     );
-    provider_recorded(&mut s, "disclosure_field_not_allowed");
+    s.provider_recorded("disclosure_field_not_allowed");
     // A result kind nothing committed to is refused before it leaves.
-    let e = disclose(&s, "deceased_insured", "id_number", "3").unwrap_err();
+    let e = s
+        .disclose("deceased_insured", "id_number", "3")
+        .unwrap_err();
     assert!(
         e.contains("no result \"deceased_insured\" of epoch 1 is committed here"),
         "{e}"
@@ -384,7 +358,7 @@ disclose = { input = "registry", fields = ["id_number", "name"] }
         summary["results"]["uninsured"]["disclosed_records"], n,
         "{summary}"
     );
-    provider_recorded(&mut s, "job_not_agreed");
+    s.provider_recorded("job_not_agreed");
 }
 
 /// What a misbehaving comparator could send by hand: the provider checks
@@ -434,8 +408,8 @@ fn a_token_outside_the_commitment_and_a_forged_commitment_are_refused() {
         matches!(&r, Response::Denied { refusal } if refusal.code() == "commitment_invalid"),
         "{r:?}"
     );
-    provider_recorded(&mut s, "not_in_commitment");
-    provider_recorded(&mut s, "commitment_invalid");
+    s.provider_recorded("not_in_commitment");
+    s.provider_recorded("commitment_invalid");
 }
 
 #[test]
@@ -446,7 +420,7 @@ fn disclosure_after_the_dataset_was_reimported_is_a_provider_failure_not_a_missi
     s.commit_results();
     // A new export replaces the one epoch 1 was built from.
     s.mesh.import("ps", "registry", "registry.csv");
-    let e = disclose(&s, "uninsured", "id_number,name", "3").unwrap_err();
+    let e = s.disclose("uninsured", "id_number,name", "3").unwrap_err();
     assert!(
         e.contains("the provider could not serve epoch 1") && e.contains("[provider_failed]"),
         "{e}"
@@ -468,19 +442,19 @@ fn disclosure_with_an_unreadable_quota_counter_is_refused_not_served() {
     s.pps.cli(&["publish"]);
     s.pcmp.cli(&["pull", "--agreement", &s.agreement[..12]]);
     s.commit_results();
-    disclose(&s, "uninsured", "id_number,name", "2").unwrap();
+    s.disclose("uninsured", "id_number,name", "2").unwrap();
     let key = format!("disc/{}/{}", s.agreement, current_epoch());
     s.restart_provider_with(&[], |data| {
         let store = dxmesh_node::base::store::Store::open(data).unwrap();
         // Two numbers where one is expected: the counter no longer decodes.
         store.set_counter(key.as_bytes(), &(2u64, 2u64)).unwrap();
     });
-    let e = disclose(&s, "uninsured", "id_number,name", "3").unwrap_err();
+    let e = s.disclose("uninsured", "id_number,name", "3").unwrap_err();
     assert!(
         e.contains("the provider could not serve epoch 1") && e.contains("[provider_failed]"),
         "{e}"
     );
-    provider_recorded(&mut s, "provider_failed");
+    s.provider_recorded("provider_failed");
     assert!(
         s.pps
             .log_text()
@@ -503,7 +477,7 @@ fn pull_with_an_unreadable_pull_counter_is_refused_not_served() {
     });
     let e = pull_fails(&s, &[]);
     assert!(e.contains("[provider_failed]"), "{e}");
-    provider_recorded(&mut s, "provider_failed");
+    s.provider_recorded("provider_failed");
 }
 
 /// The terms of the ministry's national index for the comparator: its one
@@ -591,6 +565,7 @@ fn ministry_queries_outside_the_candidates_commitment_are_refused() {
         sets: vec![],
         count: 2,
         root: [2; 32],
+        ministry: None,
     };
     let sign = |by: &dxmesh_tests::NodeDir, expr: &str| {
         dxmesh_protocol::signed::Signed::sign(&key(by), &statement(expr)).unwrap()
@@ -728,6 +703,7 @@ fn a_forged_input_feed_is_refused() {
         sets: vec![],
         count: tree.size(),
         root: tree.root(),
+        ministry: None,
     };
     let indices: Vec<u64> = (0..tokens.len().min(50) as u64).collect();
     let request = |manifests: Vec<Signed<Manifest>>| DisclosureRequest {
@@ -740,6 +716,7 @@ fn a_forged_input_feed_is_refused() {
         indices: indices.clone(),
         proof: tree.prove(&indices).unwrap(),
         manifests,
+        candidates: None,
     };
     assert_eq!(token_leaves(&tokens).len(), tokens.len());
     let send = |r: DisclosureRequest| {
@@ -764,7 +741,7 @@ fn a_forged_input_feed_is_refused() {
             other => panic!("not refused as commitment_invalid: {other:?}"),
         }
     }
-    provider_recorded(&mut s, "commitment_invalid");
+    s.provider_recorded("commitment_invalid");
     assert!(
         s.pps
             .log_text()

@@ -33,8 +33,13 @@
 //! provider = "hr"
 //! where = { insurance_type = ["enterprise_pension", "resident_pension"] }
 //! [[disclosure.jobs]]      # the results that may be disclosed, each with its job
+//! kind = "uninsured_candidates"   # asked of the ministry: ID numbers only
+//! expr = "registry - insured - other_province"
+//! fields = ["id_number"]
+//! [[disclosure.jobs]]
 //! kind = "uninsured"
 //! expr = "registry - insured - other_province"
+//! candidates = "uninsured_candidates"   # subtracts the ministry's answer about them
 //! ```
 //!
 //! Job expressions are those of a comparison job file (`deploy/jobs.toml`)
@@ -182,7 +187,9 @@ pub struct DisclosureFile {
     pub jobs: Vec<JobEntry>,
 }
 
-/// `[[disclosure.jobs]]`: a result kind and its expression.
+/// `[[disclosure.jobs]]`: a result kind and its expression, optionally
+/// the fields its results may disclose and the candidates job whose
+/// ministry answer it subtracts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JobEntry {
@@ -190,6 +197,13 @@ pub struct JobEntry {
     pub kind: String,
     /// Expression over the inputs, earlier jobs and `other_province`.
     pub expr: String,
+    /// The fields a disclosure of its results may return (empty: any
+    /// disclosure field).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<String>,
+    /// The agreed job whose result the ministry was asked about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub candidates: Option<String>,
 }
 
 impl TermsFile {
@@ -339,6 +353,8 @@ impl TermsFile {
                     .map(|j| JobEntry {
                         kind: j.kind.clone(),
                         expr: j.expr.clone(),
+                        fields: j.fields.clone(),
+                        candidates: j.candidates.clone(),
                     })
                     .collect(),
             },
@@ -353,10 +369,17 @@ impl TermsFile {
             .iter()
             .map(|j| (j.kind.clone(), j.expr.clone()))
             .collect();
-        let (inputs, jobs) = agreed_jobs(path, &d.inputs, &jobs).map_err(|m| TermsFileError {
-            path: path.to_path_buf(),
-            message: format!("disclosure.jobs: {m}"),
-        })?;
+        let (inputs, mut jobs) =
+            agreed_jobs(path, &d.inputs, &jobs).map_err(|m| TermsFileError {
+                path: path.to_path_buf(),
+                message: format!("disclosure.jobs: {m}"),
+            })?;
+        for job in &mut jobs {
+            if let Some(entry) = d.jobs.iter().find(|e| e.kind == job.kind) {
+                job.fields = entry.fields.clone();
+                job.candidates = entry.candidates.clone();
+            }
+        }
         Ok(DisclosureTerms {
             fields: d.fields.clone(),
             inputs,

@@ -10,6 +10,10 @@
 //! a wrong result is named, with the committed tokens that are not in the
 //! recomputed result when the comparator's token lists are at hand.
 //!
+//! A result that subtracts `other_province` must name its ministry basis:
+//! the commitment to the candidates (which the bundle must hold, and which
+//! recomputes like any other) that the set and the result are drawn from.
+//!
 //! The provider checked every disclosed token against the committed root
 //! (`commitment_checked` in its log), so a commitment that recomputes
 //! proves every token disclosed under it was a result of the agreed job.
@@ -119,6 +123,7 @@ pub fn recompute(bundle: &Path, feeds: &Path, providers: &[PathBuf]) -> Result<R
     let departments = departments(bundle);
     let mut report = Recompute::default();
     let mut held = BTreeSet::new();
+    let all = bundle_commitments(bundle, &comparator);
     for path in sorted_files(&bundle.join("commitments")) {
         let name = path
             .file_name()
@@ -143,7 +148,9 @@ pub fn recompute(bundle: &Path, feeds: &Path, providers: &[PathBuf]) -> Result<R
                     manifests: &manifests,
                     departments: &departments,
                 };
-                check_one(&name, &c, &known, feeds)
+                let mut checked = check_one(&name, &c, &known, feeds);
+                checked.problems.extend(basis_problems(&c, &all));
+                checked
             }
             Err(e) => Checked {
                 commitment: name,
@@ -156,6 +163,57 @@ pub fn recompute(bundle: &Path, feeds: &Path, providers: &[PathBuf]) -> Result<R
     }
     report.missing = missing(bundle, providers, &held)?;
     Ok(report)
+}
+
+/// Every commitment of the bundle signed by the comparator, by digest.
+fn bundle_commitments(
+    bundle: &Path,
+    comparator: &dxmesh_protocol::identity::PublicKey,
+) -> BTreeMap<Hash, ResultCommitment> {
+    sorted_files(&bundle.join("commitments"))
+        .into_iter()
+        .filter_map(|f| std::fs::read(f).ok())
+        .filter_map(|b| codec::decode::<Signed<ResultCommitment>>(&b).ok())
+        .filter_map(|s| s.verify_by(comparator).ok().map(|c| (s.digest(), c)))
+        .collect()
+}
+
+/// What is wrong with a commitment's `other_province` and its ministry
+/// basis: a non-empty set needs a basis; a basis names a commitment to
+/// candidates of the same epoch that the bundle holds, with no basis of its
+/// own and an empty `other_province`, at least as large as the result and
+/// the set taken from it.
+fn basis_problems(c: &ResultCommitment, all: &BTreeMap<Hash, ResultCommitment>) -> Vec<String> {
+    let Some(basis) = &c.ministry else {
+        return match c.other_province_count() {
+            0 => Vec::new(),
+            n => vec![format!(
+                "it subtracts {n} tokens as insured in another province but names no ministry answer they came from"
+            )],
+        };
+    };
+    let Some(cand) = all.get(&basis.candidates) else {
+        return vec![format!(
+            "the candidates commitment {} it names is not in the bundle",
+            dxmesh_protocol::hex(&basis.candidates)
+        )];
+    };
+    let mut out = Vec::new();
+    if cand.epoch != c.epoch || cand.ministry.is_some() || cand.other_province_count() != 0 {
+        out.push(format!(
+            "the candidates commitment it names ({} of epoch {}) is not a commitment to candidates of this epoch",
+            cand.result_kind, cand.epoch
+        ));
+    }
+    if c.count > cand.count || c.other_province_count() > cand.count {
+        out.push(format!(
+            "it states {} results and {} insured in another province, but only {} candidates",
+            c.count,
+            c.other_province_count(),
+            cand.count
+        ));
+    }
+    out
 }
 
 /// The commitments logged as signed (in the comparator's bundle) or as

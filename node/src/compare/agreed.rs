@@ -99,14 +99,23 @@ impl Compiled {
             kind: name.to_string(),
             expr: self.canonical(e),
             inputs: inputs.iter().map(|(_, i)| i.name.clone()).collect(),
+            fields: Vec::new(),
+            candidates: None,
         };
         Some((job, inputs))
     }
 }
 
+/// Whether a canonical expression reads `other_province`.
+pub fn reads_other_province(expr: &str) -> bool {
+    expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .any(|w| w == "other_province")
+}
+
 /// The agreed inputs and jobs of terms whose operator wrote `inputs` and,
 /// in order, `jobs` (kind, expression; an expression may name the inputs,
-/// the jobs before it and `other_province`). Errors say which job.
+/// the jobs before it and `other_province`). Errors say which job. The
+/// jobs' `fields` and `candidates` are the caller's to set.
 pub fn agreed_jobs(
     path: &Path,
     inputs: &BTreeMap<String, InputSpec>,

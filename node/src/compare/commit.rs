@@ -100,6 +100,7 @@ pub fn statement(
         }],
         count,
         root,
+        ministry: None,
     })
 }
 
@@ -144,6 +145,9 @@ pub struct Committed {
     pub tokens: Vec<IdToken>,
     /// The signed manifests of its inputs (every request carries them).
     pub manifests: Vec<Signed<Manifest>>,
+    /// The commitment to the candidates its ministry basis names, if any
+    /// (every request carries it).
+    pub candidates: Option<Signed<ResultCommitment>>,
     /// Their Merkle tree (every request's proof comes from it).
     tree: LeafTree,
     /// The commitment's epoch and kind.
@@ -165,6 +169,7 @@ impl Committed {
             tree,
             tokens,
             manifests: Vec::new(),
+            candidates: None,
             epoch: statement.epoch,
             kind: statement.result_kind.clone(),
         }
@@ -173,6 +178,13 @@ impl Committed {
     /// The same, with the signed manifests of its inputs.
     pub fn with_manifests(mut self, manifests: Vec<Signed<Manifest>>) -> Committed {
         self.manifests = manifests;
+        self
+    }
+
+    /// The same, with the commitment to the candidates its ministry basis
+    /// names.
+    pub fn with_candidates(mut self, candidates: Option<Signed<ResultCommitment>>) -> Committed {
+        self.candidates = candidates;
         self
     }
 
@@ -214,6 +226,7 @@ impl Committed {
             indices,
             proof,
             manifests: self.manifests.clone(),
+            candidates: self.candidates.clone().map(Box::new),
         })
     }
 
@@ -284,9 +297,64 @@ impl Committed {
             return Err(bad(&t, "the tokens are not those of the commitment".into()));
         }
         let manifests = input_manifests(data_dir, &statement);
+        let candidates = match &statement.ministry {
+            Some(basis) => kept_commitment(data_dir, epoch, &basis.candidates)?,
+            None => None,
+        };
         Ok(Some(
-            Committed::new(signed, &statement, tokens, tree).with_manifests(manifests),
+            Committed::new(signed, &statement, tokens, tree)
+                .with_manifests(manifests)
+                .with_candidates(candidates),
         ))
+    }
+}
+
+/// Keeps a signed ministry answer of `epoch` by its digest
+/// (`commitments/<epoch>/answers/<digest>.answer`): the evidence of the
+/// `other_province` set a ministry basis names.
+pub fn store_answer(
+    data_dir: &Path,
+    epoch: u64,
+    answer: &Signed<dxmesh_protocol::feed::MinistryAnswer>,
+) -> Result<(), CommitError> {
+    let dir = data_dir
+        .join("commitments")
+        .join(epoch.to_string())
+        .join(ANSWERS);
+    let path = dir.join(format!("{}.answer", dxmesh_protocol::hex(&answer.digest())));
+    let failed = |path: &Path, problem: String| CommitError::File {
+        path: path.to_path_buf(),
+        problem,
+    };
+    std::fs::create_dir_all(&dir).map_err(|e| failed(&dir, e.to_string()))?;
+    let bytes = codec::encode(answer).map_err(|e| failed(&path, e.to_string()))?;
+    write_atomic(&path, &bytes, 0o600).map_err(|e| failed(&path, e.to_string()))
+}
+
+/// The folder (under an epoch's) of the ministry's signed answers.
+pub const ANSWERS: &str = "answers";
+
+/// The commitment of `epoch` with this digest, kept under `all/`, if any.
+pub fn kept_commitment(
+    data_dir: &Path,
+    epoch: u64,
+    digest: &Hash,
+) -> Result<Option<Signed<ResultCommitment>>, CommitError> {
+    let path = data_dir
+        .join("commitments")
+        .join(epoch.to_string())
+        .join(ALL)
+        .join(format!("{}.commitment", dxmesh_protocol::hex(digest)));
+    match std::fs::read(&path) {
+        Ok(b) => codec::decode(&b).map(Some).map_err(|e| CommitError::File {
+            path,
+            problem: e.to_string(),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(CommitError::File {
+            path,
+            problem: e.to_string(),
+        }),
     }
 }
 
@@ -366,6 +434,7 @@ mod tests {
             sets: vec![],
             count,
             root,
+            ministry: None,
         };
         let id = Identity::from_seed([4; 32]).unwrap();
         let signed = Signed::sign(&id, &statement).unwrap();

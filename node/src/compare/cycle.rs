@@ -18,7 +18,7 @@ use crate::compare::summary::{CoverageRow, InputSummary, MinistrySummary, Result
 use crate::pull::pulls::FeedReader;
 use dxmesh_protocol::agreement::{AgreementId, Refusal, Terms};
 use dxmesh_protocol::audit::Event;
-use dxmesh_protocol::commitment::{LeafTree, ResultCommitment};
+use dxmesh_protocol::commitment::{LeafTree, MinistryBasis, ResultCommitment};
 use dxmesh_protocol::feed::{Disclosure, MinistryAnswer};
 use dxmesh_protocol::id::IdNumber;
 use dxmesh_protocol::signed::Signed;
@@ -68,8 +68,8 @@ pub enum OpOut {
     Pulled,
     /// The provider's signed disclosure.
     Disclosure(Disclosure),
-    /// The ministry's signed answer.
-    Ministry(MinistryAnswer),
+    /// The ministry's signed answer, and its body (verified).
+    Ministry(Box<(Signed<MinistryAnswer>, MinistryAnswer)>),
     /// The event is in the audit log.
     Logged,
     /// The commitment, signed and logged.
@@ -259,13 +259,16 @@ impl Cycle {
     }
 
     /// Signs, logs and keeps a commitment to result `kind`, whose sorted
-    /// tokens are `tokens`, computed with `other_province`.
+    /// tokens are `tokens`, under the name `stem`; `as_kind` is the result
+    /// kind it states (the agreed candidates job for the ministry
+    /// candidates, else `kind`). A result whose expression reads
+    /// `other_province` is computed with the ministry check's set and
+    /// names its basis; any other states `other_province` empty.
     async fn commit(
         &self,
-        kind: &str,
-        stem: &str,
+        (kind, as_kind, stem): (&str, &str, &str),
         tokens: &[IdToken],
-        other_province: &[IdToken],
+        ministry: Option<&MinistryCheck>,
     ) -> Result<Committed, CycleError> {
         let manifest_of = |idx: usize| {
             let b = self.binding(&self.job.inputs.get(idx)?.0)?;
@@ -273,7 +276,13 @@ impl Cycle {
                 .map(|m| m.digest())
         };
         let tree = LeafTree::of_tokens(tokens);
-        let s = statement(
+        let reads = self
+            .job
+            .agreed_job(kind)
+            .is_some_and(|(j, _)| crate::compare::agreed::reads_other_province(&j.expr));
+        let check = ministry.filter(|m| reads && m.basis.is_some());
+        let other_province = check.map_or(&[][..], |m| &m.other_province[..]);
+        let mut s = statement(
             &self.job,
             kind,
             self.epoch,
@@ -281,13 +290,17 @@ impl Cycle {
             other_province,
             &tree,
         )?;
+        s.result_kind = as_kind.to_string();
+        s.ministry = check.and_then(|m| m.basis.clone());
         let OpOut::Committed(signed) = self.handle.ask(Op::Commit(s.clone())).await? else {
             return Err(CycleError::Step(StepError::Node(
                 "the node did not sign the commitment".into(),
             )));
         };
         let manifests = crate::compare::commit::input_manifests(&self.data_dir, &s);
-        let committed = Committed::new(signed, &s, tokens.to_vec(), tree).with_manifests(manifests);
+        let committed = Committed::new(signed, &s, tokens.to_vec(), tree)
+            .with_manifests(manifests)
+            .with_candidates(check.and_then(|m| m.candidates.clone()));
         committed.store_as(&self.data_dir, stem)?;
         Ok(committed)
     }
@@ -351,6 +364,11 @@ struct MinistryCheck {
     other_province: Vec<IdToken>,
     summary: Option<MinistrySummary>,
     disclosed: Disclosed,
+    /// What `other_province` was made from (the candidates' commitment,
+    /// the ministry's answers, the rule), for the results that read it.
+    basis: Option<MinistryBasis>,
+    /// The signed commitment to the candidates.
+    candidates: Option<Signed<ResultCommitment>>,
 }
 
 /// The records disclosed for the ministry candidates, kept so that a
@@ -410,8 +428,9 @@ impl Cycle {
         let fields = vec!["id_number".to_string()];
         let id_col = 0;
         let stem = format!("{}.candidates", m.candidates);
+        let kind = m.candidates_kind();
         let committed = self
-            .commit(&m.candidates, &stem, &first.candidates, &[])
+            .commit((&m.candidates, &kind, &stem), &first.candidates, None)
             .await?;
         let recs = disclose_all(
             &self.handle,
@@ -438,9 +457,14 @@ impl Cycle {
         }
         disclosed.key = Some((m.id_source.clone(), fields));
         let ids: Vec<IdNumber> = token_of.keys().copied().collect();
-        let (found, elsewhere) = self
+        let (found, elsewhere, answers) = self
             .ask_ministry(m, ministry, &ids, &token_of, &committed.signed)
             .await?;
+        let mut answer_digests = Vec::with_capacity(answers.len());
+        for a in &answers {
+            answer_digests.push(a.digest());
+            crate::compare::commit::store_answer(&self.data_dir, self.epoch, a)?;
+        }
         let other_province: Vec<IdToken> = elsewhere.into_iter().collect();
         crate::compare::commit::store_set(
             &self.data_dir,
@@ -455,16 +479,25 @@ impl Cycle {
             removed_other_province: other_province.len() as u64,
         };
         self.time("ministry", since);
+        let basis = MinistryBasis {
+            candidates: committed.signed.digest(),
+            answers: answer_digests,
+            home_province: m.home_province.clone(),
+            insurance_types: m.insurance_types.clone(),
+        };
         Ok(MinistryCheck {
             other_province,
             summary: Some(summary),
             disclosed,
+            basis: Some(basis),
+            candidates: Some(committed.signed),
         })
     }
 
-    /// Asks the ministry about `ids` in batches; returns how many it found
-    /// and the tokens of those insured, with one of the job's insurance
-    /// types, in a province other than this one.
+    /// Asks the ministry about `ids` in batches; returns how many it found,
+    /// the tokens of those insured, with one of the job's insurance types,
+    /// in a province other than this one, and the ministry's signed
+    /// answers.
     async fn ask_ministry(
         &self,
         m: &MinistrySpec,
@@ -472,10 +505,11 @@ impl Cycle {
         ids: &[IdNumber],
         token_of: &BTreeMap<IdNumber, IdToken>,
         commitment: &Signed<ResultCommitment>,
-    ) -> Result<(u64, BTreeSet<IdToken>), CycleError> {
+    ) -> Result<(u64, BTreeSet<IdToken>, Vec<Signed<MinistryAnswer>>), CycleError> {
         let fields = vec!["province_code".to_string(), "insurance_type".to_string()];
         let mut found = 0u64;
         let mut elsewhere = BTreeSet::new();
+        let mut answers = Vec::new();
         for batch in ids.chunks(BATCH) {
             let answer = self
                 .handle
@@ -487,7 +521,11 @@ impl Cycle {
                     commitment: commitment.clone(),
                 })
                 .await?;
-            let OpOut::Ministry(a) = answer else { continue };
+            let OpOut::Ministry(answer) = answer else {
+                continue;
+            };
+            let (signed, a) = *answer;
+            answers.push(signed);
             found += a.found.len() as u64;
             for (id, values) in a.found {
                 let province = values.first().map(String::as_str).unwrap_or("");
@@ -500,7 +538,7 @@ impl Cycle {
                 }
             }
         }
-        Ok((found, elsewhere))
+        Ok((found, elsewhere, answers))
     }
 }
 
@@ -567,7 +605,7 @@ impl Counted {
         let tokens = &self.result.results[j];
         let committed = self
             .cx
-            .commit(name, name, tokens, &self.check.other_province)
+            .commit((name, name, name), tokens, Some(&self.check))
             .await?;
         let file = self.cx.out.join(format!("{name}.csv"));
         let mut summary = ResultSummary {

@@ -115,6 +115,19 @@ pub struct MinistrySpec {
     pub insurance_types: Vec<String>,
     /// This province's code (records with it are not "another province").
     pub home_province: String,
+    /// The result kind the candidates are committed as (the agreed
+    /// candidates job); `<candidates>_candidates` if not given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub candidates_kind: Option<String>,
+}
+
+impl MinistrySpec {
+    /// The result kind of the candidates' commitment.
+    pub fn candidates_kind(&self) -> String {
+        self.candidates_kind
+            .clone()
+            .unwrap_or_else(|| format!("{}_candidates", self.candidates))
+    }
 }
 
 /// A compiled expression over membership bits.

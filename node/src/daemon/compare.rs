@@ -241,7 +241,7 @@ impl Node {
         let r = match answer {
             Response::Ministry { answer } => answer
                 .verify_by(&provider)
-                .map(OpOut::Ministry)
+                .map(|a| OpOut::Ministry(Box::new((answer, a))))
                 .map_err(|e| PeerError::Unverified {
                     what: "ministry's answer",
                     problem: e.to_string(),
@@ -253,7 +253,8 @@ impl Node {
             other => Err(PeerError::Unexpected(format!("{other:?}"))),
         }
         .map_err(|e| e.to_string());
-        if let Ok(OpOut::Ministry(a)) = &r {
+        if let Ok(OpOut::Ministry(signed_and_answer)) = &r {
+            let a = &signed_and_answer.1;
             self.log(dxmesh_protocol::audit::Event::MinistryQuery {
                 agreement: a.agreement,
                 epoch: a.epoch,

@@ -136,6 +136,7 @@ impl Node {
             indices,
             proof,
             manifests,
+            candidates,
         } = request;
         let requester = PublicKey::from_peer_id(&peer).ok_or(Refusal::NotConsumer)?;
         let (_, superseded) = self.provided(agreement).ok_or(Refusal::UnknownAgreement)?;
@@ -187,6 +188,7 @@ impl Node {
             manifests,
             roster: self.roster.as_ref().map(|(_, r)| r),
             now: now(),
+            candidates: candidates.as_deref(),
         };
         state.check_disclosure_commitment(&check, &bound)?;
         if !again {

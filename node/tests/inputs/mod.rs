@@ -200,7 +200,12 @@ pub fn terms_files() -> impl Strategy<Value = TermsFile> {
                 f.not_after = until;
                 f.disclosure
                     .jobs
-                    .extend(jobs.into_iter().map(|(kind, expr)| JobEntry { kind, expr }));
+                    .extend(jobs.into_iter().map(|(kind, expr)| JobEntry {
+                        kind,
+                        expr,
+                        fields: vec![],
+                        candidates: None,
+                    }));
                 f
             },
         )

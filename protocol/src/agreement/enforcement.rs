@@ -180,7 +180,12 @@ impl Negotiation {
                 why: "the agreement names no job of that result kind".into(),
             });
         }
-        if let Some(f) = req.fields.iter().find(|f| !d.fields.contains(f)) {
+        let job = d.job(req.result_kind);
+        if let Some(f) = req
+            .fields
+            .iter()
+            .find(|f| !job.is_some_and(|j| j.allows_field(f, &d.fields)))
+        {
             return Err(Refusal::DisclosureFieldNotAllowed { field: f.clone() });
         }
         let remaining = d.max_records_per_epoch.saturating_sub(req.records_used);
@@ -251,7 +256,85 @@ impl Negotiation {
                 c.count, d.max_records_per_epoch
             )));
         }
+        match (&job.candidates, &c.ministry) {
+            (None, None) if c.other_province_count() == 0 => {}
+            (None, _) => {
+                return Err(invalid(format!(
+                    "the agreed job {:?} subtracts no ministry answer, but the commitment states one (a ministry basis or a non-empty other_province)",
+                    job.kind
+                )));
+            }
+            (Some(k), None) => {
+                return Err(invalid(format!(
+                    "the agreed job {:?} subtracts the ministry's answer about its candidates {k:?}, but the commitment names no candidates commitment",
+                    job.kind
+                )));
+            }
+            (Some(_), Some(_)) => {}
+        }
         Ok(c)
+    }
+
+    /// For a job whose agreement names its candidates: the candidates'
+    /// commitment the request carries is the one `c` names, a valid
+    /// commitment of the agreed candidates job for the epoch (the
+    /// requester's, agreed expression and inputs, no ministry answer of its
+    /// own), read from the same feeds, and at least as large as the result
+    /// and the `other_province` set taken from it.
+    fn check_candidates(
+        &self,
+        req: &DisclosureCheck<'_>,
+        c: &ResultCommitment,
+        candidates: Option<&Signed<ResultCommitment>>,
+    ) -> Result<(), Refusal> {
+        let invalid = |reason: String| Refusal::CommitmentInvalid { reason };
+        let Some(kind) = self
+            .terms
+            .disclosure
+            .job(req.result_kind)
+            .and_then(|j| j.candidates.as_deref())
+        else {
+            return Ok(());
+        };
+        let Some(basis) = &c.ministry else {
+            return Err(invalid(
+                "the commitment names no candidates commitment".into(),
+            ));
+        };
+        let signed = candidates.ok_or_else(|| {
+            invalid(format!(
+                "the request carries no commitment to the candidates {kind:?}"
+            ))
+        })?;
+        if signed.digest() != basis.candidates {
+            return Err(invalid(
+                "the candidates commitment carried is not the one the commitment names".into(),
+            ));
+        }
+        let as_candidates = DisclosureCheck {
+            result_kind: kind,
+            ..req.clone()
+        };
+        let cand = self.check_committed_job(&as_candidates, signed, true)?;
+        if let Some(i) = c.inputs.iter().find(|i| {
+            cand.inputs
+                .iter()
+                .any(|j| j.input.name == i.input.name && j.manifest != i.manifest)
+        }) {
+            return Err(invalid(format!(
+                "input {:?} was read from another feed than for the candidates",
+                i.input.name
+            )));
+        }
+        if c.count > cand.count || c.other_province_count() > cand.count {
+            return Err(invalid(format!(
+                "it commits to {} results and {} insured in another province, but to only {} candidates",
+                c.count,
+                c.other_province_count(),
+                cand.count
+            )));
+        }
+        Ok(())
     }
 
     /// The commitment a disclosure is bound to (see [`Self::check_disclosure`]).
@@ -294,6 +377,7 @@ impl Negotiation {
             )));
         }
         check_input_manifests(&c, req.requester, bound)?;
+        self.check_candidates(req, &c, bound.candidates)?;
         if bound.tokens.len() != bound.indices.len() {
             return Err(Refusal::NotInCommitment {
                 reason: "one leaf index per token is needed".into(),
@@ -450,6 +534,9 @@ pub struct CommitmentCheck<'a> {
     pub roster: Option<&'a Roster>,
     /// Now (for the signers' admission).
     pub now: Timestamp,
+    /// The requester's commitment to the candidates, for a job whose
+    /// agreement names them (see [`crate::commitment::MinistryBasis`]).
+    pub candidates: Option<&'a Signed<ResultCommitment>>,
 }
 
 /// Why a provider refused a request: sent to the requester and recorded.

@@ -90,6 +90,13 @@ pub struct AgreedInput {
 /// expression over named inputs (earlier results written out, fully
 /// parenthesised; `other_province` for the tokens the ministry reports
 /// insured in another province).
+///
+/// The ministry check is two agreed jobs: the **candidates** (committed
+/// before the ministry is asked, with `other_province` empty; usually
+/// limited to `fields = ["id_number"]`, what the ministry is asked about)
+/// and the **final** result, whose `candidates` names them: its commitment
+/// must name the candidates' commitment and the ministry's signed answers
+/// it subtracted ([`crate::commitment::MinistryBasis`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AgreedJob {
     /// Result kind (e.g. `uninsured`).
@@ -98,6 +105,22 @@ pub struct AgreedJob {
     pub expr: String,
     /// Names of the inputs the expression reads, sorted.
     pub inputs: Vec<String>,
+    /// The fields a disclosure of this job's results may return (each one
+    /// of the disclosure fields); empty: any disclosure field.
+    pub fields: Vec<String>,
+    /// The agreed job whose result the ministry was asked about: this
+    /// job's `other_province` is the ministry's answer about them, and its
+    /// commitments name that one's. None: `other_province` is empty.
+    pub candidates: Option<String>,
+}
+
+impl AgreedJob {
+    /// Whether `field` may be disclosed for this job's results, given the
+    /// agreement's disclosure fields.
+    pub fn allows_field(&self, field: &str, disclosure_fields: &[String]) -> bool {
+        disclosure_fields.iter().any(|f| f == field)
+            && (self.fields.is_empty() || self.fields.iter().any(|f| f == field))
+    }
 }
 
 /// What the consumer may ask to have resolved back to records, and for
@@ -286,6 +309,23 @@ impl Terms {
                     "result kind {:?} reads input {n:?}, which the disclosure terms do not define",
                     job.kind
                 ));
+            }
+            if let Some(f) = job.fields.iter().find(|f| !d.fields.contains(f)) {
+                return bad(format!(
+                    "result kind {:?} discloses field {f:?}, which is not a disclosure field",
+                    job.kind
+                ));
+            }
+            if let Some(c) = &job.candidates {
+                match d.job(c) {
+                    Some(cand) if cand.kind != job.kind && cand.candidates.is_none() => {}
+                    _ => {
+                        return bad(format!(
+                            "result kind {:?} names candidates {c:?}, which must be another agreed job with no candidates of its own",
+                            job.kind
+                        ));
+                    }
+                }
             }
         }
         Ok(())

@@ -78,6 +78,8 @@ pub fn terms() -> Terms {
                 kind: "uninsured".into(),
                 expr: "(registry - other_province)".into(),
                 inputs: vec!["registry".into()],
+                fields: vec![],
+                candidates: None,
             }],
             max_records_per_epoch: 100,
         },

@@ -169,6 +169,7 @@ pub fn fixed_commitment() -> &'static Signed<ResultCommitment> {
             sets: vec![],
             count: tokens.len() as u64,
             root: merkle::root(&token_leaves(&tokens)),
+            ministry: None,
         };
         Signed::sign(&consumer(), &c).unwrap()
     })
@@ -342,6 +343,7 @@ pub fn requests() -> impl Strategy<Value = Request> {
                 proof: MultiProof::prove(&leaves, &idx).unwrap(),
                 indices: idx,
                 manifests: vec![signed_feed(&id(1), vec![], &[]).0],
+                candidates: Some(Box::new(commitment.clone())),
             })
         }),
         (checkpoints(), prop::option::of(any_u64())).prop_map(|((cp, seed, name), from)| {
