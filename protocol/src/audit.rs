@@ -180,6 +180,9 @@ pub enum Event {
         records: u64,
         /// SHA-256 of the encoded disclosure.
         digest: Hash,
+        /// Digest of the signed receipt for the ID numbers disclosed, if
+        /// `id_number` was among the fields.
+        receipt: Option<Hash>,
     },
     /// Records were received (consumer side).
     DisclosureReceived {
@@ -219,6 +222,12 @@ pub enum Event {
         found: u64,
         /// Whether this node answered (true) or asked (false).
         answered: bool,
+        /// Digest of the commitment to the candidates the query carried.
+        commitment: Hash,
+        /// Digest of the registry provider's disclosure receipt it carried.
+        receipt: Hash,
+        /// Digest of the ministry's signed answer.
+        answer: Hash,
     },
     /// A peer's checkpoint was witnessed (cosigned).
     Witnessed {

@@ -417,18 +417,89 @@ impl SignedKind for Disclosure {
     const TAG: &'static str = "dxmesh/disclosure/v1";
 }
 
-/// The ministry's signed answer to a ministry query: the national
-/// index records of the queried ID numbers (others were not found).
+/// A provider's signed receipt for the ID numbers it disclosed under a
+/// commitment: each disclosed token with its ID number, as an RFC 6962
+/// root over the sorted distinct pairs (leaf data: the 16 token bytes,
+/// then the 18 ID characters). A ministry answers only about ID numbers a
+/// receipt vouches for, so a comparator cannot ask it about anyone its
+/// registry provider did not disclose as a committed candidate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DisclosureReceipt {
+    /// The agreement the IDs were disclosed under.
+    pub agreement: AgreementId,
+    /// Epoch.
+    pub epoch: u64,
+    /// Who they were disclosed to.
+    pub consumer: PublicKey,
+    /// The result kind of the commitment.
+    pub result_kind: String,
+    /// Digest of the signed commitment they were disclosed under.
+    pub commitment: Hash,
+    /// Distinct (token, ID number) pairs.
+    pub count: u64,
+    /// RFC 6962 root over the sorted pairs.
+    pub root: Hash,
+}
+
+impl SignedKind for DisclosureReceipt {
+    const TAG: &'static str = "dxmesh/disclosure-receipt/v1";
+}
+
+/// The count and root of sorted, distinct (token, ID number) pairs, as a
+/// [`DisclosureReceipt`] states them.
+pub fn id_pairs_root(pairs: &[(IdToken, crate::id::IdNumber)]) -> (u64, Hash) {
+    let leaves: Vec<Hash> = pairs
+        .iter()
+        .map(|(t, id)| {
+            let mut leaf = [0u8; 34];
+            leaf[..16].copy_from_slice(&t.0);
+            leaf[16..].copy_from_slice(id.as_bytes());
+            crate::merkle::leaf_hash(&leaf)
+        })
+        .collect();
+    (pairs.len() as u64, crate::merkle::root(&leaves))
+}
+
+/// The distinct (token, ID number) pairs of a disclosure whose fields
+/// include `id_number`, sorted; values that are not a normalised ID number
+/// are left out.
+pub fn disclosed_id_pairs(d: &Disclosure) -> Vec<(IdToken, crate::id::IdNumber)> {
+    let Some(col) = d.fields.iter().position(|f| f == "id_number") else {
+        return Vec::new();
+    };
+    let mut pairs: Vec<(IdToken, crate::id::IdNumber)> = d
+        .records
+        .iter()
+        .filter_map(|r| {
+            let v = r.values.get(col)?;
+            crate::id::IdNumber::from_normalised(v.as_bytes())
+                .ok()
+                .map(|id| (r.token, id))
+        })
+        .collect();
+    pairs.sort_unstable();
+    pairs.dedup();
+    pairs
+}
+
+/// The ministry's signed answer to a ministry query: the national index
+/// records of the queried ID numbers it found, each under the token the
+/// query paired it with (no ID number: the answer can be kept as evidence
+/// beside the comparator's token files).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MinistryAnswer {
     /// Agreement the query was made under.
     pub agreement: AgreementId,
     /// Epoch.
     pub epoch: u64,
+    /// Digest of the commitment to the candidates the query carried.
+    pub commitment: Hash,
+    /// Digest of the disclosure receipt the query carried.
+    pub receipt: Hash,
     /// Field names of `values`.
     pub fields: Vec<String>,
-    /// Records found: ID and field values.
-    pub found: Vec<(crate::id::IdNumber, Vec<String>)>,
+    /// Records found: the token the ID was asked with, and field values.
+    pub found: Vec<(IdToken, Vec<String>)>,
     /// IDs asked for.
     pub asked: u64,
     /// When.

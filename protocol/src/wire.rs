@@ -11,7 +11,7 @@ use crate::agreement::negotiation::Step;
 use crate::agreement::terms::AgreementId;
 use crate::codec::{self, CodecError};
 use crate::commitment::{MultiProof, ResultCommitment};
-use crate::feed::{Disclosure, Manifest};
+use crate::feed::{Disclosure, DisclosureReceipt, Manifest};
 use crate::hash::Hash;
 use crate::identity::PublicKey;
 use crate::roster::{Admission, Roster};
@@ -77,10 +77,14 @@ pub enum Request {
         epoch: u64,
         /// Fields wanted (e.g. `province_code`, `insurance_type`).
         fields: Vec<String>,
-        /// ID numbers (the comparator holds them legitimately: disclosed results).
-        ids: Vec<crate::id::IdNumber>,
+        /// ID numbers, each with the token it was disclosed for, sorted and
+        /// distinct: exactly the pairs of `receipt`.
+        ids: Vec<(IdToken, crate::id::IdNumber)>,
         /// The comparator's commitment to the candidates these IDs are of.
         commitment: Signed<ResultCommitment>,
+        /// The registry provider's receipt for these IDs, disclosed under
+        /// `commitment`.
+        receipt: Box<Signed<DisclosureReceipt>>,
     },
     /// "Witness my log": the sender's newest signed checkpoint, with a
     /// consistency proof from the size this peer last cosigned.
@@ -181,8 +185,11 @@ pub enum Response {
     },
     /// The provider's signed answer to a disclosure request.
     Disclosed {
-        /// The disclosure.
+        /// The provider's signed disclosure.
         disclosure: Signed<Disclosure>,
+        /// The provider's signed receipt for the ID numbers disclosed, if
+        /// `id_number` was asked for.
+        receipt: Option<Box<Signed<DisclosureReceipt>>>,
     },
     /// The group master key (sent only over the authenticated, encrypted mesh).
     GroupKey {

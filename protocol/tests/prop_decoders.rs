@@ -112,8 +112,13 @@ fn use_request(r: &Request) {
                 let _ = req.proof.verify(c.count, &items, &c.root);
             }
         }
-        Request::MinistryQuery { commitment, .. } => {
+        Request::MinistryQuery {
+            commitment,
+            receipt,
+            ..
+        } => {
             let _ = commitment.verify();
+            let _ = receipt.verify();
         }
         Request::Witness { note, proof } => {
             use_note(note);
@@ -132,8 +137,12 @@ fn use_response(r: &Response) {
         Response::StepRefused { transcript, .. } => use_transcript(transcript),
         Response::Transcripts { transcripts } => transcripts.iter().for_each(|t| use_transcript(t)),
         Response::PullGranted { manifest } => use_manifest(manifest),
-        Response::Disclosed { disclosure } => {
+        Response::Disclosed {
+            disclosure,
+            receipt,
+        } => {
             let _ = disclosure.verify().map(|d| d.at.to_string());
+            let _ = receipt.as_ref().map(|r| r.verify());
         }
         Response::Ministry { answer } => {
             let _ = answer.verify().map(|a| a.at.to_string());

@@ -5,15 +5,18 @@
 //! check removed (with `dxmesh disclose`, and by hand as the final kind); and it re-signs the candidates as a final result that
 //! skips the ministry. The registry provider, whose agreement makes the
 //! candidates their own job (ID numbers only) and has the final result
-//! name them, refuses each and logs the refusal.
+//! name them, refuses each and logs the refusal. The ministry, asked about
+//! ID numbers, answers only those the registry vouched for.
 
 use dxmesh_node::compare::commit::{Committed, input_manifests};
 use dxmesh_protocol::agreement::Refusal;
 use dxmesh_protocol::commitment::{CommittedInput, CommittedSet, LeafTree, ResultCommitment};
-use dxmesh_protocol::feed::Chunk;
+use dxmesh_protocol::feed::{Chunk, DisclosureReceipt};
+use dxmesh_protocol::id::IdNumber;
 use dxmesh_protocol::signed::Signed;
+use dxmesh_protocol::token::IdToken;
 use dxmesh_protocol::wire::{Request, Response};
-use dxmesh_tests::{raw_request, registry_terms, setup};
+use dxmesh_tests::{day, raw_request, registry_terms, setup};
 
 const BIN: &str = env!("CARGO_BIN_EXE_dxmesh-under-test");
 
@@ -124,4 +127,161 @@ fn the_candidates_commitment_copied_over_the_final_one_discloses_nothing() {
         "{e}"
     );
     s.provider_recorded("commitment_invalid");
+}
+/// The terms of the ministry's national index for the comparator: its one
+/// job is the candidates `registry`, at most `quota` IDs per epoch.
+fn national_terms(quota: u64) -> String {
+    format!(
+        r#"dataset = "national"
+token_group = "national"
+purpose_code = "registration/ministry-check"
+purpose = "Remove residents insured in another province from the outreach list."
+not_before = "{from}"
+not_after = "{until}"
+retention_days = 90
+fields = [ {{ name = "id_number", treatment = "token" }} ]
+rows = []
+[cycle]
+period = "daily"
+anchor = "{from}"
+window = "P1D"
+max_pulls = 1
+[disclosure]
+fields = ["province_code", "insurance_type"]
+max_records_per_epoch = {quota}
+[disclosure.inputs.registry]
+dataset = "registry"
+provider = "public_security"
+[[disclosure.jobs]]
+kind = "ministry_query"
+expr = "registry"
+"#,
+        from = day(-1),
+        until = day(365),
+    )
+}
+
+/// The ministry answers only about ID numbers the registry provider
+/// disclosed under the candidates' commitment, by its signed receipt: a
+/// comparator that adds an ID of its own choosing, vouches for IDs itself,
+/// or carries a commitment of its own making with a large count (the
+/// enumeration of the national index) is refused, and the ministry records
+/// each refusal. Beyond the receipt, the agreed job and the committed
+/// count still bound what is asked in an epoch.
+#[test]
+fn the_ministry_answers_only_ids_the_registry_vouched_for() {
+    let (mut s, rows) = setup(BIN, 50, &registry_terms(2, 10_000));
+    s.mesh.install(&s.min, &[&s.mesh.path().join("roster-v1")]);
+    let far = dxmesh_protocol::date::Date::new(2100, 1, 1).unwrap();
+    let id_of = |raw: &str| dxmesh_protocol::id::normalise(raw, far).unwrap();
+    let mut csv = String::from("id_number,province_code,insurance_type\n");
+    for r in &rows {
+        csv.push_str(&format!("{},11,enterprise_pension\n", r.id));
+    }
+    std::fs::write(s.mesh.path().join("national.csv"), csv).unwrap();
+    s.mesh.import("min", "national", "national.csv");
+    std::fs::write(s.mesh.path().join("national.toml"), national_terms(100)).unwrap();
+    dxmesh_tests::edit_config(
+        &s.min.dir,
+        "bootstrap = []",
+        &format!("bootstrap = [\"{}\"]", s.pcmp.addr()),
+    );
+    let mut pmin = s.mesh.start(&s.min);
+    pmin.wait_for("the comparator", std::time::Duration::from_secs(30), |st| {
+        !st.connected.is_empty()
+    });
+    let min_peer = s.min.peer_id.clone();
+    let (_, national) = dxmesh_tests::agree(
+        &mut s.pcmp,
+        &mut pmin,
+        &min_peer,
+        &s.mesh.path().join("national.toml"),
+        "active",
+    );
+    let national: [u8; 32] = hex::decode(&national).unwrap().try_into().unwrap();
+    // The comparator's committed result, and the registry's disclosure of
+    // the ID numbers of two of its tokens, with the receipt.
+    s.pps.cli(&["publish"]);
+    s.pcmp.cli(&["pull", "--agreement", &s.agreement[..12]]);
+    s.commit_results();
+    let data = s.cmp.dir.join("data");
+    let committed = Committed::load(&data, 1, "uninsured").unwrap().unwrap();
+    let registry: [u8; 32] = hex::decode(&s.agreement).unwrap().try_into().unwrap();
+    let request = committed
+        .request(registry, &["id_number".to_string()], &committed.tokens[..2])
+        .unwrap();
+    let cmp_key = s.cmp.dir.join("node.key");
+    let Response::Disclosed {
+        disclosure,
+        receipt: Some(receipt),
+    } = raw_request(&cmp_key, &s.pps.addr(), Request::Disclose(request)).unwrap()
+    else {
+        panic!("the registry disclosed no ID numbers with a receipt");
+    };
+    let pairs = dxmesh_protocol::feed::disclosed_id_pairs(&disclosure.verify().unwrap());
+    assert_eq!(pairs.len(), 2);
+    let key = |node: &dxmesh_tests::NodeDir| {
+        dxmesh_node::base::keyfile::read_identity(&node.dir.join("node.key")).unwrap()
+    };
+    let ask = |ids: &[(IdToken, IdNumber)], commitment: &Signed<ResultCommitment>, receipt| {
+        let r = raw_request(
+            &cmp_key,
+            &pmin.addr(),
+            Request::MinistryQuery {
+                agreement: national,
+                epoch: 1,
+                fields: vec!["province_code".into(), "insurance_type".into()],
+                ids: ids.to_vec(),
+                commitment: commitment.clone(),
+                receipt: Box::new(receipt),
+            },
+        )
+        .unwrap();
+        match r {
+            Response::Ministry { answer } => {
+                format!("answered {}", answer.verify().unwrap().found.len())
+            }
+            Response::Denied { refusal } => refusal.code().to_string(),
+            other => format!("{other:?}"),
+        }
+    };
+    let honest = &committed.signed;
+    assert_eq!(ask(&pairs, honest, (*receipt).clone()), "answered 2");
+    // Asked again unchanged (a comparator that crashed): answered again.
+    assert_eq!(ask(&pairs, honest, (*receipt).clone()), "answered 2");
+    // One ID more than the registry vouched for.
+    let stranger = rows
+        .iter()
+        .map(|r| id_of(&r.raw_id))
+        .find(|id| !pairs.iter().any(|(_, p)| p == id))
+        .unwrap();
+    let mut more = pairs.clone();
+    more.push((IdToken([0xFF; 16]), stranger));
+    assert_eq!(ask(&more, honest, (*receipt).clone()), "not_in_commitment");
+    // IDs the comparator vouches for itself.
+    let (count, root) = dxmesh_protocol::feed::id_pairs_root(&more);
+    let own: DisclosureReceipt = dxmesh_protocol::codec::decode(receipt.body()).unwrap();
+    let forged = Signed::sign(
+        &key(&s.cmp),
+        &DisclosureReceipt {
+            count,
+            root,
+            ..own.clone()
+        },
+    )
+    .unwrap();
+    assert_eq!(ask(&more, honest, forged), "commitment_invalid");
+    // A commitment of the comparator's own making, declaring 40,000
+    // candidates under a random root, with the real receipt.
+    let mut big: ResultCommitment = dxmesh_protocol::codec::decode(honest.body()).unwrap();
+    (big.count, big.root) = (40_000, [0x5A; 32]);
+    let big = Signed::sign(&key(&s.cmp), &big).unwrap();
+    assert_eq!(ask(&pairs, &big, (*receipt).clone()), "commitment_invalid");
+    for code in ["not_in_commitment", "commitment_invalid"] {
+        pmin.wait_for(
+            &format!("a `{code}` refusal"),
+            std::time::Duration::from_secs(20),
+            |st| st.refusals.iter().any(|r| r.reason.contains(code)),
+        );
+    }
 }

@@ -145,6 +145,81 @@ fn the_demo_finds_exactly_the_expected_results_and_leaves_no_process() {
     );
     let left = processes_mentioning(dir.to_str().unwrap());
     assert!(left.is_empty(), "processes left behind: {left:?}");
+    a_final_result_without_the_ministrys_answer_does_not_recompute(&dir);
+}
+
+/// The comparator re-signs its final `uninsured` result as if the
+/// ministry had found nobody insured elsewhere (its `other_province`
+/// empty), once naming no ministry answer and once naming the answers it
+/// got, and puts both in its evidence: recompute, given the ministry's
+/// bundle, names the answer left out, the set that is not what the
+/// ministry's answers give, and the results that do not recompute.
+fn a_final_result_without_the_ministrys_answer_does_not_recompute(dir: &Path) {
+    use dxmesh_protocol::commitment::{CommittedSet, ResultCommitment, set_root};
+    let data = dir.join("nodes/comparator/data");
+    let kept = dxmesh_node::compare::commit::Committed::load(&data, 0, "uninsured")
+        .unwrap()
+        .unwrap();
+    let key =
+        dxmesh_node::base::keyfile::read_identity(&dir.join("nodes/comparator/node.key")).unwrap();
+    for drop_answers in [true, false] {
+        let mut statement: ResultCommitment =
+            dxmesh_protocol::codec::decode(kept.signed.body()).unwrap();
+        let basis = statement
+            .ministry
+            .as_mut()
+            .expect("the final result names its basis");
+        assert!(!basis.answers.is_empty());
+        if drop_answers {
+            basis.answers.clear();
+        }
+        let (count, root) = set_root(&[]);
+        statement.sets = vec![CommittedSet {
+            name: "other_province".into(),
+            count,
+            root,
+        }];
+        let forged = dxmesh_protocol::signed::Signed::sign(&key, &statement).unwrap();
+        let file = dir.join(format!(
+            "audit/comparator/commitments/0-{}.commitment",
+            dxmesh_protocol::hex(&forged.digest())
+        ));
+        std::fs::write(&file, dxmesh_protocol::codec::encode(&forged).unwrap()).unwrap();
+    }
+    let mut args: Vec<String> = [
+        "audit",
+        "recompute",
+        "--bundle",
+        "audit/comparator",
+        "--feeds",
+    ]
+    .map(String::from)
+    .to_vec();
+    args.push(data.display().to_string());
+    for b in [
+        "public_security",
+        "civil_affairs",
+        "health",
+        "disabled_federation",
+        "hr",
+        "ministry",
+    ] {
+        args.extend(["--provider".to_string(), format!("audit/{b}")]);
+    }
+    let out = std::process::Command::new(BIN)
+        .args(&args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{text}");
+    for needle in [
+        "an answer the basis leaves out",
+        "its other_province set is not what the ministry's answers give",
+        "the committed root is not the root of the recomputed result",
+    ] {
+        assert!(text.contains(needle), "{needle}: {text}");
+    }
 }
 
 fn read_csv(path: &Path) -> Vec<BTreeMap<String, String>> {

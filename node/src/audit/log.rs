@@ -419,8 +419,9 @@ pub struct BundleNode {
 }
 
 /// The folders of an evidence bundle.
-const BUNDLE_FOLDERS: [&str; 9] = [
+const BUNDLE_FOLDERS: [&str; 10] = [
     "commitments",
+    "answers",
     "checkpoints",
     "cosignatures",
     "witnessed",
@@ -609,23 +610,31 @@ fn export_manifests(data_dir: &Path, bundle: &BundleOut<'_>) -> Result<(), Audit
 }
 
 /// Writes every signed result commitment the node made (a comparator's),
-/// as `commitments/<epoch>-<digest>.commitment`; `dxmesh audit recompute`
-/// checks each against the feeds.
+/// as `commitments/<epoch>-<digest>.commitment`, and every signed ministry
+/// answer it kept (tokens and province codes, no ID number), as
+/// `answers/<epoch>-<digest>.answer`; `dxmesh audit recompute` checks each
+/// commitment against the feeds and each `other_province` against the
+/// answers.
 fn export_commitments(data_dir: &Path, bundle: &BundleOut<'_>) -> Result<(), AuditLogError> {
     let Ok(epochs) = std::fs::read_dir(data_dir.join("commitments")) else {
         return Ok(());
     };
     for e in epochs.flatten() {
-        let Ok(files) = std::fs::read_dir(e.path().join(crate::compare::commit::ALL)) else {
-            continue;
-        };
-        for f in files.flatten() {
-            let name = f.file_name().to_string_lossy().into_owned();
-            if name.ends_with(".commitment")
-                && let Ok(bytes) = std::fs::read(f.path())
-            {
-                let epoch = e.file_name().to_string_lossy().into_owned();
-                bundle.write(&format!("commitments/{epoch}-{name}"), &bytes)?;
+        let epoch = e.file_name().to_string_lossy().into_owned();
+        for (folder, ext, out) in [
+            (crate::compare::commit::ALL, ".commitment", "commitments"),
+            (crate::compare::commit::ANSWERS, ".answer", "answers"),
+        ] {
+            let Ok(files) = std::fs::read_dir(e.path().join(folder)) else {
+                continue;
+            };
+            for f in files.flatten() {
+                let name = f.file_name().to_string_lossy().into_owned();
+                if name.ends_with(ext)
+                    && let Ok(bytes) = std::fs::read(f.path())
+                {
+                    bundle.write(&format!("{out}/{epoch}-{name}"), &bytes)?;
+                }
             }
         }
     }

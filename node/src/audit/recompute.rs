@@ -26,9 +26,9 @@ use dxmesh_protocol::agreement::{Negotiation, Step, Terms};
 use dxmesh_protocol::audit::{Entry, Event};
 use dxmesh_protocol::codec;
 use dxmesh_protocol::commitment::{ResultCommitment, set_root};
-use dxmesh_protocol::feed::Manifest;
+use dxmesh_protocol::feed::{Manifest, MinistryAnswer};
 use dxmesh_protocol::hash::Hash;
-use dxmesh_protocol::roster::Roster;
+use dxmesh_protocol::roster::{Member, Role, Roster};
 use dxmesh_protocol::signed::Signed;
 use dxmesh_protocol::token::IdToken;
 use serde::Serialize;
@@ -123,7 +123,11 @@ pub fn recompute(bundle: &Path, feeds: &Path, providers: &[PathBuf]) -> Result<R
     let departments = departments(bundle);
     let mut report = Recompute::default();
     let mut held = BTreeSet::new();
-    let all = bundle_commitments(bundle, &comparator);
+    let basis = Basis {
+        commitments: bundle_commitments(bundle, &comparator),
+        answers: bundle_answers(bundle, &members(bundle)),
+        logged: ministry_answers_logged(providers)?,
+    };
     for path in sorted_files(&bundle.join("commitments")) {
         let name = path
             .file_name()
@@ -149,7 +153,7 @@ pub fn recompute(bundle: &Path, feeds: &Path, providers: &[PathBuf]) -> Result<R
                     departments: &departments,
                 };
                 let mut checked = check_one(&name, &c, &known, feeds);
-                checked.problems.extend(basis_problems(&c, &all));
+                checked.problems.extend(basis.problems(&c));
                 checked
             }
             Err(e) => Checked {
@@ -178,42 +182,140 @@ fn bundle_commitments(
         .collect()
 }
 
-/// What is wrong with a commitment's `other_province` and its ministry
-/// basis: a non-empty set needs a basis; a basis names a commitment to
-/// candidates of the same epoch that the bundle holds, with no basis of its
-/// own and an empty `other_province`, at least as large as the result and
-/// the set taken from it.
-fn basis_problems(c: &ResultCommitment, all: &BTreeMap<Hash, ResultCommitment>) -> Vec<String> {
-    let Some(basis) = &c.ministry else {
-        return match c.other_province_count() {
-            0 => Vec::new(),
-            n => vec![format!(
-                "it subtracts {n} tokens as insured in another province but names no ministry answer they came from"
-            )],
+/// What a commitment's ministry basis is checked against: the bundle's
+/// commitments and ministry answers, and the answers the ministry logged
+/// (in the bundles given as `--provider`) by the candidates' commitment
+/// they were about.
+struct Basis {
+    commitments: BTreeMap<Hash, ResultCommitment>,
+    answers: BTreeMap<Hash, MinistryAnswer>,
+    logged: BTreeMap<Hash, BTreeSet<Hash>>,
+}
+
+impl Basis {
+    /// What is wrong with a commitment's `other_province` and its ministry
+    /// basis: a non-empty set needs a basis; a basis names a commitment to
+    /// candidates of the same epoch that the bundle holds, with no basis of
+    /// its own and an empty `other_province`, at least as large as the
+    /// result and the set; every answer it names is in the bundle, signed
+    /// by the ministry, about those candidates; every answer the ministry
+    /// logged about them is named; and the set is exactly the tokens those
+    /// answers place in another province with one of the basis' insurance
+    /// types.
+    fn problems(&self, c: &ResultCommitment) -> Vec<String> {
+        let Some(basis) = &c.ministry else {
+            return match c.other_province_count() {
+                0 => Vec::new(),
+                n => vec![format!(
+                    "it subtracts {n} tokens as insured in another province but names no ministry answer they came from"
+                )],
+            };
         };
-    };
-    let Some(cand) = all.get(&basis.candidates) else {
-        return vec![format!(
-            "the candidates commitment {} it names is not in the bundle",
-            dxmesh_protocol::hex(&basis.candidates)
-        )];
-    };
-    let mut out = Vec::new();
-    if cand.epoch != c.epoch || cand.ministry.is_some() || cand.other_province_count() != 0 {
-        out.push(format!(
-            "the candidates commitment it names ({} of epoch {}) is not a commitment to candidates of this epoch",
-            cand.result_kind, cand.epoch
-        ));
+        let Some(cand) = self.commitments.get(&basis.candidates) else {
+            return vec![format!(
+                "the candidates commitment {} it names is not in the bundle",
+                dxmesh_protocol::hex(&basis.candidates)
+            )];
+        };
+        let mut out = Vec::new();
+        if cand.epoch != c.epoch || cand.ministry.is_some() || cand.other_province_count() != 0 {
+            out.push(format!(
+                "the candidates commitment it names ({} of epoch {}) is not a commitment to candidates of this epoch",
+                cand.result_kind, cand.epoch
+            ));
+        }
+        if c.count > cand.count || c.other_province_count() > cand.count {
+            out.push(format!(
+                "it states {} results and {} insured in another province, but only {} candidates",
+                c.count,
+                c.other_province_count(),
+                cand.count
+            ));
+        }
+        let mut elsewhere = BTreeSet::new();
+        for d in &basis.answers {
+            let Some(a) = self.answers.get(d) else {
+                out.push(format!(
+                    "the ministry answer {} it names is not in the bundle (or not signed by the ministry)",
+                    dxmesh_protocol::hex(d)
+                ));
+                continue;
+            };
+            if a.commitment != basis.candidates || a.epoch != c.epoch {
+                out.push(format!(
+                    "the ministry answer {} is about another commitment or epoch",
+                    dxmesh_protocol::hex(d)
+                ));
+            }
+            let col = |name: &str| a.fields.iter().position(|f| f == name);
+            let (Some(p), Some(t)) = (col("province_code"), col("insurance_type")) else {
+                out.push("a ministry answer lacks province_code or insurance_type".into());
+                continue;
+            };
+            elsewhere.extend(a.found.iter().filter_map(|(token, values)| {
+                let province = values.get(p)?;
+                let kind = values.get(t)?;
+                (province != &basis.home_province && basis.insurance_types.contains(kind))
+                    .then_some(*token)
+            }));
+        }
+        for d in self.logged.get(&basis.candidates).into_iter().flatten() {
+            if !basis.answers.contains(d) {
+                out.push(format!(
+                    "the ministry logged answering about these candidates ({}), an answer the basis leaves out",
+                    dxmesh_protocol::hex(d)
+                ));
+            }
+        }
+        let derived: Vec<IdToken> = elsewhere.into_iter().collect();
+        let committed = c.sets.iter().find(|s| s.name == "other_province");
+        if committed.map(|s| (s.count, s.root)) != Some(set_root(&derived)) {
+            out.push(format!(
+                "its other_province set is not what the ministry's answers give ({} tokens insured in another province)",
+                derived.len()
+            ));
+        }
+        out
     }
-    if c.count > cand.count || c.other_province_count() > cand.count {
-        out.push(format!(
-            "it states {} results and {} insured in another province, but only {} candidates",
-            c.count,
-            c.other_province_count(),
-            cand.count
-        ));
+}
+
+/// Every ministry answer in the bundle (`answers/`) signed by a roster
+/// member whose role is `ministry`, by digest.
+fn bundle_answers(
+    bundle: &Path,
+    members: &BTreeMap<dxmesh_protocol::identity::PublicKey, Member>,
+) -> BTreeMap<Hash, MinistryAnswer> {
+    sorted_files(&bundle.join("answers"))
+        .into_iter()
+        .filter_map(|f| std::fs::read(f).ok())
+        .filter_map(|b| codec::decode::<Signed<MinistryAnswer>>(&b).ok())
+        .filter(|s| {
+            members
+                .get(s.signer())
+                .is_some_and(|m| m.role == Role::Ministry)
+        })
+        .filter_map(|s| s.verify().ok().map(|a| (s.digest(), a)))
+        .collect()
+}
+
+/// The answers the ministry logged (`ministry_query`, answered) in the
+/// given bundles, by the candidates' commitment they were about.
+fn ministry_answers_logged(bundles: &[PathBuf]) -> Result<BTreeMap<Hash, BTreeSet<Hash>>, String> {
+    let mut out: BTreeMap<Hash, BTreeSet<Hash>> = BTreeMap::new();
+    for b in bundles {
+        for event in events(b)? {
+            if let Event::MinistryQuery {
+                answered: true,
+                commitment,
+                answer,
+                ..
+            } = event
+            {
+                out.entry(commitment).or_default().insert(answer);
+            }
+        }
     }
-    out
+    Ok(out)
 }
 
 /// The commitments logged as signed (in the comparator's bundle) or as
@@ -445,18 +547,21 @@ fn extra_tokens(feeds: &Path, c: &ResultCommitment, recomputed: &[IdToken]) -> V
 
 /// The department of every member of the bundle's newest roster version.
 fn departments(bundle: &Path) -> BTreeMap<dxmesh_protocol::identity::PublicKey, String> {
+    members(bundle)
+        .into_iter()
+        .map(|(k, m)| (k, m.department))
+        .collect()
+}
+
+/// Every member of the bundle's newest roster version.
+fn members(bundle: &Path) -> BTreeMap<dxmesh_protocol::identity::PublicKey, Member> {
     sorted_files(&bundle.join("roster"))
         .into_iter()
         .filter_map(|f| std::fs::read(f).ok())
         .filter_map(|b| codec::decode::<Signed<Roster>>(&b).ok())
         .filter_map(|s| codec::decode::<Roster>(s.body()).ok())
         .max_by_key(|r| r.version)
-        .map(|r| {
-            r.members
-                .into_iter()
-                .map(|m| (m.public_key, m.department))
-                .collect()
-        })
+        .map(|r| r.members.into_iter().map(|m| (m.public_key, m)).collect())
         .unwrap_or_default()
 }
 

@@ -19,7 +19,7 @@ use crate::pull::pulls::FeedReader;
 use dxmesh_protocol::agreement::{AgreementId, Refusal, Terms};
 use dxmesh_protocol::audit::Event;
 use dxmesh_protocol::commitment::{LeafTree, MinistryBasis, ResultCommitment};
-use dxmesh_protocol::feed::{Disclosure, MinistryAnswer};
+use dxmesh_protocol::feed::{Disclosure, DisclosureReceipt, MinistryAnswer};
 use dxmesh_protocol::id::IdNumber;
 use dxmesh_protocol::signed::Signed;
 use dxmesh_protocol::token::IdToken;
@@ -51,10 +51,12 @@ pub enum Op {
         epoch: u64,
         /// The fields of the national index asked for.
         fields: Vec<String>,
-        /// The candidates' ID numbers.
-        ids: Vec<IdNumber>,
+        /// The candidates' ID numbers, each with its token (sorted).
+        ids: Vec<(IdToken, IdNumber)>,
         /// The commitment to the candidates.
         commitment: Signed<ResultCommitment>,
+        /// The registry provider's receipt for exactly these IDs.
+        receipt: Box<Signed<DisclosureReceipt>>,
     },
     /// Append an event to the node's audit log (answered once it is durable).
     Log(dxmesh_protocol::audit::Event),
@@ -66,8 +68,9 @@ pub enum Op {
 pub enum OpOut {
     /// The feed is pulled and verified.
     Pulled,
-    /// The provider's signed disclosure.
-    Disclosure(Disclosure),
+    /// The provider's signed disclosure (verified), with its receipt for
+    /// the ID numbers disclosed, if `id_number` was asked for.
+    Disclosure(Box<(Disclosure, Option<Signed<DisclosureReceipt>>)>),
     /// The ministry's signed answer, and its body (verified).
     Ministry(Box<(Signed<MinistryAnswer>, MinistryAnswer)>),
     /// The event is in the audit log.
@@ -154,8 +157,21 @@ async fn pass(
     .map_err(CycleError::PassThread)?
 }
 
-/// Each disclosed token's records, or the provider's refusal.
-type DisclosedRecords = Result<Vec<(IdToken, Vec<String>)>, Refusal>;
+/// What the provider disclosed over every batch: each token's records,
+/// and each batch's (token, ID number) pairs with the provider's receipt
+/// for them (if `id_number` was asked for).
+#[derive(Default)]
+struct Batches {
+    records: Vec<(IdToken, Vec<String>)>,
+    receipts: Vec<Vouched>,
+}
+
+/// A batch's disclosed (token, ID number) pairs and the provider's signed
+/// receipt for them.
+type Vouched = (Vec<(IdToken, IdNumber)>, Signed<DisclosureReceipt>);
+
+/// What the provider disclosed, or its refusal.
+type DisclosedRecords = Result<Batches, Refusal>;
 
 /// Asks the provider of `terms` to disclose `fields` of `tokens` (sorted,
 /// all in `committed`) in batches, each bound to the commitment.
@@ -166,12 +182,13 @@ async fn disclose_all(
     tokens: &[IdToken],
     committed: &Committed,
 ) -> Result<DisclosedRecords, CycleError> {
-    let mut out = Vec::new();
+    let mut out = Batches::default();
     for batch in tokens.chunks(BATCH) {
         let request = committed.request(terms.id(), fields, batch)?;
         let (epoch, kind) = (request.epoch, request.result_kind.clone());
         match handle.ask(Op::Disclose(request)).await? {
-            OpOut::Disclosure(d) => {
+            OpOut::Disclosure(answer) => {
+                let (d, receipt) = *answer;
                 // Only what was asked: these fields of these tokens, under
                 // this agreement, epoch and result kind.
                 if d.fields != fields
@@ -184,7 +201,12 @@ async fn disclose_all(
                 {
                     return Err(CycleError::OtherFields);
                 }
-                out.extend(d.records.into_iter().map(|r| (r.token, r.values)));
+                if let Some(r) = receipt {
+                    out.receipts
+                        .push((dxmesh_protocol::feed::disclosed_id_pairs(&d), r));
+                }
+                out.records
+                    .extend(d.records.into_iter().map(|r| (r.token, r.values)));
             }
             OpOut::Refused(refusal) => return Ok(Err(refusal)),
             _ => {}
@@ -426,7 +448,6 @@ impl Cycle {
         // Only the ID numbers: a candidate the ministry finds insured in
         // another province is no result, and nothing more of it is asked.
         let fields = vec!["id_number".to_string()];
-        let id_col = 0;
         let stem = format!("{}.candidates", m.candidates);
         let kind = m.candidates_kind();
         let committed = self
@@ -444,21 +465,14 @@ impl Cycle {
             code: refusal.code(),
             refusal,
         })?;
-        let mut token_of: BTreeMap<IdNumber, IdToken> = BTreeMap::new();
         let mut disclosed = Disclosed::default();
-        for (tok, values) in recs {
-            if let Some(id) = values.get(id_col).and_then(|v| {
-                dxmesh_protocol::id::normalise(v, dxmesh_protocol::date::Date::new(9999, 12, 31)?)
-                    .ok()
-            }) {
-                token_of.insert(id, tok);
-            }
+        for (tok, values) in recs.records {
             disclosed.rows.entry(tok).or_default().push(values);
         }
         disclosed.key = Some((m.id_source.clone(), fields));
-        let ids: Vec<IdNumber> = token_of.keys().copied().collect();
+        let ids_queried: u64 = recs.receipts.iter().map(|(p, _)| p.len() as u64).sum();
         let (found, elsewhere, answers) = self
-            .ask_ministry(m, ministry, &ids, &token_of, &committed.signed)
+            .ask_ministry(m, ministry, recs.receipts, &committed.signed)
             .await?;
         let mut answer_digests = Vec::with_capacity(answers.len());
         for a in &answers {
@@ -474,7 +488,7 @@ impl Cycle {
         )?;
         let summary = MinistrySummary {
             candidates: first.candidates.len() as u64,
-            ids_queried: ids.len() as u64,
+            ids_queried,
             found_in_national_index: found,
             removed_other_province: other_province.len() as u64,
         };
@@ -494,52 +508,63 @@ impl Cycle {
         })
     }
 
-    /// Asks the ministry about `ids` in batches; returns how many it found,
-    /// the tokens of those insured, with one of the job's insurance types,
-    /// in a province other than this one, and the ministry's signed
-    /// answers.
+    /// Asks the ministry about the candidates' ID numbers, a query per
+    /// disclosed batch, each with the registry provider's receipt for it;
+    /// returns how many it found, the tokens of those insured, with one of
+    /// the job's insurance types, in a province other than this one, and
+    /// the ministry's signed answers.
     async fn ask_ministry(
         &self,
         m: &MinistrySpec,
         ministry: &Terms,
-        ids: &[IdNumber],
-        token_of: &BTreeMap<IdNumber, IdToken>,
+        batches: Vec<Vouched>,
         commitment: &Signed<ResultCommitment>,
     ) -> Result<(u64, BTreeSet<IdToken>, Vec<Signed<MinistryAnswer>>), CycleError> {
         let fields = vec!["province_code".to_string(), "insurance_type".to_string()];
         let mut found = 0u64;
         let mut elsewhere = BTreeSet::new();
         let mut answers = Vec::new();
-        for batch in ids.chunks(BATCH) {
+        for (ids, receipt) in batches {
+            let sent = (commitment.digest(), receipt.digest());
+            let asked: BTreeSet<IdToken> = ids.iter().map(|(t, _)| *t).collect();
             let answer = self
                 .handle
                 .ask(Op::Ministry {
                     agreement: ministry.id(),
                     epoch: self.epoch,
                     fields: fields.clone(),
-                    ids: batch.to_vec(),
+                    ids,
                     commitment: commitment.clone(),
+                    receipt: Box::new(receipt),
                 })
                 .await?;
             let OpOut::Ministry(answer) = answer else {
                 continue;
             };
             let (signed, a) = *answer;
+            if (a.commitment, a.receipt) != sent || a.found.iter().any(|(t, _)| !asked.contains(t))
+            {
+                return Err(CycleError::OtherAnswer);
+            }
             answers.push(signed);
             found += a.found.len() as u64;
-            for (id, values) in a.found {
-                let province = values.first().map(String::as_str).unwrap_or("");
-                let kind = values.get(1).map(String::as_str).unwrap_or("");
-                if province != m.home_province
-                    && m.insurance_types.iter().any(|t| t == kind)
-                    && let Some(tok) = token_of.get(&id)
-                {
-                    elsewhere.insert(*tok);
-                }
-            }
+            elsewhere.extend(
+                a.found
+                    .iter()
+                    .filter(|(_, values)| insured_elsewhere(m, values))
+                    .map(|(t, _)| *t),
+            );
         }
         Ok((found, elsewhere, answers))
     }
+}
+
+/// Whether a ministry answer's values (`province_code`, `insurance_type`)
+/// say insured, with one of the job's insurance types, in another province.
+pub fn insured_elsewhere(m: &MinistrySpec, values: &[String]) -> bool {
+    let province = values.first().map(String::as_str).unwrap_or("");
+    let kind = values.get(1).map(String::as_str).unwrap_or("");
+    province != m.home_province && m.insurance_types.iter().any(|t| t == kind)
 }
 
 /// After stage 2: the ministry's answer, if any.
@@ -670,7 +695,7 @@ impl Counted {
         }
         if !ask.is_empty() {
             match disclose_all(&self.cx.handle, &b.terms, &d.fields, &ask, committed).await? {
-                Ok(recs) => rows.extend(recs),
+                Ok(recs) => rows.extend(recs.records),
                 Err(refusal) => return Ok(Err(refusal)),
             }
         }

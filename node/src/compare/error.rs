@@ -75,6 +75,9 @@ pub enum CycleError {
     /// A provider's disclosure holds other fields than the cycle asked for.
     #[error("the provider disclosed other records or fields than asked")]
     OtherFields,
+    /// The ministry's answer is not about the query the cycle sent.
+    #[error("the ministry answered another query than asked (another commitment, receipt or IDs)")]
+    OtherAnswer,
     /// A result file or `summary.json` could not be written.
     #[error("{path}: {source}", path = .path.display())]
     Io {

@@ -209,6 +209,7 @@ impl Node {
                 fields,
                 ids,
                 commitment,
+                receipt,
             } => {
                 let (provider, peer) = match self.connected_provider(&agreement, "ministry") {
                     Ok(p) => p,
@@ -225,6 +226,7 @@ impl Node {
                         fields,
                         ids,
                         commitment,
+                        receipt,
                     },
                     Pending::MinistryOp { provider, reply },
                 );
@@ -254,7 +256,7 @@ impl Node {
         }
         .map_err(|e| e.to_string());
         if let Ok(OpOut::Ministry(signed_and_answer)) = &r {
-            let a = &signed_and_answer.1;
+            let (signed, a) = &**signed_and_answer;
             self.log(dxmesh_protocol::audit::Event::MinistryQuery {
                 agreement: a.agreement,
                 epoch: a.epoch,
@@ -262,6 +264,9 @@ impl Node {
                 asked: a.asked,
                 found: a.found.len() as u64,
                 answered: false,
+                commitment: a.commitment,
+                receipt: a.receipt,
+                answer: signed.digest(),
             });
         }
         let _ = reply.send(r);

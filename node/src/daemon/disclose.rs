@@ -20,8 +20,9 @@ use crate::compare::cycle::OpOut;
 use crate::publish::store::{feed_dir, read_manifest};
 use dxmesh_protocol::agreement::{CommitmentCheck, DisclosureCheck, Refusal};
 use dxmesh_protocol::commitment::{ResultCommitment, RowScope};
-use dxmesh_protocol::feed::Disclosure;
+use dxmesh_protocol::feed::{Disclosure, DisclosureReceipt, disclosed_id_pairs, id_pairs_root};
 use dxmesh_protocol::identity::PublicKey;
+use dxmesh_protocol::signed::Signed;
 use dxmesh_protocol::wire::{DisclosureRequest, Request, Response};
 use libp2p::PeerId;
 use libp2p::request_response::ResponseChannel;
@@ -234,6 +235,7 @@ impl Node {
         let seed = *self.identity.seed();
         let label = self.label(&requester);
         tokio::task::spawn_blocking(move || {
+            let commitment = request.commitment.digest();
             let DisclosureRequest {
                 agreement,
                 epoch,
@@ -252,6 +254,7 @@ impl Node {
                 match crate::publish::disclose::disclose(&data_dir, &terms, epoch, &asked, now()) {
                     Ok(d) => {
                         let digest = dxmesh_protocol::feed::disclosure_digest(&d);
+                        let receipt = sign_receipt(&seed, &d, requester, commitment);
                         tracing::info!(
                             consumer = %label,
                             agreement = %dxmesh_protocol::hex(&agreement),
@@ -272,10 +275,12 @@ impl Node {
                                 requested: tokens.len() as u64,
                                 records: d.records.len() as u64,
                                 digest,
+                                receipt: receipt.as_ref().map(|r| r.digest()),
                             },
                         ));
                         signed_answer(&seed, &d, epoch, |disclosure| Response::Disclosed {
                             disclosure,
+                            receipt: receipt.map(Box::new),
                         })
                     }
                     Err(e) => {
@@ -300,21 +305,27 @@ impl Node {
         answer: Response,
     ) {
         let disclosure = match answer {
-            Response::Disclosed { disclosure } => {
-                disclosure
-                    .verify_by(&provider)
-                    .map_err(|e| PeerError::Unverified {
-                        what: "disclosure",
-                        problem: e.to_string(),
-                    })
-            }
+            Response::Disclosed {
+                disclosure,
+                receipt,
+            } => disclosure
+                .verify_by(&provider)
+                .map_err(|e| PeerError::Unverified {
+                    what: "disclosure",
+                    problem: e.to_string(),
+                })
+                .and_then(|d| {
+                    let receipt = receipt.map(|r| *r);
+                    check_receipt(&provider, &d, receipt.as_ref())?;
+                    Ok((d, receipt))
+                }),
             Response::Denied { refusal } => Err(PeerError::Refused {
                 role: "provider",
                 refusal,
             }),
             other => Err(PeerError::Unexpected(format!("{other:?}"))),
         };
-        let d = match (disclosure, reply) {
+        let ((d, receipt), reply) = match (disclosure, reply) {
             (Ok(d), reply) => (d, reply),
             // The cycle goes on without a refused result (typed, so it can
             // say which rule refused it).
@@ -324,7 +335,6 @@ impl Node {
             }
             (Err(e), reply) => return reply.fail(e),
         };
-        let (d, reply) = d;
         let digest = dxmesh_protocol::feed::disclosure_digest(&d);
         self.log(dxmesh_protocol::audit::Event::DisclosureReceived {
             agreement: d.agreement,
@@ -344,7 +354,7 @@ impl Node {
         );
         match reply {
             DisclosureReply::Cycle(reply) => {
-                let _ = reply.send(Ok(OpOut::Disclosure(d)));
+                let _ = reply.send(Ok(OpOut::Disclosure(Box::new((d, receipt)))));
             }
             DisclosureReply::Admin { reply, out } => {
                 let response = match write_disclosure(out.as_deref(), &d) {
@@ -361,6 +371,68 @@ impl Node {
             }
         }
     }
+}
+
+/// A disclosure of `id_number` comes with the provider's receipt for
+/// exactly its ID numbers (what the ministry will check); one without
+/// `id_number` comes with none.
+fn check_receipt(
+    provider: &PublicKey,
+    d: &Disclosure,
+    receipt: Option<&Signed<DisclosureReceipt>>,
+) -> Result<(), PeerError> {
+    let bad = |problem: String| PeerError::Unverified {
+        what: "disclosure receipt",
+        problem,
+    };
+    let wanted = d.fields.iter().any(|f| f == "id_number");
+    match receipt {
+        None if !wanted => Ok(()),
+        None => Err(bad(
+            "a disclosure of ID numbers came without a receipt".into()
+        )),
+        Some(_) if !wanted => Err(bad(
+            "a receipt came for a disclosure without ID numbers".into()
+        )),
+        Some(r) => {
+            let r = r.verify_by(provider).map_err(|e| bad(e.to_string()))?;
+            if (r.count, r.root) != id_pairs_root(&disclosed_id_pairs(d))
+                || (r.agreement, r.epoch) != (d.agreement, d.epoch)
+            {
+                return Err(bad(
+                    "it is not a receipt for this disclosure's ID numbers".into()
+                ));
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The provider's signed receipt for the ID numbers of disclosure `d`
+/// (made to `consumer` under the commitment with digest `commitment`), if
+/// its fields include `id_number`: what a ministry checks a query's IDs
+/// against.
+fn sign_receipt(
+    seed: &[u8; 32],
+    d: &Disclosure,
+    consumer: PublicKey,
+    commitment: dxmesh_protocol::hash::Hash,
+) -> Option<Signed<DisclosureReceipt>> {
+    if !d.fields.iter().any(|f| f == "id_number") {
+        return None;
+    }
+    let (count, root) = id_pairs_root(&disclosed_id_pairs(d));
+    let receipt = DisclosureReceipt {
+        agreement: d.agreement,
+        epoch: d.epoch,
+        consumer,
+        result_kind: d.result_kind.clone(),
+        commitment,
+        count,
+        root,
+    };
+    let id = dxmesh_protocol::identity::Identity::from_seed(*seed).ok()?;
+    Signed::sign(&id, &receipt).ok()
 }
 
 /// Writes a disclosure's records as CSV to `out`, if given (atomically).

@@ -202,12 +202,17 @@ impl Node {
                             fields,
                             ids,
                             commitment,
+                            receipt,
                         } => self.on_ministry_query(
                             peer,
-                            (agreement, epoch),
-                            fields,
-                            ids,
-                            commitment,
+                            super::ministry::Asked {
+                                agreement,
+                                epoch,
+                                fields,
+                                ids,
+                                commitment,
+                                receipt: *receipt,
+                            },
                             channel,
                         ),
                         request => {

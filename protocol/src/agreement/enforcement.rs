@@ -5,8 +5,9 @@
 
 use crate::agreement::negotiation::{Negotiation, Status};
 use crate::commitment::{CommittedInput, MultiProof, ResultCommitment, token_leaves};
-use crate::feed::Manifest;
+use crate::feed::{DisclosureReceipt, Manifest};
 use crate::hash::Hash;
+use crate::id::IdNumber;
 use crate::identity::PublicKey;
 use crate::roster::{Admission, Role, Roster};
 use crate::signed::Signed;
@@ -150,6 +151,65 @@ impl Negotiation {
                 reason: format!(
                     "{asked} IDs asked about in the epoch, more than the {} candidates committed",
                     c.count
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// Decides a ministry query's receipt (after
+    /// [`Self::check_ministry_query`]): the IDs asked about are exactly
+    /// those a provider of one of the commitment's inputs (an admitted
+    /// roster member of its department, role `provider`) disclosed to the
+    /// requester in the epoch under that very commitment, by its signed
+    /// receipt. A comparator cannot ask about anyone else, however large
+    /// the count it commits to.
+    pub fn check_ministry_receipt(
+        &self,
+        req: &DisclosureCheck<'_>,
+        rc: &ReceiptCheck<'_>,
+    ) -> Result<(), Refusal> {
+        let invalid = |reason: String| Refusal::CommitmentInvalid { reason };
+        let c = crate::codec::decode::<ResultCommitment>(rc.commitment.body())
+            .map_err(|e| invalid(format!("the commitment does not decode: {e}")))?;
+        let signer = rc.receipt.signer();
+        let member = rc
+            .roster
+            .filter(|r| r.admission(signer, rc.now) == Admission::Admitted)
+            .and_then(|r| r.member(signer));
+        let provides = member.is_some_and(|m| {
+            m.role == Role::Provider && c.inputs.iter().any(|i| i.input.provider == m.department)
+        });
+        if !provides {
+            return Err(invalid(format!(
+                "the receipt is signed by {}, not by an admitted provider of the commitment's inputs",
+                signer.peer_id()
+            )));
+        }
+        let r = rc
+            .receipt
+            .verify_by(signer)
+            .map_err(|e| invalid(format!("the receipt does not verify: {e}")))?;
+        if r.commitment != rc.commitment.digest()
+            || r.epoch != req.epoch
+            || r.consumer != *req.requester
+            || r.result_kind != c.result_kind
+        {
+            return Err(invalid(
+                "the receipt is for another commitment, epoch or consumer".into(),
+            ));
+        }
+        if !rc.ids.windows(2).all(|w| w[0] < w[1]) {
+            return Err(Refusal::NotInCommitment {
+                reason: "the IDs asked about are not sorted and distinct".into(),
+            });
+        }
+        if crate::feed::id_pairs_root(rc.ids) != (r.count, r.root) {
+            return Err(Refusal::NotInCommitment {
+                reason: format!(
+                    "the {} IDs asked about are not the {} the provider's receipt vouches for",
+                    rc.ids.len(),
+                    r.count
                 ),
             });
         }
@@ -468,6 +528,23 @@ fn check_input_manifests(
         }
     }
     Ok(())
+}
+
+/// What a ministry query's IDs are checked against: the registry
+/// provider's signed receipt, the commitment the query carries and the
+/// ministry's roster.
+#[derive(Debug, Clone)]
+pub struct ReceiptCheck<'a> {
+    /// The receipt the query carries.
+    pub receipt: &'a Signed<DisclosureReceipt>,
+    /// The (token, ID number) pairs asked about.
+    pub ids: &'a [(IdToken, IdNumber)],
+    /// The commitment the query carries.
+    pub commitment: &'a Signed<ResultCommitment>,
+    /// The ministry's roster, if it has one.
+    pub roster: Option<&'a Roster>,
+    /// Now (for the signer's admission).
+    pub now: Timestamp,
 }
 
 /// The facts a provider checks a pull request against.

@@ -26,7 +26,7 @@ pub(crate) mod enforcement;
 pub(crate) mod negotiation;
 pub(crate) mod terms;
 
-pub use enforcement::{CommitmentCheck, DisclosureCheck, PullCheck, Refusal};
+pub use enforcement::{CommitmentCheck, DisclosureCheck, PullCheck, ReceiptCheck, Refusal};
 pub use negotiation::{
     Action, Negotiation, Phase, Status, Step, StepError, SyncError, reconcile, sign_step,
 };

@@ -10,7 +10,7 @@ use dxmesh_protocol::codec::encode;
 use dxmesh_protocol::commitment::{MultiProof, ResultCommitment, token_leaves};
 use dxmesh_protocol::date::Date;
 use dxmesh_protocol::feed::{
-    Chunk, DisclosedRecord, Disclosure, Manifest, MinistryAnswer, Quality,
+    Chunk, DisclosedRecord, Disclosure, DisclosureReceipt, Manifest, MinistryAnswer, Quality,
 };
 use dxmesh_protocol::identity::{Identity, PublicKey};
 use dxmesh_protocol::merkle::{self, ConsistencyProof, Hash};
@@ -192,16 +192,33 @@ pub fn fixed_disclosure() -> Signed<Disclosure> {
 }
 
 pub fn fixed_answer() -> Signed<MinistryAnswer> {
-    let number = dxmesh_protocol::normalise("11010519491231002X", Date::new(2026, 1, 1).unwrap());
     let a = MinistryAnswer {
         agreement: [8; 32],
         epoch: 3,
+        commitment: [4; 32],
+        receipt: [5; 32],
         fields: vec!["province_code".into()],
-        found: vec![(number.unwrap(), vec!["44".into()])],
+        found: vec![(IdToken([1; 16]), vec!["44".into()])],
         asked: 2,
         at: Timestamp(u64::MAX),
     };
     Signed::sign(&id(50), &a).unwrap()
+}
+
+pub fn fixed_receipt() -> Signed<DisclosureReceipt> {
+    let number = dxmesh_protocol::normalise("11010519491231002X", Date::new(2026, 1, 1).unwrap());
+    let (count, root) =
+        dxmesh_protocol::feed::id_pairs_root(&[(IdToken([1; 16]), number.unwrap())]);
+    let r = DisclosureReceipt {
+        agreement: [8; 32],
+        epoch: 3,
+        consumer: consumer().public(),
+        result_kind: "uninsured_candidates".into(),
+        commitment: fixed_commitment().digest(),
+        count,
+        root,
+    };
+    Signed::sign(&provider(), &r).unwrap()
 }
 
 // ---- Generators of valid values ----
@@ -380,7 +397,8 @@ pub fn responses() -> impl Strategy<Value = Response> {
         }),
         Just(Response::PullGranted { manifest: m }),
         Just(Response::Disclosed {
-            disclosure: fixed_disclosure()
+            disclosure: fixed_disclosure(),
+            receipt: Some(Box::new(fixed_receipt())),
         }),
         (names(), any::<[u8; 32]>()).prop_map(|(group, key)| Response::GroupKey { group, key }),
         Just(Response::Ministry {

@@ -5,6 +5,7 @@
 use super::bundle::Bundle;
 use super::report::Report;
 use dxmesh_protocol::audit::Event;
+use dxmesh_protocol::hash::Hash;
 use dxmesh_protocol::identity::PublicKey;
 use std::collections::BTreeMap;
 
@@ -62,8 +63,57 @@ pub(super) fn check_exchanges(
                     );
                 }
             }
+            Event::MinistryQuery {
+                answered: true,
+                peer,
+                commitment,
+                receipt,
+                ..
+            } => check_ministry_query(b, e.seq, (peer, commitment, receipt), by_key, report),
             _ => {}
         }
+    }
+}
+
+/// A ministry query the ministry (bundle `b`) answered: a provider whose
+/// bundle is at hand and that logged checking the candidates' commitment
+/// the query carried (the registry) also logged serving the querying
+/// comparator the disclosure with the query's receipt. Without the bundle
+/// of a provider that checked the commitment there is nothing to compare.
+fn check_ministry_query(
+    b: &Bundle,
+    seq: u64,
+    (asker, commitment, receipt): (&PublicKey, &Hash, &Hash),
+    by_key: &BTreeMap<PublicKey, &Bundle>,
+    report: &mut Report,
+) {
+    let checked: Vec<&&Bundle> = by_key
+        .values()
+        .filter(|p| {
+            p.entries.iter().any(|x| {
+                matches!(&x.event, Event::CommitmentChecked { commitment: c, consumer, .. } if c == commitment && consumer == asker)
+            })
+        })
+        .collect();
+    if checked.is_empty() {
+        return;
+    }
+    let served = checked.iter().any(|p| {
+        p.entries.iter().any(|x| {
+            matches!(&x.event, Event::DisclosureServed { consumer, receipt: Some(r), .. } if r == receipt && consumer == asker)
+        })
+    });
+    if served {
+        report.pass("ministry queries carried receipts their provider served");
+    } else {
+        report.fail(
+            &b.peer,
+            Some(seq),
+            format!(
+                "a ministry query was answered on a receipt that {} (which checked its commitment) never served",
+                checked[0].peer
+            ),
+        );
     }
 }
 
