@@ -33,14 +33,14 @@ fn verify_with(rel: &str, bytes: &[u8]) -> dxmesh_node::audit::verify::Report {
     let dir = tempfile::tempdir().unwrap();
     copy_dir(&bundle().dir, dir.path());
     std::fs::write(dir.path().join(rel), bytes).unwrap();
-    let r = verify(&[dir.path().to_path_buf()]);
+    let r = verify(&[dir.path().to_path_buf()], &anchor());
     let _ = r.render();
     r
 }
 
 #[test]
 fn the_bundle_verifies() {
-    let r = verify(std::slice::from_ref(&bundle().dir));
+    let r = verify(std::slice::from_ref(&bundle().dir), &anchor());
     assert!(r.ok(), "{}", r.render());
     for check in [
         "checkpoint signatures",

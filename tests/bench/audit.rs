@@ -128,7 +128,8 @@ fn main() {
     write_index(&bundle, &node, &name);
 
     let t = Instant::now();
-    let report = dxmesh_node::audit::verify::verify(std::slice::from_ref(&bundle));
+    let report =
+        dxmesh_node::audit::verify::verify(std::slice::from_ref(&bundle), &anchor.public());
     let secs = t.elapsed().as_secs_f64();
     assert!(report.ok(), "{}", report.render());
     println!("VERIFY: {n} entries in {secs:.2}s (target < 30 s)");

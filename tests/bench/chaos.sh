@@ -266,7 +266,7 @@ check() {
     dx audit export --dir "$m/nodes/$n" --out "$m/audit/$n" >/dev/null 2>&1 || why+=("$n audit export")
     [[ $n == comparator ]] || bundles+=(--bundle "$m/audit/$n")
   done
-  dx audit verify "$m/audit/comparator" "${bundles[@]}" >"$m/audit.txt" 2>&1 || why+=("audit verify")
+  dx audit verify "$m/audit/comparator" --anchor "$BASE/anchor.pub.pem" "${bundles[@]}" >"$m/audit.txt" 2>&1 || why+=("audit verify")
   for f in "$m"/nodes/*/data/datasets/*; do
     [[ -d $f ]] || continue
     local cur

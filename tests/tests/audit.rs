@@ -8,6 +8,7 @@
 use dxmesh_node::audit::verify::verify;
 use dxmesh_protocol::audit::{Entry, Event};
 use dxmesh_protocol::codec;
+use dxmesh_protocol::identity::PublicKey;
 use dxmesh_tests::{Setup, registry_terms, setup};
 use proptest::prelude::*;
 use std::path::{Path, PathBuf};
@@ -67,6 +68,18 @@ fn copy_dir(from: &Path, to: &Path) {
 struct Shared {
     provider: PathBuf,
     comparator: PathBuf,
+    /// The mesh's trust anchor, as the security officer holds it.
+    anchor: PublicKey,
+    /// Its PEM file.
+    anchor_pem: PathBuf,
+    /// The comparator's identity (what a hostile comparator signs with).
+    comparator_key: dxmesh_protocol::identity::Identity,
+}
+
+/// The trust anchor of the setup's mesh.
+fn anchor_of(s: &Setup) -> PublicKey {
+    PublicKey::from_pem(&std::fs::read_to_string(s.mesh.path().join("anchor.pub.pem")).unwrap())
+        .unwrap()
 }
 
 /// One real exchange, shared by the tests: its two bundles are copied out
@@ -81,10 +94,18 @@ fn shared() -> &'static Shared {
         let (provider, comparator) = (keep.join("bundle-ps"), keep.join("bundle-cmp"));
         copy_dir(&p, &provider);
         copy_dir(&c, &comparator);
+        let anchor_pem = keep.join("anchor.pub.pem");
+        std::fs::copy(s.mesh.path().join("anchor.pub.pem"), &anchor_pem).unwrap();
+        let anchor = anchor_of(&s);
+        let comparator_key =
+            dxmesh_node::base::keyfile::read_identity(&s.cmp.dir.join("node.key")).unwrap();
         drop(s);
         Shared {
             provider,
             comparator,
+            anchor,
+            anchor_pem,
+            comparator_key,
         }
     })
 }
@@ -92,7 +113,7 @@ fn shared() -> &'static Shared {
 #[test]
 fn the_bundles_of_a_real_exchange_verify_alone_and_together() {
     let sh = shared();
-    let r = verify(&[sh.provider.clone(), sh.comparator.clone()]);
+    let r = verify(&[sh.provider.clone(), sh.comparator.clone()], &sh.anchor);
     assert!(r.ok(), "{}", r.render());
     for check in [
         "pulls covered by an active agreement",
@@ -115,6 +136,8 @@ fn the_bundles_of_a_real_exchange_verify_alone_and_together() {
     let out = std::process::Command::new(BIN)
         .args(["audit", "verify"])
         .arg(&sh.provider)
+        .arg("--anchor")
+        .arg(&sh.anchor_pem)
         .arg("--bundle")
         .arg(&sh.comparator)
         .arg("--json")
@@ -157,7 +180,7 @@ fn verify_changed(change: impl FnOnce(&Path)) -> dxmesh_node::audit::verify::Rep
     let dir = tempfile::tempdir().unwrap();
     copy_dir(&shared().provider, dir.path());
     change(dir.path());
-    verify(&[dir.path().to_path_buf()])
+    verify(&[dir.path().to_path_buf()], &shared().anchor)
 }
 
 #[test]
@@ -285,9 +308,9 @@ proptest! {
         ]
     ) {
         let sh = shared();
-        let n = verify(std::slice::from_ref(&sh.provider)).bundles.values().next().unwrap().entries as usize;
+        let n = verify(std::slice::from_ref(&sh.provider), &sh.anchor).bundles.values().next().unwrap().entries as usize;
         let (dir, expect) = mutate(&sh.provider, &m, n);
-        let r = verify(&[dir]);
+        let r = verify(&[dir], &sh.anchor);
         prop_assert!(!r.ok(), "{m:?} went unnoticed");
         let first = r.failures.iter().filter_map(|f| f.entry).min();
         if matches!(m, Mutation::Change(i) if i % n == n - 1) {
@@ -360,7 +383,7 @@ fn a_node_that_rewrites_its_log_is_caught_by_its_witness() {
         .cli(&["audit", "export", "--out", bc.to_str().unwrap()]);
     s.pps
         .cli(&["audit", "export", "--out", bp.to_str().unwrap()]);
-    let r = verify(&[bp, bc]);
+    let r = verify(&[bp, bc], &anchor_of(&s));
     assert!(!r.ok());
     assert!(
         r.render().contains("fork evidence") || r.render().contains("rewritten"),
@@ -418,7 +441,7 @@ fn a_pull_outside_its_window_in_a_signed_log_is_flagged() {
     let bp = s.mesh.path().join("bp");
     s.pps
         .cli(&["audit", "export", "--out", bp.to_str().unwrap()]);
-    let r = verify(std::slice::from_ref(&bp));
+    let r = verify(std::slice::from_ref(&bp), &anchor_of(&s));
     let f = r
         .failures
         .iter()
@@ -429,10 +452,78 @@ fn a_pull_outside_its_window_in_a_signed_log_is_flagged() {
             .contains("pull outside the pull window of epoch 0"),
         "{f:?}"
     );
-    let out = s
-        .mesh
-        .dx
-        .run(s.mesh.path(), &["audit", "verify", bp.to_str().unwrap()]);
+    let out = s.mesh.dx.run(
+        s.mesh.path(),
+        &[
+            "audit",
+            "verify",
+            bp.to_str().unwrap(),
+            "--anchor",
+            "anchor.pub.pem",
+        ],
+    );
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("entry {forged}")));
+}
+
+/// A hostile comparator makes an anchor of its own, re-signs its roster
+/// chain with it, puts its public key in its bundle and re-signs the
+/// bundle's index: a consistent bundle, if the anchor were taken from it.
+/// `audit verify` and `audit recompute`, given the security officer's
+/// anchor, refuse it and say why.
+#[test]
+fn a_bundle_that_brings_its_own_anchor_and_roster_is_refused() {
+    use dxmesh_protocol::audit::BundleIndex;
+    use dxmesh_protocol::roster::Roster;
+    use dxmesh_protocol::signed::Signed;
+    let sh = shared();
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&sh.comparator, dir.path());
+    let fake = dxmesh_protocol::identity::Identity::from_seed([0x66; 32]).unwrap();
+    std::fs::write(dir.path().join("anchor.pub.pem"), fake.public().to_pem()).unwrap();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir.path().join("roster"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let mut previous = None;
+    for f in files {
+        let signed: Signed<Roster> = codec::decode(&std::fs::read(&f).unwrap()).unwrap();
+        let mut roster: Roster = codec::decode(signed.body()).unwrap();
+        roster.previous = previous;
+        let forged = Signed::sign(&fake, &roster).unwrap();
+        previous = Some(forged.digest());
+        std::fs::write(&f, codec::encode(&forged).unwrap()).unwrap();
+    }
+    let index_path = dir.path().join("index.bin");
+    let signed: Signed<BundleIndex> = codec::decode(&std::fs::read(&index_path).unwrap()).unwrap();
+    let mut index: BundleIndex = codec::decode(signed.body()).unwrap();
+    for (rel, hash) in &mut index.files {
+        *hash =
+            dxmesh_protocol::hash::sha256(&std::fs::read(dir.path().join(rel.as_str())).unwrap());
+    }
+    let resigned = Signed::sign(&sh.comparator_key, &index).unwrap();
+    std::fs::write(&index_path, codec::encode(&resigned).unwrap()).unwrap();
+    // Trusting the bundle's own anchor, it would pass.
+    let trusting = verify(&[dir.path().to_path_buf()], &fake.public());
+    assert!(trusting.ok(), "{}", trusting.render());
+    // With the security officer's anchor it does not.
+    let r = verify(&[dir.path().to_path_buf()], &sh.anchor);
+    let text = r.render();
+    assert!(!r.ok(), "{text}");
+    assert!(text.contains("is not the trust anchor given"), "{text}");
+    assert!(text.contains("roster:"), "{text}");
+    assert!(text.contains("the node is in no roster version"), "{text}");
+    let rc =
+        dxmesh_node::audit::recompute::recompute(dir.path(), dir.path(), &[], &sh.anchor).unwrap();
+    assert!(!rc.ok());
+    let text = rc.render();
+    assert!(
+        text.contains("BUNDLE: the bundle's anchor.pub.pem is not the trust anchor given"),
+        "{text}"
+    );
+    assert!(
+        text.contains("is in no roster version the anchor signed"),
+        "{text}"
+    );
 }

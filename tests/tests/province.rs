@@ -191,6 +191,8 @@ fn a_final_result_without_the_ministrys_answer_does_not_recompute(dir: &Path) {
         "recompute",
         "--bundle",
         "audit/comparator",
+        "--anchor",
+        "anchor.pub.pem",
         "--feeds",
     ]
     .map(String::from)

@@ -3,7 +3,8 @@
 //! honest commitment recomputes, and a comparator that commits to a result
 //! its job does not give (here: one token more) is caught and the token
 //! named; so is one that subtracts an `other_province` set it names no
-//! ministry answer for.
+//! ministry answer for, and one whose input feed the provider's evidence
+//! does not show published.
 
 use dxmesh_node::compare::commit::Committed;
 use dxmesh_protocol::commitment::{LeafTree, ResultCommitment, set_root};
@@ -16,6 +17,10 @@ const BIN: &str = env!("CARGO_BIN_EXE_dxmesh-under-test");
 #[test]
 fn an_honest_commitment_recomputes_and_a_lying_one_is_caught() {
     let (s, _) = setup(BIN, 300, &registry_terms(2, 10_000));
+    // The provider's evidence from before it published anything.
+    let early = s.mesh.path().join("bundle-provider-early");
+    s.pps
+        .cli(&["audit", "export", "--out", early.to_str().unwrap()]);
     s.pps.cli(&["publish"]);
     s.pcmp.cli(&["pull", "--agreement", &s.agreement[..12]]);
     let n = s.commit_results();
@@ -23,7 +28,7 @@ fn an_honest_commitment_recomputes_and_a_lying_one_is_caught() {
     let provider = s.mesh.path().join("bundle-provider");
     s.pps
         .cli(&["audit", "export", "--out", provider.to_str().unwrap()]);
-    let recompute = |bundle: &std::path::Path| {
+    let recompute_with = |bundle: &std::path::Path, provider: &std::path::Path| {
         s.mesh.dx.run(
             s.mesh.path(),
             &[
@@ -31,6 +36,8 @@ fn an_honest_commitment_recomputes_and_a_lying_one_is_caught() {
                 "recompute",
                 "--bundle",
                 bundle.to_str().unwrap(),
+                "--anchor",
+                "anchor.pub.pem",
                 "--feeds",
                 data.to_str().unwrap(),
                 "--provider",
@@ -38,6 +45,7 @@ fn an_honest_commitment_recomputes_and_a_lying_one_is_caught() {
             ],
         )
     };
+    let recompute = |bundle: &std::path::Path| recompute_with(bundle, &provider);
     let honest = s.mesh.path().join("bundle-honest");
     s.pcmp
         .cli(&["audit", "export", "--out", honest.to_str().unwrap()]);
@@ -47,6 +55,15 @@ fn an_honest_commitment_recomputes_and_a_lying_one_is_caught() {
     assert!(text.contains("VERDICT: OK — 1 commitment(s)"), "{text}");
     assert!(
         text.contains(&format!("committed {n:>9}  recomputed {n:>9}  OK")),
+        "{text}"
+    );
+    // A feed the provider's evidence does not show published is not
+    // taken on the comparator's word.
+    let out = recompute_with(&honest, &early);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("the provider's bundle shows no such feed published"),
         "{text}"
     );
 

@@ -18,6 +18,7 @@
 //! (`commitment_checked` in its log), so a commitment that recomputes
 //! proves every token disclosed under it was a result of the agreed job.
 
+use crate::audit::verify::{index_problems, roster_chain};
 use crate::compare::commit::{Committed, load_set};
 use crate::compare::jobs::{InputSpec, JobFile, ResultSpec};
 use crate::compare::pass::{Input, run_pass};
@@ -28,7 +29,8 @@ use dxmesh_protocol::codec;
 use dxmesh_protocol::commitment::{ResultCommitment, set_root};
 use dxmesh_protocol::feed::{Manifest, MinistryAnswer};
 use dxmesh_protocol::hash::Hash;
-use dxmesh_protocol::roster::{Member, Role, Roster};
+use dxmesh_protocol::identity::PublicKey;
+use dxmesh_protocol::roster::{Member, Role};
 use dxmesh_protocol::signed::Signed;
 use dxmesh_protocol::token::IdToken;
 use serde::Serialize;
@@ -54,6 +56,10 @@ pub struct Checked {
 /// The recompute of every commitment of a bundle.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Recompute {
+    /// What is wrong with the bundles themselves: a file that does not
+    /// match the signed index, a roster chain that does not start at the
+    /// security officer's anchor.
+    pub bundle: Vec<String>,
     /// One verdict per commitment, in bundle order.
     pub commitments: Vec<Checked>,
     /// Commitments logged as signed or checked that the bundle lacks.
@@ -61,15 +67,21 @@ pub struct Recompute {
 }
 
 impl Recompute {
-    /// Whether every commitment recomputed to its committed root and count,
-    /// and the bundle holds every commitment logged.
+    /// Whether the bundles are intact and anchored, every commitment
+    /// recomputed to its committed root and count, and the bundle holds
+    /// every commitment logged.
     pub fn ok(&self) -> bool {
-        self.missing.is_empty() && self.commitments.iter().all(|c| c.problems.is_empty())
+        self.bundle.is_empty()
+            && self.missing.is_empty()
+            && self.commitments.iter().all(|c| c.problems.is_empty())
     }
 
     /// A readable report.
     pub fn render(&self) -> String {
         let mut out = String::from("dxmesh audit recompute\n\n");
+        for b in &self.bundle {
+            out.push_str(&format!("  BUNDLE: {b}\n"));
+        }
         for c in &self.commitments {
             let got = c
                 .recomputed
@@ -107,7 +119,12 @@ impl Recompute {
 /// pulled feeds under `feeds` (the comparator's data directory), and checks
 /// that the bundle holds every commitment the comparator logged signing
 /// and every one a provider (bundles `providers`) logged checking.
-pub fn recompute(bundle: &Path, feeds: &Path, providers: &[PathBuf]) -> Result<Recompute, String> {
+pub fn recompute(
+    bundle: &Path,
+    feeds: &Path,
+    providers: &[PathBuf],
+    anchor: &PublicKey,
+) -> Result<Recompute, String> {
     let node: crate::audit::log::BundleNode = serde_json::from_slice(
         &std::fs::read(bundle.join("node.json")).map_err(|e| format!("node.json: {e}"))?,
     )
@@ -118,14 +135,37 @@ pub fn recompute(bundle: &Path, feeds: &Path, providers: &[PathBuf]) -> Result<R
         .ok()
         .and_then(|p| dxmesh_protocol::identity::PublicKey::from_peer_id(&p))
         .ok_or("node.json: not an Ed25519 PeerId")?;
-    let terms = agreements(bundle)?;
-    let manifests = manifests(bundle);
-    let departments = departments(bundle);
     let mut report = Recompute::default();
+    // Nothing here relies on `audit verify` having run: the bundle's files
+    // against its signed index, its roster chain against the officer's
+    // anchor, every signature used below against the anchored roster.
+    report
+        .bundle
+        .extend(index_problems(bundle, &node.peer_id, &comparator));
+    let (rosters, problems) = roster_chain(bundle, anchor);
+    report.bundle.extend(problems);
+    let members: BTreeMap<PublicKey, Member> = rosters
+        .into_iter()
+        .max_by_key(|r| r.version)
+        .map(|r| r.members.into_iter().map(|m| (m.public_key, m)).collect())
+        .unwrap_or_default();
+    if !members.contains_key(&comparator) {
+        report.bundle.push(format!(
+            "the comparator {} is in no roster version the anchor signed",
+            node.peer_id
+        ));
+    }
+    let terms = agreements(bundle)?;
+    let manifests = manifests(bundle, &members);
+    let departments: BTreeMap<PublicKey, String> = members
+        .iter()
+        .map(|(k, m)| (*k, m.department.clone()))
+        .collect();
+    let published = published(providers, &members, &mut report)?;
     let mut held = BTreeSet::new();
     let basis = Basis {
         commitments: bundle_commitments(bundle, &comparator),
-        answers: bundle_answers(bundle, &members(bundle)),
+        answers: bundle_answers(bundle, &members),
         logged: ministry_answers_logged(providers)?,
     };
     for path in sorted_files(&bundle.join("commitments")) {
@@ -151,6 +191,7 @@ pub fn recompute(bundle: &Path, feeds: &Path, providers: &[PathBuf]) -> Result<R
                     terms: &terms,
                     manifests: &manifests,
                     departments: &departments,
+                    published: &published,
                 };
                 let mut checked = check_one(&name, &c, &known, feeds);
                 checked.problems.extend(basis.problems(&c));
@@ -374,6 +415,61 @@ struct Known<'a> {
     manifests: &'a BTreeMap<Hash, Manifest>,
     /// Department of each roster member.
     departments: &'a BTreeMap<dxmesh_protocol::identity::PublicKey, String>,
+    /// Per provider whose bundle is given: the (agreement, manifest) of
+    /// every feed its log says it published.
+    published: &'a Published,
+}
+
+/// Per provider: the (agreement, manifest digest) of every feed published.
+type Published = BTreeMap<PublicKey, BTreeSet<(Hash, Hash)>>;
+
+/// What the providers' bundles say they published (`feed_published`), by
+/// the key of the node each bundle is from; a provider bundle whose files
+/// do not match its signed index, or whose node the anchored roster does
+/// not list, is a bundle problem.
+fn published(
+    providers: &[PathBuf],
+    members: &BTreeMap<PublicKey, Member>,
+    report: &mut Recompute,
+) -> Result<Published, String> {
+    let mut out = Published::new();
+    for p in providers {
+        let node: crate::audit::log::BundleNode = serde_json::from_slice(
+            &std::fs::read(p.join("node.json"))
+                .map_err(|e| format!("{}: node.json: {e}", p.display()))?,
+        )
+        .map_err(|e| format!("{}: node.json: {e}", p.display()))?;
+        let Some(key) = node
+            .peer_id
+            .parse::<libp2p::PeerId>()
+            .ok()
+            .and_then(|id| PublicKey::from_peer_id(&id))
+        else {
+            return Err(format!("{}: node.json: not an Ed25519 PeerId", p.display()));
+        };
+        for problem in index_problems(p, &node.peer_id, &key) {
+            report.bundle.push(format!("{}: {problem}", p.display()));
+        }
+        if !members.contains_key(&key) {
+            report.bundle.push(format!(
+                "{}: its node {} is in no roster version the anchor signed",
+                p.display(),
+                node.peer_id
+            ));
+        }
+        let set = out.entry(key).or_default();
+        for event in events(p)? {
+            if let Event::FeedPublished {
+                agreement,
+                manifest,
+                ..
+            } = event
+            {
+                set.insert((agreement, manifest));
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Recomputes one commitment.
@@ -477,6 +573,19 @@ fn result_of(
                 m.epoch
             ));
         }
+        if m.provider != t.provider {
+            return Err(format!(
+                "input {name}: its manifest is signed by another node than the agreement's provider"
+            ));
+        }
+        if let Some(set) = known.published.get(&t.provider)
+            && !set.contains(&(m.agreement, ci.manifest))
+        {
+            return Err(format!(
+                "input {name}: the provider's bundle shows no such feed published ({})",
+                dxmesh_protocol::hex(&ci.manifest)
+            ));
+        }
         if stored_manifest(feeds, &m.agreement, c.epoch).map(|s| s.digest()) != Some(ci.manifest) {
             return Err(format!(
                 "input {name}: the feeds hold another manifest for epoch {}",
@@ -545,26 +654,6 @@ fn extra_tokens(feeds: &Path, c: &ResultCommitment, recomputed: &[IdToken]) -> V
     )]
 }
 
-/// The department of every member of the bundle's newest roster version.
-fn departments(bundle: &Path) -> BTreeMap<dxmesh_protocol::identity::PublicKey, String> {
-    members(bundle)
-        .into_iter()
-        .map(|(k, m)| (k, m.department))
-        .collect()
-}
-
-/// Every member of the bundle's newest roster version.
-fn members(bundle: &Path) -> BTreeMap<dxmesh_protocol::identity::PublicKey, Member> {
-    sorted_files(&bundle.join("roster"))
-        .into_iter()
-        .filter_map(|f| std::fs::read(f).ok())
-        .filter_map(|b| codec::decode::<Signed<Roster>>(&b).ok())
-        .filter_map(|s| codec::decode::<Roster>(s.body()).ok())
-        .max_by_key(|r| r.version)
-        .map(|r| r.members.into_iter().map(|m| (m.public_key, m)).collect())
-        .unwrap_or_default()
-}
-
 /// The terms of every agreement whose transcript the bundle holds.
 fn agreements(bundle: &Path) -> Result<BTreeMap<Hash, Terms>, String> {
     let mut out = BTreeMap::new();
@@ -578,15 +667,20 @@ fn agreements(bundle: &Path) -> Result<BTreeMap<Hash, Terms>, String> {
     Ok(out)
 }
 
-/// The manifests the bundle holds, by the digest of the signed manifest.
-fn manifests(bundle: &Path) -> BTreeMap<Hash, Manifest> {
+/// The manifests the bundle holds that their signer, a member of the
+/// anchored roster, signed, by the digest of the signed manifest.
+fn manifests(bundle: &Path, members: &BTreeMap<PublicKey, Member>) -> BTreeMap<Hash, Manifest> {
     sorted_files(&bundle.join("manifests"))
         .into_iter()
         .filter_map(|f| std::fs::read(f).ok())
         .filter_map(|b| codec::decode::<Signed<Manifest>>(&b).ok())
+        .filter(|s| members.contains_key(s.signer()))
         .filter_map(|s| {
             let d = s.digest();
-            codec::decode::<Manifest>(s.body()).ok().map(|m| (d, m))
+            s.verify()
+                .ok()
+                .filter(|m| m.provider == *s.signer())
+                .map(|m| (d, m))
         })
         .collect()
 }

@@ -24,6 +24,11 @@ pub enum AuditCommand {
     Verify {
         /// The bundle to verify.
         bundle: PathBuf,
+        /// The trust anchor's public key (PEM), as the security officer
+        /// holds it: every bundle's roster chain must start there (a
+        /// bundle's own copy is never trusted).
+        #[arg(long)]
+        anchor: PathBuf,
         /// Bundles of other nodes, to cross-check.
         #[arg(long = "bundle")]
         others: Vec<PathBuf>,
@@ -39,6 +44,10 @@ pub enum AuditCommand {
         /// and manifests).
         #[arg(long)]
         bundle: PathBuf,
+        /// The trust anchor's public key (PEM), as the security officer
+        /// holds it: the bundle's roster chain must start there.
+        #[arg(long)]
+        anchor: PathBuf,
         /// The comparator's data directory, or a copy of its `pulls/` and
         /// `commitments/` folders.
         #[arg(long)]
@@ -83,11 +92,13 @@ pub fn run(cmd: AuditCommand) -> anyhow::Result<()> {
         }
         AuditCommand::Recompute {
             bundle,
+            anchor,
             feeds,
             providers,
             json,
         } => {
-            let report = crate::audit::recompute::recompute(&bundle, &feeds, &providers)
+            let anchor = read_anchor(&anchor)?;
+            let report = crate::audit::recompute::recompute(&bundle, &feeds, &providers, &anchor)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", bundle.display()))?;
             let ok = report.ok();
             publish_report(&report.render(), &report, json.as_deref())?;
@@ -98,12 +109,14 @@ pub fn run(cmd: AuditCommand) -> anyhow::Result<()> {
         }
         AuditCommand::Verify {
             bundle,
+            anchor,
             others,
             json,
         } => {
+            let anchor = read_anchor(&anchor)?;
             let mut all = vec![bundle];
             all.extend(others);
-            let report = crate::audit::verify::verify(&all);
+            let report = crate::audit::verify::verify(&all, &anchor);
             publish_report(&report.render(), &report, json.as_deref())?;
             if !report.ok() {
                 bail!("verification failed");
@@ -125,6 +138,14 @@ pub fn run(cmd: AuditCommand) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Reads the trust anchor's public key (PEM) the security officer gives.
+fn read_anchor(path: &std::path::Path) -> anyhow::Result<dxmesh_protocol::identity::PublicKey> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("{}: cannot read the trust anchor's key", path.display()))?;
+    dxmesh_protocol::identity::PublicKey::from_pem(&text)
+        .map_err(|e| anyhow::anyhow!("{}: not a public key in PEM: {e}", path.display()))
 }
 
 /// Prints a report and, if asked, writes it as JSON too.

@@ -27,6 +27,12 @@ pub fn party(seed: u8) -> PublicKey {
     party_identity(seed).public()
 }
 
+/// The trust anchor the fixture bundle's roster chain starts from, as a
+/// security officer holds it.
+pub fn anchor() -> PublicKey {
+    party(1)
+}
+
 /// Text as files may hold it: ASCII, Chinese, quotes, controls, newlines.
 pub fn text() -> impl Strategy<Value = String> {
     prop_oneof![

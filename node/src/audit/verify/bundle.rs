@@ -53,15 +53,27 @@ pub(super) struct Bundle {
 /// cannot be read or parsed; the findings before it stay in `report`.
 pub(super) fn load(
     dir: &Path,
+    anchor: &PublicKey,
     report: &mut Report,
     transcripts: &mut Transcripts,
-    rosters: &mut Vec<Roster>,
+    rosters: &mut Vec<(String, Roster, Hash)>,
 ) -> Result<Bundle, BundleError> {
     let node = read_node(dir)?;
-    let anchor = read_anchor(dir)?;
     let peer = node.peer_id.clone();
-    let own_rosters = check_rosters(dir, &peer, &anchor, report)?;
-    rosters.extend(own_rosters.iter().cloned());
+    if read_anchor(dir)? != *anchor {
+        report.fail(
+            &peer,
+            None,
+            "the bundle's anchor.pub.pem is not the trust anchor given (--anchor); its roster chain is checked against the given one".into(),
+        );
+    }
+    let own_rosters = check_rosters(dir, &peer, anchor, report)?;
+    rosters.extend(
+        own_rosters
+            .iter()
+            .map(|(r, d)| (peer.clone(), r.clone(), *d)),
+    );
+    let own_rosters: Vec<Roster> = own_rosters.into_iter().map(|(r, _)| r).collect();
     let key = peer_key(&peer)
         .ok_or_else(|| BundleError::malformed("node.json", FileProblem::NotEd25519PeerId))?;
     if !own_rosters.iter().any(|r| r.member(&key).is_some()) {
@@ -118,13 +130,14 @@ fn read_anchor(dir: &Path) -> Result<PublicKey, BundleError> {
 }
 
 /// Checks the roster chain (folder `roster`): every version signed by the
-/// anchor and chained to the one before. Returns the versions accepted.
-fn check_rosters(
+/// anchor and chained to the one before. Returns the versions accepted,
+/// each with the digest of its signed file.
+pub(crate) fn check_rosters(
     dir: &Path,
     peer: &str,
     anchor: &PublicKey,
     report: &mut Report,
-) -> Result<Vec<Roster>, BundleError> {
+) -> Result<Vec<(Roster, Hash)>, BundleError> {
     let mut chain: Vec<Signed<Roster>> = Vec::new();
     for f in files(&dir.join("roster")) {
         chain.push(codec::decode(&read(&f)?).map_err(|e| BundleError::malformed(&f, e))?);
@@ -134,7 +147,7 @@ fn check_rosters(
     for s in &chain {
         match roster::accept_chain(held.as_ref(), std::slice::from_ref(s), anchor) {
             Ok(r) => {
-                rosters.push(r);
+                rosters.push((r, s.digest()));
                 held = Some(s.clone());
                 report.pass("roster versions signed by the anchor and chained");
             }

@@ -52,7 +52,13 @@ pub(super) fn audit(cx: &Cx<'_>) -> anyhow::Result<bool> {
         ])?;
         bundles.push(b);
     }
-    let mut verify_args = vec!["audit", "verify", bundles[5].as_str()];
+    let mut verify_args = vec![
+        "audit",
+        "verify",
+        bundles[5].as_str(),
+        "--anchor",
+        "anchor.pub.pem",
+    ];
     for b in bundles.iter().filter(|b| !b.ends_with("comparator")) {
         verify_args.push("--bundle");
         verify_args.push(b);
@@ -70,6 +76,8 @@ pub(super) fn audit(cx: &Cx<'_>) -> anyhow::Result<bool> {
         "recompute",
         "--bundle",
         bundles[5].as_str(),
+        "--anchor",
+        "anchor.pub.pem",
         "--feeds",
         feeds.as_str(),
         "--json",
