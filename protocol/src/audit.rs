@@ -161,8 +161,12 @@ pub enum Event {
         requester: Option<PublicKey>,
         /// Agreement, if known.
         agreement: Option<AgreementId>,
-        /// The typed reason.
+        /// The typed reason (the latest, if several).
         refusal: Refusal,
+        /// Refusals this entry stands for: the same kind, requester,
+        /// agreement and code are logged at most once a minute, each entry
+        /// counting those since the one before.
+        count: u64,
     },
     /// Records were disclosed (provider side): counts and a hash, never records.
     DisclosureServed {

@@ -74,6 +74,8 @@ struct Shared {
     anchor_pem: PathBuf,
     /// The comparator's identity (what a hostile comparator signs with).
     comparator_key: dxmesh_protocol::identity::Identity,
+    /// The provider's identity (what a node rewriting its past signs with).
+    provider_key: dxmesh_protocol::identity::Identity,
 }
 
 /// The trust anchor of the setup's mesh.
@@ -99,6 +101,8 @@ fn shared() -> &'static Shared {
         let anchor = anchor_of(&s);
         let comparator_key =
             dxmesh_node::base::keyfile::read_identity(&s.cmp.dir.join("node.key")).unwrap();
+        let provider_key =
+            dxmesh_node::base::keyfile::read_identity(&s.ps.dir.join("node.key")).unwrap();
         drop(s);
         Shared {
             provider,
@@ -106,6 +110,7 @@ fn shared() -> &'static Shared {
             anchor,
             anchor_pem,
             comparator_key,
+            provider_key,
         }
     })
 }
@@ -473,7 +478,6 @@ fn a_pull_outside_its_window_in_a_signed_log_is_flagged() {
 /// anchor, refuse it and say why.
 #[test]
 fn a_bundle_that_brings_its_own_anchor_and_roster_is_refused() {
-    use dxmesh_protocol::audit::BundleIndex;
     use dxmesh_protocol::roster::Roster;
     use dxmesh_protocol::signed::Signed;
     let sh = shared();
@@ -495,15 +499,7 @@ fn a_bundle_that_brings_its_own_anchor_and_roster_is_refused() {
         previous = Some(forged.digest());
         std::fs::write(&f, codec::encode(&forged).unwrap()).unwrap();
     }
-    let index_path = dir.path().join("index.bin");
-    let signed: Signed<BundleIndex> = codec::decode(&std::fs::read(&index_path).unwrap()).unwrap();
-    let mut index: BundleIndex = codec::decode(signed.body()).unwrap();
-    for (rel, hash) in &mut index.files {
-        *hash =
-            dxmesh_protocol::hash::sha256(&std::fs::read(dir.path().join(rel.as_str())).unwrap());
-    }
-    let resigned = Signed::sign(&sh.comparator_key, &index).unwrap();
-    std::fs::write(&index_path, codec::encode(&resigned).unwrap()).unwrap();
+    resign_index(dir.path(), &sh.comparator_key);
     // Trusting the bundle's own anchor, it would pass.
     let trusting = verify(&[dir.path().to_path_buf()], &fake.public());
     assert!(trusting.ok(), "{}", trusting.render());
@@ -526,4 +522,177 @@ fn a_bundle_that_brings_its_own_anchor_and_roster_is_refused() {
         text.contains("is in no roster version the anchor signed"),
         "{text}"
     );
+}
+
+/// Re-signs the bundle's index over its files as they are now, with `key`.
+fn resign_index(dir: &Path, key: &dxmesh_protocol::identity::Identity) {
+    use dxmesh_protocol::audit::BundleIndex;
+    use dxmesh_protocol::signed::Signed;
+    let index_path = dir.join("index.bin");
+    let signed: Signed<BundleIndex> = codec::decode(&std::fs::read(&index_path).unwrap()).unwrap();
+    let mut index: BundleIndex = codec::decode(signed.body()).unwrap();
+    index
+        .files
+        .retain(|(rel, _)| dir.join(rel.as_str()).exists());
+    for (rel, hash) in &mut index.files {
+        *hash = dxmesh_protocol::hash::sha256(&std::fs::read(dir.join(rel.as_str())).unwrap());
+    }
+    let resigned = Signed::sign(key, &index).unwrap();
+    std::fs::write(&index_path, codec::encode(&resigned).unwrap()).unwrap();
+}
+
+/// The provider rewrites its past with its own key: its
+/// `commitment_checked` and `disclosure_served` entries dropped, the rest
+/// re-chained, one checkpoint over the new log signed, the cosignatures
+/// of the old one removed, the index re-signed. On its own the bundle
+/// verifies; with the comparator's bundle, whose node witnessed the
+/// provider's log at a larger size, it fails, showing both signed notes.
+#[test]
+fn a_node_that_rewrites_its_past_is_caught_with_its_witnesses_bundles() {
+    use dxmesh_node::audit::log::{frame_entries, unframe_entries};
+    use dxmesh_protocol::audit::Checkpoint;
+    let sh = shared();
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&sh.provider, dir.path());
+    let bytes = std::fs::read(dir.path().join("entries.bin")).unwrap();
+    let entries: Vec<Entry> = unframe_entries(&bytes)
+        .unwrap()
+        .into_iter()
+        .map(|b| codec::decode(b).unwrap())
+        .collect();
+    let before = entries.len();
+    let mut kept: Vec<Entry> = entries
+        .into_iter()
+        .filter(|e| {
+            !matches!(
+                e.event,
+                Event::CommitmentChecked { .. } | Event::DisclosureServed { .. }
+            )
+        })
+        .collect();
+    assert!(kept.len() < before, "the exchange logged a disclosure");
+    let mut leaves = Vec::new();
+    let mut prev = [0u8; 32];
+    for (i, e) in kept.iter_mut().enumerate() {
+        e.seq = i as u64;
+        e.prev = prev;
+        prev = e.leaf_hash();
+        leaves.push(prev);
+    }
+    let raw: Vec<Vec<u8>> = kept.iter().map(|e| codec::encode(e).unwrap()).collect();
+    std::fs::write(dir.path().join("entries.bin"), frame_entries(&raw)).unwrap();
+    for sub in ["checkpoints", "cosignatures"] {
+        for f in std::fs::read_dir(dir.path().join(sub)).unwrap() {
+            std::fs::remove_file(f.unwrap().path()).unwrap();
+        }
+    }
+    let peer = sh.provider_key.peer_id().to_string();
+    let cp = Checkpoint {
+        origin: format!("dxmesh/{peer}"),
+        size: kept.len() as u64,
+        root: dxmesh_protocol::merkle::root(&leaves),
+    };
+    std::fs::write(
+        dir.path().join(format!("checkpoints/{:010}.note", cp.size)),
+        cp.sign(&sh.provider_key, &peer),
+    )
+    .unwrap();
+    resign_index(dir.path(), &sh.provider_key);
+    let alone = verify(&[dir.path().to_path_buf()], &sh.anchor);
+    assert!(alone.ok(), "{}", alone.render());
+    let r = verify(
+        &[dir.path().to_path_buf(), sh.comparator.clone()],
+        &sh.anchor,
+    );
+    let text = r.render();
+    assert!(!r.ok(), "{text}");
+    assert!(
+        text.contains(&format!("but this bundle's log holds {}", kept.len())),
+        "{text}"
+    );
+    assert!(
+        text.contains("--- witnessed by") && text.contains("--- the bundle's newest checkpoint:"),
+        "{text}"
+    );
+}
+
+/// Three imports within a second, and one while the daemon is down, give
+/// one `imported` entry each (the durable receipts each import leaves),
+/// none twice, and no receipt is left behind.
+#[test]
+fn every_import_is_logged_however_quickly_they_come() {
+    use dxmesh_node::audit::log::unframe_entries;
+    let (mut s, _) = setup(BIN, 50, &registry_terms(2, 10));
+    for _ in 0..3 {
+        s.mesh.import("ps", "registry", "registry.csv");
+    }
+    let old = std::mem::replace(
+        &mut s.pps,
+        dxmesh_tests::NodeProc::placeholder(&s.mesh.dx, &s.ps),
+    );
+    assert!(old.stop());
+    s.mesh.import("ps", "registry", "registry.csv");
+    s.restart_provider(&[]);
+    let receipts = s.ps.dir.join("data/datasets/registry/imports");
+    let start = std::time::Instant::now();
+    while std::fs::read_dir(&receipts).map_or(0, |d| d.count()) > 0 {
+        assert!(start.elapsed() < Duration::from_secs(30), "receipts left");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let out = s.mesh.path().join("bundle-imports");
+    s.pps
+        .cli(&["audit", "export", "--out", out.to_str().unwrap()]);
+    let bytes = std::fs::read(out.join("entries.bin")).unwrap();
+    let generations: Vec<u64> = unframe_entries(&bytes)
+        .unwrap()
+        .into_iter()
+        .filter_map(|b| match codec::decode::<Entry>(b).unwrap().event {
+            Event::Imported {
+                dataset,
+                generation,
+                ..
+            } if dataset == "registry" => Some(generation),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(generations, vec![1, 2, 3, 4, 5]);
+}
+
+/// A comparator asking again and again for a feed that is not published
+/// is refused every time (and each refusal shown in `status`), but the
+/// provider's log gets one `request_refused` entry for the run, not one per
+/// request; the rest are counted into the next entry a minute later.
+#[test]
+fn a_refusal_asked_again_and_again_is_one_entry_a_minute() {
+    use dxmesh_node::audit::log::unframe_entries;
+    let (mut s, _) = setup(BIN, 50, &registry_terms(2, 10));
+    for _ in 0..5 {
+        let e = s
+            .pcmp
+            .cli_fails(&["pull", "--agreement", &s.agreement[..12]]);
+        assert!(e.contains("[not_published]"), "{e}");
+    }
+    s.pps
+        .wait_for("five refusals", Duration::from_secs(20), |st| {
+            st.refusals
+                .iter()
+                .filter(|r| r.reason.contains("not_published"))
+                .count()
+                == 5
+        });
+    let out = s.mesh.path().join("bundle-refusals");
+    s.pps
+        .cli(&["audit", "export", "--out", out.to_str().unwrap()]);
+    let bytes = std::fs::read(out.join("entries.bin")).unwrap();
+    let counts: Vec<u64> = unframe_entries(&bytes)
+        .unwrap()
+        .into_iter()
+        .filter_map(|b| match codec::decode::<Entry>(b).unwrap().event {
+            Event::RequestRefused { refusal, count, .. } if refusal.code() == "not_published" => {
+                Some(count)
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(counts, vec![1]);
 }

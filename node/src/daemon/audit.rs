@@ -50,26 +50,45 @@ impl Node {
         }
     }
 
-    /// Logs imports the node has not logged yet (imports run in another process).
+    /// Logs imports the node has not logged yet (imports run in another
+    /// process): every receipt an import left, oldest first, each removed
+    /// once its entry is durable; then the current generation of each
+    /// dataset, in case an import died between `CURRENT` and its receipt.
+    /// An import is logged once: a crash between the entry and the mark
+    /// logs it again at the next start rather than never.
     pub(super) fn log_imports(&mut self) {
-        let Ok(reports) = crate::dataset::list(&self.data_dir) else {
-            return;
-        };
-        for r in reports {
-            let key = format!("import/{}/{}", r.dataset, r.generation).into_bytes();
-            if self.store.audit_meta(&key).ok().flatten().is_some() {
-                continue;
+        for (file, r) in crate::dataset::receipts(&self.data_dir) {
+            if self.log_import(&r)
+                && let Err(e) = std::fs::remove_file(&file)
+            {
+                tracing::warn!(file = %file.display(), error = %e, "cannot remove a logged import receipt");
             }
-            let _ = self.store.set_audit_meta(&key, b"1");
-            self.log(Event::Imported {
-                dataset: r.dataset.clone(),
-                generation: r.generation,
-                rows_read: r.rows_read,
-                rows_kept: r.rows_kept,
-                rows_quarantined: r.rows_quarantined,
-                source_sha256: r.source_sha256.clone(),
-            });
         }
+        if let Ok(reports) = crate::dataset::list(&self.data_dir) {
+            for r in reports {
+                self.log_import(&r);
+            }
+        }
+    }
+
+    /// Logs one import unless it was logged before; whether it is logged now.
+    fn log_import(&mut self, r: &crate::dataset::ImportReport) -> bool {
+        let key = format!("import/{}/{}", r.dataset, r.generation).into_bytes();
+        if self.store.audit_meta(&key).ok().flatten().is_some() {
+            return true;
+        }
+        let logged = self.log_durably(Event::Imported {
+            dataset: r.dataset.clone(),
+            generation: r.generation,
+            rows_read: r.rows_read,
+            rows_kept: r.rows_kept,
+            rows_quarantined: r.rows_quarantined,
+            source_sha256: r.source_sha256.clone(),
+        });
+        if logged.is_err() {
+            return false;
+        }
+        self.store.set_audit_meta(&key, b"1").is_ok()
     }
 
     /// Has the national index of every dataset an agreement lets a
@@ -155,17 +174,14 @@ impl Node {
             proof.as_ref(),
             now(),
         ) {
-            Ok((Witness::Accept, Some(line), Some(cp))) => {
-                self.log(Event::Witnessed {
-                    peer: key,
-                    size: cp.size,
-                    root: cp.root,
-                });
-                Response::Cosigned {
-                    size: cp.size,
-                    line,
-                }
-            }
+            // The cosigned checkpoint is kept as evidence (the newest of
+            // each peer, exported as `witnessed/<peer>.note`), not logged:
+            // an entry would make a new checkpoint for the peer to witness
+            // in turn, and an idle mesh's logs would grow by themselves.
+            Ok((Witness::Accept, Some(line), Some(cp))) => Response::Cosigned {
+                size: cp.size,
+                line,
+            },
             Ok((Witness::NeedProof(from), _, _)) => Response::NeedProof { from },
             Ok((Witness::Fork(reason), _, cp)) => {
                 tracing::error!(peer = %self.label(&key), %reason, "SECURITY ALERT: a peer's audit log is inconsistent with what it showed before; evidence kept");

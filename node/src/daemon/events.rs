@@ -396,6 +396,10 @@ impl Node {
         // Memberships expire with time: re-apply the roster as of now.
         self.apply_roster();
         self.schedule_feeds();
+        // Retries of pulls not tried for two hours (past epochs) are forgotten.
+        if let Some(cutoff) = std::time::Instant::now().checked_sub(Duration::from_secs(7200)) {
+            self.auto_pulls.forget_before(cutoff);
+        }
         self.log_imports();
         self.prepare_national_indexes();
         self.log_agreement_steps();

@@ -150,6 +150,7 @@ pub async fn run(dir: &Path, shutdown: impl Future<Output = ()>) -> Result<(), D
     let (internal_tx, internal_rx) = mpsc::unbounded_channel();
     let (cycle, cycle_rx) = crate::compare::cycle::Handle::new();
     let stream_task = tokio::spawn(pull::serve_streams(incoming, internal_tx.clone()));
+    let retry_secs = config.network.peer_exchange_secs.max(1);
     let limiter = limits::RateLimiter::new(limits::Limits {
         per_sec: config.network.requests_per_sec,
         burst: config.network.request_burst,
@@ -179,6 +180,11 @@ pub async fn run(dir: &Path, shutdown: impl Future<Output = ()>) -> Result<(), D
         recent_dials: HashMap::new(),
         refusals: VecDeque::new(),
         limiter,
+        refusal_log: limits::RefusalLog::new(),
+        auto_pulls: limits::Backoff::new(
+            std::time::Duration::from_secs(retry_secs),
+            std::time::Duration::from_secs(3600),
+        ),
         started: Instant::now(),
         self_admission: None,
         agreements,

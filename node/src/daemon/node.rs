@@ -168,6 +168,11 @@ pub(super) struct Node {
     pub(super) refusals: VecDeque<RefusalInfo>,
     /// Per-member request rate limits.
     pub(super) limiter: super::limits::RateLimiter,
+    /// Refusals of requests under agreements, counted so that a requester
+    /// asking again and again gets one audit entry a minute.
+    pub(super) refusal_log: super::limits::RefusalLog<RefusalKey, (Option<PublicKey>, Refusal)>,
+    /// Automatic pulls tried, by agreement and epoch (each retry later).
+    pub(super) auto_pulls: super::limits::Backoff<(AgreementId, u64)>,
     pub(super) started: Instant,
     /// Our own admission last logged (logged again only when it changes).
     pub(super) self_admission: Option<Admission>,
@@ -263,10 +268,22 @@ impl Node {
         self.record_refusal(Some(peer), None, reason);
     }
 
-    /// Logs the rate-limited requests not logged yet (a flood that stopped).
+    /// Logs the rate-limited requests and the repeated refusals not logged
+    /// yet (a flood that stopped).
     pub(super) fn log_rate_limits(&mut self) {
         for (peer, n) in self.limiter.sweep(Instant::now()) {
             self.record_rate_limited(peer, n);
+        }
+        for ((kind, _, agreement, _), (requester, refusal), count) in
+            self.refusal_log.sweep(Instant::now())
+        {
+            self.log(AuditEvent::RequestRefused {
+                kind,
+                requester,
+                agreement: Some(agreement),
+                refusal,
+                count,
+            });
         }
     }
 
@@ -329,12 +346,20 @@ impl Node {
             None,
             format!("{what}: {refusal} [{}]", refusal.code()),
         );
-        self.log(AuditEvent::RequestRefused {
-            kind: what.to_string(),
-            requester: PublicKey::from_peer_id(&peer),
-            agreement: Some(agreement),
-            refusal: refusal.clone(),
-        });
+        let requester = PublicKey::from_peer_id(&peer);
+        let key = (what.to_string(), peer, agreement, refusal.code());
+        if let Some(count) =
+            self.refusal_log
+                .refuse(key, (requester, refusal.clone()), Instant::now())
+        {
+            self.log(AuditEvent::RequestRefused {
+                kind: what.to_string(),
+                requester,
+                agreement: Some(agreement),
+                refusal: refusal.clone(),
+                count,
+            });
+        }
         Response::Denied { refusal }
     }
 
@@ -436,6 +461,10 @@ pub(super) fn signed_answer<T: SignedKind>(
         },
     }
 }
+
+/// What makes two refusals the same for the audit log: the kind of
+/// request, the requester, the agreement and the refusal's code.
+pub(super) type RefusalKey = (String, PeerId, AgreementId, &'static str);
 
 /// The store key of a per-epoch counter (`pull`, `disc`, `natq`) of an agreement.
 pub(super) fn counter_key(kind: &str, agreement: &AgreementId, epoch: u64) -> Vec<u8> {

@@ -20,6 +20,7 @@ use dxmesh_protocol::signed::Signed;
 use dxmesh_protocol::token::GroupMasterKey;
 use dxmesh_protocol::wire::{Request, Response};
 use libp2p::PeerId;
+use std::time::Instant;
 use tokio::sync::oneshot;
 
 impl Node {
@@ -326,7 +327,10 @@ impl Node {
         });
     }
 
-    /// Publishes due feeds and starts due pulls (on every tick).
+    /// Publishes due feeds and starts due pulls (on every tick). An
+    /// automatic pull that did not complete is tried again after a delay
+    /// that doubles with each try (at most an hour), so a provider that
+    /// refuses it is not asked every tick.
     pub(super) fn schedule_feeds(&mut self) {
         let t = now();
         let me = self.identity.public();
@@ -342,6 +346,10 @@ impl Node {
             };
             let agreement = terms.id();
             if self.busy.contains(&(agreement, epoch)) {
+                continue;
+            }
+            // A national index is queried, never published or pulled as a feed.
+            if crate::ministry::answers_ministry_queries(terms) {
                 continue;
             }
             if terms.provider == me && self.config.schedule.auto_publish {
@@ -365,7 +373,10 @@ impl Node {
                     .window(epoch)
                     .is_some_and(|(s, e)| t >= s && t < e);
                 let connected = self.connected.contains(&terms.provider.peer_id());
-                if in_window && connected && !pulls::is_complete(&self.data_dir, &agreement, epoch)
+                if in_window
+                    && connected
+                    && !pulls::is_complete(&self.data_dir, &agreement, epoch)
+                    && self.auto_pulls.due(&(agreement, epoch), Instant::now())
                 {
                     to_pull.push((agreement, epoch));
                 }

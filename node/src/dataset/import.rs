@@ -1,6 +1,7 @@
 //! Importing an export as a new generation of a dataset: the reader,
 //! normaliser and writer threads of the pipeline, the report, and the
-//! atomic switch of `CURRENT` once every file is synced; listing datasets.
+//! atomic switch of `CURRENT` once every file is synced, and the durable
+//! receipt each import leaves for the daemon to log; listing datasets.
 
 use super::mapping;
 use super::model::{
@@ -16,7 +17,7 @@ use super::writer;
 use std::fs::{DirBuilder, File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
 /// The reports of every dataset with a completed import, by name.
@@ -151,8 +152,63 @@ pub fn import(data_dir: &Path, opts: &ImportOptions) -> Result<ImportReport, Imp
     let current = ds_dir.join(CURRENT_FILE);
     crate::base::fsutil::write_atomic(&current, format!("{generation}\n").as_bytes(), 0o600)
         .map_err(io_err(&current))?;
+    write_receipt(&ds_dir, &report)?;
     remove_old_generations(&ds_dir, generation);
     Ok(report)
+}
+
+/// The folder of a dataset's import receipts, which the daemon consumes.
+pub const RECEIPTS_DIR: &str = "imports";
+
+/// Leaves a durable receipt of the import (its report, as
+/// `imports/<generation>.json`) for the daemon to log and remove: every
+/// generation is logged, however many imports run between two of its
+/// ticks or while it is down. Written after `CURRENT`: a crash between the
+/// two leaves the current generation, which the daemon logs too.
+fn write_receipt(ds_dir: &Path, report: &ImportReport) -> Result<(), ImportError> {
+    let dir = ds_dir.join(RECEIPTS_DIR);
+    create_dir_private(&dir)?;
+    let path = dir.join(format!("{:010}.json", report.generation));
+    let bytes = serde_json::to_vec_pretty(report).map_err(|e| ImportError::Corrupt {
+        file: path.clone(),
+        problem: e.to_string(),
+    })?;
+    crate::base::fsutil::write_atomic(&path, &bytes, 0o600).map_err(io_err(&path))
+}
+
+/// The import receipts waiting under `data_dir`, oldest first per dataset
+/// (each with its file, to remove once logged). A receipt that cannot be
+/// read is skipped with a warning and left for an operator.
+pub fn receipts(data_dir: &Path) -> Vec<(PathBuf, ImportReport)> {
+    let mut out = Vec::new();
+    let Ok(datasets) = std::fs::read_dir(data_dir.join(DATASETS_DIR)) else {
+        return out;
+    };
+    let mut dirs: Vec<PathBuf> = datasets.flatten().map(|e| e.path()).collect();
+    dirs.sort();
+    for ds in dirs {
+        let Ok(files) = std::fs::read_dir(ds.join(RECEIPTS_DIR)) else {
+            continue;
+        };
+        let mut files: Vec<PathBuf> = files
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        files.sort();
+        for f in files {
+            match std::fs::read(&f)
+                .map_err(|e| e.to_string())
+                .and_then(|b| serde_json::from_slice::<ImportReport>(&b).map_err(|e| e.to_string()))
+            {
+                Ok(r) => out.push((f, r)),
+                Err(e) => {
+                    tracing::warn!(file = %f.display(), error = %e, "an import receipt cannot be read; left in place")
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Removes every generation directory but `keep` (best effort: a leftover

@@ -90,7 +90,7 @@ mod text;
 mod workbook;
 mod writer;
 
-pub use import::{import, list};
+pub use import::{RECEIPTS_DIR, import, list, receipts};
 pub use model::{
     BLOCK_SOFT_LIMIT, CANONICAL_COLUMNS, CURRENT_FILE, DATASETS_DIR, DELIMITERS, Format,
     ID_COLUMNS, ImportError, ImportOptions, ImportReport, MAX_BLOCK_RECORDS, MAX_ROW_BYTES,

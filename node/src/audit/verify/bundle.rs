@@ -42,8 +42,11 @@ pub(super) struct Bundle {
     pub(super) agreements: Agreements,
     /// Signed manifests that decode, by digest.
     pub(super) manifests: BTreeMap<Hash, Signed<Manifest>>,
-    /// The newest checkpoint of each peer the node witnessed, by PeerId.
-    pub(super) witnessed: BTreeMap<String, Checkpoint>,
+    /// The newest checkpoint of each peer the node witnessed, by PeerId,
+    /// with its signed note.
+    pub(super) witnessed: BTreeMap<String, (Checkpoint, String)>,
+    /// The bundle's own newest signed checkpoint note, if any.
+    pub(super) latest_note: Option<String>,
 }
 
 /// Loads the bundle in folder `dir`, checking the roster chain, the log,
@@ -114,6 +117,7 @@ pub(super) fn load(
         agreements,
         manifests,
         witnessed,
+        latest_note: read_latest_note(dir),
     })
 }
 
@@ -173,9 +177,17 @@ fn read_entries(dir: &Path) -> Result<Vec<Entry>, BundleError> {
         .collect()
 }
 
+/// The newest checkpoint note of the bundle (folder `checkpoints`, files
+/// named by size, zero-padded), as it is written there.
+fn read_latest_note(dir: &Path) -> Option<String> {
+    files(&dir.join("checkpoints"))
+        .last()
+        .and_then(|f| read_text(f).ok())
+}
+
 /// Reads the checkpoints the node witnessed (folder `witnessed`, files
 /// `<PeerId>.note`), keeping those signed by the peer they are named after.
-fn read_witnessed(dir: &Path) -> Result<BTreeMap<String, Checkpoint>, BundleError> {
+fn read_witnessed(dir: &Path) -> Result<BTreeMap<String, (Checkpoint, String)>, BundleError> {
     let mut witnessed = BTreeMap::new();
     for f in files(&dir.join("witnessed")) {
         let name = f
@@ -186,7 +198,7 @@ fn read_witnessed(dir: &Path) -> Result<BTreeMap<String, Checkpoint>, BundleErro
         if let Some(k) = peer_key(&name)
             && let Ok(cp) = Checkpoint::verify(&note, &name, &k)
         {
-            witnessed.insert(name, cp);
+            witnessed.insert(name, (cp, note));
         }
     }
     Ok(witnessed)

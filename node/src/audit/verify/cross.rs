@@ -119,9 +119,13 @@ fn check_ministry_query(
 
 /// Checks that every checkpoint bundle `b`'s node witnessed for a peer
 /// whose bundle is among `bundles` matches that peer's log at its size (a
-/// mismatch means the peer rewrote its log).
+/// mismatch means the peer rewrote its log), and that the peer's bundle
+/// reaches that size: a bundle must prove consistency up to the largest
+/// checkpoint any witness holds, so a log that was cut short, or rewritten
+/// shorter, fails (with both signed notes, as a fork is shown); export a
+/// node's bundle after its witnesses have seen its newest checkpoint.
 pub(super) fn check_witnessed(b: &Bundle, bundles: &[Bundle], report: &mut Report) {
-    for (peer, cp) in &b.witnessed {
+    for (peer, (cp, note)) in &b.witnessed {
         let Some(other) = bundles.iter().find(|o| &o.peer == peer) else {
             continue;
         };
@@ -137,9 +141,19 @@ pub(super) fn check_witnessed(b: &Bundle, bundles: &[Bundle], report: &mut Repor
                     b.peer, cp.size
                 ),
             ),
-            // The witness saw a newer log than this bundle holds (the
-            // bundle was exported earlier): nothing to compare yet.
-            None => report.pass("witnessed checkpoints newer than the bundle (not comparable)"),
+            None => report.fail(
+                &other.peer,
+                None,
+                format!(
+                    "{} witnessed a checkpoint of {} entries, but this bundle's log holds {}: the log was cut short or rewritten (or the bundle is older than the witness's)\n--- witnessed by {}:\n{}--- the bundle's newest checkpoint:\n{}",
+                    b.peer,
+                    cp.size,
+                    other.entries.len(),
+                    b.peer,
+                    note,
+                    other.latest_note.as_deref().unwrap_or("(none)\n")
+                ),
+            ),
         }
     }
 }
