@@ -621,7 +621,6 @@ fn a_node_that_rewrites_its_past_is_caught_with_its_witnesses_bundles() {
 /// none twice, and no receipt is left behind.
 #[test]
 fn every_import_is_logged_however_quickly_they_come() {
-    use dxmesh_node::audit::log::unframe_entries;
     let (mut s, _) = setup(BIN, 50, &registry_terms(2, 10));
     for _ in 0..3 {
         s.mesh.import("ps", "registry", "registry.csv");
@@ -639,14 +638,9 @@ fn every_import_is_logged_however_quickly_they_come() {
         assert!(start.elapsed() < Duration::from_secs(30), "receipts left");
         std::thread::sleep(Duration::from_millis(200));
     }
-    let out = s.mesh.path().join("bundle-imports");
-    s.pps
-        .cli(&["audit", "export", "--out", out.to_str().unwrap()]);
-    let bytes = std::fs::read(out.join("entries.bin")).unwrap();
-    let generations: Vec<u64> = unframe_entries(&bytes)
-        .unwrap()
+    let generations: Vec<u64> = provider_events(&s, "bundle-imports")
         .into_iter()
-        .filter_map(|b| match codec::decode::<Entry>(b).unwrap().event {
+        .filter_map(|e| match e {
             Event::Imported {
                 dataset,
                 generation,
@@ -664,7 +658,6 @@ fn every_import_is_logged_however_quickly_they_come() {
 /// request; the rest are counted into the next entry a minute later.
 #[test]
 fn a_refusal_asked_again_and_again_is_one_entry_a_minute() {
-    use dxmesh_node::audit::log::unframe_entries;
     let (mut s, _) = setup(BIN, 50, &registry_terms(2, 10));
     for _ in 0..5 {
         let e = s
@@ -680,14 +673,9 @@ fn a_refusal_asked_again_and_again_is_one_entry_a_minute() {
                 .count()
                 == 5
         });
-    let out = s.mesh.path().join("bundle-refusals");
-    s.pps
-        .cli(&["audit", "export", "--out", out.to_str().unwrap()]);
-    let bytes = std::fs::read(out.join("entries.bin")).unwrap();
-    let counts: Vec<u64> = unframe_entries(&bytes)
-        .unwrap()
+    let counts: Vec<u64> = provider_events(&s, "bundle-refusals")
         .into_iter()
-        .filter_map(|b| match codec::decode::<Entry>(b).unwrap().event {
+        .filter_map(|e| match e {
             Event::RequestRefused { refusal, count, .. } if refusal.code() == "not_published" => {
                 Some(count)
             }
@@ -695,4 +683,17 @@ fn a_refusal_asked_again_and_again_is_one_entry_a_minute() {
         })
         .collect();
     assert_eq!(counts, vec![1]);
+}
+
+/// The events of the provider's log, from a bundle it exports into `name`.
+fn provider_events(s: &Setup, name: &str) -> Vec<Event> {
+    let out = s.mesh.path().join(name);
+    s.pps
+        .cli(&["audit", "export", "--out", out.to_str().unwrap()]);
+    let bytes = std::fs::read(out.join("entries.bin")).unwrap();
+    dxmesh_node::audit::log::unframe_entries(&bytes)
+        .unwrap()
+        .into_iter()
+        .map(|b| codec::decode::<Entry>(b).unwrap().event)
+        .collect()
 }
