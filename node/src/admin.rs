@@ -173,6 +173,10 @@ pub enum AdminResponse {
     AuditAlerts {
         /// Evidence records.
         alerts: Vec<String>,
+        /// Pulled feeds with result commitments whose retention ends within
+        /// a week: recompute before they are erased.
+        #[serde(default)]
+        retention: Vec<String>,
     },
     /// An evidence bundle was written.
     AuditExported {

@@ -371,6 +371,91 @@ fn a_pulled_feed_past_its_retention_is_erased_logged_and_not_pulled_again() {
         .collect();
     assert_eq!(erased.len(), 1, "{entries}");
     assert!(erased[0].contains("epoch: 1"), "{}", erased[0]);
+    the_evidence_of_an_erased_feed_outlives_it(&s);
+}
+
+/// Erasure keeps the feed's signed manifest as evidence (exported in the
+/// bundle); a commitment over the erased feed is reported erased, not
+/// wrong, with recompute's own exit status; and `audit alerts` warns of
+/// the current epoch's commitments while its feed is kept.
+fn the_evidence_of_an_erased_feed_outlives_it(s: &dxmesh_tests::Setup) {
+    use dxmesh_node::compare::commit::Committed;
+    use dxmesh_protocol::commitment::{CommittedInput, LeafTree, ResultCommitment};
+    let data = s.cmp.dir.join("data");
+    let kept = data
+        .join("evidence/pulls")
+        .join(&s.agreement)
+        .join("1/manifest.bin");
+    let manifest: dxmesh_protocol::signed::Signed<dxmesh_protocol::feed::Manifest> =
+        dxmesh_protocol::codec::decode(&std::fs::read(&kept).unwrap()).unwrap();
+    // A commitment of epoch 1 over the erased feed, as the comparator made
+    // it while it held the feed.
+    let tokens = vec![dxmesh_protocol::token::IdToken([1; 16])];
+    let tree = LeafTree::of_tokens(&tokens);
+    let statement = ResultCommitment {
+        epoch: 1,
+        result_kind: "uninsured".into(),
+        expr: "registry".into(),
+        inputs: vec![CommittedInput {
+            input: dxmesh_protocol::agreement::AgreedInput {
+                name: "registry".into(),
+                dataset: "registry".into(),
+                provider: "public_security".into(),
+                filter: vec![],
+            },
+            manifest: manifest.digest(),
+        }],
+        sets: vec![],
+        count: tree.size(),
+        root: tree.root(),
+        ministry: None,
+    };
+    let key = dxmesh_node::base::keyfile::read_identity(&s.cmp.dir.join("node.key")).unwrap();
+    Committed::new(
+        dxmesh_protocol::signed::Signed::sign(&key, &statement).unwrap(),
+        &statement,
+        tokens,
+        tree,
+    )
+    .store(&data)
+    .unwrap();
+    let bundle = s.mesh.path().join("bundle-cmp-erased");
+    s.pcmp
+        .cli(&["audit", "export", "--out", bundle.to_str().unwrap()]);
+    assert!(
+        bundle
+            .join(format!("manifests/pulled-{}-1.bin", s.agreement))
+            .exists(),
+        "the erased feed's manifest is in the bundle"
+    );
+    let out = s.mesh.dx.run(
+        s.mesh.path(),
+        &[
+            "audit",
+            "recompute",
+            "--bundle",
+            bundle.to_str().unwrap(),
+            "--anchor",
+            "anchor.pub.pem",
+            "--feeds",
+            data.to_str().unwrap(),
+        ],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    assert!(
+        text.contains("ERASED") && text.contains("was erased under retention"),
+        "{text}"
+    );
+    // The current epoch's feed is kept three days: commitments of it are
+    // announced for recompute while it is.
+    s.commit_results();
+    let out = s.pcmp.cli(&["audit", "alerts"]);
+    assert!(
+        out.contains("RETENTION: the pulled feed of agreement")
+            && out.contains("the result commitments of epoch 5 can be recomputed only until then"),
+        "{out}"
+    );
 }
 
 #[test]

@@ -580,9 +580,14 @@ fn export_signatures(store: &Store, bundle: &BundleOut<'_>) -> Result<(), AuditL
 }
 
 /// Writes the manifest of every feed the node published or pulled that is
-/// still on disk under `data_dir`.
+/// still on disk under `data_dir`, and of every pulled feed erased under
+/// retention (kept as evidence).
 fn export_manifests(data_dir: &Path, bundle: &BundleOut<'_>) -> Result<(), AuditLogError> {
-    for (kind, base) in [("published", "feeds"), ("pulled", "pulls")] {
+    for (kind, base) in [
+        ("published", "feeds"),
+        ("pulled", "pulls"),
+        ("pulled", "evidence/pulls"),
+    ] {
         let root = data_dir.join(base);
         let Ok(agreements) = std::fs::read_dir(&root) else {
             continue;
@@ -593,6 +598,16 @@ fn export_manifests(data_dir: &Path, bundle: &BundleOut<'_>) -> Result<(), Audit
             };
             for e in epochs.flatten() {
                 let m = e.path().join("manifest.bin");
+                // The evidence of an erased feed, unless the feed is held
+                // (the copy is made just before the feed is erased).
+                let held = data_dir
+                    .join("pulls")
+                    .join(a.file_name())
+                    .join(e.file_name())
+                    .join("manifest.bin");
+                if base == "evidence/pulls" && held.exists() {
+                    continue;
+                }
                 if let Ok(bytes) = std::fs::read(&m) {
                     bundle.write(
                         &format!(

@@ -10,6 +10,11 @@
 //! a wrong result is named, with the committed tokens that are not in the
 //! recomputed result when the comparator's token lists are at hand.
 //!
+//! A commitment whose feed the comparator erased under retention (its log
+//! says so, and the feed is gone) is reported `ERASED`: not recomputed,
+//! and not wrong; `dxmesh audit recompute` exits 3 when nothing is wrong
+//! but something was erased.
+//!
 //! A result that subtracts `other_province` must name its ministry basis:
 //! the commitment to the candidates (which the bundle must hold, and which
 //! recomputes like any other) that the set and the result are drawn from.
@@ -51,6 +56,11 @@ pub struct Checked {
     pub recomputed: Option<u64>,
     /// Empty if the commitment holds; else what is wrong.
     pub problems: Vec<String>,
+    /// Set when it cannot be recomputed because a feed it read was erased
+    /// under retention (when, by the comparator's `feed_erased` entry):
+    /// not wrong, and not checked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub erased: Option<String>,
 }
 
 /// The recompute of every commitment of a bundle.
@@ -67,13 +77,23 @@ pub struct Recompute {
 }
 
 impl Recompute {
-    /// Whether the bundles are intact and anchored, every commitment
-    /// recomputed to its committed root and count, and the bundle holds
-    /// every commitment logged.
+    /// Whether the bundles are intact and anchored, no commitment is
+    /// wrong (each recomputed to its committed root and count, or its
+    /// feeds were erased under retention), and the bundle holds every
+    /// commitment logged.
     pub fn ok(&self) -> bool {
         self.bundle.is_empty()
             && self.missing.is_empty()
             && self.commitments.iter().all(|c| c.problems.is_empty())
+    }
+
+    /// How many commitments could not be recomputed because their feeds
+    /// were erased under retention.
+    pub fn erased(&self) -> usize {
+        self.commitments
+            .iter()
+            .filter(|c| c.erased.is_some())
+            .count()
     }
 
     /// A readable report.
@@ -87,12 +107,16 @@ impl Recompute {
                 .recomputed
                 .map(|n| n.to_string())
                 .unwrap_or_else(|| "-".into());
-            let verdict = if c.problems.is_empty() { "OK" } else { "WRONG" };
+            let verdict = match (&c.erased, c.problems.is_empty()) {
+                (_, false) => "WRONG",
+                (Some(_), true) => "ERASED",
+                (None, true) => "OK",
+            };
             out.push_str(&format!(
                 "  {:<44} committed {:>9}  recomputed {:>9}  {verdict}\n",
                 c.commitment, c.committed, got
             ));
-            for p in &c.problems {
+            for p in c.problems.iter().chain(&c.erased) {
                 out.push_str(&format!("      {p}\n"));
             }
         }
@@ -102,7 +126,13 @@ impl Recompute {
         for m in &self.missing {
             out.push_str(&format!("  MISSING: {m}\n"));
         }
-        out.push_str(&if self.ok() {
+        out.push_str(&if self.ok() && self.erased() > 0 {
+            format!(
+                "\nVERDICT: ERASED — {} commitment(s) recomputed from the feeds; {} could not be, their feeds erased under retention (recompute before retention ends)\n",
+                self.commitments.len() - self.erased(),
+                self.erased()
+            )
+        } else if self.ok() {
             format!(
                 "\nVERDICT: OK — {} commitment(s) recomputed from the feeds\n",
                 self.commitments.len()
@@ -162,6 +192,7 @@ pub fn recompute(
         .map(|(k, m)| (*k, m.department.clone()))
         .collect();
     let published = published(providers, &members, &mut report)?;
+    let erased = erased_feeds(bundle)?;
     let mut held = BTreeSet::new();
     let basis = Basis {
         commitments: bundle_commitments(bundle, &comparator),
@@ -192,6 +223,7 @@ pub fn recompute(
                     manifests: &manifests,
                     departments: &departments,
                     published: &published,
+                    erased: &erased,
                 };
                 let mut checked = check_one(&name, &c, &known, feeds);
                 checked.problems.extend(basis.problems(&c));
@@ -202,6 +234,7 @@ pub fn recompute(
                 committed: 0,
                 recomputed: None,
                 problems: vec![e],
+                erased: None,
             },
         };
         report.commitments.push(checked);
@@ -418,6 +451,9 @@ struct Known<'a> {
     /// Per provider whose bundle is given: the (agreement, manifest) of
     /// every feed its log says it published.
     published: &'a Published,
+    /// The pulled feeds the comparator erased under retention, by
+    /// (agreement, epoch), with the last day kept.
+    erased: &'a BTreeMap<(Hash, u64), String>,
 }
 
 /// Per provider: the (agreement, manifest digest) of every feed published.
@@ -486,7 +522,12 @@ fn check_one(name: &str, c: &ResultCommitment, known: &Known<'_>, feeds: &Path) 
         committed: c.count,
         recomputed: None,
         problems: Vec::new(),
+        erased: None,
     };
+    if let Some(note) = erased_input(c, known, feeds) {
+        checked.erased = Some(note);
+        return checked;
+    }
     match result_of(c, known, feeds) {
         Ok(tokens) => {
             let (count, root) = set_root(&tokens);
@@ -501,6 +542,38 @@ fn check_one(name: &str, c: &ResultCommitment, known: &Known<'_>, feeds: &Path) 
         Err(e) => checked.problems.push(format!("cannot recompute: {e}")),
     }
     checked
+}
+
+/// If a feed the commitment read is no longer among the feeds and the
+/// comparator's log says it was erased under retention: which, and when.
+fn erased_input(c: &ResultCommitment, known: &Known<'_>, feeds: &Path) -> Option<String> {
+    c.inputs.iter().find_map(|ci| {
+        let m = known.manifests.get(&ci.manifest)?;
+        let kept_until = known.erased.get(&(m.agreement, c.epoch))?;
+        let held = crate::pull::pulls::pull_dir(feeds, &m.agreement, c.epoch).exists();
+        (!held).then(|| {
+            format!(
+                "input {} (epoch {}) was erased under retention, kept until {kept_until} (feed_erased in the comparator's log): not recomputed",
+                ci.input.name, c.epoch
+            )
+        })
+    })
+}
+
+/// The pulled feeds the comparator's log says it erased, with the last
+/// day each was kept.
+fn erased_feeds(bundle: &Path) -> Result<BTreeMap<(Hash, u64), String>, String> {
+    Ok(events(bundle)?
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::FeedErased {
+                agreement,
+                epoch,
+                kept_until,
+            } => Some(((agreement, epoch), kept_until.to_string())),
+            _ => None,
+        })
+        .collect())
 }
 
 /// The result of the committed expression over the committed feeds.

@@ -240,6 +240,29 @@ impl Store {
         tx.commit().map_err(db_err)
     }
 
+    /// Loads many log entries (sequence number, encoded entry) and signed
+    /// checkpoints (size, note) in one transaction: restoring a log, or
+    /// building a large one for the export benchmark. The daemon appends
+    /// one entry at a time with [`Store::audit_append`].
+    pub fn audit_load(
+        &self,
+        entries: &[(u64, Vec<u8>)],
+        checkpoints: &[(u64, String)],
+    ) -> Result<(), StoreError> {
+        let tx = self.db.begin_write().map_err(db_err)?;
+        {
+            let mut t = tx.open_table(AUDIT_ENTRIES).map_err(db_err)?;
+            for (seq, e) in entries {
+                t.insert(*seq, e.as_slice()).map_err(db_err)?;
+            }
+            let mut c = tx.open_table(AUDIT_CHECKPOINTS).map_err(db_err)?;
+            for (size, note) in checkpoints {
+                c.insert(*size, note.as_bytes()).map_err(db_err)?;
+            }
+        }
+        tx.commit().map_err(db_err)
+    }
+
     /// Stores a signed checkpoint of `size` entries (durably).
     pub fn audit_put_checkpoint(&self, size: u64, note: &str) -> Result<(), StoreError> {
         let tx = self.db.begin_write().map_err(db_err)?;

@@ -60,7 +60,9 @@ pub enum AuditCommand {
         #[arg(long)]
         json: Option<PathBuf>,
     },
-    /// Security alerts: fork evidence this node holds as a witness.
+    /// Security alerts: fork evidence this node holds as a witness; and
+    /// pulled feeds whose retention ends within a week while commitments of
+    /// their epoch are kept (recompute them before).
     Alerts {
         /// Node directory.
         #[arg(long)]
@@ -105,6 +107,13 @@ pub fn run(cmd: AuditCommand) -> anyhow::Result<()> {
             if !ok {
                 bail!("a committed result does not recompute");
             }
+            if report.erased() > 0 {
+                eprintln!(
+                    "{} committed result(s) not recomputed: their feeds were erased under retention",
+                    report.erased()
+                );
+                std::process::exit(ERASED_EXIT);
+            }
             Ok(())
         }
         AuditCommand::Verify {
@@ -124,13 +133,16 @@ pub fn run(cmd: AuditCommand) -> anyhow::Result<()> {
             Ok(())
         }
         AuditCommand::Alerts { dir } => {
-            let AdminResponse::AuditAlerts { alerts } =
+            let AdminResponse::AuditAlerts { alerts, retention } =
                 admin_call(&dir, AdminRequest::AuditAlerts)?
             else {
                 bail!("unexpected answer from the node");
             };
             if alerts.is_empty() {
                 println!("no security alerts");
+            }
+            for r in retention {
+                println!("RETENTION: {r}");
             }
             for a in alerts {
                 println!("SECURITY ALERT (fork evidence):\n{a}");
@@ -139,6 +151,11 @@ pub fn run(cmd: AuditCommand) -> anyhow::Result<()> {
         }
     }
 }
+
+/// The exit status of `audit recompute` when nothing is wrong but some
+/// commitments could not be recomputed, their feeds erased under retention
+/// (1 is a wrong result or a bundle problem).
+pub const ERASED_EXIT: i32 = 3;
 
 /// Reads the trust anchor's public key (PEM) the security officer gives.
 fn read_anchor(path: &std::path::Path) -> anyhow::Result<dxmesh_protocol::identity::PublicKey> {

@@ -273,11 +273,48 @@ impl Node {
                     .iter()
                     .map(|e| serde_json::to_string_pretty(e).unwrap_or_default())
                     .collect(),
+                retention: self.retention_warnings(),
             },
             Err(e) => AdminResponse::Error {
                 message: e.to_string(),
             },
         }
+    }
+
+    /// The pulled feeds whose retention ends within a week while result
+    /// commitments of their epoch are kept: once erased, those commitments
+    /// can no longer be recomputed, so an auditor should export this
+    /// node's bundle and feeds and run `dxmesh audit recompute` first.
+    fn retention_warnings(&self) -> Vec<String> {
+        let me = self.identity.public();
+        let consumed: Vec<_> = self
+            .agreements
+            .threads()
+            .map(|th| &th.state.terms)
+            .filter(|t| t.consumer == me)
+            .cloned()
+            .collect();
+        let Some(in_a_week) = now().date().add_days(7) else {
+            return Vec::new();
+        };
+        crate::pull::retention::expired(&self.data_dir, &consumed, in_a_week)
+            .into_iter()
+            .filter(|e| {
+                self.data_dir
+                    .join("commitments")
+                    .join(e.epoch.to_string())
+                    .exists()
+            })
+            .map(|e| {
+                format!(
+                    "the pulled feed of agreement {} epoch {} is kept until {}, then erased; the result commitments of epoch {} can be recomputed only until then: export this node's bundle and run `dxmesh audit recompute` before",
+                    &dxmesh_protocol::hex(&e.agreement)[..12],
+                    e.epoch,
+                    e.kept_until,
+                    e.epoch
+                )
+            })
+            .collect()
     }
 
     pub(super) fn audit_export(&mut self, out: &str, dir: &Path) -> AdminResponse {

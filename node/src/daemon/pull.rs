@@ -338,6 +338,21 @@ impl Node {
                 });
                 self.seal_audit();
             }
+            if let Err(e) = crate::pull::retention::keep_evidence(
+                &self.data_dir,
+                &gone.agreement,
+                gone.epoch,
+                &gone.dir,
+            ) {
+                // The feed is erased at the next tick, once its manifest is kept.
+                tracing::error!(
+                    agreement = %dxmesh_protocol::hex(&gone.agreement),
+                    epoch = gone.epoch,
+                    error = %e,
+                    "cannot keep the manifest of an expired feed as evidence; erasing it at the next tick"
+                );
+                continue;
+            }
             match crate::pull::retention::erase(&gone.dir) {
                 Ok(()) => tracing::info!(
                     agreement = %dxmesh_protocol::hex(&gone.agreement),

@@ -1,9 +1,10 @@
 //! Retention at the consumer: a pulled feed may be kept for its agreement's
 //! `retention_days` after the epoch's reference date; on the first daemon
 //! tick after that it is erased, and the erasure is written to the audit
-//! log first. A feed is renamed aside (`.erasing-<epoch>`) before it is
-//! removed, so a node killed halfway never reads half a feed as a feed; the
-//! next tick finishes the removal.
+//! log first and its signed manifest kept as evidence ([`keep_evidence`]).
+//! A feed is renamed aside (`.erasing-<epoch>`) before it is removed, so a
+//! node killed halfway never reads half a feed as a feed; the next tick
+//! finishes the removal.
 //!
 //! Result files that `dxmesh compare --out DIR` wrote are outside the node's
 //! directory; the operator guide says who deletes them.
@@ -76,6 +77,34 @@ pub fn expired<'a>(
     }
     out.sort_by_key(|e| (e.agreement, e.epoch));
     out
+}
+
+/// Where the signed manifest of an erased pulled feed is kept:
+/// `DATA_DIR/evidence/pulls/<agreement>/<epoch>/manifest.bin`. Erasure
+/// removes the personal data and tokens; the manifest (digests, counts,
+/// the provider's signature) stays as evidence, so that a bundle exported
+/// after retention still verifies and names what was compared.
+pub fn evidence_dir(data_dir: &Path, agreement: &AgreementId, epoch: u64) -> PathBuf {
+    crate::base::fsutil::epoch_dir(&data_dir.join("evidence"), "pulls", agreement, epoch)
+}
+
+/// Copies the signed manifest of the pulled feed in `dir` (of `agreement`
+/// and `epoch`) into the evidence kept after erasure (atomically); a feed
+/// without a manifest has nothing to keep.
+pub fn keep_evidence(
+    data_dir: &Path,
+    agreement: &AgreementId,
+    epoch: u64,
+    dir: &Path,
+) -> std::io::Result<()> {
+    let bytes = match std::fs::read(dir.join("manifest.bin")) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let to = evidence_dir(data_dir, agreement, epoch);
+    std::fs::create_dir_all(&to)?;
+    crate::base::fsutil::write_atomic(&to.join("manifest.bin"), &bytes, 0o600)
 }
 
 /// Erases the feed in `dir`: renamed aside first, then removed.
