@@ -432,6 +432,21 @@ fn the_evidence_of_an_erased_feed_outlives_it(s: &dxmesh_tests::Setup) {
         s.mesh.path(),
         &[
             "audit",
+            "verify",
+            bundle.to_str().unwrap(),
+            "--anchor",
+            "anchor.pub.pem",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "a bundle exported after retention verifies: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let out = s.mesh.dx.run(
+        s.mesh.path(),
+        &[
+            "audit",
             "recompute",
             "--bundle",
             bundle.to_str().unwrap(),
