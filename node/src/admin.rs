@@ -211,6 +211,10 @@ pub struct ConsoleInfo {
     pub audit_tail: Vec<(u64, String, String, String)>,
     /// Fork evidence held as a witness.
     pub alerts: u64,
+    /// Pulled feeds whose retention ends within a week while commitments
+    /// of their epoch are kept (recompute them first).
+    #[serde(default)]
+    pub retention: Vec<String>,
     /// Every member of the roster held.
     pub members: Vec<MemberInfo>,
 }

@@ -260,8 +260,13 @@ pub fn audit(info: &ConsoleInfo) -> String {
     } else {
         format!("<pre>{}</pre>", esc(&info.cosignatures.join("\n")))
     };
+    let retention: String = info
+        .retention
+        .iter()
+        .map(|r| format!("<p class=\"bad\">Retention: {}</p>", esc(r)))
+        .collect();
     format!(
-        "<p>{} entries; {} fork alerts.</p><h2>Latest checkpoint</h2><pre>{}</pre>\
+        "<p>{} entries; {} fork alerts.</p>{retention}<h2>Latest checkpoint</h2><pre>{}</pre>\
 <h2>Cosignatures</h2>{cosigs}<h2>Newest entries</h2>{}",
         info.audit_size,
         info.alerts,
@@ -282,6 +287,32 @@ pub fn message(ok: bool, text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_audit_page_warns_of_commitments_about_to_lose_their_feeds() {
+        let info = ConsoleInfo {
+            quotas: vec![],
+            audit_size: 3,
+            checkpoint: None,
+            cosignatures: vec![],
+            audit_tail: vec![],
+            alerts: 0,
+            retention: vec![
+                "the pulled feed of agreement 0a1b epoch 5 is kept until 2026-12-10 <then>".into(),
+            ],
+            members: vec![],
+        };
+        let page = audit(&info);
+        assert!(
+            page.contains("<p class=\"bad\">Retention: the pulled feed of agreement 0a1b epoch 5 is kept until 2026-12-10 &lt;then&gt;</p>"),
+            "{page}"
+        );
+        let quiet = audit(&ConsoleInfo {
+            retention: vec![],
+            ..info
+        });
+        assert!(!quiet.contains("Retention:"), "{quiet}");
+    }
 
     #[test]
     fn everything_shown_is_escaped() {

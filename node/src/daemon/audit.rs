@@ -285,7 +285,7 @@ impl Node {
     /// commitments of their epoch are kept: once erased, those commitments
     /// can no longer be recomputed, so an auditor should export this
     /// node's bundle and feeds and run `dxmesh audit recompute` first.
-    fn retention_warnings(&self) -> Vec<String> {
+    pub(super) fn retention_warnings(&self) -> Vec<String> {
         let me = self.identity.public();
         let consumed: Vec<_> = self
             .agreements

@@ -78,6 +78,7 @@ impl Node {
             cosignatures: log::cosignatures(&self.store, self.audit.sealed()).unwrap_or_default(),
             audit_tail,
             alerts: log::evidence(&self.store).map_or(0, |e| e.len() as u64),
+            retention: self.retention_warnings(),
             members,
         }
     }
