@@ -314,3 +314,79 @@ fn headless_chromium_renders_the_console() {
     );
     assert!(dom.contains("type=\"password\""), "{dom}");
 }
+
+/// An administrator logged in, then removed (and another one demoted to
+/// auditor): their open sessions are refused on the very next request,
+/// and an action through them is not taken. Every response carries the
+/// security headers; the console's self-signed certificate is valid for
+/// two years from today, not for centuries.
+#[test]
+fn a_removed_or_demoted_account_is_refused_at_once_and_pages_carry_security_headers() {
+    let (s, _) = setup(BIN, 100, &registry_terms(2, 10));
+    add_user(&s, "adm2", "administrator", "second admin password");
+    add_user(&s, "adm3", "administrator", "third admin password");
+    let agent = client(&s);
+    let base = console_url(&s);
+    let removed = login(&agent, &base, "adm2", "second admin password").unwrap();
+    let demoted = login(&agent, &base, "adm3", "third admin password").unwrap();
+    let (code, _) = get(&agent, &format!("{base}feeds"), Some(&removed));
+    assert_eq!(code, 200);
+    s.pps.cli(&["console", "user", "remove", "--user", "adm2"]);
+    add_user(&s, "adm3", "auditor", "third admin password");
+    for l in [&removed, &demoted] {
+        let (code, _) = get(&agent, &format!("{base}feeds"), Some(l));
+        assert_eq!(code, 303, "a changed account's session still reads pages");
+        let (code, _) = post(&agent, &format!("{base}publish"), l, &l.csrf);
+        assert_eq!(code, 401, "a changed account's session still acts");
+    }
+    // Logged in again, the demoted account has its new role only.
+    let again = login(&agent, &base, "adm3", "third admin password").unwrap();
+    let (code, _) = post(&agent, &format!("{base}publish"), &again, &again.csrf);
+    assert_eq!(code, 403);
+    // Headers on a page, on the login form and on an error.
+    for (url, who) in [
+        (format!("{base}feeds"), Some(&again)),
+        (format!("{base}login"), None),
+        (format!("{base}agreements/nothing-like-this"), Some(&again)),
+    ] {
+        let mut req = agent.get(&url);
+        if let Some(l) = who {
+            req = req.header("Cookie", &l.cookie);
+        }
+        let r = req.call().unwrap();
+        let h = |name: &str| {
+            r.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string()
+        };
+        assert!(
+            h("content-security-policy").contains("frame-ancestors 'none'"),
+            "{url}"
+        );
+        assert_eq!(h("x-frame-options"), "DENY", "{url}");
+        assert!(
+            h("strict-transport-security").starts_with("max-age="),
+            "{url}"
+        );
+        assert_eq!(h("x-content-type-options"), "nosniff", "{url}");
+        assert_eq!(h("cache-control"), "no-store", "{url}");
+    }
+    let pem = std::fs::read_to_string(s.ps.dir.join("console/cert.pem")).unwrap();
+    let out = std::process::Command::new("openssl")
+        .args(["x509", "-noout", "-enddate"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(pem.as_bytes())?;
+            c.wait_with_output()
+        });
+    if let Ok(out) = out {
+        let end = String::from_utf8_lossy(&out.stdout);
+        let in_two_years = (dxmesh_tests::day(0)[..4].parse::<u32>().unwrap() + 2).to_string();
+        assert!(end.contains(&in_two_years), "{end}");
+    }
+}

@@ -185,7 +185,12 @@ impl Accounts {
         Ok(())
     }
 
-    /// Removes account `name`.
+    /// The role of account `name`, if it exists.
+    pub fn role_of(&self, name: &str) -> Option<ConsoleRole> {
+        self.users.iter().find(|a| a.name == name).map(|a| a.role)
+    }
+
+    /// Removes the account `name`.
     pub fn remove(&mut self, name: &str) -> Result<(), AccountsError> {
         let before = self.users.len();
         self.users.retain(|u| u.name != name);

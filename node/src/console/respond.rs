@@ -1,21 +1,40 @@
 //! What every console handler answers with: the session a request
-//! belongs to (or the way to the login form), pages and error pages.
+//! belongs to (checked against the accounts file on every request), or
+//! the way to the login form, pages and error pages.
 
+use super::accounts::Accounts;
 use super::pages;
 use super::sessions::{COOKIE, Session};
 use super::state::State as Shared;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 
-/// The session of the request's cookie, with its token.
+/// The session of the request's cookie, with its token, if its account
+/// still exists with the same role: the accounts file is read again on
+/// every request, so removing an account or changing its role ends its
+/// sessions at once (and an accounts file that cannot be read lets no
+/// session act).
 pub(super) fn session_of(st: &Shared, headers: &HeaderMap) -> Option<(String, Session)> {
-    headers
+    let (token, session) = headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|c| c.trim().strip_prefix(COOKIE)?.strip_prefix('='))
-        .find_map(|token| st.sessions.get(token).map(|s| (token.to_string(), s)))
+        .find_map(|token| st.sessions.get(token).map(|s| (token.to_string(), s)))?;
+    let current = match Accounts::load(&st.dir) {
+        Ok(accounts) => accounts.role_of(&session.user),
+        Err(e) => {
+            tracing::error!(error = %e, "console accounts; no session may act");
+            return None;
+        }
+    };
+    if current != Some(session.role) {
+        tracing::warn!(user = %session.user, "console account removed or its role changed: its session ends");
+        st.sessions.end(&token);
+        return None;
+    }
+    Some((token, session))
 }
 
 /// The logged-in session, if any.

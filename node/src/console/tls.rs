@@ -27,14 +27,25 @@ pub enum TlsError {
     Config(String),
 }
 
+/// How long a self-signed console certificate is valid, in years from
+/// the day it is made (the operator guide says how to renew it).
+pub const SELF_SIGNED_YEARS: u16 = 2;
+
 /// Makes a self-signed certificate for `names` (host names or IP
-/// addresses) and writes it and its key (mode 0600) as PEM.
+/// addresses), valid from today for [`SELF_SIGNED_YEARS`], and writes it
+/// and its key (mode 0600) as PEM.
 pub fn make_self_signed(cert: &Path, key: &Path, names: &[String]) -> Result<(), TlsError> {
-    let made = rcgen::generate_simple_self_signed(names.to_vec())
-        .map_err(|e| TlsError::Config(e.to_string()))?;
+    let config = |e: rcgen::Error| TlsError::Config(e.to_string());
+    let mut params = rcgen::CertificateParams::new(names.to_vec()).map_err(config)?;
+    let today = crate::base::clock::now().date();
+    let (y, m, d) = (i32::from(today.year()), today.month(), today.day().min(28));
+    params.not_before = rcgen::date_time_ymd(y, m, d);
+    params.not_after = rcgen::date_time_ymd(y + i32::from(SELF_SIGNED_YEARS), m, d);
+    let key_pair = rcgen::KeyPair::generate().map_err(config)?;
+    let made = params.self_signed(&key_pair).map_err(config)?;
     for (path, text, mode) in [
-        (cert, made.cert.pem(), 0o644),
-        (key, made.key_pair.serialize_pem(), 0o600),
+        (cert, made.pem(), 0o644),
+        (key, key_pair.serialize_pem(), 0o600),
     ] {
         let err = |e: std::io::Error| TlsError::File {
             path: path.to_path_buf(),
