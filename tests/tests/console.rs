@@ -390,3 +390,37 @@ fn a_removed_or_demoted_account_is_refused_at_once_and_pages_carry_security_head
         assert!(end.contains(&in_two_years), "{end}");
     }
 }
+
+/// Sixty wrong passwords for one account sent at once: each attempt is
+/// counted before its password is checked, so at most the five the
+/// lock-out allows reach a check (401), the rest are refused before it
+/// (429, or 503 when the queue of checks is full); then the right password
+/// is refused too until the lock-out ends.
+#[test]
+fn a_parallel_burst_of_wrong_passwords_gets_at_most_five_checks() {
+    let (s, _) = setup(BIN, 100, &registry_terms(2, 10));
+    add_user(&s, "target", "administrator", "the right password");
+    let base = console_url(&s);
+    let agent = client(&s);
+    let codes: Vec<u16> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..60)
+            .map(|i| {
+                let (agent, base) = (agent.clone(), base.clone());
+                scope.spawn(move || {
+                    login(&agent, &base, "target", &format!("wrong password {i}")).unwrap_err()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let checked = codes.iter().filter(|c| **c == 401).count();
+    assert!(checked <= 5, "{checked} password checks: {codes:?}");
+    assert!(
+        codes.iter().all(|c| [401, 429, 503].contains(c)),
+        "{codes:?}"
+    );
+    assert_eq!(
+        login(&agent, &base, "target", "the right password"),
+        Err(429)
+    );
+}

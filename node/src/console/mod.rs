@@ -99,6 +99,7 @@ pub async fn start(
         metrics,
         sessions: Sessions::new(Duration::from_secs(config.session_minutes.max(1) * 60)),
         throttle: Default::default(),
+        checks: sessions::Checks::per_core(),
     });
     let app = routes::router(state);
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);

@@ -111,7 +111,8 @@ struct LoginForm {
 }
 
 async fn login(State(st): St, Form(f): Form<LoginForm>) -> Response {
-    if st.throttle.locked(&f.user) {
+    // Counted as a failure before the check; a success clears it.
+    if !st.throttle.attempt(&f.user) {
         let event = Event::ConsoleLogin {
             user: f.user.clone(),
             role: None,
@@ -128,12 +129,19 @@ async fn login(State(st): St, Form(f): Form<LoginForm>) -> Response {
         )
             .into_response();
     }
+    let Some(permit) = st.checks.enter().await else {
+        return error_page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many logins at once: try again in a moment",
+        );
+    };
     let dir = st.dir.clone();
     let (user, password) = (f.user.clone(), f.password);
     let checked = tokio::task::spawn_blocking(move || {
         Accounts::load(&dir).map(|a| a.check(&user, &password))
     })
     .await;
+    drop(permit);
     let role = match checked {
         Ok(Ok(role)) => role,
         Ok(Err(e)) => {
@@ -153,9 +161,8 @@ async fn login(State(st): St, Form(f): Form<LoginForm>) -> Response {
     if let Err(e) = st.record(event).await {
         return error_page(StatusCode::SERVICE_UNAVAILABLE, &e);
     }
-    match role {
-        Some(_) => st.throttle.succeeded(&f.user),
-        None => st.throttle.failed(&f.user),
+    if role.is_some() {
+        st.throttle.succeeded(&f.user);
     }
     let Some(role) = role else {
         return (

@@ -3,7 +3,9 @@
 //! `Secure`, `SameSite=Strict` cookie, a fixed expiry from login, and a
 //! second random token that every form carries, so that a page elsewhere
 //! cannot make a logged-in browser act. [`Throttle`] locks an account
-//! name out for a while after repeated failed logins.
+//! name out for a while after repeated failed logins, counting each
+//! attempt before its password is checked; [`Checks`] bounds how many
+//! password checks run and wait at once.
 
 use super::accounts::ConsoleRole;
 use std::collections::HashMap;
@@ -92,6 +94,49 @@ impl Sessions {
     }
 }
 
+/// Password checks (Argon2id: about 19 MiB and tens of milliseconds each)
+/// running at once, at most one per core, and a bounded queue of logins
+/// waiting for one: a burst of logins costs bounded memory, and those
+/// beyond the queue are refused at once.
+#[derive(Debug)]
+pub struct Checks {
+    running: tokio::sync::Semaphore,
+    waiting: std::sync::atomic::AtomicUsize,
+    max_waiting: usize,
+}
+
+/// Logins that may wait for a password check.
+pub const MAX_WAITING_CHECKS: usize = 16;
+
+impl Checks {
+    /// At most `running` checks at once and `max_waiting` waiting.
+    pub fn new(running: usize, max_waiting: usize) -> Checks {
+        Checks {
+            running: tokio::sync::Semaphore::new(running.max(1)),
+            waiting: std::sync::atomic::AtomicUsize::new(0),
+            max_waiting,
+        }
+    }
+
+    /// One check per core, [`MAX_WAITING_CHECKS`] waiting.
+    pub fn per_core() -> Checks {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Checks::new(cores, MAX_WAITING_CHECKS)
+    }
+
+    /// A permit to run one password check, or `None` if the queue is full.
+    pub async fn enter(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        use std::sync::atomic::Ordering;
+        if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.max_waiting {
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            return None;
+        }
+        let permit = self.running.acquire().await.ok();
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        permit
+    }
+}
+
 /// Failed logins of one account name that lock it out.
 pub const MAX_FAILURES: usize = 5;
 
@@ -118,6 +163,26 @@ impl Throttle {
             }
             None => false,
         }
+    }
+
+    /// Counts a login attempt of `user` as failed before its password is
+    /// checked (a success clears it): `false`, and nothing counted, if the
+    /// name is locked out. Attempts sent in parallel are counted one by
+    /// one, so at most [`MAX_FAILURES`] of them reach a password check.
+    pub fn attempt(&self, user: &str) -> bool {
+        let mut f = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        if f.len() > 10_000 {
+            // Names never seen again: forget the oldest state wholesale.
+            f.retain(|_, t| t.iter().any(|t| now.duration_since(*t) < FAILURE_WINDOW));
+        }
+        let times = f.entry(user.to_string()).or_default();
+        times.retain(|t| now.duration_since(*t) < FAILURE_WINDOW);
+        if times.len() >= MAX_FAILURES {
+            return false;
+        }
+        times.push(now);
+        true
     }
 
     /// Notes a failed login of `user`.
@@ -160,6 +225,17 @@ mod tests {
         let t2 = s.start("bob", ConsoleRole::Operator).unwrap();
         s.end(&t2);
         assert!(s.get(&t2).is_none(), "logged out");
+    }
+
+    #[test]
+    fn attempts_are_counted_before_the_check_so_a_parallel_burst_gets_five() {
+        let t = Throttle::default();
+        let admitted = (0..60).filter(|_| t.attempt("alice")).count();
+        assert_eq!(admitted, MAX_FAILURES);
+        assert!(t.locked("alice"));
+        assert!(t.attempt("bob"), "other names are not touched");
+        t.succeeded("bob");
+        assert!(!t.locked("bob"));
     }
 
     #[test]

@@ -24,6 +24,8 @@ pub(crate) struct State {
     pub(super) metrics: Arc<Metrics>,
     pub(super) sessions: Sessions,
     pub(super) throttle: super::sessions::Throttle,
+    /// The password checks running and waiting.
+    pub(super) checks: super::sessions::Checks,
 }
 
 impl State {
