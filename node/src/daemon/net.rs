@@ -1,7 +1,8 @@
 //! The libp2p side of a node: transport (TCP + noise + yamux), the combined
 //! network behaviour (admission allow-list, connection limits, identify,
 //! ping, control request/response, bulk streams) and the control codec that
-//! frames protocol messages and refuses oversized ones from their header.
+//! frames protocol messages, refuses oversized ones from their header and
+//! reads a frame's body as it arrives.
 
 use dxmesh_protocol::codec;
 use dxmesh_protocol::identity::Identity;
@@ -63,8 +64,17 @@ where
     io.read_exact(&mut header).await?;
     let len = wire::frame_len(header, MAX_CONTROL_FRAME)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-    let mut body = vec![0u8; len];
-    io.read_exact(&mut body).await?;
+    // Read as the bytes arrive: memory follows what the peer has sent, not
+    // what its header announces (a peer that announces 15 MiB and stops
+    // short holds only what it sent).
+    let mut body = Vec::new();
+    (&mut *io).take(len as u64).read_to_end(&mut body).await?;
+    if body.len() != len {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!("a frame of {len} bytes ended after {}", body.len()),
+        ));
+    }
     codec::decode(&body).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
