@@ -433,3 +433,31 @@ proptest! {
         prop_assert_eq!(Negotiation::replay(&cons).unwrap(), Negotiation::replay(&prov).unwrap());
     }
 }
+
+/// A transcript longer than an agreement may be (a member asking for a
+/// group key with 90,000 signed suspend/resume steps, to stall the key
+/// custodian) is refused before any step is checked.
+#[test]
+fn a_transcript_too_long_is_refused_unread() {
+    use dxmesh_protocol::agreement::{MAX_TRANSCRIPT_STEPS, StepError};
+    let (_, steps) = common::accepted();
+    let long: Vec<_> = steps
+        .iter()
+        .cycle()
+        .take(MAX_TRANSCRIPT_STEPS + 1)
+        .cloned()
+        .collect();
+    assert_eq!(
+        dxmesh_protocol::agreement::Negotiation::replay(&long).unwrap_err(),
+        StepError::TooLong {
+            steps: MAX_TRANSCRIPT_STEPS + 1
+        }
+    );
+    // A transcript of the largest allowed length is read (and here fails
+    // on its fourth step, a repeat, not on its length).
+    let most: Vec<_> = long[..MAX_TRANSCRIPT_STEPS].to_vec();
+    assert!(!matches!(
+        dxmesh_protocol::agreement::Negotiation::replay(&most),
+        Err(StepError::TooLong { .. })
+    ));
+}

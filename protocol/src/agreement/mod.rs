@@ -28,7 +28,8 @@ pub(crate) mod terms;
 
 pub use enforcement::{CommitmentCheck, DisclosureCheck, PullCheck, ReceiptCheck, Refusal};
 pub use negotiation::{
-    Action, Negotiation, Phase, Status, Step, StepError, SyncError, reconcile, sign_step,
+    Action, MAX_TRANSCRIPT_STEPS, Negotiation, Phase, Status, Step, StepError, SyncError,
+    reconcile, sign_step,
 };
 pub use terms::{
     AgreedInput, AgreedJob, AgreementId, DisclosureTerms, FieldTerm, RowPredicate, Terms,

@@ -181,7 +181,21 @@ pub enum StepError {
     /// An empty transcript.
     #[error("empty transcript")]
     Empty,
+    /// More steps than an agreement may have: refused before any is
+    /// checked, so a peer cannot make a node verify an endless transcript.
+    #[error(
+        "the transcript holds {steps} steps, more than the {MAX_TRANSCRIPT_STEPS} an agreement may have"
+    )]
+    TooLong {
+        /// Steps sent.
+        steps: usize,
+    },
 }
+
+/// The most steps one agreement's transcript may hold (a proposal, a few
+/// counter-offers, the acceptance, then a suspension and a resumption a
+/// month for decades); a longer one is refused unread.
+pub const MAX_TRANSCRIPT_STEPS: usize = 1000;
 
 /// The state of one negotiation thread, rebuilt by replaying its transcript.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -247,6 +261,9 @@ impl Negotiation {
 
     /// Replays a whole transcript.
     pub fn replay(steps: &[Signed<Step>]) -> Result<Negotiation, StepError> {
+        if steps.len() > MAX_TRANSCRIPT_STEPS {
+            return Err(StepError::TooLong { steps: steps.len() });
+        }
         let (first, rest) = steps.split_first().ok_or(StepError::Empty)?;
         let mut n = Negotiation::start(first)?;
         for s in rest {
