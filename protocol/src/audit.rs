@@ -187,6 +187,8 @@ pub enum Event {
         /// Digest of the signed receipt for the ID numbers disclosed, if
         /// `id_number` was among the fields.
         receipt: Option<Hash>,
+        /// Digest of the commitment the disclosure was made under.
+        commitment: Hash,
     },
     /// Records were received (consumer side).
     DisclosureReceived {

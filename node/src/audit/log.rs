@@ -460,12 +460,10 @@ impl BundleOut<'_> {
         })
     }
 
-    /// Writes the file `rel` of the bundle (atomically) and notes it for
-    /// the index.
-    /// Writes a file of the bundle (a new folder: nothing to replace, so no
-    /// temporary file and no fsync per file; [`BundleOut::seal`] flushes
-    /// them all before it writes the index, so a bundle with an index is
-    /// whole on disk).
+    /// Writes the file `rel` of the bundle and notes it for the index (a
+    /// new folder: nothing to replace, so no temporary file and no fsync
+    /// per file; [`BundleOut::seal`] flushes them all before it writes the
+    /// index, so a bundle with an index is whole on disk).
     fn write(&self, rel: &str, bytes: &[u8]) -> Result<(), AuditLogError> {
         let path = self.dir.join(rel);
         std::fs::write(&path, bytes).map_err(|source| AuditLogError::Io {

@@ -174,11 +174,16 @@ pub fn recompute(
         .extend(index_problems(bundle, &node.peer_id, &comparator));
     let (rosters, problems) = roster_chain(bundle, anchor);
     report.bundle.extend(problems);
+    // Every member of any anchored version (a later version's entry for a
+    // key replaces an earlier one): a manifest or answer signed before a
+    // member left or changed its key is still its signer's.
+    let mut rosters = rosters;
+    rosters.sort_by_key(|r| r.version);
     let members: BTreeMap<PublicKey, Member> = rosters
         .into_iter()
-        .max_by_key(|r| r.version)
-        .map(|r| r.members.into_iter().map(|m| (m.public_key, m)).collect())
-        .unwrap_or_default();
+        .flat_map(|r| r.members)
+        .map(|m| (m.public_key, m))
+        .collect();
     if !members.contains_key(&comparator) {
         report.bundle.push(format!(
             "the comparator {} is in no roster version the anchor signed",
@@ -263,6 +268,9 @@ fn bundle_commitments(
 struct Basis {
     commitments: BTreeMap<Hash, ResultCommitment>,
     answers: BTreeMap<Hash, MinistryAnswer>,
+    /// By the candidates' commitment: the receipts of the queries the
+    /// ministry logged answering, and of the ID numbers a provider logged
+    /// disclosing (each must be answered by an answer the basis names).
     logged: BTreeMap<Hash, BTreeSet<Hash>>,
 }
 
@@ -333,11 +341,17 @@ impl Basis {
                     .then_some(*token)
             }));
         }
-        for d in self.logged.get(&basis.candidates).into_iter().flatten() {
-            if !basis.answers.contains(d) {
+        let answered: BTreeSet<Hash> = basis
+            .answers
+            .iter()
+            .filter_map(|d| self.answers.get(d))
+            .map(|a| a.receipt)
+            .collect();
+        for r in self.logged.get(&basis.candidates).into_iter().flatten() {
+            if !answered.contains(r) {
                 out.push(format!(
-                    "the ministry logged answering about these candidates ({}), an answer the basis leaves out",
-                    dxmesh_protocol::hex(d)
+                    "the candidates' ID numbers of receipt {} were disclosed (or answered by the ministry), but the basis names no ministry answer for them: an answer the basis leaves out, or a ministry never asked",
+                    dxmesh_protocol::hex(r)
                 ));
             }
         }
@@ -372,20 +386,30 @@ fn bundle_answers(
         .collect()
 }
 
-/// The answers the ministry logged (`ministry_query`, answered) in the
-/// given bundles, by the candidates' commitment they were about.
+/// The receipts, by the commitment they were made under, of every
+/// disclosure of ID numbers a provider logged (`disclosure_served` with a
+/// receipt) and every query the ministry logged answering
+/// (`ministry_query`) in the given bundles: a repeated query has the same
+/// receipt, whatever its answer's digest.
 fn ministry_answers_logged(bundles: &[PathBuf]) -> Result<BTreeMap<Hash, BTreeSet<Hash>>, String> {
     let mut out: BTreeMap<Hash, BTreeSet<Hash>> = BTreeMap::new();
     for b in bundles {
         for event in events(b)? {
-            if let Event::MinistryQuery {
-                answered: true,
-                commitment,
-                answer,
-                ..
-            } = event
-            {
-                out.entry(commitment).or_default().insert(answer);
+            match event {
+                Event::MinistryQuery {
+                    answered: true,
+                    commitment,
+                    receipt,
+                    ..
+                }
+                | Event::DisclosureServed {
+                    receipt: Some(receipt),
+                    commitment,
+                    ..
+                } => {
+                    out.entry(commitment).or_default().insert(receipt);
+                }
+                _ => {}
             }
         }
     }
@@ -453,7 +477,7 @@ struct Known<'a> {
     published: &'a Published,
     /// The pulled feeds the comparator erased under retention, by
     /// (agreement, epoch), with the last day kept.
-    erased: &'a BTreeMap<(Hash, u64), String>,
+    erased: &'a Erased,
 }
 
 /// Per provider: the (agreement, manifest digest) of every feed published.
@@ -524,9 +548,16 @@ fn check_one(name: &str, c: &ResultCommitment, known: &Known<'_>, feeds: &Path) 
         problems: Vec::new(),
         erased: None,
     };
-    if let Some(note) = erased_input(c, known, feeds) {
-        checked.erased = Some(note);
-        return checked;
+    match erased_input(c, known, feeds) {
+        Some(Ok(note)) => {
+            checked.erased = Some(note);
+            return checked;
+        }
+        Some(Err(problem)) => {
+            checked.problems.push(problem);
+            return checked;
+        }
+        None => {}
     }
     match result_of(c, known, feeds) {
         Ok(tokens) => {
@@ -546,35 +577,70 @@ fn check_one(name: &str, c: &ResultCommitment, known: &Known<'_>, feeds: &Path) 
 
 /// If a feed the commitment read is no longer among the feeds and the
 /// comparator's log says it was erased under retention: which, and when.
-fn erased_input(c: &ResultCommitment, known: &Known<'_>, feeds: &Path) -> Option<String> {
+fn erased_input(
+    c: &ResultCommitment,
+    known: &Known<'_>,
+    feeds: &Path,
+) -> Option<Result<String, String>> {
     c.inputs.iter().find_map(|ci| {
         let m = known.manifests.get(&ci.manifest)?;
-        let kept_until = known.erased.get(&(m.agreement, c.epoch))?;
-        let held = crate::pull::pulls::pull_dir(feeds, &m.agreement, c.epoch).exists();
-        (!held).then(|| {
-            format!(
-                "input {} (epoch {}) was erased under retention, kept until {kept_until} (feed_erased in the comparator's log): not recomputed",
-                ci.input.name, c.epoch
-            )
-        })
+        let (kept_until, at) = known.erased.get(&(m.agreement, c.epoch))?;
+        if crate::pull::pulls::pull_dir(feeds, &m.agreement, c.epoch).exists() {
+            return None;
+        }
+        // The erasure must have been due: the agreement's retention ends
+        // on that day, and the entry was written after it.
+        let due = known
+            .terms
+            .get(&m.agreement)
+            .and_then(|t| crate::pull::retention::kept_until(t, c.epoch));
+        if due != Some(*kept_until) || at.date() <= *kept_until {
+            return Some(Err(format!(
+                "input {} (epoch {}) was erased on {} before its retention ended ({}): the commitment cannot be recomputed and is not excused",
+                ci.input.name,
+                c.epoch,
+                at.date(),
+                due.map_or("unknown".to_string(), |d| d.to_string())
+            )));
+        }
+        Some(Ok(format!(
+            "input {} (epoch {}) was erased under retention, kept until {kept_until} (feed_erased in the comparator's log): not recomputed",
+            ci.input.name, c.epoch
+        )))
     })
 }
 
-/// The pulled feeds the comparator's log says it erased, with the last
-/// day each was kept.
-fn erased_feeds(bundle: &Path) -> Result<BTreeMap<(Hash, u64), String>, String> {
-    Ok(events(bundle)?
-        .into_iter()
-        .filter_map(|e| match e {
-            Event::FeedErased {
-                agreement,
-                epoch,
-                kept_until,
-            } => Some(((agreement, epoch), kept_until.to_string())),
-            _ => None,
-        })
-        .collect())
+/// The pulled feeds the comparator's log says it erased: the last day
+/// each was kept, and when the erasure was logged.
+fn erased_feeds(bundle: &Path) -> Result<Erased, String> {
+    let path = bundle.join("entries.bin");
+    let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut out = Erased::new();
+    for raw in crate::audit::log::unframe_entries(&bytes)
+        .map_err(|e| format!("{}: {e}", path.display()))?
+    {
+        let e = codec::decode::<Entry>(raw).map_err(|e| format!("{}: {e}", path.display()))?;
+        if let Event::FeedErased {
+            agreement,
+            epoch,
+            kept_until,
+        } = e.event
+        {
+            out.insert((agreement, epoch), (kept_until, e.at));
+        }
+    }
+    Ok(out)
 }
+
+/// Erased pulled feeds by (agreement, epoch): the last day kept, and when
+/// the erasure was logged.
+type Erased = BTreeMap<
+    (Hash, u64),
+    (
+        dxmesh_protocol::date::Date,
+        dxmesh_protocol::time::Timestamp,
+    ),
+>;
 
 /// The result of the committed expression over the committed feeds.
 fn result_of(

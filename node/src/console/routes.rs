@@ -138,10 +138,11 @@ async fn login(State(st): St, Form(f): Form<LoginForm>) -> Response {
     let dir = st.dir.clone();
     let (user, password) = (f.user.clone(), f.password);
     let checked = tokio::task::spawn_blocking(move || {
-        Accounts::load(&dir).map(|a| a.check(&user, &password))
+        let checked = Accounts::load(&dir).map(|a| a.check(&user, &password));
+        drop(permit);
+        checked
     })
     .await;
-    drop(permit);
     let role = match checked {
         Ok(Ok(role)) => role,
         Ok(Err(e)) => {

@@ -100,9 +100,19 @@ impl Sessions {
 /// beyond the queue are refused at once.
 #[derive(Debug)]
 pub struct Checks {
-    running: tokio::sync::Semaphore,
+    running: std::sync::Arc<tokio::sync::Semaphore>,
     waiting: std::sync::atomic::AtomicUsize,
     max_waiting: usize,
+}
+
+/// Counts one login waiting for a check while it lives (a login abandoned
+/// while it waits still leaves the queue).
+struct Waiting<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 /// Logins that may wait for a password check.
@@ -112,7 +122,7 @@ impl Checks {
     /// At most `running` checks at once and `max_waiting` waiting.
     pub fn new(running: usize, max_waiting: usize) -> Checks {
         Checks {
-            running: tokio::sync::Semaphore::new(running.max(1)),
+            running: std::sync::Arc::new(tokio::sync::Semaphore::new(running.max(1))),
             waiting: std::sync::atomic::AtomicUsize::new(0),
             max_waiting,
         }
@@ -124,15 +134,17 @@ impl Checks {
         Checks::new(cores, MAX_WAITING_CHECKS)
     }
 
-    /// A permit to run one password check, or `None` if the queue is full.
-    pub async fn enter(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+    /// A permit to run one password check (held by the check itself, so
+    /// it is released when the check ends, not when its login is
+    /// abandoned), or `None` if the queue is full.
+    pub async fn enter(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
         use std::sync::atomic::Ordering;
+        let waiting = Waiting(&self.waiting);
         if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.max_waiting {
-            self.waiting.fetch_sub(1, Ordering::SeqCst);
             return None;
         }
-        let permit = self.running.acquire().await.ok();
-        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        let permit = self.running.clone().acquire_owned().await.ok();
+        drop(waiting);
         permit
     }
 }
@@ -236,6 +248,27 @@ mod tests {
         assert!(t.attempt("bob"), "other names are not touched");
         t.succeeded("bob");
         assert!(!t.locked("bob"));
+    }
+
+    #[tokio::test]
+    async fn checks_bound_their_queue_and_abandoned_logins_leave_it() {
+        use std::sync::Arc;
+        let c = Arc::new(Checks::new(1, 2));
+        let running = c.enter().await.unwrap();
+        let wait = |c: &Arc<Checks>| {
+            let c = c.clone();
+            tokio::spawn(async move { c.enter().await.is_some() })
+        };
+        let (a, b) = (wait(&c), wait(&c));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(c.enter().await.is_none(), "the queue of two is full");
+        a.abort();
+        b.abort();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let d = wait(&c);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        drop(running);
+        assert!(d.await.unwrap(), "abandoned logins left the queue");
     }
 
     #[test]

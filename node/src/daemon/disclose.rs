@@ -276,6 +276,7 @@ impl Node {
                                 records: d.records.len() as u64,
                                 digest,
                                 receipt: receipt.as_ref().map(|r| r.digest()),
+                                commitment,
                             },
                         ));
                         signed_answer(&seed, &d, epoch, |disclosure| Response::Disclosed {

@@ -347,7 +347,12 @@ impl Node {
             format!("{what}: {refusal} [{}]", refusal.code()),
         );
         let requester = PublicKey::from_peer_id(&peer);
-        let key = (what.to_string(), peer, agreement, refusal.code());
+        // Agreement ids a peer makes up are one run, not one each.
+        let run = match refusal {
+            Refusal::UnknownAgreement => [0; 32],
+            _ => agreement,
+        };
+        let key = (what.to_string(), peer, run, refusal.code());
         if let Some(count) =
             self.refusal_log
                 .refuse(key, (requester, refusal.clone()), Instant::now())
