@@ -124,15 +124,22 @@ fn negotiation_with_a_counter_offer_gives_both_sides_the_same_signed_transcript(
         ok.contains("OK: 3 steps") && ok.contains("Accepted"),
         "{ok}"
     );
+    // One bit of the last step's signature (the file's last bytes): the
+    // transcript still decodes, and the signature check refuses it.
     let mut bytes = std::fs::read(&export).unwrap();
-    let mid = bytes.len() / 2;
-    bytes[mid] ^= 0x01;
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x01;
     std::fs::write(mesh_path(&p, "tampered.dxt"), &bytes).unwrap();
     let e = p.mesh.dx.fails(
         p.mesh.path(),
         &["agreement", "verify", &path(&p, "tampered.dxt")],
     );
-    assert!(e.contains("tampered.dxt"), "{e}");
+    assert!(
+        e.contains("tampered.dxt")
+            && e.contains("step 2")
+            && e.to_lowercase().contains("signature"),
+        "{e}"
+    );
     // Accepting again is refused by the state machine, with the reason.
     let e = c.cli_fails(&["agreement", "accept", &thread[..12]]);
     assert!(e.contains("cannot accept"), "{e}");
