@@ -235,7 +235,9 @@ pub enum Event {
         /// Digest of the ministry's signed answer.
         answer: Hash,
     },
-    /// A peer's checkpoint was witnessed (cosigned).
+    /// A peer's checkpoint was witnessed (cosigned). Read in logs written
+    /// before cosignatures were kept as evidence instead; no longer written
+    /// (an entry per cosignature made the peers' logs grow by themselves).
     Witnessed {
         /// Peer.
         peer: PublicKey,

@@ -286,18 +286,10 @@ impl Node {
     /// can no longer be recomputed, so an auditor should export this
     /// node's bundle and feeds and run `dxmesh audit recompute` first.
     pub(super) fn retention_warnings(&self) -> Vec<String> {
-        let me = self.identity.public();
-        let consumed: Vec<_> = self
-            .agreements
-            .threads()
-            .map(|th| &th.state.terms)
-            .filter(|t| t.consumer == me)
-            .cloned()
-            .collect();
         let Some(in_a_week) = now().date().add_days(7) else {
             return Vec::new();
         };
-        crate::pull::retention::expired(&self.data_dir, &consumed, in_a_week)
+        self.expired_pulls(in_a_week)
             .into_iter()
             .filter(|e| {
                 self.data_dir

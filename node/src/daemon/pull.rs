@@ -309,14 +309,13 @@ impl Node {
         Ok(feed_dir(&self.data_dir, &req.agreement, req.epoch))
     }
 
-    /// Erases pulled feeds whose agreement's retention has ended (on every
-    /// tick): the audit entry first, then the files (see `retention`).
-    pub(super) fn enforce_retention(&mut self) {
-        if let Err(e) = crate::pull::retention::finish_interrupted(&self.data_dir) {
-            tracing::error!(error = %e, "cannot finish erasing an expired feed");
-        }
+    /// The pulled feeds of this node's agreements as consumer that must be
+    /// gone on `day` (see [`crate::pull::retention::expired`]).
+    pub(super) fn expired_pulls(
+        &self,
+        day: dxmesh_protocol::date::Date,
+    ) -> Vec<crate::pull::retention::Expired> {
         let me = self.identity.public();
-        let busy = self.busy.clone();
         let consumed: Vec<Terms> = self
             .agreements
             .threads()
@@ -324,7 +323,17 @@ impl Node {
             .filter(|t| t.consumer == me)
             .cloned()
             .collect();
-        let expired = crate::pull::retention::expired(&self.data_dir, &consumed, now().date());
+        crate::pull::retention::expired(&self.data_dir, &consumed, day)
+    }
+
+    /// Erases pulled feeds whose agreement's retention has ended (on every
+    /// tick): the audit entry first, then the files (see `retention`).
+    pub(super) fn enforce_retention(&mut self) {
+        if let Err(e) = crate::pull::retention::finish_interrupted(&self.data_dir) {
+            tracing::error!(error = %e, "cannot finish erasing an expired feed");
+        }
+        let busy = self.busy.clone();
+        let expired = self.expired_pulls(now().date());
         // A pull still writing an epoch finishes first; the next tick erases it.
         for gone in expired
             .into_iter()
