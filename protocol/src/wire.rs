@@ -27,6 +27,75 @@ pub const CONTROL_PROTOCOL: &str = "/dxmesh/control/1";
 /// 16 MiB decode limit).
 pub const MAX_CONTROL_FRAME: usize = 15 * 1024 * 1024;
 
+const KIB: usize = 1024;
+const MIB: usize = 1024 * 1024;
+
+/// One kind of control message: its name and the largest frame body it may
+/// have. A frame's body begins with the kind's index (one byte), so a reader
+/// knows the kind, and refuses a frame over its kind's limit, before it
+/// reads the rest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Kind {
+    /// The variant's name.
+    pub name: &'static str,
+    /// Largest body, in bytes.
+    pub limit: usize,
+}
+
+const fn kind(name: &'static str, limit: usize) -> Kind {
+    Kind { name, limit }
+}
+
+/// The kinds of [`Request`], in variant order (a kind's index is the first
+/// byte of its frame body). `docs/protocol.md` lists the same limits.
+pub const REQUEST_KINDS: [Kind; 10] = [
+    kind("RosterSync", KIB),
+    kind("RosterPush", 4 * MIB),
+    kind("Peers", KIB),
+    kind("AgreementStep", MIB),
+    kind("AgreementSync", MIB),
+    kind("PullOpen", 64 * KIB),
+    kind("Disclose", MAX_CONTROL_FRAME),
+    kind("MinistryQuery", MAX_CONTROL_FRAME),
+    kind("Witness", 64 * KIB),
+    kind("GroupKey", 4 * MIB),
+];
+
+/// The kinds of [`Response`], in variant order, as [`REQUEST_KINDS`].
+pub const RESPONSE_KINDS: [Kind; 14] = [
+    kind("Roster", 4 * MIB),
+    kind("Peers", MIB),
+    kind("Ack", KIB),
+    kind("StepAccepted", KIB),
+    kind("StepRefused", 4 * MIB),
+    kind("Transcripts", MAX_CONTROL_FRAME),
+    kind("PullGranted", 4 * MIB),
+    kind("Disclosed", MAX_CONTROL_FRAME),
+    kind("GroupKey", KIB),
+    kind("Ministry", MAX_CONTROL_FRAME),
+    kind("Cosigned", 64 * KIB),
+    kind("NeedProof", KIB),
+    kind("Denied", 64 * KIB),
+    kind("Refused", 64 * KIB),
+];
+
+/// Checks a frame of `len` body bytes whose body begins with `first`
+/// against `kinds`: the kind it is, or why it is refused (an unknown kind,
+/// or a body over the kind's limit).
+pub fn frame_kind(kinds: &[Kind], first: u8, len: usize) -> Result<Kind, FrameError> {
+    let kind = *kinds
+        .get(usize::from(first))
+        .ok_or(FrameError::UnknownKind { index: first })?;
+    if len > kind.limit {
+        return Err(FrameError::KindTooLarge {
+            kind: kind.name,
+            len,
+            limit: kind.limit,
+        });
+    }
+    Ok(kind)
+}
+
 /// A control request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Request {
@@ -253,6 +322,9 @@ pub enum Refusal {
         /// Milliseconds until the responder serves the requester again.
         retry_after_ms: u64,
     },
+    /// The request's frame was refused before it was decoded: over its
+    /// kind's limit or the connection's inbound budget, or not a message.
+    Frame(String),
 }
 
 /// Why a frame could not be read.
@@ -270,16 +342,41 @@ pub enum FrameError {
     /// The body does not decode.
     #[error(transparent)]
     Codec(#[from] CodecError),
+    /// The body's first byte names no kind of message.
+    #[error("a frame of unknown kind {index}")]
+    UnknownKind {
+        /// The kind index the body begins with.
+        index: u8,
+    },
+    /// The body is larger than its kind allows.
+    #[error("a {kind} frame of {len} bytes exceeds its limit of {limit} bytes")]
+    KindTooLarge {
+        /// The kind.
+        kind: &'static str,
+        /// Announced length.
+        len: usize,
+        /// The kind's limit.
+        limit: usize,
+    },
 }
 
-/// Encodes `value` as one frame (length prefix and body).
-pub fn encode_frame<T: Serialize>(value: &T, limit: usize) -> Result<Vec<u8>, FrameError> {
+/// Encodes `value` as one frame (length prefix and body), refused if the
+/// body is over `limit` or, for a kind of `kinds`, over the kind's limit
+/// (so that a node never sends what its peer refuses to read).
+pub fn encode_frame<T: Serialize>(
+    value: &T,
+    limit: usize,
+    kinds: &[Kind],
+) -> Result<Vec<u8>, FrameError> {
     let body = codec::encode(value)?;
     if body.len() > limit {
         return Err(FrameError::TooLarge {
             len: body.len(),
             limit,
         });
+    }
+    if let Some(first) = body.first() {
+        frame_kind(kinds, *first, body.len())?;
     }
     let mut out = Vec::with_capacity(4 + body.len());
     out.extend_from_slice(&(body.len() as u32).to_be_bytes());
@@ -356,7 +453,12 @@ mod tests {
 
     #[test]
     fn frames_round_trip_and_oversize_is_refused_from_the_header() {
-        let f = encode_frame(&Request::RosterSync { have_version: 3 }, MAX_CONTROL_FRAME).unwrap();
+        let f = encode_frame(
+            &Request::RosterSync { have_version: 3 },
+            MAX_CONTROL_FRAME,
+            &REQUEST_KINDS,
+        )
+        .unwrap();
         let len = frame_len(f[..4].try_into().unwrap(), MAX_CONTROL_FRAME).unwrap();
         assert_eq!(len, f.len() - 4);
         let r: Request = codec::decode(&f[4..]).unwrap();
@@ -371,5 +473,171 @@ mod tests {
                 limit: MAX_CONTROL_FRAME
             })
         );
+    }
+
+    fn sample_requests() -> Vec<Request> {
+        let identity = crate::identity::Identity::from_seed([3; 32]).unwrap();
+        let commitment = Signed::sign(
+            &identity,
+            &ResultCommitment {
+                epoch: 1,
+                result_kind: "uninsured".into(),
+                expr: "registry".into(),
+                inputs: vec![],
+                sets: vec![],
+                count: 0,
+                root: [0; 32],
+                ministry: None,
+            },
+        )
+        .unwrap();
+        let receipt = Signed::sign(
+            &identity,
+            &DisclosureReceipt {
+                agreement: [1; 32],
+                epoch: 1,
+                consumer: identity.public(),
+                result_kind: "uninsured".into(),
+                commitment: [2; 32],
+                count: 0,
+                root: [3; 32],
+            },
+        )
+        .unwrap();
+        vec![
+            Request::RosterSync { have_version: 0 },
+            Request::RosterPush { chain: vec![] },
+            Request::Peers,
+            Request::AgreementStep {
+                step: Signed::sign(
+                    &identity,
+                    &crate::agreement::negotiation::Step {
+                        thread: None,
+                        prev: None,
+                        seq: 0,
+                        at: crate::time::Timestamp(0),
+                        action: crate::agreement::negotiation::Action::Resume,
+                    },
+                )
+                .unwrap(),
+            },
+            Request::AgreementSync { threads: vec![] },
+            Request::PullOpen {
+                agreement: [0; 32],
+                epoch: 0,
+                fields: vec![],
+                pull_id: [0; 16],
+            },
+            Request::Disclose(DisclosureRequest {
+                agreement: [0; 32],
+                epoch: 0,
+                result_kind: String::new(),
+                fields: vec![],
+                tokens: vec![],
+                commitment: commitment.clone(),
+                indices: vec![],
+                proof: MultiProof::default(),
+                manifests: vec![],
+                candidates: None,
+            }),
+            Request::MinistryQuery {
+                agreement: [0; 32],
+                epoch: 0,
+                fields: vec![],
+                ids: vec![],
+                commitment,
+                receipt: Box::new(receipt),
+            },
+            Request::Witness {
+                note: String::new(),
+                proof: None,
+            },
+            Request::GroupKey {
+                group: String::new(),
+                transcript: vec![],
+            },
+        ]
+    }
+
+    #[test]
+    fn every_request_kind_is_named_in_variant_order_and_fits_its_limit() {
+        let samples = sample_requests();
+        assert_eq!(samples.len(), REQUEST_KINDS.len());
+        for r in samples {
+            let body = codec::encode(&r).unwrap();
+            let kind = frame_kind(&REQUEST_KINDS, body[0], body.len()).unwrap();
+            assert!(
+                format!("{r:?}").starts_with(kind.name),
+                "{r:?} is not {}",
+                kind.name
+            );
+        }
+    }
+
+    #[test]
+    fn every_response_kind_is_named_in_variant_order() {
+        let samples = vec![
+            Response::Roster { chain: vec![] },
+            Response::Peers { peers: vec![] },
+            Response::Ack,
+            Response::StepAccepted { len: 1 },
+            Response::StepRefused {
+                reason: String::new(),
+                transcript: vec![],
+            },
+            Response::Transcripts {
+                transcripts: vec![],
+            },
+        ];
+        for r in samples {
+            let body = codec::encode(&r).unwrap();
+            let kind = frame_kind(&RESPONSE_KINDS, body[0], body.len()).unwrap();
+            assert!(
+                format!("{r:?}").starts_with(kind.name),
+                "{r:?} is not {}",
+                kind.name
+            );
+        }
+        let last = Response::Refused {
+            reason: Refusal::Fork("x".into()),
+        };
+        let body = codec::encode(&last).unwrap();
+        assert_eq!(usize::from(body[0]), RESPONSE_KINDS.len() - 1);
+        assert_eq!(RESPONSE_KINDS[usize::from(body[0])].name, "Refused");
+    }
+
+    #[test]
+    fn a_frame_over_its_kinds_limit_or_of_no_kind_is_refused_before_its_body() {
+        // A roster sync of 2 KiB: its kind allows 1 KiB.
+        assert_eq!(
+            frame_kind(&REQUEST_KINDS, 0, 2048),
+            Err(FrameError::KindTooLarge {
+                kind: "RosterSync",
+                len: 2048,
+                limit: 1024
+            })
+        );
+        assert_eq!(
+            frame_kind(&REQUEST_KINDS, 6, MAX_CONTROL_FRAME).map(|k| k.name),
+            Ok("Disclose")
+        );
+        assert_eq!(
+            frame_kind(&REQUEST_KINDS, 10, 10),
+            Err(FrameError::UnknownKind { index: 10 })
+        );
+        // The writer refuses what a reader would.
+        let big = Request::PullOpen {
+            agreement: [0; 32],
+            epoch: 0,
+            fields: vec!["f".repeat(70 * 1024)],
+            pull_id: [0; 16],
+        };
+        assert!(matches!(
+            encode_frame(&big, MAX_CONTROL_FRAME, &REQUEST_KINDS),
+            Err(FrameError::KindTooLarge {
+                kind: "PullOpen",
+                ..
+            })
+        ));
     }
 }

@@ -120,7 +120,12 @@ fn vectors() -> Vec<(&'static str, Vec<u8>)> {
         ("signed_agreement_step_propose", encode(&propose).unwrap()),
         (
             "control_frame_roster_sync",
-            encode_frame(&Request::RosterSync { have_version: 7 }, MAX_CONTROL_FRAME).unwrap(),
+            encode_frame(
+                &Request::RosterSync { have_version: 7 },
+                MAX_CONTROL_FRAME,
+                &dxmesh_protocol::wire::REQUEST_KINDS,
+            )
+            .unwrap(),
         ),
         (
             "inclusion_proof_3_of_7",
@@ -199,4 +204,42 @@ fn golden_signed_roster_still_verifies() {
     let anchor = Identity::from_seed([0x33; 32]).unwrap();
     let roster = signed.verify_by(&anchor.public()).unwrap();
     assert_eq!((roster.mesh.as_str(), roster.version), ("golden", 1));
+}
+
+/// `docs/protocol.md` lists each control message kind's largest body; the
+/// list and the code are the same.
+#[test]
+fn the_documented_frame_limits_are_the_codes() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/protocol.md");
+    let doc = std::fs::read_to_string(&path).unwrap();
+    let size = |text: &str| -> usize {
+        let (n, unit) = text.trim().split_once(' ').unwrap();
+        let unit = match unit {
+            "KiB" => 1024,
+            "MiB" => 1024 * 1024,
+            other => panic!("unit {other}"),
+        };
+        n.parse::<usize>().unwrap() * unit
+    };
+    let mut documented = (Vec::new(), Vec::new());
+    for line in doc.lines() {
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        if cells.len() != 5 || !cells[1].starts_with('`') {
+            continue;
+        }
+        let list = match cells[2] {
+            "request" => &mut documented.0,
+            "response" => &mut documented.1,
+            _ => continue,
+        };
+        list.push((cells[1].trim_matches('`').to_string(), size(cells[3])));
+    }
+    let code = |kinds: &[dxmesh_protocol::wire::Kind]| -> Vec<(String, usize)> {
+        kinds
+            .iter()
+            .map(|k| (k.name.to_string(), k.limit))
+            .collect()
+    };
+    assert_eq!(documented.0, code(&dxmesh_protocol::wire::REQUEST_KINDS));
+    assert_eq!(documented.1, code(&dxmesh_protocol::wire::RESPONSE_KINDS));
 }

@@ -260,7 +260,7 @@ proptest! {
 
     #[test]
     fn requests_round_trip_in_frames(r in requests()) {
-        let frame = wire::encode_frame(&r, MAX_CONTROL_FRAME).unwrap();
+        let frame = wire::encode_frame(&r, MAX_CONTROL_FRAME, &wire::REQUEST_KINDS).unwrap();
         let (header, body) = frame.split_first_chunk::<4>().unwrap();
         prop_assert_eq!(wire::frame_len(*header, MAX_CONTROL_FRAME), Ok(body.len()));
         prop_assert_eq!(decode::<Request>(body), Ok(r.clone()));
@@ -269,7 +269,7 @@ proptest! {
 
     #[test]
     fn responses_round_trip_in_frames(r in responses()) {
-        let frame = wire::encode_frame(&r, MAX_CONTROL_FRAME).unwrap();
+        let frame = wire::encode_frame(&r, MAX_CONTROL_FRAME, &wire::RESPONSE_KINDS).unwrap();
         let (header, body) = frame.split_first_chunk::<4>().unwrap();
         prop_assert_eq!(wire::frame_len(*header, MAX_CONTROL_FRAME), Ok(body.len()));
         prop_assert_eq!(decode::<Response>(body), Ok(r.clone()));

@@ -16,11 +16,13 @@
 //! - [`bench`]: what the benchmarks under `bench/` share.
 //! - [`scan_for`] (`scan.rs`) and [`raw_request`], [`raw_requests`] (`raw.rs`): looking for
 //!   leaked bytes, and playing a foreign member over libp2p.
+//! - [`hold_streams`] (`hold.rs`): a member holding many half-sent streams open.
 
 #![forbid(unsafe_code)]
 
 pub mod bench;
 mod command;
+mod hold;
 mod mesh;
 mod node_dir;
 mod node_proc;
@@ -30,6 +32,7 @@ mod scan;
 mod setup;
 
 pub use command::{Dxmesh, field};
+pub use hold::{HeldStreams, hold_streams};
 pub use mesh::{Mesh, PROVINCE};
 pub use node_dir::{NodeDir, edit_config, manual_schedule, set_custodian};
 pub use node_proc::NodeProc;

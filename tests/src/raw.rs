@@ -59,7 +59,7 @@ pub fn raw_requests(
                 ev = swarm.select_next_some() => match ev {
                     SwarmEvent::ConnectionEstablished { peer_id, .. } if peer_id == peer => {
                         for (i, r) in requests.take().into_iter().flatten().enumerate() {
-                            order.insert(swarm.behaviour_mut().control.send_request(&peer, r), i);
+                            order.insert(swarm.behaviour_mut().control.send_request(&peer, r.into()), i);
                         }
                     }
                     SwarmEvent::Behaviour(dxmesh_node::daemon::net::BehaviourEvent::Control(Event::Message {

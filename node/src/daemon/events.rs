@@ -5,6 +5,7 @@
 //! does not admit gets nothing but a logged refusal.
 
 use super::error::PeerError;
+use super::net::Inbound;
 use super::node::{Event, Node, Pending};
 use crate::admin::{AdminCall, AdminRequest, AdminResponse};
 use crate::compare::cycle::{Op, OpReply};
@@ -162,12 +163,28 @@ impl Node {
         }
     }
 
-    pub(super) fn on_control(&mut self, event: request_response::Event<Request, Response>) {
+    pub(super) fn on_control(&mut self, event: request_response::Event<Inbound, Response>) {
         match event {
             request_response::Event::Message { peer, message, .. } => match message {
                 request_response::Message::Request {
-                    request, channel, ..
+                    request: Inbound::Refused(why),
+                    channel,
+                    ..
                 } => {
+                    self.refuse_frame(peer, why.clone());
+                    let _ = self.swarm.behaviour_mut().control.send_response(
+                        channel,
+                        Response::Refused {
+                            reason: Refusal::Frame(why),
+                        },
+                    );
+                }
+                request_response::Message::Request {
+                    request: Inbound::Request(request),
+                    channel,
+                    ..
+                } => {
+                    let request = *request;
                     // One gate for every control request: a peer the roster
                     // does not admit gets nothing but a logged refusal.
                     let admission = self.admission(&peer);

@@ -181,6 +181,7 @@ pub async fn run(dir: &Path, shutdown: impl Future<Output = ()>) -> Result<(), D
         refusals: VecDeque::new(),
         limiter,
         refusal_log: limits::RefusalLog::new(),
+        frame_refusals: limits::RefusalLog::new(),
         auto_pulls: limits::Backoff::new(
             std::time::Duration::from_secs(retry_secs),
             std::time::Duration::from_secs(3600),

@@ -13,6 +13,7 @@ use libp2p::{
     request_response, tcp, yamux,
 };
 use std::io;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// The identify protocol version string dxmesh nodes announce.
@@ -51,73 +52,213 @@ mod behaviour {
     }
 }
 
-/// Frames control messages: 4-byte big-endian length, then the canonical encoding.
-#[derive(Debug, Clone, Default)]
-pub struct ControlCodec;
+/// The control frame bodies one connection may be reading at once, in
+/// bytes: two of the largest frames. With [`MAX_CONNECTIONS_PER_PEER`] this
+/// bounds what one member's frames in flight hold at 128 MiB.
+pub const CONNECTION_INBOUND_BUDGET: usize = 2 * MAX_CONTROL_FRAME + 2 * 1024 * 1024;
+/// Streams one connection may hold open at once (yamux), control and bulk.
+pub const MAX_STREAMS_PER_CONNECTION: usize = 128;
 
-async fn read_frame<T, M>(io: &mut T) -> io::Result<M>
+/// Frames control messages: 4-byte big-endian length, then the canonical
+/// encoding, whose first byte names the message's kind. A reader refuses a
+/// frame over [`MAX_CONTROL_FRAME`] or over its kind's limit
+/// ([`wire::REQUEST_KINDS`], [`wire::RESPONSE_KINDS`]) from its first five
+/// bytes, then reserves the body's length from its connection's inbound
+/// budget ([`CONNECTION_INBOUND_BUDGET`]), refusing the frame if the
+/// connection's other frames hold too much of it, and reads the body as it
+/// arrives.
+///
+/// The budget is per connection: libp2p-request-response clones the
+/// behaviour's codec once for each connection and that clone once for each
+/// stream, so a clone of a codec without a budget starts a new budget and a
+/// clone of one with a budget shares it.
+#[derive(Debug, Default)]
+pub struct ControlCodec {
+    budget: Option<Arc<Budget>>,
+}
+
+impl Clone for ControlCodec {
+    fn clone(&self) -> Self {
+        ControlCodec {
+            budget: Some(
+                self.budget
+                    .clone()
+                    .unwrap_or_else(|| Arc::new(Budget::new(CONNECTION_INBOUND_BUDGET))),
+            ),
+        }
+    }
+}
+
+impl ControlCodec {
+    fn budget(&mut self) -> Arc<Budget> {
+        self.budget
+            .get_or_insert_with(|| Arc::new(Budget::new(CONNECTION_INBOUND_BUDGET)))
+            .clone()
+    }
+}
+
+/// Bytes a connection's frames in flight may still hold.
+#[derive(Debug)]
+pub struct Budget {
+    left: Mutex<usize>,
+}
+
+impl Budget {
+    /// A budget of `bytes`.
+    pub fn new(bytes: usize) -> Budget {
+        Budget {
+            left: Mutex::new(bytes),
+        }
+    }
+
+    /// Reserves `bytes` until the reservation is dropped, if that many are left.
+    pub fn reserve(self: &Arc<Self>, bytes: usize) -> Option<Reserved> {
+        let mut left = self.left.lock().unwrap_or_else(|p| p.into_inner());
+        *left = left.checked_sub(bytes)?;
+        Some(Reserved {
+            budget: self.clone(),
+            bytes,
+        })
+    }
+
+    /// Bytes left.
+    pub fn left(&self) -> usize {
+        *self.left.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Bytes reserved from a [`Budget`], given back when dropped.
+#[derive(Debug)]
+pub struct Reserved {
+    budget: Arc<Budget>,
+    bytes: usize,
+}
+
+impl Drop for Reserved {
+    fn drop(&mut self) {
+        let mut left = self.budget.left.lock().unwrap_or_else(|p| p.into_inner());
+        *left += self.bytes;
+    }
+}
+
+/// Reads one frame: `Err` if the stream failed, `Ok(Err(why))` if the
+/// frame was refused (over a limit or the budget, or not a message; the
+/// rest of its body is left unread), else the message.
+async fn read_frame<T, M>(
+    io: &mut T,
+    kinds: &[wire::Kind],
+    budget: &Arc<Budget>,
+) -> io::Result<Result<M, String>>
 where
     T: AsyncRead + Unpin + Send,
     M: serde::de::DeserializeOwned,
 {
     let mut header = [0u8; 4];
     io.read_exact(&mut header).await?;
-    let len = wire::frame_len(header, MAX_CONTROL_FRAME)
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    let len = match wire::frame_len(header, MAX_CONTROL_FRAME) {
+        Ok(len) => len,
+        Err(e) => return Ok(Err(e.to_string())),
+    };
+    let mut first = [0u8; 1];
+    if len > 0 {
+        io.read_exact(&mut first).await?;
+    }
+    let kind = match wire::frame_kind(kinds, first[0], len) {
+        Ok(kind) => kind,
+        Err(e) => return Ok(Err(e.to_string())),
+    };
+    let Some(_reserved) = budget.reserve(len) else {
+        return Ok(Err(format!(
+            "a {} frame of {len} bytes is over the connection's inbound budget \
+             ({} of {CONNECTION_INBOUND_BUDGET} bytes left)",
+            kind.name,
+            budget.left()
+        )));
+    };
     // Read as the bytes arrive: memory follows what the peer has sent, not
     // what its header announces (a peer that announces 15 MiB and stops
     // short holds only what it sent).
-    let mut body = Vec::new();
-    (&mut *io).take(len as u64).read_to_end(&mut body).await?;
+    let mut body = vec![first[0]];
+    (&mut *io)
+        .take(len.saturating_sub(1) as u64)
+        .read_to_end(&mut body)
+        .await?;
     if body.len() != len {
         return Err(io::Error::new(
             io::ErrorKind::UnexpectedEof,
             format!("a frame of {len} bytes ended after {}", body.len()),
         ));
     }
-    codec::decode(&body).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+    Ok(codec::decode(&body).map_err(|e| format!("a {} frame: {e}", kind.name)))
 }
 
-async fn write_frame<T, M>(io: &mut T, msg: &M) -> io::Result<()>
+async fn write_frame<T, M>(io: &mut T, msg: &M, kinds: &[wire::Kind]) -> io::Result<()>
 where
     T: AsyncWrite + Unpin + Send,
     M: serde::Serialize,
 {
-    let frame = wire::encode_frame(msg, MAX_CONTROL_FRAME)
+    let frame = wire::encode_frame(msg, MAX_CONTROL_FRAME, kinds)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
     io.write_all(&frame).await?;
     io.flush().await
 }
 
+/// A control request as the codec reads it: a message, or a frame it
+/// refused before decoding it, with why, so that the node can log the
+/// refusal with its peer and answer it (libp2p reports no peer for a
+/// request that fails to read).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inbound {
+    /// A request.
+    Request(Box<Request>),
+    /// A refused frame.
+    Refused(String),
+}
+
+impl From<Request> for Inbound {
+    fn from(r: Request) -> Inbound {
+        Inbound::Request(Box::new(r))
+    }
+}
+
 impl request_response::Codec for ControlCodec {
     type Protocol = StreamProtocol;
-    type Request = Request;
+    type Request = Inbound;
     type Response = Response;
 
-    async fn read_request<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Request>
+    async fn read_request<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Inbound>
     where
         T: AsyncRead + Unpin + Send,
     {
-        read_frame(io).await
+        let read = read_frame(io, &wire::REQUEST_KINDS, &self.budget()).await?;
+        Ok(read.map_or_else(Inbound::Refused, |r| Inbound::Request(Box::new(r))))
     }
 
     async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Response>
     where
         T: AsyncRead + Unpin + Send,
     {
-        read_frame(io).await
+        read_frame(io, &wire::RESPONSE_KINDS, &self.budget())
+            .await?
+            .map_err(|why| io::Error::new(io::ErrorKind::InvalidData, why))
     }
 
     async fn write_request<T>(
         &mut self,
         _: &StreamProtocol,
         io: &mut T,
-        req: Request,
+        req: Inbound,
     ) -> io::Result<()>
     where
         T: AsyncWrite + Unpin + Send,
     {
-        write_frame(io, &req).await
+        match req {
+            Inbound::Request(req) => write_frame(io, &req, &wire::REQUEST_KINDS).await,
+            Inbound::Refused(_) => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a refused frame is not sent",
+            )),
+        }
     }
 
     async fn write_response<T>(
@@ -129,7 +270,7 @@ impl request_response::Codec for ControlCodec {
     where
         T: AsyncWrite + Unpin + Send,
     {
-        write_frame(io, &res).await
+        write_frame(io, &res, &wire::RESPONSE_KINDS).await
     }
 }
 
@@ -153,7 +294,11 @@ pub fn build_swarm(identity: &Identity) -> Result<Swarm<Behaviour>, BuildError> 
         .with_tcp(
             tcp::Config::default().nodelay(true),
             noise::Config::new,
-            yamux::Config::default,
+            || {
+                let mut c = yamux::Config::default();
+                c.set_max_num_streams(MAX_STREAMS_PER_CONNECTION);
+                c
+            },
         )
         .map_err(|e| BuildError(e.to_string()))?
         .with_behaviour(|key| Behaviour {
@@ -188,26 +333,98 @@ mod tests {
     use super::*;
     use futures::io::Cursor;
 
+    fn budget() -> Arc<Budget> {
+        Arc::new(Budget::new(CONNECTION_INBOUND_BUDGET))
+    }
+
+    /// Reads a request frame: the request, why it was refused or how the stream failed.
+    async fn read(bytes: Vec<u8>, budget: &Arc<Budget>) -> (Result<Request, String>, u64) {
+        let mut io = Cursor::new(bytes);
+        let r = read_frame::<_, Request>(&mut io, &wire::REQUEST_KINDS, budget).await;
+        let r = r.unwrap_or_else(|e| Err(format!("io {:?}: {e}", e.kind())));
+        (r, io.position())
+    }
+
     #[tokio::test]
     async fn oversized_frames_are_refused_from_the_header_alone() {
         // A header announcing 1 GiB, followed by only 3 bytes: the reader must
         // fail on the header, not try to read (or allocate) the body.
         let mut bytes = (1u32 << 30).to_be_bytes().to_vec();
         bytes.extend_from_slice(&[1, 2, 3]);
-        let mut io = Cursor::new(bytes);
-        let err = read_frame::<_, Request>(&mut io).await.unwrap_err();
-        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
-        assert!(err.to_string().contains("exceeds the limit"), "{err}");
-        assert_eq!(io.position(), 4, "only the header was read");
+        let (r, position) = read(bytes, &budget()).await;
+        let err = r.unwrap_err();
+        assert!(
+            err.starts_with("frame of") && err.contains("exceeds the limit"),
+            "{err}"
+        );
+        assert_eq!(position, 4, "only the header was read");
+    }
+
+    #[tokio::test]
+    async fn a_frame_over_its_kinds_limit_is_refused_from_its_first_byte() {
+        // A `Peers` request (kind 2, at most 1 KiB) announcing 10 MiB.
+        let mut bytes = (10u32 << 20).to_be_bytes().to_vec();
+        bytes.extend_from_slice(&[2, 0, 0, 0]);
+        let (r, position) = read(bytes, &budget()).await;
+        let err = r.unwrap_err();
+        assert_eq!(
+            err,
+            "a Peers frame of 10485760 bytes exceeds its limit of 1024 bytes"
+        );
+        assert_eq!(position, 5, "only the header and the kind were read");
+    }
+
+    #[tokio::test]
+    async fn frames_past_the_connections_budget_are_refused_and_the_budget_comes_back() {
+        let budget = Arc::new(Budget::new(MAX_CONTROL_FRAME + 100));
+        // Another stream of the connection holds a 15 MiB frame in flight.
+        let held = budget.reserve(MAX_CONTROL_FRAME).unwrap();
+        let mut disclose = (1000u32).to_be_bytes().to_vec();
+        disclose.extend_from_slice(&[6; 10]);
+        let (r, position) = read(disclose.clone(), &budget).await;
+        let err = r.unwrap_err();
+        assert!(
+            err.starts_with(
+                "a Disclose frame of 1000 bytes is over the connection's inbound budget"
+            ),
+            "{err}"
+        );
+        assert_eq!(position, 5);
+        drop(held);
+        // Once it is read, the same frame is read (and fails only on its body).
+        let (r, _) = read(disclose, &budget).await;
+        assert!(r.unwrap_err().starts_with("io UnexpectedEof"));
+        assert_eq!(
+            budget.left(),
+            MAX_CONTROL_FRAME + 100,
+            "nothing stays reserved"
+        );
+    }
+
+    #[test]
+    fn a_connection_codec_shares_its_budget_and_a_behaviour_codec_starts_one() {
+        let behaviour = ControlCodec::default();
+        let connection = behaviour.clone();
+        let stream = connection.clone();
+        let other = behaviour.clone();
+        let (a, b, c) = (
+            connection.budget.unwrap(),
+            stream.budget.unwrap(),
+            other.budget.unwrap(),
+        );
+        assert!(Arc::ptr_eq(&a, &b));
+        assert!(!Arc::ptr_eq(&a, &c));
     }
 
     #[tokio::test]
     async fn frames_round_trip() {
         let mut io = Cursor::new(Vec::new());
-        write_frame(&mut io, &Request::Peers).await.unwrap();
+        write_frame(&mut io, &Request::Peers, &wire::REQUEST_KINDS)
+            .await
+            .unwrap();
         io.set_position(0);
         assert_eq!(
-            read_frame::<_, Request>(&mut io).await.unwrap(),
+            read(io.into_inner(), &budget()).await.0.unwrap(),
             Request::Peers
         );
     }

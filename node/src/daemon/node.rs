@@ -171,6 +171,10 @@ pub(super) struct Node {
     /// Refusals of requests under agreements, counted so that a requester
     /// asking again and again gets one audit entry a minute.
     pub(super) refusal_log: super::limits::RefusalLog<RefusalKey, (Option<PublicKey>, Refusal)>,
+    /// Control frames refused (over a limit or the connection's inbound
+    /// budget, or undecodable), by peer, the latest reason kept: one audit
+    /// entry a minute per peer.
+    pub(super) frame_refusals: super::limits::RefusalLog<PeerId, String>,
     /// Automatic pulls tried, by agreement and epoch (each retry later).
     pub(super) auto_pulls: super::limits::Backoff<(AgreementId, u64)>,
     pub(super) started: Instant,
@@ -258,6 +262,28 @@ impl Node {
         }
     }
 
+    /// A control frame of `peer` was refused before it was decoded (over
+    /// its kind's limit or the connection's inbound budget, or not a
+    /// message): logged to the audit log the first time at once, then at
+    /// most once a minute per peer with the count since the entry before.
+    pub(super) fn refuse_frame(&mut self, peer: PeerId, reason: String) {
+        tracing::debug!(%peer, %reason, "control frame refused");
+        if let Some(n) = self
+            .frame_refusals
+            .refuse(peer, reason.clone(), Instant::now())
+        {
+            self.record_frame_refusals(peer, &reason, n);
+        }
+    }
+
+    fn record_frame_refusals(&mut self, peer: PeerId, reason: &str, n: u64) {
+        self.record_refusal(
+            Some(peer),
+            None,
+            format!("control frame refused: {reason} ({n} frame(s) refused since the last entry)"),
+        );
+    }
+
     /// Logs `n` rate-limited requests of `peer` in one audit entry.
     pub(super) fn record_rate_limited(&mut self, peer: PeerId, n: u64) {
         let net = &self.config.network;
@@ -273,6 +299,9 @@ impl Node {
     pub(super) fn log_rate_limits(&mut self) {
         for (peer, n) in self.limiter.sweep(Instant::now()) {
             self.record_rate_limited(peer, n);
+        }
+        for (peer, reason, n) in self.frame_refusals.sweep(Instant::now()) {
+            self.record_frame_refusals(peer, &reason, n);
         }
         for ((kind, _, agreement, _), (requester, refusal), count) in
             self.refusal_log.sweep(Instant::now())
@@ -315,7 +344,7 @@ impl Node {
             .swarm
             .behaviour_mut()
             .control
-            .send_request(&peer, request);
+            .send_request(&peer, request.into());
         self.pending.insert(id, kind);
     }
 

@@ -486,7 +486,8 @@ pub fn bundle_indexes() -> impl Strategy<Value = Signed<BundleIndex>> {
 /// A valid encoding of some kind of outside data.
 pub fn valid_encodings() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
-        requests().prop_map(|r| wire::encode_frame(&r, MAX_CONTROL_FRAME).unwrap()),
+        requests()
+            .prop_map(|r| wire::encode_frame(&r, MAX_CONTROL_FRAME, &wire::REQUEST_KINDS).unwrap()),
         responses().prop_map(|r| encode(&r).unwrap()),
         transcripts().prop_map(|s| encode(&s).unwrap()),
         roster_chains().prop_map(|c| encode(&c).unwrap()),

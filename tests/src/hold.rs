@@ -1,0 +1,160 @@
+//! [`hold_streams`]: a hostile member that opens many streams to a node
+//! over one connection, writes the same bytes on each (say, a frame header
+//! announcing 15 MiB and part of its body) and holds them open, so tests
+//! and benchmarks can see what the node keeps and whether it still serves.
+
+use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+/// Streams held open by [`hold_streams`].
+pub struct HeldStreams {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<Result<(), String>>>,
+    written: Arc<AtomicUsize>,
+    ended: Arc<AtomicUsize>,
+}
+
+impl HeldStreams {
+    /// Streams whose bytes were all written.
+    pub fn written(&self) -> usize {
+        self.written.load(Ordering::SeqCst)
+    }
+
+    /// Streams the node ended (closed or reset) while we held them.
+    pub fn ended(&self) -> usize {
+        self.ended.load(Ordering::SeqCst)
+    }
+
+    /// Waits until `n` streams are written or ended, or `timeout` passes.
+    pub fn wait_settled(&self, n: usize, timeout: Duration) -> bool {
+        let until = std::time::Instant::now() + timeout;
+        while std::time::Instant::now() < until {
+            if self.written() + self.ended() >= n {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+
+    /// Closes the connection; the error of the holder, if it failed.
+    pub fn release(mut self) -> Result<(), String> {
+        self.finish()
+    }
+
+    fn finish(&mut self) -> Result<(), String> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match self.thread.take() {
+            Some(t) => t.join().map_err(|_| "the holder panicked".to_string())?,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for HeldStreams {
+    fn drop(&mut self) {
+        let _ = self.finish();
+    }
+}
+
+/// Opens `streams` streams of `protocol` to the node at `addr` over one
+/// connection, as the identity in `key_file`, writes `bytes` on each and
+/// holds them open until released, counting those the node ends.
+pub fn hold_streams(
+    key_file: &Path,
+    addr: &str,
+    protocol: &'static str,
+    streams: usize,
+    bytes: Vec<u8>,
+) -> Result<HeldStreams, String> {
+    let identity =
+        dxmesh_node::base::keyfile::read_identity(key_file).map_err(|e| e.to_string())?;
+    let ma: libp2p::Multiaddr = addr.parse().map_err(|e| format!("{addr}: {e}"))?;
+    let peer = ma
+        .iter()
+        .find_map(|p| match p {
+            libp2p::multiaddr::Protocol::P2p(p) => Some(p),
+            _ => None,
+        })
+        .ok_or("the address has no /p2p/")?;
+    let (stop, mut stopped) = tokio::sync::oneshot::channel();
+    let written = Arc::new(AtomicUsize::new(0));
+    let ended = Arc::new(AtomicUsize::new(0));
+    let (w, e) = (written.clone(), ended.clone());
+    let bytes = Arc::new(bytes);
+    let thread = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        rt.block_on(async move {
+            let mut swarm =
+                dxmesh_node::daemon::net::build_swarm(&identity).map_err(|e| e.to_string())?;
+            swarm.behaviour_mut().allow.allow_peer(peer);
+            swarm.dial(ma).map_err(|e| e.to_string())?;
+            let mut control = swarm.behaviour().stream.new_control();
+            let mut opened = false;
+            loop {
+                tokio::select! {
+                    _ = &mut stopped => return Ok(()),
+                    ev = swarm.select_next_some() => {
+                        if let libp2p::swarm::SwarmEvent::ConnectionEstablished { peer_id, .. } = ev
+                            && peer_id == peer
+                            && !opened
+                        {
+                            {
+                                opened = true;
+                                for _ in 0..streams {
+                                    let mut control = control.clone();
+                                    let (bytes, w, e) = (bytes.clone(), w.clone(), e.clone());
+                                    tokio::spawn(async move {
+                                        let Ok(s) = control
+                                            .open_stream(peer, libp2p::StreamProtocol::new(protocol))
+                                            .await
+                                        else {
+                                            e.fetch_add(1, Ordering::SeqCst);
+                                            return;
+                                        };
+                                        let (mut reader, mut writer) = s.split();
+                                        let mut one = [0u8; 1];
+                                        // The node answers nothing to a frame it is still
+                                        // reading: a read ends only when the node answers
+                                        // (a refusal) or ends the stream, written or not.
+                                        let written = {
+                                            let write = async {
+                                                writer.write_all(&bytes).await?;
+                                                writer.flush().await
+                                            };
+                                            tokio::select! {
+                                                r = write => r.is_ok(),
+                                                _ = reader.read(&mut one) => false,
+                                            }
+                                        };
+                                        if written {
+                                            w.fetch_add(1, Ordering::SeqCst);
+                                            let _ = reader.read(&mut one).await;
+                                            w.fetch_sub(1, Ordering::SeqCst);
+                                        }
+                                        e.fetch_add(1, Ordering::SeqCst);
+                                    });
+                                }
+                                control = swarm.behaviour().stream.new_control();
+                            }
+                        }
+                    }
+                }
+            }
+        })
+    });
+    Ok(HeldStreams {
+        stop: Some(stop),
+        thread: Some(thread),
+        written,
+        ended,
+    })
+}

@@ -1,0 +1,111 @@
+//! A roster member that misbehaves at the frame level: it opens many
+//! control streams on every connection it may hold, each announcing the
+//! largest frame and sending most of it, and holds them open. The node
+//! reads at most its inbound budget per connection, refuses the rest at
+//! once, logs the refusals once (not once per frame), stays within 256 MiB
+//! of its idle memory and keeps serving the other members and its operator.
+
+use dxmesh_protocol::wire::{CONTROL_PROTOCOL, MAX_CONTROL_FRAME, Request, Response};
+use dxmesh_tests::{Mesh, hold_streams, manual_schedule, raw_request};
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_dxmesh-under-test");
+
+/// A line of `/proc/<pid>/status` (`VmRSS`, `VmHWM`), in bytes.
+fn proc_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"));
+    let kib: u64 = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    kib * 1024
+}
+
+#[test]
+fn a_member_announcing_the_largest_frames_on_many_streams_holds_at_most_its_budget() {
+    let mut mesh = Mesh::new(BIN);
+    let ps = mesh.init("ps", "public_security", "provider");
+    let cmp = mesh.init("cmp", "comparator", "comparator");
+    let min = mesh.init("min", "ministry", "ministry");
+    manual_schedule(&ps);
+    let roster = mesh.sign_roster("roster-v1", None, &[&ps, &cmp, &min], &[]);
+    mesh.install(&ps, &[&roster]);
+    let node = mesh.start(&ps);
+    let addr = node.addr();
+    let idle = proc_kib(node.pid(), "VmRSS:");
+
+    // A disclosure frame (kind 6) announcing 15 MiB, 8 MiB of it sent, on
+    // 30 streams of each of the 4 connections a member may hold.
+    let mut frame = (MAX_CONTROL_FRAME as u32).to_be_bytes().to_vec();
+    frame.push(6);
+    frame.resize(8 * 1024 * 1024, 0);
+    let holders: Vec<_> = (0..4)
+        .map(|_| {
+            hold_streams(
+                &cmp.dir.join("node.key"),
+                &addr,
+                CONTROL_PROTOCOL,
+                30,
+                frame.clone(),
+            )
+            .unwrap()
+        })
+        .collect();
+    for h in &holders {
+        assert!(h.wait_settled(30, Duration::from_secs(90)));
+    }
+    // Each connection's budget holds two such frames; the node ends every
+    // other stream at once instead of reading it.
+    for h in &holders {
+        assert!(
+            h.written() <= 2 && h.ended() >= 28,
+            "{} written, {} ended",
+            h.written(),
+            h.ended()
+        );
+    }
+    let peak = proc_kib(node.pid(), "VmHWM:");
+    assert!(
+        peak.saturating_sub(idle) < 256 << 20,
+        "the node went from {} MiB idle to a peak of {} MiB",
+        idle >> 20,
+        peak >> 20
+    );
+
+    // While the streams are held, the operator and the other members are served.
+    assert!(node.try_status().is_some());
+    let other = raw_request(&min.dir.join("node.key"), &addr, Request::Peers).unwrap();
+    assert!(matches!(other, Response::Peers { .. }), "{other:?}");
+    for h in holders {
+        h.release().unwrap();
+    }
+
+    // The audit log names the member and the refusal once for the flood,
+    // not once per frame.
+    let bundle = mesh.path().join("bundle");
+    node.cli(&["audit", "export", "--out", bundle.to_str().unwrap()]);
+    let entries: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(bundle.join("entries.json")).unwrap())
+            .unwrap();
+    let refused: Vec<&serde_json::Value> = entries
+        .iter()
+        .filter(|e| e["kind"] == "peer_refused")
+        .filter(|e| {
+            e["event"]
+                .as_str()
+                .is_some_and(|t| t.contains("control frame refused"))
+        })
+        .collect();
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    let text = refused[0]["event"].as_str().unwrap();
+    assert!(
+        text.contains("over the connection's inbound budget") && text.contains(&cmp.peer_id),
+        "{text}"
+    );
+    assert!(node.stop());
+}
