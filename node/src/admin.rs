@@ -281,6 +281,32 @@ pub struct StatusInfo {
     /// The operator console's URL, if it runs.
     #[serde(default)]
     pub console_url: Option<String>,
+    /// The audit log: its size, its latest checkpoint and who witnessed it.
+    #[serde(default)]
+    pub audit: AuditStatus,
+}
+
+/// The audit log as `status` shows it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AuditStatus {
+    /// Entries in the log.
+    pub entries: u64,
+    /// Entries covered by the latest signed checkpoint.
+    pub sealed: u64,
+    /// Each other roster member and the largest size of this node's log
+    /// it has cosigned as a witness (0: none yet).
+    pub witnesses: Vec<WitnessInfo>,
+}
+
+/// One witness of this node's audit log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WitnessInfo {
+    /// Its PeerId.
+    pub peer_id: String,
+    /// Its department.
+    pub department: String,
+    /// The largest size of this node's log it cosigned.
+    pub cosigned: u64,
 }
 
 /// A published feed.

@@ -211,6 +211,31 @@ fn every_pull_refusal() {
         n.check_pull(in_window, false, &r),
         Err(Refusal::NotAdmitted(Admission::Revoked))
     );
+    // Proposed or countered, not accepted.
+    let proposal = sign_step(
+        &consumer(),
+        None,
+        t("2026-11-20"),
+        Action::Propose(common::terms()),
+    )
+    .unwrap();
+    let mut open = Negotiation::start(&proposal).unwrap();
+    assert_eq!(
+        open.check_pull(in_window, false, &pull(&c, 0, &fields, 0)),
+        Err(Refusal::NotAccepted)
+    );
+    let counter = sign_step(
+        &provider(),
+        Some(&open),
+        t("2026-11-21"),
+        Action::Counter(common::terms()),
+    )
+    .unwrap();
+    open.apply(&counter).unwrap();
+    assert_eq!(
+        open.check_pull(in_window, false, &pull(&c, 0, &fields, 0)),
+        Err(Refusal::NotAccepted)
+    );
     // Not yet active / expired / superseded.
     assert!(matches!(
         n.check_pull(t("2026-11-30"), false, &pull(&c, 0, &fields, 0)),
@@ -428,9 +453,15 @@ proptest! {
             // At every moment the consumer's transcript is a prefix of the provider's.
             prop_assert!(reconcile(&cons, &prov).is_ok());
         }
-        reconcile(&cons, &prov).unwrap();
-        cons = prov.clone();
-        prop_assert_eq!(Negotiation::replay(&cons).unwrap(), Negotiation::replay(&prov).unwrap());
+        // The consumer catches up as a node does: from its own state, it
+        // applies the provider's steps it lacks one by one, and ends in the
+        // provider's state (what the provider's transcript replays to).
+        let mut state = Negotiation::replay(&cons).unwrap();
+        prop_assert!(reconcile(&cons, &prov).is_ok());
+        for (i, s) in prov.iter().enumerate().skip(cons.len()) {
+            prop_assert!(state.apply(s).is_ok(), "step {} refused by the consumer", i);
+        }
+        prop_assert_eq!(state, Negotiation::replay(&prov).unwrap());
     }
 }
 

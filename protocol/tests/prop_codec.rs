@@ -456,15 +456,27 @@ fn formatting_a_refused_signature_from_the_wire_never_panics() {
     let signer_at = bytes.len() - 96;
     bytes[signer_at..signer_at + 32].copy_from_slice(&[2; 32]);
     // Keys that are not curve points are refused at decode time...
-    let Ok(signed) = decode::<Signed<Manifest>>(&bytes) else {
-        return;
-    };
-    // ...and if one ever decoded, formatting its refusal must not panic.
+    let refused = decode::<Signed<Manifest>>(&bytes);
+    assert!(
+        refused.is_err(),
+        "a signer [2; 32] (not a curve point) decoded: {refused:?}"
+    );
+    // ...and a key that is a point but did not sign decodes, is refused at
+    // verification, and formatting the refusal does not panic.
+    let other = Identity::from_seed([9; 32]).unwrap().public();
+    let other_bytes = encode(&other).unwrap();
+    assert_eq!(
+        other_bytes.len(),
+        32,
+        "a public key encodes as its 32 bytes"
+    );
+    bytes[signer_at..signer_at + 32].copy_from_slice(&other_bytes);
+    let signed = decode::<Signed<Manifest>>(&bytes).expect("a curve point decodes");
     let err = signed.verify().expect_err("the signer was replaced");
     let formatted = std::panic::catch_unwind(|| format!("{err} {err:?} {signed:?}"));
     assert!(
         formatted.is_ok(),
-        "formatting the refusal of a Signed<Manifest> whose signer is [2; 32] panicked"
+        "formatting the refusal of a Signed<Manifest> with a replaced signer panicked"
     );
 }
 

@@ -72,31 +72,15 @@ pub fn hold_streams(
     streams: usize,
     bytes: Vec<u8>,
 ) -> Result<HeldStreams, String> {
-    let identity =
-        dxmesh_node::base::keyfile::read_identity(key_file).map_err(|e| e.to_string())?;
-    let ma: libp2p::Multiaddr = addr.parse().map_err(|e| format!("{addr}: {e}"))?;
-    let peer = ma
-        .iter()
-        .find_map(|p| match p {
-            libp2p::multiaddr::Protocol::P2p(p) => Some(p),
-            _ => None,
-        })
-        .ok_or("the address has no /p2p/")?;
+    let (identity, ma, peer) = crate::raw::member_client(key_file, addr)?;
     let (stop, mut stopped) = tokio::sync::oneshot::channel();
     let written = Arc::new(AtomicUsize::new(0));
     let ended = Arc::new(AtomicUsize::new(0));
     let (w, e) = (written.clone(), ended.clone());
     let bytes = Arc::new(bytes);
     let thread = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| e.to_string())?;
-        rt.block_on(async move {
-            let mut swarm =
-                dxmesh_node::daemon::net::build_swarm(&identity).map_err(|e| e.to_string())?;
-            swarm.behaviour_mut().allow.allow_peer(peer);
-            swarm.dial(ma).map_err(|e| e.to_string())?;
+        crate::raw::runtime()?.block_on(async move {
+            let mut swarm = crate::raw::dial(&identity, ma, peer)?;
             let mut control = swarm.behaviour().stream.new_control();
             let mut opened = false;
             loop {
@@ -156,5 +140,44 @@ pub fn hold_streams(
         thread: Some(thread),
         written,
         ended,
+    })
+}
+
+/// Opens one stream of `protocol` to the node at `addr` as the identity in
+/// `key_file`, writes `bytes`, closes its side and reads what the node
+/// writes until it ends the stream (at most 20 s): how tests send frames
+/// no honest node sends (a feed stream under another's pull, a frame over
+/// its kind's limit).
+pub fn raw_stream(
+    key_file: &Path,
+    addr: &str,
+    protocol: &'static str,
+    bytes: Vec<u8>,
+) -> Result<Vec<u8>, String> {
+    let (identity, ma, peer) = crate::raw::member_client(key_file, addr)?;
+    crate::raw::runtime()?.block_on(async move {
+        let mut swarm = crate::raw::dial(&identity, ma, peer)?;
+        let mut control = swarm.behaviour().stream.new_control();
+        let exchange = async move {
+            let mut s = control
+                .open_stream(peer, libp2p::StreamProtocol::new(protocol))
+                .await
+                .map_err(|e| e.to_string())?;
+            s.write_all(&bytes).await.map_err(|e| e.to_string())?;
+            s.close().await.map_err(|e| e.to_string())?;
+            let mut out = Vec::new();
+            s.read_to_end(&mut out).await.map_err(|e| e.to_string())?;
+            Ok::<_, String>(out)
+        };
+        tokio::pin!(exchange);
+        let deadline = tokio::time::sleep(Duration::from_secs(20));
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                _ = &mut deadline => return Err("timed out".to_string()),
+                out = &mut exchange => return out,
+                _ = swarm.select_next_some() => {}
+            }
+        }
     })
 }

@@ -32,7 +32,7 @@ mod scan;
 mod setup;
 
 pub use command::{Dxmesh, field};
-pub use hold::{HeldStreams, hold_streams};
+pub use hold::{HeldStreams, hold_streams, raw_stream};
 pub use mesh::{Mesh, PROVINCE};
 pub use node_dir::{NodeDir, edit_config, manual_schedule, set_custodian};
 pub use node_proc::NodeProc;

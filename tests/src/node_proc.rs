@@ -52,6 +52,23 @@ impl NodeProc {
         })
     }
 
+    /// Waits until `witness` has cosigned this node's latest checkpoint
+    /// (and there is one), as `status` shows; panics after 30 s.
+    pub fn wait_witnessed(&mut self, witness: &NodeDir) -> StatusInfo {
+        let peer = witness.peer_id.clone();
+        self.wait_for(
+            &format!("{} to witness the log", witness.name),
+            Duration::from_secs(30),
+            |s| {
+                s.audit.sealed > 0
+                    && s.audit
+                        .witnesses
+                        .iter()
+                        .any(|w| w.peer_id == peer && w.cosigned >= s.audit.sealed)
+            },
+        )
+    }
+
     /// Its first listen address (with /p2p/).
     pub fn addr(&self) -> String {
         self.status().listen_addresses[0].clone()

@@ -28,24 +28,9 @@ pub fn raw_requests(
     use libp2p::request_response::{Event, Message};
     use libp2p::swarm::SwarmEvent;
     use std::collections::HashMap;
-    let identity =
-        dxmesh_node::base::keyfile::read_identity(key_file).map_err(|e| e.to_string())?;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
-    rt.block_on(async move {
-        let mut swarm = dxmesh_node::daemon::net::build_swarm(&identity).map_err(|e| e.to_string())?;
-        let ma: libp2p::Multiaddr = addr.parse().map_err(|e| format!("{addr}: {e}"))?;
-        let peer = ma
-            .iter()
-            .find_map(|p| match p {
-                libp2p::multiaddr::Protocol::P2p(p) => Some(p),
-                _ => None,
-            })
-            .ok_or("the address has no /p2p/")?;
-        swarm.behaviour_mut().allow.allow_peer(peer);
-        swarm.dial(ma).map_err(|e| e.to_string())?;
+    let (identity, ma, peer) = member_client(key_file, addr)?;
+    runtime()?.block_on(async move {
+        let mut swarm = dial(&identity, ma, peer)?;
         let total = requests.len();
         let mut requests = Some(requests);
         let mut order = HashMap::new();
@@ -84,4 +69,51 @@ pub fn raw_requests(
             }
         }
     })
+}
+
+/// The identity in `key_file`, the node's address `addr` and its PeerId
+/// (from the address's `/p2p/`): what a bare client needs to dial a node.
+pub(crate) fn member_client(
+    key_file: &Path,
+    addr: &str,
+) -> Result<
+    (
+        dxmesh_protocol::identity::Identity,
+        libp2p::Multiaddr,
+        libp2p::PeerId,
+    ),
+    String,
+> {
+    let identity =
+        dxmesh_node::base::keyfile::read_identity(key_file).map_err(|e| e.to_string())?;
+    let ma: libp2p::Multiaddr = addr.parse().map_err(|e| format!("{addr}: {e}"))?;
+    let peer = ma
+        .iter()
+        .find_map(|p| match p {
+            libp2p::multiaddr::Protocol::P2p(p) => Some(p),
+            _ => None,
+        })
+        .ok_or("the address has no /p2p/")?;
+    Ok((identity, ma, peer))
+}
+
+/// A runtime for one bare client.
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+/// A bare client's swarm as `identity`, dialling `peer` at `ma` (call
+/// inside the runtime).
+pub(crate) fn dial(
+    identity: &dxmesh_protocol::identity::Identity,
+    ma: libp2p::Multiaddr,
+    peer: libp2p::PeerId,
+) -> Result<libp2p::Swarm<dxmesh_node::daemon::net::Behaviour>, String> {
+    let mut swarm = dxmesh_node::daemon::net::build_swarm(identity).map_err(|e| e.to_string())?;
+    swarm.behaviour_mut().allow.allow_peer(peer);
+    swarm.dial(ma).map_err(|e| e.to_string())?;
+    Ok(swarm)
 }

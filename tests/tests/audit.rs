@@ -18,7 +18,7 @@ use std::time::Duration;
 const BIN: &str = env!("CARGO_BIN_EXE_dxmesh-under-test");
 
 /// Publish, pull and disclose, then export both bundles.
-fn exchange(s: &Setup) -> (PathBuf, PathBuf) {
+fn exchange(s: &mut Setup) -> (PathBuf, PathBuf) {
     s.pps.cli(&["publish"]);
     s.pcmp.cli(&["pull", "--agreement", &s.agreement[..12]]);
     s.commit_results();
@@ -36,7 +36,9 @@ fn exchange(s: &Setup) -> (PathBuf, PathBuf) {
         "--out",
         out.to_str().unwrap(),
     ]);
-    std::thread::sleep(Duration::from_millis(1500));
+    // Each node's log, disclosure included, is witnessed by the other.
+    s.pps.wait_witnessed(&s.cmp);
+    s.pcmp.wait_witnessed(&s.ps);
     let bp = s.mesh.path().join("bundle-ps");
     let bc = s.mesh.path().join("bundle-cmp");
     s.pps
@@ -90,8 +92,8 @@ fn anchor_of(s: &Setup) -> PublicKey {
 fn shared() -> &'static Shared {
     static S: OnceLock<Shared> = OnceLock::new();
     S.get_or_init(|| {
-        let (s, _) = setup(BIN, 300, &registry_terms(2, 10_000));
-        let (p, c) = exchange(&s);
+        let (mut s, _) = setup(BIN, 300, &registry_terms(2, 10_000));
+        let (p, c) = exchange(&mut s);
         let keep = tempfile::tempdir().unwrap().keep();
         let (provider, comparator) = (keep.join("bundle-ps"), keep.join("bundle-cmp"));
         copy_dir(&p, &provider);
@@ -340,7 +342,7 @@ fn a_node_that_rewrites_its_log_is_caught_by_its_witness() {
             &["audit", "alerts", "--dir", s.cmp.dir.to_str().unwrap()],
         )
     };
-    std::thread::sleep(Duration::from_secs(2));
+    s.pps.wait_witnessed(&s.cmp);
     assert!(String::from_utf8_lossy(&witnessed(&s).stdout).contains("no security alerts"));
     // The provider's operator rebuilds a different history on disk.
     let old = std::mem::replace(

@@ -211,6 +211,16 @@ fn render_status(s: &StatusInfo) -> String {
         out.push_str(&format!("  {a}\n"));
     }
     out.push_str(&render_peers(s));
+    out.push_str(&format!(
+        "audit log:   {} entries, {} sealed in the latest checkpoint\n",
+        s.audit.entries, s.audit.sealed
+    ));
+    for w in &s.audit.witnesses {
+        out.push_str(&format!(
+            "  witnessed by {:<20} up to {:<8} {}\n",
+            w.department, w.cosigned, w.peer_id
+        ));
+    }
     if !s.refusals.is_empty() {
         out.push_str(&format!("recent refusals ({}):\n", s.refusals.len()));
         for r in &s.refusals {

@@ -283,12 +283,6 @@ impl Node {
             .ok()
             .flatten()
             .unwrap_or_default();
-        if !pulls.contains(&req.pull_id) {
-            // A stream must belong to a pull opened (and counted) with PullOpen.
-            return Err(Refusal::OverPullMaximum {
-                max: state.terms.cycle.max_pulls,
-            });
-        }
         let check = PullCheck {
             requester: &requester,
             admission: self.admitted(&requester),
@@ -298,6 +292,10 @@ impl Node {
             pulls_used: pulls.len() as u32,
         };
         state.check_pull(now(), superseded, &check)?;
+        if !pulls.contains(&req.pull_id) {
+            // A stream must belong to a pull opened (and counted) with PullOpen.
+            return Err(Refusal::PullNotOpened { epoch: req.epoch });
+        }
         let manifest = read_manifest(&self.data_dir, &req.agreement, req.epoch)
             .ok()
             .flatten()

@@ -232,6 +232,31 @@ impl Node {
             uptime_secs: self.started.elapsed().as_secs(),
             refusals: self.refusals.iter().cloned().collect(),
             console_url: self.console_url.clone(),
+            audit: self.audit_status(),
+        }
+    }
+
+    fn audit_status(&self) -> crate::admin::AuditStatus {
+        let me = self.identity.public();
+        let witnesses = self
+            .roster
+            .as_ref()
+            .map(|(_, r)| {
+                r.members
+                    .iter()
+                    .filter(|m| m.public_key != me)
+                    .map(|m| crate::admin::WitnessInfo {
+                        peer_id: m.public_key.peer_id().to_string(),
+                        department: m.department.clone(),
+                        cosigned: crate::audit::log::cosigned_size(&self.store, &m.public_key),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        crate::admin::AuditStatus {
+            entries: self.audit.size(),
+            sealed: self.audit.sealed(),
+            witnesses,
         }
     }
 }

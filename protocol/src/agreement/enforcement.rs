@@ -733,6 +733,13 @@ pub enum Refusal {
         /// Epoch.
         epoch: u64,
     },
+    /// A feed stream names a pull that was never opened (and counted) with
+    /// `PullOpen` for that agreement and epoch.
+    #[error("no pull with that id was opened for epoch {epoch}")]
+    PullNotOpened {
+        /// Epoch.
+        epoch: u64,
+    },
 }
 
 impl Refusal {
@@ -759,6 +766,7 @@ impl Refusal {
             Refusal::NotInCommitment { .. } => "not_in_commitment",
             Refusal::NotPublished { .. } => "not_published",
             Refusal::ProviderFailed { .. } => "provider_failed",
+            Refusal::PullNotOpened { .. } => "pull_not_opened",
         }
     }
 }
