@@ -36,7 +36,7 @@ pub use hold::{HeldStreams, hold_streams, raw_stream};
 pub use mesh::{Mesh, PROVINCE};
 pub use node_dir::{NodeDir, edit_config, manual_schedule, set_custodian};
 pub use node_proc::NodeProc;
-pub use raw::{raw_request, raw_requests};
+pub use raw::{raw_request, raw_requests, raw_requests_after};
 pub use registry::{
     REGISTRY_JOB, RegistryRow, day, make_id, registry_csv, registry_rows, registry_terms,
 };

@@ -24,6 +24,17 @@ pub fn raw_requests(
     addr: &str,
     requests: Vec<dxmesh_protocol::wire::Request>,
 ) -> Result<Vec<dxmesh_protocol::wire::Response>, String> {
+    raw_requests_after(key_file, addr, requests, Duration::ZERO)
+}
+
+/// As [`raw_requests`], sent `wait` after the connection is established
+/// (a member that connected while admitted and asks later).
+pub fn raw_requests_after(
+    key_file: &Path,
+    addr: &str,
+    requests: Vec<dxmesh_protocol::wire::Request>,
+    wait: Duration,
+) -> Result<Vec<dxmesh_protocol::wire::Response>, String> {
     use futures::StreamExt;
     use libp2p::request_response::{Event, Message};
     use libp2p::swarm::SwarmEvent;
@@ -36,16 +47,21 @@ pub fn raw_requests(
         let mut order = HashMap::new();
         let mut responses: Vec<Option<dxmesh_protocol::wire::Response>> = vec![None; total];
         let mut answered = 0;
-        let deadline = tokio::time::sleep(Duration::from_secs(20));
+        let deadline = tokio::time::sleep(Duration::from_secs(20) + wait);
         tokio::pin!(deadline);
+        let send_at = tokio::time::sleep(Duration::from_secs(3600));
+        tokio::pin!(send_at);
         loop {
             tokio::select! {
                 _ = &mut deadline => return Err("timed out".to_string()),
+                _ = &mut send_at, if requests.is_some() => {
+                    for (i, r) in requests.take().into_iter().flatten().enumerate() {
+                        order.insert(swarm.behaviour_mut().control.send_request(&peer, r.into()), i);
+                    }
+                }
                 ev = swarm.select_next_some() => match ev {
                     SwarmEvent::ConnectionEstablished { peer_id, .. } if peer_id == peer => {
-                        for (i, r) in requests.take().into_iter().flatten().enumerate() {
-                            order.insert(swarm.behaviour_mut().control.send_request(&peer, r.into()), i);
-                        }
+                        send_at.as_mut().reset(tokio::time::Instant::now() + wait);
                     }
                     SwarmEvent::Behaviour(dxmesh_node::daemon::net::BehaviourEvent::Control(Event::Message {
                         message: Message::Response { response, request_id }, ..

@@ -423,4 +423,18 @@ fn a_parallel_burst_of_wrong_passwords_gets_at_most_five_checks() {
         login(&agent, &base, "target", "the right password"),
         Err(429)
     );
+    // The burst came from one address, past its twenty failures: another
+    // account, with its right password, is refused from there too (names
+    // tried one after another from one place are throttled as well).
+    add_user(&s, "colleague", "operator", "colleague's password");
+    let mut r = agent
+        .post(format!("{base}login"))
+        .send_form([("user", "colleague"), ("password", "colleague's password")])
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 429);
+    let page = r.body_mut().read_to_string().unwrap();
+    assert!(
+        page.contains("too many failed logins from this address"),
+        "{page}"
+    );
 }

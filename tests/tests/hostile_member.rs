@@ -109,3 +109,93 @@ fn a_member_announcing_the_largest_frames_on_many_streams_holds_at_most_its_budg
     );
     assert!(node.stop());
 }
+
+/// A member whose membership ends while it is connected is refused at the
+/// gate every control request passes (`NotAdmitted(Expired)`), before the
+/// node's next tick drops its connection.
+#[test]
+fn a_member_whose_membership_ended_while_connected_is_refused_at_the_gate() {
+    let mut mesh = Mesh::new(BIN);
+    let ps = mesh.init("ps", "public_security", "provider");
+    let cmp = mesh.init("cmp", "comparator", "comparator");
+    let min = mesh.init("min", "ministry", "ministry");
+    manual_schedule(&ps);
+    // No tick (which re-applies the roster) for an hour after the first.
+    dxmesh_tests::edit_config(
+        &ps.dir,
+        "peer_exchange_secs = 1",
+        "peer_exchange_secs = 3600",
+    );
+    mesh.sign_roster("roster-v1", None, &[&ps, &cmp, &min], &[]);
+    // The ministry's membership ends four seconds from now.
+    let until = dxmesh_protocol::time::Timestamp(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            + 4,
+    )
+    .to_string();
+    mesh.dx.ok(
+        mesh.path(),
+        &[
+            "roster",
+            "add-member",
+            "roster-v1.toml",
+            "--peer-id",
+            &min.peer_id,
+            "--department",
+            &min.department,
+            "--role",
+            &min.role,
+            "--valid-from",
+            "2020-01-01",
+            "--valid-until",
+            &until,
+        ],
+    );
+    mesh.dx.ok(
+        mesh.path(),
+        &[
+            "roster",
+            "sign",
+            "roster-v1.toml",
+            "--anchor-key",
+            "anchor.key",
+            "--out",
+            "roster-v1-short",
+        ],
+    );
+    mesh.install(&ps, &[&mesh.path().join("roster-v1-short")]);
+    let node = mesh.start(&ps);
+    let addr = node.addr();
+    let answers = dxmesh_tests::raw_requests_after(
+        &min.dir.join("node.key"),
+        &addr,
+        vec![Request::Peers],
+        Duration::from_secs(6),
+    )
+    .unwrap();
+    assert_eq!(
+        answers,
+        vec![Response::Refused {
+            reason: dxmesh_protocol::wire::Refusal::NotAdmitted(
+                dxmesh_protocol::roster::Admission::Expired
+            )
+        }]
+    );
+    let status = node.status();
+    assert!(
+        status
+            .refusals
+            .iter()
+            .any(|r| r.reason == "control request: membership expired"
+                && r.peer_id.as_deref() == Some(min.peer_id.as_str())),
+        "{:?}",
+        status.refusals
+    );
+    // The comparator, still a member, is served.
+    let other = raw_request(&cmp.dir.join("node.key"), &addr, Request::Peers).unwrap();
+    assert!(matches!(other, Response::Peers { .. }), "{other:?}");
+    assert!(node.stop());
+}

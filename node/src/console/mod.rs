@@ -99,16 +99,18 @@ pub async fn start(
         metrics,
         sessions: Sessions::new(Duration::from_secs(config.session_minutes.max(1) * 60)),
         throttle: Default::default(),
+        addresses: sessions::Throttle::with_max(sessions::MAX_ADDRESS_FAILURES),
         checks: sessions::Checks::per_core(),
     });
     let app = routes::router(state);
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
     let task = tokio::spawn(async move {
         loop {
-            let Ok((tcp, _)) = listener.accept().await else {
+            let Ok((tcp, peer)) = listener.accept().await else {
                 continue;
             };
-            let (acceptor, app) = (acceptor.clone(), app.clone());
+            let acceptor = acceptor.clone();
+            let app = app.clone().layer(axum::Extension(state::Client(peer.ip())));
             tokio::spawn(async move {
                 let Ok(Ok(tls)) = tokio::time::timeout(HEADER_TIMEOUT, acceptor.accept(tcp)).await
                 else {

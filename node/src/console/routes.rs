@@ -110,24 +110,19 @@ struct LoginForm {
     password: String,
 }
 
-async fn login(State(st): St, Form(f): Form<LoginForm>) -> Response {
-    // Counted as a failure before the check; a success clears it.
+async fn login(
+    State(st): St,
+    axum::Extension(client): axum::Extension<super::state::Client>,
+    Form(f): Form<LoginForm>,
+) -> Response {
+    // Counted as a failure, of the address and of the name, before the
+    // check; a success takes the address's back and clears the name's.
+    let address = client.0.to_string();
+    if !st.addresses.attempt(&address) {
+        return locked_out(&st, &f.user, "from this address").await;
+    }
     if !st.throttle.attempt(&f.user) {
-        let event = Event::ConsoleLogin {
-            user: f.user.clone(),
-            role: None,
-            ok: false,
-        };
-        if let Err(e) = st.record(event).await {
-            return error_page(StatusCode::SERVICE_UNAVAILABLE, &e);
-        }
-        return (
-            StatusCode::TOO_MANY_REQUESTS,
-            Html(pages::login(Some(
-                "too many failed logins for this account: try again later",
-            ))),
-        )
-            .into_response();
+        return locked_out(&st, &f.user, "for this account").await;
     }
     let Some(permit) = st.checks.enter().await else {
         return error_page(
@@ -164,6 +159,7 @@ async fn login(State(st): St, Form(f): Form<LoginForm>) -> Response {
     }
     if role.is_some() {
         st.throttle.succeeded(&f.user);
+        st.addresses.forgive_one(&address);
     }
     let Some(role) = role else {
         return (
@@ -187,6 +183,25 @@ async fn login(State(st): St, Form(f): Form<LoginForm>) -> Response {
         r.headers_mut().insert(header::SET_COOKIE, v);
     }
     r
+}
+
+/// A login refused unchecked (too many failures `whence`): logged as a
+/// failed login, answered 429.
+async fn locked_out(st: &super::state::State, user: &str, whence: &str) -> Response {
+    let event = Event::ConsoleLogin {
+        user: user.to_string(),
+        role: None,
+        ok: false,
+    };
+    if let Err(e) = st.record(event).await {
+        return error_page(StatusCode::SERVICE_UNAVAILABLE, &e);
+    }
+    let message = format!("too many failed logins {whence}: try again later");
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        Html(pages::login(Some(&message))),
+    )
+        .into_response()
 }
 
 #[derive(serde::Deserialize)]

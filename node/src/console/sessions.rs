@@ -3,8 +3,8 @@
 //! `Secure`, `SameSite=Strict` cookie, a fixed expiry from login, and a
 //! second random token that every form carries, so that a page elsewhere
 //! cannot make a logged-in browser act. [`Throttle`] locks an account
-//! name out for a while after repeated failed logins, counting each
-//! attempt before its password is checked; [`Checks`] bounds how many
+//! name, and a client address, out for a while after repeated failed
+//! logins, counting each attempt before its password is checked; [`Checks`] bounds how many
 //! password checks run and wait at once.
 
 use super::accounts::ConsoleRole;
@@ -152,18 +152,38 @@ impl Checks {
 /// Failed logins of one account name that lock it out.
 pub const MAX_FAILURES: usize = 5;
 
+/// Failed logins from one client address (under any names) that lock the
+/// address out: a guesser trying many names from one place.
+pub const MAX_ADDRESS_FAILURES: usize = 20;
+
 /// Failed logins older than this are forgotten, and a lock-out lasts as long.
 pub const FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
 
-/// Recent failed logins per account name: after [`MAX_FAILURES`] within
-/// [`FAILURE_WINDOW`], the name cannot log in (even with the right
-/// password) until the oldest of them is that old.
-#[derive(Debug, Default)]
+/// Recent failed logins per key (an account name, or a client address):
+/// after `max` ([`MAX_FAILURES`] by default) within [`FAILURE_WINDOW`],
+/// the key cannot log in (even with the right password) until the oldest
+/// of them is that old.
+#[derive(Debug)]
 pub struct Throttle {
     failures: Mutex<HashMap<String, Vec<Instant>>>,
+    max: usize,
+}
+
+impl Default for Throttle {
+    fn default() -> Self {
+        Throttle::with_max(MAX_FAILURES)
+    }
 }
 
 impl Throttle {
+    /// A throttle that locks a key out after `max` failures.
+    pub fn with_max(max: usize) -> Throttle {
+        Throttle {
+            failures: Mutex::new(HashMap::new()),
+            max,
+        }
+    }
+
     /// Whether `user` is locked out now.
     pub fn locked(&self, user: &str) -> bool {
         let mut f = self.failures.lock().unwrap_or_else(|p| p.into_inner());
@@ -171,7 +191,7 @@ impl Throttle {
         match f.get_mut(user) {
             Some(times) => {
                 times.retain(|t| now.duration_since(*t) < FAILURE_WINDOW);
-                times.len() >= MAX_FAILURES
+                times.len() >= self.max
             }
             None => false,
         }
@@ -190,11 +210,20 @@ impl Throttle {
         }
         let times = f.entry(user.to_string()).or_default();
         times.retain(|t| now.duration_since(*t) < FAILURE_WINDOW);
-        if times.len() >= MAX_FAILURES {
+        if times.len() >= self.max {
             return false;
         }
         times.push(now);
         true
+    }
+
+    /// A successful login takes back the attempt counted for `key` (its
+    /// earlier failures stay counted).
+    pub fn forgive_one(&self, key: &str) {
+        let mut f = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(times) = f.get_mut(key) {
+            times.pop();
+        }
     }
 
     /// Notes a failed login of `user`.
@@ -269,6 +298,19 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(50)).await;
         drop(running);
         assert!(d.await.unwrap(), "abandoned logins left the queue");
+    }
+
+    #[test]
+    fn an_address_is_locked_out_after_its_own_maximum_and_a_success_is_not_counted() {
+        let t = Throttle::with_max(3);
+        assert!(t.attempt("10.0.0.1"));
+        t.forgive_one("10.0.0.1");
+        for _ in 0..3 {
+            assert!(t.attempt("10.0.0.1"));
+        }
+        assert!(!t.attempt("10.0.0.1"));
+        assert!(t.locked("10.0.0.1"));
+        assert!(t.attempt("10.0.0.2"), "other addresses are not touched");
     }
 
     #[test]

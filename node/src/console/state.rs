@@ -24,9 +24,15 @@ pub(crate) struct State {
     pub(super) metrics: Arc<Metrics>,
     pub(super) sessions: Sessions,
     pub(super) throttle: super::sessions::Throttle,
+    /// Failed logins per client address.
+    pub(super) addresses: super::sessions::Throttle,
     /// The password checks running and waiting.
     pub(super) checks: super::sessions::Checks,
 }
+
+/// The address a console request came from (its TCP peer).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Client(pub std::net::IpAddr);
 
 impl State {
     /// Asks the daemon.
