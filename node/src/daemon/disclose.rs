@@ -11,21 +11,23 @@
 
 use super::error::{LocalError, NodeError, PeerError, RequestError};
 use super::node::{
-    DisclosureReply, Event, Node, Pending, answer_error, counter_key, parse_token, signed_answer,
+    Answer, DisclosureReply, Event, Node, Pending, answer_error, counter_key, parse_token,
+    signed_answer,
 };
 use crate::admin::{AdminResponse, DiscloseCall};
 use crate::base::clock::now;
 use crate::compare::commit::Committed;
 use crate::compare::cycle::OpOut;
 use crate::publish::store::{feed_dir, read_manifest};
-use dxmesh_protocol::agreement::{CommitmentCheck, DisclosureCheck, Refusal};
+use dxmesh_protocol::agreement::{
+    AgreementId, CommitmentCheck, DisclosureCheck, Negotiation, Refusal,
+};
 use dxmesh_protocol::commitment::{ResultCommitment, RowScope};
 use dxmesh_protocol::feed::{Disclosure, DisclosureReceipt, disclosed_id_pairs, id_pairs_root};
 use dxmesh_protocol::identity::PublicKey;
 use dxmesh_protocol::signed::Signed;
 use dxmesh_protocol::wire::{DisclosureRequest, Request, Response};
 use libp2p::PeerId;
-use libp2p::request_response::ResponseChannel;
 use tokio::sync::oneshot;
 
 impl Node {
@@ -96,36 +98,102 @@ impl Node {
         }
     }
 
-    /// The provider's side: check a disclosure request, count it against
-    /// the quota, then resolve it on a blocking thread; the signed answer
-    /// (or the refusal) goes back on `channel`.
-    pub(super) fn on_disclose(
-        &mut self,
+    /// The provider's side: check a disclosure request in two passes (the
+    /// cheap checks on the event loop, the commitment and its proof off
+    /// it), count it against the quota, then resolve it on a blocking
+    /// thread; the signed answer (or the refusal) goes back to `to`.
+    pub(super) fn on_disclose(&mut self, request: DisclosureRequest, to: Answer) {
+        let peer = to.peer;
+        let heavy = match self.disclosure_precheck(peer, &request) {
+            Ok(heavy) => heavy,
+            Err(refusal) => return self.refuse_disclosure(to, request.agreement, refusal),
+        };
+        self.off_loop(
+            move || {
+                let checked = heavy.check(&request);
+                let digest = dxmesh_protocol::codec::encode(&request)
+                    .map(|b| ring::digest::digest(&ring::digest::SHA256, &b))
+                    .map_err(|_| Refusal::ProviderFailed {
+                        epoch: request.epoch,
+                    });
+                (request, heavy.own_manifest, checked.and(digest))
+            },
+            move |node, (request, own_manifest, checked)| {
+                let admitted = checked.and_then(|digest| {
+                    node.admit_disclosure(peer, &request, digest.as_ref(), own_manifest)
+                });
+                match admitted {
+                    Ok((requester, scope)) => node.serve_disclosure(requester, scope, request, to),
+                    Err(refusal) => node.refuse_disclosure(to, request.agreement, refusal),
+                }
+            },
+        );
+    }
+
+    fn refuse_disclosure(&mut self, to: Answer, agreement: AgreementId, refusal: Refusal) {
+        let response = self.refuse_request(to.peer, ("disclosure", agreement), refusal);
+        self.respond(to, response);
+    }
+
+    /// The first pass, on the event loop: who asks, under which agreement,
+    /// for which job, fields and epoch, of a published feed (the quota is
+    /// checked in the second pass). Returns what the commitment check
+    /// needs.
+    fn disclosure_precheck(
+        &self,
         peer: PeerId,
-        request: DisclosureRequest,
-        channel: ResponseChannel<Response>,
-    ) {
-        match self.admit_disclosure(peer, &request) {
-            Ok((requester, scope)) => self.serve_disclosure(requester, scope, request, channel),
-            Err(refusal) => {
-                let response =
-                    self.refuse_request(peer, ("disclosure", request.agreement), refusal);
-                let _ = self
-                    .swarm
-                    .behaviour_mut()
-                    .control
-                    .send_response(channel, response);
+        request: &DisclosureRequest,
+    ) -> Result<HeavyCheck, Refusal> {
+        let requester = PublicKey::from_peer_id(&peer).ok_or(Refusal::NotConsumer)?;
+        let (_, superseded) = self
+            .provided(&request.agreement)
+            .ok_or(Refusal::UnknownAgreement)?;
+        let state = self
+            .find_state(&request.agreement)
+            .map(|t| t.state.clone())
+            .ok_or(Refusal::UnknownAgreement)?;
+        let heavy = HeavyCheck {
+            requester,
+            admission: self.admitted(&requester),
+            own_manifest: self.own_manifest(&request.agreement, request.epoch)?,
+            department: self.config.department.clone(),
+            roster: self.roster.as_ref().map(|(_, r)| r.clone()),
+            now: now(),
+            state,
+        };
+        heavy
+            .state
+            .check_disclosure_request(now(), superseded, &heavy.request_check(request))?;
+        Ok(heavy)
+    }
+
+    /// The digest of this provider's signed manifest of `epoch`, once the
+    /// epoch's feed is published.
+    fn own_manifest(&self, agreement: &AgreementId, epoch: u64) -> Result<[u8; 32], Refusal> {
+        let published = feed_dir(&self.data_dir, agreement, epoch)
+            .join("index.bin")
+            .exists();
+        match read_manifest(&self.data_dir, agreement, epoch) {
+            Ok(Some(m)) if published => Ok(m.digest()),
+            Ok(_) => Err(Refusal::NotPublished { epoch }),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read a published manifest; refusing");
+                Err(Refusal::ProviderFailed { epoch })
             }
         }
     }
 
-    /// Every check before a disclosure, in order; the quota is counted
-    /// (durably) once they pass. Returns the requester and the rows of the
-    /// feed the commitment's inputs read (what may be disclosed).
+    /// The second pass, on the event loop, once the commitment checked
+    /// out: every check of the first again (the agreement may have changed
+    /// meanwhile) with the quota, then the quota is counted (durably).
+    /// Returns the requester and the rows of the feed the commitment's
+    /// inputs read (what may be disclosed).
     fn admit_disclosure(
         &mut self,
         peer: PeerId,
         request: &DisclosureRequest,
+        digest: &[u8],
+        checked_manifest: [u8; 32],
     ) -> Result<(PublicKey, RowScope), Refusal> {
         let DisclosureRequest {
             agreement,
@@ -134,10 +202,7 @@ impl Node {
             fields,
             tokens,
             commitment,
-            indices,
-            proof,
-            manifests,
-            candidates,
+            ..
         } = request;
         let requester = PublicKey::from_peer_id(&peer).ok_or(Refusal::NotConsumer)?;
         let (_, superseded) = self.provided(agreement).ok_or(Refusal::UnknownAgreement)?;
@@ -147,11 +212,7 @@ impl Node {
             .ok_or(Refusal::UnknownAgreement)?;
         let key = counter_key("disc", agreement, *epoch);
         let used = self.quota_used(&key, "disclosure", *epoch)?;
-        let digest = dxmesh_protocol::codec::encode(request)
-            .map(|b| ring::digest::digest(&ring::digest::SHA256, &b))
-            .map_err(|_| Refusal::ProviderFailed { epoch: *epoch })?;
-        let (seen_key, again) =
-            self.counted_before("disc-asked", (agreement, *epoch), digest.as_ref())?;
+        let (seen_key, again) = self.counted_before("disc-asked", (agreement, *epoch), digest)?;
         // Asked before: checked as it was then, before it was counted.
         let used = if again {
             used.saturating_sub(tokens.len() as u64)
@@ -168,30 +229,11 @@ impl Node {
             records_used: used,
         };
         state.check_disclosure_request(now(), superseded, &check)?;
-        let published = feed_dir(&self.data_dir, agreement, *epoch)
-            .join("index.bin")
-            .exists();
-        let own_manifest = match read_manifest(&self.data_dir, agreement, *epoch) {
-            Ok(Some(m)) if published => m.digest(),
-            Ok(_) => return Err(Refusal::NotPublished { epoch: *epoch }),
-            Err(e) => {
-                tracing::error!(error = %e, "cannot read a published manifest; refusing");
-                return Err(Refusal::ProviderFailed { epoch: *epoch });
-            }
-        };
-        let bound = CommitmentCheck {
-            commitment,
-            own_manifest,
-            own_department: &self.config.department,
-            tokens,
-            indices,
-            proof,
-            manifests,
-            roster: self.roster.as_ref().map(|(_, r)| r),
-            now: now(),
-            candidates: candidates.as_deref(),
-        };
-        state.check_disclosure_commitment(&check, &bound)?;
+        if self.own_manifest(agreement, *epoch)? != checked_manifest {
+            return Err(Refusal::CommitmentInvalid {
+                reason: "the provider's feed of the epoch changed while the request was checked; ask again".into(),
+            });
+        }
         if !again {
             // Counted first: a crash between the two counts the request and
             // refuses its retry, never the other way round.
@@ -225,7 +267,7 @@ impl Node {
         requester: PublicKey,
         scope: RowScope,
         request: DisclosureRequest,
-        channel: ResponseChannel<Response>,
+        to: Answer,
     ) {
         let Some((terms, _)) = self.provided(&request.agreement) else {
             return;
@@ -291,7 +333,7 @@ impl Node {
                         }
                     }
                 };
-            let _ = internal.send(Event::Disclosed { channel, response });
+            let _ = internal.send(Event::Answered { to, response });
         });
     }
 
@@ -453,4 +495,51 @@ fn write_disclosure(out: Option<&str>, d: &Disclosure) -> Result<(), LocalError>
     let bytes = w.into_inner().map_err(|e| failed(e.to_string()))?;
     crate::base::fsutil::write_atomic(std::path::Path::new(path), &bytes, 0o600)
         .map_err(|e| failed(e.to_string()))
+}
+
+/// What the commitment check of a disclosure request needs, taken on the
+/// event loop so that the check itself (signatures, the proof over every
+/// token asked for) can run off it.
+struct HeavyCheck {
+    requester: PublicKey,
+    admission: dxmesh_protocol::roster::Admission,
+    own_manifest: [u8; 32],
+    department: String,
+    roster: Option<dxmesh_protocol::roster::Roster>,
+    now: dxmesh_protocol::time::Timestamp,
+    state: Negotiation,
+}
+
+impl HeavyCheck {
+    /// The request as the agreement sees it (the quota aside: the
+    /// first pass does not know yet whether the request was counted before).
+    fn request_check<'a>(&'a self, request: &'a DisclosureRequest) -> DisclosureCheck<'a> {
+        DisclosureCheck {
+            requester: &self.requester,
+            admission: self.admission,
+            epoch: request.epoch,
+            result_kind: &request.result_kind,
+            fields: &request.fields,
+            records_requested: request.tokens.len() as u64,
+            records_used: 0,
+        }
+    }
+
+    /// The request's commitment, its proof and its input manifests.
+    fn check(&self, request: &DisclosureRequest) -> Result<(), Refusal> {
+        let bound = CommitmentCheck {
+            commitment: &request.commitment,
+            own_manifest: self.own_manifest,
+            own_department: &self.department,
+            tokens: &request.tokens,
+            indices: &request.indices,
+            proof: &request.proof,
+            manifests: &request.manifests,
+            roster: self.roster.as_ref(),
+            now: self.now,
+            candidates: request.candidates.as_deref(),
+        };
+        self.state
+            .check_disclosure_commitment(&self.request_check(request), &bound)
+    }
 }

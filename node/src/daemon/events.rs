@@ -6,7 +6,7 @@
 
 use super::error::PeerError;
 use super::net::Inbound;
-use super::node::{Event, Node, Pending};
+use super::node::{Answer, Event, Node, Pending};
 use crate::admin::{AdminCall, AdminRequest, AdminResponse};
 use crate::compare::cycle::{Op, OpReply};
 use crate::daemon::net::BehaviourEvent;
@@ -171,7 +171,9 @@ impl Node {
                     channel,
                     ..
                 } => {
-                    self.refuse_frame(peer, why.clone());
+                    // One class: a flood's frames differ only in their sizes.
+                    let class = ("control frame", String::new());
+                    self.refuse_throttled(peer, class, format!("refused: {why}"));
                     let _ = self.swarm.behaviour_mut().control.send_response(
                         channel,
                         Response::Refused {
@@ -180,72 +182,17 @@ impl Node {
                     );
                 }
                 request_response::Message::Request {
-                    request: Inbound::Request(request),
+                    request: Inbound::Request(request, held),
                     channel,
                     ..
-                } => {
-                    let request = *request;
-                    // One gate for every control request: a peer the roster
-                    // does not admit gets nothing but a logged refusal.
-                    let admission = self.admission(&peer);
-                    if admission != Admission::Admitted {
-                        self.record_refusal(
-                            Some(peer),
-                            None,
-                            format!("control request: {admission}"),
-                        );
-                        let _ = self.swarm.behaviour_mut().control.send_response(
-                            channel,
-                            Response::Refused {
-                                reason: Refusal::NotAdmitted(admission),
-                            },
-                        );
-                        return;
-                    }
-                    if let Some(refused) = self.rate_limit(peer) {
-                        let _ = self
-                            .swarm
-                            .behaviour_mut()
-                            .control
-                            .send_response(channel, refused);
-                        return;
-                    }
-                    match request {
-                        // Answered asynchronously, once the lookup is done.
-                        Request::Disclose(request) => self.on_disclose(peer, request, channel),
-                        Request::MinistryQuery {
-                            agreement,
-                            epoch,
-                            fields,
-                            ids,
-                            commitment,
-                            receipt,
-                        } => self.on_ministry_query(
-                            peer,
-                            super::ministry::Asked {
-                                agreement,
-                                epoch,
-                                fields,
-                                ids,
-                                commitment,
-                                receipt: *receipt,
-                            },
-                            channel,
-                        ),
-                        request => {
-                            let response = self.on_request(peer, request);
-                            if self
-                                .swarm
-                                .behaviour_mut()
-                                .control
-                                .send_response(channel, response)
-                                .is_err()
-                            {
-                                tracing::debug!(%peer, "response not sent: the stream closed");
-                            }
-                        }
-                    }
-                }
+                } => self.on_inbound(
+                    *request,
+                    Answer {
+                        peer,
+                        channel,
+                        held,
+                    },
+                ),
                 request_response::Message::Response {
                     request_id,
                     response,
@@ -290,6 +237,53 @@ impl Node {
         }
     }
 
+    /// A control request: the one gate every request passes (admission,
+    /// then the member's rate), then its handler.
+    fn on_inbound(&mut self, request: Request, to: Answer) {
+        let peer = to.peer;
+        // A peer the roster does not admit gets nothing but a logged refusal.
+        let admission = self.admission(&peer);
+        if admission != Admission::Admitted {
+            self.record_refusal(Some(peer), None, format!("control request: {admission}"));
+            let refused = Response::Refused {
+                reason: Refusal::NotAdmitted(admission),
+            };
+            return self.respond(to, refused);
+        }
+        if let Some(refused) = self.rate_limit(peer) {
+            return self.respond(to, refused);
+        }
+        match request {
+            // Answered once checked off the event loop.
+            Request::Disclose(request) => self.on_disclose(request, to),
+            Request::MinistryQuery {
+                agreement,
+                epoch,
+                fields,
+                ids,
+                commitment,
+                receipt,
+            } => self.on_ministry_query(
+                super::ministry::Asked {
+                    agreement,
+                    epoch,
+                    fields,
+                    ids,
+                    commitment,
+                    receipt: *receipt,
+                },
+                to,
+            ),
+            Request::GroupKey { group, transcript } => {
+                self.on_group_key_request(group, transcript, to)
+            }
+            request => {
+                let response = self.on_request(peer, request);
+                self.respond(to, response);
+            }
+        }
+    }
+
     /// Answers a control request from an admitted peer (`on_control` has
     /// already checked admission).
     pub(super) fn on_request(&mut self, peer: PeerId, request: Request) -> Response {
@@ -324,11 +318,10 @@ impl Node {
                 fields,
                 pull_id,
             } => self.on_pull_open(peer, agreement, epoch, fields, pull_id),
-            Request::Disclose(_) | Request::MinistryQuery { .. } => Response::Refused {
-                reason: Refusal::Key("internal: disclosures are answered asynchronously".into()),
-            },
-            Request::GroupKey { group, transcript } => {
-                self.on_group_key_request(peer, group, transcript)
+            Request::Disclose(_) | Request::MinistryQuery { .. } | Request::GroupKey { .. } => {
+                Response::Refused {
+                    reason: Refusal::Key("internal: answered off the event loop".into()),
+                }
             }
             Request::AgreementSync { threads } => {
                 let Some(from) = PublicKey::from_peer_id(&peer) else {
@@ -525,13 +518,8 @@ impl Node {
                 reply,
             } => self.on_stream_auth(peer, request, reply),
             Event::Audit(event) => self.log(event),
-            Event::Disclosed { channel, response } => {
-                let _ = self
-                    .swarm
-                    .behaviour_mut()
-                    .control
-                    .send_response(channel, response);
-            }
+            Event::Answered { to, response } => self.respond(to, response),
+            Event::Resume(then) => then(self),
         }
     }
 }

@@ -10,7 +10,7 @@
 //! comparator that crashed before it kept the answer) is answered again
 //! without being counted twice; it learns nothing it was not told.
 
-use super::node::{Event, Node, counter_key, signed_answer};
+use super::node::{Answer, Event, Node, counter_key, signed_answer};
 use crate::base::clock::now;
 use crate::ministry::{Query, answer_query};
 use dxmesh_protocol::agreement::{AgreementId, DisclosureCheck, ReceiptCheck, Refusal};
@@ -40,26 +40,64 @@ pub(super) struct Asked {
 }
 
 impl Node {
-    /// The ministry's side: answer a ministry query under the agreement.
-    pub(super) fn on_ministry_query(
-        &mut self,
-        peer: PeerId,
-        asked: Asked,
-        channel: libp2p::request_response::ResponseChannel<Response>,
-    ) {
-        let requester = match self.admit_ministry_query(peer, &asked) {
-            Ok(r) => r,
-            Err(refusal) => {
-                let response =
-                    self.refuse_request(peer, ("ministry query", asked.agreement), refusal);
-                let _ = self
-                    .swarm
-                    .behaviour_mut()
-                    .control
-                    .send_response(channel, response);
-                return;
-            }
+    /// The ministry's side: answer a ministry query under the agreement,
+    /// checked in two passes (the receipt over every ID asked about off
+    /// the event loop, the rest on it, the quota last).
+    pub(super) fn on_ministry_query(&mut self, asked: Asked, to: Answer) {
+        let peer = to.peer;
+        let heavy = match self.ministry_precheck(peer, &asked) {
+            Ok(heavy) => heavy,
+            Err(refusal) => return self.refuse_ministry(to, asked.agreement, refusal),
         };
+        self.off_loop(
+            move || {
+                let checked = heavy.check(&asked).map(|()| query_digest(&asked));
+                (asked, checked)
+            },
+            move |node, (asked, checked)| match checked
+                .and_then(|digest| node.admit_ministry_query(peer, &asked, &digest))
+            {
+                Ok(requester) => node.answer_ministry_query(requester, asked, to),
+                Err(refusal) => node.refuse_ministry(to, asked.agreement, refusal),
+            },
+        );
+    }
+
+    fn refuse_ministry(&mut self, to: Answer, agreement: AgreementId, refusal: Refusal) {
+        let response = self.refuse_request(to.peer, ("ministry query", agreement), refusal);
+        self.respond(to, response);
+    }
+
+    /// The first pass, on the event loop: the agreement, its job and
+    /// fields, and the commitment (the quota waits for the second pass).
+    fn ministry_precheck(&self, peer: PeerId, asked: &Asked) -> Result<ReceiptInputs, Refusal> {
+        let requester = PublicKey::from_peer_id(&peer).ok_or(Refusal::NotConsumer)?;
+        let th = self
+            .agreements
+            .by_agreement(&asked.agreement)
+            .ok_or(Refusal::UnknownAgreement)?;
+        if th.state.terms.provider != self.identity.public() {
+            return Err(Refusal::UnknownAgreement);
+        }
+        let superseded = self.agreements.superseded(th, now());
+        let inputs = ReceiptInputs {
+            requester,
+            admission: self.admission(&peer),
+            roster: self.roster.as_ref().map(|(_, r)| r.clone()),
+            now: now(),
+            state: th.state.clone(),
+        };
+        inputs.state.check_ministry_query(
+            now(),
+            superseded,
+            &inputs.query_check(asked, 0),
+            &asked.commitment,
+        )?;
+        Ok(inputs)
+    }
+
+    /// Answers an admitted query on a blocking thread, signed and logged.
+    fn answer_ministry_query(&mut self, requester: PublicKey, asked: Asked, to: Answer) {
         let Some(th) = self.agreements.by_agreement(&asked.agreement).cloned() else {
             return;
         };
@@ -108,57 +146,87 @@ impl Node {
                     }
                 }
             };
-            let _ = internal.send(Event::Disclosed { channel, response });
+            let _ = internal.send(Event::Answered { to, response });
         });
     }
 
-    /// Every check before a ministry query, in order; the quota is
-    /// counted (durably) once they pass. Returns the requester.
-    fn admit_ministry_query(&mut self, peer: PeerId, asked: &Asked) -> Result<PublicKey, Refusal> {
+    /// The second pass, on the event loop, once the receipt checked out:
+    /// the checks of the first again (the agreement may have changed
+    /// meanwhile) with the quota, which is then counted (durably).
+    /// Returns the requester.
+    fn admit_ministry_query(
+        &mut self,
+        peer: PeerId,
+        asked: &Asked,
+        digest: &[u8; 32],
+    ) -> Result<PublicKey, Refusal> {
         let (agreement, epoch) = (&asked.agreement, asked.epoch);
-        let requester = PublicKey::from_peer_id(&peer).ok_or(Refusal::NotConsumer)?;
-        let th = self
-            .agreements
-            .by_agreement(agreement)
-            .cloned()
-            .ok_or(Refusal::UnknownAgreement)?;
-        if th.state.terms.provider != self.identity.public() {
-            return Err(Refusal::UnknownAgreement);
-        }
-        let superseded = self.agreements.superseded(&th, now());
+        let mut inputs = self.ministry_precheck(peer, asked)?;
+        let superseded = self.agreements.superseded(
+            self.agreements
+                .by_agreement(agreement)
+                .ok_or(Refusal::UnknownAgreement)?,
+            now(),
+        );
         let key = counter_key("natq", agreement, epoch);
         let used = self.quota_used(&key, "ministry query", epoch)?;
-        let digest = query_digest(asked);
-        let (seen_key, again) = self.counted_before("natq-asked", (agreement, epoch), &digest)?;
+        let (seen_key, again) = self.counted_before("natq-asked", (agreement, epoch), digest)?;
         let n = asked.ids.len() as u64;
         // Asked before: checked as it was then, before it was counted.
         let used = if again { used.saturating_sub(n) } else { used };
-        let check = DisclosureCheck {
-            requester: &requester,
-            admission: self.admission(&peer),
-            epoch,
-            result_kind: crate::ministry::MINISTRY_QUERY,
-            fields: &asked.fields,
-            records_requested: n,
-            records_used: used,
-        };
-        th.state
-            .check_ministry_query(now(), superseded, &check, &asked.commitment)?;
-        let receipt = ReceiptCheck {
-            receipt: &asked.receipt,
-            ids: &asked.ids,
-            commitment: &asked.commitment,
-            roster: self.roster.as_ref().map(|(_, r)| r),
-            now: now(),
-        };
-        th.state.check_ministry_receipt(&check, &receipt)?;
+        inputs.now = now();
+        inputs.state.check_ministry_query(
+            inputs.now,
+            superseded,
+            &inputs.query_check(asked, used),
+            &asked.commitment,
+        )?;
         if !again {
             // Counted first: a crash between the two counts the query and
             // refuses its retry, never the other way round.
             self.count_quota(&key, used + n, "ministry query", epoch)?;
             self.count_quota(&seen_key, 1, "ministry query", epoch)?;
         }
-        Ok(requester)
+        Ok(inputs.requester)
+    }
+}
+
+/// What the receipt check of a ministry query needs, taken on the event
+/// loop so that the check itself (the receipt's root over every ID asked
+/// about) can run off it.
+struct ReceiptInputs {
+    requester: PublicKey,
+    admission: dxmesh_protocol::roster::Admission,
+    roster: Option<dxmesh_protocol::roster::Roster>,
+    now: dxmesh_protocol::time::Timestamp,
+    state: dxmesh_protocol::agreement::Negotiation,
+}
+
+impl ReceiptInputs {
+    fn query_check<'a>(&'a self, asked: &'a Asked, used: u64) -> DisclosureCheck<'a> {
+        DisclosureCheck {
+            requester: &self.requester,
+            admission: self.admission,
+            epoch: asked.epoch,
+            result_kind: crate::ministry::MINISTRY_QUERY,
+            fields: &asked.fields,
+            records_requested: asked.ids.len() as u64,
+            records_used: used,
+        }
+    }
+
+    /// The receipt: the IDs asked about are those the registry provider
+    /// disclosed under the commitment.
+    fn check(&self, asked: &Asked) -> Result<(), Refusal> {
+        let receipt = ReceiptCheck {
+            receipt: &asked.receipt,
+            ids: &asked.ids,
+            commitment: &asked.commitment,
+            roster: self.roster.as_ref(),
+            now: self.now,
+        };
+        self.state
+            .check_ministry_receipt(&self.query_check(asked, 0), &receipt)
     }
 }
 

@@ -181,7 +181,10 @@ pub async fn run(dir: &Path, shutdown: impl Future<Output = ()>) -> Result<(), D
         refusals: VecDeque::new(),
         limiter,
         refusal_log: limits::RefusalLog::new(),
-        frame_refusals: limits::RefusalLog::new(),
+        peer_refusals: limits::RefusalLog::new(),
+        checks: std::sync::Arc::new(tokio::sync::Semaphore::new(
+            std::thread::available_parallelism().map_or(2, |n| n.get()),
+        )),
         auto_pulls: limits::Backoff::new(
             std::time::Duration::from_secs(retry_secs),
             std::time::Duration::from_secs(3600),

@@ -143,12 +143,13 @@ impl Drop for Reserved {
 
 /// Reads one frame: `Err` if the stream failed, `Ok(Err(why))` if the
 /// frame was refused (over a limit or the budget, or not a message; the
-/// rest of its body is left unread), else the message.
+/// rest of its body is left unread), else the message and its reservation
+/// of the connection's budget (held until the message is dealt with).
 async fn read_frame<T, M>(
     io: &mut T,
     kinds: &[wire::Kind],
     budget: &Arc<Budget>,
-) -> io::Result<Result<M, String>>
+) -> io::Result<Result<(M, Reserved), String>>
 where
     T: AsyncRead + Unpin + Send,
     M: serde::de::DeserializeOwned,
@@ -167,7 +168,7 @@ where
         Ok(kind) => kind,
         Err(e) => return Ok(Err(e.to_string())),
     };
-    let Some(_reserved) = budget.reserve(len) else {
+    let Some(reserved) = budget.reserve(len) else {
         return Ok(Err(format!(
             "a {} frame of {len} bytes is over the connection's inbound budget \
              ({} of {CONNECTION_INBOUND_BUDGET} bytes left)",
@@ -189,7 +190,9 @@ where
             format!("a frame of {len} bytes ended after {}", body.len()),
         ));
     }
-    Ok(codec::decode(&body).map_err(|e| format!("a {} frame: {e}", kind.name)))
+    Ok(codec::decode(&body)
+        .map(|m| (m, reserved))
+        .map_err(|e| format!("a {} frame: {e}", kind.name)))
 }
 
 async fn write_frame<T, M>(io: &mut T, msg: &M, kinds: &[wire::Kind]) -> io::Result<()>
@@ -207,17 +210,26 @@ where
 /// refused before decoding it, with why, so that the node can log the
 /// refusal with its peer and answer it (libp2p reports no peer for a
 /// request that fails to read).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Inbound {
-    /// A request.
-    Request(Box<Request>),
+    /// A request, and the part of its connection's inbound budget it
+    /// holds until the node has dealt with it (so requests queued at the
+    /// node count against the budget as those being read do).
+    Request(Box<Request>, Held),
     /// A refused frame.
     Refused(String),
 }
 
+/// A request's hold on its connection's inbound budget, given back when
+/// dropped (none for a request this node sends).
+#[derive(Debug, Default)]
+pub struct Held {
+    _reserved: Option<Reserved>,
+}
+
 impl From<Request> for Inbound {
     fn from(r: Request) -> Inbound {
-        Inbound::Request(Box::new(r))
+        Inbound::Request(Box::new(r), Held::default())
     }
 }
 
@@ -231,7 +243,14 @@ impl request_response::Codec for ControlCodec {
         T: AsyncRead + Unpin + Send,
     {
         let read = read_frame(io, &wire::REQUEST_KINDS, &self.budget()).await?;
-        Ok(read.map_or_else(Inbound::Refused, |r| Inbound::Request(Box::new(r))))
+        Ok(read.map_or_else(Inbound::Refused, |(r, held)| {
+            Inbound::Request(
+                Box::new(r),
+                Held {
+                    _reserved: Some(held),
+                },
+            )
+        }))
     }
 
     async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Response>
@@ -240,6 +259,7 @@ impl request_response::Codec for ControlCodec {
     {
         read_frame(io, &wire::RESPONSE_KINDS, &self.budget())
             .await?
+            .map(|(response, _)| response)
             .map_err(|why| io::Error::new(io::ErrorKind::InvalidData, why))
     }
 
@@ -253,7 +273,7 @@ impl request_response::Codec for ControlCodec {
         T: AsyncWrite + Unpin + Send,
     {
         match req {
-            Inbound::Request(req) => write_frame(io, &req, &wire::REQUEST_KINDS).await,
+            Inbound::Request(req, _) => write_frame(io, &req, &wire::REQUEST_KINDS).await,
             Inbound::Refused(_) => Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "a refused frame is not sent",
@@ -341,7 +361,9 @@ mod tests {
     async fn read(bytes: Vec<u8>, budget: &Arc<Budget>) -> (Result<Request, String>, u64) {
         let mut io = Cursor::new(bytes);
         let r = read_frame::<_, Request>(&mut io, &wire::REQUEST_KINDS, budget).await;
-        let r = r.unwrap_or_else(|e| Err(format!("io {:?}: {e}", e.kind())));
+        let r = r
+            .unwrap_or_else(|e| Err(format!("io {:?}: {e}", e.kind())))
+            .map(|(request, _)| request);
         (r, io.position())
     }
 

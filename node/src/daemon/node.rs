@@ -93,11 +93,21 @@ pub(crate) enum Event {
     },
     /// An event for the audit log from a background task.
     Audit(AuditEvent),
-    /// A disclosure was resolved (provider side).
-    Disclosed {
-        channel: libp2p::request_response::ResponseChannel<Response>,
-        response: Response,
-    },
+    /// A request answered off the event loop (a disclosure or a ministry
+    /// query resolved): the answer to send.
+    Answered { to: Answer, response: Response },
+    /// Work done off the event loop (a check too heavy for it), to be
+    /// continued on it.
+    Resume(Box<dyn FnOnce(&mut Node) + Send>),
+}
+
+/// A control request being answered: who asked, where the answer goes,
+/// and the request's hold on its connection's inbound budget, given back
+/// once it is answered.
+pub(crate) struct Answer {
+    pub(super) peer: PeerId,
+    pub(super) channel: libp2p::request_response::ResponseChannel<Response>,
+    pub(super) held: super::net::Held,
 }
 
 /// A pull in flight at the consumer.
@@ -171,10 +181,10 @@ pub(super) struct Node {
     /// Refusals of requests under agreements, counted so that a requester
     /// asking again and again gets one audit entry a minute.
     pub(super) refusal_log: super::limits::RefusalLog<RefusalKey, (Option<PublicKey>, Refusal)>,
-    /// Control frames refused (over a limit or the connection's inbound
-    /// budget, or undecodable), by peer, the latest reason kept: one audit
-    /// entry a minute per peer.
-    pub(super) frame_refusals: super::limits::RefusalLog<PeerId, String>,
+    /// Refusals a member can repeat at will (control frames over a limit
+    /// or the connection's budget, group key requests), by member and
+    /// kind, the latest reason kept: one audit entry a minute for each.
+    pub(super) peer_refusals: super::limits::RefusalLog<(PeerId, &'static str, String), String>,
     /// Automatic pulls tried, by agreement and epoch (each retry later).
     pub(super) auto_pulls: super::limits::Backoff<(AgreementId, u64)>,
     pub(super) started: Instant,
@@ -190,6 +200,8 @@ pub(super) struct Node {
     pub(super) stream_control: libp2p_stream::Control,
     /// Results of background work (publishing, pulls, stream authorisation).
     pub(super) internal_tx: mpsc::UnboundedSender<Event>,
+    /// Checks running off the event loop: one per core at a time.
+    pub(super) checks: std::sync::Arc<tokio::sync::Semaphore>,
     /// Feeds being built or pulled now, by (agreement, epoch).
     pub(super) busy: HashSet<(dxmesh_protocol::agreement::AgreementId, u64)>,
     /// Expired pulled feeds whose erasure this run has logged (a failing
@@ -262,26 +274,33 @@ impl Node {
         }
     }
 
-    /// A control frame of `peer` was refused before it was decoded (over
-    /// its kind's limit or the connection's inbound budget, or not a
-    /// message): logged to the audit log the first time at once, then at
-    /// most once a minute per peer with the count since the entry before.
-    pub(super) fn refuse_frame(&mut self, peer: PeerId, reason: String) {
-        tracing::debug!(%peer, %reason, "control frame refused");
-        if let Some(n) = self
-            .frame_refusals
-            .refuse(peer, reason.clone(), Instant::now())
+    /// A request of `peer` refused (`what`: a control frame over its
+    /// kind's limit or the connection's budget, or not a message; a group
+    /// key request): noted for `status` and logged to the audit log the
+    /// first time at once, then at most once a minute per peer, kind and
+    /// `class` of refusal (refusals of one class differ only in details),
+    /// with the count since the entry before.
+    pub(super) fn refuse_throttled(
+        &mut self,
+        peer: PeerId,
+        (what, class): (&'static str, String),
+        reason: String,
+    ) {
+        tracing::debug!(%peer, what, %reason, "refused");
+        if let Some(n) =
+            self.peer_refusals
+                .refuse((peer, what, class), reason.clone(), Instant::now())
         {
-            self.record_frame_refusals(peer, &reason, n);
+            self.note_refusal(Some(peer), None, format!("{what} {reason}"));
+            self.record_refusals(peer, what, &reason, n);
         }
     }
 
-    fn record_frame_refusals(&mut self, peer: PeerId, reason: &str, n: u64) {
-        self.record_refusal(
-            Some(peer),
-            None,
-            format!("control frame refused: {reason} ({n} frame(s) refused since the last entry)"),
-        );
+    fn record_refusals(&mut self, peer: PeerId, what: &str, reason: &str, n: u64) {
+        self.log(AuditEvent::PeerRefused {
+            peer: PublicKey::from_peer_id(&peer),
+            reason: format!("{what} {reason} ({n} refused since the last entry)"),
+        });
     }
 
     /// Logs `n` rate-limited requests of `peer` in one audit entry.
@@ -300,8 +319,8 @@ impl Node {
         for (peer, n) in self.limiter.sweep(Instant::now()) {
             self.record_rate_limited(peer, n);
         }
-        for (peer, reason, n) in self.frame_refusals.sweep(Instant::now()) {
-            self.record_frame_refusals(peer, &reason, n);
+        for ((peer, what, _), reason, n) in self.peer_refusals.sweep(Instant::now()) {
+            self.record_refusals(peer, what, &reason, n);
         }
         for ((kind, _, agreement, _), (requester, refusal), count) in
             self.refusal_log.sweep(Instant::now())
@@ -336,6 +355,48 @@ impl Node {
             peer_id: peer.map(|p| p.to_string()),
             remote,
             reason,
+        });
+    }
+
+    /// Sends the answer to a control request (and gives back its hold on
+    /// the connection's budget).
+    pub(super) fn respond(&mut self, to: Answer, response: Response) {
+        let Answer {
+            peer,
+            channel,
+            held,
+        } = to;
+        if self
+            .swarm
+            .behaviour_mut()
+            .control
+            .send_response(channel, response)
+            .is_err()
+        {
+            tracing::debug!(%peer, "response not sent: the stream closed");
+        }
+        drop(held);
+    }
+
+    /// Runs `work` on a blocking thread, at most one per core at a time,
+    /// then `then` with its result on the event loop: how checks too heavy
+    /// for the loop (long transcripts, proofs over many tokens) run while
+    /// `status` and other peers are still served.
+    pub(super) fn off_loop<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+        then: impl FnOnce(&mut Node, T) + Send + 'static,
+    ) {
+        let (internal, checks) = (self.internal_tx.clone(), self.checks.clone());
+        tokio::spawn(async move {
+            let Ok(_permit) = checks.acquire_owned().await else {
+                return;
+            };
+            let Ok(out) = tokio::task::spawn_blocking(work).await else {
+                tracing::error!("a check off the event loop failed");
+                return;
+            };
+            let _ = internal.send(Event::Resume(Box::new(move |node| then(node, out))));
         });
     }
 

@@ -5,7 +5,7 @@
 //! ([`crate::publish::publish`]); the result comes back as an event.
 
 use super::error::{LocalError, NodeError, PeerError, RequestError};
-use super::node::{Event, Node, Pending, WaitingPublish};
+use super::node::{Answer, Event, Node, Pending, WaitingPublish};
 use crate::admin::{AdminResponse, FeedInfo};
 use crate::base::clock::now;
 use crate::publish::build::{PublishInput, publish};
@@ -93,21 +93,17 @@ impl Node {
 
     pub(super) fn on_group_key_request(
         &mut self,
-        peer: PeerId,
         group: String,
         transcript: Vec<Signed<Step>>,
-    ) -> Response {
-        let refuse = |node: &mut Node, m: String| {
-            node.record_refusal(Some(peer), None, format!("group key for {group:?}: {m}"));
-            Response::Refused {
-                reason: dxmesh_protocol::wire::Refusal::Key(m),
-            }
-        };
+        to: Answer,
+    ) {
+        let peer = to.peer;
         if self.config.key_custodians.get(&group).map(String::as_str) != Some("self") {
-            return refuse(self, "this node is not the custodian of that group".into());
+            let why = "this node is not the custodian of that group".to_string();
+            return self.refuse_key(to, &group, why);
         }
         let Some(requester) = PublicKey::from_peer_id(&peer) else {
-            return refuse(self, "unknown requester key".into());
+            return self.refuse_key(to, &group, "unknown requester key".into());
         };
         // The group's purpose: this custodian's own accepted or active
         // agreements in the group, as provider.
@@ -127,30 +123,58 @@ impl Node {
             })
             .map(|th| th.state.terms.clone())
             .collect();
-        let Some((_, roster)) = &self.roster else {
-            return refuse(self, "no roster".into());
+        let Some((_, roster)) = self.roster.clone() else {
+            return self.refuse_key(to, &group, "no roster".into());
         };
-        if let Err(e) = crate::publish::keys::check_key_request(
-            roster,
-            &requester,
-            &group,
-            &transcript,
-            &own,
-            t,
-        ) {
-            return refuse(self, e.to_string());
-        }
-        match self.keys.custodian_key(&group) {
-            Ok(key) => {
-                tracing::info!(%group, to = %self.label(&requester), "token group key handed to a provider");
-                self.log(dxmesh_protocol::audit::Event::KeyDistributed {
-                    group: group.clone(),
-                    to: requester,
-                });
-                Response::GroupKey { group, key: key.0 }
-            }
-            Err(e) => refuse(self, format!("the custodian cannot read its key: {e}")),
-        }
+        // Replaying the transcript (up to 1,000 signed steps) is the heavy
+        // part: it runs off the event loop.
+        self.off_loop(
+            move || {
+                let checked = crate::publish::keys::check_key_request(
+                    &roster,
+                    &requester,
+                    &group,
+                    &transcript,
+                    &own,
+                    t,
+                )
+                .map_err(|e| e.to_string());
+                (group, checked)
+            },
+            move |node, (group, checked)| {
+                if let Err(why) = checked {
+                    return node.refuse_key(to, &group, why);
+                }
+                match node.keys.custodian_key(&group) {
+                    Ok(key) => {
+                        tracing::info!(%group, to = %node.label(&requester), "token group key handed to a provider");
+                        node.log(dxmesh_protocol::audit::Event::KeyDistributed {
+                            group: group.clone(),
+                            to: requester,
+                        });
+                        node.respond(to, Response::GroupKey { group, key: key.0 });
+                    }
+                    Err(e) => {
+                        let why = format!("the custodian cannot read its key: {e}");
+                        node.refuse_key(to, &group, why)
+                    }
+                }
+            },
+        );
+    }
+
+    /// Refuses a group key request: answered `Refused { Key }`; the same
+    /// refusal repeated by a member (a flood of one request) is logged at
+    /// most once a minute, with the count of the others in the next entry.
+    fn refuse_key(&mut self, to: Answer, group: &str, why: String) {
+        let reason = format!("for {group:?}: {why}");
+        self.refuse_throttled(to.peer, ("group key", reason.clone()), reason);
+        self.respond(
+            to,
+            Response::Refused {
+                reason: dxmesh_protocol::wire::Refusal::Key(why),
+            },
+        );
     }
 
     pub(super) fn on_group_key_answer(&mut self, peer: PeerId, group: String, answer: Response) {
