@@ -70,9 +70,13 @@ impl<'de> Deserialize<'de> for PublicKey {
 impl PublicKey {
     /// The key with these bytes, if they are a valid Ed25519 point.
     pub fn from_bytes(bytes: [u8; 32]) -> Result<PublicKey, KeyError> {
+        if points::known(&bytes) {
+            return Ok(PublicKey(bytes));
+        }
         libp2p_identity::ed25519::PublicKey::try_from_bytes(&bytes)
-            .map(|_| PublicKey(bytes))
-            .map_err(|_| KeyError::NotEd25519("public key (not a curve point)"))
+            .map_err(|_| KeyError::NotEd25519("public key (not a curve point)"))?;
+        points::remember(bytes);
+        Ok(PublicKey(bytes))
     }
 
     /// The 32 key bytes.
@@ -322,5 +326,37 @@ mod tests {
         assert_eq!(id.public().verify(b"m", &sig), Ok(()));
         sig[0] ^= 1;
         assert_eq!(id.public().verify(b"m", &sig), Err(KeyError::BadSignature));
+    }
+}
+
+/// Keys already found to be curve points. Decoding checks every key a
+/// message names (a point decompression, the costliest part of decoding a
+/// transcript), and messages name the same few keys again and again (a
+/// transcript's two parties, the roster's members): each is checked once.
+/// Bounded: forgotten wholesale when full.
+mod points {
+    use std::collections::HashSet;
+    use std::sync::{Mutex, OnceLock};
+
+    const MAX: usize = 4096;
+
+    fn set() -> &'static Mutex<HashSet<[u8; 32]>> {
+        static SET: OnceLock<Mutex<HashSet<[u8; 32]>>> = OnceLock::new();
+        SET.get_or_init(|| Mutex::new(HashSet::new()))
+    }
+
+    pub(super) fn known(bytes: &[u8; 32]) -> bool {
+        set()
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(bytes)
+    }
+
+    pub(super) fn remember(bytes: [u8; 32]) {
+        let mut set = set().lock().unwrap_or_else(|p| p.into_inner());
+        if set.len() >= MAX {
+            set.clear();
+        }
+        set.insert(bytes);
     }
 }

@@ -8,7 +8,7 @@
 //! change needs no restart.
 
 use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -200,18 +200,40 @@ impl Accounts {
         Ok(())
     }
 
-    /// The role of `name` if `password` is its password. A name without an
-    /// account costs a hash all the same, so that timing does not tell
-    /// which names exist.
-    pub fn check(&self, name: &str, password: &str) -> Option<ConsoleRole> {
+    /// The role of `name` if `password` is its password, checked in
+    /// `memory`. A name without an account costs a check all the same
+    /// (against a hash of nothing), so that timing does not tell which
+    /// names exist.
+    pub fn check(
+        &self,
+        name: &str,
+        password: &str,
+        memory: &mut CheckMemory,
+    ) -> Option<ConsoleRole> {
         match self.users.iter().find(|u| u.name == name) {
-            Some(u) => verify_password(&u.hash, password).then_some(u.role),
+            Some(u) => verify_password(&u.hash, password, memory).then_some(u.role),
             None => {
-                let _ = hash_password(password);
+                let _ = verify_password(unknown_name_hash(), password, memory);
                 None
             }
         }
     }
+}
+
+/// Memory for one Argon2 check, reused from check to check.
+#[derive(Default)]
+pub struct CheckMemory(Vec<argon2::Block>);
+
+impl std::fmt::Debug for CheckMemory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CheckMemory({} blocks)", self.0.len())
+    }
+}
+
+/// The hash a name without an account is checked against (made once).
+fn unknown_name_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| hash_password("").unwrap_or_default())
 }
 
 /// An Argon2id hash (PHC string) of `password` with a fresh random salt.
@@ -226,15 +248,44 @@ fn hash_password(password: &str) -> Result<String, AccountsError> {
         .map_err(|e| AccountsError::Hash(e.to_string()))
 }
 
-/// Whether `password` matches the PHC string `hash`.
-fn verify_password(hash: &str, password: &str) -> bool {
-    PasswordHash::new(hash)
-        .map(|h| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &h)
-                .is_ok()
-        })
-        .unwrap_or(false)
+/// Whether `password` matches the PHC string `hash` (Argon2, its
+/// parameters from the string), computed in `memory`.
+fn verify_password(hash: &str, password: &str, memory: &mut CheckMemory) -> bool {
+    let Ok(h) = PasswordHash::new(hash) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (h.salt, h.hash) else {
+        return false;
+    };
+    let (Ok(algorithm), Ok(params)) = (
+        argon2::Algorithm::try_from(h.algorithm),
+        argon2::Params::try_from(&h),
+    ) else {
+        return false;
+    };
+    let version = h
+        .version
+        .and_then(|v| argon2::Version::try_from(v).ok())
+        .unwrap_or_default();
+    let mut salt_bytes = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_bytes) else {
+        return false;
+    };
+    if memory.0.len() < params.block_count() {
+        memory
+            .0
+            .resize(params.block_count(), argon2::Block::default());
+    }
+    let mut out = vec![0u8; expected.len()];
+    let computed = Argon2::new(algorithm, version, params).hash_password_into_with_memory(
+        password.as_bytes(),
+        salt,
+        &mut out,
+        &mut memory.0[..],
+    );
+    // `Output` compares in constant time.
+    computed.is_ok()
+        && argon2::password_hash::Output::new(&out).is_ok_and(|computed| computed == expected)
 }
 
 #[cfg(test)]
@@ -262,12 +313,30 @@ mod tests {
         assert!(!text.contains("correct horse"), "no password in the file");
         assert!(text.contains("$argon2id$"));
         let back = Accounts::load(dir.path()).unwrap();
+        let mut memory = CheckMemory::default();
         assert_eq!(
-            back.check("alice", "correct horse battery"),
+            back.check("alice", "correct horse battery", &mut memory),
             Some(ConsoleRole::Administrator)
         );
-        assert_eq!(back.check("alice", "wrong password!!"), None);
-        assert_eq!(back.check("nobody", "correct horse battery"), None);
+        assert_eq!(back.check("alice", "wrong password!!", &mut memory), None);
+        assert_eq!(
+            back.check("nobody", "correct horse battery", &mut memory),
+            None
+        );
+        // The memory is reused: one check's worth (19 MiB), not one per check.
+        assert_eq!(memory.0.len(), argon2::Params::default().block_count());
+        // A hash made by the crate's own verifier is accepted the same way.
+        use argon2::password_hash::PasswordVerifier;
+        let hash = hash_password("another password").unwrap();
+        let parsed = PasswordHash::new(&hash).unwrap();
+        assert!(
+            Argon2::default()
+                .verify_password(b"another password", &parsed)
+                .is_ok()
+        );
+        assert!(verify_password(&hash, "another password", &mut memory));
+        assert!(!verify_password(&hash, "another passwore", &mut memory));
+        assert!(!verify_password("$argon2id$garbage", "x", &mut memory));
         let mut back = back;
         back.remove("alice").unwrap();
         assert!(matches!(

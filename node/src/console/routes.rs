@@ -124,7 +124,7 @@ async fn login(
     if !st.throttle.attempt(&f.user) {
         return locked_out(&st, &f.user, "for this account").await;
     }
-    let Some(permit) = st.checks.enter().await else {
+    let Some(mut permit) = st.checks.enter().await else {
         return error_page(
             StatusCode::SERVICE_UNAVAILABLE,
             "too many logins at once: try again in a moment",
@@ -133,7 +133,7 @@ async fn login(
     let dir = st.dir.clone();
     let (user, password) = (f.user.clone(), f.password);
     let checked = tokio::task::spawn_blocking(move || {
-        let checked = Accounts::load(&dir).map(|a| a.check(&user, &password));
+        let checked = Accounts::load(&dir).map(|a| a.check(&user, &password, permit.memory()));
         drop(permit);
         checked
     })

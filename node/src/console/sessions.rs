@@ -103,6 +103,34 @@ pub struct Checks {
     running: std::sync::Arc<tokio::sync::Semaphore>,
     waiting: std::sync::atomic::AtomicUsize,
     max_waiting: usize,
+    /// The Argon2 memory of the checks, kept for the next ones: as many
+    /// as run at once, allocated once (a check's 19 MiB freed on one
+    /// thread and allocated again on another would stay with the
+    /// allocator's arena of each thread).
+    memory: std::sync::Arc<Mutex<Vec<super::accounts::CheckMemory>>>,
+}
+
+/// The right to run one password check, with the memory to run it in;
+/// both go back to the pool when it is dropped.
+pub struct Permit {
+    _running: tokio::sync::OwnedSemaphorePermit,
+    memory: Option<super::accounts::CheckMemory>,
+    pool: std::sync::Arc<Mutex<Vec<super::accounts::CheckMemory>>>,
+}
+
+impl Permit {
+    /// The memory for the check.
+    pub fn memory(&mut self) -> &mut super::accounts::CheckMemory {
+        self.memory.get_or_insert_with(Default::default)
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        if let Some(m) = self.memory.take() {
+            self.pool.lock().unwrap_or_else(|p| p.into_inner()).push(m);
+        }
+    }
 }
 
 /// Counts one login waiting for a check while it lives (a login abandoned
@@ -125,6 +153,7 @@ impl Checks {
             running: std::sync::Arc::new(tokio::sync::Semaphore::new(running.max(1))),
             waiting: std::sync::atomic::AtomicUsize::new(0),
             max_waiting,
+            memory: Default::default(),
         }
     }
 
@@ -137,15 +166,20 @@ impl Checks {
     /// A permit to run one password check (held by the check itself, so
     /// it is released when the check ends, not when its login is
     /// abandoned), or `None` if the queue is full.
-    pub async fn enter(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+    pub async fn enter(&self) -> Option<Permit> {
         use std::sync::atomic::Ordering;
         let waiting = Waiting(&self.waiting);
         if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.max_waiting {
             return None;
         }
-        let permit = self.running.clone().acquire_owned().await.ok();
+        let running = self.running.clone().acquire_owned().await.ok()?;
         drop(waiting);
-        permit
+        let memory = self.memory.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        Some(Permit {
+            _running: running,
+            memory,
+            pool: self.memory.clone(),
+        })
     }
 }
 

@@ -182,8 +182,9 @@ pub async fn run(dir: &Path, shutdown: impl Future<Output = ()>) -> Result<(), D
         limiter,
         refusal_log: limits::RefusalLog::new(),
         peer_refusals: limits::RefusalLog::new(),
+        // One core is left to the event loop and the operator's commands.
         checks: std::sync::Arc::new(tokio::sync::Semaphore::new(
-            std::thread::available_parallelism().map_or(2, |n| n.get()),
+            std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1)),
         )),
         auto_pulls: limits::Backoff::new(
             std::time::Duration::from_secs(retry_secs),

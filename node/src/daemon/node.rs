@@ -200,7 +200,7 @@ pub(super) struct Node {
     pub(super) stream_control: libp2p_stream::Control,
     /// Results of background work (publishing, pulls, stream authorisation).
     pub(super) internal_tx: mpsc::UnboundedSender<Event>,
-    /// Checks running off the event loop: one per core at a time.
+    /// Checks running off the event loop: one per core but one at a time.
     pub(super) checks: std::sync::Arc<tokio::sync::Semaphore>,
     /// Feeds being built or pulled now, by (agreement, epoch).
     pub(super) busy: HashSet<(dxmesh_protocol::agreement::AgreementId, u64)>,
@@ -378,7 +378,8 @@ impl Node {
         drop(held);
     }
 
-    /// Runs `work` on a blocking thread, at most one per core at a time,
+    /// Runs `work` on a blocking thread (as many at a time as there are
+    /// cores but one, at least one),
     /// then `then` with its result on the event loop: how checks too heavy
     /// for the loop (long transcripts, proofs over many tokens) run while
     /// `status` and other peers are still served.
