@@ -154,7 +154,22 @@ pub enum RosterError {
     /// An empty chain was offered.
     #[error("no roster offered")]
     Empty,
+    /// More versions offered at once than a chain may hold.
+    #[error(
+        "a chain of {versions} roster versions is offered; at most {MAX_CHAIN_VERSIONS} are read"
+    )]
+    TooLong {
+        /// Versions offered.
+        versions: usize,
+    },
 }
+
+/// The most roster versions one message may carry (a push or a sync
+/// answer): a chain longer than that is refused before any version is
+/// checked, so that a member cannot make a node verify thousands of
+/// signatures with one request. A mesh changing its roster weekly reaches
+/// it in 19 years.
+pub const MAX_CHAIN_VERSIONS: usize = 1000;
 
 /// Why a peer is not admitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -268,6 +283,11 @@ pub fn accept_chain(
     if offered.is_empty() {
         return Err(RosterError::Empty);
     }
+    if offered.len() > MAX_CHAIN_VERSIONS {
+        return Err(RosterError::TooLong {
+            versions: offered.len(),
+        });
+    }
     let mut prev: Option<(Roster, Hash)> = match held {
         Some(s) => {
             let r = s
@@ -350,6 +370,26 @@ mod tests {
         };
         r.canonicalize();
         r
+    }
+
+    #[test]
+    fn a_chain_too_long_is_refused_before_any_version_is_checked() {
+        let anchor = Identity::from_seed([99; 32]).unwrap();
+        let s1 = Signed::sign(&anchor, &v1()).unwrap();
+        // Copies of version 1: the first check would refuse the second copy
+        // (not newer); the length refuses the chain before that.
+        let long = vec![s1.clone(); MAX_CHAIN_VERSIONS + 1];
+        assert_eq!(
+            accept_chain(None, &long, &anchor.public()),
+            Err(RosterError::TooLong {
+                versions: MAX_CHAIN_VERSIONS + 1
+            })
+        );
+        let most = vec![s1; MAX_CHAIN_VERSIONS];
+        assert!(!matches!(
+            accept_chain(None, &most, &anchor.public()),
+            Err(RosterError::TooLong { .. })
+        ));
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Requests no honest member sends, each refused by its code: a pull under
 //! an agreement the provider never made, feed streams under a pull that was
 //! never opened, under another member's pull and after the agreement was
-//! suspended, a roster version the trust anchor did not sign, a checkpoint
+//! suspended, a roster version the trust anchor did not sign, a roster
+//! chain longer than a message may carry, a checkpoint
 //! to witness that does not verify, and a frame over its kind's limit. Each
 //! is sent from a bare libp2p client holding a member's key (what a
 //! hostile member has), and each refusal is asserted by name.
@@ -120,6 +121,25 @@ fn requests_no_honest_member_sends_are_refused_by_name() {
         1,
         "the forged version is not held"
     );
+    // A chain of 1,001 versions (copies of the real version 1) is refused
+    // by its length, before a single signature is checked.
+    let r = raw_request(
+        &cmp_key,
+        &addr,
+        Request::RosterPush {
+            chain: vec![v1.clone(); dxmesh_protocol::roster::MAX_CHAIN_VERSIONS + 1],
+        },
+    )
+    .unwrap();
+    match &r {
+        Response::Refused {
+            reason: wire::Refusal::BadRoster(why),
+        } => assert_eq!(
+            why,
+            "a chain of 1001 roster versions is offered; at most 1000 are read"
+        ),
+        other => panic!("a chain of 1,001 versions was answered {other:?}"),
+    }
 
     // A checkpoint to witness that is not a signed checkpoint.
     let r = raw_request(

@@ -300,7 +300,7 @@ impl Node {
                     }
                 }
             }
-            Request::RosterPush { chain } => match self.offer_roster(chain, &peer.to_string()) {
+            Request::RosterPush { chain } => match self.offer_roster(chain, Some(peer)) {
                 Ok(_) => Response::Ack,
                 Err(e) => Response::Refused {
                     reason: Refusal::BadRoster(e.to_string()),
@@ -363,7 +363,7 @@ impl Node {
         match (kind, response) {
             (Some(Pending::RosterSync), Response::Roster { chain }) => {
                 if !chain.is_empty() {
-                    let _ = self.offer_roster(chain, &peer.to_string());
+                    let _ = self.offer_roster(chain, Some(peer));
                 }
             }
             (Some(Pending::Peers), Response::Peers { peers }) => {
@@ -490,7 +490,7 @@ impl Node {
                         }
                     }
                 }
-                match self.offer_roster(chain, "the operator") {
+                match self.offer_roster(chain, None) {
                     Ok(_) => AdminResponse::RosterInstalled {
                         version: self.roster_version(),
                     },

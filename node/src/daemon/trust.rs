@@ -72,8 +72,18 @@ impl Node {
     pub(super) fn offer_roster(
         &mut self,
         chain: Vec<Signed<Roster>>,
-        source: &str,
+        from: Option<PeerId>,
     ) -> Result<Option<u64>, RosterError> {
+        let source = from.map_or_else(|| "the operator".to_string(), |p| p.to_string());
+        let source = source.as_str();
+        if chain.len() > roster::MAX_CHAIN_VERSIONS {
+            // Refused before a single version is decoded.
+            let e = RosterError::TooLong {
+                versions: chain.len(),
+            };
+            self.refuse_roster(from, source, &e);
+            return Err(e);
+        }
         let held = self.roster_version();
         // Skip versions we already hold (a push carries the whole chain).
         let newer: Vec<Signed<Roster>> = chain
@@ -91,7 +101,7 @@ impl Node {
         let accepted = match roster::accept_chain(held_signed, &newer, &self.anchor) {
             Ok(r) => r,
             Err(e) => {
-                self.record_refusal(None, None, format!("roster from {source}: {e}"));
+                self.refuse_roster(from, source, &e);
                 return Err(e);
             }
         };
@@ -187,6 +197,21 @@ impl Node {
                 },
                 Pending::RosterPush,
             );
+        }
+    }
+
+    /// Logs a refused roster: the operator's at once; a peer's the same
+    /// way as its other repeatable refusals (once a minute per kind of
+    /// refusal, with a count), so that pushing bad rosters in a loop does
+    /// not grow the audit log.
+    fn refuse_roster(&mut self, from: Option<PeerId>, source: &str, e: &RosterError) {
+        match from {
+            Some(peer) => {
+                // One class per kind of error: its details may vary.
+                let class = ("roster", format!("{:?}", std::mem::discriminant(e)));
+                self.refuse_throttled(peer, class, format!("from {source} refused: {e}"));
+            }
+            None => self.record_refusal(None, None, format!("roster from {source}: {e}")),
         }
     }
 
