@@ -510,6 +510,71 @@ impl SignedKind for MinistryAnswer {
     const TAG: &'static str = "dxmesh/ministry-answer/v1";
 }
 
+/// A ministry query as its sender checks the answer against it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MinistryAsked<'a> {
+    /// Agreement.
+    pub agreement: AgreementId,
+    /// Epoch.
+    pub epoch: u64,
+    /// Digest of the commitment the query carried.
+    pub commitment: Hash,
+    /// Digest of the receipt the query carried.
+    pub receipt: Hash,
+    /// Fields asked for.
+    pub fields: &'a [String],
+    /// Tokens of the IDs asked about, sorted.
+    pub tokens: &'a [IdToken],
+}
+
+impl MinistryAnswer {
+    /// Whether this answers `asked`: the same agreement, epoch, commitment,
+    /// receipt and fields, as many IDs asked, each found record of a token
+    /// asked about with a value for each field. A ministry answering
+    /// another query (an old answer replayed, or records of people not
+    /// asked about) is not taken.
+    pub fn answers(&self, asked: &MinistryAsked<'_>) -> Result<(), String> {
+        if (self.agreement, self.epoch, self.commitment, self.receipt)
+            != (
+                asked.agreement,
+                asked.epoch,
+                asked.commitment,
+                asked.receipt,
+            )
+        {
+            return Err(
+                "it answers another query (agreement, epoch, commitment or receipt)".into(),
+            );
+        }
+        if self.fields != asked.fields || self.asked != asked.tokens.len() as u64 {
+            return Err(format!(
+                "it answers {} IDs with fields {:?}, not {} with {:?}",
+                self.asked,
+                self.fields,
+                asked.tokens.len(),
+                asked.fields
+            ));
+        }
+        for (token, values) in &self.found {
+            if asked.tokens.binary_search(token).is_err() {
+                return Err(format!(
+                    "it names token {}, not asked about",
+                    crate::hex(&token.0)
+                ));
+            }
+            if values.len() != self.fields.len() {
+                return Err(format!(
+                    "token {} has {} values for {} fields",
+                    crate::hex(&token.0),
+                    values.len(),
+                    self.fields.len()
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The hash of a disclosed set (for logs that must not hold the records).
 pub fn disclosure_digest(d: &Disclosure) -> Hash {
     sha256(&codec::encode(d).expect("disclosures encode"))
@@ -518,6 +583,72 @@ pub fn disclosure_digest(d: &Disclosure) -> Hash {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_ministry_answer_to_another_query_or_about_others_is_not_taken() {
+        let fields = vec!["province_code".to_string(), "insurance_type".to_string()];
+        let tokens = vec![IdToken([1; 16]), IdToken([2; 16])];
+        let asked = MinistryAsked {
+            agreement: [7; 32],
+            epoch: 3,
+            commitment: [8; 32],
+            receipt: [9; 32],
+            fields: &fields,
+            tokens: &tokens,
+        };
+        let honest = MinistryAnswer {
+            agreement: [7; 32],
+            epoch: 3,
+            commitment: [8; 32],
+            receipt: [9; 32],
+            fields: fields.clone(),
+            found: vec![(IdToken([2; 16]), vec!["110000".into(), "urban".into()])],
+            asked: 2,
+            at: Timestamp(1),
+        };
+        assert_eq!(honest.answers(&asked), Ok(()));
+        let lies: Vec<(MinistryAnswer, &str)> = vec![
+            (
+                MinistryAnswer {
+                    epoch: 2,
+                    ..honest.clone()
+                },
+                "another query",
+            ),
+            (
+                MinistryAnswer {
+                    receipt: [0; 32],
+                    ..honest.clone()
+                },
+                "another query",
+            ),
+            (
+                MinistryAnswer {
+                    asked: 3,
+                    ..honest.clone()
+                },
+                "answers 3 IDs",
+            ),
+            (
+                MinistryAnswer {
+                    found: vec![(IdToken([5; 16]), vec!["110000".into(), "urban".into()])],
+                    ..honest.clone()
+                },
+                "not asked about",
+            ),
+            (
+                MinistryAnswer {
+                    found: vec![(IdToken([1; 16]), vec!["110000".into()])],
+                    ..honest.clone()
+                },
+                "1 values for 2 fields",
+            ),
+        ];
+        for (lie, why) in lies {
+            let e = lie.answers(&asked).unwrap_err();
+            assert!(e.contains(why), "{e}");
+        }
+    }
 
     fn schema() -> Vec<FieldTerm> {
         vec![

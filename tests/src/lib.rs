@@ -17,11 +17,13 @@
 //! - [`scan_for`] (`scan.rs`) and [`raw_request`], [`raw_requests`] (`raw.rs`): looking for
 //!   leaked bytes, and playing a foreign member over libp2p.
 //! - [`hold_streams`] (`hold.rs`): a member holding many half-sent streams open.
+//! - [`fake_member`] (`fake.rs`): a member's key answering a node as a test says.
 
 #![forbid(unsafe_code)]
 
 pub mod bench;
 mod command;
+mod fake;
 mod hold;
 mod mesh;
 mod node_dir;
@@ -32,6 +34,7 @@ mod scan;
 mod setup;
 
 pub use command::{Dxmesh, field};
+pub use fake::{Answerer, FakeMember, fake_member};
 pub use hold::{HeldStreams, hold_streams, raw_stream};
 pub use mesh::{Mesh, PROVINCE};
 pub use node_dir::{NodeDir, edit_config, manual_schedule, set_custodian};

@@ -525,8 +525,9 @@ impl Cycle {
         let mut elsewhere = BTreeSet::new();
         let mut answers = Vec::new();
         for (ids, receipt) in batches {
-            let sent = (commitment.digest(), receipt.digest());
-            let asked: BTreeSet<IdToken> = ids.iter().map(|(t, _)| *t).collect();
+            let (sent, receipt_digest) = (commitment.digest(), receipt.digest());
+            let mut asked: Vec<IdToken> = ids.iter().map(|(t, _)| *t).collect();
+            asked.sort();
             let answer = self
                 .handle
                 .ask(Op::Ministry {
@@ -542,10 +543,15 @@ impl Cycle {
                 continue;
             };
             let (signed, a) = *answer;
-            if (a.commitment, a.receipt) != sent || a.found.iter().any(|(t, _)| !asked.contains(t))
-            {
-                return Err(CycleError::OtherAnswer);
-            }
+            let query = dxmesh_protocol::feed::MinistryAsked {
+                agreement: ministry.id(),
+                epoch: self.epoch,
+                commitment: sent,
+                receipt: receipt_digest,
+                fields: &fields,
+                tokens: &asked,
+            };
+            a.answers(&query).map_err(CycleError::OtherAnswer)?;
             answers.push(signed);
             found += a.found.len() as u64;
             elsewhere.extend(

@@ -76,8 +76,8 @@ pub enum CycleError {
     #[error("the provider disclosed other records or fields than asked")]
     OtherFields,
     /// The ministry's answer is not about the query the cycle sent.
-    #[error("the ministry answered another query than asked (another commitment, receipt or IDs)")]
-    OtherAnswer,
+    #[error("the ministry's answer is not taken: {0}")]
+    OtherAnswer(String),
     /// A result file or `summary.json` could not be written.
     #[error("{path}: {source}", path = .path.display())]
     Io {

@@ -89,11 +89,18 @@ impl Node {
         reply: DisclosureReply,
     ) {
         match self.connected_provider(&request.agreement, "provider") {
-            Ok((provider, peer)) => self.send(
-                peer,
-                Request::Disclose(request),
-                Pending::Disclose { provider, reply },
-            ),
+            Ok((provider, peer)) => {
+                let asked = Box::new(Asked::of(&request));
+                self.send(
+                    peer,
+                    Request::Disclose(request),
+                    Pending::Disclose {
+                        provider,
+                        asked,
+                        reply,
+                    },
+                )
+            }
             Err(e) => reply.fail(e),
         }
     }
@@ -344,6 +351,7 @@ impl Node {
     pub(super) fn on_disclosure_answer(
         &mut self,
         provider: PublicKey,
+        asked: &Asked,
         reply: DisclosureReply,
         answer: Response,
     ) {
@@ -358,9 +366,17 @@ impl Node {
                     problem: e.to_string(),
                 })
                 .and_then(|d| {
+                    asked.answered_by(&d)?;
                     let receipt = receipt.map(|r| *r);
                     check_receipt(&provider, &d, receipt.as_ref())?;
                     Ok((d, receipt))
+                })
+                .inspect_err(|e| {
+                    // A provider answering with what it was not asked, or
+                    // unsigned: on record for the security officer.
+                    let class = ("disclosure", String::new());
+                    let why = format!("from {} refused: {e}", self.label(&provider));
+                    self.refuse_throttled(provider.peer_id(), class, why);
                 }),
             Response::Denied { refusal } => Err(PeerError::Refused {
                 role: "provider",
@@ -413,6 +429,66 @@ impl Node {
                 let _ = reply.send(response);
             }
         }
+    }
+}
+
+/// What a disclosure request asked for, kept until its answer: the
+/// answer must be about exactly this.
+pub(crate) struct Asked {
+    agreement: AgreementId,
+    epoch: u64,
+    result_kind: String,
+    fields: Vec<String>,
+    /// In increasing order (as the request has them).
+    tokens: Vec<dxmesh_protocol::token::IdToken>,
+}
+
+impl Asked {
+    fn of(request: &DisclosureRequest) -> Asked {
+        Asked {
+            agreement: request.agreement,
+            epoch: request.epoch,
+            result_kind: request.result_kind.clone(),
+            fields: request.fields.clone(),
+            tokens: request.tokens.clone(),
+        }
+    }
+
+    /// Whether `d` answers this request: its agreement, epoch, result kind
+    /// and fields, and records and unknown tokens only of the tokens asked
+    /// for (a provider disclosing anyone else is refused, not stored).
+    fn answered_by(&self, d: &Disclosure) -> Result<(), PeerError> {
+        let other = |what: String| PeerError::Unverified {
+            what: "disclosure",
+            problem: format!("it answers another request: {what}"),
+        };
+        if (d.agreement, d.epoch) != (self.agreement, self.epoch) {
+            return Err(other(format!(
+                "agreement {} epoch {}",
+                dxmesh_protocol::hex(&d.agreement),
+                d.epoch
+            )));
+        }
+        if d.result_kind != self.result_kind || d.fields != self.fields {
+            return Err(other(format!(
+                "result kind {:?} with fields {:?}",
+                d.result_kind, d.fields
+            )));
+        }
+        let asked = |t: &dxmesh_protocol::token::IdToken| self.tokens.binary_search(t).is_ok();
+        if let Some(r) = d.records.iter().find(|r| !asked(&r.token)) {
+            return Err(other(format!(
+                "a record of token {} not asked for",
+                dxmesh_protocol::hex(&r.token.0)
+            )));
+        }
+        if let Some(t) = d.unknown.iter().find(|t| !asked(t)) {
+            return Err(other(format!(
+                "token {} not asked for",
+                dxmesh_protocol::hex(&t.0)
+            )));
+        }
+        Ok(())
     }
 }
 

@@ -382,9 +382,14 @@ impl Node {
             (Some(Pending::Witness { size, note }), answer) => {
                 self.on_witness_answer(peer, size, &note, answer)
             }
-            (Some(Pending::Disclose { provider, reply }), answer) => {
-                self.on_disclosure_answer(provider, reply, answer)
-            }
+            (
+                Some(Pending::Disclose {
+                    provider,
+                    asked,
+                    reply,
+                }),
+                answer,
+            ) => self.on_disclosure_answer(provider, &asked, reply, answer),
             (Some(Pending::MinistryOp { provider, reply }), answer) => {
                 self.on_ministry_answer(provider, reply, answer)
             }

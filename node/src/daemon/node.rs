@@ -52,6 +52,7 @@ pub(crate) enum Pending {
     /// We asked a provider to disclose records.
     Disclose {
         provider: PublicKey,
+        asked: Box<super::disclose::Asked>,
         reply: DisclosureReply,
     },
     /// We asked a custodian for a group key.

@@ -1,0 +1,139 @@
+//! A dishonest provider: it holds its own key and signs whatever it likes
+//! in answer to a disclosure request. The comparator takes a disclosure
+//! only if the agreement's provider signed it, about exactly what was
+//! asked (agreement, epoch, result kind, fields, and no token it did not
+//! ask for); anything else is refused, nothing of it is written, and the
+//! refusal is in the comparator's status.
+
+use dxmesh_protocol::feed::{DisclosedRecord, Disclosure};
+use dxmesh_protocol::identity::Identity;
+use dxmesh_protocol::signed::Signed;
+use dxmesh_protocol::token::IdToken;
+use dxmesh_protocol::wire::{Request, Response};
+use dxmesh_tests::{NodeProc, fake_member, registry_terms, setup};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_dxmesh-under-test");
+
+/// What the fake provider does to its answer.
+#[derive(Clone, Copy, Debug)]
+enum Lie {
+    /// Signed by another member's key.
+    OtherSigner,
+    /// A record of a token the comparator did not ask for.
+    ExtraPerson,
+    /// The answer of another epoch.
+    OtherEpoch,
+    /// More fields than asked for.
+    MoreFields,
+}
+
+fn answer(request: &Request, lie: Lie, provider: &Identity, other: &Identity) -> Option<Response> {
+    let Request::Disclose(r) = request else {
+        return None;
+    };
+    let mut d = Disclosure {
+        agreement: r.agreement,
+        epoch: r.epoch,
+        result_kind: r.result_kind.clone(),
+        fields: r.fields.clone(),
+        records: r
+            .tokens
+            .iter()
+            .map(|t| DisclosedRecord {
+                token: *t,
+                values: vec!["某人".into()],
+            })
+            .collect(),
+        unknown: vec![],
+        at: dxmesh_protocol::time::Timestamp(1),
+    };
+    let mut signer = provider;
+    match lie {
+        Lie::OtherSigner => signer = other,
+        Lie::ExtraPerson => d.records.push(DisclosedRecord {
+            token: IdToken([0xEE; 16]),
+            values: vec!["a person nobody asked about".into()],
+        }),
+        Lie::OtherEpoch => d.epoch += 1,
+        Lie::MoreFields => {
+            d.fields.push("address".into());
+            for r in &mut d.records {
+                r.values.push("an address".into());
+            }
+        }
+    }
+    Some(Response::Disclosed {
+        disclosure: Signed::sign(signer, &d).unwrap(),
+        receipt: None,
+    })
+}
+
+#[test]
+fn a_disclosure_not_signed_by_the_provider_or_not_what_was_asked_is_refused() {
+    let (mut s, _) = setup(BIN, 200, &registry_terms(2, 10));
+    s.pps.cli(&["publish"]);
+    s.pcmp.cli(&["pull", "--agreement", &s.agreement[..12]]);
+    s.commit_results();
+    // The provider's operator stops its node and answers with its key by hand.
+    let real = std::mem::replace(&mut s.pps, NodeProc::placeholder(&s.mesh.dx, &s.ps));
+    assert!(real.stop());
+    let ps_key = s.ps.dir.join("node.key");
+    let provider = dxmesh_node::base::keyfile::read_identity(&ps_key).unwrap();
+    let other = dxmesh_node::base::keyfile::read_identity(&s.min.dir.join("node.key")).unwrap();
+    let lie = Arc::new(Mutex::new(Lie::OtherSigner));
+    let current = lie.clone();
+    let fake = fake_member(
+        &ps_key,
+        &s.pcmp.addr(),
+        Box::new(move |r| answer(r, *current.lock().unwrap(), &provider, &other)),
+    )
+    .unwrap();
+    let ps_peer = s.ps.peer_id.clone();
+    s.pcmp
+        .wait_for("the fake provider", Duration::from_secs(30), |st| {
+            st.connected.iter().any(|p| p.peer_id == ps_peer)
+        });
+    assert!(fake.connected());
+    let out = s.mesh.path().join("lied.csv");
+    for (told, expected) in [
+        (Lie::OtherSigner, "the disclosure does not verify"),
+        (
+            Lie::ExtraPerson,
+            "a record of token eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee not asked for",
+        ),
+        (Lie::OtherEpoch, "it answers another request: agreement"),
+        (
+            Lie::MoreFields,
+            "it answers another request: result kind \"uninsured\" with fields [\"name\", \"address\"]",
+        ),
+    ] {
+        *lie.lock().unwrap() = told;
+        let e = s.pcmp.cli_fails(&[
+            "disclose",
+            "--agreement",
+            &s.agreement[..12],
+            "--kind",
+            "uninsured",
+            "--fields",
+            "name",
+            "--first",
+            "3",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(e.contains(expected), "{told:?}: {e}");
+        assert!(!out.exists(), "{told:?}: nothing is written");
+    }
+    // On record at the comparator, naming the provider.
+    let st = s.pcmp.status();
+    assert!(
+        st.refusals
+            .iter()
+            .any(|r| r.reason.starts_with("disclosure from public_security")
+                && r.peer_id.as_deref() == Some(s.ps.peer_id.as_str())),
+        "{:?}",
+        st.refusals
+    );
+}
