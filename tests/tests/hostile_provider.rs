@@ -19,6 +19,8 @@ const BIN: &str = env!("CARGO_BIN_EXE_dxmesh-under-test");
 /// What the fake provider does to its answer.
 #[derive(Clone, Copy, Debug)]
 enum Lie {
+    /// None: an honest answer.
+    Honest,
     /// Signed by another member's key.
     OtherSigner,
     /// A record of a token the comparator did not ask for.
@@ -51,6 +53,7 @@ fn answer(request: &Request, lie: Lie, provider: &Identity, other: &Identity) ->
     };
     let mut signer = provider;
     match lie {
+        Lie::Honest => {}
         Lie::OtherSigner => signer = other,
         Lie::ExtraPerson => d.records.push(DisclosedRecord {
             token: IdToken([0xEE; 16]),
@@ -82,7 +85,7 @@ fn a_disclosure_not_signed_by_the_provider_or_not_what_was_asked_is_refused() {
     let ps_key = s.ps.dir.join("node.key");
     let provider = dxmesh_node::base::keyfile::read_identity(&ps_key).unwrap();
     let other = dxmesh_node::base::keyfile::read_identity(&s.min.dir.join("node.key")).unwrap();
-    let lie = Arc::new(Mutex::new(Lie::OtherSigner));
+    let lie = Arc::new(Mutex::new(Lie::Honest));
     let current = lie.clone();
     let fake = fake_member(
         &ps_key,
@@ -96,7 +99,10 @@ fn a_disclosure_not_signed_by_the_provider_or_not_what_was_asked_is_refused() {
             st.connected.iter().any(|p| p.peer_id == ps_peer)
         });
     assert!(fake.connected());
-    let out = s.mesh.path().join("lied.csv");
+    // Answered honestly by hand, the disclosure is taken.
+    *lie.lock().unwrap() = Lie::Honest;
+    let out = s.disclose("uninsured", "name", "3").unwrap();
+    assert!(out.contains("disclosed 3 records"), "{out}");
     for (told, expected) in [
         (Lie::OtherSigner, "the disclosure does not verify"),
         (
@@ -110,23 +116,22 @@ fn a_disclosure_not_signed_by_the_provider_or_not_what_was_asked_is_refused() {
         ),
     ] {
         *lie.lock().unwrap() = told;
-        let e = s.pcmp.cli_fails(&[
-            "disclose",
-            "--agreement",
-            &s.agreement[..12],
-            "--kind",
-            "uninsured",
-            "--fields",
-            "name",
-            "--first",
-            "3",
-            "--out",
-            out.to_str().unwrap(),
-        ]);
+        let e = s.disclose("uninsured", "name", "3").unwrap_err();
         assert!(e.contains(expected), "{told:?}: {e}");
-        assert!(!out.exists(), "{told:?}: nothing is written");
     }
-    // On record at the comparator, naming the provider.
+    // Only the honest disclosure was received (and logged as received).
+    let bundle = s.mesh.path().join("bundle-cmp");
+    s.pcmp
+        .cli(&["audit", "export", "--out", bundle.to_str().unwrap()]);
+    let entries: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(bundle.join("entries.json")).unwrap())
+            .unwrap();
+    let received = entries
+        .iter()
+        .filter(|e| e["kind"] == "disclosure_received")
+        .count();
+    assert_eq!(received, 1, "{entries:?}");
+    // The refusals are on record at the comparator, naming the provider.
     let st = s.pcmp.status();
     assert!(
         st.refusals
