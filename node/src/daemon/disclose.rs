@@ -11,7 +11,7 @@
 
 use super::error::{LocalError, NodeError, PeerError, RequestError};
 use super::node::{
-    Answer, DisclosureReply, Event, Node, Pending, answer_error, counter_key, parse_token,
+    Answer, Asked, DisclosureReply, Event, Node, Pending, answer_error, counter_key, parse_token,
     signed_answer,
 };
 use crate::admin::{AdminResponse, DiscloseCall};
@@ -429,66 +429,6 @@ impl Node {
                 let _ = reply.send(response);
             }
         }
-    }
-}
-
-/// What a disclosure request asked for, kept until its answer: the
-/// answer must be about exactly this.
-pub(crate) struct Asked {
-    agreement: AgreementId,
-    epoch: u64,
-    result_kind: String,
-    fields: Vec<String>,
-    /// In increasing order (as the request has them).
-    tokens: Vec<dxmesh_protocol::token::IdToken>,
-}
-
-impl Asked {
-    fn of(request: &DisclosureRequest) -> Asked {
-        Asked {
-            agreement: request.agreement,
-            epoch: request.epoch,
-            result_kind: request.result_kind.clone(),
-            fields: request.fields.clone(),
-            tokens: request.tokens.clone(),
-        }
-    }
-
-    /// Whether `d` answers this request: its agreement, epoch, result kind
-    /// and fields, and records and unknown tokens only of the tokens asked
-    /// for (a provider disclosing anyone else is refused, not stored).
-    fn answered_by(&self, d: &Disclosure) -> Result<(), PeerError> {
-        let other = |what: String| PeerError::Unverified {
-            what: "disclosure",
-            problem: format!("it answers another request: {what}"),
-        };
-        if (d.agreement, d.epoch) != (self.agreement, self.epoch) {
-            return Err(other(format!(
-                "agreement {} epoch {}",
-                dxmesh_protocol::hex(&d.agreement),
-                d.epoch
-            )));
-        }
-        if d.result_kind != self.result_kind || d.fields != self.fields {
-            return Err(other(format!(
-                "result kind {:?} with fields {:?}",
-                d.result_kind, d.fields
-            )));
-        }
-        let asked = |t: &dxmesh_protocol::token::IdToken| self.tokens.binary_search(t).is_ok();
-        if let Some(r) = d.records.iter().find(|r| !asked(&r.token)) {
-            return Err(other(format!(
-                "a record of token {} not asked for",
-                dxmesh_protocol::hex(&r.token.0)
-            )));
-        }
-        if let Some(t) = d.unknown.iter().find(|t| !asked(t)) {
-            return Err(other(format!(
-                "token {} not asked for",
-                dxmesh_protocol::hex(&t.0)
-            )));
-        }
-        Ok(())
     }
 }
 
