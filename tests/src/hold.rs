@@ -15,12 +15,34 @@ pub struct HeldStreams {
     thread: Option<std::thread::JoinHandle<Result<(), String>>>,
     written: Arc<AtomicUsize>,
     ended: Arc<AtomicUsize>,
+    /// Connections up now (0 or 1).
+    up: Arc<AtomicUsize>,
+    /// Connections closed or refused so far.
+    down: Arc<AtomicUsize>,
 }
 
 impl HeldStreams {
     /// Streams whose bytes were all written.
     pub fn written(&self) -> usize {
         self.written.load(Ordering::SeqCst)
+    }
+
+    /// Whether the connection is up (established and not closed).
+    pub fn connected(&self) -> bool {
+        self.up.load(Ordering::SeqCst) > 0
+    }
+
+    /// Waits until the connection is closed or refused (at most
+    /// `timeout`); whether it was.
+    pub fn wait_down(&self, timeout: Duration) -> bool {
+        let until = std::time::Instant::now() + timeout;
+        while self.down.load(Ordering::SeqCst) == 0 {
+            if std::time::Instant::now() > until {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        true
     }
 
     /// Streams the node ended (closed or reset) while we held them.
@@ -76,7 +98,9 @@ pub fn hold_streams(
     let (stop, mut stopped) = tokio::sync::oneshot::channel();
     let written = Arc::new(AtomicUsize::new(0));
     let ended = Arc::new(AtomicUsize::new(0));
-    let (w, e) = (written.clone(), ended.clone());
+    let up = Arc::new(AtomicUsize::new(0));
+    let down = Arc::new(AtomicUsize::new(0));
+    let (w, e, u, d) = (written.clone(), ended.clone(), up.clone(), down.clone());
     let bytes = Arc::new(bytes);
     let thread = std::thread::spawn(move || {
         crate::raw::runtime()?.block_on(async move {
@@ -87,6 +111,19 @@ pub fn hold_streams(
                 tokio::select! {
                     _ = &mut stopped => return Ok(()),
                     ev = swarm.select_next_some() => {
+                        match &ev {
+                            libp2p::swarm::SwarmEvent::ConnectionEstablished { peer_id, .. } if *peer_id == peer => {
+                                u.fetch_add(1, Ordering::SeqCst);
+                            }
+                            libp2p::swarm::SwarmEvent::ConnectionClosed { peer_id, .. } if *peer_id == peer => {
+                                u.fetch_sub(1, Ordering::SeqCst);
+                                d.fetch_add(1, Ordering::SeqCst);
+                            }
+                            libp2p::swarm::SwarmEvent::OutgoingConnectionError { .. } => {
+                                d.fetch_add(1, Ordering::SeqCst);
+                            }
+                            _ => {}
+                        }
                         if let libp2p::swarm::SwarmEvent::ConnectionEstablished { peer_id, .. } = ev
                             && peer_id == peer
                             && !opened
@@ -140,6 +177,8 @@ pub fn hold_streams(
         thread: Some(thread),
         written,
         ended,
+        up,
+        down,
     })
 }
 

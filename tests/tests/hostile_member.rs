@@ -3,7 +3,8 @@
 //! largest frame and sending most of it, and holds them open. The node
 //! reads at most its inbound budget per connection, refuses the rest at
 //! once, logs the refusals once (not once per frame), stays within 256 MiB
-//! of its idle memory and keeps serving the other members and its operator.
+//! of its idle memory, refuses the member a fifth connection and keeps
+//! serving the other members and its operator.
 
 use dxmesh_protocol::wire::{CONTROL_PROTOCOL, MAX_CONTROL_FRAME, Request, Response};
 use dxmesh_tests::{Mesh, hold_streams, manual_schedule, raw_request};
@@ -76,6 +77,23 @@ fn a_member_announcing_the_largest_frames_on_many_streams_holds_at_most_its_budg
         idle >> 20,
         peak >> 20
     );
+
+    // A fifth connection of the same member is refused; its four stay.
+    let fifth = hold_streams(
+        &cmp.dir.join("node.key"),
+        &addr,
+        CONTROL_PROTOCOL,
+        0,
+        vec![],
+    )
+    .unwrap();
+    assert!(
+        fifth.wait_down(Duration::from_secs(20)),
+        "a fifth connection of one member"
+    );
+    assert!(!fifth.connected());
+    assert!(holders.iter().all(|h| h.connected()));
+    drop(fifth);
 
     // While the streams are held, the operator and the other members are served.
     assert!(node.try_status().is_some());
