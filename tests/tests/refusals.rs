@@ -610,3 +610,60 @@ fn a_forged_input_feed_is_refused() {
         s.pps.log_text()
     );
 }
+
+/// Terms that supersede an agreement end it only if they are between the
+/// same parties for the same dataset: another member's agreement claiming
+/// to supersede the comparator's ends nothing; the comparator's own
+/// version 2 does, and a pull under version 1 is then refused
+/// (`superseded`) by the provider.
+#[test]
+fn superseded_only_by_the_same_parties() {
+    let (mut s, _) = setup(BIN, 200, &registry_terms(2, 10));
+    s.pps.cli(&["publish"]);
+    let v2 = s.mesh.path().join("v2.toml");
+    std::fs::write(
+        &v2,
+        format!(
+            "version = 2\nsupersedes = \"{}\"\n{}",
+            s.agreement,
+            registry_terms(2, 10)
+        ),
+    )
+    .unwrap();
+    let v1 = agreement_bytes(&s);
+    let open = move |pull_id: [u8; 16]| Request::PullOpen {
+        agreement: v1,
+        epoch: current_epoch(),
+        fields: vec!["id_number".into()],
+        pull_id,
+    };
+
+    // The ministry, another member, agrees terms naming the comparator's
+    // agreement as superseded; the provider signs them.
+    dxmesh_tests::edit_config(
+        &s.min.dir,
+        "bootstrap = []",
+        &format!("bootstrap = [\"{}\"]", s.pps.addr()),
+    );
+    s.mesh.install(&s.min, &[&s.mesh.path().join("roster-v1")]);
+    let mut pmin = s.mesh.start(&s.min);
+    let ps_peer = s.ps.peer_id.clone();
+    pmin.wait_for("the provider", Duration::from_secs(30), |st| {
+        st.connected.iter().any(|p| p.peer_id == ps_peer)
+    });
+    dxmesh_tests::agree(&mut pmin, &mut s.pps, &s.ps.peer_id, &v2, "active");
+    let r = raw_request(&s.cmp.dir.join("node.key"), &s.pps.addr(), open([1; 16])).unwrap();
+    assert!(matches!(r, Response::PullGranted { .. }), "{r:?}");
+
+    // The comparator's own version 2 supersedes it.
+    dxmesh_tests::agree(&mut s.pcmp, &mut s.pps, &s.ps.peer_id, &v2, "active");
+    let r = raw_request(&s.cmp.dir.join("node.key"), &s.pps.addr(), open([2; 16])).unwrap();
+    assert_eq!(
+        r,
+        Response::Denied {
+            refusal: Refusal::Superseded
+        }
+    );
+    s.provider_recorded("[superseded]");
+    assert!(pmin.stop());
+}
