@@ -104,7 +104,7 @@ impl Node {
             .map(|t| t.dataset.as_str())
             .collect();
         for dataset in datasets {
-            crate::ministry::index::prepare(&self.data_dir, dataset);
+            self.national.prepare(&self.data_dir, dataset);
         }
     }
 

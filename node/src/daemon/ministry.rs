@@ -103,6 +103,7 @@ impl Node {
         };
         let terms = th.state.terms.clone();
         let data_dir = self.data_dir.clone();
+        let national = self.national.clone();
         let seed = *self.identity.seed();
         let internal = self.internal_tx.clone();
         let label = self.label(&requester);
@@ -116,7 +117,7 @@ impl Node {
                 receipt,
             };
             let epoch = asked.epoch;
-            let response = match answer_query(&data_dir, &terms, &q) {
+            let response = match answer_query(&national, &data_dir, &terms, &q) {
                 Ok(answer) => {
                     tracing::info!(consumer = %label, asked = asked.ids.len(), found = answer.found.len(), "ministry query answered");
                     let signed = signed_answer(&seed, &answer, epoch, |answer| {

@@ -182,6 +182,7 @@ pub async fn run(dir: &Path, shutdown: impl Future<Output = ()>) -> Result<(), D
         limiter,
         refusal_log: limits::RefusalLog::new(),
         peer_refusals: limits::RefusalLog::new(),
+        national: Default::default(),
         // One core is left to the event loop and the operator's commands.
         checks: std::sync::Arc::new(tokio::sync::Semaphore::new(
             std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1)),

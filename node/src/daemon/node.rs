@@ -264,6 +264,8 @@ pub(super) struct Node {
     pub(super) stream_control: libp2p_stream::Control,
     /// Results of background work (publishing, pulls, stream authorisation).
     pub(super) internal_tx: mpsc::UnboundedSender<Event>,
+    /// The national indexes open and being built (a ministry node's).
+    pub(super) national: crate::ministry::index::Indexes,
     /// Checks running off the event loop: one per core but one at a time.
     pub(super) checks: std::sync::Arc<tokio::sync::Semaphore>,
     /// Feeds being built or pulled now, by (agreement, epoch).

@@ -65,20 +65,29 @@ impl std::fmt::Debug for NationalIndex {
 /// A record found: its ID and the values asked for.
 type Found = (IdNumber, Vec<String>);
 
-/// The index last opened or built in this process (a query opens it once
-/// per dataset generation; concurrent first queries wait for one build).
-static OPEN: Mutex<Option<Arc<NationalIndex>>> = Mutex::new(None);
+/// The national indexes a node has open and is building: a handle the
+/// daemon owns and hands to the ministry queries it answers (clones share
+/// it). A query opens the index once per dataset generation; concurrent
+/// first queries wait for one build.
+#[derive(Debug, Clone, Default)]
+pub struct Indexes {
+    /// The index last opened or built.
+    open: Arc<Mutex<Option<Arc<NationalIndex>>>>,
+    /// Index files being built by [`Indexes::prepare`] now.
+    building: Arc<Mutex<BTreeSet<PathBuf>>>,
+}
 
-impl NationalIndex {
+impl Indexes {
     /// The index of the current generation of `dataset`: the open one, or
     /// the one on disk, or one built now (and kept on disk).
     pub fn for_dataset(
+        &self,
         data_dir: &Path,
         dataset: &str,
     ) -> Result<Arc<NationalIndex>, MinistryError> {
         let reader = DatasetReader::open(data_dir, dataset)?;
         let path = reader.dir().join(INDEX_FILE);
-        let mut open = OPEN.lock().unwrap_or_else(|p| p.into_inner());
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(index) = open.as_ref().filter(|i| i.file.path() == path) {
             return Ok(index.clone());
         }
@@ -103,6 +112,41 @@ impl NationalIndex {
         Ok(index)
     }
 
+    /// Builds the index of the current generation of `dataset` on a thread
+    /// of its own, unless it is built or being built (the daemon calls
+    /// this on every tick for the datasets ministry queries read).
+    pub fn prepare(&self, data_dir: &Path, dataset: &str) {
+        let Ok(dir) = crate::dataset::current_dir(data_dir, dataset) else {
+            return;
+        };
+        let path = dir.join(INDEX_FILE);
+        if path.exists() {
+            return;
+        }
+        if !self
+            .building
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(path.clone())
+        {
+            return;
+        }
+        let (data_dir, dataset, indexes) =
+            (data_dir.to_path_buf(), dataset.to_string(), self.clone());
+        std::thread::spawn(move || {
+            if let Err(e) = indexes.for_dataset(&data_dir, &dataset) {
+                tracing::error!(dataset, error = %e, "cannot build the national index");
+            }
+            indexes
+                .building
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&path);
+        });
+    }
+}
+
+impl NationalIndex {
     /// Opens an index file.
     pub fn open(path: &Path) -> Result<NationalIndex, MinistryError> {
         let file = SortedFile::open(path)?;
@@ -191,39 +235,6 @@ impl NationalIndex {
 
 fn ids_key(key: &[u8; KEY_LEN]) -> Result<IdNumber, dxmesh_protocol::id::IdError> {
     IdNumber::from_key(u64::from_be_bytes(*key))
-}
-
-/// Index files being built by [`prepare`] now.
-static BUILDING: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
-
-/// Builds the index of the current generation of `dataset` on a thread of
-/// its own, unless it is built or being built (the daemon calls this on
-/// every tick for the datasets ministry queries read).
-pub fn prepare(data_dir: &Path, dataset: &str) {
-    let Ok(dir) = crate::dataset::current_dir(data_dir, dataset) else {
-        return;
-    };
-    let path = dir.join(INDEX_FILE);
-    if path.exists() {
-        return;
-    }
-    if !BUILDING
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(path.clone())
-    {
-        return;
-    }
-    let (data_dir, dataset) = (data_dir.to_path_buf(), dataset.to_string());
-    std::thread::spawn(move || {
-        if let Err(e) = NationalIndex::for_dataset(&data_dir, &dataset) {
-            tracing::error!(dataset, error = %e, "cannot build the national index");
-        }
-        BUILDING
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&path);
-    });
 }
 
 /// Builds the index of `reader`'s generation at `path` (through a

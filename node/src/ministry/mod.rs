@@ -14,7 +14,6 @@ use dxmesh_protocol::feed::MinistryAnswer;
 use dxmesh_protocol::hash::Hash;
 use dxmesh_protocol::id::IdNumber;
 use dxmesh_protocol::token::IdToken;
-use index::NationalIndex;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -51,11 +50,12 @@ pub struct Query<'a> {
 /// dataset (built on first use for each imported generation) and answers
 /// each found one under the token it was asked with.
 pub fn answer_query(
+    indexes: &index::Indexes,
     data_dir: &Path,
     terms: &Terms,
     q: &Query<'_>,
 ) -> Result<MinistryAnswer, MinistryError> {
-    let index = NationalIndex::for_dataset(data_dir, &terms.dataset)?;
+    let index = indexes.for_dataset(data_dir, &terms.dataset)?;
     let mut ids: Vec<IdNumber> = q.ids.iter().map(|(_, id)| *id).collect();
     ids.sort_unstable();
     ids.dedup();
