@@ -5,8 +5,9 @@
 //!
 //! ## Layout
 //! The folders follow the chain a cycle walks, trust to audit:
-//! - [`base`]: config, identity file, logging, file writes, failpoints, the
-//!   redb store, the clock and the stop signal.
+//! - [`base`]: config, identity file, logging, file writes, the data
+//!   directory's shared names, failpoints, the redb store, the clock and the
+//!   stop signal.
 //! - [`trust`]: roster drafts and signed roster files; offline install.
 //! - [`agreements`]: negotiation threads and agreement terms files.
 //! - [`dataset`]: importing department exports (normalise, quarantine,

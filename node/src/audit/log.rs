@@ -618,12 +618,12 @@ fn export_signatures(store: &Store, bundle: &BundleOut<'_>) -> Result<(), AuditL
 /// still on disk under `data_dir`, and of every pulled feed erased under
 /// retention (kept as evidence).
 fn export_manifests(data_dir: &Path, bundle: &BundleOut<'_>) -> Result<(), AuditLogError> {
-    for (kind, base) in [
-        ("published", "feeds"),
-        ("pulled", "pulls"),
-        ("pulled", "evidence/pulls"),
+    use crate::base::layout::{EVIDENCE, FEEDS, MANIFEST_FILE, PULLS};
+    for (kind, root, evidence) in [
+        ("published", data_dir.join(FEEDS), false),
+        ("pulled", data_dir.join(PULLS), false),
+        ("pulled", data_dir.join(EVIDENCE).join(PULLS), true),
     ] {
-        let root = data_dir.join(base);
         let Ok(agreements) = std::fs::read_dir(&root) else {
             continue;
         };
@@ -632,15 +632,15 @@ fn export_manifests(data_dir: &Path, bundle: &BundleOut<'_>) -> Result<(), Audit
                 continue;
             };
             for e in epochs.flatten() {
-                let m = e.path().join("manifest.bin");
+                let m = e.path().join(MANIFEST_FILE);
                 // The evidence of an erased feed, unless the feed is held
                 // (the copy is made just before the feed is erased).
                 let held = data_dir
-                    .join("pulls")
+                    .join(PULLS)
                     .join(a.file_name())
                     .join(e.file_name())
-                    .join("manifest.bin");
-                if base == "evidence/pulls" && held.exists() {
+                    .join(MANIFEST_FILE);
+                if evidence && held.exists() {
                     continue;
                 }
                 if let Ok(bytes) = std::fs::read(&m) {
@@ -666,7 +666,7 @@ fn export_manifests(data_dir: &Path, bundle: &BundleOut<'_>) -> Result<(), Audit
 /// commitment against the feeds and each `other_province` against the
 /// answers.
 fn export_commitments(data_dir: &Path, bundle: &BundleOut<'_>) -> Result<(), AuditLogError> {
-    let Ok(epochs) = std::fs::read_dir(data_dir.join("commitments")) else {
+    let Ok(epochs) = std::fs::read_dir(data_dir.join(crate::base::layout::COMMITMENTS)) else {
         return Ok(());
     };
     for e in epochs.flatten() {

@@ -173,16 +173,6 @@ fn parent_dir(path: &Path) -> &Path {
     }
 }
 
-/// The directory of one epoch of an agreement's feed under `data_dir`:
-/// `DATA_DIR/<kind>/<agreement hex>/<epoch>` (`feeds` at the provider,
-/// `pulls` at the consumer).
-pub fn epoch_dir(data_dir: &Path, kind: &str, agreement: &[u8; 32], epoch: u64) -> PathBuf {
-    data_dir
-        .join(kind)
-        .join(dxmesh_protocol::hex(agreement))
-        .join(epoch.to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,11 +1,13 @@
 //! What every part of a node stands on: the node directory's config and
-//! identity file, logging, atomic and direct file writes, crash points for
-//! tests, the redb state store, and the clock with the stop signal.
+//! identity file, logging, atomic and direct file writes, the data
+//! directory's shared names, crash points for tests, the redb state store,
+//! and the clock with the stop signal.
 
 pub mod clock;
 pub mod config;
 pub mod failpoint;
 pub mod fsutil;
 pub mod keyfile;
+pub mod layout;
 pub mod logging;
 pub mod store;

@@ -113,14 +113,14 @@ pub fn input_manifests(data_dir: &Path, statement: &ResultCommitment) -> Vec<Sig
     wanted.sort_unstable();
     wanted.dedup();
     let mut found: Vec<Signed<Manifest>> = Vec::new();
-    let Ok(agreements) = std::fs::read_dir(data_dir.join("pulls")) else {
+    let Ok(agreements) = std::fs::read_dir(data_dir.join(crate::base::layout::PULLS)) else {
         return found;
     };
     for a in agreements.flatten() {
         let path = a
             .path()
             .join(statement.epoch.to_string())
-            .join("manifest.bin");
+            .join(crate::base::layout::MANIFEST_FILE);
         let Some(m) = std::fs::read(&path)
             .ok()
             .and_then(|b| codec::decode::<Signed<Manifest>>(&b).ok())
@@ -317,10 +317,7 @@ pub fn store_answer(
     epoch: u64,
     answer: &Signed<dxmesh_protocol::feed::MinistryAnswer>,
 ) -> Result<(), CommitError> {
-    let dir = data_dir
-        .join("commitments")
-        .join(epoch.to_string())
-        .join(ANSWERS);
+    let dir = epoch_dir(data_dir, epoch).join(ANSWERS);
     let path = dir.join(format!("{}.answer", dxmesh_protocol::hex(&answer.digest())));
     let failed = |path: &Path, problem: String| CommitError::File {
         path: path.to_path_buf(),
@@ -329,6 +326,13 @@ pub fn store_answer(
     std::fs::create_dir_all(&dir).map_err(|e| failed(&dir, e.to_string()))?;
     let bytes = codec::encode(answer).map_err(|e| failed(&path, e.to_string()))?;
     write_atomic(&path, &bytes, 0o600).map_err(|e| failed(&path, e.to_string()))
+}
+
+/// The folder of `epoch`'s commitments: `commitments/<epoch>/`.
+pub fn epoch_dir(data_dir: &Path, epoch: u64) -> PathBuf {
+    data_dir
+        .join(crate::base::layout::COMMITMENTS)
+        .join(epoch.to_string())
 }
 
 /// The folder (under an epoch's) of the ministry's signed answers.
@@ -340,9 +344,7 @@ pub fn kept_commitment(
     epoch: u64,
     digest: &Hash,
 ) -> Result<Option<Signed<ResultCommitment>>, CommitError> {
-    let path = data_dir
-        .join("commitments")
-        .join(epoch.to_string())
+    let path = epoch_dir(data_dir, epoch)
         .join(ALL)
         .join(format!("{}.commitment", dxmesh_protocol::hex(digest)));
     match std::fs::read(&path) {
@@ -408,7 +410,7 @@ pub const ALL: &str = "all";
 
 /// The commitment and tokens files of `kind` of `epoch`.
 fn paths(data_dir: &Path, epoch: u64, kind: &str) -> (PathBuf, PathBuf) {
-    let dir = data_dir.join("commitments").join(epoch.to_string());
+    let dir = epoch_dir(data_dir, epoch);
     (
         dir.join(format!("{kind}.commitment")),
         dir.join(format!("{kind}.tokens")),

@@ -33,7 +33,7 @@ fn manifests(data_dir: &Path, kind: &str) -> Vec<(String, u64, Option<Manifest>)
             let Some(epoch) = e.file_name().to_str().and_then(|s| s.parse::<u64>().ok()) else {
                 continue;
             };
-            let manifest = std::fs::read(e.path().join("manifest.bin"))
+            let manifest = std::fs::read(e.path().join(crate::base::layout::MANIFEST_FILE))
                 .ok()
                 .and_then(|b| codec::decode::<Signed<Manifest>>(&b).ok())
                 .and_then(|s| codec::decode::<Manifest>(s.body()).ok());
@@ -79,8 +79,8 @@ pub(super) async fn feeds_page(State(st): St, headers: HeaderMap) -> Response {
         return to_login();
     };
     let data = st.data_dir.clone();
-    let published = manifests(&data, "feeds");
-    let pulled = manifests(&data, "pulls");
+    let published = manifests(&data, crate::base::layout::FEEDS);
+    let pulled = manifests(&data, crate::base::layout::PULLS);
     let head = [
         "agreement",
         "epoch",
@@ -104,11 +104,9 @@ pub(super) async fn feeds_page(State(st): St, headers: HeaderMap) -> Response {
         pages::table(
             &head,
             &feed_rows(&pulled, |a, e| {
-                data.join("pulls")
-                    .join(a)
-                    .join(e.to_string())
-                    .join("complete")
-                    .exists()
+                let agreement: Option<[u8; 32]> =
+                    hex::decode(a).ok().and_then(|b| b.try_into().ok());
+                agreement.is_some_and(|a| crate::pull::pulls::is_complete(&data, &a, e))
             })
         ),
     );

@@ -292,10 +292,7 @@ impl Node {
         self.expired_pulls(in_a_week)
             .into_iter()
             .filter(|e| {
-                self.data_dir
-                    .join("commitments")
-                    .join(e.epoch.to_string())
-                    .exists()
+                crate::compare::commit::epoch_dir(&self.data_dir, e.epoch).exists()
             })
             .map(|e| {
                 format!(

@@ -245,10 +245,22 @@ fn remove_leftovers(data_dir: &Path) {
     use crate::base::fsutil::{ATOMIC_TMP_PREFIX, remove_leftovers};
     let removed = [
         // `feeds/<agreement>/.tmp-*` and `feeds|pulls/<agreement>/<epoch>/`.
-        remove_leftovers(&data_dir.join("feeds"), &[".tmp-", ATOMIC_TMP_PREFIX], 2),
-        remove_leftovers(&data_dir.join("pulls"), &[ATOMIC_TMP_PREFIX], 2),
+        remove_leftovers(
+            &data_dir.join(crate::base::layout::FEEDS),
+            &[".tmp-", ATOMIC_TMP_PREFIX],
+            2,
+        ),
+        remove_leftovers(
+            &data_dir.join(crate::base::layout::PULLS),
+            &[ATOMIC_TMP_PREFIX],
+            2,
+        ),
         // `commitments/<epoch>/` and below.
-        remove_leftovers(&data_dir.join("commitments"), &[ATOMIC_TMP_PREFIX], 3),
+        remove_leftovers(
+            &data_dir.join(crate::base::layout::COMMITMENTS),
+            &[ATOMIC_TMP_PREFIX],
+            3,
+        ),
         remove_leftovers(
             &data_dir.join(crate::dataset::DATASETS_DIR),
             &[".national-"],

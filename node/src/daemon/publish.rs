@@ -378,7 +378,7 @@ impl Node {
             }
             if terms.provider == me && self.config.schedule.auto_publish {
                 let published = feed_dir(&self.data_dir, &agreement, epoch)
-                    .join("manifest.bin")
+                    .join(crate::base::layout::MANIFEST_FILE)
                     .exists();
                 let imported = crate::dataset::current_dir(&self.data_dir, &terms.dataset).is_ok();
                 if !published

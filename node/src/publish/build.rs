@@ -85,7 +85,7 @@ pub fn publish(input: &PublishInput<'_>) -> Result<Signed<Manifest>, FeedStoreEr
     let terms = input.terms;
     let agreement = terms.id();
     let dir = feed_dir(input.data_dir, &agreement, input.epoch);
-    if dir.join("manifest.bin").exists() {
+    if dir.join(crate::base::layout::MANIFEST_FILE).exists() {
         return read_manifest(input.data_dir, &agreement, input.epoch)?.ok_or(FeedStoreError::Io {
             path: dir,
             message: "manifest vanished".into(),
@@ -577,7 +577,7 @@ fn install(
         path: dir.to_path_buf(),
         message: e.to_string(),
     })?;
-    let mpath = tmp.path().join("manifest.bin");
+    let mpath = tmp.path().join(crate::base::layout::MANIFEST_FILE);
     let bytes = codec::encode(&signed).map_err(|e| FeedStoreError::Io {
         path: mpath.clone(),
         message: e.to_string(),

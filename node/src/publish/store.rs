@@ -70,7 +70,7 @@ pub(crate) fn io_err(path: &Path) -> impl Fn(std::io::Error) -> FeedStoreError +
 
 /// Directory of the feed of `agreement` for `epoch`.
 pub fn feed_dir(data_dir: &Path, agreement: &AgreementId, epoch: u64) -> PathBuf {
-    crate::base::fsutil::epoch_dir(data_dir, "feeds", agreement, epoch)
+    crate::base::layout::epoch_dir(data_dir, crate::base::layout::FEEDS, agreement, epoch)
 }
 
 /// The stored signed manifest of a feed, if published.
@@ -79,7 +79,7 @@ pub fn read_manifest(
     agreement: &AgreementId,
     epoch: u64,
 ) -> Result<Option<Signed<Manifest>>, FeedStoreError> {
-    let path = feed_dir(data_dir, agreement, epoch).join("manifest.bin");
+    let path = feed_dir(data_dir, agreement, epoch).join(crate::base::layout::MANIFEST_FILE);
     let bytes = match std::fs::read(&path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),

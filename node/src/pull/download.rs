@@ -96,7 +96,7 @@ fn mark_complete(dir: &Path, file: &Path) -> Result<(), PullError> {
         .open(file)
         .and_then(|f| f.sync_all())
         .map_err(io_err(file))?;
-    let path = dir.join("complete");
+    let path = dir.join(crate::base::layout::COMPLETE_MARK);
     fsutil::write_atomic(&path, b"", 0o644).map_err(io_err(&path))
 }
 

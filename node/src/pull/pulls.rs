@@ -74,7 +74,7 @@ pub(super) fn io_err(path: &Path) -> impl Fn(std::io::Error) -> PullError + '_ {
 
 /// Directory of a pulled feed.
 pub fn pull_dir(data_dir: &Path, agreement: &AgreementId, epoch: u64) -> PathBuf {
-    crate::base::fsutil::epoch_dir(data_dir, "pulls", agreement, epoch)
+    crate::base::layout::epoch_dir(data_dir, crate::base::layout::PULLS, agreement, epoch)
 }
 
 /// The pull session id for this feed, created and persisted on first use.
@@ -147,7 +147,7 @@ pub fn store_manifest(
 ) -> Result<(), PullError> {
     let dir = pull_dir(data_dir, &m.agreement, m.epoch);
     std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
-    let path = dir.join("manifest.bin");
+    let path = dir.join(crate::base::layout::MANIFEST_FILE);
     let bytes = codec::encode(signed).map_err(|e| PullError::Io {
         path: path.clone(),
         message: e.to_string(),
@@ -161,7 +161,10 @@ pub fn stored_manifest(
     agreement: &AgreementId,
     epoch: u64,
 ) -> Option<Signed<Manifest>> {
-    let bytes = std::fs::read(pull_dir(data_dir, agreement, epoch).join("manifest.bin")).ok()?;
+    let bytes = std::fs::read(
+        pull_dir(data_dir, agreement, epoch).join(crate::base::layout::MANIFEST_FILE),
+    )
+    .ok()?;
     codec::decode(&bytes).ok()
 }
 
@@ -218,7 +221,7 @@ pub fn stored_chunk(dir: &Path, index: u32) -> Option<(u64, Vec<u8>)> {
 /// so it is pulled again (as the same pull session).
 pub fn is_complete(data_dir: &Path, agreement: &AgreementId, epoch: u64) -> bool {
     let dir = pull_dir(data_dir, agreement, epoch);
-    dir.join("complete").exists() && dir.join(chunkfile::FILE).exists()
+    dir.join(crate::base::layout::COMPLETE_MARK).exists() && dir.join(chunkfile::FILE).exists()
 }
 
 /// Before a pull writes anything: removes a `complete` mark that no longer
@@ -226,7 +229,7 @@ pub fn is_complete(data_dir: &Path, agreement: &AgreementId, epoch: u64) -> bool
 /// files go too), so that a pull interrupted from here on is resumed rather
 /// than taken for complete.
 pub(super) fn forget_completion(dir: &Path) -> Result<(), PullError> {
-    let mark = dir.join("complete");
+    let mark = dir.join(crate::base::layout::COMPLETE_MARK);
     let entries = std::fs::read_dir(dir).map_err(io_err(dir))?;
     let mut removed = false;
     for entry in entries {
@@ -277,7 +280,7 @@ impl FeedReader {
         let agreement = terms.id();
         let dir = pull_dir(data_dir, &agreement, epoch);
         let signed = stored_manifest(data_dir, &agreement, epoch).ok_or_else(|| PullError::Io {
-            path: dir.join("manifest.bin"),
+            path: dir.join(crate::base::layout::MANIFEST_FILE),
             message: "no pulled feed".into(),
         })?;
         let manifest = verify_manifest(&signed, terms, epoch)?;

@@ -85,7 +85,12 @@ pub fn expired<'a>(
 /// the provider's signature) stays as evidence, so that a bundle exported
 /// after retention still verifies and names what was compared.
 pub fn evidence_dir(data_dir: &Path, agreement: &AgreementId, epoch: u64) -> PathBuf {
-    crate::base::fsutil::epoch_dir(&data_dir.join("evidence"), "pulls", agreement, epoch)
+    crate::base::layout::epoch_dir(
+        &data_dir.join(crate::base::layout::EVIDENCE),
+        crate::base::layout::PULLS,
+        agreement,
+        epoch,
+    )
 }
 
 /// Copies the signed manifest of the pulled feed in `dir` (of `agreement`
@@ -97,14 +102,14 @@ pub fn keep_evidence(
     epoch: u64,
     dir: &Path,
 ) -> std::io::Result<()> {
-    let bytes = match std::fs::read(dir.join("manifest.bin")) {
+    let bytes = match std::fs::read(dir.join(crate::base::layout::MANIFEST_FILE)) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(e),
     };
     let to = evidence_dir(data_dir, agreement, epoch);
     std::fs::create_dir_all(&to)?;
-    crate::base::fsutil::write_atomic(&to.join("manifest.bin"), &bytes, 0o600)
+    crate::base::fsutil::write_atomic(&to.join(crate::base::layout::MANIFEST_FILE), &bytes, 0o600)
 }
 
 /// Erases the feed in `dir`: renamed aside first, then removed.
@@ -124,7 +129,7 @@ pub fn erase(dir: &Path) -> std::io::Result<()> {
 /// Finishes erasures a stopped node left behind (`.erasing-*` directories
 /// under `pulls/`). Returns how many it removed.
 pub fn finish_interrupted(data_dir: &Path) -> std::io::Result<usize> {
-    let pulls = data_dir.join("pulls");
+    let pulls = data_dir.join(crate::base::layout::PULLS);
     let Ok(agreements) = std::fs::read_dir(&pulls) else {
         return Ok(0);
     };
