@@ -164,6 +164,32 @@ pub enum RosterError {
     },
 }
 
+/// The versions of `chain` newer than version `held` (0: none held), in
+/// order: what a node offered a whole chain (a push, a sync answer, an
+/// operator's files) goes on to check. A version that does not decode is
+/// kept, for [`accept_chain`] to refuse.
+pub fn newer_versions(chain: Vec<Signed<Roster>>, held: u64) -> Vec<Signed<Roster>> {
+    chain
+        .into_iter()
+        .filter(|s| version_of(s).is_none_or(|v| v > held))
+        .collect()
+}
+
+/// Each signed version of `chain` with its version number (0 for one that
+/// does not decode), as a node stores them.
+pub fn numbered(chain: &[Signed<Roster>]) -> Vec<(u64, &Signed<Roster>)> {
+    chain
+        .iter()
+        .map(|s| (version_of(s).unwrap_or(0), s))
+        .collect()
+}
+
+fn version_of(s: &Signed<Roster>) -> Option<u64> {
+    crate::codec::decode::<Roster>(s.body())
+        .ok()
+        .map(|r| r.version)
+}
+
 /// The most roster versions one message may carry (a push or a sync
 /// answer): a chain longer than that is refused before any version is
 /// checked, so that a member cannot make a node verify thousands of
@@ -370,6 +396,21 @@ mod tests {
         };
         r.canonicalize();
         r
+    }
+
+    #[test]
+    fn only_newer_versions_are_taken_and_numbered() {
+        let anchor = Identity::from_seed([99; 32]).unwrap();
+        let s1 = Signed::sign(&anchor, &v1()).unwrap();
+        let mut r2 = v1();
+        r2.version = 2;
+        r2.previous = Some(s1.digest());
+        let s2 = Signed::sign(&anchor, &r2).unwrap();
+        let chain = vec![s1.clone(), s2.clone()];
+        assert_eq!(newer_versions(chain.clone(), 0), chain);
+        assert_eq!(newer_versions(chain.clone(), 1), vec![s2.clone()]);
+        assert!(newer_versions(chain.clone(), 2).is_empty());
+        assert_eq!(numbered(&chain), vec![(1, &s1), (2, &s2)]);
     }
 
     #[test]

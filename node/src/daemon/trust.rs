@@ -8,7 +8,6 @@
 use super::node::{Node, Pending};
 use crate::admin::{PeerInfo, StatusInfo};
 use crate::base::clock::now;
-use dxmesh_protocol::codec;
 use dxmesh_protocol::identity::PublicKey;
 use dxmesh_protocol::roster::{self, Admission, Roster, RosterError};
 use dxmesh_protocol::signed::Signed;
@@ -86,14 +85,7 @@ impl Node {
         }
         let held = self.roster_version();
         // Skip versions we already hold (a push carries the whole chain).
-        let newer: Vec<Signed<Roster>> = chain
-            .into_iter()
-            .filter(|s| {
-                codec::decode::<Roster>(s.body())
-                    .map(|r| r.version > held)
-                    .unwrap_or(true)
-            })
-            .collect();
+        let newer = roster::newer_versions(chain, held);
         if newer.is_empty() {
             return Ok(None);
         }
@@ -105,15 +97,7 @@ impl Node {
                 return Err(e);
             }
         };
-        let versions: Vec<(u64, &Signed<Roster>)> = newer
-            .iter()
-            .map(|s| {
-                let v = codec::decode::<Roster>(s.body())
-                    .map(|r| r.version)
-                    .unwrap_or(0);
-                (v, s)
-            })
-            .collect();
+        let versions = roster::numbered(&newer);
         if let Err(e) = self.store.put_rosters(&versions) {
             tracing::error!(error = %e, "cannot persist the roster; not applying it");
             return Ok(None);

@@ -21,29 +21,12 @@ pub fn install_offline(dir: &Path, chain: Vec<Signed<Roster>>) -> Result<u64, In
         .and_then(|s| codec::decode::<Roster>(s.body()).ok())
         .map(|r| r.version)
         .unwrap_or(0);
-    let newer: Vec<Signed<Roster>> = chain
-        .into_iter()
-        .filter(|s| {
-            codec::decode::<Roster>(s.body())
-                .map(|r| r.version > held_version)
-                .unwrap_or(true)
-        })
-        .collect();
+    let newer = roster::newer_versions(chain, held_version);
     if newer.is_empty() {
         return Ok(held_version);
     }
     let accepted = roster::accept_chain(held.as_ref(), &newer, &anchor)?;
-    let versions: Vec<(u64, &Signed<Roster>)> = newer
-        .iter()
-        .map(|s| {
-            (
-                codec::decode::<Roster>(s.body())
-                    .map(|r| r.version)
-                    .unwrap_or(0),
-                s,
-            )
-        })
-        .collect();
+    let versions = roster::numbered(&newer);
     store.put_rosters(&versions)?;
     Ok(accepted.version)
 }
