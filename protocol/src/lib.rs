@@ -9,7 +9,8 @@
 //! - [`codec`]: the one canonical encoding (bincode 2.0.1, fixed config,
 //!   limits, no trailing bytes). Nothing else names bincode.
 //! - [`identity`]: node identities (Ed25519 seed -> ring key and libp2p
-//!   `PeerId`), public keys, PEM export.
+//!   `PeerId`), public keys (checked to be curve points once each), PEM
+//!   export.
 //! - [`hash`]: the 32-byte `Hash` type and SHA-256 (a leaf: imports nothing
 //!   from the crate).
 //! - [`display`]: lowercase hex for display and reports (a leaf).
