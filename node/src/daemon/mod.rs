@@ -18,7 +18,7 @@ use crate::base::store::{Store, StoreError};
 use dxmesh_protocol::codec;
 use libp2p::Multiaddr;
 use node::Node;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -31,6 +31,7 @@ mod console;
 mod disclose;
 pub mod error;
 mod events;
+mod guard;
 mod limits;
 mod ministry;
 pub mod net;
@@ -151,7 +152,7 @@ pub async fn run(dir: &Path, shutdown: impl Future<Output = ()>) -> Result<(), D
     let (cycle, cycle_rx) = crate::compare::cycle::Handle::new();
     let stream_task = tokio::spawn(pull::serve_streams(incoming, internal_tx.clone()));
     let retry_secs = config.network.peer_exchange_secs.max(1);
-    let limiter = limits::RateLimiter::new(limits::Limits {
+    let guard = guard::Guard::new(limits::Limits {
         per_sec: config.network.requests_per_sec,
         burst: config.network.request_burst,
     });
@@ -178,10 +179,7 @@ pub async fn run(dir: &Path, shutdown: impl Future<Output = ()>) -> Result<(), D
         connected: HashSet::new(),
         pending: HashMap::new(),
         recent_dials: HashMap::new(),
-        refusals: VecDeque::new(),
-        limiter,
-        refusal_log: limits::RefusalLog::new(),
-        peer_refusals: limits::RefusalLog::new(),
+        guard,
         national: Default::default(),
         // One core is left to the event loop and the operator's commands.
         checks: std::sync::Arc::new(tokio::sync::Semaphore::new(

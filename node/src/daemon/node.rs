@@ -7,7 +7,7 @@
 //! (admission, refusals, sending, labels, the audit append) live here too.
 
 use super::error::{NodeError, RequestError};
-use crate::admin::{AdminResponse, RefusalInfo};
+use crate::admin::AdminResponse;
 use crate::agreements::threads::{Agreements, Thread};
 use crate::base::clock::now;
 use crate::base::config::Config;
@@ -25,13 +25,10 @@ use dxmesh_protocol::token::IdToken;
 use dxmesh_protocol::wire::{Request, Response};
 use libp2p::request_response::OutboundRequestId;
 use libp2p::{Multiaddr, PeerId, Swarm};
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
-
-/// How many recent refusals `status` shows.
-pub(super) const REFUSALS_KEPT: usize = 50;
 
 /// What an outstanding control request was for.
 pub(crate) enum Pending {
@@ -239,16 +236,8 @@ pub(super) struct Node {
     pub(super) connected: HashSet<PeerId>,
     pub(super) pending: HashMap<OutboundRequestId, Pending>,
     pub(super) recent_dials: HashMap<PeerId, Instant>,
-    pub(super) refusals: VecDeque<RefusalInfo>,
-    /// Per-member request rate limits.
-    pub(super) limiter: super::limits::RateLimiter,
-    /// Refusals of requests under agreements, counted so that a requester
-    /// asking again and again gets one audit entry a minute.
-    pub(super) refusal_log: super::limits::RefusalLog<RefusalKey, (Option<PublicKey>, Refusal)>,
-    /// Refusals a member can repeat at will (control frames over a limit
-    /// or the connection's budget, group key requests), by member and
-    /// kind, the latest reason kept: one audit entry a minute for each.
-    pub(super) peer_refusals: super::limits::RefusalLog<(PeerId, &'static str, String), String>,
+    /// What the node refuses its peers, and how the refusals are kept.
+    pub(super) guard: super::guard::Guard,
     /// Automatic pulls tried, by agreement and epoch (each retry later).
     pub(super) auto_pulls: super::limits::Backoff<(AgreementId, u64)>,
     pub(super) started: Instant,
@@ -304,124 +293,45 @@ impl Node {
         }
     }
 
+    /// A refusal noted for `status` and logged at once.
     pub(super) fn record_refusal(
         &mut self,
         peer: Option<PeerId>,
         remote: Option<String>,
         reason: String,
     ) {
-        self.log(AuditEvent::PeerRefused {
-            peer: peer.and_then(|p| PublicKey::from_peer_id(&p)),
-            reason: reason.clone(),
-        });
-        self.note_refusal(peer, remote, reason);
+        let entry = self.guard.refused(peer, remote, reason);
+        self.log(entry);
     }
 
     /// Takes a request token of `peer`; `None` to serve its request, else
-    /// the refusal to answer with (logged to the audit log as the limiter
-    /// says: the first at once, then at most once a minute per member).
+    /// the refusal to answer with (logged as the guard says).
     pub(super) fn rate_limit(&mut self, peer: PeerId) -> Option<Response> {
-        use super::limits::Decision;
-        match self.limiter.check(peer, Instant::now()) {
-            Decision::Allow => None,
-            Decision::Refuse {
-                retry_after_ms,
-                log,
-            } => {
-                if let Some(n) = log {
-                    self.record_rate_limited(peer, n);
-                } else {
-                    tracing::debug!(%peer, "rate limited");
-                }
-                Some(Response::Refused {
-                    reason: dxmesh_protocol::wire::Refusal::RateLimited { retry_after_ms },
-                })
-            }
+        let (response, entry) = self.guard.rate(peer)?;
+        if let Some(entry) = entry {
+            self.log(entry);
         }
+        Some(response)
     }
 
-    /// A request of `peer` refused (`what`: a control frame over its
-    /// kind's limit or the connection's budget, or not a message; a group
-    /// key request): noted for `status` and logged to the audit log the
-    /// first time at once, then at most once a minute per peer, kind and
-    /// `class` of refusal (refusals of one class differ only in details),
-    /// with the count since the entry before.
+    /// A request of `peer` refused that it may repeat at will (see
+    /// [`super::guard::Guard::repeated`]).
     pub(super) fn refuse_throttled(
         &mut self,
         peer: PeerId,
-        (what, class): (&'static str, String),
+        class: (&'static str, String),
         reason: String,
     ) {
-        tracing::debug!(%peer, what, %reason, "refused");
-        if let Some(n) =
-            self.peer_refusals
-                .refuse((peer, what, class), reason.clone(), Instant::now())
-        {
-            self.note_refusal(Some(peer), None, format!("{what} {reason}"));
-            self.record_refusals(peer, what, &reason, n);
+        if let Some(entry) = self.guard.repeated(peer, class, reason) {
+            self.log(entry);
         }
     }
 
-    fn record_refusals(&mut self, peer: PeerId, what: &str, reason: &str, n: u64) {
-        self.log(AuditEvent::PeerRefused {
-            peer: PublicKey::from_peer_id(&peer),
-            reason: format!("{what} {reason} ({n} refused since the last entry)"),
-        });
-    }
-
-    /// Logs `n` rate-limited requests of `peer` in one audit entry.
-    pub(super) fn record_rate_limited(&mut self, peer: PeerId, n: u64) {
-        let net = &self.config.network;
-        let reason = format!(
-            "control request: rate limited ({n} request(s) refused; the limit is {} a second, {} at once)",
-            net.requests_per_sec, net.request_burst
-        );
-        self.record_refusal(Some(peer), None, reason);
-    }
-
-    /// Logs the rate-limited requests and the repeated refusals not logged
-    /// yet (a flood that stopped).
+    /// Logs the refusals counted and not logged yet whose minute is up.
     pub(super) fn log_rate_limits(&mut self) {
-        for (peer, n) in self.limiter.sweep(Instant::now()) {
-            self.record_rate_limited(peer, n);
+        for entry in self.guard.sweep() {
+            self.log(entry);
         }
-        for ((peer, what, _), reason, n) in self.peer_refusals.sweep(Instant::now()) {
-            self.record_refusals(peer, what, &reason, n);
-        }
-        for ((kind, _, agreement, _), (requester, refusal), count) in
-            self.refusal_log.sweep(Instant::now())
-        {
-            self.log(AuditEvent::RequestRefused {
-                kind,
-                requester,
-                agreement: Some(agreement),
-                refusal,
-                count,
-            });
-        }
-    }
-
-    pub(super) fn note_refusal(
-        &mut self,
-        peer: Option<PeerId>,
-        remote: Option<String>,
-        reason: String,
-    ) {
-        tracing::warn!(
-            peer = peer.map(|p| p.to_string()).unwrap_or_else(|| "unknown".into()),
-            remote = remote.as_deref().unwrap_or("-"),
-            %reason,
-            "refused"
-        );
-        if self.refusals.len() == REFUSALS_KEPT {
-            self.refusals.pop_front();
-        }
-        self.refusals.push_back(RefusalInfo {
-            at: now().to_string(),
-            peer_id: peer.map(|p| p.to_string()),
-            remote,
-            reason,
-        });
     }
 
     /// Sends the answer to a control request (and gives back its hold on
@@ -491,36 +401,16 @@ impl Node {
 
     /// Refuses a request under `agreement` (`what`: pull, disclosure,
     /// ministry query, feed stream): noted for `status`, logged as
-    /// `request_refused` with the agreement, answered `Denied`.
+    /// `request_refused` with the agreement (once a minute for repeats),
+    /// answered `Denied`.
     pub(super) fn refuse_request(
         &mut self,
         peer: PeerId,
-        (what, agreement): (&str, AgreementId),
+        what: (&str, AgreementId),
         refusal: Refusal,
     ) -> Response {
-        self.note_refusal(
-            Some(peer),
-            None,
-            format!("{what}: {refusal} [{}]", refusal.code()),
-        );
-        let requester = PublicKey::from_peer_id(&peer);
-        // Agreement ids a peer makes up are one run, not one each.
-        let run = match refusal {
-            Refusal::UnknownAgreement => [0; 32],
-            _ => agreement,
-        };
-        let key = (what.to_string(), peer, run, refusal.code());
-        if let Some(count) =
-            self.refusal_log
-                .refuse(key, (requester, refusal.clone()), Instant::now())
-        {
-            self.log(AuditEvent::RequestRefused {
-                kind: what.to_string(),
-                requester,
-                agreement: Some(agreement),
-                refusal: refusal.clone(),
-                count,
-            });
+        if let Some(entry) = self.guard.request(peer, what, &refusal) {
+            self.log(entry);
         }
         Response::Denied { refusal }
     }
@@ -623,10 +513,6 @@ pub(super) fn signed_answer<T: SignedKind>(
         },
     }
 }
-
-/// What makes two refusals the same for the audit log: the kind of
-/// request, the requester, the agreement and the refusal's code.
-pub(super) type RefusalKey = (String, PeerId, AgreementId, &'static str);
 
 /// The store key of a per-epoch counter (`pull`, `disc`, `natq`) of an agreement.
 pub(super) fn counter_key(kind: &str, agreement: &AgreementId, epoch: u64) -> Vec<u8> {

@@ -239,7 +239,7 @@ impl Node {
                 .collect(),
             connected: connected.into_values().collect(),
             uptime_secs: self.started.elapsed().as_secs(),
-            refusals: self.refusals.iter().cloned().collect(),
+            refusals: self.guard.recent(),
             console_url: self.console_url.clone(),
             audit: self.audit_status(),
         }
