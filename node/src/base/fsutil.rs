@@ -21,6 +21,64 @@ pub(crate) fn aligned(scratch: &mut Vec<u8>, len: usize) -> Option<usize> {
     (start < DIRECT_ALIGN).then_some(start)
 }
 
+/// Two descriptors of one file: one with `O_DIRECT` (if the file system
+/// takes it) and an ordinary one, for when it refuses an operation and for
+/// what is not page-aligned. The one way bulk files are written past the
+/// page cache.
+#[derive(Debug)]
+pub struct DirectFile {
+    path: PathBuf,
+    direct: Option<std::fs::File>,
+    plain: std::fs::File,
+}
+
+impl DirectFile {
+    /// Opens `path` with `options`, twice.
+    pub fn open(path: &Path, options: &std::fs::OpenOptions) -> std::io::Result<DirectFile> {
+        let plain = options.open(path)?;
+        let mut direct = options.clone();
+        // The file exists now: the direct descriptor must not truncate it again.
+        direct.truncate(false).create(false);
+        let direct = direct.custom_flags(libc::O_DIRECT).open(path).ok();
+        Ok(DirectFile {
+            path: path.to_path_buf(),
+            direct,
+            plain,
+        })
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The ordinary descriptor.
+    pub fn plain(&self) -> &std::fs::File {
+        &self.plain
+    }
+
+    /// Runs `op` on the direct descriptor, or on the ordinary one if there
+    /// is none or it refuses the request (`EINVAL`: alignment or file
+    /// system).
+    pub fn either<T>(
+        &self,
+        mut op: impl FnMut(&std::fs::File) -> std::io::Result<T>,
+    ) -> std::io::Result<T> {
+        if let Some(direct) = &self.direct {
+            match op(direct) {
+                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {}
+                other => return other,
+            }
+        }
+        op(&self.plain)
+    }
+
+    /// The ordinary descriptor, for the caller to sync and keep.
+    pub fn into_plain(self) -> std::fs::File {
+        self.plain
+    }
+}
+
 /// Creates `path` holding `bytes`: the whole pages with `O_DIRECT` (copied
 /// through `scratch`, reused between calls), the last partial page through
 /// an ordinary descriptor; ordinary writes throughout where `O_DIRECT` is
@@ -30,25 +88,20 @@ pub fn write_direct(
     bytes: &[u8],
     scratch: &mut Vec<u8>,
 ) -> std::io::Result<std::fs::File> {
-    let file = std::fs::File::create(path)?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    let file = DirectFile::open(path, &options)?;
     let whole = bytes.len() / DIRECT_ALIGN * DIRECT_ALIGN;
     let mut done = 0;
     if whole > 0
-        && let Ok(direct) = std::fs::OpenOptions::new()
-            .write(true)
-            .custom_flags(libc::O_DIRECT)
-            .open(path)
         && let Some(start) = aligned(scratch, whole)
     {
         scratch[start..start + whole].copy_from_slice(&bytes[..whole]);
-        match direct.write_all_at(&scratch[start..start + whole], 0) {
-            Ok(()) => done = whole,
-            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {}
-            Err(e) => return Err(e),
-        }
+        file.either(|f| f.write_all_at(&scratch[start..start + whole], 0))?;
+        done = whole;
     }
-    file.write_all_at(&bytes[done..], done as u64)?;
-    Ok(file)
+    file.plain().write_all_at(&bytes[done..], done as u64)?;
+    Ok(file.into_plain())
 }
 
 /// Reads the whole file at `path` into `scratch` (reused between calls),

@@ -27,8 +27,8 @@ use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::ops::Range;
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
-use std::path::{Path, PathBuf};
+use std::os::unix::fs::FileExt;
+use std::path::Path;
 
 /// The file's name in a pulled feed's directory.
 pub const FILE: &str = "chunks.bin";
@@ -102,44 +102,10 @@ pub fn seal(frame: &mut [u8], index: u32, len: usize) {
     frame[HEADER + len..].fill(0);
 }
 
-/// Two descriptors of one file: one with `O_DIRECT` (if the file system
-/// takes it) and an ordinary one for when it refuses an operation.
-#[derive(Debug)]
-struct Descriptors {
-    path: PathBuf,
-    direct: Option<File>,
-    plain: File,
-}
-
-impl Descriptors {
-    fn open(path: &Path, options: &OpenOptions) -> io::Result<Descriptors> {
-        let plain = options.open(path)?;
-        let mut direct = options.clone();
-        let direct = direct.custom_flags(libc::O_DIRECT).open(path).ok();
-        Ok(Descriptors {
-            path: path.to_path_buf(),
-            direct,
-            plain,
-        })
-    }
-
-    /// Runs `op` on the direct descriptor, or on the plain one if there is
-    /// none or it refuses the request (`EINVAL`: alignment or file system).
-    fn either<T>(&self, mut op: impl FnMut(&File) -> io::Result<T>) -> io::Result<T> {
-        if let Some(direct) = &self.direct {
-            match op(direct) {
-                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {}
-                other => return other,
-            }
-        }
-        op(&self.plain)
-    }
-}
-
 /// Appends frames to a chunk file; shared by the threads that store them.
 #[derive(Debug)]
 pub struct Writer {
-    file: Descriptors,
+    file: fsutil::DirectFile,
 }
 
 impl Writer {
@@ -148,9 +114,9 @@ impl Writer {
     pub fn open(dir: &Path, end: u64) -> io::Result<Writer> {
         let mut options = OpenOptions::new();
         options.read(true).write(true).create(true).truncate(false);
-        let file = Descriptors::open(&dir.join(FILE), &options)?;
-        if file.plain.metadata()?.len() != end {
-            file.plain.set_len(end)?;
+        let file = fsutil::DirectFile::open(&dir.join(FILE), &options)?;
+        if file.plain().metadata()?.len() != end {
+            file.plain().set_len(end)?;
         }
         Ok(Writer { file })
     }
@@ -163,14 +129,14 @@ impl Writer {
 
     /// The file's path (for errors).
     pub fn path(&self) -> &Path {
-        &self.file.path
+        self.file.path()
     }
 }
 
 /// Reads chunks back from a chunk file.
 #[derive(Debug)]
 pub struct Reader {
-    file: Descriptors,
+    file: fsutil::DirectFile,
 }
 
 impl Reader {
@@ -179,7 +145,7 @@ impl Reader {
         let mut options = OpenOptions::new();
         options.read(true);
         Ok(Reader {
-            file: Descriptors::open(&dir.join(FILE), &options)?,
+            file: fsutil::DirectFile::open(&dir.join(FILE), &options)?,
         })
     }
 
@@ -198,7 +164,7 @@ impl Reader {
                 io::ErrorKind::InvalidData,
                 format!(
                     "{}: no frame at byte {}",
-                    self.file.path.display(),
+                    self.file.path().display(),
                     frame.offset
                 ),
             ));
