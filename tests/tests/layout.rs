@@ -1,4 +1,5 @@
 //! The code's shape, checked: the folders of `node/src` show the chain, no
+//! stage folder reaches into the daemon that drives it, no
 //! two source files import each other (directly or round a longer loop),
 //! no file is longer than [`MAX_FILE_LINES`] and no function longer than
 //! [`MAX_FN_LINES`]. Uses only `std`, so it also runs as
@@ -599,6 +600,39 @@ fn no_file_imports_itself_round_a_loop() {
     assert!(
         found.is_empty(),
         "import cycles between files:\n{}",
+        found.join("\n")
+    );
+}
+
+/// The stages (`base`, `trust`, `dataset`, `publish`, `pull`, `compare`,
+/// `ministry`, `audit`, ...) are what the daemon drives; none of them
+/// reaches into `daemon/` (only the command line, which runs it, may).
+#[test]
+fn stage_folders_do_not_import_the_daemon() {
+    let krate = load_crate(&workspace().join("node/src/lib.rs"));
+    let node_src = workspace().join("node/src");
+    let folder = |f: &Path| -> Option<String> {
+        let rest = f.strip_prefix(&node_src).ok()?;
+        let first = rest.components().next()?;
+        (rest.components().count() > 1).then(|| first.as_os_str().to_string_lossy().into_owned())
+    };
+    let mut found = Vec::new();
+    for (from, to) in edges(&krate) {
+        let Some(stage) = folder(&krate.modules[from].file) else {
+            continue;
+        };
+        if stage == "daemon" || stage == "cli" {
+            continue;
+        }
+        for (t, path) in to {
+            if folder(&krate.modules[t].file).as_deref() == Some("daemon") {
+                found.push(format!("{} -> {path}", rel(&krate.modules[from].file)));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "stages importing the daemon:\n{}",
         found.join("\n")
     );
 }
