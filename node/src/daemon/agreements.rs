@@ -24,9 +24,10 @@ impl Node {
             return;
         };
         let threads = self
+            .core
             .agreements
-            .heads_as_consumer(&self.identity.public(), &provider);
-        self.send(
+            .heads_as_consumer(&self.core.identity.public(), &provider);
+        self.core.send(
             peer,
             Request::AgreementSync { threads },
             Pending::AgreementSync,
@@ -40,9 +41,12 @@ impl Node {
                 transcript: vec![],
             };
         };
-        let (response, behind) =
-            self.agreements
-                .on_step(&self.store, &self.identity.public(), &from, step);
+        let (response, behind) = self.core.agreements.on_step(
+            &self.core.store,
+            &self.core.identity.public(),
+            &from,
+            step,
+        );
         match &response {
             Response::StepAccepted { len } => {
                 tracing::info!(peer = %self.label(&from), len, "agreement step recorded")
@@ -65,15 +69,16 @@ impl Node {
         reply: Option<oneshot::Sender<AdminResponse>>,
         answer: Response,
     ) {
-        let me = self.identity.public();
+        let me = self.core.identity.public();
         let result = self
+            .core
             .agreements
-            .on_step_answer(&self.store, &me, &step, answer);
+            .on_step_answer(&self.core.store, &me, &step, answer);
         let thread = crate::agreements::threads::thread_of(&step);
         let response = match result {
             Ok(()) => {
                 tracing::info!(%peer, "the provider recorded our agreement step");
-                match thread.and_then(|t| self.agreements.get(&t)) {
+                match thread.and_then(|t| self.core.agreements.get(&t)) {
                     Some(t) => {
                         AdminResponse::AgreementStep(self.summary(t, "recorded by the provider"))
                     }
@@ -103,12 +108,13 @@ impl Node {
         let Some(provider) = PublicKey::from_peer_id(&peer) else {
             return;
         };
-        let me = self.identity.public();
+        let me = self.core.identity.public();
         let n = transcripts.len();
-        tracing::debug!(%peer, transcripts = n, outbox = self.agreements.outbox().len(), "agreement sync answered");
-        let (resend, notes) = self
-            .agreements
-            .adopt(&self.store, &me, &provider, transcripts);
+        tracing::debug!(%peer, transcripts = n, outbox = self.core.agreements.outbox().len(), "agreement sync answered");
+        let (resend, notes) =
+            self.core
+                .agreements
+                .adopt(&self.core.store, &me, &provider, transcripts);
         if n > 0 {
             tracing::info!(peer = %self.label(&provider), transcripts = n, "adopted the provider's agreement transcripts");
         }
@@ -116,7 +122,7 @@ impl Node {
             tracing::warn!(peer = %self.label(&provider), "{note}");
         }
         for step in resend {
-            self.send(
+            self.core.send(
                 peer,
                 Request::AgreementStep { step: step.clone() },
                 Pending::AgreementStep { step, reply: None },
@@ -135,8 +141,9 @@ impl Node {
         };
         let (thread, action) = action;
         match self
+            .core
             .agreements
-            .act(&self.store, &self.identity, thread, action, now())
+            .act(&self.core.store, &self.core.identity, thread, action, now())
         {
             Err(e) => {
                 let _ = reply.send(AdminResponse::Error {
@@ -149,8 +156,8 @@ impl Node {
                 notify,
             }) => {
                 let peer = notify.peer_id();
-                let message = if self.connected.contains(&peer) {
-                    self.send(
+                let message = if self.core.connected.contains(&peer) {
+                    self.core.send(
                         peer,
                         Request::AgreementStep { step },
                         Pending::AgreementNotify,
@@ -163,7 +170,7 @@ impl Node {
                     )
                 };
                 tracing::info!(thread = %dxmesh_protocol::hex(&thread), %message, "agreement step");
-                let response = match self.agreements.get(&thread) {
+                let response = match self.core.agreements.get(&thread) {
                     Some(t) => AdminResponse::AgreementStep(self.summary(t, &message)),
                     None => AdminResponse::Error {
                         message: "internal: thread vanished".into(),
@@ -173,8 +180,8 @@ impl Node {
             }
             Ok(Acted::Pending { step, provider }) => {
                 let peer = provider.peer_id();
-                if self.connected.contains(&peer) {
-                    self.send(
+                if self.core.connected.contains(&peer) {
+                    self.core.send(
                         peer,
                         Request::AgreementStep { step: step.clone() },
                         Pending::AgreementStep {
@@ -199,7 +206,7 @@ impl Node {
         &self,
         request: AdminRequest,
     ) -> Result<(Option<dxmesh_protocol::merkle::Hash>, Action), RequestError> {
-        let me = self.identity.public();
+        let me = self.core.identity.public();
         match request {
             AdminRequest::AgreementPropose {
                 to,
@@ -217,7 +224,7 @@ impl Node {
                         admission: admitted,
                     });
                 }
-                let (p, c) = if self.config.role == Role::Provider {
+                let (p, c) = if self.core.config.role == Role::Provider {
                     (me, other)
                 } else {
                     (other, me)
@@ -236,7 +243,7 @@ impl Node {
                 terms,
                 terms_path,
             } => {
-                let thread = self.agreements.find(&id)?;
+                let thread = self.core.agreements.find(&id)?;
                 let t = terms.to_terms(
                     Path::new(&terms_path),
                     Some(thread.state.terms.provider),
@@ -245,7 +252,7 @@ impl Node {
                 Ok((Some(thread.state.thread), Action::Counter(t)))
             }
             AdminRequest::AgreementAct { id, action, reason } => {
-                let thread = self.agreements.find(&id)?;
+                let thread = self.core.agreements.find(&id)?;
                 let reason = reason.unwrap_or_default();
                 let action = match action.as_str() {
                     "accept" => Action::Accept {
@@ -266,12 +273,13 @@ impl Node {
         AgreementSummary {
             thread: dxmesh_protocol::hex(&t.state.thread),
             agreement: dxmesh_protocol::hex(&t.state.terms.id()),
-            status: self.agreements.status(t, now()).to_string(),
+            status: self.core.agreements.status(t, now()).to_string(),
             dataset: t.state.terms.dataset.clone(),
             provider: self.label(&t.state.terms.provider),
             consumer: self.label(&t.state.terms.consumer),
             steps: t.state.len,
             pending: self
+                .core
                 .agreements
                 .outbox()
                 .iter()
@@ -281,14 +289,15 @@ impl Node {
     }
 
     pub(super) fn agreement_list(&self) -> Vec<AgreementSummary> {
-        self.agreements
+        self.core
+            .agreements
             .threads()
             .map(|t| self.summary(t, ""))
             .collect()
     }
 
     pub(super) fn agreement_detail(&self, id: &str) -> Result<AgreementDetail, AgreementError> {
-        let t = self.agreements.find(id)?;
+        let t = self.core.agreements.find(id)?;
         let transcript = t
             .steps
             .iter()

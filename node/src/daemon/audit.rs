@@ -17,7 +17,7 @@ impl Node {
     /// Logs agreement steps not logged yet (after any agreement activity).
     pub(super) fn log_agreement_steps(&mut self) {
         let mut new = Vec::new();
-        for th in self.agreements.threads() {
+        for th in self.core.agreements.threads() {
             let logged = self
                 .logged_steps
                 .get(&th.state.thread)
@@ -43,9 +43,9 @@ impl Node {
         }
         for (thread, ev) in new {
             *self.logged_steps.entry(thread).or_default() += 1;
-            self.log(ev);
+            self.core.log(ev);
         }
-        if !self.connected.is_empty() {
+        if !self.core.connected.is_empty() {
             self.witness_peers();
         }
     }
@@ -57,14 +57,14 @@ impl Node {
     /// An import is logged once: a crash between the entry and the mark
     /// logs it again at the next start rather than never.
     pub(super) fn log_imports(&mut self) {
-        for (file, r) in crate::dataset::receipts(&self.data_dir) {
+        for (file, r) in crate::dataset::receipts(&self.core.data_dir) {
             if self.log_import(&r)
                 && let Err(e) = std::fs::remove_file(&file)
             {
                 tracing::warn!(file = %file.display(), error = %e, "cannot remove a logged import receipt");
             }
         }
-        if let Ok(reports) = crate::dataset::list(&self.data_dir) {
+        if let Ok(reports) = crate::dataset::list(&self.core.data_dir) {
             for r in reports {
                 self.log_import(&r);
             }
@@ -74,10 +74,10 @@ impl Node {
     /// Logs one import unless it was logged before; whether it is logged now.
     fn log_import(&mut self, r: &crate::dataset::ImportReport) -> bool {
         let key = format!("import/{}/{}", r.dataset, r.generation).into_bytes();
-        if self.store.audit_meta(&key).ok().flatten().is_some() {
+        if self.core.store.audit_meta(&key).ok().flatten().is_some() {
             return true;
         }
-        let logged = self.log_durably(Event::Imported {
+        let logged = self.core.log_durably(Event::Imported {
             dataset: r.dataset.clone(),
             generation: r.generation,
             rows_read: r.rows_read,
@@ -88,15 +88,16 @@ impl Node {
         if logged.is_err() {
             return false;
         }
-        self.store.set_audit_meta(&key, b"1").is_ok()
+        self.core.store.set_audit_meta(&key, b"1").is_ok()
     }
 
     /// Has the national index of every dataset an agreement lets a
     /// consumer query built in the background, once per imported
     /// generation, so that the first ministry query does not wait for it.
     pub(super) fn prepare_national_indexes(&self) {
-        let me = self.identity.public();
+        let me = self.core.identity.public();
         let datasets: std::collections::BTreeSet<&str> = self
+            .core
             .agreements
             .threads()
             .map(|t| &t.state.terms)
@@ -104,13 +105,13 @@ impl Node {
             .map(|t| t.dataset.as_str())
             .collect();
         for dataset in datasets {
-            self.national.prepare(&self.data_dir, dataset);
+            self.national.prepare(&self.core.data_dir, dataset);
         }
     }
 
     /// Signs a checkpoint over what was appended since the last one.
     pub(crate) fn seal_audit(&mut self) {
-        if let Err(e) = self.audit.seal(&self.store, &self.identity) {
+        if let Err(e) = self.core.audit.seal(&self.core.store, &self.core.identity) {
             tracing::error!(error = %e, "AUDIT: cannot store a checkpoint");
         }
     }
@@ -119,16 +120,16 @@ impl Node {
     /// consistency proof from the size it last cosigned.
     pub(super) fn witness_peers(&mut self) {
         self.seal_audit();
-        let Some(note) = self.audit.latest().map(str::to_string) else {
+        let Some(note) = self.core.audit.latest().map(str::to_string) else {
             return;
         };
-        let size = self.audit.size();
-        let peers: Vec<PeerId> = self.connected.iter().copied().collect();
+        let size = self.core.audit.size();
+        let peers: Vec<PeerId> = self.core.connected.iter().copied().collect();
         for p in peers {
             let Some(key) = PublicKey::from_peer_id(&p) else {
                 continue;
             };
-            let seen = log::cosigned_size(&self.store, &key);
+            let seen = log::cosigned_size(&self.core.store, &key);
             // Equal: nothing new. Smaller or larger: ask (a log that shrank
             // is exactly what a witness must see).
             if seen == size || self.witnessing.contains(&p) {
@@ -136,11 +137,11 @@ impl Node {
             }
             self.witnessing.insert(p);
             let proof = if seen < size {
-                self.audit.proof_from(seen)
+                self.core.audit.proof_from(seen)
             } else {
                 None
             };
-            self.send(
+            self.core.send(
                 p,
                 Request::Witness {
                     note: note.clone(),
@@ -167,8 +168,8 @@ impl Node {
             };
         };
         match log::witness(
-            &self.store,
-            &self.identity,
+            &self.core.store,
+            &self.core.identity,
             &key,
             &note,
             proof.as_ref(),
@@ -186,7 +187,7 @@ impl Node {
             Ok((Witness::Fork(reason), _, cp)) => {
                 tracing::error!(peer = %self.label(&key), %reason, "SECURITY ALERT: a peer's audit log is inconsistent with what it showed before; evidence kept");
                 let earlier = 0;
-                self.log(Event::ForkDetected {
+                self.core.log(Event::ForkDetected {
                     peer: key,
                     earlier_size: earlier,
                     later_size: cp.map(|c| c.size).unwrap_or(0),
@@ -235,7 +236,8 @@ impl Node {
                     &body,
                 ) {
                     Ok(_) => {
-                        if let Err(e) = log::store_cosignature(&self.store, &key, size, &line) {
+                        if let Err(e) = log::store_cosignature(&self.core.store, &key, size, &line)
+                        {
                             tracing::error!(error = %e, "cannot store a cosignature");
                         }
                     }
@@ -245,9 +247,9 @@ impl Node {
             Response::NeedProof { from } => {
                 // Answer with the checkpoint asked about and a proof from
                 // the peer's size to it.
-                let proof = self.audit.proof_to(from, size);
+                let proof = self.core.audit.proof_to(from, size);
                 self.witnessing.insert(peer);
-                self.send(
+                self.core.send(
                     peer,
                     Request::Witness {
                         note: note.to_string(),
@@ -267,7 +269,7 @@ impl Node {
     }
 
     pub(super) fn audit_alerts(&self) -> AdminResponse {
-        match log::evidence(&self.store) {
+        match log::evidence(&self.core.store) {
             Ok(list) => AdminResponse::AuditAlerts {
                 alerts: list
                     .iter()
@@ -292,7 +294,7 @@ impl Node {
         self.expired_pulls(in_a_week)
             .into_iter()
             .filter(|e| {
-                crate::compare::commit::epoch_dir(&self.data_dir, e.epoch).exists()
+                crate::compare::commit::epoch_dir(&self.core.data_dir, e.epoch).exists()
             })
             .map(|e| {
                 format!(
@@ -309,14 +311,15 @@ impl Node {
     pub(super) fn audit_export(&mut self, out: &str, dir: &Path) -> AdminResponse {
         self.seal_audit();
         let node = BundleNode {
-            peer_id: self.identity.peer_id().to_string(),
-            department: self.config.department.clone(),
-            role: self.config.role.to_string(),
-            origin: format!("dxmesh/{}", self.identity.peer_id()),
+            peer_id: self.core.identity.peer_id().to_string(),
+            department: self.core.config.department.clone(),
+            role: self.core.config.role.to_string(),
+            origin: format!("dxmesh/{}", self.core.identity.peer_id()),
             exported_at: now().to_string(),
         };
         let anchor = self.anchor.to_pem();
         let transcripts: Vec<_> = self
+            .core
             .agreements
             .threads()
             .filter_map(|t| {
@@ -327,9 +330,9 @@ impl Node {
             .collect();
         let _ = dir;
         match log::export(
-            &self.store,
-            &self.identity,
-            &self.data_dir,
+            &self.core.store,
+            &self.core.identity,
+            &self.core.data_dir,
             &node,
             &anchor,
             &transcripts,

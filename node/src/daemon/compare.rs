@@ -25,15 +25,16 @@ impl Node {
         dataset: &str,
         department: Option<&str>,
     ) -> Result<Terms, RequestError> {
-        let me = self.identity.public();
+        let me = self.core.identity.public();
         let t = now();
         let roster = self.roster.as_ref().map(|(_, r)| r);
         let found: Vec<Terms> = self
+            .core
             .agreements
             .threads()
             .filter(|th| th.state.terms.consumer == me && th.state.terms.dataset == dataset)
             .filter(|th| {
-                self.agreements.status(th, t) == dxmesh_protocol::agreement::Status::Active
+                self.core.agreements.status(th, t) == dxmesh_protocol::agreement::Status::Active
             })
             .filter(|th| {
                 department.is_none_or(|d| {
@@ -103,8 +104,8 @@ impl Node {
                 None => return fail(reply, "the cycle has not started".into()),
             };
         let handle = self.cycle.clone();
-        let data_dir = self.data_dir.clone();
-        self.metrics.compare_started(PathBuf::from(&out));
+        let data_dir = self.core.data_dir.clone();
+        self.core.metrics.compare_started(PathBuf::from(&out));
         tokio::spawn(async move {
             let response = match run_compare(
                 handle,
@@ -134,12 +135,13 @@ impl Node {
         role: &'static str,
     ) -> Result<(PublicKey, PeerId), NodeError> {
         let provider = self
+            .core
             .agreements
             .by_agreement(agreement)
             .map(|t| t.state.terms.provider)
             .ok_or(RequestError::UnknownAgreement)?;
         let peer = provider.peer_id();
-        if !self.connected.contains(&peer) {
+        if !self.core.connected.contains(&peer) {
             return Err(PeerError::NotConnected {
                 role,
                 label: self.label(&provider),
@@ -155,16 +157,17 @@ impl Node {
         &mut self,
         statement: &ResultCommitment,
     ) -> Result<Signed<ResultCommitment>, String> {
-        let signed = Signed::sign(&self.identity, statement).map_err(|e| e.to_string())?;
+        let signed = Signed::sign(&self.core.identity, statement).map_err(|e| e.to_string())?;
         // The commitment is usable only once its record is durable.
-        self.log_durably(dxmesh_protocol::audit::Event::ResultCommitted {
-            epoch: statement.epoch,
-            result_kind: statement.result_kind.clone(),
-            count: statement.count,
-            root: statement.root,
-            commitment: signed.digest(),
-        })
-        .map_err(|e| format!("the commitment could not be logged: {e}"))?;
+        self.core
+            .log_durably(dxmesh_protocol::audit::Event::ResultCommitted {
+                epoch: statement.epoch,
+                result_kind: statement.result_kind.clone(),
+                count: statement.count,
+                root: statement.root,
+                commitment: signed.digest(),
+            })
+            .map_err(|e| format!("the commitment could not be logged: {e}"))?;
         self.seal_audit();
         Ok(signed)
     }
@@ -172,7 +175,7 @@ impl Node {
     pub(super) fn on_op(&mut self, op: Op, reply: OpReply) {
         match op {
             Op::Log(event) => {
-                self.log(event);
+                self.core.log(event);
                 self.seal_audit();
                 let _ = reply.send(Ok(OpOut::Logged));
             }
@@ -181,7 +184,7 @@ impl Node {
                 let _ = reply.send(r.map(OpOut::Committed));
             }
             Op::Pull { agreement, epoch } => {
-                if crate::pull::pulls::is_complete(&self.data_dir, &agreement, epoch) {
+                if crate::pull::pulls::is_complete(&self.core.data_dir, &agreement, epoch) {
                     let _ = reply.send(Ok(OpOut::Pulled));
                     return;
                 }
@@ -218,7 +221,7 @@ impl Node {
                         return;
                     }
                 };
-                self.send(
+                self.core.send(
                     peer,
                     Request::MinistryQuery {
                         agreement,
@@ -257,7 +260,7 @@ impl Node {
         .map_err(|e| e.to_string());
         if let Ok(OpOut::Ministry(signed_and_answer)) = &r {
             let (signed, a) = &**signed_and_answer;
-            self.log(dxmesh_protocol::audit::Event::MinistryQuery {
+            self.core.log(dxmesh_protocol::audit::Event::MinistryQuery {
                 agreement: a.agreement,
                 epoch: a.epoch,
                 peer: provider,

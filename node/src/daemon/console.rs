@@ -18,6 +18,7 @@ impl Node {
     pub(super) fn console_info(&self) -> ConsoleInfo {
         let t = now();
         let quotas = self
+            .core
             .agreements
             .threads()
             .map(|th| {
@@ -26,7 +27,12 @@ impl Node {
                 let epoch = terms.cycle.epoch_at(t);
                 let used = |kind: &str| {
                     epoch
-                        .and_then(|e| self.store.counter::<u64>(&counter_key(kind, &id, e)).ok())
+                        .and_then(|e| {
+                            self.core
+                                .store
+                                .counter::<u64>(&counter_key(kind, &id, e))
+                                .ok()
+                        })
                         .flatten()
                         .unwrap_or(0)
                 };
@@ -41,6 +47,7 @@ impl Node {
             })
             .collect();
         let audit_tail = self
+            .core
             .store
             .audit_tail(TAIL)
             .unwrap_or_default()
@@ -73,11 +80,12 @@ impl Node {
             .unwrap_or_default();
         ConsoleInfo {
             quotas,
-            audit_size: self.audit.size(),
-            checkpoint: self.audit.latest().map(str::to_string),
-            cosignatures: log::cosignatures(&self.store, self.audit.sealed()).unwrap_or_default(),
+            audit_size: self.core.audit.size(),
+            checkpoint: self.core.audit.latest().map(str::to_string),
+            cosignatures: log::cosignatures(&self.core.store, self.core.audit.sealed())
+                .unwrap_or_default(),
             audit_tail,
-            alerts: log::evidence(&self.store).map_or(0, |e| e.len() as u64),
+            alerts: log::evidence(&self.core.store).map_or(0, |e| e.len() as u64),
             retention: self.retention_warnings(),
             members,
         }
@@ -97,7 +105,7 @@ impl Node {
                 ),
             };
         }
-        match self.log_durably(event) {
+        match self.core.log_durably(event) {
             Ok(()) => {
                 self.seal_audit();
                 AdminResponse::Logged

@@ -53,12 +53,18 @@ impl Node {
     }
 
     fn resolve_disclose_call(&self, call: &DiscloseCall) -> Result<DisclosureRequest, NodeError> {
-        let terms = self.agreements.find(&call.agreement)?.state.terms.clone();
+        let terms = self
+            .core
+            .agreements
+            .find(&call.agreement)?
+            .state
+            .terms
+            .clone();
         let epoch = call
             .epoch
             .or_else(|| terms.cycle.epoch_at(now()))
             .ok_or(RequestError::CycleNotStarted)?;
-        let committed = Committed::load(&self.data_dir, epoch, &call.result_kind)
+        let committed = Committed::load(&self.core.data_dir, epoch, &call.result_kind)
             .map_err(RequestError::Commit)?
             .ok_or_else(|| RequestError::NotCommitted {
                 kind: call.result_kind.clone(),
@@ -91,7 +97,7 @@ impl Node {
         match self.connected_provider(&request.agreement, "provider") {
             Ok((provider, peer)) => {
                 let asked = Box::new(Asked::of(&request));
-                self.send(
+                self.core.send(
                     peer,
                     Request::Disclose(request),
                     Pending::Disclose {
@@ -139,7 +145,7 @@ impl Node {
 
     fn refuse_disclosure(&mut self, to: Answer, agreement: AgreementId, refusal: Refusal) {
         let response = self.refuse_request(to.peer, ("disclosure", agreement), refusal);
-        self.respond(to, response);
+        self.core.respond(to, response);
     }
 
     /// The first pass, on the event loop: who asks, under which agreement,
@@ -163,7 +169,7 @@ impl Node {
             requester,
             admission: self.admitted(&requester),
             own_manifest: self.own_manifest(&request.agreement, request.epoch)?,
-            department: self.config.department.clone(),
+            department: self.core.config.department.clone(),
             roster: self.roster.as_ref().map(|(_, r)| r.clone()),
             now: now(),
             state,
@@ -177,10 +183,10 @@ impl Node {
     /// The digest of this provider's signed manifest of `epoch`, once the
     /// epoch's feed is published.
     fn own_manifest(&self, agreement: &AgreementId, epoch: u64) -> Result<[u8; 32], Refusal> {
-        let published = feed_dir(&self.data_dir, agreement, epoch)
+        let published = feed_dir(&self.core.data_dir, agreement, epoch)
             .join("index.bin")
             .exists();
-        match read_manifest(&self.data_dir, agreement, epoch) {
+        match read_manifest(&self.core.data_dir, agreement, epoch) {
             Ok(Some(m)) if published => Ok(m.digest()),
             Ok(_) => Err(Refusal::NotPublished { epoch }),
             Err(e) => {
@@ -250,20 +256,21 @@ impl Node {
         // Nothing is disclosed under a commitment whose check is not on record.
         let c = dxmesh_protocol::codec::decode::<ResultCommitment>(commitment.body())
             .map_err(|_| Refusal::ProviderFailed { epoch: *epoch })?;
-        self.log_durably(dxmesh_protocol::audit::Event::CommitmentChecked {
-            agreement: *agreement,
-            consumer: requester,
-            epoch: *epoch,
-            result_kind: result_kind.clone(),
-            count: c.count,
-            root: c.root,
-            commitment: commitment.digest(),
-            requested: tokens.len() as u64,
-        })
-        .map_err(|_| Refusal::ProviderFailed { epoch: *epoch })?;
+        self.core
+            .log_durably(dxmesh_protocol::audit::Event::CommitmentChecked {
+                agreement: *agreement,
+                consumer: requester,
+                epoch: *epoch,
+                result_kind: result_kind.clone(),
+                count: c.count,
+                root: c.root,
+                commitment: commitment.digest(),
+                requested: tokens.len() as u64,
+            })
+            .map_err(|_| Refusal::ProviderFailed { epoch: *epoch })?;
         Ok((
             requester,
-            c.row_scope(&state.terms.dataset, &self.config.department),
+            c.row_scope(&state.terms.dataset, &self.core.config.department),
         ))
     }
 
@@ -279,9 +286,9 @@ impl Node {
         let Some((terms, _)) = self.provided(&request.agreement) else {
             return;
         };
-        let data_dir = self.data_dir.clone();
+        let data_dir = self.core.data_dir.clone();
         let internal = self.internal_tx.clone();
-        let seed = *self.identity.seed();
+        let seed = *self.core.identity.seed();
         let label = self.label(&requester);
         tokio::task::spawn_blocking(move || {
             let commitment = request.commitment.digest();
@@ -395,14 +402,15 @@ impl Node {
             (Err(e), reply) => return reply.fail(e),
         };
         let digest = dxmesh_protocol::feed::disclosure_digest(&d);
-        self.log(dxmesh_protocol::audit::Event::DisclosureReceived {
-            agreement: d.agreement,
-            epoch: d.epoch,
-            provider,
-            result_kind: d.result_kind.clone(),
-            records: d.records.len() as u64,
-            digest,
-        });
+        self.core
+            .log(dxmesh_protocol::audit::Event::DisclosureReceived {
+                agreement: d.agreement,
+                epoch: d.epoch,
+                provider,
+                result_kind: d.result_kind.clone(),
+                records: d.records.len() as u64,
+                digest,
+            });
         tracing::info!(
             provider = %self.label(&provider),
             agreement = %dxmesh_protocol::hex(&d.agreement),

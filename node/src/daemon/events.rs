@@ -43,8 +43,9 @@ impl Node {
         shutdown: impl Future<Output = ()>,
     ) {
         tokio::pin!(shutdown);
-        let mut tick =
-            tokio::time::interval(Duration::from_secs(self.config.network.peer_exchange_secs));
+        let mut tick = tokio::time::interval(Duration::from_secs(
+            self.core.config.network.peer_exchange_secs,
+        ));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
@@ -53,7 +54,7 @@ impl Node {
                     self.seal_audit();
                     return;
                 }
-                event = self.swarm.select_next_some() => self.on_swarm_event(event),
+                event = self.core.swarm.select_next_some() => self.on_swarm_event(event),
                 Some(call) = inbox.admin.recv() => self.on_admin_call(call),
                 Some(event) = inbox.events.recv() => self.on_event(event),
                 Some((op, reply)) = inbox.cycle.recv() => self.on_op(op, reply),
@@ -67,7 +68,9 @@ impl Node {
     pub(super) fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
         match event {
             SwarmEvent::NewListenAddr { address, .. } => {
-                let full = address.clone().with(Protocol::P2p(self.identity.peer_id()));
+                let full = address
+                    .clone()
+                    .with(Protocol::P2p(self.core.identity.peer_id()));
                 tracing::info!(address = %full, "listening");
                 self.listen_addrs.push(address);
             }
@@ -89,20 +92,20 @@ impl Node {
                         Some(endpoint.get_remote_address().to_string()),
                         format!("connection: {admission}"),
                     );
-                    let _ = self.swarm.disconnect_peer_id(peer_id);
+                    let _ = self.core.swarm.disconnect_peer_id(peer_id);
                     return;
                 }
-                self.connected.insert(peer_id);
-                self.metrics.peers(self.connected.len());
+                self.core.connected.insert(peer_id);
+                self.core.metrics.peers(self.core.connected.len());
                 if num_established.get() == 1 {
                     tracing::info!(peer = %peer_id, remote = %endpoint.get_remote_address(), "connected");
                     let have = self.roster_version();
-                    self.send(
+                    self.core.send(
                         peer_id,
                         Request::RosterSync { have_version: have },
                         Pending::RosterSync,
                     );
-                    self.send(peer_id, Request::Peers, Pending::Peers);
+                    self.core.send(peer_id, Request::Peers, Pending::Peers);
                     self.sync_agreements_with(peer_id);
                     self.witness_peers();
                 }
@@ -113,8 +116,8 @@ impl Node {
                 cause,
                 ..
             } => {
-                self.connected.remove(&peer_id);
-                self.metrics.peers(self.connected.len());
+                self.core.connected.remove(&peer_id);
+                self.core.metrics.peers(self.core.connected.len());
                 tracing::info!(peer = %peer_id, cause = ?cause.map(|c| c.to_string()), "disconnected");
             }
             SwarmEvent::IncomingConnectionError {
@@ -174,7 +177,7 @@ impl Node {
                     // One class: a flood's frames differ only in their sizes.
                     let class = ("control frame", String::new());
                     self.refuse_throttled(peer, class, format!("refused: {why}"));
-                    let _ = self.swarm.behaviour_mut().control.send_response(
+                    let _ = self.core.swarm.behaviour_mut().control.send_response(
                         channel,
                         Response::Refused {
                             reason: Refusal::Frame(why),
@@ -197,7 +200,7 @@ impl Node {
                     request_id,
                     response,
                 } => {
-                    let kind = self.pending.remove(&request_id);
+                    let kind = self.core.pending.remove(&request_id);
                     self.on_response(peer, kind, response);
                 }
             },
@@ -207,7 +210,7 @@ impl Node {
                 error,
                 ..
             } => {
-                let failed = self.pending.remove(&request_id);
+                let failed = self.core.pending.remove(&request_id);
                 if matches!(failed, Some(Pending::Witness { .. })) {
                     self.witnessing.remove(&peer);
                 }
@@ -248,10 +251,10 @@ impl Node {
             let refused = Response::Refused {
                 reason: Refusal::NotAdmitted(admission),
             };
-            return self.respond(to, refused);
+            return self.core.respond(to, refused);
         }
         if let Some(refused) = self.rate_limit(peer) {
-            return self.respond(to, refused);
+            return self.core.respond(to, refused);
         }
         match request {
             // Answered once checked off the event loop.
@@ -279,7 +282,7 @@ impl Node {
             }
             request => {
                 let response = self.on_request(peer, request);
-                self.respond(to, response);
+                self.core.respond(to, response);
             }
         }
     }
@@ -292,7 +295,7 @@ impl Node {
                 if have_version >= self.roster_version() {
                     return Response::Roster { chain: Vec::new() };
                 }
-                match self.store.rosters_after(have_version) {
+                match self.core.store.rosters_after(have_version) {
                     Ok(chain) => Response::Roster { chain },
                     Err(e) => {
                         tracing::error!(error = %e, "cannot read the roster chain");
@@ -330,13 +333,15 @@ impl Node {
                     };
                 };
                 let transcripts =
-                    self.agreements
-                        .missing_for(&self.identity.public(), &from, &threads);
+                    self.core
+                        .agreements
+                        .missing_for(&self.core.identity.public(), &from, &threads);
                 tracing::debug!(%peer, held = threads.len(), sending = transcripts.len(), "agreement sync requested");
                 Response::Transcripts { transcripts }
             }
             Request::Peers => {
                 let peers = self
+                    .core
                     .connected
                     .iter()
                     .filter(|p| **p != peer)
@@ -421,9 +426,9 @@ impl Node {
         self.enforce_retention();
         self.witness_peers();
         self.log_rate_limits();
-        let peers: Vec<PeerId> = self.connected.iter().copied().collect();
+        let peers: Vec<PeerId> = self.core.connected.iter().copied().collect();
         for p in peers {
-            self.send(p, Request::Peers, Pending::Peers);
+            self.core.send(p, Request::Peers, Pending::Peers);
         }
         self.dial_bootstrap();
     }
@@ -456,7 +461,7 @@ impl Node {
         match request {
             AdminRequest::AuditAlerts => self.audit_alerts(),
             AdminRequest::AuditExport { out } => {
-                let dir = self.data_dir.clone();
+                let dir = self.core.data_dir.clone();
                 self.audit_export(&out, &dir)
             }
             AdminRequest::Console => AdminResponse::Console(Box::new(self.console_info())),
@@ -522,8 +527,8 @@ impl Node {
                 request,
                 reply,
             } => self.on_stream_auth(peer, request, reply),
-            Event::Audit(event) => self.log(event),
-            Event::Answered { to, response } => self.respond(to, response),
+            Event::Audit(event) => self.core.log(event),
+            Event::Answered { to, response } => self.core.respond(to, response),
             Event::Resume(then) => then(self),
         }
     }

@@ -65,7 +65,7 @@ impl Node {
 
     fn refuse_ministry(&mut self, to: Answer, agreement: AgreementId, refusal: Refusal) {
         let response = self.refuse_request(to.peer, ("ministry query", agreement), refusal);
-        self.respond(to, response);
+        self.core.respond(to, response);
     }
 
     /// The first pass, on the event loop: the agreement, its job and
@@ -73,13 +73,14 @@ impl Node {
     fn ministry_precheck(&self, peer: PeerId, asked: &Asked) -> Result<ReceiptInputs, Refusal> {
         let requester = PublicKey::from_peer_id(&peer).ok_or(Refusal::NotConsumer)?;
         let th = self
+            .core
             .agreements
             .by_agreement(&asked.agreement)
             .ok_or(Refusal::UnknownAgreement)?;
-        if th.state.terms.provider != self.identity.public() {
+        if th.state.terms.provider != self.core.identity.public() {
             return Err(Refusal::UnknownAgreement);
         }
-        let superseded = self.agreements.superseded(th, now());
+        let superseded = self.core.agreements.superseded(th, now());
         let inputs = ReceiptInputs {
             requester,
             admission: self.admission(&peer),
@@ -98,13 +99,13 @@ impl Node {
 
     /// Answers an admitted query on a blocking thread, signed and logged.
     fn answer_ministry_query(&mut self, requester: PublicKey, asked: Asked, to: Answer) {
-        let Some(th) = self.agreements.by_agreement(&asked.agreement).cloned() else {
+        let Some(th) = self.core.agreements.by_agreement(&asked.agreement).cloned() else {
             return;
         };
         let terms = th.state.terms.clone();
-        let data_dir = self.data_dir.clone();
+        let data_dir = self.core.data_dir.clone();
         let national = self.national.clone();
-        let seed = *self.identity.seed();
+        let seed = *self.core.identity.seed();
         let internal = self.internal_tx.clone();
         let label = self.label(&requester);
         tokio::task::spawn_blocking(move || {
@@ -163,8 +164,9 @@ impl Node {
     ) -> Result<PublicKey, Refusal> {
         let (agreement, epoch) = (&asked.agreement, asked.epoch);
         let mut inputs = self.ministry_precheck(peer, asked)?;
-        let superseded = self.agreements.superseded(
-            self.agreements
+        let superseded = self.core.agreements.superseded(
+            self.core
+                .agreements
                 .by_agreement(agreement)
                 .ok_or(Refusal::UnknownAgreement)?,
             now(),

@@ -28,6 +28,7 @@ mod agreements;
 mod audit;
 mod compare;
 mod console;
+mod core;
 mod disclose;
 pub mod error;
 mod events;
@@ -36,6 +37,7 @@ mod limits;
 mod ministry;
 pub mod net;
 mod node;
+mod pending;
 mod publish;
 mod pull;
 mod trust;
@@ -156,53 +158,56 @@ pub async fn run(dir: &Path, shutdown: impl Future<Output = ()>) -> Result<(), D
         per_sec: config.network.requests_per_sec,
         burst: config.network.request_burst,
     });
-    let mut node = Node {
-        data_dir,
-        keys,
-        stream_control,
-        internal_tx,
-        cycle,
-        busy: HashSet::new(),
-        erasure_logged: HashSet::new(),
-        waiting_for_key: Vec::new(),
-        audit,
-        logged_steps,
-        witnessing: HashSet::new(),
+    let core = core::Core {
         config,
         identity,
-        anchor,
         store,
         swarm,
-        roster,
-        listen_addrs: Vec::new(),
-        peer_addrs: HashMap::new(),
         connected: HashSet::new(),
         pending: HashMap::new(),
-        recent_dials: HashMap::new(),
-        guard,
-        national: Default::default(),
+        agreements,
+        data_dir,
         // One core is left to the event loop and the operator's commands.
         checks: std::sync::Arc::new(tokio::sync::Semaphore::new(
             std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1)),
         )),
+        audit,
+        metrics,
+    };
+    let mut node = Node {
+        core,
+        internal_tx,
+        keys,
+        stream_control,
+        cycle,
+        busy: HashSet::new(),
+        erasure_logged: HashSet::new(),
+        waiting_for_key: Vec::new(),
+        logged_steps,
+        witnessing: HashSet::new(),
+        anchor,
+        roster,
+        listen_addrs: Vec::new(),
+        peer_addrs: HashMap::new(),
+        recent_dials: HashMap::new(),
+        guard,
+        national: Default::default(),
         auto_pulls: limits::Backoff::new(
             std::time::Duration::from_secs(retry_secs),
             std::time::Duration::from_secs(3600),
         ),
         started: Instant::now(),
         self_admission: None,
-        agreements,
-        metrics,
         console_url: console.as_ref().map(|c| c.url.clone()),
     };
     tracing::info!(
-        peer_id = %node.identity.peer_id(),
-        department = %node.config.department,
-        role = %node.config.role,
+        peer_id = %node.core.identity.peer_id(),
+        department = %node.core.config.department,
+        role = %node.core.config.role,
         roster_version = node.roster_version(),
         "node starting"
     );
-    node.log(dxmesh_protocol::audit::Event::NodeStarted {
+    node.core.log(dxmesh_protocol::audit::Event::NodeStarted {
         version: env!("CARGO_PKG_VERSION").to_string(),
     });
     node.log_agreement_steps();

@@ -1,73 +1,34 @@
 //! The daemon's state and the events it reacts to. [`Node`] is owned by
-//! the one task that runs the event loop (`events`); every stage's handler
-//! file (`trust`, `agreements`, `publish`, `pull`, `disclose`, `compare`,
-//! `ministry`, `audit`) adds methods to it. [`Pending`] says what an
-//! outstanding control request was for; [`Event`] carries the results of
-//! background work back to the loop. The small helpers every stage uses
-//! (admission, refusals, sending, labels, the audit append) live here too.
+//! the one task that runs the event loop (`events`): the [`Core`] every
+//! stage shares (`core`), and beside it each stage's own state (the guard's
+//! refusals, the trust state, group keys, pulls in flight, witnessing);
+//! every stage's handler file (`trust`, `agreements`, `publish`, `pull`,
+//! `disclose`, `compare`, `ministry`, `audit`) adds methods to it.
+//! [`Event`] carries the results of background work back to the loop
+//! (the requests in flight are in `pending`). The small helpers every
+//! stage uses (admission, refusals, labels, quotas, work off the loop)
+//! live here too.
+//!
+//! [`Core`]: super::core::Core
 
 use super::error::{NodeError, RequestError};
 use crate::admin::AdminResponse;
-use crate::agreements::threads::{Agreements, Thread};
+use crate::agreements::threads::Thread;
 use crate::base::clock::now;
-use crate::base::config::Config;
-use crate::base::store::{Store, StoreError};
-use crate::compare::cycle::OpReply;
-use crate::daemon::net::Behaviour;
 use crate::pull::pulls::{PullError, PullSummary};
-use dxmesh_protocol::agreement::{AgreementId, Refusal, Step, Terms};
+use dxmesh_protocol::agreement::{AgreementId, Refusal, Terms};
 use dxmesh_protocol::audit::Event as AuditEvent;
 use dxmesh_protocol::feed::{ChunkRequest, Manifest};
 use dxmesh_protocol::identity::{Identity, PublicKey};
 use dxmesh_protocol::roster::{Admission, Roster};
 use dxmesh_protocol::signed::{Signed, SignedKind};
 use dxmesh_protocol::token::IdToken;
-use dxmesh_protocol::wire::{Request, Response};
-use libp2p::request_response::OutboundRequestId;
-use libp2p::{Multiaddr, PeerId, Swarm};
+use dxmesh_protocol::wire::Response;
+use libp2p::{Multiaddr, PeerId};
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::time::Instant;
-use tokio::sync::{mpsc, oneshot};
-
-/// What an outstanding control request was for.
-pub(crate) enum Pending {
-    RosterSync,
-    RosterPush,
-    Peers,
-    /// Our (consumer's) step sent to the provider; the operator may be waiting.
-    AgreementStep {
-        step: Signed<Step>,
-        reply: Option<oneshot::Sender<AdminResponse>>,
-    },
-    /// Our (provider's) step sent to the consumer as a notification.
-    AgreementNotify,
-    /// We asked the provider for missing transcripts.
-    AgreementSync,
-    /// We asked a provider to open a pull.
-    PullOpen(PullJob),
-    /// We asked a provider to disclose records.
-    Disclose {
-        provider: PublicKey,
-        asked: Box<Asked>,
-        reply: DisclosureReply,
-    },
-    /// We asked a custodian for a group key.
-    GroupKey {
-        group: String,
-    },
-    /// A ministry query for the comparator task.
-    MinistryOp {
-        provider: PublicKey,
-        reply: OpReply,
-    },
-    /// We asked a peer to witness our checkpoint `note` of `size` (the
-    /// answer is checked against this note: the log may have grown since).
-    Witness {
-        size: u64,
-        note: String,
-    },
-}
+use tokio::sync::oneshot;
 
 /// Results of background work, delivered to the event loop.
 pub(crate) enum Event {
@@ -99,122 +60,6 @@ pub(crate) enum Event {
     Resume(Box<dyn FnOnce(&mut Node) + Send>),
 }
 
-/// A control request being answered: who asked, where the answer goes,
-/// and the request's hold on its connection's inbound budget, given back
-/// once it is answered.
-pub(crate) struct Answer {
-    pub(super) peer: PeerId,
-    pub(super) channel: libp2p::request_response::ResponseChannel<Response>,
-    pub(super) held: super::net::Held,
-}
-
-/// A pull in flight at the consumer.
-pub(crate) struct PullJob {
-    pub(super) agreement: AgreementId,
-    pub(super) epoch: u64,
-    pub(super) pull_id: [u8; 16],
-    pub(super) range: Option<(IdToken, IdToken)>,
-    pub(super) reply: Option<oneshot::Sender<AdminResponse>>,
-}
-
-/// What a disclosure request asked for, kept until its answer: the
-/// answer must be about exactly this.
-pub(crate) struct Asked {
-    agreement: dxmesh_protocol::agreement::AgreementId,
-    epoch: u64,
-    result_kind: String,
-    fields: Vec<String>,
-    /// In increasing order (as the request has them).
-    tokens: Vec<dxmesh_protocol::token::IdToken>,
-}
-
-impl Asked {
-    pub(super) fn of(request: &dxmesh_protocol::wire::DisclosureRequest) -> Asked {
-        Asked {
-            agreement: request.agreement,
-            epoch: request.epoch,
-            result_kind: request.result_kind.clone(),
-            fields: request.fields.clone(),
-            tokens: request.tokens.clone(),
-        }
-    }
-
-    /// Whether `d` answers this request: its agreement, epoch, result kind
-    /// and fields, and records and unknown tokens only of the tokens asked
-    /// for (a provider disclosing anyone else is refused, not stored).
-    pub(super) fn answered_by(
-        &self,
-        d: &dxmesh_protocol::feed::Disclosure,
-    ) -> Result<(), super::error::PeerError> {
-        let other = |what: String| super::error::PeerError::Unverified {
-            what: "disclosure",
-            problem: format!("it answers another request: {what}"),
-        };
-        if (d.agreement, d.epoch) != (self.agreement, self.epoch) {
-            return Err(other(format!(
-                "agreement {} epoch {}",
-                dxmesh_protocol::hex(&d.agreement),
-                d.epoch
-            )));
-        }
-        if d.result_kind != self.result_kind || d.fields != self.fields {
-            return Err(other(format!(
-                "result kind {:?} with fields {:?}",
-                d.result_kind, d.fields
-            )));
-        }
-        let asked = |t: &dxmesh_protocol::token::IdToken| self.tokens.binary_search(t).is_ok();
-        if let Some(r) = d.records.iter().find(|r| !asked(&r.token)) {
-            return Err(other(format!(
-                "a record of token {} not asked for",
-                dxmesh_protocol::hex(&r.token.0)
-            )));
-        }
-        if let Some(t) = d.unknown.iter().find(|t| !asked(t)) {
-            return Err(other(format!(
-                "token {} not asked for",
-                dxmesh_protocol::hex(&t.0)
-            )));
-        }
-        Ok(())
-    }
-}
-
-/// Who waits for a disclosure: the comparator's cycle, or an operator's
-/// `dxmesh disclose` (which may want the records written to a file).
-pub(crate) enum DisclosureReply {
-    Cycle(OpReply),
-    Admin {
-        reply: oneshot::Sender<AdminResponse>,
-        out: Option<String>,
-    },
-}
-
-impl DisclosureReply {
-    /// Tells whoever asked that the disclosure failed.
-    pub(crate) fn fail(self, error: impl Into<NodeError>) {
-        let message = error.into().to_string();
-        match self {
-            DisclosureReply::Cycle(reply) => {
-                let _ = reply.send(Err(message));
-            }
-            DisclosureReply::Admin { reply, .. } => answer_error(reply, message),
-        }
-    }
-}
-
-impl PullJob {
-    pub(crate) fn key(&self) -> (AgreementId, u64) {
-        (self.agreement, self.epoch)
-    }
-
-    pub(crate) fn fail(self, error: impl Into<NodeError>) {
-        if let Some(r) = self.reply {
-            answer_error(r, error.into());
-        }
-    }
-}
-
 /// A publish waiting for its group key.
 pub(crate) struct WaitingPublish {
     pub(super) group: String,
@@ -223,18 +68,18 @@ pub(crate) struct WaitingPublish {
     pub(super) refused: bool,
 }
 
+pub(super) use super::pending::{Answer, Asked, DisclosureReply, Pending, PullJob, answer_error};
+
 pub(super) struct Node {
-    pub(super) config: Config,
-    pub(super) identity: Identity,
+    /// What every stage shares.
+    pub(super) core: super::core::Core,
+    /// Results of background work (publishing, pulls, stream authorisation).
+    pub(super) internal_tx: tokio::sync::mpsc::UnboundedSender<Event>,
     pub(super) anchor: PublicKey,
-    pub(super) store: Store,
-    pub(super) swarm: Swarm<Behaviour>,
     pub(super) roster: Option<(Signed<Roster>, Roster)>,
     pub(super) listen_addrs: Vec<Multiaddr>,
     /// Listen addresses peers announced through identify.
     pub(super) peer_addrs: HashMap<PeerId, Vec<Multiaddr>>,
-    pub(super) connected: HashSet<PeerId>,
-    pub(super) pending: HashMap<OutboundRequestId, Pending>,
     pub(super) recent_dials: HashMap<PeerId, Instant>,
     /// What the node refuses its peers, and how the refusals are kept.
     pub(super) guard: super::guard::Guard,
@@ -243,20 +88,12 @@ pub(super) struct Node {
     pub(super) started: Instant,
     /// Our own admission last logged (logged again only when it changes).
     pub(super) self_admission: Option<Admission>,
-    /// Sharing agreements this node is a party to.
-    pub(super) agreements: Agreements,
-    /// The node's data directory.
-    pub(super) data_dir: PathBuf,
     /// Token group keys (providers only).
     pub(super) keys: crate::publish::keys::KeyStore,
     /// Opens bulk streams.
     pub(super) stream_control: libp2p_stream::Control,
-    /// Results of background work (publishing, pulls, stream authorisation).
-    pub(super) internal_tx: mpsc::UnboundedSender<Event>,
     /// The national indexes open and being built (a ministry node's).
     pub(super) national: crate::ministry::index::Indexes,
-    /// Checks running off the event loop: one per core but one at a time.
-    pub(super) checks: std::sync::Arc<tokio::sync::Semaphore>,
     /// Feeds being built or pulled now, by (agreement, epoch).
     pub(super) busy: HashSet<(dxmesh_protocol::agreement::AgreementId, u64)>,
     /// Expired pulled feeds whose erasure this run has logged (a failing
@@ -266,14 +103,10 @@ pub(super) struct Node {
     pub(super) waiting_for_key: Vec<WaitingPublish>,
     /// Handed to each comparator cycle for its network steps.
     pub(super) cycle: crate::compare::cycle::Handle,
-    /// The tamper-evident audit log.
-    pub(super) audit: crate::audit::log::AuditLog,
     /// Agreement steps already logged, per thread.
     pub(super) logged_steps: HashMap<dxmesh_protocol::merkle::Hash, u32>,
     /// Peers with a witness request in flight.
     pub(super) witnessing: HashSet<PeerId>,
-    /// What `/metrics` shows.
-    pub(super) metrics: std::sync::Arc<crate::console::metrics::Metrics>,
     /// The operator console's URL, if it runs.
     pub(super) console_url: Option<String>,
 }
@@ -301,7 +134,7 @@ impl Node {
         reason: String,
     ) {
         let entry = self.guard.refused(peer, remote, reason);
-        self.log(entry);
+        self.core.log(entry);
     }
 
     /// Takes a request token of `peer`; `None` to serve its request, else
@@ -309,7 +142,7 @@ impl Node {
     pub(super) fn rate_limit(&mut self, peer: PeerId) -> Option<Response> {
         let (response, entry) = self.guard.rate(peer)?;
         if let Some(entry) = entry {
-            self.log(entry);
+            self.core.log(entry);
         }
         Some(response)
     }
@@ -323,35 +156,15 @@ impl Node {
         reason: String,
     ) {
         if let Some(entry) = self.guard.repeated(peer, class, reason) {
-            self.log(entry);
+            self.core.log(entry);
         }
     }
 
     /// Logs the refusals counted and not logged yet whose minute is up.
     pub(super) fn log_rate_limits(&mut self) {
         for entry in self.guard.sweep() {
-            self.log(entry);
+            self.core.log(entry);
         }
-    }
-
-    /// Sends the answer to a control request (and gives back its hold on
-    /// the connection's budget).
-    pub(super) fn respond(&mut self, to: Answer, response: Response) {
-        let Answer {
-            peer,
-            channel,
-            held,
-        } = to;
-        if self
-            .swarm
-            .behaviour_mut()
-            .control
-            .send_response(channel, response)
-            .is_err()
-        {
-            tracing::debug!(%peer, "response not sent: the stream closed");
-        }
-        drop(held);
     }
 
     /// Runs `work` on a blocking thread (as many at a time as there are
@@ -364,7 +177,7 @@ impl Node {
         work: impl FnOnce() -> T + Send + 'static,
         then: impl FnOnce(&mut Node, T) + Send + 'static,
     ) {
-        let (internal, checks) = (self.internal_tx.clone(), self.checks.clone());
+        let (internal, checks) = (self.internal_tx.clone(), self.core.checks.clone());
         tokio::spawn(async move {
             let Ok(_permit) = checks.acquire_owned().await else {
                 return;
@@ -377,26 +190,20 @@ impl Node {
         });
     }
 
-    pub(super) fn send(&mut self, peer: PeerId, request: Request, kind: Pending) {
-        let id = self
-            .swarm
-            .behaviour_mut()
-            .control
-            .send_request(&peer, request.into());
-        self.pending.insert(id, kind);
-    }
-
     pub(super) fn admitted(&self, key: &PublicKey) -> Admission {
         self.admission(&key.peer_id())
     }
 
     /// The accepted agreement `agreement` where this node is the provider.
     pub(super) fn provided(&self, agreement: &AgreementId) -> Option<(Terms, bool)> {
-        let t = self.agreements.by_agreement(agreement)?;
-        if t.state.terms.provider != self.identity.public() {
+        let t = self.core.agreements.by_agreement(agreement)?;
+        if t.state.terms.provider != self.core.identity.public() {
             return None;
         }
-        Some((t.state.terms.clone(), self.agreements.superseded(t, now())))
+        Some((
+            t.state.terms.clone(),
+            self.core.agreements.superseded(t, now()),
+        ))
     }
 
     /// Refuses a request under `agreement` (`what`: pull, disclosure,
@@ -410,13 +217,13 @@ impl Node {
         refusal: Refusal,
     ) -> Response {
         if let Some(entry) = self.guard.request(peer, what, &refusal) {
-            self.log(entry);
+            self.core.log(entry);
         }
         Response::Denied { refusal }
     }
 
     pub(super) fn find_state(&self, agreement: &AgreementId) -> Option<&Thread> {
-        self.agreements.by_agreement(agreement)
+        self.core.agreements.by_agreement(agreement)
     }
 
     /// "department (PeerId)" for a key, from the roster.
@@ -434,7 +241,8 @@ impl Node {
     /// closed: a counter the store cannot read is never taken for zero;
     /// the error is logged and the request refused as a provider failure.
     pub(super) fn quota_used(&self, key: &[u8], what: &str, epoch: u64) -> Result<u64, Refusal> {
-        self.store
+        self.core
+            .store
             .counter::<u64>(key)
             .map(Option::unwrap_or_default)
             .map_err(|e| {
@@ -469,28 +277,10 @@ impl Node {
         what: &str,
         epoch: u64,
     ) -> Result<(), Refusal> {
-        self.store.set_counter(key, &used).map_err(|e| {
+        self.core.store.set_counter(key, &used).map_err(|e| {
             tracing::error!(error = %e, what, "cannot record the quota used; refusing");
             Refusal::ProviderFailed { epoch }
         })
-    }
-
-    /// Appends an event to the audit log (durably, with its checkpoint).
-    pub(super) fn log(&mut self, event: AuditEvent) {
-        let _ = self.log_durably(event);
-    }
-
-    /// Appends an event to the audit log and returns whether it is stored,
-    /// for the steps that must not go on without their record (signing a
-    /// commitment, serving a disclosure under one).
-    pub(super) fn log_durably(&mut self, event: AuditEvent) -> Result<(), StoreError> {
-        let kind = event.kind();
-        self.metrics.observe(&event);
-        let appended = self.audit.append(&self.store, now(), event);
-        self.metrics.audit_size(self.audit.size());
-        appended.map(|_| ()).inspect_err(
-            |e| tracing::error!(error = %e, kind, "AUDIT: cannot append to the audit log"),
-        )
     }
 }
 
@@ -530,11 +320,4 @@ pub(super) fn parse_token(h: &str) -> Result<IdToken, RequestError> {
         .try_into()
         .map_err(|_| bad("must be 32 hex digits".into()))?;
     Ok(IdToken(a))
-}
-
-/// Answers an operator's request with an error.
-pub(super) fn answer_error(reply: oneshot::Sender<AdminResponse>, error: impl std::fmt::Display) {
-    let _ = reply.send(AdminResponse::Error {
-        message: error.to_string(),
-    });
 }

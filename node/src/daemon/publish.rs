@@ -32,9 +32,9 @@ impl Node {
         reply: oneshot::Sender<AdminResponse>,
     ) {
         let t = now();
-        let me = self.identity.public();
+        let me = self.core.identity.public();
         let threads: Vec<crate::agreements::threads::Thread> = match &agreement {
-            Some(id) => match self.agreements.find(id) {
+            Some(id) => match self.core.agreements.find(id) {
                 Ok(th) => vec![th.clone()],
                 Err(e) => {
                     let _ = reply.send(AdminResponse::Error {
@@ -44,11 +44,12 @@ impl Node {
                 }
             },
             None => self
+                .core
                 .agreements
                 .threads()
                 .filter(|th| {
                     th.state.terms.provider == me
-                        && self.agreements.status(th, t)
+                        && self.core.agreements.status(th, t)
                             == dxmesh_protocol::agreement::Status::Active
                 })
                 .cloned()
@@ -56,7 +57,7 @@ impl Node {
         };
         let mut targets = Vec::new();
         for th in threads {
-            let status = self.agreements.status(&th, t);
+            let status = self.core.agreements.status(&th, t);
             if th.state.terms.provider != me {
                 let _ = reply.send(AdminResponse::Error {
                     message: "this node is not the provider of that agreement".into(),
@@ -98,7 +99,14 @@ impl Node {
         to: Answer,
     ) {
         let peer = to.peer;
-        if self.config.key_custodians.get(&group).map(String::as_str) != Some("self") {
+        if self
+            .core
+            .config
+            .key_custodians
+            .get(&group)
+            .map(String::as_str)
+            != Some("self")
+        {
             let why = "this node is not the custodian of that group".to_string();
             return self.refuse_key(to, &group, why);
         }
@@ -108,15 +116,16 @@ impl Node {
         // The group's purpose: this custodian's own accepted or active
         // agreements in the group, as provider.
         let t = now();
-        let me = self.identity.public();
+        let me = self.core.identity.public();
         let own: Vec<Terms> = self
+            .core
             .agreements
             .threads()
             .filter(|th| {
                 th.state.terms.provider == me
                     && th.state.terms.token_group == group
                     && matches!(
-                        self.agreements.status(th, t),
+                        self.core.agreements.status(th, t),
                         dxmesh_protocol::agreement::Status::Active
                             | dxmesh_protocol::agreement::Status::Accepted
                     )
@@ -148,11 +157,11 @@ impl Node {
                 match node.keys.custodian_key(&group) {
                     Ok(key) => {
                         tracing::info!(%group, to = %node.label(&requester), "token group key handed to a provider");
-                        node.log(dxmesh_protocol::audit::Event::KeyDistributed {
+                        node.core.log(dxmesh_protocol::audit::Event::KeyDistributed {
                             group: group.clone(),
                             to: requester,
                         });
-                        node.respond(to, Response::GroupKey { group, key: key.0 });
+                        node.core.respond(to, Response::GroupKey { group, key: key.0 });
                     }
                     Err(e) => {
                         let why = format!("the custodian cannot read its key: {e}");
@@ -169,7 +178,7 @@ impl Node {
     fn refuse_key(&mut self, to: Answer, group: &str, why: String) {
         let reason = format!("for {group:?}: {why}");
         self.refuse_throttled(to.peer, ("group key", reason.clone()), reason);
-        self.respond(
+        self.core.respond(
             to,
             Response::Refused {
                 reason: dxmesh_protocol::wire::Refusal::Key(why),
@@ -180,15 +189,15 @@ impl Node {
     pub(super) fn on_group_key_answer(&mut self, peer: PeerId, group: String, answer: Response) {
         match answer {
             Response::GroupKey { group: g, key } if g == group => {
-                if self.config.role != Role::Provider {
-                    tracing::error!(%group, %peer, "refusing to store a token group key: this node's role is {}", self.config.role);
+                if self.core.config.role != Role::Provider {
+                    tracing::error!(%group, %peer, "refusing to store a token group key: this node's role is {}", self.core.config.role);
                     return;
                 }
                 match self.keys.put(&group, &GroupMasterKey(key)) {
                     Ok(()) => {
                         tracing::info!(%group, custodian = %peer, "received the token group key");
                         if let Some(from) = PublicKey::from_peer_id(&peer) {
-                            self.log(dxmesh_protocol::audit::Event::KeyReceived {
+                            self.core.log(dxmesh_protocol::audit::Event::KeyReceived {
                                 group: group.clone(),
                                 from,
                             });
@@ -214,7 +223,7 @@ impl Node {
     /// The group key for `terms`, or `None` after asking the custodian for it.
     pub(super) fn group_key(&mut self, terms: &Terms) -> Result<Option<GroupMasterKey>, NodeError> {
         let group = terms.token_group.clone();
-        match self.config.key_custodians.get(&group).cloned() {
+        match self.core.config.key_custodians.get(&group).cloned() {
             Some(c) if c == "self" => Ok(Some(self.keys.custodian_key(&group)?)),
             Some(custodian) => {
                 if let Some(k) = self.keys.get(&group)? {
@@ -226,7 +235,7 @@ impl Node {
                 let peer: PeerId = custodian
                     .parse()
                     .map_err(|e| LocalError::Config(format!("key_custodians.{group}: {e}")))?;
-                if !self.connected.contains(&peer) {
+                if !self.core.connected.contains(&peer) {
                     return Err(PeerError::NotConnected {
                         role: "custodian",
                         label: format!("of group {group:?} ({peer})"),
@@ -234,12 +243,12 @@ impl Node {
                     .into());
                 }
                 // The agreement being published proves what the key is for.
-                let transcript = self
+                let transcript = self.core
                     .agreements
                     .by_agreement(&terms.id())
                     .map(|t| t.steps.clone())
                     .unwrap_or_default();
-                self.send(
+                self.core.send(
                     peer,
                     Request::GroupKey {
                         group: group.clone(),
@@ -292,7 +301,11 @@ impl Node {
                         .then(|| master.epoch_key(&terms.token_group, epoch));
                     let previous = epoch
                         .checked_sub(1)
-                        .and_then(|p| read_manifest(&self.data_dir, &agreement, p).ok().flatten())
+                        .and_then(|p| {
+                            read_manifest(&self.core.data_dir, &agreement, p)
+                                .ok()
+                                .flatten()
+                        })
                         .map(|m| m.digest());
                     self.busy.insert((agreement, epoch));
                     jobs.push((terms, epoch, key, previous));
@@ -306,8 +319,8 @@ impl Node {
                 Err(e) => errors.push((agreement, epoch, e)),
             }
         }
-        let data_dir = self.data_dir.clone();
-        let seed = *self.identity.seed();
+        let data_dir = self.core.data_dir.clone();
+        let seed = *self.core.identity.seed();
         let internal = self.internal_tx.clone();
         tokio::task::spawn_blocking(move || {
             let mut results: Vec<(AgreementId, u64, Result<Signed<Manifest>, NodeError>)> =
@@ -357,11 +370,11 @@ impl Node {
     /// refuses it is not asked every tick.
     pub(super) fn schedule_feeds(&mut self) {
         let t = now();
-        let me = self.identity.public();
+        let me = self.core.identity.public();
         let mut to_publish = Vec::new();
         let mut to_pull = Vec::new();
-        for th in self.agreements.threads() {
-            if self.agreements.status(th, t) != dxmesh_protocol::agreement::Status::Active {
+        for th in self.core.agreements.threads() {
+            if self.core.agreements.status(th, t) != dxmesh_protocol::agreement::Status::Active {
                 continue;
             }
             let terms = &th.state.terms;
@@ -376,11 +389,12 @@ impl Node {
             if crate::ministry::answers_ministry_queries(terms) {
                 continue;
             }
-            if terms.provider == me && self.config.schedule.auto_publish {
-                let published = feed_dir(&self.data_dir, &agreement, epoch)
+            if terms.provider == me && self.core.config.schedule.auto_publish {
+                let published = feed_dir(&self.core.data_dir, &agreement, epoch)
                     .join(crate::base::layout::MANIFEST_FILE)
                     .exists();
-                let imported = crate::dataset::current_dir(&self.data_dir, &terms.dataset).is_ok();
+                let imported =
+                    crate::dataset::current_dir(&self.core.data_dir, &terms.dataset).is_ok();
                 if !published
                     && imported
                     && !self
@@ -391,15 +405,15 @@ impl Node {
                     to_publish.push((terms.clone(), epoch));
                 }
             }
-            if terms.consumer == me && self.config.schedule.auto_pull {
+            if terms.consumer == me && self.core.config.schedule.auto_pull {
                 let in_window = terms
                     .cycle
                     .window(epoch)
                     .is_some_and(|(s, e)| t >= s && t < e);
-                let connected = self.connected.contains(&terms.provider.peer_id());
+                let connected = self.core.connected.contains(&terms.provider.peer_id());
                 if in_window
                     && connected
-                    && !pulls::is_complete(&self.data_dir, &agreement, epoch)
+                    && !pulls::is_complete(&self.core.data_dir, &agreement, epoch)
                     && self.auto_pulls.due(&(agreement, epoch), Instant::now())
                 {
                     to_pull.push((agreement, epoch));
@@ -429,7 +443,7 @@ impl Node {
             match r {
                 Ok(signed) => {
                     if let Ok(m) = codec::decode::<Manifest>(signed.body()) {
-                        self.log(dxmesh_protocol::audit::Event::FeedPublished {
+                        self.core.log(dxmesh_protocol::audit::Event::FeedPublished {
                             agreement,
                             epoch,
                             manifest: signed.digest(),

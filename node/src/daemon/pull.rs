@@ -127,7 +127,7 @@ impl Node {
         reply: oneshot::Sender<AdminResponse>,
     ) {
         let t = now();
-        let th = match self.agreements.find(&agreement) {
+        let th = match self.core.agreements.find(&agreement) {
             Ok(th) => th.clone(),
             Err(e) => return answer_error(reply, e),
         };
@@ -142,8 +142,8 @@ impl Node {
             Err(e) => return answer_error(reply, e),
         };
         let id = th.state.terms.id();
-        if range.is_none() && pulls::is_complete(&self.data_dir, &id, e) {
-            let records = pulls::stored_manifest(&self.data_dir, &id, e)
+        if range.is_none() && pulls::is_complete(&self.core.data_dir, &id, e) {
+            let records = pulls::stored_manifest(&self.core.data_dir, &id, e)
                 .and_then(|m| codec::decode::<Manifest>(m.body()).ok())
                 .map(|m| (m.records, m.chunks()))
                 .unwrap_or((0, 0));
@@ -187,7 +187,7 @@ impl Node {
             return self.refuse_request(peer, ("pull", agreement), Refusal::UnknownAgreement);
         };
         let key = counter_key("pull", &agreement, epoch);
-        let mut pulls: Vec<[u8; 16]> = match self.store.counter(&key) {
+        let mut pulls: Vec<[u8; 16]> = match self.core.store.counter(&key) {
             Ok(v) => v.unwrap_or_default(),
             Err(e) => {
                 tracing::error!(error = %e, "cannot read the pulls used; refusing");
@@ -214,7 +214,7 @@ impl Node {
         if let Err(refusal) = state.check_pull(now(), superseded, &check) {
             return self.refuse_request(peer, ("pull", agreement), refusal);
         }
-        let manifest = match read_manifest(&self.data_dir, &agreement, epoch) {
+        let manifest = match read_manifest(&self.core.data_dir, &agreement, epoch) {
             Ok(Some(m)) => m,
             Ok(None) => {
                 return self.refuse_request(
@@ -234,7 +234,7 @@ impl Node {
         };
         if new_pull {
             pulls.push(pull_id);
-            if let Err(e) = self.store.set_counter(&key, &pulls) {
+            if let Err(e) = self.core.store.set_counter(&key, &pulls) {
                 tracing::error!(error = %e, "cannot record the pull; refusing it");
                 return self.refuse_request(
                     peer,
@@ -252,7 +252,7 @@ impl Node {
             resumed = !new_pull,
             "pull authorised"
         );
-        self.log(dxmesh_protocol::audit::Event::PullServed {
+        self.core.log(dxmesh_protocol::audit::Event::PullServed {
             agreement,
             epoch,
             consumer: requester,
@@ -278,6 +278,7 @@ impl Node {
             .map(|t| t.state.clone())
             .ok_or(Refusal::UnknownAgreement)?;
         let pulls: Vec<[u8; 16]> = self
+            .core
             .store
             .counter(&counter_key("pull", &req.agreement, req.epoch))
             .ok()
@@ -296,7 +297,7 @@ impl Node {
             // A stream must belong to a pull opened (and counted) with PullOpen.
             return Err(Refusal::PullNotOpened { epoch: req.epoch });
         }
-        let manifest = read_manifest(&self.data_dir, &req.agreement, req.epoch)
+        let manifest = read_manifest(&self.core.data_dir, &req.agreement, req.epoch)
             .ok()
             .flatten()
             .ok_or(Refusal::NotPublished { epoch: req.epoch })?;
@@ -304,7 +305,7 @@ impl Node {
         if req.from > req.to || req.to > chunks {
             return Err(Refusal::NotPublished { epoch: req.epoch });
         }
-        Ok(feed_dir(&self.data_dir, &req.agreement, req.epoch))
+        Ok(feed_dir(&self.core.data_dir, &req.agreement, req.epoch))
     }
 
     /// The pulled feeds of this node's agreements as consumer that must be
@@ -313,21 +314,22 @@ impl Node {
         &self,
         day: dxmesh_protocol::date::Date,
     ) -> Vec<crate::pull::retention::Expired> {
-        let me = self.identity.public();
+        let me = self.core.identity.public();
         let consumed: Vec<Terms> = self
+            .core
             .agreements
             .threads()
             .map(|th| &th.state.terms)
             .filter(|t| t.consumer == me)
             .cloned()
             .collect();
-        crate::pull::retention::expired(&self.data_dir, &consumed, day)
+        crate::pull::retention::expired(&self.core.data_dir, &consumed, day)
     }
 
     /// Erases pulled feeds whose agreement's retention has ended (on every
     /// tick): the audit entry first, then the files (see `retention`).
     pub(super) fn enforce_retention(&mut self) {
-        if let Err(e) = crate::pull::retention::finish_interrupted(&self.data_dir) {
+        if let Err(e) = crate::pull::retention::finish_interrupted(&self.core.data_dir) {
             tracing::error!(error = %e, "cannot finish erasing an expired feed");
         }
         let busy = self.busy.clone();
@@ -338,7 +340,7 @@ impl Node {
             .filter(|g| !busy.contains(&(g.agreement, g.epoch)))
         {
             if self.erasure_logged.insert((gone.agreement, gone.epoch)) {
-                self.log(dxmesh_protocol::audit::Event::FeedErased {
+                self.core.log(dxmesh_protocol::audit::Event::FeedErased {
                     agreement: gone.agreement,
                     epoch: gone.epoch,
                     kept_until: gone.kept_until,
@@ -346,7 +348,7 @@ impl Node {
                 self.seal_audit();
             }
             if let Err(e) = crate::pull::retention::keep_evidence(
-                &self.data_dir,
+                &self.core.data_dir,
                 &gone.agreement,
                 gone.epoch,
                 &gone.dir,
@@ -393,11 +395,11 @@ impl Node {
         range: Option<(IdToken, IdToken)>,
         reply: Option<oneshot::Sender<AdminResponse>>,
     ) -> Result<(), NodeError> {
-        let Some(th) = self.agreements.by_agreement(&agreement) else {
+        let Some(th) = self.core.agreements.by_agreement(&agreement) else {
             return Err(RequestError::NotAccepted.into());
         };
         let terms = th.state.terms.clone();
-        if terms.consumer != self.identity.public() {
+        if terms.consumer != self.core.identity.public() {
             return Err(RequestError::NotConsumer.into());
         }
         if let Some(until) = crate::pull::retention::kept_until(&terms, epoch)
@@ -411,7 +413,7 @@ impl Node {
             .into());
         }
         let provider = terms.provider.peer_id();
-        if !self.connected.contains(&provider) {
+        if !self.core.connected.contains(&provider) {
             return Err(PeerError::NotConnected {
                 role: "provider",
                 label: self.label(&terms.provider),
@@ -421,10 +423,10 @@ impl Node {
         if self.busy.contains(&(agreement, epoch)) {
             return Err(RequestError::Busy { what: "pull" }.into());
         }
-        let pull_id = pulls::pull_id(&self.data_dir, &agreement, epoch)?;
+        let pull_id = pulls::pull_id(&self.core.data_dir, &agreement, epoch)?;
         let fields = terms.fields.iter().map(|f| f.name.clone()).collect();
         self.busy.insert((agreement, epoch));
-        self.send(
+        self.core.send(
             provider,
             Request::PullOpen {
                 agreement,
@@ -449,7 +451,7 @@ impl Node {
             tracing::warn!(%peer, %error, "pull not done");
             job.fail(error);
         };
-        let terms = match self.agreements.by_agreement(&job.agreement) {
+        let terms = match self.core.agreements.by_agreement(&job.agreement) {
             Some(t) => t.state.terms.clone(),
             None => return fail(self, job, RequestError::UnknownAgreement.into()),
         };
@@ -462,12 +464,12 @@ impl Node {
                         return fail(self, job, e.into());
                     }
                 };
-                if let Err(e) = pulls::store_manifest(&self.data_dir, &manifest, &m) {
+                if let Err(e) = pulls::store_manifest(&self.core.data_dir, &manifest, &m) {
                     return fail(self, job, e.into());
                 }
                 let range = job.range.map(|(a, b)| m.chunks_for_range(&a, &b));
                 let control = self.stream_control.clone();
-                let data_dir = self.data_dir.clone();
+                let data_dir = self.core.data_dir.clone();
                 let internal = self.internal_tx.clone();
                 let (agreement, epoch, pull_id, reply) =
                     (job.agreement, job.epoch, job.pull_id, job.reply);
@@ -516,19 +518,20 @@ impl Node {
     ) {
         self.busy.remove(&(agreement, epoch));
         if let Ok(summary) = &result {
-            self.metrics.pulled(summary.bytes, summary.received);
+            self.core.metrics.pulled(summary.bytes, summary.received);
         }
         if result.is_ok()
-            && let Some(th) = self.agreements.by_agreement(&agreement)
+            && let Some(th) = self.core.agreements.by_agreement(&agreement)
         {
             let provider = th.state.terms.provider;
-            let manifest = pulls::stored_manifest(&self.data_dir, &agreement, epoch);
-            let pull_id = pulls::pull_id(&self.data_dir, &agreement, epoch).unwrap_or_default();
+            let manifest = pulls::stored_manifest(&self.core.data_dir, &agreement, epoch);
+            let pull_id =
+                pulls::pull_id(&self.core.data_dir, &agreement, epoch).unwrap_or_default();
             if let Some(m) = manifest {
                 let chunks = codec::decode::<Manifest>(m.body())
                     .map(|x| x.chunks())
                     .unwrap_or(0);
-                self.log(dxmesh_protocol::audit::Event::PullCompleted {
+                self.core.log(dxmesh_protocol::audit::Event::PullCompleted {
                     agreement,
                     epoch,
                     provider,

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 impl Node {
     pub(super) fn maybe_dial(&mut self, p: PeerAddresses) {
         let peer = p.public_key.peer_id();
-        if peer == self.identity.peer_id() || self.connected.contains(&peer) {
+        if peer == self.core.identity.peer_id() || self.core.connected.contains(&peer) {
             return;
         }
         if self.admission(&peer) != Admission::Admitted {
@@ -38,13 +38,13 @@ impl Node {
         }
         self.recent_dials.insert(peer, Instant::now());
         let opts = DialOpts::peer_id(peer).addresses(addrs).build();
-        if let Err(e) = self.swarm.dial(opts) {
+        if let Err(e) = self.core.swarm.dial(opts) {
             tracing::debug!(%peer, error = %e, "dial not started");
         }
     }
 
     pub(super) fn dial_bootstrap(&mut self) {
-        for addr in self.config.network.bootstrap.clone() {
+        for addr in self.core.config.network.bootstrap.clone() {
             let Ok(ma) = addr.parse::<Multiaddr>() else {
                 continue;
             };
@@ -54,14 +54,14 @@ impl Node {
             }) else {
                 continue;
             };
-            if peer == self.identity.peer_id() || self.connected.contains(&peer) {
+            if peer == self.core.identity.peer_id() || self.core.connected.contains(&peer) {
                 continue;
             }
             if self.admission(&peer) != Admission::Admitted {
                 tracing::warn!(%peer, "bootstrap peer is not admitted by the roster held; not dialling it");
                 continue;
             }
-            if let Err(e) = self.swarm.dial(ma) {
+            if let Err(e) = self.core.swarm.dial(ma) {
                 tracing::debug!(%peer, error = %e, "bootstrap dial not started");
             }
         }
@@ -98,16 +98,17 @@ impl Node {
             }
         };
         let versions = roster::numbered(&newer);
-        if let Err(e) = self.store.put_rosters(&versions) {
+        if let Err(e) = self.core.store.put_rosters(&versions) {
             tracing::error!(error = %e, "cannot persist the roster; not applying it");
             return Ok(None);
         }
         let newest = newer.last().expect("not empty").clone();
         tracing::info!(version = accepted.version, from = source, "accepted roster");
-        self.log(dxmesh_protocol::audit::Event::RosterAccepted {
-            version: accepted.version,
-            digest: newest.digest(),
-        });
+        self.core
+            .log(dxmesh_protocol::audit::Event::RosterAccepted {
+                version: accepted.version,
+                digest: newest.digest(),
+            });
         self.roster = Some((newest, accepted.clone()));
         self.apply_roster();
         self.push_roster();
@@ -123,11 +124,12 @@ impl Node {
                 .iter()
                 .filter(|m| r.admission(&m.public_key, t) == Admission::Admitted)
                 .map(|m| m.public_key.peer_id())
-                .filter(|p| *p != self.identity.peer_id())
+                .filter(|p| *p != self.core.identity.peer_id())
                 .collect(),
             None => HashSet::new(),
         };
         let current: Vec<PeerId> = self
+            .core
             .swarm
             .behaviour()
             .allow
@@ -139,17 +141,17 @@ impl Node {
             if !admitted.contains(&p) {
                 let reason = self.admission(&p);
                 tracing::warn!(peer = %p, %reason, "peer no longer admitted; disconnecting");
-                self.swarm.behaviour_mut().allow.disallow_peer(p);
-                let _ = self.swarm.disconnect_peer_id(p);
-                self.connected.remove(&p);
-                self.metrics.peers(self.connected.len());
+                self.core.swarm.behaviour_mut().allow.disallow_peer(p);
+                let _ = self.core.swarm.disconnect_peer_id(p);
+                self.core.connected.remove(&p);
+                self.core.metrics.peers(self.core.connected.len());
             }
         }
         for p in admitted {
-            self.swarm.behaviour_mut().allow.allow_peer(p);
+            self.core.swarm.behaviour_mut().allow.allow_peer(p);
         }
         if let Some((_, r)) = &self.roster {
-            let me = r.admission(&self.identity.public(), t);
+            let me = r.admission(&self.core.identity.public(), t);
             if self.self_admission != Some(me) {
                 if me == Admission::Admitted {
                     tracing::info!(
@@ -165,16 +167,16 @@ impl Node {
     }
 
     pub(super) fn push_roster(&mut self) {
-        let chain = match self.store.rosters_after(0) {
+        let chain = match self.core.store.rosters_after(0) {
             Ok(c) => c,
             Err(e) => {
                 tracing::error!(error = %e, "cannot read the roster chain to push");
                 return;
             }
         };
-        let peers: Vec<PeerId> = self.connected.iter().copied().collect();
+        let peers: Vec<PeerId> = self.core.connected.iter().copied().collect();
         for p in peers {
-            self.send(
+            self.core.send(
                 p,
                 Request::RosterPush {
                     chain: chain.clone(),
@@ -200,10 +202,10 @@ impl Node {
     }
 
     pub(super) fn status(&self) -> StatusInfo {
-        let me = self.identity.peer_id();
+        let me = self.core.identity.peer_id();
         let roster = self.roster.as_ref().map(|(_, r)| r);
         let mut connected: BTreeMap<String, PeerInfo> = BTreeMap::new();
-        for p in &self.connected {
+        for p in &self.core.connected {
             let member =
                 roster.and_then(|r| PublicKey::from_peer_id(p).and_then(|pk| r.member(&pk)));
             connected.insert(
@@ -223,14 +225,14 @@ impl Node {
         }
         StatusInfo {
             peer_id: me.to_string(),
-            public_key_pem: self.identity.public().to_pem(),
-            department: self.config.department.clone(),
-            role: self.config.role.to_string(),
-            display_name: self.config.display_name.clone(),
+            public_key_pem: self.core.identity.public().to_pem(),
+            department: self.core.config.department.clone(),
+            role: self.core.config.role.to_string(),
+            display_name: self.core.config.display_name.clone(),
             mesh: roster.map(|r| r.mesh.clone()),
             roster_version: self.roster_version(),
             self_admission: roster
-                .map(|r| r.admission(&self.identity.public(), now()).to_string())
+                .map(|r| r.admission(&self.core.identity.public(), now()).to_string())
                 .unwrap_or_else(|| "no roster installed".into()),
             listen_addresses: self
                 .listen_addrs
@@ -246,7 +248,7 @@ impl Node {
     }
 
     fn audit_status(&self) -> crate::admin::AuditStatus {
-        let me = self.identity.public();
+        let me = self.core.identity.public();
         let witnesses = self
             .roster
             .as_ref()
@@ -257,14 +259,14 @@ impl Node {
                     .map(|m| crate::admin::WitnessInfo {
                         peer_id: m.public_key.peer_id().to_string(),
                         department: m.department.clone(),
-                        cosigned: crate::audit::log::cosigned_size(&self.store, &m.public_key),
+                        cosigned: crate::audit::log::cosigned_size(&self.core.store, &m.public_key),
                     })
                     .collect()
             })
             .unwrap_or_default();
         crate::admin::AuditStatus {
-            entries: self.audit.size(),
-            sealed: self.audit.sealed(),
+            entries: self.core.audit.size(),
+            sealed: self.core.audit.sealed(),
             witnesses,
         }
     }

@@ -1,0 +1,178 @@
+//! The control requests in flight, both ways: [`Pending`] says what a
+//! request this node sent was for (and who waits for its answer), and
+//! [`Answer`] is a request a peer sent that this node is answering (with
+//! its hold on the connection's inbound budget). Also what the waiters are
+//! told when a request fails.
+
+use super::error::NodeError;
+use crate::admin::AdminResponse;
+use crate::compare::cycle::OpReply;
+use dxmesh_protocol::agreement::{AgreementId, Step};
+use dxmesh_protocol::identity::PublicKey;
+use dxmesh_protocol::signed::Signed;
+use dxmesh_protocol::token::IdToken;
+use dxmesh_protocol::wire::Response;
+use libp2p::PeerId;
+use tokio::sync::oneshot;
+
+/// What an outstanding control request was for.
+pub(crate) enum Pending {
+    RosterSync,
+    RosterPush,
+    Peers,
+    /// Our (consumer's) step sent to the provider; the operator may be waiting.
+    AgreementStep {
+        step: Signed<Step>,
+        reply: Option<oneshot::Sender<AdminResponse>>,
+    },
+    /// Our (provider's) step sent to the consumer as a notification.
+    AgreementNotify,
+    /// We asked the provider for missing transcripts.
+    AgreementSync,
+    /// We asked a provider to open a pull.
+    PullOpen(PullJob),
+    /// We asked a provider to disclose records.
+    Disclose {
+        provider: PublicKey,
+        asked: Box<Asked>,
+        reply: DisclosureReply,
+    },
+    /// We asked a custodian for a group key.
+    GroupKey {
+        group: String,
+    },
+    /// A ministry query for the comparator task.
+    MinistryOp {
+        provider: PublicKey,
+        reply: OpReply,
+    },
+    /// We asked a peer to witness our checkpoint `note` of `size` (the
+    /// answer is checked against this note: the log may have grown since).
+    Witness {
+        size: u64,
+        note: String,
+    },
+}
+
+/// A control request being answered: who asked, where the answer goes,
+/// and the request's hold on its connection's inbound budget, given back
+/// once it is answered.
+pub(crate) struct Answer {
+    pub(super) peer: PeerId,
+    pub(super) channel: libp2p::request_response::ResponseChannel<Response>,
+    pub(super) held: super::net::Held,
+}
+
+/// A pull in flight at the consumer.
+pub(crate) struct PullJob {
+    pub(super) agreement: AgreementId,
+    pub(super) epoch: u64,
+    pub(super) pull_id: [u8; 16],
+    pub(super) range: Option<(IdToken, IdToken)>,
+    pub(super) reply: Option<oneshot::Sender<AdminResponse>>,
+}
+
+/// What a disclosure request asked for, kept until its answer: the
+/// answer must be about exactly this.
+pub(crate) struct Asked {
+    agreement: dxmesh_protocol::agreement::AgreementId,
+    epoch: u64,
+    result_kind: String,
+    fields: Vec<String>,
+    /// In increasing order (as the request has them).
+    tokens: Vec<dxmesh_protocol::token::IdToken>,
+}
+
+impl Asked {
+    pub(super) fn of(request: &dxmesh_protocol::wire::DisclosureRequest) -> Asked {
+        Asked {
+            agreement: request.agreement,
+            epoch: request.epoch,
+            result_kind: request.result_kind.clone(),
+            fields: request.fields.clone(),
+            tokens: request.tokens.clone(),
+        }
+    }
+
+    /// Whether `d` answers this request: its agreement, epoch, result kind
+    /// and fields, and records and unknown tokens only of the tokens asked
+    /// for (a provider disclosing anyone else is refused, not stored).
+    pub(super) fn answered_by(
+        &self,
+        d: &dxmesh_protocol::feed::Disclosure,
+    ) -> Result<(), super::error::PeerError> {
+        let other = |what: String| super::error::PeerError::Unverified {
+            what: "disclosure",
+            problem: format!("it answers another request: {what}"),
+        };
+        if (d.agreement, d.epoch) != (self.agreement, self.epoch) {
+            return Err(other(format!(
+                "agreement {} epoch {}",
+                dxmesh_protocol::hex(&d.agreement),
+                d.epoch
+            )));
+        }
+        if d.result_kind != self.result_kind || d.fields != self.fields {
+            return Err(other(format!(
+                "result kind {:?} with fields {:?}",
+                d.result_kind, d.fields
+            )));
+        }
+        let asked = |t: &dxmesh_protocol::token::IdToken| self.tokens.binary_search(t).is_ok();
+        if let Some(r) = d.records.iter().find(|r| !asked(&r.token)) {
+            return Err(other(format!(
+                "a record of token {} not asked for",
+                dxmesh_protocol::hex(&r.token.0)
+            )));
+        }
+        if let Some(t) = d.unknown.iter().find(|t| !asked(t)) {
+            return Err(other(format!(
+                "token {} not asked for",
+                dxmesh_protocol::hex(&t.0)
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Who waits for a disclosure: the comparator's cycle, or an operator's
+/// `dxmesh disclose` (which may want the records written to a file).
+pub(crate) enum DisclosureReply {
+    Cycle(OpReply),
+    Admin {
+        reply: oneshot::Sender<AdminResponse>,
+        out: Option<String>,
+    },
+}
+
+impl DisclosureReply {
+    /// Tells whoever asked that the disclosure failed.
+    pub(crate) fn fail(self, error: impl Into<NodeError>) {
+        let message = error.into().to_string();
+        match self {
+            DisclosureReply::Cycle(reply) => {
+                let _ = reply.send(Err(message));
+            }
+            DisclosureReply::Admin { reply, .. } => answer_error(reply, message),
+        }
+    }
+}
+
+impl PullJob {
+    pub(crate) fn key(&self) -> (AgreementId, u64) {
+        (self.agreement, self.epoch)
+    }
+
+    pub(crate) fn fail(self, error: impl Into<NodeError>) {
+        if let Some(r) = self.reply {
+            answer_error(r, error.into());
+        }
+    }
+}
+
+/// Answers an operator's request with an error.
+pub(super) fn answer_error(reply: oneshot::Sender<AdminResponse>, error: impl std::fmt::Display) {
+    let _ = reply.send(AdminResponse::Error {
+        message: error.to_string(),
+    });
+}
