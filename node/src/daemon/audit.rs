@@ -1,15 +1,16 @@
-//! The daemon's audit traffic: appending events, witnessing peers'
-//! checkpoints and asking peers to witness ours, and the admin requests for
-//! alerts and evidence bundles.
+//! The daemon's audit traffic: logging agreement steps and imports,
+//! witnessing peers' checkpoints (asking peers to witness ours is
+//! `witness.rs`'s), retention warnings, and the admin requests for alerts
+//! and evidence bundles.
 
-use super::node::{Node, Pending};
+use super::node::Node;
 use crate::admin::AdminResponse;
 use crate::audit::log::{self, BundleNode, Witness};
 use crate::base::clock::now;
 use dxmesh_protocol::audit::Event;
 use dxmesh_protocol::identity::PublicKey;
 use dxmesh_protocol::merkle::ConsistencyProof;
-use dxmesh_protocol::wire::{Refusal, Request, Response};
+use dxmesh_protocol::wire::{Refusal, Response};
 use libp2p::PeerId;
 use std::path::Path;
 
@@ -46,7 +47,7 @@ impl Node {
             self.core.log(ev);
         }
         if !self.core.connected.is_empty() {
-            self.witness_peers();
+            self.witnessing.ask_peers(&mut self.core);
         }
     }
 
@@ -109,52 +110,6 @@ impl Node {
         }
     }
 
-    /// Signs a checkpoint over what was appended since the last one.
-    pub(crate) fn seal_audit(&mut self) {
-        if let Err(e) = self.core.audit.seal(&self.core.store, &self.core.identity) {
-            tracing::error!(error = %e, "AUDIT: cannot store a checkpoint");
-        }
-    }
-
-    /// Asks every connected peer to witness our newest checkpoint, with a
-    /// consistency proof from the size it last cosigned.
-    pub(super) fn witness_peers(&mut self) {
-        self.seal_audit();
-        let Some(note) = self.core.audit.latest().map(str::to_string) else {
-            return;
-        };
-        let size = self.core.audit.size();
-        let peers: Vec<PeerId> = self.core.connected.iter().copied().collect();
-        for p in peers {
-            let Some(key) = PublicKey::from_peer_id(&p) else {
-                continue;
-            };
-            let seen = log::cosigned_size(&self.core.store, &key);
-            // Equal: nothing new. Smaller or larger: ask (a log that shrank
-            // is exactly what a witness must see).
-            if seen == size || self.witnessing.contains(&p) {
-                continue;
-            }
-            self.witnessing.insert(p);
-            let proof = if seen < size {
-                self.core.audit.proof_from(seen)
-            } else {
-                None
-            };
-            self.core.send(
-                p,
-                Request::Witness {
-                    note: note.clone(),
-                    proof,
-                },
-                Pending::Witness {
-                    size,
-                    note: note.clone(),
-                },
-            );
-        }
-    }
-
     /// The witness side of `Request::Witness`.
     pub(super) fn on_witness_request(
         &mut self,
@@ -209,65 +164,6 @@ impl Node {
         }
     }
 
-    /// The peer answered our witness request for checkpoint `note` of `size`.
-    pub(super) fn on_witness_answer(
-        &mut self,
-        peer: PeerId,
-        size: u64,
-        note: &str,
-        answer: Response,
-    ) {
-        self.witnessing.remove(&peer);
-        let Some(key) = PublicKey::from_peer_id(&peer) else {
-            return;
-        };
-        match answer {
-            Response::Cosigned { size: s, line } if s == size => {
-                // The checkpoint we sent, not the newest: the log may have
-                // been sealed again while the peer was answering.
-                let body = note
-                    .split_once("\n\n")
-                    .map(|(b, _)| format!("{b}\n"))
-                    .unwrap_or_default();
-                match dxmesh_protocol::audit::verify_cosignature(
-                    &line,
-                    &peer.to_string(),
-                    &key,
-                    &body,
-                ) {
-                    Ok(_) => {
-                        if let Err(e) = log::store_cosignature(&self.core.store, &key, size, &line)
-                        {
-                            tracing::error!(error = %e, "cannot store a cosignature");
-                        }
-                    }
-                    Err(e) => tracing::warn!(%peer, error = %e, "a cosignature does not verify"),
-                }
-            }
-            Response::NeedProof { from } => {
-                // Answer with the checkpoint asked about and a proof from
-                // the peer's size to it.
-                let proof = self.core.audit.proof_to(from, size);
-                self.witnessing.insert(peer);
-                self.core.send(
-                    peer,
-                    Request::Witness {
-                        note: note.to_string(),
-                        proof,
-                    },
-                    Pending::Witness {
-                        size,
-                        note: note.to_string(),
-                    },
-                );
-            }
-            Response::Refused { reason } => {
-                tracing::error!(%peer, ?reason, "a peer refused to witness our audit log");
-            }
-            _ => {}
-        }
-    }
-
     pub(super) fn audit_alerts(&self) -> AdminResponse {
         match log::evidence(&self.core.store) {
             Ok(list) => AdminResponse::AuditAlerts {
@@ -309,7 +205,7 @@ impl Node {
     }
 
     pub(super) fn audit_export(&mut self, out: &str, dir: &Path) -> AdminResponse {
-        self.seal_audit();
+        self.core.seal_audit();
         let node = BundleNode {
             peer_id: self.core.identity.peer_id().to_string(),
             department: self.core.config.department.clone(),

@@ -168,7 +168,7 @@ impl Node {
                 commitment: signed.digest(),
             })
             .map_err(|e| format!("the commitment could not be logged: {e}"))?;
-        self.seal_audit();
+        self.core.seal_audit();
         Ok(signed)
     }
 
@@ -176,7 +176,7 @@ impl Node {
         match op {
             Op::Log(event) => {
                 self.core.log(event);
-                self.seal_audit();
+                self.core.seal_audit();
                 let _ = reply.send(Ok(OpOut::Logged));
             }
             Op::Commit(statement) => {

@@ -107,7 +107,7 @@ impl Node {
         }
         match self.core.log_durably(event) {
             Ok(()) => {
-                self.seal_audit();
+                self.core.seal_audit();
                 AdminResponse::Logged
             }
             Err(e) => AdminResponse::Error {

@@ -93,4 +93,10 @@ impl Core {
             |e| tracing::error!(error = %e, kind, "AUDIT: cannot append to the audit log"),
         )
     }
+    /// Signs a checkpoint over what was appended since the last one.
+    pub(super) fn seal_audit(&mut self) {
+        if let Err(e) = self.audit.seal(&self.store, &self.identity) {
+            tracing::error!(error = %e, "AUDIT: cannot store a checkpoint");
+        }
+    }
 }

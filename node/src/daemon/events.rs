@@ -51,7 +51,7 @@ impl Node {
             tokio::select! {
                 _ = &mut shutdown => {
                     tracing::info!("shutdown requested; closing connections");
-                    self.seal_audit();
+                    self.core.seal_audit();
                     return;
                 }
                 event = self.core.swarm.select_next_some() => self.on_swarm_event(event),
@@ -61,7 +61,7 @@ impl Node {
                 _ = tick.tick() => self.on_tick(),
             }
             // Every batch of audit appends gets its signed checkpoint.
-            self.seal_audit();
+            self.core.seal_audit();
         }
     }
 
@@ -107,7 +107,7 @@ impl Node {
                     );
                     self.core.send(peer_id, Request::Peers, Pending::Peers);
                     self.sync_agreements_with(peer_id);
-                    self.witness_peers();
+                    self.witnessing.ask_peers(&mut self.core);
                 }
             }
             SwarmEvent::ConnectionClosed {
@@ -212,7 +212,7 @@ impl Node {
             } => {
                 let failed = self.core.pending.remove(&request_id);
                 if matches!(failed, Some(Pending::Witness { .. })) {
-                    self.witnessing.remove(&peer);
+                    self.witnessing.failed(&peer);
                 }
                 if let Some(Pending::Disclose { reply, .. }) = failed {
                     reply.fail(PeerError::NoAnswer(error.to_string()));
@@ -385,7 +385,8 @@ impl Node {
             }
             (Some(Pending::PullOpen(job)), answer) => self.on_pull_answer(peer, job, answer),
             (Some(Pending::Witness { size, note }), answer) => {
-                self.on_witness_answer(peer, size, &note, answer)
+                self.witnessing
+                    .answered(&mut self.core, peer, size, &note, answer)
             }
             (
                 Some(Pending::Disclose {
@@ -424,7 +425,7 @@ impl Node {
         self.prepare_national_indexes();
         self.log_agreement_steps();
         self.enforce_retention();
-        self.witness_peers();
+        self.witnessing.ask_peers(&mut self.core);
         self.log_rate_limits();
         let peers: Vec<PeerId> = self.core.connected.iter().copied().collect();
         for p in peers {

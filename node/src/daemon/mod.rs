@@ -41,6 +41,7 @@ mod pending;
 mod publish;
 mod pull;
 mod trust;
+mod witness;
 
 /// Why the daemon could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -184,7 +185,7 @@ pub async fn run(dir: &Path, shutdown: impl Future<Output = ()>) -> Result<(), D
         erasure_logged: HashSet::new(),
         waiting_for_key: Vec::new(),
         logged_steps,
-        witnessing: HashSet::new(),
+        witnessing: Default::default(),
         anchor,
         roster,
         listen_addrs: Vec::new(),

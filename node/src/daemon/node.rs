@@ -106,7 +106,7 @@ pub(super) struct Node {
     /// Agreement steps already logged, per thread.
     pub(super) logged_steps: HashMap<dxmesh_protocol::merkle::Hash, u32>,
     /// Peers with a witness request in flight.
-    pub(super) witnessing: HashSet<PeerId>,
+    pub(super) witnessing: super::witness::Witnessing,
     /// The operator console's URL, if it runs.
     pub(super) console_url: Option<String>,
 }

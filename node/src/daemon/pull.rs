@@ -260,7 +260,7 @@ impl Node {
             new_pull,
             manifest: manifest.digest(),
         });
-        self.witness_peers();
+        self.witnessing.ask_peers(&mut self.core);
         Response::PullGranted { manifest }
     }
 
@@ -345,7 +345,7 @@ impl Node {
                     epoch: gone.epoch,
                     kept_until: gone.kept_until,
                 });
-                self.seal_audit();
+                self.core.seal_audit();
             }
             if let Err(e) = crate::pull::retention::keep_evidence(
                 &self.core.data_dir,
@@ -539,7 +539,7 @@ impl Node {
                     manifest: m.digest(),
                     chunks,
                 });
-                self.witness_peers();
+                self.witnessing.ask_peers(&mut self.core);
             }
         }
         let response = match result {
