@@ -5,108 +5,31 @@
 //! the ministry which of them are insured in another province; run the pass
 //! that counts with that answer; request the disclosures each result allows
 //! and write the result files; then log the `JobRun` audit event and write
-//! `summary.json`. Network steps go through the node's event loop ([`Op`],
-//! [`Handle`]); the passes run on blocking threads. Errors are
+//! `summary.json`. Network steps go through the node's event loop
+//! ([`crate::compare::ops::Handle`]); the passes run on blocking threads. Errors are
 //! [`CycleError`]s.
 
 use crate::compare::commit::{Committed, statement};
-use crate::compare::error::{CycleError, StepError};
+use crate::compare::error::CycleError;
 use crate::compare::files::{sha256_of, write_coverage, write_csv, write_verified};
 use crate::compare::jobs::{Compiled, DiscloseSpec, MinistrySpec};
+use crate::compare::ops::{Disclosed as Answered, Handle, MinistryAsk};
 use crate::compare::pass::{Input, PassOutput, run_pass};
 use crate::compare::summary::{CoverageRow, InputSummary, MinistrySummary, ResultSummary, Summary};
 use crate::pull::pulls::FeedReader;
-use dxmesh_protocol::agreement::{AgreementId, Refusal, Terms};
+use dxmesh_protocol::agreement::{Refusal, Terms};
 use dxmesh_protocol::audit::Event;
 use dxmesh_protocol::commitment::{LeafTree, MinistryBasis, ResultCommitment};
-use dxmesh_protocol::feed::{Disclosure, DisclosureReceipt, MinistryAnswer};
+use dxmesh_protocol::feed::{DisclosureReceipt, MinistryAnswer};
 use dxmesh_protocol::id::IdNumber;
 use dxmesh_protocol::signed::Signed;
 use dxmesh_protocol::token::IdToken;
-use dxmesh_protocol::wire::DisclosureRequest;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-use tokio::sync::{mpsc, oneshot};
 
 /// Tokens per disclosure request and IDs per ministry query.
 const BATCH: usize = 100_000;
-
-/// A network step the comparator task asks the event loop to take.
-pub enum Op {
-    /// Pull the feed of an agreement for an epoch (answered once it is held).
-    Pull {
-        /// The agreement the feed is published under.
-        agreement: AgreementId,
-        /// The epoch (cycle number) of the feed.
-        epoch: u64,
-    },
-    /// Ask a provider to disclose the fields of some result persons.
-    Disclose(DisclosureRequest),
-    /// Ask the ministry which of these ID numbers are insured elsewhere.
-    Ministry {
-        /// The agreement with the ministry.
-        agreement: AgreementId,
-        /// The epoch of the comparator's cycle.
-        epoch: u64,
-        /// The fields of the national index asked for.
-        fields: Vec<String>,
-        /// The candidates' ID numbers, each with its token (sorted).
-        ids: Vec<(IdToken, IdNumber)>,
-        /// The commitment to the candidates.
-        commitment: Signed<ResultCommitment>,
-        /// The registry provider's receipt for exactly these IDs.
-        receipt: Box<Signed<DisclosureReceipt>>,
-    },
-    /// Append an event to the node's audit log (answered once it is durable).
-    Log(dxmesh_protocol::audit::Event),
-    /// Sign a result commitment and log it (answered once it is durable).
-    Commit(ResultCommitment),
-}
-
-/// What a step returned.
-pub enum OpOut {
-    /// The feed is pulled and verified.
-    Pulled,
-    /// The provider's signed disclosure (verified), with its receipt for
-    /// the ID numbers disclosed, if `id_number` was asked for.
-    Disclosure(Box<(Disclosure, Option<Signed<DisclosureReceipt>>)>),
-    /// The ministry's signed answer, and its body (verified).
-    Ministry(Box<(Signed<MinistryAnswer>, MinistryAnswer)>),
-    /// The event is in the audit log.
-    Logged,
-    /// The commitment, signed and logged.
-    Committed(Signed<ResultCommitment>),
-    /// The provider refused the disclosure, for this reason.
-    Refused(Refusal),
-}
-
-/// Where the event loop sends a step's answer (an error is the node's
-/// message; the cycle takes it as [`StepError::Node`]).
-pub type OpReply = oneshot::Sender<Result<OpOut, String>>;
-
-/// The cycle's way to the node: each network step goes to the node's event
-/// loop with a channel for its answer. The cycle knows nothing else of the
-/// daemon.
-#[derive(Clone)]
-pub struct Handle(mpsc::UnboundedSender<(Op, OpReply)>);
-
-impl Handle {
-    /// A handle and the receiving end the event loop polls.
-    pub fn new() -> (Handle, mpsc::UnboundedReceiver<(Op, OpReply)>) {
-        let (tx, rx) = mpsc::unbounded_channel();
-        (Handle(tx), rx)
-    }
-
-    /// Has the node take `op` and waits for its answer.
-    async fn ask(&self, op: Op) -> Result<OpOut, StepError> {
-        let (tx, rx) = oneshot::channel();
-        self.0.send((op, tx)).map_err(|_| StepError::ShuttingDown)?;
-        rx.await
-            .map_err(|_| StepError::ShuttingDown)?
-            .map_err(StepError::Node)
-    }
-}
 
 /// One input bound to its agreement.
 #[derive(Clone)]
@@ -186,8 +109,8 @@ async fn disclose_all(
     for batch in tokens.chunks(BATCH) {
         let request = committed.request(terms.id(), fields, batch)?;
         let (epoch, kind) = (request.epoch, request.result_kind.clone());
-        match handle.ask(Op::Disclose(request)).await? {
-            OpOut::Disclosure(answer) => {
+        match handle.disclose(request).await? {
+            Answered::Records(answer) => {
                 let (d, receipt) = *answer;
                 // Only what was asked: these fields of these tokens, under
                 // this agreement, epoch and result kind.
@@ -208,8 +131,7 @@ async fn disclose_all(
                 out.records
                     .extend(d.records.into_iter().map(|r| (r.token, r.values)));
             }
-            OpOut::Refused(refusal) => return Ok(Err(refusal)),
-            _ => {}
+            Answered::Refused(refusal) => return Ok(Err(refusal)),
         }
     }
     Ok(Ok(out))
@@ -314,11 +236,7 @@ impl Cycle {
         )?;
         s.result_kind = as_kind.to_string();
         s.ministry = check.and_then(|m| m.basis.clone());
-        let OpOut::Committed(signed) = self.handle.ask(Op::Commit(s.clone())).await? else {
-            return Err(CycleError::Step(StepError::Node(
-                "the node did not sign the commitment".into(),
-            )));
-        };
+        let signed = self.handle.commit(s.clone()).await?;
         let manifests = crate::compare::commit::input_manifests(&self.data_dir, &s);
         let committed = Committed::new(signed, &s, tokens.to_vec(), tree)
             .with_manifests(manifests)
@@ -351,10 +269,7 @@ impl Cycle {
         for b in &self.bindings {
             if pulled.insert(b.terms.id()) {
                 self.handle
-                    .ask(Op::Pull {
-                        agreement: b.terms.id(),
-                        epoch: self.epoch,
-                    })
+                    .pull(b.terms.id(), self.epoch)
                     .await
                     .map_err(|source| CycleError::Pull {
                         name: b.name.clone(),
@@ -530,18 +445,15 @@ impl Cycle {
             asked.sort();
             let answer = self
                 .handle
-                .ask(Op::Ministry {
+                .ministry(MinistryAsk {
                     agreement: ministry.id(),
                     epoch: self.epoch,
                     fields: fields.clone(),
                     ids,
                     commitment: commitment.clone(),
-                    receipt: Box::new(receipt),
+                    receipt,
                 })
                 .await?;
-            let OpOut::Ministry(answer) = answer else {
-                continue;
-            };
             let (signed, a) = *answer;
             let query = dxmesh_protocol::feed::MinistryAsked {
                 agreement: ministry.id(),
@@ -735,7 +647,7 @@ impl Written {
             timing_secs: std::mem::take(&mut self.cx.timing),
             distinct_tokens_merged: self.result.distinct_tokens,
         };
-        self.cx.handle.ask(Op::Log(self.job_run(&summary))).await?;
+        self.cx.handle.log(self.job_run(&summary)).await?;
         let text = serde_json::to_string_pretty(&summary)?;
         let path = self.cx.out.join("summary.json");
         crate::base::fsutil::write_atomic(&path, text.as_bytes(), 0o600)

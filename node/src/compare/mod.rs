@@ -2,7 +2,8 @@
 //! jobs as agreements state them ([`agreed`]),
 //! the one-pass comparison over pulled feeds ([`pass`]), and the cycle that
 //! runs a job end to end ([`cycle`]: pull, pass, ministry check, pass,
-//! disclosures, result files), with its errors ([`error`]), the files it
+//! disclosures, result files), its typed network steps through the node
+//! ([`ops`]), with its errors ([`error`]), the files it
 //! writes (`files`) and what it reports in `summary.json` (`summary`).
 
 pub mod agreed;
@@ -11,5 +12,6 @@ pub mod cycle;
 pub mod error;
 mod files;
 pub mod jobs;
+pub mod ops;
 pub mod pass;
 mod summary;

@@ -8,12 +8,13 @@ use super::error::{NodeError, PeerError, RequestError};
 use super::node::{DisclosureReply, Node, Pending};
 use crate::admin::{AdminRequest, AdminResponse};
 use crate::base::clock::now;
-use crate::compare::cycle::{Binding, Op, OpOut, OpReply, run_compare};
+use crate::compare::cycle::{Binding, run_compare};
+use crate::compare::ops::{MinistryAnswered, Op, Reply};
 use dxmesh_protocol::agreement::{AgreementId, Terms};
 use dxmesh_protocol::commitment::ResultCommitment;
 use dxmesh_protocol::identity::PublicKey;
 use dxmesh_protocol::signed::Signed;
-use dxmesh_protocol::wire::{Request, Response};
+use dxmesh_protocol::wire::Response;
 use libp2p::PeerId;
 use std::path::{Path, PathBuf};
 use tokio::sync::oneshot;
@@ -172,20 +173,24 @@ impl Node {
         Ok(signed)
     }
 
-    pub(super) fn on_op(&mut self, op: Op, reply: OpReply) {
+    /// A network step of the comparator's cycle.
+    pub(super) fn on_op(&mut self, op: Op) {
         match op {
-            Op::Log(event) => {
-                self.core.log(event);
+            Op::Log { event, reply } => {
+                self.core.log(*event);
                 self.core.seal_audit();
-                let _ = reply.send(Ok(OpOut::Logged));
+                let _ = reply.send(Ok(()));
             }
-            Op::Commit(statement) => {
-                let r = self.sign_commitment(&statement);
-                let _ = reply.send(r.map(OpOut::Committed));
+            Op::Commit { statement, reply } => {
+                let _ = reply.send(self.sign_commitment(&statement));
             }
-            Op::Pull { agreement, epoch } => {
+            Op::Pull {
+                agreement,
+                epoch,
+                reply,
+            } => {
                 if crate::pull::pulls::is_complete(&self.core.data_dir, &agreement, epoch) {
-                    let _ = reply.send(Ok(OpOut::Pulled));
+                    let _ = reply.send(Ok(()));
                     return;
                 }
                 let (tx, rx) = oneshot::channel();
@@ -195,26 +200,19 @@ impl Node {
                 }
                 tokio::spawn(async move {
                     let r = match rx.await {
-                        Ok(AdminResponse::Pulled { .. }) => Ok(OpOut::Pulled),
+                        Ok(AdminResponse::Pulled { .. }) => Ok(()),
                         Ok(AdminResponse::Error { message }) => Err(message),
-                        Ok(_) => Err("unexpected pull result".into()),
+                        Ok(other) => Err(format!("unexpected pull result: {other:?}")),
                         Err(_) => Err("the node is shutting down".into()),
                     };
                     let _ = reply.send(r);
                 });
             }
-            Op::Disclose(request) => {
-                self.request_disclosure(request, DisclosureReply::Cycle(reply))
+            Op::Disclose { request, reply } => {
+                self.request_disclosure(*request, DisclosureReply::Cycle(reply))
             }
-            Op::Ministry {
-                agreement,
-                epoch,
-                fields,
-                ids,
-                commitment,
-                receipt,
-            } => {
-                let (provider, peer) = match self.connected_provider(&agreement, "ministry") {
+            Op::Ministry { query, reply } => {
+                let (provider, peer) = match self.connected_provider(&query.agreement, "ministry") {
                     Ok(p) => p,
                     Err(e) => {
                         let _ = reply.send(Err(e.to_string()));
@@ -223,14 +221,7 @@ impl Node {
                 };
                 self.core.send(
                     peer,
-                    Request::MinistryQuery {
-                        agreement,
-                        epoch,
-                        fields,
-                        ids,
-                        commitment,
-                        receipt,
-                    },
+                    query.into_request(),
                     Pending::MinistryOp { provider, reply },
                 );
             }
@@ -240,13 +231,13 @@ impl Node {
     pub(super) fn on_ministry_answer(
         &mut self,
         provider: PublicKey,
-        reply: OpReply,
+        reply: Reply<Box<MinistryAnswered>>,
         answer: Response,
     ) {
         let r = match answer {
             Response::Ministry { answer } => answer
                 .verify_by(&provider)
-                .map(|a| OpOut::Ministry(Box::new((answer, a))))
+                .map(|a| Box::new((answer, a)))
                 .map_err(|e| PeerError::Unverified {
                     what: "ministry's answer",
                     problem: e.to_string(),
@@ -258,7 +249,7 @@ impl Node {
             other => Err(PeerError::Unexpected(format!("{other:?}"))),
         }
         .map_err(|e| e.to_string());
-        if let Ok(OpOut::Ministry(signed_and_answer)) = &r {
+        if let Ok(signed_and_answer) = &r {
             let (signed, a) = &**signed_and_answer;
             self.core.log(dxmesh_protocol::audit::Event::MinistryQuery {
                 agreement: a.agreement,

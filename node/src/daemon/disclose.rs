@@ -17,7 +17,7 @@ use super::node::{
 use crate::admin::{AdminResponse, DiscloseCall};
 use crate::base::clock::now;
 use crate::compare::commit::Committed;
-use crate::compare::cycle::OpOut;
+use crate::compare::ops::Disclosed;
 use crate::publish::store::{feed_dir, read_manifest};
 use dxmesh_protocol::agreement::{
     AgreementId, CommitmentCheck, DisclosureCheck, Negotiation, Refusal,
@@ -396,7 +396,7 @@ impl Node {
             // The cycle goes on without a refused result (typed, so it can
             // say which rule refused it).
             (Err(PeerError::Refused { refusal, .. }), DisclosureReply::Cycle(reply)) => {
-                let _ = reply.send(Ok(OpOut::Refused(refusal)));
+                let _ = reply.send(Ok(Disclosed::Refused(refusal)));
                 return;
             }
             (Err(e), reply) => return reply.fail(e),
@@ -421,7 +421,7 @@ impl Node {
         );
         match reply {
             DisclosureReply::Cycle(reply) => {
-                let _ = reply.send(Ok(OpOut::Disclosure(Box::new((d, receipt)))));
+                let _ = reply.send(Ok(Disclosed::Records(Box::new((d, receipt)))));
             }
             DisclosureReply::Admin { reply, out } => {
                 let response = match write_disclosure(out.as_deref(), &d) {

@@ -8,7 +8,7 @@ use super::error::PeerError;
 use super::net::Inbound;
 use super::node::{Answer, Event, Node, Pending};
 use crate::admin::{AdminCall, AdminRequest, AdminResponse};
-use crate::compare::cycle::{Op, OpReply};
+use crate::compare::ops::Op;
 use crate::daemon::net::BehaviourEvent;
 use dxmesh_protocol::codec;
 use dxmesh_protocol::identity::PublicKey;
@@ -31,7 +31,7 @@ pub(super) struct Inbox {
     /// Results of background work.
     pub(super) events: mpsc::UnboundedReceiver<Event>,
     /// Steps the comparator's cycle asks for.
-    pub(super) cycle: mpsc::UnboundedReceiver<(Op, OpReply)>,
+    pub(super) cycle: mpsc::UnboundedReceiver<Op>,
 }
 
 impl Node {
@@ -57,7 +57,7 @@ impl Node {
                 event = self.core.swarm.select_next_some() => self.on_swarm_event(event),
                 Some(call) = inbox.admin.recv() => self.on_admin_call(call),
                 Some(event) = inbox.events.recv() => self.on_event(event),
-                Some((op, reply)) = inbox.cycle.recv() => self.on_op(op, reply),
+                Some(op) = inbox.cycle.recv() => self.on_op(op),
                 _ = tick.tick() => self.on_tick(),
             }
             // Every batch of audit appends gets its signed checkpoint.

@@ -152,7 +152,7 @@ pub async fn run(dir: &Path, shutdown: impl Future<Output = ()>) -> Result<(), D
         ))
         .map_err(|e| DaemonError::Build(net::BuildError::new(e.to_string())))?;
     let (internal_tx, internal_rx) = mpsc::unbounded_channel();
-    let (cycle, cycle_rx) = crate::compare::cycle::Handle::new();
+    let (cycle, cycle_rx) = crate::compare::ops::Handle::new();
     let stream_task = tokio::spawn(pull::serve_streams(incoming, internal_tx.clone()));
     let retry_secs = config.network.peer_exchange_secs.max(1);
     let guard = guard::Guard::new(limits::Limits {

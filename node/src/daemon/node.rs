@@ -102,7 +102,7 @@ pub(super) struct Node {
     /// Publishes waiting for a group key, by group.
     pub(super) waiting_for_key: Vec<WaitingPublish>,
     /// Handed to each comparator cycle for its network steps.
-    pub(super) cycle: crate::compare::cycle::Handle,
+    pub(super) cycle: crate::compare::ops::Handle,
     /// Agreement steps already logged, per thread.
     pub(super) logged_steps: HashMap<dxmesh_protocol::merkle::Hash, u32>,
     /// Peers with a witness request in flight.

@@ -6,7 +6,7 @@
 
 use super::error::NodeError;
 use crate::admin::AdminResponse;
-use crate::compare::cycle::OpReply;
+use crate::compare::ops::{Disclosed, MinistryAnswered, Reply};
 use dxmesh_protocol::agreement::{AgreementId, Step};
 use dxmesh_protocol::identity::PublicKey;
 use dxmesh_protocol::signed::Signed;
@@ -44,7 +44,7 @@ pub(crate) enum Pending {
     /// A ministry query for the comparator task.
     MinistryOp {
         provider: PublicKey,
-        reply: OpReply,
+        reply: Reply<Box<MinistryAnswered>>,
     },
     /// We asked a peer to witness our checkpoint `note` of `size` (the
     /// answer is checked against this note: the log may have grown since).
@@ -138,7 +138,7 @@ impl Asked {
 /// Who waits for a disclosure: the comparator's cycle, or an operator's
 /// `dxmesh disclose` (which may want the records written to a file).
 pub(crate) enum DisclosureReply {
-    Cycle(OpReply),
+    Cycle(Reply<Disclosed>),
     Admin {
         reply: oneshot::Sender<AdminResponse>,
         out: Option<String>,
