@@ -12,10 +12,12 @@
 //! - [`agreements`]: negotiation threads and agreement terms files.
 //! - [`dataset`]: importing department exports (normalise, quarantine,
 //!   deduplicate, store) and reading them back.
-//! - [`publish`]: building and serving feeds, disclosures, group keys.
+//! - [`publish`]: building and serving feeds, group keys.
 //! - [`pull`]: verified pulls, pulled feeds' chunk files, retention.
 //! - [`compare`]: job files, agreed jobs and result commitments, the
 //!   comparison pass, the comparator's cycle.
+//! - [`disclose`]: disclosure, both sides: resolving tokens to records at
+//!   the provider, and what each side checks of the other.
 //! - [`ministry`]: the national index and its queries.
 //! - [`results`]: a compare output as analysts' files (CSV with a
 //!   byte-order mark or GB18030, `results.xlsx`), leaving the canonical
@@ -43,6 +45,7 @@ pub mod compare;
 pub mod console;
 pub mod daemon;
 pub mod dataset;
+pub mod disclose;
 pub mod ministry;
 pub mod publish;
 pub mod pull;

@@ -1,4 +1,4 @@
-//! Disclosure at the provider alone (issue 16): `publish::disclose::disclose`
+//! Disclosure at the provider alone (issue 16): `disclose::records::disclose`
 //! of 500,000 tokens (every 20th of the feed, so spread over the whole
 //! dataset) with `id_number`, `name` and `address`, over the registry feed
 //! the public security node published in the last `tests/bench/cycle.sh`
@@ -8,7 +8,7 @@
 //! Run: `tests/bench/cycle.sh` once, then
 //! `cargo bench -p dxmesh-tests --bench disclose`.
 
-use dxmesh_node::publish::disclose::{Asked, disclose};
+use dxmesh_node::disclose::records::{Asked, disclose};
 use dxmesh_protocol::commitment::RowScope;
 use dxmesh_protocol::token::IdToken;
 use std::time::Instant;

@@ -7,8 +7,8 @@
 
 use dxmesh_node::agreements::terms_file::TermsFile;
 use dxmesh_node::dataset::{ImportOptions, MAX_BLOCK_RECORDS, import};
+use dxmesh_node::disclose::records::{Asked, disclose};
 use dxmesh_node::publish::build::{PublishInput, publish};
-use dxmesh_node::publish::disclose::{Asked, disclose};
 use dxmesh_node::publish::store::FeedStoreError;
 use dxmesh_protocol::commitment::RowScope;
 use dxmesh_protocol::date::Date;

@@ -1,31 +1,30 @@
-//! The daemon's disclosures, both sides, over one request type
-//! ([`DisclosureRequest`]). At the provider: a request is checked against
-//! the agreement by the protocol's `check_disclosure`, its records counted
-//! against the quota before anything is disclosed (a quota that cannot be
-//! read refuses the request: fail closed), then resolved on a blocking
-//! thread ([`crate::publish::disclose`]) and answered signed. At the
-//! consumer: `dxmesh disclose` and the comparator's cycle send the same
+//! The network half of disclosure ([`crate::disclose`] is the rest), both
+//! sides, over one request type ([`DisclosureRequest`]). At the provider:
+//! a request is checked against the agreement on the event loop, its
+//! commitment off it ([`crate::disclose::answer::HeavyCheck`]), its records
+//! counted against the quota before anything is disclosed (a quota that
+//! cannot be read refuses the request: fail closed), then resolved on a
+//! blocking thread ([`crate::disclose::records`]) and answered signed. At
+//! the consumer: `dxmesh disclose` and the comparator's cycle send the same
 //! request ([`Node::request_disclosure`]) and every answer goes through one
-//! handler ([`Node::on_disclosure_answer`]), which verifies and logs it
-//! before handing it to whoever asked.
+//! handler ([`Node::on_disclosure_answer`]), which verifies it, checks it
+//! answers what was asked, and logs it before handing it to whoever asked.
 
 use super::error::{LocalError, NodeError, PeerError, RequestError};
 use super::node::{
-    Answer, Asked, DisclosureReply, Event, Node, Pending, answer_error, counter_key, parse_token,
+    Answer, DisclosureReply, Event, Node, Pending, answer_error, counter_key, parse_token,
     signed_answer,
 };
 use crate::admin::{AdminResponse, DiscloseCall};
 use crate::base::clock::now;
 use crate::compare::commit::Committed;
 use crate::compare::ops::Disclosed;
+use crate::disclose::answer::{Awaited, HeavyCheck, check_receipt, sign_receipt};
 use crate::publish::store::{feed_dir, read_manifest};
-use dxmesh_protocol::agreement::{
-    AgreementId, CommitmentCheck, DisclosureCheck, Negotiation, Refusal,
-};
+use dxmesh_protocol::agreement::{AgreementId, DisclosureCheck, Refusal};
 use dxmesh_protocol::commitment::{ResultCommitment, RowScope};
-use dxmesh_protocol::feed::{Disclosure, DisclosureReceipt, disclosed_id_pairs, id_pairs_root};
+use dxmesh_protocol::feed::Disclosure;
 use dxmesh_protocol::identity::PublicKey;
-use dxmesh_protocol::signed::Signed;
 use dxmesh_protocol::wire::{DisclosureRequest, Request, Response};
 use libp2p::PeerId;
 use tokio::sync::oneshot;
@@ -96,7 +95,7 @@ impl Node {
     ) {
         match self.connected_provider(&request.agreement, "provider") {
             Ok((provider, peer)) => {
-                let asked = Box::new(Asked::of(&request));
+                let asked = Box::new(Awaited::of(&request));
                 self.core.send(
                     peer,
                     Request::Disclose(request),
@@ -300,14 +299,14 @@ impl Node {
                 tokens,
                 ..
             } = request;
-            let asked = crate::publish::disclose::Asked {
+            let asked = crate::disclose::records::Asked {
                 result_kind: &result_kind,
                 fields: &fields,
                 tokens: &tokens,
                 scope: &scope,
             };
             let response =
-                match crate::publish::disclose::disclose(&data_dir, &terms, epoch, &asked, now()) {
+                match crate::disclose::records::disclose(&data_dir, &terms, epoch, &asked, now()) {
                     Ok(d) => {
                         let digest = dxmesh_protocol::feed::disclosure_digest(&d);
                         let receipt = sign_receipt(&seed, &d, requester, commitment);
@@ -358,7 +357,7 @@ impl Node {
     pub(super) fn on_disclosure_answer(
         &mut self,
         provider: PublicKey,
-        asked: &Asked,
+        asked: &Awaited,
         reply: DisclosureReply,
         answer: Response,
     ) {
@@ -440,68 +439,6 @@ impl Node {
     }
 }
 
-/// A disclosure of `id_number` comes with the provider's receipt for
-/// exactly its ID numbers (what the ministry will check); one without
-/// `id_number` comes with none.
-fn check_receipt(
-    provider: &PublicKey,
-    d: &Disclosure,
-    receipt: Option<&Signed<DisclosureReceipt>>,
-) -> Result<(), PeerError> {
-    let bad = |problem: String| PeerError::Unverified {
-        what: "disclosure receipt",
-        problem,
-    };
-    let wanted = d.fields.iter().any(|f| f == "id_number");
-    match receipt {
-        None if !wanted => Ok(()),
-        None => Err(bad(
-            "a disclosure of ID numbers came without a receipt".into()
-        )),
-        Some(_) if !wanted => Err(bad(
-            "a receipt came for a disclosure without ID numbers".into()
-        )),
-        Some(r) => {
-            let r = r.verify_by(provider).map_err(|e| bad(e.to_string()))?;
-            if (r.count, r.root) != id_pairs_root(&disclosed_id_pairs(d))
-                || (r.agreement, r.epoch) != (d.agreement, d.epoch)
-            {
-                return Err(bad(
-                    "it is not a receipt for this disclosure's ID numbers".into()
-                ));
-            }
-            Ok(())
-        }
-    }
-}
-
-/// The provider's signed receipt for the ID numbers of disclosure `d`
-/// (made to `consumer` under the commitment with digest `commitment`), if
-/// its fields include `id_number`: what a ministry checks a query's IDs
-/// against.
-fn sign_receipt(
-    seed: &[u8; 32],
-    d: &Disclosure,
-    consumer: PublicKey,
-    commitment: dxmesh_protocol::hash::Hash,
-) -> Option<Signed<DisclosureReceipt>> {
-    if !d.fields.iter().any(|f| f == "id_number") {
-        return None;
-    }
-    let (count, root) = id_pairs_root(&disclosed_id_pairs(d));
-    let receipt = DisclosureReceipt {
-        agreement: d.agreement,
-        epoch: d.epoch,
-        consumer,
-        result_kind: d.result_kind.clone(),
-        commitment,
-        count,
-        root,
-    };
-    let id = dxmesh_protocol::identity::Identity::from_seed(*seed).ok()?;
-    Signed::sign(&id, &receipt).ok()
-}
-
 /// Writes a disclosure's records as CSV to `out`, if given (atomically).
 fn write_disclosure(out: Option<&str>, d: &Disclosure) -> Result<(), LocalError> {
     let Some(path) = out else { return Ok(()) };
@@ -519,51 +456,4 @@ fn write_disclosure(out: Option<&str>, d: &Disclosure) -> Result<(), LocalError>
     let bytes = w.into_inner().map_err(|e| failed(e.to_string()))?;
     crate::base::fsutil::write_atomic(std::path::Path::new(path), &bytes, 0o600)
         .map_err(|e| failed(e.to_string()))
-}
-
-/// What the commitment check of a disclosure request needs, taken on the
-/// event loop so that the check itself (signatures, the proof over every
-/// token asked for) can run off it.
-struct HeavyCheck {
-    requester: PublicKey,
-    admission: dxmesh_protocol::roster::Admission,
-    own_manifest: [u8; 32],
-    department: String,
-    roster: Option<dxmesh_protocol::roster::Roster>,
-    now: dxmesh_protocol::time::Timestamp,
-    state: Negotiation,
-}
-
-impl HeavyCheck {
-    /// The request as the agreement sees it (the quota aside: the
-    /// first pass does not know yet whether the request was counted before).
-    fn request_check<'a>(&'a self, request: &'a DisclosureRequest) -> DisclosureCheck<'a> {
-        DisclosureCheck {
-            requester: &self.requester,
-            admission: self.admission,
-            epoch: request.epoch,
-            result_kind: &request.result_kind,
-            fields: &request.fields,
-            records_requested: request.tokens.len() as u64,
-            records_used: 0,
-        }
-    }
-
-    /// The request's commitment, its proof and its input manifests.
-    fn check(&self, request: &DisclosureRequest) -> Result<(), Refusal> {
-        let bound = CommitmentCheck {
-            commitment: &request.commitment,
-            own_manifest: self.own_manifest,
-            own_department: &self.department,
-            tokens: &request.tokens,
-            indices: &request.indices,
-            proof: &request.proof,
-            manifests: &request.manifests,
-            roster: self.roster.as_ref(),
-            now: self.now,
-            candidates: request.candidates.as_deref(),
-        };
-        self.state
-            .check_disclosure_commitment(&self.request_check(request), &bound)
-    }
 }

@@ -195,6 +195,15 @@ pub enum PeerError {
     NoAnswer(String),
 }
 
+impl From<crate::disclose::answer::Unverified> for PeerError {
+    fn from(e: crate::disclose::answer::Unverified) -> PeerError {
+        PeerError::Unverified {
+            what: e.what,
+            problem: e.problem,
+        }
+    }
+}
+
 /// Something failed on this node.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -68,7 +68,7 @@ pub(crate) struct WaitingPublish {
     pub(super) refused: bool,
 }
 
-pub(super) use super::pending::{Answer, Asked, DisclosureReply, Pending, PullJob, answer_error};
+pub(super) use super::pending::{Answer, DisclosureReply, Pending, PullJob, answer_error};
 
 pub(super) struct Node {
     /// What every stage shares.

@@ -34,7 +34,7 @@ pub(crate) enum Pending {
     /// We asked a provider to disclose records.
     Disclose {
         provider: PublicKey,
-        asked: Box<Asked>,
+        asked: Box<crate::disclose::answer::Awaited>,
         reply: DisclosureReply,
     },
     /// We asked a custodian for a group key.
@@ -70,69 +70,6 @@ pub(crate) struct PullJob {
     pub(super) pull_id: [u8; 16],
     pub(super) range: Option<(IdToken, IdToken)>,
     pub(super) reply: Option<oneshot::Sender<AdminResponse>>,
-}
-
-/// What a disclosure request asked for, kept until its answer: the
-/// answer must be about exactly this.
-pub(crate) struct Asked {
-    agreement: dxmesh_protocol::agreement::AgreementId,
-    epoch: u64,
-    result_kind: String,
-    fields: Vec<String>,
-    /// In increasing order (as the request has them).
-    tokens: Vec<dxmesh_protocol::token::IdToken>,
-}
-
-impl Asked {
-    pub(super) fn of(request: &dxmesh_protocol::wire::DisclosureRequest) -> Asked {
-        Asked {
-            agreement: request.agreement,
-            epoch: request.epoch,
-            result_kind: request.result_kind.clone(),
-            fields: request.fields.clone(),
-            tokens: request.tokens.clone(),
-        }
-    }
-
-    /// Whether `d` answers this request: its agreement, epoch, result kind
-    /// and fields, and records and unknown tokens only of the tokens asked
-    /// for (a provider disclosing anyone else is refused, not stored).
-    pub(super) fn answered_by(
-        &self,
-        d: &dxmesh_protocol::feed::Disclosure,
-    ) -> Result<(), super::error::PeerError> {
-        let other = |what: String| super::error::PeerError::Unverified {
-            what: "disclosure",
-            problem: format!("it answers another request: {what}"),
-        };
-        if (d.agreement, d.epoch) != (self.agreement, self.epoch) {
-            return Err(other(format!(
-                "agreement {} epoch {}",
-                dxmesh_protocol::hex(&d.agreement),
-                d.epoch
-            )));
-        }
-        if d.result_kind != self.result_kind || d.fields != self.fields {
-            return Err(other(format!(
-                "result kind {:?} with fields {:?}",
-                d.result_kind, d.fields
-            )));
-        }
-        let asked = |t: &dxmesh_protocol::token::IdToken| self.tokens.binary_search(t).is_ok();
-        if let Some(r) = d.records.iter().find(|r| !asked(&r.token)) {
-            return Err(other(format!(
-                "a record of token {} not asked for",
-                dxmesh_protocol::hex(&r.token.0)
-            )));
-        }
-        if let Some(t) = d.unknown.iter().find(|t| !asked(t)) {
-            return Err(other(format!(
-                "token {} not asked for",
-                dxmesh_protocol::hex(&t.0)
-            )));
-        }
-        Ok(())
-    }
 }
 
 /// Who waits for a disclosure: the comparator's cycle, or an operator's

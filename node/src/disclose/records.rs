@@ -6,9 +6,9 @@
 //! index holds only the agreement's row scope. A request's cost follows
 //! the tokens it asks for, not the size of the dataset.
 
-use super::store::{FeedStoreError, feed_dir, io_err};
 use crate::dataset::sorted::SortedFile;
 use crate::dataset::{BlockCursor, DatasetReader};
+use crate::publish::store::{FeedStoreError, feed_dir, io_err};
 use dxmesh_protocol::agreement::Terms;
 use dxmesh_protocol::commitment::RowScope;
 use dxmesh_protocol::feed::{DisclosedRecord, Disclosure};
