@@ -36,15 +36,7 @@ use std::time::{Duration, Instant};
 const BIN: &str = env!("CARGO_BIN_EXE_dxmesh-under-test");
 
 fn proc_kib(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix(field))
-                .and_then(|v| v.split_whitespace().next())
-                .and_then(|kb| kb.parse().ok())
-        })
-        .unwrap_or(0)
+    dxmesh_tests::bench::status_kib(&pid.to_string(), field)
 }
 
 /// Samples `dxmesh status` while `running` says the attack goes on (at

@@ -1,16 +1,22 @@
-//! What the benchmarks under `bench/` share: the peak memory of the
-//! running process, and the data directory of a node of the last
+//! What the benchmarks under `bench/` share: the memory of a process (this
+//! one or a node's), and the data directory of a node of the last
 //! `tests/bench/cycle.sh` run.
 
 use std::path::PathBuf;
 
 /// The process's peak resident memory (`VmHWM`), in KiB.
 pub fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
+    status_kib("self", "VmHWM:")
+}
+
+/// A memory line of `/proc/<pid>/status` (`field` is `VmRSS:`, `VmHWM:`,
+/// ...) of process `pid` (or `self`), in KiB; 0 if it cannot be read.
+pub fn status_kib(pid: &str, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
             s.lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .find_map(|l| l.strip_prefix(field))
                 .and_then(|v| v.split_whitespace().next())
                 .and_then(|kb| kb.parse().ok())
         })

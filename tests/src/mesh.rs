@@ -17,6 +17,44 @@ pub struct Mesh {
 }
 
 impl Mesh {
+    /// `dxmesh audit verify` of `bundle` against the mesh's anchor, as a
+    /// security officer runs it; its output, however it ends.
+    pub fn audit_verify(&self, bundle: &Path) -> std::process::Output {
+        let bundle = bundle.to_str().expect("utf-8 path");
+        self.dx.run(
+            self.path(),
+            &["audit", "verify", bundle, "--anchor", "anchor.pub.pem"],
+        )
+    }
+
+    /// `dxmesh audit recompute` of the comparator's `bundle` against the
+    /// mesh's anchor, from its pulled feeds under `feeds`, with the
+    /// providers' bundles `providers`; its output, however it ends.
+    pub fn audit_recompute(
+        &self,
+        bundle: &Path,
+        feeds: &Path,
+        providers: &[&Path],
+    ) -> std::process::Output {
+        let path = |p: &Path| p.to_str().expect("utf-8 path").to_string();
+        let mut args: Vec<String> = vec![
+            "audit".into(),
+            "recompute".into(),
+            "--bundle".into(),
+            path(bundle),
+            "--anchor".into(),
+            "anchor.pub.pem".into(),
+            "--feeds".into(),
+            path(feeds),
+        ];
+        for p in providers {
+            args.push("--provider".into());
+            args.push(path(p));
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.dx.run(self.path(), &args)
+    }
+
     /// `dxmesh dataset import` of `file` (in the mesh directory) as `dataset`
     /// at the node in directory `node`; returns the printed report.
     pub fn import(&self, node: &str, dataset: &str, file: &str) -> String {

@@ -148,3 +148,18 @@ pub fn registry_csv(rows: &[RegistryRow]) -> String {
     }
     s
 }
+
+/// The registry as an input of a committed result: public security's
+/// `registry` dataset, unfiltered, read from the feed whose signed
+/// manifest has digest `manifest`.
+pub fn registry_input(manifest: [u8; 32]) -> dxmesh_protocol::commitment::CommittedInput {
+    dxmesh_protocol::commitment::CommittedInput {
+        input: dxmesh_protocol::agreement::AgreedInput {
+            name: "registry".into(),
+            dataset: "registry".into(),
+            provider: "public_security".into(),
+            filter: vec![],
+        },
+        manifest,
+    }
+}

@@ -459,16 +459,7 @@ fn a_pull_outside_its_window_in_a_signed_log_is_flagged() {
             .contains("pull outside the pull window of epoch 0"),
         "{f:?}"
     );
-    let out = s.mesh.dx.run(
-        s.mesh.path(),
-        &[
-            "audit",
-            "verify",
-            bp.to_str().unwrap(),
-            "--anchor",
-            "anchor.pub.pem",
-        ],
-    );
+    let out = s.mesh.audit_verify(&bp);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("entry {forged}")));
 }

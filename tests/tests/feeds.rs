@@ -3,7 +3,7 @@
 //! holds none of the provider's plaintext identifiers, names or addresses;
 //! retention: a pulled feed past its agreement's retention is erased.
 
-use dxmesh_tests::{day, registry_terms, scan_for, setup};
+use dxmesh_tests::{day, registry_input, registry_terms, scan_for, setup};
 
 const BIN: &str = env!("CARGO_BIN_EXE_dxmesh-under-test");
 
@@ -380,7 +380,7 @@ fn a_pulled_feed_past_its_retention_is_erased_logged_and_not_pulled_again() {
 /// the current epoch's commitments while its feed is kept.
 fn the_evidence_of_an_erased_feed_outlives_it(s: &dxmesh_tests::Setup) {
     use dxmesh_node::compare::commit::Committed;
-    use dxmesh_protocol::commitment::{CommittedInput, LeafTree, ResultCommitment};
+    use dxmesh_protocol::commitment::{LeafTree, ResultCommitment};
     let data = s.cmp.dir.join("data");
     let kept = data
         .join("evidence/pulls")
@@ -396,15 +396,7 @@ fn the_evidence_of_an_erased_feed_outlives_it(s: &dxmesh_tests::Setup) {
         epoch: 1,
         result_kind: "uninsured".into(),
         expr: "registry".into(),
-        inputs: vec![CommittedInput {
-            input: dxmesh_protocol::agreement::AgreedInput {
-                name: "registry".into(),
-                dataset: "registry".into(),
-                provider: "public_security".into(),
-                filter: vec![],
-            },
-            manifest: manifest.digest(),
-        }],
+        inputs: vec![registry_input(manifest.digest())],
         sets: vec![],
         count: tree.size(),
         root: tree.root(),
@@ -428,34 +420,13 @@ fn the_evidence_of_an_erased_feed_outlives_it(s: &dxmesh_tests::Setup) {
             .exists(),
         "the erased feed's manifest is in the bundle"
     );
-    let out = s.mesh.dx.run(
-        s.mesh.path(),
-        &[
-            "audit",
-            "verify",
-            bundle.to_str().unwrap(),
-            "--anchor",
-            "anchor.pub.pem",
-        ],
-    );
+    let out = s.mesh.audit_verify(&bundle);
     assert!(
         out.status.success(),
         "a bundle exported after retention verifies: {}",
         String::from_utf8_lossy(&out.stdout)
     );
-    let out = s.mesh.dx.run(
-        s.mesh.path(),
-        &[
-            "audit",
-            "recompute",
-            "--bundle",
-            bundle.to_str().unwrap(),
-            "--anchor",
-            "anchor.pub.pem",
-            "--feeds",
-            data.to_str().unwrap(),
-        ],
-    );
+    let out = s.mesh.audit_recompute(&bundle, &data, &[]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(3), "{text}");
     assert!(

@@ -10,13 +10,13 @@
 
 use dxmesh_node::compare::commit::{Committed, input_manifests};
 use dxmesh_protocol::agreement::Refusal;
-use dxmesh_protocol::commitment::{CommittedInput, CommittedSet, LeafTree, ResultCommitment};
+use dxmesh_protocol::commitment::{CommittedSet, LeafTree, ResultCommitment};
 use dxmesh_protocol::feed::{Chunk, DisclosureReceipt};
 use dxmesh_protocol::id::IdNumber;
 use dxmesh_protocol::signed::Signed;
 use dxmesh_protocol::token::IdToken;
 use dxmesh_protocol::wire::{Request, Response};
-use dxmesh_tests::{day, raw_request, registry_terms, setup};
+use dxmesh_tests::{day, raw_request, registry_input, registry_terms, setup};
 
 const BIN: &str = env!("CARGO_BIN_EXE_dxmesh-under-test");
 
@@ -52,15 +52,7 @@ fn the_candidates_commitment_copied_over_the_final_one_discloses_nothing() {
         epoch: 1,
         result_kind: kind.into(),
         expr: "(registry - other_province)".into(),
-        inputs: vec![CommittedInput {
-            input: dxmesh_protocol::agreement::AgreedInput {
-                name: "registry".into(),
-                dataset: "registry".into(),
-                provider: "public_security".into(),
-                filter: vec![],
-            },
-            manifest: registry.digest(),
-        }],
+        inputs: vec![registry_input(registry.digest())],
         sets: vec![CommittedSet {
             name: "other_province".into(),
             count: empty_count,

@@ -12,19 +12,9 @@ use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_dxmesh-under-test");
 
-/// A line of `/proc/<pid>/status` (`VmRSS`, `VmHWM`), in bytes.
-fn proc_kib(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status
-        .lines()
-        .find(|l| l.starts_with(field))
-        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"));
-    let kib: u64 = line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|n| n.parse().ok())
-        .unwrap();
-    kib * 1024
+/// A memory line of `/proc/<pid>/status` (`VmRSS`, `VmHWM`), in bytes.
+fn proc_bytes(pid: u32, field: &str) -> u64 {
+    dxmesh_tests::bench::status_kib(&pid.to_string(), field) * 1024
 }
 
 #[test]
@@ -38,7 +28,8 @@ fn a_member_announcing_the_largest_frames_on_many_streams_holds_at_most_its_budg
     mesh.install(&ps, &[&roster]);
     let node = mesh.start(&ps);
     let addr = node.addr();
-    let idle = proc_kib(node.pid(), "VmRSS:");
+    let idle = proc_bytes(node.pid(), "VmRSS:");
+    assert!(idle > 0, "the node's memory is read from /proc");
 
     // A disclosure frame (kind 6) announcing 15 MiB, 8 MiB of it sent, on
     // 30 streams of each of the 4 connections a member may hold.
@@ -70,7 +61,7 @@ fn a_member_announcing_the_largest_frames_on_many_streams_holds_at_most_its_budg
             h.ended()
         );
     }
-    let peak = proc_kib(node.pid(), "VmHWM:");
+    let peak = proc_bytes(node.pid(), "VmHWM:");
     assert!(
         peak.saturating_sub(idle) < 256 << 20,
         "the node went from {} MiB idle to a peak of {} MiB",

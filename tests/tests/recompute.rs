@@ -29,21 +29,7 @@ fn an_honest_commitment_recomputes_and_a_lying_one_is_caught() {
     s.pps
         .cli(&["audit", "export", "--out", provider.to_str().unwrap()]);
     let recompute_with = |bundle: &std::path::Path, provider: &std::path::Path| {
-        s.mesh.dx.run(
-            s.mesh.path(),
-            &[
-                "audit",
-                "recompute",
-                "--bundle",
-                bundle.to_str().unwrap(),
-                "--anchor",
-                "anchor.pub.pem",
-                "--feeds",
-                data.to_str().unwrap(),
-                "--provider",
-                provider.to_str().unwrap(),
-            ],
-        )
+        s.mesh.audit_recompute(bundle, &data, &[provider])
     };
     let recompute = |bundle: &std::path::Path| recompute_with(bundle, &provider);
     let honest = s.mesh.path().join("bundle-honest");

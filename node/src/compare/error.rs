@@ -72,9 +72,6 @@ pub enum CycleError {
         /// Why.
         refusal: dxmesh_protocol::agreement::Refusal,
     },
-    /// A provider's disclosure holds other fields than the cycle asked for.
-    #[error("the provider disclosed other records or fields than asked")]
-    OtherFields,
     /// The ministry's answer is not about the query the cycle sent.
     #[error("the ministry's answer is not taken: {0}")]
     OtherAnswer(String),

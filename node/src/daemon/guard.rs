@@ -255,6 +255,35 @@ mod tests {
     }
 
     #[test]
+    fn a_repeated_refusal_is_logged_once_a_minute_per_class() {
+        let mut g = guard();
+        let peer = PeerId::random();
+        let frame = |n: u32| {
+            (
+                "control frame",
+                String::new(),
+                format!("refused: {n} bytes"),
+            )
+        };
+        let (what, class, reason) = frame(1);
+        assert!(g.repeated(peer, (what, class), reason).is_some());
+        // The same class again (other details): counted, not logged.
+        let (what, class, reason) = frame(2);
+        assert!(g.repeated(peer, (what, class), reason).is_none());
+        // Another class, or another peer: logged at once.
+        assert!(
+            g.repeated(peer, ("group key", "x".into()), "no".into())
+                .is_some()
+        );
+        let (what, class, reason) = frame(3);
+        assert!(
+            g.repeated(PeerId::random(), (what, class), reason)
+                .is_some()
+        );
+        assert_eq!(g.recent().len(), 3, "only what is logged is noted");
+    }
+
+    #[test]
     fn status_keeps_the_latest_refusals_only() {
         let mut g = guard();
         for i in 0..REFUSALS_KEPT + 5 {

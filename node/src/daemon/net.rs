@@ -397,6 +397,18 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_frame_that_is_not_a_message_is_refused_and_holds_nothing() {
+        // A `PullOpen` (kind 5) of 8 bytes that do not decode as one.
+        let mut bytes = 8u32.to_be_bytes().to_vec();
+        bytes.extend_from_slice(&[5, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF]);
+        let budget = budget();
+        let (r, _) = read(bytes, &budget).await;
+        let err = r.unwrap_err();
+        assert!(err.starts_with("a PullOpen frame: "), "{err}");
+        assert_eq!(budget.left(), CONNECTION_INBOUND_BUDGET);
+    }
+
+    #[tokio::test]
     async fn frames_past_the_connections_budget_are_refused_and_the_budget_comes_back() {
         let budget = Arc::new(Budget::new(MAX_CONTROL_FRAME + 100));
         // Another stream of the connection holds a 15 MiB frame in flight.
