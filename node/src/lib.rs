@@ -24,7 +24,8 @@
 //!   files as they are.
 //! - [`audit`]: the audit log, witnessing, bundles, offline verification
 //!   and the recompute of committed results.
-//! - [`daemon`]: `dxmesh run`: the event loop and one handler file per stage.
+//! - [`daemon`]: `dxmesh run`: the event loop, the `Core` every stage
+//!   shares and one desk per stage (trust, publish, pull, audit).
 //! - [`admin`]: the Unix-socket admin interface (requests and answers).
 //! - [`console`]: the HTTPS operator console, its accounts and sessions,
 //!   `/metrics`, `/healthz` and `/readyz`.

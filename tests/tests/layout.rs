@@ -1,8 +1,9 @@
 //! The code's shape, checked: the folders of `node/src` show the chain, no
 //! stage folder reaches into the daemon that drives it, no
 //! two source files import each other (directly or round a longer loop),
-//! no file is longer than [`MAX_FILE_LINES`] and no function longer than
-//! [`MAX_FN_LINES`]. Uses only `std`, so it also runs as
+//! no file is longer than [`MAX_FILE_LINES`], no function longer than
+//! [`MAX_FN_LINES`] and no struct of the daemon has more than
+//! [`MAX_DAEMON_STRUCT_FIELDS`] fields. Uses only `std`, so it also runs as
 //! `rustc --test tests/tests/layout.rs && ./layout` without a build.
 //!
 //! An import is any path in a `use` or in code that names another file's
@@ -19,6 +20,9 @@ use std::path::{Path, PathBuf};
 const MAX_FILE_LINES: usize = 800;
 /// Longest function, in lines (signature to closing brace).
 const MAX_FN_LINES: usize = 150;
+/// Most fields a struct of `node/src/daemon` may have: the daemon's state
+/// is split into desks, one per stage, not grown into one struct.
+const MAX_DAEMON_STRUCT_FIELDS: usize = 15;
 /// What `node/src` may hold besides folders.
 const NODE_TOP_FILES: [&str; 3] = ["lib.rs", "main.rs", "admin.rs"];
 
@@ -635,6 +639,91 @@ fn stage_folders_do_not_import_the_daemon() {
         "stages importing the daemon:\n{}",
         found.join("\n")
     );
+}
+
+/// The structs with named fields of a file: (line, name, fields), fields
+/// counted at the struct's own brace depth.
+fn struct_fields(text: &str) -> Vec<(usize, String, usize)> {
+    let code = code_only(text);
+    let mut out = Vec::new();
+    let mut at = 0;
+    while let Some(p) = find_word(&code[at..], "struct") {
+        let start = at + p;
+        at = start + "struct".len();
+        let rest = &code[at..];
+        let name: String = rest
+            .trim_start()
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        // A tuple or unit struct ends before any brace.
+        let Some(open) = rest.find(['{', ';', '(']) else {
+            continue;
+        };
+        if rest.as_bytes()[open] != b'{' {
+            continue;
+        }
+        let body_start = at + open + 1;
+        let (mut depth, mut fields, mut i) = (1usize, 0usize, body_start);
+        let b = code.as_bytes();
+        let mut segment_has_colon = false;
+        while i < b.len() && depth > 0 {
+            match b[i] {
+                b'{' | b'(' | b'[' | b'<' => depth += 1,
+                // `->` is not a closing angle bracket.
+                b'>' if i > 0 && b[i - 1] == b'-' => {}
+                b'}' | b')' | b']' | b'>' => depth -= 1,
+                b':' if depth == 1 && b.get(i + 1) != Some(&b':') && i > 0 && b[i - 1] != b':' => {
+                    segment_has_colon = true
+                }
+                b',' if depth == 1 => {
+                    fields += usize::from(segment_has_colon);
+                    segment_has_colon = false;
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+        fields += usize::from(segment_has_colon);
+        let line = code[..start].matches('\n').count() + 1;
+        out.push((line, name, fields));
+        at = i.min(code.len());
+    }
+    out
+}
+
+/// No struct of the daemon carries every stage's state: each stage's desk
+/// is its own struct.
+#[test]
+fn daemon_structs_stay_small() {
+    let mut files = Vec::new();
+    rust_files(&workspace().join("node/src/daemon"), &mut files);
+    let mut big = Vec::new();
+    for f in files {
+        let text = fs::read_to_string(&f).unwrap_or_default();
+        for (line, name, fields) in struct_fields(&text) {
+            if fields > MAX_DAEMON_STRUCT_FIELDS {
+                big.push(format!(
+                    "{}:{line}: struct {name} has {fields} fields (limit {MAX_DAEMON_STRUCT_FIELDS})",
+                    rel(&f)
+                ));
+            }
+        }
+    }
+    assert!(
+        big.is_empty(),
+        "daemon structs too large:\n{}",
+        big.join("\n")
+    );
+}
+
+#[test]
+fn the_checker_counts_a_structs_fields() {
+    let text = "/// a: b, c: d\npub(super) struct A {\n    /// x: y\n    pub a: HashMap<u8, (u8, u8)>,\n    b: Box<dyn Fn(u8, u8) -> u8>,\n    c: Vec<[u8; 2]>\n}\nstruct T(u8, u8);\nenum E { X { a: u8 } }\nstruct U;\nstruct B { x: u8, }\n";
+    let found = struct_fields(text);
+    let counts: Vec<(&str, usize)> = found.iter().map(|(_, n, f)| (n.as_str(), *f)).collect();
+    assert_eq!(counts, [("A", 3), ("B", 1)]);
+    assert_eq!(found[0].0, 2);
 }
 
 #[test]

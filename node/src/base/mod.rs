@@ -1,7 +1,8 @@
 //! What every part of a node stands on: the node directory's config and
 //! identity file, logging, atomic and direct file writes, the data
 //! directory's shared names, crash points for tests, the redb state store,
-//! and the clock with the stop signal.
+//! the clock with the stop signal, and why a peer did not do what it was
+//! asked.
 
 pub mod clock;
 pub mod config;
@@ -10,4 +11,5 @@ pub mod fsutil;
 pub mod keyfile;
 pub mod layout;
 pub mod logging;
+pub mod peer;
 pub mod store;

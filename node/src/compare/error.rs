@@ -4,6 +4,7 @@
 //! rendered messages are the ones `dxmesh compare` prints. A leaf module:
 //! the cycle and its stages use it, it uses none of them.
 
+use crate::base::peer::PeerError;
 use crate::compare::pass::CompareError;
 use crate::pull::pulls::PullError;
 use std::path::PathBuf;
@@ -15,11 +16,18 @@ pub enum StepError {
     /// The node's event loop is gone: the node is stopping.
     #[error("the node is shutting down")]
     ShuttingDown,
-    /// The node could not take the step: the peer is not connected, it
-    /// refused (the message ends with the refusal's code in brackets), or
-    /// its answer does not verify. The node's own message.
-    #[error("{0}")]
-    Node(String),
+    /// The peer did not do it: not connected, refused (the message ends
+    /// with the refusal's code in brackets), no answer, or an answer that
+    /// does not verify.
+    #[error(transparent)]
+    Peer(#[from] PeerError),
+    /// A download ended without the whole feed, verified.
+    #[error(transparent)]
+    Pull(#[from] PullError),
+    /// Anything else the node could not do (a request it cannot make, a
+    /// failure of its own store or files), as its own typed error.
+    #[error(transparent)]
+    Node(Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// Why a comparison cycle failed.

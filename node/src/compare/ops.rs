@@ -15,9 +15,8 @@ use dxmesh_protocol::token::IdToken;
 use dxmesh_protocol::wire::{DisclosureRequest, Request};
 use tokio::sync::{mpsc, oneshot};
 
-/// Where the event loop sends a step's answer (an error is the node's
-/// message; the cycle takes it as [`StepError::Node`]).
-pub type Reply<T> = oneshot::Sender<Result<T, String>>;
+/// Where the event loop sends a step's answer, or why it failed.
+pub type Reply<T> = oneshot::Sender<Result<T, StepError>>;
 
 /// What a provider answered a disclosure request.
 pub enum Disclosed {
@@ -119,9 +118,7 @@ impl Handle {
     async fn ask<T>(&self, op: impl FnOnce(Reply<T>) -> Op) -> Result<T, StepError> {
         let (tx, rx) = oneshot::channel();
         self.0.send(op(tx)).map_err(|_| StepError::ShuttingDown)?;
-        rx.await
-            .map_err(|_| StepError::ShuttingDown)?
-            .map_err(StepError::Node)
+        rx.await.map_err(|_| StepError::ShuttingDown)?
     }
 
     /// Has the feed of `agreement` for `epoch` pulled (or finds it held).

@@ -49,10 +49,10 @@ impl Node {
         );
         match &response {
             Response::StepAccepted { len } => {
-                tracing::info!(peer = %self.label(&from), len, "agreement step recorded")
+                tracing::info!(peer = %self.trust.label(&from), len, "agreement step recorded")
             }
             Response::StepRefused { reason, .. } => {
-                tracing::warn!(peer = %self.label(&from), %reason, "agreement step refused")
+                tracing::warn!(peer = %self.trust.label(&from), %reason, "agreement step refused")
             }
             _ => {}
         }
@@ -116,10 +116,10 @@ impl Node {
                 .agreements
                 .adopt(&self.core.store, &me, &provider, transcripts);
         if n > 0 {
-            tracing::info!(peer = %self.label(&provider), transcripts = n, "adopted the provider's agreement transcripts");
+            tracing::info!(peer = %self.trust.label(&provider), transcripts = n, "adopted the provider's agreement transcripts");
         }
         for note in notes {
-            tracing::warn!(peer = %self.label(&provider), "{note}");
+            tracing::warn!(peer = %self.trust.label(&provider), "{note}");
         }
         for step in resend {
             self.core.send(
@@ -162,11 +162,11 @@ impl Node {
                         Request::AgreementStep { step },
                         Pending::AgreementNotify,
                     );
-                    format!("recorded; {} notified", self.label(&notify))
+                    format!("recorded; {} notified", self.trust.label(&notify))
                 } else {
                     format!(
                         "recorded; {} is not connected and will receive it when it connects",
-                        self.label(&notify)
+                        self.trust.label(&notify)
                     )
                 };
                 tracing::info!(thread = %dxmesh_protocol::hex(&thread), %message, "agreement step");
@@ -193,7 +193,7 @@ impl Node {
                     let _ = reply.send(AdminResponse::Error {
                         message: format!(
                             "queued: {} (the provider, which records every step first) is not connected; the step is sent when it connects",
-                            self.label(&provider)
+                            self.trust.label(&provider)
                         ),
                     });
                 }
@@ -217,7 +217,7 @@ impl Node {
                 if other == me {
                     return Err(RequestError::ProposeToSelf);
                 }
-                let admitted = self.admission(&other.peer_id());
+                let admitted = self.trust.admission(&other.peer_id());
                 if admitted != dxmesh_protocol::roster::Admission::Admitted {
                     return Err(RequestError::NotMember {
                         peer: to,
@@ -275,8 +275,8 @@ impl Node {
             agreement: dxmesh_protocol::hex(&t.state.terms.id()),
             status: self.core.agreements.status(t, now()).to_string(),
             dataset: t.state.terms.dataset.clone(),
-            provider: self.label(&t.state.terms.provider),
-            consumer: self.label(&t.state.terms.consumer),
+            provider: self.trust.label(&t.state.terms.provider),
+            consumer: self.trust.label(&t.state.terms.consumer),
             steps: t.state.len,
             pending: self
                 .core
@@ -322,7 +322,7 @@ impl Node {
                 Some(StepLine {
                     seq: step.seq,
                     at: step.at.to_string(),
-                    signer: self.label(s.signer()),
+                    signer: self.trust.label(s.signer()),
                     action,
                     digest: dxmesh_protocol::hex(&s.digest()),
                     signature: dxmesh_protocol::hex(&s.signature().0),

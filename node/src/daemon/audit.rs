@@ -15,42 +15,6 @@ use libp2p::PeerId;
 use std::path::Path;
 
 impl Node {
-    /// Logs agreement steps not logged yet (after any agreement activity).
-    pub(super) fn log_agreement_steps(&mut self) {
-        let mut new = Vec::new();
-        for th in self.core.agreements.threads() {
-            let logged = self
-                .logged_steps
-                .get(&th.state.thread)
-                .copied()
-                .unwrap_or(0);
-            for (seq, s) in th.steps.iter().enumerate().skip(logged as usize) {
-                let action =
-                    dxmesh_protocol::codec::decode::<dxmesh_protocol::agreement::Step>(s.body())
-                        .map(|st| st.action.name().to_string())
-                        .unwrap_or_default();
-                new.push((
-                    th.state.thread,
-                    Event::AgreementStep {
-                        thread: th.state.thread,
-                        seq: seq as u32,
-                        action,
-                        signer: *s.signer(),
-                        digest: s.digest(),
-                        agreement: th.state.terms.id(),
-                    },
-                ));
-            }
-        }
-        for (thread, ev) in new {
-            *self.logged_steps.entry(thread).or_default() += 1;
-            self.core.log(ev);
-        }
-        if !self.core.connected.is_empty() {
-            self.witnessing.ask_peers(&mut self.core);
-        }
-    }
-
     /// Logs imports the node has not logged yet (imports run in another
     /// process): every receipt an import left, oldest first, each removed
     /// once its entry is durable; then the current generation of each
@@ -140,14 +104,19 @@ impl Node {
             },
             Ok((Witness::NeedProof(from), _, _)) => Response::NeedProof { from },
             Ok((Witness::Fork(reason), _, cp)) => {
-                tracing::error!(peer = %self.label(&key), %reason, "SECURITY ALERT: a peer's audit log is inconsistent with what it showed before; evidence kept");
+                tracing::error!(peer = %self.trust.label(&key), %reason, "SECURITY ALERT: a peer's audit log is inconsistent with what it showed before; evidence kept");
                 let earlier = 0;
                 self.core.log(Event::ForkDetected {
                     peer: key,
                     earlier_size: earlier,
                     later_size: cp.map(|c| c.size).unwrap_or(0),
                 });
-                self.record_refusal(Some(peer), None, format!("audit fork: {reason}"));
+                self.trust.record_refusal(
+                    &mut self.core,
+                    Some(peer),
+                    None,
+                    format!("audit fork: {reason}"),
+                );
                 Response::Refused {
                     reason: Refusal::Fork(reason),
                 }
@@ -187,7 +156,7 @@ impl Node {
         let Some(in_a_week) = now().date().add_days(7) else {
             return Vec::new();
         };
-        self.expired_pulls(in_a_week)
+        super::pull::Pulling::expired_pulls(&self.core, in_a_week)
             .into_iter()
             .filter(|e| {
                 crate::compare::commit::epoch_dir(&self.core.data_dir, e.epoch).exists()
@@ -213,7 +182,7 @@ impl Node {
             origin: format!("dxmesh/{}", self.core.identity.peer_id()),
             exported_at: now().to_string(),
         };
-        let anchor = self.anchor.to_pem();
+        let anchor = self.trust.anchor.to_pem();
         let transcripts: Vec<_> = self
             .core
             .agreements

@@ -4,11 +4,13 @@
 //! cycle asks for (pulls, disclosures, ministry queries, audit entries) are
 //! taken here and answered through its handle.
 
-use super::error::{NodeError, PeerError, RequestError};
+use super::error::{LocalError, NodeError, PeerError, RequestError};
 use super::node::{DisclosureReply, Node, Pending};
+use super::pending::PullReply;
 use crate::admin::{AdminRequest, AdminResponse};
 use crate::base::clock::now;
 use crate::compare::cycle::{Binding, run_compare};
+use crate::compare::error::StepError;
 use crate::compare::ops::{MinistryAnswered, Op, Reply};
 use dxmesh_protocol::agreement::{AgreementId, Terms};
 use dxmesh_protocol::commitment::ResultCommitment;
@@ -28,7 +30,7 @@ impl Node {
     ) -> Result<Terms, RequestError> {
         let me = self.core.identity.public();
         let t = now();
-        let roster = self.roster.as_ref().map(|(_, r)| r);
+        let roster = self.trust.roster.as_ref().map(|(_, r)| r);
         let found: Vec<Terms> = self
             .core
             .agreements
@@ -145,7 +147,7 @@ impl Node {
         if !self.core.connected.contains(&peer) {
             return Err(PeerError::NotConnected {
                 role,
-                label: self.label(&provider),
+                label: self.trust.label(&provider),
             }
             .into());
         }
@@ -157,8 +159,9 @@ impl Node {
     fn sign_commitment(
         &mut self,
         statement: &ResultCommitment,
-    ) -> Result<Signed<ResultCommitment>, String> {
-        let signed = Signed::sign(&self.core.identity, statement).map_err(|e| e.to_string())?;
+    ) -> Result<Signed<ResultCommitment>, StepError> {
+        let signed = Signed::sign(&self.core.identity, statement)
+            .map_err(|e| StepError::Node(Box::new(e)))?;
         // The commitment is usable only once its record is durable.
         self.core
             .log_durably(dxmesh_protocol::audit::Event::ResultCommitted {
@@ -168,7 +171,7 @@ impl Node {
                 root: statement.root,
                 commitment: signed.digest(),
             })
-            .map_err(|e| format!("the commitment could not be logged: {e}"))?;
+            .map_err(|e| StepError::Node(Box::new(LocalError::Store(e))))?;
         self.core.seal_audit();
         Ok(signed)
     }
@@ -193,20 +196,13 @@ impl Node {
                     let _ = reply.send(Ok(()));
                     return;
                 }
-                let (tx, rx) = oneshot::channel();
-                if let Err(e) = self.start_pull_with(agreement, epoch, tx) {
-                    let _ = reply.send(Err(e.to_string()));
-                    return;
-                }
-                tokio::spawn(async move {
-                    let r = match rx.await {
-                        Ok(AdminResponse::Pulled { .. }) => Ok(()),
-                        Ok(AdminResponse::Error { message }) => Err(message),
-                        Ok(other) => Err(format!("unexpected pull result: {other:?}")),
-                        Err(_) => Err("the node is shutting down".into()),
-                    };
-                    let _ = reply.send(r);
-                });
+                self.pulls.start_pull(
+                    &mut self.core,
+                    &self.trust,
+                    (agreement, epoch),
+                    None,
+                    Some(PullReply::Cycle(reply)),
+                );
             }
             Op::Disclose { request, reply } => {
                 self.request_disclosure(*request, DisclosureReply::Cycle(reply))
@@ -215,7 +211,7 @@ impl Node {
                 let (provider, peer) = match self.connected_provider(&query.agreement, "ministry") {
                     Ok(p) => p,
                     Err(e) => {
-                        let _ = reply.send(Err(e.to_string()));
+                        let _ = reply.send(Err(e.into()));
                         return;
                     }
                 };
@@ -248,7 +244,7 @@ impl Node {
             }),
             other => Err(PeerError::Unexpected(format!("{other:?}"))),
         }
-        .map_err(|e| e.to_string());
+        .map_err(|e| NodeError::from(e).into());
         if let Ok(signed_and_answer) = &r {
             let (signed, a) = &**signed_and_answer;
             self.core.log(dxmesh_protocol::audit::Event::MinistryQuery {

@@ -3,7 +3,8 @@
 //! members, the audit log's tail, checkpoint and cosignatures), and the
 //! durable record of every console login and action.
 
-use super::node::{Node, counter_key};
+use super::core::counter_key;
+use super::node::Node;
 use crate::admin::{AdminResponse, ConsoleInfo, MemberInfo, QuotaInfo};
 use crate::audit::log;
 use crate::base::clock::now;
@@ -63,21 +64,17 @@ impl Node {
             })
             .collect();
         let members = self
-            .roster
-            .as_ref()
-            .map(|(_, r)| {
-                r.members
-                    .iter()
-                    .map(|m| MemberInfo {
-                        peer_id: m.public_key.peer_id().to_string(),
-                        department: m.department.clone(),
-                        role: m.role.to_string(),
-                        display_name: m.display_name.clone(),
-                        admission: r.admission(&m.public_key, t).to_string(),
-                    })
-                    .collect()
+            .trust
+            .members()
+            .iter()
+            .map(|m| MemberInfo {
+                peer_id: m.public_key.peer_id().to_string(),
+                department: m.department.clone(),
+                role: m.role.to_string(),
+                display_name: m.display_name.clone(),
+                admission: self.trust.admitted(&m.public_key).to_string(),
             })
-            .unwrap_or_default();
+            .collect();
         ConsoleInfo {
             quotas,
             audit_size: self.core.audit.size(),

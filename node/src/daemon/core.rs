@@ -3,15 +3,17 @@
 //! agreements it is party to, the audit log, the control requests it has
 //! sent and awaits, the members connected, the metrics, and the bound on
 //! checks run off the event loop; and the verbs every stage
-//! uses on them: send a request, answer one, log an event. The stages' own
-//! state lives beside it in [`super::node::Node`], each owned by its stage.
+//! uses on them: send a request, answer one, log an event, read a quota.
+//! The stages' own state lives beside it in the desks of
+//! [`super::node::Node`], each owned by its stage.
 
 use super::net::Behaviour;
 use super::pending::{Answer, Pending};
-use crate::agreements::threads::Agreements;
+use crate::agreements::threads::{Agreements, Thread};
 use crate::base::clock::now;
 use crate::base::config::Config;
 use crate::base::store::{Store, StoreError};
+use dxmesh_protocol::agreement::{AgreementId, Refusal, Terms};
 use dxmesh_protocol::audit::Event as AuditEvent;
 use dxmesh_protocol::identity::Identity;
 use dxmesh_protocol::wire::{Request, Response};
@@ -42,6 +44,9 @@ pub(super) struct Core {
     pub(super) checks: std::sync::Arc<tokio::sync::Semaphore>,
     /// The tamper-evident audit log.
     pub(super) audit: crate::audit::log::AuditLog,
+    /// Where background work (feed builds, downloads, answers resolved off
+    /// the loop) sends its results to the event loop.
+    pub(super) events: tokio::sync::mpsc::UnboundedSender<super::pending::Event>,
     /// What `/metrics` shows.
     pub(super) metrics: std::sync::Arc<crate::console::metrics::Metrics>,
 }
@@ -99,4 +104,91 @@ impl Core {
             tracing::error!(error = %e, "AUDIT: cannot store a checkpoint");
         }
     }
+
+    /// The accepted agreement `agreement` where this node is the provider.
+    pub(super) fn provided(&self, agreement: &AgreementId) -> Option<(Terms, bool)> {
+        let t = self.agreements.by_agreement(agreement)?;
+        if t.state.terms.provider != self.identity.public() {
+            return None;
+        }
+        Some((t.state.terms.clone(), self.agreements.superseded(t, now())))
+    }
+
+    pub(super) fn find_state(&self, agreement: &AgreementId) -> Option<&Thread> {
+        self.agreements.by_agreement(agreement)
+    }
+
+    /// The feeds of this node's active agreements as provider (or as
+    /// consumer) with their current epoch; a national index is queried,
+    /// never published or pulled as a feed, and is not among them.
+    pub(super) fn current_feeds(&self, as_provider: bool) -> Vec<(&Terms, u64)> {
+        let t = now();
+        let me = self.identity.public();
+        self.agreements
+            .threads()
+            .filter(|th| {
+                self.agreements.status(th, t) == dxmesh_protocol::agreement::Status::Active
+            })
+            .map(|th| &th.state.terms)
+            .filter(|terms| {
+                (if as_provider {
+                    terms.provider
+                } else {
+                    terms.consumer
+                }) == me
+                    && !crate::ministry::answers_ministry_queries(terms)
+            })
+            .filter_map(|terms| Some((terms, terms.cycle.epoch_at(t)?)))
+            .collect()
+    }
+
+    /// How much of a per-epoch quota (`counter_key`) is used. Fails
+    /// closed: a counter the store cannot read is never taken for zero;
+    /// the error is logged and the request refused as a provider failure.
+    pub(super) fn quota_used(&self, key: &[u8], what: &str, epoch: u64) -> Result<u64, Refusal> {
+        self.store
+            .counter::<u64>(key)
+            .map(Option::unwrap_or_default)
+            .map_err(|e| {
+                tracing::error!(error = %e, what, "cannot read the quota used; refusing");
+                Refusal::ProviderFailed { epoch }
+            })
+    }
+
+    /// The store key that marks a request (by its digest) as counted under
+    /// a per-epoch quota `kind`, and whether it is set. A request asked
+    /// again unchanged (its requester crashed before it kept the answer)
+    /// is served again without being counted twice: it learns nothing new.
+    pub(super) fn counted_before(
+        &self,
+        kind: &str,
+        (agreement, epoch): (&AgreementId, u64),
+        digest: &[u8],
+    ) -> Result<(Vec<u8>, bool), Refusal> {
+        let mut key = counter_key(kind, agreement, epoch);
+        key.push(b'/');
+        key.extend_from_slice(hex::encode(digest).as_bytes());
+        let seen = self.quota_used(&key, kind, epoch)? > 0;
+        Ok((key, seen))
+    }
+
+    /// Records `used` records of a per-epoch quota, durably, before the
+    /// request is served; refused as a provider failure if it cannot be.
+    pub(super) fn count_quota(
+        &self,
+        key: &[u8],
+        used: u64,
+        what: &str,
+        epoch: u64,
+    ) -> Result<(), Refusal> {
+        self.store.set_counter(key, &used).map_err(|e| {
+            tracing::error!(error = %e, what, "cannot record the quota used; refusing");
+            Refusal::ProviderFailed { epoch }
+        })
+    }
+}
+
+/// The store key of a per-epoch counter (`pull`, `disc`, `natq`) of an agreement.
+pub(super) fn counter_key(kind: &str, agreement: &AgreementId, epoch: u64) -> Vec<u8> {
+    format!("{kind}/{}/{epoch}", dxmesh_protocol::hex(agreement)).into_bytes()
 }

@@ -10,10 +10,10 @@
 //! handler ([`Node::on_disclosure_answer`]), which verifies it, checks it
 //! answers what was asked, and logs it before handing it to whoever asked.
 
+use super::core::counter_key;
 use super::error::{LocalError, NodeError, PeerError, RequestError};
 use super::node::{
-    Answer, DisclosureReply, Event, Node, Pending, answer_error, counter_key, parse_token,
-    signed_answer,
+    Answer, DisclosureReply, Event, Node, Pending, answer_error, parse_token, signed_answer,
 };
 use crate::admin::{AdminResponse, DiscloseCall};
 use crate::base::clock::now;
@@ -143,7 +143,9 @@ impl Node {
     }
 
     fn refuse_disclosure(&mut self, to: Answer, agreement: AgreementId, refusal: Refusal) {
-        let response = self.refuse_request(to.peer, ("disclosure", agreement), refusal);
+        let response =
+            self.trust
+                .refuse_request(&mut self.core, to.peer, ("disclosure", agreement), refusal);
         self.core.respond(to, response);
     }
 
@@ -158,18 +160,20 @@ impl Node {
     ) -> Result<HeavyCheck, Refusal> {
         let requester = PublicKey::from_peer_id(&peer).ok_or(Refusal::NotConsumer)?;
         let (_, superseded) = self
+            .core
             .provided(&request.agreement)
             .ok_or(Refusal::UnknownAgreement)?;
         let state = self
+            .core
             .find_state(&request.agreement)
             .map(|t| t.state.clone())
             .ok_or(Refusal::UnknownAgreement)?;
         let heavy = HeavyCheck {
             requester,
-            admission: self.admitted(&requester),
+            admission: self.trust.admitted(&requester),
             own_manifest: self.own_manifest(&request.agreement, request.epoch)?,
             department: self.core.config.department.clone(),
-            roster: self.roster.as_ref().map(|(_, r)| r.clone()),
+            roster: self.trust.roster.as_ref().map(|(_, r)| r.clone()),
             now: now(),
             state,
         };
@@ -217,14 +221,20 @@ impl Node {
             ..
         } = request;
         let requester = PublicKey::from_peer_id(&peer).ok_or(Refusal::NotConsumer)?;
-        let (_, superseded) = self.provided(agreement).ok_or(Refusal::UnknownAgreement)?;
+        let (_, superseded) = self
+            .core
+            .provided(agreement)
+            .ok_or(Refusal::UnknownAgreement)?;
         let state = self
+            .core
             .find_state(agreement)
             .map(|t| t.state.clone())
             .ok_or(Refusal::UnknownAgreement)?;
         let key = counter_key("disc", agreement, *epoch);
-        let used = self.quota_used(&key, "disclosure", *epoch)?;
-        let (seen_key, again) = self.counted_before("disc-asked", (agreement, *epoch), digest)?;
+        let used = self.core.quota_used(&key, "disclosure", *epoch)?;
+        let (seen_key, again) =
+            self.core
+                .counted_before("disc-asked", (agreement, *epoch), digest)?;
         // Asked before: checked as it was then, before it was counted.
         let used = if again {
             used.saturating_sub(tokens.len() as u64)
@@ -233,7 +243,7 @@ impl Node {
         };
         let check = DisclosureCheck {
             requester: &requester,
-            admission: self.admitted(&requester),
+            admission: self.trust.admitted(&requester),
             epoch: *epoch,
             result_kind,
             fields,
@@ -249,8 +259,9 @@ impl Node {
         if !again {
             // Counted first: a crash between the two counts the request and
             // refuses its retry, never the other way round.
-            self.count_quota(&key, used + tokens.len() as u64, "disclosure", *epoch)?;
-            self.count_quota(&seen_key, 1, "disclosure", *epoch)?;
+            self.core
+                .count_quota(&key, used + tokens.len() as u64, "disclosure", *epoch)?;
+            self.core.count_quota(&seen_key, 1, "disclosure", *epoch)?;
         }
         // Nothing is disclosed under a commitment whose check is not on record.
         let c = dxmesh_protocol::codec::decode::<ResultCommitment>(commitment.body())
@@ -282,13 +293,13 @@ impl Node {
         request: DisclosureRequest,
         to: Answer,
     ) {
-        let Some((terms, _)) = self.provided(&request.agreement) else {
+        let Some((terms, _)) = self.core.provided(&request.agreement) else {
             return;
         };
         let data_dir = self.core.data_dir.clone();
-        let internal = self.internal_tx.clone();
+        let internal = self.core.events.clone();
         let seed = *self.core.identity.seed();
-        let label = self.label(&requester);
+        let label = self.trust.label(&requester);
         tokio::task::spawn_blocking(move || {
             let commitment = request.commitment.digest();
             let DisclosureRequest {
@@ -381,8 +392,9 @@ impl Node {
                     // A provider answering with what it was not asked, or
                     // unsigned: on record for the security officer.
                     let class = ("disclosure", String::new());
-                    let why = format!("from {} refused: {e}", self.label(&provider));
-                    self.refuse_throttled(provider.peer_id(), class, why);
+                    let why = format!("from {} refused: {e}", self.trust.label(&provider));
+                    self.trust
+                        .refuse_throttled(&mut self.core, provider.peer_id(), class, why);
                 }),
             Response::Denied { refusal } => Err(PeerError::Refused {
                 role: "provider",
@@ -411,7 +423,7 @@ impl Node {
                 digest,
             });
         tracing::info!(
-            provider = %self.label(&provider),
+            provider = %self.trust.label(&provider),
             agreement = %dxmesh_protocol::hex(&d.agreement),
             result_kind = %d.result_kind,
             records = d.records.len(),

@@ -13,7 +13,6 @@ use crate::publish::keys::KeyError;
 use crate::publish::store::FeedStoreError;
 use crate::pull::pulls::PullError;
 use crate::trust::roster_file::PeerIdError;
-use dxmesh_protocol::agreement::Refusal;
 use dxmesh_protocol::roster::Admission;
 use std::path::PathBuf;
 
@@ -142,64 +141,17 @@ pub enum RequestError {
     Agreement(#[from] AgreementError),
 }
 
-/// The peer refused, is unreachable, or misbehaved.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum PeerError {
-    /// The peer the request must go to is not connected.
-    #[error("the {role} {label} is not connected")]
-    NotConnected {
-        /// `provider`, `ministry`, `custodian`...
-        role: &'static str,
-        /// "department (PeerId)".
-        label: String,
-    },
-    /// The peer refused the request, with its typed reason.
-    #[error("refused by the {role}: {refusal} [{code}]", code = .refusal.code())]
-    Refused {
-        /// Who refused.
-        role: &'static str,
-        /// Why.
-        refusal: Refusal,
-    },
-    /// The peer refused the request at the connection level (not a member,
-    /// or a request it does not take from us).
-    #[error("refused by the {role}: {reason}")]
-    RefusedRequest {
-        /// Who refused.
-        role: &'static str,
-        /// Why, as the peer said it.
-        reason: String,
-    },
-    /// A feed waits for its token group's key from the custodian.
-    #[error(
-        "waiting for the key of token group {group:?} from its custodian; publishing continues when it arrives"
-    )]
-    WaitingForKey {
-        /// The token group.
-        group: String,
-    },
-    /// The peer's signed answer does not verify against its key.
-    #[error("the {what} does not verify: {problem}")]
-    Unverified {
-        /// What was received.
-        what: &'static str,
-        /// Why it does not verify.
-        problem: String,
-    },
-    /// The peer answered with something that does not fit the request.
-    #[error("unexpected answer: {0}")]
-    Unexpected(String),
-    /// The request never got an answer (connection closed, timeout).
-    #[error("the request failed: {0}")]
-    NoAnswer(String),
-}
+pub use crate::base::peer::PeerError;
 
-impl From<crate::disclose::answer::Unverified> for PeerError {
-    fn from(e: crate::disclose::answer::Unverified) -> PeerError {
-        PeerError::Unverified {
-            what: e.what,
-            problem: e.problem,
+/// The comparator's cycle gets the causes it acts on typed (what the peer
+/// did, a failed download) and the rest as the node's own error.
+impl From<NodeError> for crate::compare::error::StepError {
+    fn from(e: NodeError) -> Self {
+        use crate::compare::error::StepError;
+        match e {
+            NodeError::Peer(e) => StepError::Peer(e),
+            NodeError::Local(LocalError::Feed(e)) => StepError::Pull(e),
+            other => StepError::Node(Box::new(other)),
         }
     }
 }
@@ -266,6 +218,35 @@ impl From<AgreementError> for NodeError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::compare::error::StepError;
+    use dxmesh_protocol::agreement::Refusal;
+
+    #[test]
+    fn the_cycle_gets_what_the_peer_did_typed_and_the_rest_as_the_nodes_error() {
+        let refused = NodeError::from(PeerError::Refused {
+            role: "provider",
+            refusal: Refusal::Suspended,
+        });
+        let text = refused.to_string();
+        let step = StepError::from(refused);
+        assert!(
+            matches!(
+                step,
+                StepError::Peer(PeerError::Refused {
+                    refusal: Refusal::Suspended,
+                    ..
+                })
+            ),
+            "{step:?}"
+        );
+        assert_eq!(step.to_string(), text, "the message is the node's");
+        let busy = StepError::from(NodeError::from(RequestError::Busy { what: "pull" }));
+        let StepError::Node(inner) = &busy else {
+            panic!("{busy:?}");
+        };
+        assert!(inner.downcast_ref::<NodeError>().is_some());
+        assert_eq!(busy.to_string(), "a pull of this feed is already running");
+    }
 
     #[test]
     fn messages_say_the_cause_and_keep_the_refusal_code() {

@@ -30,6 +30,8 @@ pub(super) struct Inbox {
     pub(super) admin: mpsc::Receiver<AdminCall>,
     /// Results of background work.
     pub(super) events: mpsc::UnboundedReceiver<Event>,
+    /// Checks done off the loop, to be continued on it.
+    pub(super) resumed: mpsc::UnboundedReceiver<super::node::Resume>,
     /// Steps the comparator's cycle asks for.
     pub(super) cycle: mpsc::UnboundedReceiver<Op>,
 }
@@ -57,6 +59,7 @@ impl Node {
                 event = self.core.swarm.select_next_some() => self.on_swarm_event(event),
                 Some(call) = inbox.admin.recv() => self.on_admin_call(call),
                 Some(event) = inbox.events.recv() => self.on_event(event),
+                Some(then) = inbox.resumed.recv() => then(self),
                 Some(op) = inbox.cycle.recv() => self.on_op(op),
                 _ = tick.tick() => self.on_tick(),
             }
@@ -72,10 +75,10 @@ impl Node {
                     .clone()
                     .with(Protocol::P2p(self.core.identity.peer_id()));
                 tracing::info!(address = %full, "listening");
-                self.listen_addrs.push(address);
+                self.trust.listen_addrs.push(address);
             }
             SwarmEvent::ExpiredListenAddr { address, .. } => {
-                self.listen_addrs.retain(|a| a != &address);
+                self.trust.listen_addrs.retain(|a| a != &address);
             }
             SwarmEvent::ConnectionEstablished {
                 peer_id,
@@ -85,9 +88,10 @@ impl Node {
             } => {
                 // The allow-list already admitted the peer; check again so
                 // that a roster change racing the handshake cannot slip by.
-                let admission = self.admission(&peer_id);
+                let admission = self.trust.admission(&peer_id);
                 if admission != Admission::Admitted {
-                    self.record_refusal(
+                    self.trust.record_refusal(
+                        &mut self.core,
                         Some(peer_id),
                         Some(endpoint.get_remote_address().to_string()),
                         format!("connection: {admission}"),
@@ -99,7 +103,7 @@ impl Node {
                 self.core.metrics.peers(self.core.connected.len());
                 if num_established.get() == 1 {
                     tracing::info!(peer = %peer_id, remote = %endpoint.get_remote_address(), "connected");
-                    let have = self.roster_version();
+                    let have = self.trust.roster_version();
                     self.core.send(
                         peer_id,
                         Request::RosterSync { have_version: have },
@@ -107,7 +111,7 @@ impl Node {
                     );
                     self.core.send(peer_id, Request::Peers, Pending::Peers);
                     self.sync_agreements_with(peer_id);
-                    self.witnessing.ask_peers(&mut self.core);
+                    self.auditing.witnessing.ask_peers(&mut self.core);
                 }
             }
             SwarmEvent::ConnectionClosed {
@@ -128,10 +132,15 @@ impl Node {
             } => {
                 if let ListenError::Denied { .. } = &error {
                     let reason = match peer_id {
-                        Some(p) => format!("connection: {}", self.admission(&p)),
+                        Some(p) => format!("connection: {}", self.trust.admission(&p)),
                         None => "connection: not admitted".into(),
                     };
-                    self.record_refusal(peer_id, Some(send_back_addr.to_string()), reason);
+                    self.trust.record_refusal(
+                        &mut self.core,
+                        peer_id,
+                        Some(send_back_addr.to_string()),
+                        reason,
+                    );
                 } else {
                     tracing::debug!(error = %error, remote = %send_back_addr, "incoming connection failed");
                 }
@@ -139,10 +148,11 @@ impl Node {
             SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => match &error {
                 DialError::Denied { .. } => {
                     let reason = match peer_id {
-                        Some(p) => format!("dial: {}", self.admission(&p)),
+                        Some(p) => format!("dial: {}", self.trust.admission(&p)),
                         None => "dial: not admitted".into(),
                     };
-                    self.record_refusal(peer_id, None, reason);
+                    self.trust
+                        .record_refusal(&mut self.core, peer_id, None, reason);
                 }
                 _ => tracing::debug!(peer = ?peer_id, error = %error, "dial failed"),
             },
@@ -159,7 +169,7 @@ impl Node {
                             .any(|p| matches!(p, Protocol::Ip4(ip) if ip.is_unspecified()))
                     })
                     .collect();
-                self.peer_addrs.insert(peer_id, addrs);
+                self.trust.peer_addrs.insert(peer_id, addrs);
             }
             SwarmEvent::Behaviour(BehaviourEvent::Control(event)) => self.on_control(event),
             _ => {}
@@ -176,7 +186,12 @@ impl Node {
                 } => {
                     // One class: a flood's frames differ only in their sizes.
                     let class = ("control frame", String::new());
-                    self.refuse_throttled(peer, class, format!("refused: {why}"));
+                    self.trust.refuse_throttled(
+                        &mut self.core,
+                        peer,
+                        class,
+                        format!("refused: {why}"),
+                    );
                     let _ = self.core.swarm.behaviour_mut().control.send_response(
                         channel,
                         Response::Refused {
@@ -212,14 +227,14 @@ impl Node {
             } => {
                 let failed = self.core.pending.remove(&request_id);
                 if matches!(failed, Some(Pending::Witness { .. })) {
-                    self.witnessing.failed(&peer);
+                    self.auditing.witnessing.failed(&peer);
                 }
                 if let Some(Pending::Disclose { reply, .. }) = failed {
                     reply.fail(PeerError::NoAnswer(error.to_string()));
                 } else if let Some(Pending::MinistryOp { reply, .. }) = failed {
-                    let _ = reply.send(Err(format!("the request failed: {error}")));
+                    let _ = reply.send(Err(PeerError::NoAnswer(error.to_string()).into()));
                 } else if let Some(Pending::PullOpen(job)) = failed {
-                    self.busy.remove(&job.key());
+                    self.pulls.failed(&job);
                     job.fail(PeerError::NoAnswer(error.to_string()));
                 } else if let Some(Pending::AgreementStep {
                     reply: Some(reply), ..
@@ -245,15 +260,20 @@ impl Node {
     fn on_inbound(&mut self, request: Request, to: Answer) {
         let peer = to.peer;
         // A peer the roster does not admit gets nothing but a logged refusal.
-        let admission = self.admission(&peer);
+        let admission = self.trust.admission(&peer);
         if admission != Admission::Admitted {
-            self.record_refusal(Some(peer), None, format!("control request: {admission}"));
+            self.trust.record_refusal(
+                &mut self.core,
+                Some(peer),
+                None,
+                format!("control request: {admission}"),
+            );
             let refused = Response::Refused {
                 reason: Refusal::NotAdmitted(admission),
             };
             return self.core.respond(to, refused);
         }
-        if let Some(refused) = self.rate_limit(peer) {
+        if let Some(refused) = self.trust.rate_limit(&mut self.core, peer) {
             return self.core.respond(to, refused);
         }
         match request {
@@ -292,7 +312,7 @@ impl Node {
     pub(super) fn on_request(&mut self, peer: PeerId, request: Request) -> Response {
         match request {
             Request::RosterSync { have_version } => {
-                if have_version >= self.roster_version() {
+                if have_version >= self.trust.roster_version() {
                     return Response::Roster { chain: Vec::new() };
                 }
                 match self.core.store.rosters_after(have_version) {
@@ -303,15 +323,17 @@ impl Node {
                     }
                 }
             }
-            Request::RosterPush { chain } => match self.offer_roster(chain, Some(peer)) {
-                Ok(_) => Response::Ack,
-                Err(e) => Response::Refused {
-                    reason: Refusal::BadRoster(e.to_string()),
-                },
-            },
+            Request::RosterPush { chain } => {
+                match self.trust.offer_roster(&mut self.core, chain, Some(peer)) {
+                    Ok(_) => Response::Ack,
+                    Err(e) => Response::Refused {
+                        reason: Refusal::BadRoster(e.to_string()),
+                    },
+                }
+            }
             Request::AgreementStep { step } => {
                 let r = self.on_agreement_step(peer, step);
-                self.log_agreement_steps();
+                self.auditing.log_agreement_steps(&mut self.core);
                 r
             }
             Request::Witness { note, proof } => self.on_witness_request(peer, note, proof),
@@ -348,6 +370,7 @@ impl Node {
                     .filter_map(|p| {
                         let pk = PublicKey::from_peer_id(p)?;
                         let addresses = self
+                            .trust
                             .peer_addrs
                             .get(p)?
                             .iter()
@@ -368,12 +391,12 @@ impl Node {
         match (kind, response) {
             (Some(Pending::RosterSync), Response::Roster { chain }) => {
                 if !chain.is_empty() {
-                    let _ = self.offer_roster(chain, Some(peer));
+                    let _ = self.trust.offer_roster(&mut self.core, chain, Some(peer));
                 }
             }
             (Some(Pending::Peers), Response::Peers { peers }) => {
                 for p in peers {
-                    self.maybe_dial(p);
+                    self.trust.maybe_dial(&mut self.core, p);
                 }
             }
             (Some(Pending::RosterPush), Response::Ack) => {}
@@ -383,9 +406,12 @@ impl Node {
             (Some(Pending::AgreementSync), Response::Transcripts { transcripts }) => {
                 self.on_agreement_transcripts(peer, transcripts)
             }
-            (Some(Pending::PullOpen(job)), answer) => self.on_pull_answer(peer, job, answer),
+            (Some(Pending::PullOpen(job)), answer) => {
+                self.pulls.on_pull_answer(&mut self.core, peer, job, answer)
+            }
             (Some(Pending::Witness { size, note }), answer) => {
-                self.witnessing
+                self.auditing
+                    .witnessing
                     .answered(&mut self.core, peer, size, &note, answer)
             }
             (
@@ -400,7 +426,12 @@ impl Node {
                 self.on_ministry_answer(provider, reply, answer)
             }
             (Some(Pending::GroupKey { group }), answer) => {
-                self.on_group_key_answer(peer, group, answer)
+                if self
+                    .publish
+                    .on_group_key_answer(&mut self.core, peer, group, answer)
+                {
+                    self.schedule_feeds();
+                }
             }
             (Some(Pending::AgreementNotify), Response::StepAccepted { .. }) => {}
             (Some(Pending::AgreementNotify), Response::StepRefused { reason, .. }) => {
@@ -413,25 +444,34 @@ impl Node {
         }
     }
 
+    /// Publishes the feeds due and starts the pulls due (on every tick,
+    /// and when a group key arrives).
+    pub(super) fn schedule_feeds(&mut self) {
+        let to_publish = self.publish.due(&self.core);
+        if !to_publish.is_empty() {
+            self.publish.start_publish(&mut self.core, to_publish, None);
+        }
+        for due in self.pulls.due(&self.core) {
+            self.pulls
+                .start_pull(&mut self.core, &self.trust, due, None, None);
+        }
+    }
+
     pub(super) fn on_tick(&mut self) {
         // Memberships expire with time: re-apply the roster as of now.
-        self.apply_roster();
+        self.trust.apply_roster(&mut self.core);
         self.schedule_feeds();
-        // Retries of pulls not tried for two hours (past epochs) are forgotten.
-        if let Some(cutoff) = std::time::Instant::now().checked_sub(Duration::from_secs(7200)) {
-            self.auto_pulls.forget_before(cutoff);
-        }
         self.log_imports();
         self.prepare_national_indexes();
-        self.log_agreement_steps();
-        self.enforce_retention();
-        self.witnessing.ask_peers(&mut self.core);
-        self.log_rate_limits();
+        self.auditing.log_agreement_steps(&mut self.core);
+        self.pulls.enforce_retention(&mut self.core);
+        self.auditing.witnessing.ask_peers(&mut self.core);
+        self.trust.log_rate_limits(&mut self.core);
         let peers: Vec<PeerId> = self.core.connected.iter().copied().collect();
         for p in peers {
             self.core.send(p, Request::Peers, Pending::Peers);
         }
-        self.dial_bootstrap();
+        self.trust.dial_bootstrap(&mut self.core);
     }
 
     pub(super) fn on_admin_call(&mut self, call: AdminCall) {
@@ -442,13 +482,21 @@ impl Node {
                 self.on_agreement_admin(call.request, call.reply)
             }
             AdminRequest::Publish { agreement, epoch } => {
-                self.admin_publish(agreement, epoch, call.reply)
+                self.publish
+                    .admin_publish(&mut self.core, agreement, epoch, call.reply)
             }
             AdminRequest::Pull {
                 agreement,
                 epoch,
                 range,
-            } => self.admin_pull(agreement, epoch, range, call.reply),
+            } => self.pulls.admin_pull(
+                &mut self.core,
+                &self.trust,
+                agreement,
+                epoch,
+                range,
+                call.reply,
+            ),
             AdminRequest::Disclose(disclose) => self.admin_disclose(disclose, call.reply),
             AdminRequest::Compare { .. } => self.on_compare_admin(call.request, call.reply),
             request => {
@@ -501,9 +549,9 @@ impl Node {
                         }
                     }
                 }
-                match self.offer_roster(chain, None) {
+                match self.trust.offer_roster(&mut self.core, chain, None) {
                     Ok(_) => AdminResponse::RosterInstalled {
-                        version: self.roster_version(),
+                        version: self.trust.roster_version(),
                     },
                     Err(e) => AdminResponse::Error {
                         message: e.to_string(),
@@ -516,13 +564,22 @@ impl Node {
     /// Results of background work.
     pub(super) fn on_event(&mut self, event: Event) {
         match event {
-            Event::Published { results, reply } => self.on_published(results, reply),
+            Event::Published { results, reply } => {
+                self.publish.on_published(&mut self.core, results, reply)
+            }
             Event::PullDone {
                 agreement,
                 epoch,
                 result,
                 reply,
-            } => self.on_pull_done(agreement, epoch, result, reply),
+            } => {
+                if self
+                    .pulls
+                    .on_pull_done(&mut self.core, agreement, epoch, result, reply)
+                {
+                    self.auditing.witnessing.ask_peers(&mut self.core);
+                }
+            }
             Event::StreamAuth {
                 peer,
                 request,
@@ -530,7 +587,6 @@ impl Node {
             } => self.on_stream_auth(peer, request, reply),
             Event::Audit(event) => self.core.log(event),
             Event::Answered { to, response } => self.core.respond(to, response),
-            Event::Resume(then) => then(self),
         }
     }
 }

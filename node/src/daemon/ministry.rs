@@ -10,7 +10,8 @@
 //! comparator that crashed before it kept the answer) is answered again
 //! without being counted twice; it learns nothing it was not told.
 
-use super::node::{Answer, Event, Node, counter_key, signed_answer};
+use super::core::counter_key;
+use super::node::{Answer, Event, Node, signed_answer};
 use crate::base::clock::now;
 use crate::ministry::{Query, answer_query};
 use dxmesh_protocol::agreement::{AgreementId, DisclosureCheck, ReceiptCheck, Refusal};
@@ -64,7 +65,12 @@ impl Node {
     }
 
     fn refuse_ministry(&mut self, to: Answer, agreement: AgreementId, refusal: Refusal) {
-        let response = self.refuse_request(to.peer, ("ministry query", agreement), refusal);
+        let response = self.trust.refuse_request(
+            &mut self.core,
+            to.peer,
+            ("ministry query", agreement),
+            refusal,
+        );
         self.core.respond(to, response);
     }
 
@@ -83,8 +89,8 @@ impl Node {
         let superseded = self.core.agreements.superseded(th, now());
         let inputs = ReceiptInputs {
             requester,
-            admission: self.admission(&peer),
-            roster: self.roster.as_ref().map(|(_, r)| r.clone()),
+            admission: self.trust.admission(&peer),
+            roster: self.trust.roster.as_ref().map(|(_, r)| r.clone()),
             now: now(),
             state: th.state.clone(),
         };
@@ -106,8 +112,8 @@ impl Node {
         let data_dir = self.core.data_dir.clone();
         let national = self.national.clone();
         let seed = *self.core.identity.seed();
-        let internal = self.internal_tx.clone();
-        let label = self.label(&requester);
+        let internal = self.core.events.clone();
+        let label = self.trust.label(&requester);
         tokio::task::spawn_blocking(move || {
             let (commitment, receipt) = (asked.commitment.digest(), asked.receipt.digest());
             let q = Query {
@@ -172,8 +178,10 @@ impl Node {
             now(),
         );
         let key = counter_key("natq", agreement, epoch);
-        let used = self.quota_used(&key, "ministry query", epoch)?;
-        let (seen_key, again) = self.counted_before("natq-asked", (agreement, epoch), digest)?;
+        let used = self.core.quota_used(&key, "ministry query", epoch)?;
+        let (seen_key, again) =
+            self.core
+                .counted_before("natq-asked", (agreement, epoch), digest)?;
         let n = asked.ids.len() as u64;
         // Asked before: checked as it was then, before it was counted.
         let used = if again { used.saturating_sub(n) } else { used };
@@ -187,8 +195,10 @@ impl Node {
         if !again {
             // Counted first: a crash between the two counts the query and
             // refuses its retry, never the other way round.
-            self.count_quota(&key, used + n, "ministry query", epoch)?;
-            self.count_quota(&seen_key, 1, "ministry query", epoch)?;
+            self.core
+                .count_quota(&key, used + n, "ministry query", epoch)?;
+            self.core
+                .count_quota(&seen_key, 1, "ministry query", epoch)?;
         }
         Ok(inputs.requester)
     }

@@ -15,7 +15,6 @@ use crate::agreements::threads::Agreements;
 use crate::base::config::{self, Config, ConfigError};
 use crate::base::keyfile::{self, KeyFileError};
 use crate::base::store::{Store, StoreError};
-use dxmesh_protocol::codec;
 use libp2p::Multiaddr;
 use node::Node;
 use std::collections::{HashMap, HashSet};
@@ -40,6 +39,8 @@ mod node;
 mod pending;
 mod publish;
 mod pull;
+mod serve;
+mod status;
 mod trust;
 mod witness;
 
@@ -100,17 +101,7 @@ pub async fn run(dir: &Path, shutdown: impl Future<Output = ()>) -> Result<(), D
     };
     let agreements = Agreements::load(&store)?;
     let audit = crate::audit::log::AuditLog::open(&store, &identity)?;
-    let mut logged_steps: HashMap<dxmesh_protocol::merkle::Hash, u32> = HashMap::new();
-    for bytes in store.audit_entries()? {
-        if let Ok(dxmesh_protocol::audit::Entry {
-            event: dxmesh_protocol::audit::Event::AgreementStep { thread, seq, .. },
-            ..
-        }) = codec::decode(&bytes)
-        {
-            let e = logged_steps.entry(thread).or_default();
-            *e = (*e).max(seq + 1);
-        }
-    }
+    let auditing = witness::Auditing::load(&store)?;
     let mut swarm = net::build_swarm(&identity)?;
     let config_path = dir.join(config::CONFIG_FILE);
     for addr in &config.network.listen {
@@ -152,13 +143,14 @@ pub async fn run(dir: &Path, shutdown: impl Future<Output = ()>) -> Result<(), D
         ))
         .map_err(|e| DaemonError::Build(net::BuildError::new(e.to_string())))?;
     let (internal_tx, internal_rx) = mpsc::unbounded_channel();
+    let (resume_tx, resume_rx) = mpsc::unbounded_channel();
     let (cycle, cycle_rx) = crate::compare::ops::Handle::new();
-    let stream_task = tokio::spawn(pull::serve_streams(incoming, internal_tx.clone()));
     let retry_secs = config.network.peer_exchange_secs.max(1);
     let guard = guard::Guard::new(limits::Limits {
         per_sec: config.network.requests_per_sec,
         burst: config.network.request_burst,
     });
+    let stream_task = tokio::spawn(serve::serve_streams(incoming, internal_tx.clone()));
     let core = core::Core {
         config,
         identity,
@@ -173,51 +165,39 @@ pub async fn run(dir: &Path, shutdown: impl Future<Output = ()>) -> Result<(), D
             std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1)),
         )),
         audit,
+        events: internal_tx,
         metrics,
     };
     let mut node = Node {
         core,
-        internal_tx,
-        keys,
-        stream_control,
-        cycle,
-        busy: HashSet::new(),
-        erasure_logged: HashSet::new(),
-        waiting_for_key: Vec::new(),
-        logged_steps,
-        witnessing: Default::default(),
-        anchor,
-        roster,
-        listen_addrs: Vec::new(),
-        peer_addrs: HashMap::new(),
-        recent_dials: HashMap::new(),
-        guard,
+        trust: trust::Trust::new(anchor, roster, guard),
+        publish: publish::Publishing::new(keys),
+        pulls: pull::Pulling::new(stream_control, std::time::Duration::from_secs(retry_secs)),
+        auditing,
         national: Default::default(),
-        auto_pulls: limits::Backoff::new(
-            std::time::Duration::from_secs(retry_secs),
-            std::time::Duration::from_secs(3600),
-        ),
+        cycle,
+        resume: resume_tx,
         started: Instant::now(),
-        self_admission: None,
         console_url: console.as_ref().map(|c| c.url.clone()),
     };
     tracing::info!(
         peer_id = %node.core.identity.peer_id(),
         department = %node.core.config.department,
         role = %node.core.config.role,
-        roster_version = node.roster_version(),
+        roster_version = node.trust.roster_version(),
         "node starting"
     );
     node.core.log(dxmesh_protocol::audit::Event::NodeStarted {
         version: env!("CARGO_PKG_VERSION").to_string(),
     });
-    node.log_agreement_steps();
+    node.auditing.log_agreement_steps(&mut node.core);
     node.log_imports();
-    node.apply_roster();
-    node.dial_bootstrap();
+    node.trust.apply_roster(&mut node.core);
+    node.trust.dial_bootstrap(&mut node.core);
     let mut inbox = events::Inbox {
         admin: admin_rx,
         events: internal_rx,
+        resumed: resume_rx,
         cycle: cycle_rx,
     };
     node.event_loop(&mut inbox, shutdown).await;

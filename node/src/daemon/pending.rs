@@ -2,17 +2,22 @@
 //! request this node sent was for (and who waits for its answer), and
 //! [`Answer`] is a request a peer sent that this node is answering (with
 //! its hold on the connection's inbound budget). Also what the waiters are
-//! told when a request fails.
+//! told when a request fails, and the results of background work
+//! ([`Event`]) sent back to the event loop.
 
-use super::error::NodeError;
+use super::error::{NodeError, RequestError};
 use crate::admin::AdminResponse;
 use crate::compare::ops::{Disclosed, MinistryAnswered, Reply};
-use dxmesh_protocol::agreement::{AgreementId, Step};
+use crate::pull::pulls::{PullError, PullSummary};
+use dxmesh_protocol::agreement::{AgreementId, Refusal, Step};
+use dxmesh_protocol::audit::Event as AuditEvent;
+use dxmesh_protocol::feed::{ChunkRequest, Manifest};
 use dxmesh_protocol::identity::PublicKey;
 use dxmesh_protocol::signed::Signed;
 use dxmesh_protocol::token::IdToken;
 use dxmesh_protocol::wire::Response;
 use libp2p::PeerId;
+use std::path::PathBuf;
 use tokio::sync::oneshot;
 
 /// What an outstanding control request was for.
@@ -69,7 +74,14 @@ pub(crate) struct PullJob {
     pub(super) epoch: u64,
     pub(super) pull_id: [u8; 16],
     pub(super) range: Option<(IdToken, IdToken)>,
-    pub(super) reply: Option<oneshot::Sender<AdminResponse>>,
+    pub(super) reply: Option<PullReply>,
+}
+
+/// Who waits for a pull: the comparator's cycle, or an operator's
+/// `dxmesh pull`.
+pub(crate) enum PullReply {
+    Cycle(Reply<()>),
+    Admin(oneshot::Sender<AdminResponse>),
 }
 
 /// Who waits for a disclosure: the comparator's cycle, or an operator's
@@ -85,12 +97,12 @@ pub(crate) enum DisclosureReply {
 impl DisclosureReply {
     /// Tells whoever asked that the disclosure failed.
     pub(crate) fn fail(self, error: impl Into<NodeError>) {
-        let message = error.into().to_string();
+        let error = error.into();
         match self {
             DisclosureReply::Cycle(reply) => {
-                let _ = reply.send(Err(message));
+                let _ = reply.send(Err(error.into()));
             }
-            DisclosureReply::Admin { reply, .. } => answer_error(reply, message),
+            DisclosureReply::Admin { reply, .. } => answer_error(reply, error),
         }
     }
 }
@@ -101,8 +113,20 @@ impl PullJob {
     }
 
     pub(crate) fn fail(self, error: impl Into<NodeError>) {
-        if let Some(r) = self.reply {
-            answer_error(r, error.into());
+        if let Some(reply) = self.reply {
+            reply.fail(error);
+        }
+    }
+}
+
+impl PullReply {
+    /// Tells whoever asked that the pull failed.
+    pub(crate) fn fail(self, error: impl Into<NodeError>) {
+        match self {
+            PullReply::Cycle(reply) => {
+                let _ = reply.send(Err(error.into().into()));
+            }
+            PullReply::Admin(reply) => answer_error(reply, error.into()),
         }
     }
 }
@@ -112,4 +136,44 @@ pub(super) fn answer_error(reply: oneshot::Sender<AdminResponse>, error: impl st
     let _ = reply.send(AdminResponse::Error {
         message: error.to_string(),
     });
+}
+
+/// A token given in hex by an operator.
+pub(super) fn parse_token(h: &str) -> Result<IdToken, RequestError> {
+    let bad = |problem: String| RequestError::BadToken {
+        token: h.to_string(),
+        problem,
+    };
+    let b = hex::decode(h.trim()).map_err(|e| bad(e.to_string()))?;
+    let a: [u8; 16] = b
+        .try_into()
+        .map_err(|_| bad("must be 32 hex digits".into()))?;
+    Ok(IdToken(a))
+}
+
+/// Results of background work, delivered to the event loop.
+pub(crate) enum Event {
+    /// Feeds were built.
+    Published {
+        results: Vec<(AgreementId, u64, Result<Signed<Manifest>, NodeError>)>,
+        reply: Option<oneshot::Sender<AdminResponse>>,
+    },
+    /// A download ended.
+    PullDone {
+        agreement: AgreementId,
+        epoch: u64,
+        result: Result<PullSummary, PullError>,
+        reply: Option<PullReply>,
+    },
+    /// A bulk stream asks to be served.
+    StreamAuth {
+        peer: PeerId,
+        request: ChunkRequest,
+        reply: oneshot::Sender<Result<PathBuf, Refusal>>,
+    },
+    /// An event for the audit log from a background task.
+    Audit(AuditEvent),
+    /// A request answered off the event loop (a disclosure or a ministry
+    /// query resolved): the answer to send.
+    Answered { to: Answer, response: Response },
 }

@@ -4,14 +4,16 @@
 //! group's providers. Building runs on a blocking thread
 //! ([`crate::publish::publish`]); the result comes back as an event.
 
+use super::core::Core;
 use super::error::{LocalError, NodeError, PeerError, RequestError};
-use super::node::{Answer, Event, Node, Pending, WaitingPublish};
+use super::pending::{Answer, Event, Pending};
+use super::trust::Trust;
 use crate::admin::{AdminResponse, FeedInfo};
 use crate::base::clock::now;
 use crate::publish::build::{PublishInput, publish};
+use crate::publish::keys::KeyStore;
 use crate::publish::store::{feed_dir, read_manifest};
-use crate::pull::pulls;
-use dxmesh_protocol::agreement::{AgreementId, Step, Terms};
+use dxmesh_protocol::agreement::{AgreementId, Terms};
 use dxmesh_protocol::codec;
 use dxmesh_protocol::feed::Manifest;
 use dxmesh_protocol::identity::PublicKey;
@@ -20,21 +22,50 @@ use dxmesh_protocol::signed::Signed;
 use dxmesh_protocol::token::GroupMasterKey;
 use dxmesh_protocol::wire::{Request, Response};
 use libp2p::PeerId;
-use std::time::Instant;
+use std::collections::HashSet;
 use tokio::sync::oneshot;
 
-impl Node {
+/// A publish waiting for its group key.
+pub(super) struct WaitingPublish {
+    group: String,
+    /// The custodian refused: the schedule does not ask again, an
+    /// operator's `dxmesh publish` does.
+    refused: bool,
+}
+
+/// The publish desk: the token group keys, the publishes waiting for one,
+/// and the feeds being built now.
+pub(super) struct Publishing {
+    /// Token group keys (providers only).
+    keys: KeyStore,
+    /// Publishes waiting for a group key, by group.
+    waiting_for_key: Vec<WaitingPublish>,
+    /// Feeds being built now, by (agreement, epoch).
+    building: HashSet<(AgreementId, u64)>,
+}
+
+impl Publishing {
+    /// The desk with the keys in `keys`.
+    pub(super) fn new(keys: KeyStore) -> Publishing {
+        Publishing {
+            keys,
+            waiting_for_key: Vec::new(),
+            building: HashSet::new(),
+        }
+    }
+
     /// `dxmesh publish`: build the feeds of one or every active agreement.
     pub(super) fn admin_publish(
         &mut self,
+        core: &mut Core,
         agreement: Option<String>,
         epoch: Option<u64>,
         reply: oneshot::Sender<AdminResponse>,
     ) {
         let t = now();
-        let me = self.core.identity.public();
+        let me = core.identity.public();
         let threads: Vec<crate::agreements::threads::Thread> = match &agreement {
-            Some(id) => match self.core.agreements.find(id) {
+            Some(id) => match core.agreements.find(id) {
                 Ok(th) => vec![th.clone()],
                 Err(e) => {
                     let _ = reply.send(AdminResponse::Error {
@@ -43,13 +74,12 @@ impl Node {
                     return;
                 }
             },
-            None => self
-                .core
+            None => core
                 .agreements
                 .threads()
                 .filter(|th| {
                     th.state.terms.provider == me
-                        && self.core.agreements.status(th, t)
+                        && core.agreements.status(th, t)
                             == dxmesh_protocol::agreement::Status::Active
                 })
                 .cloned()
@@ -57,7 +87,7 @@ impl Node {
         };
         let mut targets = Vec::new();
         for th in threads {
-            let status = self.core.agreements.status(&th, t);
+            let status = core.agreements.status(&th, t);
             if th.state.terms.provider != me {
                 let _ = reply.send(AdminResponse::Error {
                     message: "this node is not the provider of that agreement".into(),
@@ -89,121 +119,33 @@ impl Node {
         // an agreement was fixed); the schedule never does.
         self.waiting_for_key
             .retain(|w| !(w.refused && targets.iter().any(|(t, _)| t.token_group == w.group)));
-        self.start_publish(targets, Some(reply));
+        self.start_publish(core, targets, Some(reply));
     }
 
-    pub(super) fn on_group_key_request(
+    pub(super) fn on_group_key_answer(
         &mut self,
+        core: &mut Core,
+        peer: PeerId,
         group: String,
-        transcript: Vec<Signed<Step>>,
-        to: Answer,
-    ) {
-        let peer = to.peer;
-        if self
-            .core
-            .config
-            .key_custodians
-            .get(&group)
-            .map(String::as_str)
-            != Some("self")
-        {
-            let why = "this node is not the custodian of that group".to_string();
-            return self.refuse_key(to, &group, why);
-        }
-        let Some(requester) = PublicKey::from_peer_id(&peer) else {
-            return self.refuse_key(to, &group, "unknown requester key".into());
-        };
-        // The group's purpose: this custodian's own accepted or active
-        // agreements in the group, as provider.
-        let t = now();
-        let me = self.core.identity.public();
-        let own: Vec<Terms> = self
-            .core
-            .agreements
-            .threads()
-            .filter(|th| {
-                th.state.terms.provider == me
-                    && th.state.terms.token_group == group
-                    && matches!(
-                        self.core.agreements.status(th, t),
-                        dxmesh_protocol::agreement::Status::Active
-                            | dxmesh_protocol::agreement::Status::Accepted
-                    )
-            })
-            .map(|th| th.state.terms.clone())
-            .collect();
-        let Some((_, roster)) = self.roster.clone() else {
-            return self.refuse_key(to, &group, "no roster".into());
-        };
-        // Replaying the transcript (up to 1,000 signed steps) is the heavy
-        // part: it runs off the event loop.
-        self.off_loop(
-            move || {
-                let checked = crate::publish::keys::check_key_request(
-                    &roster,
-                    &requester,
-                    &group,
-                    &transcript,
-                    &own,
-                    t,
-                )
-                .map_err(|e| e.to_string());
-                (group, checked)
-            },
-            move |node, (group, checked)| {
-                if let Err(why) = checked {
-                    return node.refuse_key(to, &group, why);
-                }
-                match node.keys.custodian_key(&group) {
-                    Ok(key) => {
-                        tracing::info!(%group, to = %node.label(&requester), "token group key handed to a provider");
-                        node.core.log(dxmesh_protocol::audit::Event::KeyDistributed {
-                            group: group.clone(),
-                            to: requester,
-                        });
-                        node.core.respond(to, Response::GroupKey { group, key: key.0 });
-                    }
-                    Err(e) => {
-                        let why = format!("the custodian cannot read its key: {e}");
-                        node.refuse_key(to, &group, why)
-                    }
-                }
-            },
-        );
-    }
-
-    /// Refuses a group key request: answered `Refused { Key }`; the same
-    /// refusal repeated by a member (a flood of one request) is logged at
-    /// most once a minute, with the count of the others in the next entry.
-    fn refuse_key(&mut self, to: Answer, group: &str, why: String) {
-        let reason = format!("for {group:?}: {why}");
-        self.refuse_throttled(to.peer, ("group key", reason.clone()), reason);
-        self.core.respond(
-            to,
-            Response::Refused {
-                reason: dxmesh_protocol::wire::Refusal::Key(why),
-            },
-        );
-    }
-
-    pub(super) fn on_group_key_answer(&mut self, peer: PeerId, group: String, answer: Response) {
+        answer: Response,
+    ) -> bool {
         match answer {
             Response::GroupKey { group: g, key } if g == group => {
-                if self.core.config.role != Role::Provider {
-                    tracing::error!(%group, %peer, "refusing to store a token group key: this node's role is {}", self.core.config.role);
-                    return;
+                if core.config.role != Role::Provider {
+                    tracing::error!(%group, %peer, "refusing to store a token group key: this node's role is {}", core.config.role);
+                    return false;
                 }
                 match self.keys.put(&group, &GroupMasterKey(key)) {
                     Ok(()) => {
                         tracing::info!(%group, custodian = %peer, "received the token group key");
                         if let Some(from) = PublicKey::from_peer_id(&peer) {
-                            self.core.log(dxmesh_protocol::audit::Event::KeyReceived {
+                            core.log(dxmesh_protocol::audit::Event::KeyReceived {
                                 group: group.clone(),
                                 from,
                             });
                         }
                         self.waiting_for_key.retain(|w| w.group != group);
-                        self.schedule_feeds();
+                        return true;
                     }
                     Err(e) => {
                         tracing::error!(%group, error = %e, "cannot store the token group key")
@@ -218,12 +160,17 @@ impl Node {
             }
             other => tracing::debug!(?other, "unexpected answer to a key request"),
         }
+        false
     }
 
     /// The group key for `terms`, or `None` after asking the custodian for it.
-    pub(super) fn group_key(&mut self, terms: &Terms) -> Result<Option<GroupMasterKey>, NodeError> {
+    pub(super) fn group_key(
+        &mut self,
+        core: &mut Core,
+        terms: &Terms,
+    ) -> Result<Option<GroupMasterKey>, NodeError> {
         let group = terms.token_group.clone();
-        match self.core.config.key_custodians.get(&group).cloned() {
+        match core.config.key_custodians.get(&group).cloned() {
             Some(c) if c == "self" => Ok(Some(self.keys.custodian_key(&group)?)),
             Some(custodian) => {
                 if let Some(k) = self.keys.get(&group)? {
@@ -235,7 +182,7 @@ impl Node {
                 let peer: PeerId = custodian
                     .parse()
                     .map_err(|e| LocalError::Config(format!("key_custodians.{group}: {e}")))?;
-                if !self.core.connected.contains(&peer) {
+                if !core.connected.contains(&peer) {
                     return Err(PeerError::NotConnected {
                         role: "custodian",
                         label: format!("of group {group:?} ({peer})"),
@@ -243,12 +190,12 @@ impl Node {
                     .into());
                 }
                 // The agreement being published proves what the key is for.
-                let transcript = self.core
+                let transcript = core
                     .agreements
                     .by_agreement(&terms.id())
                     .map(|t| t.steps.clone())
                     .unwrap_or_default();
-                self.core.send(
+                core.send(
                     peer,
                     Request::GroupKey {
                         group: group.clone(),
@@ -274,6 +221,7 @@ impl Node {
     /// Starts building feeds for `targets` in the background.
     pub(super) fn start_publish(
         &mut self,
+        core: &mut Core,
         targets: Vec<(Terms, u64)>,
         reply: Option<oneshot::Sender<AdminResponse>>,
     ) {
@@ -281,7 +229,7 @@ impl Node {
         let mut errors = Vec::new();
         for (terms, epoch) in targets {
             let agreement = terms.id();
-            if self.busy.contains(&(agreement, epoch)) {
+            if self.building.contains(&(agreement, epoch)) {
                 errors.push((
                     agreement,
                     epoch,
@@ -290,7 +238,7 @@ impl Node {
                 continue;
             }
             let key_result = if terms.is_tokenised() {
-                self.group_key(&terms)
+                self.group_key(core, &terms)
             } else {
                 Ok(Some(GroupMasterKey([0; 32])))
             };
@@ -301,13 +249,9 @@ impl Node {
                         .then(|| master.epoch_key(&terms.token_group, epoch));
                     let previous = epoch
                         .checked_sub(1)
-                        .and_then(|p| {
-                            read_manifest(&self.core.data_dir, &agreement, p)
-                                .ok()
-                                .flatten()
-                        })
+                        .and_then(|p| read_manifest(&core.data_dir, &agreement, p).ok().flatten())
                         .map(|m| m.digest());
-                    self.busy.insert((agreement, epoch));
+                    self.building.insert((agreement, epoch));
                     jobs.push((terms, epoch, key, previous));
                 }
                 Ok(None) => {
@@ -319,9 +263,9 @@ impl Node {
                 Err(e) => errors.push((agreement, epoch, e)),
             }
         }
-        let data_dir = self.core.data_dir.clone();
-        let seed = *self.core.identity.seed();
-        let internal = self.internal_tx.clone();
+        let data_dir = core.data_dir.clone();
+        let seed = *core.identity.seed();
+        let internal = core.events.clone();
         tokio::task::spawn_blocking(move || {
             let mut results: Vec<(AgreementId, u64, Result<Signed<Manifest>, NodeError>)> =
                 errors.into_iter().map(|(a, e, m)| (a, e, Err(m))).collect();
@@ -364,86 +308,80 @@ impl Node {
         });
     }
 
-    /// Publishes due feeds and starts due pulls (on every tick). An
-    /// automatic pull that did not complete is tried again after a delay
-    /// that doubles with each try (at most an hour), so a provider that
-    /// refuses it is not asked every tick.
-    pub(super) fn schedule_feeds(&mut self) {
-        let t = now();
-        let me = self.core.identity.public();
-        let mut to_publish = Vec::new();
-        let mut to_pull = Vec::new();
-        for th in self.core.agreements.threads() {
-            if self.core.agreements.status(th, t) != dxmesh_protocol::agreement::Status::Active {
-                continue;
+    /// Hands the group key to `requester` once its request is checked
+    /// (`checked`), or refuses it.
+    pub(super) fn hand_key(
+        &mut self,
+        core: &mut Core,
+        trust: &mut Trust,
+        to: Answer,
+        requester: PublicKey,
+        group: String,
+        checked: Result<(), String>,
+    ) {
+        if let Err(why) = checked {
+            return refuse_key(core, trust, to, &group, why);
+        }
+        match self.keys.custodian_key(&group) {
+            Ok(key) => {
+                tracing::info!(%group, to = %trust.label(&requester), "token group key handed to a provider");
+                core.log(dxmesh_protocol::audit::Event::KeyDistributed {
+                    group: group.clone(),
+                    to: requester,
+                });
+                core.respond(to, Response::GroupKey { group, key: key.0 });
             }
-            let terms = &th.state.terms;
-            let Some(epoch) = terms.cycle.epoch_at(t) else {
-                continue;
-            };
+            Err(e) => {
+                let why = format!("the custodian cannot read its key: {e}");
+                refuse_key(core, trust, to, &group, why)
+            }
+        }
+    }
+
+    /// The feeds due to be built now (on every tick, if the schedule
+    /// publishes): each active agreement this node provides whose current
+    /// epoch is not built or being built, whose dataset is imported, and
+    /// whose group key is not still awaited.
+    pub(super) fn due(&self, core: &Core) -> Vec<(Terms, u64)> {
+        if !core.config.schedule.auto_publish {
+            return Vec::new();
+        }
+        let mut due = Vec::new();
+        for (terms, epoch) in core.current_feeds(true) {
             let agreement = terms.id();
-            if self.busy.contains(&(agreement, epoch)) {
+            if self.building.contains(&(agreement, epoch)) {
                 continue;
             }
-            // A national index is queried, never published or pulled as a feed.
-            if crate::ministry::answers_ministry_queries(terms) {
-                continue;
-            }
-            if terms.provider == me && self.core.config.schedule.auto_publish {
-                let published = feed_dir(&self.core.data_dir, &agreement, epoch)
-                    .join(crate::base::layout::MANIFEST_FILE)
-                    .exists();
-                let imported =
-                    crate::dataset::current_dir(&self.core.data_dir, &terms.dataset).is_ok();
-                if !published
-                    && imported
-                    && !self
-                        .waiting_for_key
-                        .iter()
-                        .any(|w| w.group == terms.token_group)
-                {
-                    to_publish.push((terms.clone(), epoch));
-                }
-            }
-            if terms.consumer == me && self.core.config.schedule.auto_pull {
-                let in_window = terms
-                    .cycle
-                    .window(epoch)
-                    .is_some_and(|(s, e)| t >= s && t < e);
-                let connected = self.core.connected.contains(&terms.provider.peer_id());
-                if in_window
-                    && connected
-                    && !pulls::is_complete(&self.core.data_dir, &agreement, epoch)
-                    && self.auto_pulls.due(&(agreement, epoch), Instant::now())
-                {
-                    to_pull.push((agreement, epoch));
-                }
+            let published = feed_dir(&core.data_dir, &agreement, epoch)
+                .join(crate::base::layout::MANIFEST_FILE)
+                .exists();
+            let imported = crate::dataset::current_dir(&core.data_dir, &terms.dataset).is_ok();
+            let waiting = self
+                .waiting_for_key
+                .iter()
+                .any(|w| w.group == terms.token_group);
+            if !published && imported && !waiting {
+                due.push((terms.clone(), epoch));
             }
         }
-        if !to_publish.is_empty() {
-            self.start_publish(to_publish, None);
-        }
-        for (agreement, epoch) in to_pull {
-            if let Err(e) = self.start_pull(agreement, epoch, None, None) {
-                tracing::debug!(error = %e, "scheduled pull not started");
-            }
-        }
+        due
     }
 
     /// Background publishing ended: log each feed, answer the operator.
     pub(super) fn on_published(
         &mut self,
+        core: &mut Core,
         results: Vec<(AgreementId, u64, Result<Signed<Manifest>, NodeError>)>,
         reply: Option<oneshot::Sender<AdminResponse>>,
     ) {
         let mut feeds_out = Vec::new();
         let mut errors = Vec::new();
         for (agreement, epoch, r) in results {
-            self.busy.remove(&(agreement, epoch));
+            self.building.remove(&(agreement, epoch));
             match r {
                 Ok(signed) => {
                     if let Ok(m) = codec::decode::<Manifest>(signed.body()) {
-                        self.core.log(dxmesh_protocol::audit::Event::FeedPublished {
+                        core.log(dxmesh_protocol::audit::Event::FeedPublished {
                             agreement,
                             epoch,
                             manifest: signed.digest(),
@@ -480,4 +418,18 @@ impl Node {
             let _ = r.send(response);
         }
     }
+}
+
+/// Refuses a group key request: answered `Refused { Key }`; the same
+/// refusal repeated by a member (a flood of one request) is logged at
+/// most once a minute, with the count of the others in the next entry.
+pub(super) fn refuse_key(core: &mut Core, trust: &mut Trust, to: Answer, group: &str, why: String) {
+    let reason = format!("for {group:?}: {why}");
+    trust.refuse_throttled(core, to.peer, ("group key", reason.clone()), reason);
+    core.respond(
+        to,
+        Response::Refused {
+            reason: dxmesh_protocol::wire::Refusal::Key(why),
+        },
+    );
 }

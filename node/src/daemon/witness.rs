@@ -8,10 +8,12 @@
 use super::core::Core;
 use super::pending::Pending;
 use crate::audit::log;
+use crate::base::store::{Store, StoreError};
+use dxmesh_protocol::audit::Event;
 use dxmesh_protocol::identity::PublicKey;
 use dxmesh_protocol::wire::{Request, Response};
 use libp2p::PeerId;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 /// Witness requests in flight, by peer.
 #[derive(Debug, Default)]
@@ -121,5 +123,71 @@ impl Witnessing {
     /// A witness request to `peer` failed (no answer): it may be asked again.
     pub(super) fn failed(&mut self, peer: &PeerId) {
         self.asked.remove(peer);
+    }
+}
+
+/// The audit desk: the agreement steps already logged (per thread) and
+/// the witness requests in flight.
+pub(super) struct Auditing {
+    logged_steps: HashMap<dxmesh_protocol::merkle::Hash, u32>,
+    /// Peers with a witness request in flight.
+    pub(super) witnessing: Witnessing,
+}
+
+impl Auditing {
+    /// The desk for the audit log in `store`: the steps it holds are
+    /// logged already.
+    pub(super) fn load(store: &Store) -> Result<Auditing, StoreError> {
+        let mut logged_steps: HashMap<dxmesh_protocol::merkle::Hash, u32> = HashMap::new();
+        for bytes in store.audit_entries()? {
+            if let Ok(dxmesh_protocol::audit::Entry {
+                event: Event::AgreementStep { thread, seq, .. },
+                ..
+            }) = dxmesh_protocol::codec::decode(&bytes)
+            {
+                let e = logged_steps.entry(thread).or_default();
+                *e = (*e).max(seq + 1);
+            }
+        }
+        Ok(Auditing {
+            logged_steps,
+            witnessing: Witnessing::default(),
+        })
+    }
+
+    /// Logs agreement steps not logged yet (after any agreement activity).
+    pub(super) fn log_agreement_steps(&mut self, core: &mut Core) {
+        let mut new = Vec::new();
+        for th in core.agreements.threads() {
+            let logged = self
+                .logged_steps
+                .get(&th.state.thread)
+                .copied()
+                .unwrap_or(0);
+            for (seq, s) in th.steps.iter().enumerate().skip(logged as usize) {
+                let action =
+                    dxmesh_protocol::codec::decode::<dxmesh_protocol::agreement::Step>(s.body())
+                        .map(|st| st.action.name().to_string())
+                        .unwrap_or_default();
+                new.push((
+                    th.state.thread,
+                    Event::AgreementStep {
+                        thread: th.state.thread,
+                        seq: seq as u32,
+                        action,
+                        signer: *s.signer(),
+                        digest: s.digest(),
+                        agreement: th.state.terms.id(),
+                    },
+                ));
+            }
+        }
+        for (thread, ev) in new {
+            *self.logged_steps.entry(thread).or_default() += 1;
+            core.log(ev);
+        }
+        if !core.connected.is_empty() {
+            self.witnessing.ask_peers(core);
+        }
     }
 }

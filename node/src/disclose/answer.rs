@@ -201,3 +201,12 @@ impl HeavyCheck {
             .check_disclosure_commitment(&self.request_check(request), &bound)
     }
 }
+
+impl From<Unverified> for crate::base::peer::PeerError {
+    fn from(e: Unverified) -> crate::base::peer::PeerError {
+        crate::base::peer::PeerError::Unverified {
+            what: e.what,
+            problem: e.problem,
+        }
+    }
+}
