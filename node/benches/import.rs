@@ -131,6 +131,7 @@ fn main() {
         encoding: None,
         delimiter: None,
         sheet: None,
+        accept_shrink: false,
     };
     // The same export in GB18030, as many departments' systems write it
     // (its encoding found by the import, decoded as it streams).

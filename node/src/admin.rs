@@ -133,7 +133,7 @@ pub enum AdminResponse {
         version: u64,
     },
     /// The outcome of an agreement step.
-    AgreementStep(AgreementSummary),
+    AgreementStep(Box<AgreementSummary>),
     /// The agreement list.
     Agreements {
         /// One row per thread.
@@ -199,8 +199,6 @@ pub enum AdminResponse {
 /// What the operator console shows beyond `Status` and the agreements.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConsoleInfo {
-    /// Per agreement, the current epoch's quota use.
-    pub quotas: Vec<QuotaInfo>,
     /// Entries in the audit log.
     pub audit_size: u64,
     /// The latest signed checkpoint (a signed note).
@@ -234,13 +232,19 @@ pub struct MemberInfo {
     pub admission: String,
 }
 
-/// The current epoch's quota use of one agreement.
+/// An agreement's current epoch: its calendar and what is used of its
+/// quotas (the same counts on both sides: the provider's, and the
+/// consumer's of what it was granted).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct QuotaInfo {
-    /// Agreement id (hex).
-    pub agreement: String,
-    /// The epoch now (none outside the agreement's calendar).
-    pub epoch: Option<u64>,
+pub struct EpochInfo {
+    /// The epoch now.
+    pub epoch: u64,
+    /// Its reference date (what the feed describes).
+    pub reference_date: String,
+    /// When its pull window opens (UTC).
+    pub window_start: String,
+    /// When its pull window closes (UTC).
+    pub window_end: String,
     /// Pulls opened in the epoch, of `max_pulls`.
     pub pulls: u64,
     /// `max_pulls` of the cycle.
@@ -249,6 +253,36 @@ pub struct QuotaInfo {
     pub disclosed: u64,
     /// `max_records_per_epoch`.
     pub max_records: u64,
+}
+
+impl EpochInfo {
+    /// One line: epoch, reference date, window and quotas used.
+    pub fn line(&self) -> String {
+        format!(
+            "epoch {} (reference date {}), window {} to {}, pulls {}/{}, records {}/{}",
+            self.epoch,
+            self.reference_date,
+            self.window_start,
+            self.window_end,
+            self.pulls,
+            self.max_pulls,
+            self.disclosed,
+            self.max_records
+        )
+    }
+}
+
+/// An active agreement's current epoch, as `status` lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgreementEpoch {
+    /// Agreement id (hex).
+    pub agreement: String,
+    /// Dataset.
+    pub dataset: String,
+    /// `provider` or `consumer`: this node's side.
+    pub side: String,
+    /// The epoch now.
+    pub epoch: EpochInfo,
 }
 
 /// What `dxmesh status` shows.
@@ -284,6 +318,9 @@ pub struct StatusInfo {
     /// The audit log: its size, its latest checkpoint and who witnessed it.
     #[serde(default)]
     pub audit: AuditStatus,
+    /// Each active agreement's current epoch.
+    #[serde(default)]
+    pub epochs: Vec<AgreementEpoch>,
 }
 
 /// The audit log as `status` shows it.
@@ -349,6 +386,9 @@ pub struct AgreementSummary {
     pub pending: bool,
     /// What happened (for step results).
     pub message: String,
+    /// The current epoch, once the agreement's calendar has started.
+    #[serde(default)]
+    pub epoch: Option<EpochInfo>,
 }
 
 /// One agreement in full (for `show` and `export`).

@@ -36,6 +36,7 @@ fn tokens_from_every_block_resolve_to_their_own_records() {
         encoding: None,
         delimiter: None,
         sheet: None,
+        accept_shrink: false,
     };
     import(&data, &opts).unwrap();
 

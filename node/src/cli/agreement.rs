@@ -254,6 +254,9 @@ fn print_summary(s: &admin::AgreementSummary) {
     println!("provider:  {}", s.provider);
     println!("consumer:  {}", s.consumer);
     println!("steps:     {}", s.steps);
+    if let Some(e) = &s.epoch {
+        println!("now:       {}", e.line());
+    }
     if !s.message.is_empty() {
         println!("{}", s.message);
     }

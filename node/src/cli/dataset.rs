@@ -25,6 +25,10 @@ pub enum DatasetCommand {
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
+        /// Replace the dataset even if the export keeps no rows or under
+        /// half its current rows (refused otherwise: a truncated export).
+        #[arg(long)]
+        accept_shrink: bool,
     },
     /// Show what importing an export would do, without importing it: the
     /// encoding and format found, each column and the canonical name it
@@ -92,7 +96,11 @@ pub struct ExportArgs {
 
 impl ExportArgs {
     /// The import options these arguments ask for.
-    fn options(self, dataset: String) -> anyhow::Result<crate::dataset::ImportOptions> {
+    fn options(
+        self,
+        dataset: String,
+        accept_shrink: bool,
+    ) -> anyhow::Result<crate::dataset::ImportOptions> {
         let delimiter = match &self.delimiter {
             Some(d) => Some(crate::dataset::delimiter_named(d).ok_or_else(|| {
                 anyhow::anyhow!("--delimiter {d:?}: not a delimiter (comma, tab, semicolon, pipe)")
@@ -108,6 +116,7 @@ impl ExportArgs {
             encoding: encoding_named(self.encoding)?,
             delimiter,
             sheet: self.sheet,
+            accept_shrink,
         })
     }
 }
@@ -122,8 +131,9 @@ pub fn run(cmd: DatasetCommand) -> anyhow::Result<()> {
             dataset,
             export,
             json,
+            accept_shrink,
         } => {
-            let opts = export.options(dataset)?;
+            let opts = export.options(dataset, accept_shrink)?;
             let data = data_dir(&dir)?;
             let report = dataset::import(&data, &opts)?;
             if json {
@@ -143,7 +153,7 @@ pub fn run(cmd: DatasetCommand) -> anyhow::Result<()> {
             Ok(())
         }
         DatasetCommand::Inspect { export, rows } => {
-            inspect(export.options("inspect".into())?, rows)
+            inspect(export.options("inspect".into(), false)?, rows)
         }
         DatasetCommand::Show { dir, name, json } => {
             let data = data_dir(&dir)?;

@@ -216,7 +216,8 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<()> {
     } = args;
     let file = crate::compare::jobs::JobFile::load(&jobs)?;
     file.compile(&jobs)?;
-    std::fs::create_dir_all(&out).with_context(|| format!("{}: cannot create", out.display()))?;
+    // The node makes the folder once it holds the feeds: a comparison
+    // refused leaves none behind.
     let out_abs = std::path::absolute(&out).unwrap_or(out.clone());
     let AdminResponse::Compared { summary } = admin_call(
         &dir,

@@ -211,6 +211,18 @@ fn render_status(s: &StatusInfo) -> String {
         out.push_str(&format!("  {a}\n"));
     }
     out.push_str(&render_peers(s));
+    if !s.epochs.is_empty() {
+        out.push_str("current epochs:\n");
+        for e in &s.epochs {
+            out.push_str(&format!(
+                "  {:<12} {:<8} {} {}\n",
+                e.dataset,
+                e.side,
+                &e.agreement[..e.agreement.len().min(16)],
+                e.epoch.line()
+            ));
+        }
+    }
     out.push_str(&format!(
         "audit log:   {} entries, {} sealed in the latest checkpoint\n",
         s.audit.entries, s.audit.sealed

@@ -247,14 +247,10 @@ impl Cycle {
         .await
     }
 
-    /// Stage 1: makes the output folder and has every feed of the job
-    /// pulled (resumed if interrupted), each once however many inputs
-    /// read it.
+    /// Stage 1: has every feed of the job pulled (resumed if
+    /// interrupted), each once however many inputs read it, then makes
+    /// the output folder (a cycle refused its feeds leaves none).
     async fn pull(mut self) -> Result<Pulled, CycleError> {
-        std::fs::create_dir_all(&self.out).map_err(|source| CycleError::Io {
-            path: self.out.clone(),
-            source,
-        })?;
         let mut pulled = BTreeSet::new();
         for b in &self.bindings {
             if pulled.insert(b.terms.id()) {
@@ -267,6 +263,10 @@ impl Cycle {
                     })?;
             }
         }
+        std::fs::create_dir_all(&self.out).map_err(|source| CycleError::Io {
+            path: self.out.clone(),
+            source,
+        })?;
         let started = self.started;
         self.time("pull", started);
         Ok(Pulled {

@@ -146,23 +146,13 @@ pub fn peers(s: &StatusInfo, info: &ConsoleInfo) -> String {
     )
 }
 
-/// The agreements page: each agreement's state and the current epoch's
-/// quota use, with the actions this account's role allows.
-pub fn agreements(list: &[AgreementSummary], info: &ConsoleInfo, session: &Session) -> String {
+/// The agreements page: each agreement's state, its current epoch
+/// (reference date, window) and the quotas used in it, with the actions this account's role allows.
+pub fn agreements(list: &[AgreementSummary], session: &Session) -> String {
     let rows: Vec<Vec<String>> = list
         .iter()
         .map(|a| {
-            let quota = info.quotas.iter().find(|q| q.agreement == a.agreement);
-            let used = quota.map_or("-".to_string(), |q| {
-                format!(
-                    "epoch {}: pulls {}/{}, records {}/{}",
-                    q.epoch.map_or("-".into(), |e| e.to_string()),
-                    q.pulls,
-                    q.max_pulls,
-                    q.disclosed,
-                    q.max_records
-                )
-            });
+            let used = a.epoch.as_ref().map_or("-".to_string(), |e| e.line());
             vec![
                 format!(
                     "<a href=\"/agreements/{}\"><code>{}</code></a>",
@@ -291,7 +281,6 @@ mod tests {
     #[test]
     fn the_audit_page_warns_of_commitments_about_to_lose_their_feeds() {
         let info = ConsoleInfo {
-            quotas: vec![],
             audit_size: 3,
             checkpoint: None,
             cosignatures: vec![],

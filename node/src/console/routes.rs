@@ -254,10 +254,7 @@ async fn agreements_page(State(st): St, headers: HeaderMap) -> Response {
         Ok(other) => return error_page(StatusCode::BAD_GATEWAY, &unexpected(&other)),
         Err(e) => return error_page(StatusCode::SERVICE_UNAVAILABLE, &e),
     };
-    match st.info().await {
-        Ok(info) => show("Agreements", &s, &pages::agreements(&list, &info, &s)),
-        Err(e) => error_page(StatusCode::SERVICE_UNAVAILABLE, &e),
-    }
+    show("Agreements", &s, &pages::agreements(&list, &s))
 }
 
 async fn agreement_page(State(st): St, headers: HeaderMap, Path(id): Path<String>) -> Response {

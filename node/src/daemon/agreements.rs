@@ -79,9 +79,9 @@ impl Node {
             Ok(()) => {
                 tracing::info!(%peer, "the provider recorded our agreement step");
                 match thread.and_then(|t| self.core.agreements.get(&t)) {
-                    Some(t) => {
-                        AdminResponse::AgreementStep(self.summary(t, "recorded by the provider"))
-                    }
+                    Some(t) => AdminResponse::AgreementStep(Box::new(
+                        self.summary(t, "recorded by the provider"),
+                    )),
                     None => AdminResponse::Error {
                         message: "the provider recorded the step, but the thread is unknown here"
                             .into(),
@@ -171,7 +171,7 @@ impl Node {
                 };
                 tracing::info!(thread = %dxmesh_protocol::hex(&thread), %message, "agreement step");
                 let response = match self.core.agreements.get(&thread) {
-                    Some(t) => AdminResponse::AgreementStep(self.summary(t, &message)),
+                    Some(t) => AdminResponse::AgreementStep(Box::new(self.summary(t, &message))),
                     None => AdminResponse::Error {
                         message: "internal: thread vanished".into(),
                     },
@@ -285,6 +285,7 @@ impl Node {
                 .iter()
                 .any(|s| crate::agreements::threads::thread_of(s) == Some(t.state.thread)),
             message: message.to_string(),
+            epoch: self.core.epoch_info(&t.state.terms),
         }
     }
 

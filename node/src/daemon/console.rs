@@ -1,13 +1,12 @@
 //! The daemon's side of the operator console (`crate::console`): what its
-//! pages show beyond the status and the agreements (quotas used, roster
-//! members, the audit log's tail, checkpoint and cosignatures), and the
-//! durable record of every console login and action.
+//! pages show beyond the status and the agreements (which carry their
+//! epochs and quotas used): roster members, the audit log's tail,
+//! checkpoint and cosignatures; and the durable record of every console
+//! login and action.
 
-use super::core::counter_key;
 use super::node::Node;
-use crate::admin::{AdminResponse, ConsoleInfo, MemberInfo, QuotaInfo};
+use crate::admin::{AdminResponse, ConsoleInfo, MemberInfo};
 use crate::audit::log;
-use crate::base::clock::now;
 use dxmesh_protocol::audit::{Entry, Event};
 use dxmesh_protocol::codec;
 
@@ -17,36 +16,6 @@ const TAIL: usize = 50;
 impl Node {
     /// What the console shows beyond `Status` and the agreement list.
     pub(super) fn console_info(&self) -> ConsoleInfo {
-        let t = now();
-        let quotas = self
-            .core
-            .agreements
-            .threads()
-            .map(|th| {
-                let terms = &th.state.terms;
-                let id = terms.id();
-                let epoch = terms.cycle.epoch_at(t);
-                let used = |kind: &str| {
-                    epoch
-                        .and_then(|e| {
-                            self.core
-                                .store
-                                .counter::<u64>(&counter_key(kind, &id, e))
-                                .ok()
-                        })
-                        .flatten()
-                        .unwrap_or(0)
-                };
-                QuotaInfo {
-                    agreement: dxmesh_protocol::hex(&id),
-                    epoch,
-                    pulls: used("pull"),
-                    max_pulls: u64::from(terms.cycle.max_pulls),
-                    disclosed: used("disc") + used("natq"),
-                    max_records: terms.disclosure.max_records_per_epoch,
-                }
-            })
-            .collect();
         let audit_tail = self
             .core
             .store
@@ -76,7 +45,6 @@ impl Node {
             })
             .collect();
         ConsoleInfo {
-            quotas,
             audit_size: self.core.audit.size(),
             checkpoint: self.core.audit.latest().map(str::to_string),
             cosignatures: log::cosignatures(&self.core.store, self.core.audit.sealed())

@@ -142,6 +142,45 @@ impl Core {
             .collect()
     }
 
+    /// The current epoch of `terms` and what is used of its quotas.
+    pub(super) fn epoch_info(&self, terms: &Terms) -> Option<crate::admin::EpochInfo> {
+        let epoch = terms.cycle.epoch_at(now())?;
+        let id = terms.id();
+        let used = |kind: &str| {
+            self.store
+                .counter::<u64>(&counter_key(kind, &id, epoch))
+                .ok()
+                .flatten()
+                .unwrap_or(0)
+        };
+        let (start, end) = terms.cycle.window(epoch)?;
+        Some(crate::admin::EpochInfo {
+            epoch,
+            reference_date: terms
+                .cycle
+                .epoch_start(epoch)
+                .map(|d| d.to_string())
+                .unwrap_or_default(),
+            window_start: start.to_string(),
+            window_end: end.to_string(),
+            pulls: self.pulls_granted(&id, epoch).len() as u64,
+            max_pulls: u64::from(terms.cycle.max_pulls),
+            disclosed: used("disc") + used("natq"),
+            max_records: terms.disclosure.max_records_per_epoch,
+        })
+    }
+
+    /// The pulls of a feed granted in an epoch, by pull id (counted by the
+    /// provider when it opens them, by the consumer when it is granted
+    /// them); none if the store cannot say.
+    pub(super) fn pulls_granted(&self, agreement: &AgreementId, epoch: u64) -> Vec<[u8; 16]> {
+        self.store
+            .counter(&counter_key("pull", agreement, epoch))
+            .ok()
+            .flatten()
+            .unwrap_or_default()
+    }
+
     /// How much of a per-epoch quota (`counter_key`) is used. Fails
     /// closed: a counter the store cannot read is never taken for zero;
     /// the error is logged and the request refused as a provider failure.

@@ -3,7 +3,7 @@
 //! ([`crate::pull::download`]); and retention, which erases pulled
 //! feeds once their agreement's retention ends.
 
-use super::core::Core;
+use super::core::{Core, counter_key};
 use super::error::{NodeError, PeerError, RequestError};
 use super::limits::Backoff;
 use super::pending::{Event, Pending, PullJob, PullReply, answer_error, parse_token};
@@ -310,6 +310,16 @@ impl Pulling {
                 };
                 if let Err(e) = pulls::store_manifest(&core.data_dir, &manifest, &m) {
                     return fail(self, job, e.into());
+                }
+                // Counted as the provider counts it (one per pull id), for
+                // the quota this node's operator sees.
+                let mut granted = core.pulls_granted(&job.agreement, job.epoch);
+                if !granted.contains(&job.pull_id) {
+                    granted.push(job.pull_id);
+                    let key = counter_key("pull", &job.agreement, job.epoch);
+                    if let Err(e) = core.store.set_counter(&key, &granted) {
+                        tracing::warn!(error = %e, "cannot count the pull granted");
+                    }
                 }
                 let range = job.range.map(|(a, b)| m.chunks_for_range(&a, &b));
                 let control = self.stream_control.clone();

@@ -56,7 +56,26 @@ impl Node {
             refusals: self.trust.guard.recent(),
             console_url: self.console_url.clone(),
             audit: self.audit_status(),
+            epochs: self.epochs(),
         }
+    }
+
+    /// Each active agreement's current epoch, as provider or consumer.
+    fn epochs(&self) -> Vec<crate::admin::AgreementEpoch> {
+        let mut out = Vec::new();
+        for (side, as_provider) in [("provider", true), ("consumer", false)] {
+            for (terms, _) in self.core.current_feeds(as_provider) {
+                if let Some(epoch) = self.core.epoch_info(terms) {
+                    out.push(crate::admin::AgreementEpoch {
+                        agreement: dxmesh_protocol::hex(&terms.id()),
+                        dataset: terms.dataset.clone(),
+                        side: side.into(),
+                        epoch,
+                    });
+                }
+            }
+        }
+        out
     }
 
     fn audit_status(&self) -> crate::admin::AuditStatus {

@@ -42,6 +42,7 @@ fn import_bytes(
         encoding,
         delimiter: None,
         sheet: None,
+        accept_shrink: false,
     };
     let r = import(&dir.path().join("data"), &opts);
     (dir, r)
@@ -160,6 +161,7 @@ fn a_gb18030_export_with_chinese_headers_maps_through_deploy_mappings() {
             encoding: None,
             delimiter: None,
             sheet: None,
+            accept_shrink: false,
         },
     )
     .unwrap();

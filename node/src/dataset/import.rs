@@ -6,8 +6,8 @@
 use super::mapping;
 use super::model::{
     CURRENT_FILE, DATASETS_DIR, Format, ImportError, ImportOptions, ImportReport, LOCK_FILE,
-    QUARANTINE_FILE, RECORDS_FILE, REPORT_FILE, generation_dir, io_err, read_current,
-    validate_name,
+    QUARANTINE_FILE, RECORDS_FILE, REPORT_FILE, SHRINK_LIMIT_PERCENT, generation_dir, io_err,
+    read_current, validate_name,
 };
 use super::normalise;
 use super::reader;
@@ -147,6 +147,12 @@ pub fn import(data_dir: &Path, opts: &ImportOptions) -> Result<ImportReport, Imp
             return Err(e);
         }
     };
+    if let Err(e) = refuse_shrinking(&ds_dir, previous, &report, opts) {
+        if let Err(rm) = std::fs::remove_dir_all(&gen_dir) {
+            tracing::warn!(dir = %gen_dir.display(), error = %rm, "cannot remove refused import");
+        }
+        return Err(e);
+    }
     sync_dir(&gen_dir)?;
     sync_dir(&ds_dir)?;
     let current = ds_dir.join(CURRENT_FILE);
@@ -155,6 +161,37 @@ pub fn import(data_dir: &Path, opts: &ImportOptions) -> Result<ImportReport, Imp
     write_receipt(&ds_dir, &report)?;
     remove_old_generations(&ds_dir, generation);
     Ok(report)
+}
+
+/// Refuses to replace the current generation (`previous`) with one of no
+/// rows or under [`SHRINK_LIMIT_PERCENT`] of its rows, unless the
+/// operator accepts it: a truncated export must not wipe a dataset.
+fn refuse_shrinking(
+    ds_dir: &Path,
+    previous: Option<u64>,
+    report: &ImportReport,
+    opts: &ImportOptions,
+) -> Result<(), ImportError> {
+    let Some(generation) = previous.filter(|_| !opts.accept_shrink) else {
+        return Ok(());
+    };
+    let current = match reader::read_report(&generation_dir(ds_dir, generation)) {
+        Ok(r) => r.rows_kept,
+        // A generation whose report is gone cannot be compared: the import
+        // goes on, as a first one would.
+        Err(_) => return Ok(()),
+    };
+    let rows = report.rows_kept;
+    if current > 0 && (rows == 0 || rows * 100 < current * SHRINK_LIMIT_PERCENT) {
+        return Err(ImportError::Shrinking {
+            file: opts.file.clone(),
+            dataset: opts.dataset.clone(),
+            rows,
+            current,
+            generation,
+        });
+    }
+    Ok(())
 }
 
 /// The folder of a dataset's import receipts, which the daemon consumes.

@@ -22,7 +22,10 @@
 //! directories, then replaces `CURRENT` atomically
 //! ([`crate::base::fsutil::write_atomic`]) and only then removes older generations.
 //! A crash at any moment leaves the previous import intact; readers follow
-//! `CURRENT` only. A failed import removes its partial generation.
+//! `CURRENT` only. A failed import removes its partial generation. So does
+//! one that would replace the dataset with no rows or under half its rows
+//! (a truncated export, `SHRINK_LIMIT_PERCENT`), unless the operator
+//! accepts it (`ImportOptions::accept_shrink`, `--accept-shrink`).
 //!
 //! ## Input rules
 //!
@@ -81,6 +84,8 @@ mod normalise;
 mod parsed;
 mod reader;
 mod records;
+#[cfg(test)]
+mod shrink_tests;
 pub mod sorted;
 mod source;
 mod tap;

@@ -80,7 +80,14 @@ pub struct ImportOptions {
     pub delimiter: Option<u8>,
     /// The workbook sheet to read; `None`: the first.
     pub sheet: Option<String>,
+    /// Replace the current generation even with one of no rows or under
+    /// half its rows (a truncated export is refused otherwise).
+    pub accept_shrink: bool,
 }
+
+/// Below this share of the current generation's rows (and at none), an
+/// import is taken for a truncated export and refused unless accepted.
+pub const SHRINK_LIMIT_PERCENT: u64 = 50;
 
 /// The CSV delimiters an import reads (`--delimiter` names them
 /// `comma`, `tab`, `semicolon`, `pipe`, or by the character).
@@ -365,6 +372,24 @@ pub enum ImportError {
     /// The dataset has no completed import.
     #[error("dataset {0:?} has no completed import")]
     NotFound(String),
+    /// The export would replace the dataset with one of no rows or under
+    /// half its rows: nothing was imported.
+    #[error(
+        "{}: {rows} rows to keep where dataset {dataset:?} now has {current} (generation {generation}); a truncated export would replace it, so nothing was imported. If the dataset really shrank, import again with --accept-shrink",
+        file.display()
+    )]
+    Shrinking {
+        /// The export.
+        file: PathBuf,
+        /// The dataset.
+        dataset: String,
+        /// Rows the export would keep.
+        rows: u64,
+        /// Rows of the current generation.
+        current: u64,
+        /// The current generation.
+        generation: u64,
+    },
     /// Another import of the same dataset holds its lock.
     #[error("dataset {0:?} is being imported by another process")]
     Busy(String),

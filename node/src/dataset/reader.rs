@@ -137,7 +137,7 @@ pub(super) fn read_current_report(
     Err(ImportError::NotFound(name.into()))
 }
 
-fn read_report(gen_dir: &Path) -> Result<ImportReport, ImportError> {
+pub(super) fn read_report(gen_dir: &Path) -> Result<ImportReport, ImportError> {
     let path = gen_dir.join(REPORT_FILE);
     let bytes = std::fs::read(&path).map_err(io_err(&path))?;
     let report: ImportReport =

@@ -18,7 +18,7 @@ pub(super) fn id18(first17: &str) -> String {
 }
 
 /// The `n`th valid test ID (born 1950-1990, region 440105).
-fn nth_id(n: u64) -> String {
+pub(super) fn nth_id(n: u64) -> String {
     let year = 1950 + n % 40;
     let month = 1 + (n / 40) % 12;
     let day = 1 + (n / 480) % 28;
@@ -54,6 +54,7 @@ impl Env {
             encoding: None,
             delimiter: None,
             sheet: None,
+            accept_shrink: false,
         }
     }
     pub(super) fn import(&self, dataset: &str, file: &Path) -> Result<ImportReport, ImportError> {

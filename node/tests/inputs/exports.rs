@@ -156,6 +156,7 @@ pub fn import_rows(
         encoding: None,
         delimiter,
         sheet: None,
+        accept_shrink: false,
     };
     let report = import(&data, &opts)?;
     let reader = DatasetReader::open(&data, "d")?;

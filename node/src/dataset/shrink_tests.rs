@@ -1,0 +1,102 @@
+//! A truncated export must not wipe a dataset: what an operator relies on
+//! when an export comes out empty or cut short.
+
+use super::tests::{Env, nth_id};
+use super::*;
+
+/// A registry export of `rows` residents.
+fn export(env: &Env, name: &str, rows: u64) -> std::path::PathBuf {
+    let mut text = String::from("id_number,name\n");
+    for n in 0..rows {
+        text.push_str(&format!("{},resident {n}\n", nth_id(n)));
+    }
+    env.file(name, text)
+}
+
+fn generations(env: &Env) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(env.data().join(DATASETS_DIR).join("registry"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("gen-"))
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_header_only_export_is_refused_and_the_dataset_kept() {
+    let env = Env::new();
+    let full = export(&env, "full.csv", 10);
+    env.import("registry", &full).unwrap();
+    let empty = export(&env, "empty.csv", 0);
+    let e = env.import("registry", &empty).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            ImportError::Shrinking {
+                rows: 0,
+                current: 10,
+                generation: 1,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    let text = e.to_string();
+    assert!(text.starts_with(&empty.display().to_string()), "{text}");
+    assert!(text.contains("--accept-shrink"), "{text}");
+    assert_eq!(
+        env.records("registry").len(),
+        10,
+        "the good generation stays"
+    );
+    assert_eq!(
+        generations(&env),
+        ["gen-1"],
+        "nothing of the refused import is left"
+    );
+    assert!(
+        receipts(&env.data()).iter().all(|(_, r)| r.generation == 1),
+        "the refused import leaves no receipt for the daemon"
+    );
+}
+
+#[test]
+fn an_export_under_half_the_rows_is_refused_unless_accepted() {
+    let env = Env::new();
+    env.import("registry", &export(&env, "full.csv", 10))
+        .unwrap();
+    let cut = export(&env, "cut.csv", 4);
+    let e = env.import("registry", &cut).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            ImportError::Shrinking {
+                rows: 4,
+                current: 10,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert_eq!(env.records("registry").len(), 10);
+    let mut opts = env.opts("registry", &cut);
+    opts.accept_shrink = true;
+    let report = import(&env.data(), &opts).unwrap();
+    assert_eq!((report.generation, report.rows_kept), (2, 4));
+    assert_eq!(env.records("registry").len(), 4);
+}
+
+#[test]
+fn half_the_rows_or_more_imports_and_so_does_a_first_empty_export() {
+    let env = Env::new();
+    env.import("registry", &export(&env, "none.csv", 0))
+        .unwrap();
+    env.import("registry", &export(&env, "full.csv", 10))
+        .unwrap();
+    let report = env
+        .import("registry", &export(&env, "half.csv", 5))
+        .unwrap();
+    assert_eq!((report.generation, report.rows_kept), (3, 5));
+}
