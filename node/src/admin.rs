@@ -54,6 +54,10 @@ pub enum AdminRequest {
         agreement: Option<String>,
         /// Epoch; the current one if absent.
         epoch: Option<u64>,
+        /// Build the epoch's feed again from the current import, the new
+        /// manifest superseding the one published.
+        #[serde(default)]
+        republish: bool,
     },
     /// Pull (or resume pulling) a feed.
     Pull {
@@ -363,6 +367,10 @@ pub struct FeedInfo {
     pub root: String,
     /// Digest of the signed manifest (hex).
     pub manifest: String,
+    /// What the operator should know of it: an import came after it was
+    /// built (and how to republish), or the manifest it superseded.
+    #[serde(default)]
+    pub note: Option<String>,
 }
 
 /// One agreement thread, briefly.

@@ -324,6 +324,19 @@ pub enum Event {
         /// Whether the role allows it.
         allowed: bool,
     },
+    /// An epoch's feed was republished (at the provider) or pulled again
+    /// as republished (at the consumer): the manifest `by` supersedes
+    /// `superseded`, whose feed is erased.
+    FeedSuperseded {
+        /// Agreement.
+        agreement: AgreementId,
+        /// Epoch.
+        epoch: u64,
+        /// Digest of the signed manifest superseded.
+        superseded: Hash,
+        /// Digest of the signed manifest that supersedes it.
+        by: Hash,
+    },
 }
 
 impl Event {
@@ -352,6 +365,7 @@ impl Event {
             Event::CommitmentChecked { .. } => "commitment_checked",
             Event::ConsoleLogin { .. } => "console_login",
             Event::ConsoleAction { .. } => "console_action",
+            Event::FeedSuperseded { .. } => "feed_superseded",
         }
     }
 }

@@ -48,8 +48,10 @@ fn main() {
             identity: &identity,
             previous: None,
             now: dxmesh_node::base::clock::now(),
+            republish: false,
         })
-        .expect("publish");
+        .expect("publish")
+        .manifest;
         let secs = t.elapsed().as_secs_f64();
         let m = m.verify_by(&identity.public()).expect("signed manifest");
         let rows = m.quality.rows_kept;

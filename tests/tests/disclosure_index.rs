@@ -6,9 +6,9 @@
 //! re-imported since the feed was published is refused.
 
 use dxmesh_node::agreements::terms_file::TermsFile;
-use dxmesh_node::dataset::{ImportOptions, MAX_BLOCK_RECORDS, import};
+use dxmesh_node::dataset::{ImportOptions, MAX_BLOCK_RECORDS, import, unpin};
 use dxmesh_node::disclose::records::{Asked, disclose};
-use dxmesh_node::publish::build::{PublishInput, publish};
+use dxmesh_node::publish::build::{PublishInput, pin_holder, publish};
 use dxmesh_node::publish::store::FeedStoreError;
 use dxmesh_protocol::commitment::RowScope;
 use dxmesh_protocol::date::Date;
@@ -62,6 +62,7 @@ fn tokens_from_every_block_resolve_to_their_own_records() {
         identity: &provider,
         previous: None,
         now,
+        republish: false,
     })
     .unwrap();
 
@@ -140,8 +141,14 @@ fn tokens_from_every_block_resolve_to_their_own_records() {
     );
     assert!(matches!(err, Err(FeedStoreError::Schema { .. })), "{err:?}");
 
-    // Re-imported since the feed was built: the records the index points
-    // at are gone, and disclosure says so.
+    // Re-imported since the feed was built: the generation the feed reads
+    // is kept for it (pinned when it was built), and disclosure answers.
+    import(&data, &opts).unwrap();
+    let kept = ask(&fields, &RowScope::Every);
+    assert!(kept.is_ok(), "{kept:?}");
+    // Once no feed pins it (republished or erased), the next import removes
+    // it, and disclosure says so.
+    unpin(&data, "registry", &pin_holder(&terms.id(), 0)).unwrap();
     import(&data, &opts).unwrap();
     let err = ask(&fields, &RowScope::Every);
     assert!(

@@ -418,12 +418,18 @@ fn a_token_outside_the_commitment_and_a_forged_commitment_are_refused() {
 }
 
 #[test]
-fn disclosure_after_the_dataset_was_reimported_is_a_provider_failure_not_a_missing_feed() {
+fn disclosure_whose_generation_is_gone_is_a_provider_failure_not_a_missing_feed() {
     let (s, _) = setup(BIN, 300, &registry_terms(2, 10_000));
     s.pps.cli(&["publish"]);
     s.pcmp.cli(&["pull", "--agreement", &s.agreement[..12]]);
     s.commit_results();
-    // A new export replaces the one epoch 1 was built from.
+    // A new export replaces the one epoch 1 was built from: the feed's
+    // generation is kept for it, and disclosure answers.
+    s.mesh.import("ps", "registry", "registry.csv");
+    s.disclose("uninsured", "id_number,name", "3").unwrap();
+    // Its pin removed by hand, the next import takes the generation away.
+    let pins = s.ps.dir.join("data/datasets/registry/pins");
+    std::fs::remove_dir_all(&pins).unwrap();
     s.mesh.import("ps", "registry", "registry.csv");
     let e = s.disclose("uninsured", "id_number,name", "3").unwrap_err();
     assert!(
@@ -433,7 +439,7 @@ fn disclosure_after_the_dataset_was_reimported_is_a_provider_failure_not_a_missi
     assert!(
         s.pps
             .log_text()
-            .contains("was re-imported after epoch 1 was published"),
+            .contains("no longer holds generation 1, which the feed of epoch 1 was built from"),
         "the provider's log names the cause:\n{}",
         s.pps.log_text()
     );

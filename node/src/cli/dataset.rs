@@ -150,6 +150,16 @@ pub fn run(cmd: DatasetCommand) -> anyhow::Result<()> {
                     );
                 }
             }
+            for (feed, generation) in dataset::older_pins(&data, &report.dataset, report.generation)
+            {
+                let (agreement, epoch) = feed.rsplit_once('-').unwrap_or((&feed, "?"));
+                println!(
+                    "note: the feed of epoch {epoch} of agreement {} was published from generation {generation}; it keeps using it. To publish this import for that epoch: dxmesh publish --dir {} --agreement {} --epoch {epoch} --republish",
+                    &agreement[..agreement.len().min(16)],
+                    dir.display(),
+                    &agreement[..agreement.len().min(16)],
+                );
+            }
             Ok(())
         }
         DatasetCommand::Inspect { export, rows } => {

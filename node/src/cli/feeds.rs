@@ -19,6 +19,11 @@ pub struct PublishArgs {
     /// Epoch; the current one if absent.
     #[arg(long)]
     pub epoch: Option<u64>,
+    /// Build the epoch's feed again from the dataset's current import (one
+    /// imported after the feed was published): the new signed manifest
+    /// supersedes the old one, which is erased; the consumer pulls it again.
+    #[arg(long, requires = "agreement")]
+    pub republish: bool,
 }
 
 /// The feed a pull or a disclosure is about.
@@ -92,10 +97,14 @@ pub fn publish(args: PublishArgs) -> anyhow::Result<()> {
         dir,
         agreement,
         epoch,
+        republish,
     } = args;
-    let AdminResponse::Published { feeds } =
-        admin_call(&dir, AdminRequest::Publish { agreement, epoch })?
-    else {
+    let request = AdminRequest::Publish {
+        agreement,
+        epoch,
+        republish,
+    };
+    let AdminResponse::Published { feeds } = admin_call(&dir, request)? else {
         bail!("unexpected answer from the node");
     };
     if feeds.is_empty() {
@@ -107,6 +116,9 @@ pub fn publish(args: PublishArgs) -> anyhow::Result<()> {
             f.dataset, f.epoch, f.records, f.chunks, f.root, f.manifest
         );
         println!("agreement {}", f.agreement);
+        if let Some(note) = &f.note {
+            println!("note: {note}");
+        }
     }
     Ok(())
 }

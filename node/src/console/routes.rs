@@ -293,6 +293,7 @@ async fn publish(State(st): St, headers: HeaderMap, Form(f): Form<CsrfForm>) -> 
     let request = AdminRequest::Publish {
         agreement: None,
         epoch: None,
+        republish: false,
     };
     act(
         &st,

@@ -192,10 +192,6 @@ impl Node {
                 epoch,
                 reply,
             } => {
-                if crate::pull::pulls::is_complete(&self.core.data_dir, &agreement, epoch) {
-                    let _ = reply.send(Ok(()));
-                    return;
-                }
                 self.pulls.start_pull(
                     &mut self.core,
                     &self.trust,

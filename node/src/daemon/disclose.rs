@@ -187,7 +187,7 @@ impl Node {
     /// epoch's feed is published.
     fn own_manifest(&self, agreement: &AgreementId, epoch: u64) -> Result<[u8; 32], Refusal> {
         let published = feed_dir(&self.core.data_dir, agreement, epoch)
-            .join("index.bin")
+            .join(crate::publish::build::INDEX_FILE)
             .exists();
         match read_manifest(&self.core.data_dir, agreement, epoch) {
             Ok(Some(m)) if published => Ok(m.digest()),

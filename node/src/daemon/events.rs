@@ -407,7 +407,8 @@ impl Node {
                 self.on_agreement_transcripts(peer, transcripts)
             }
             (Some(Pending::PullOpen(job)), answer) => {
-                self.pulls.on_pull_answer(&mut self.core, peer, job, answer)
+                self.pulls
+                    .on_pull_answer(&mut self.core, &self.trust, peer, job, answer)
             }
             (Some(Pending::Witness { size, note }), answer) => {
                 self.auditing
@@ -449,7 +450,8 @@ impl Node {
     pub(super) fn schedule_feeds(&mut self) {
         let to_publish = self.publish.due(&self.core);
         if !to_publish.is_empty() {
-            self.publish.start_publish(&mut self.core, to_publish, None);
+            self.publish
+                .start_publish(&mut self.core, to_publish, None, false);
         }
         for due in self.pulls.due(&self.core) {
             self.pulls
@@ -481,10 +483,15 @@ impl Node {
             | AdminRequest::AgreementAct { .. } => {
                 self.on_agreement_admin(call.request, call.reply)
             }
-            AdminRequest::Publish { agreement, epoch } => {
-                self.publish
-                    .admin_publish(&mut self.core, agreement, epoch, call.reply)
-            }
+            AdminRequest::Publish {
+                agreement,
+                epoch,
+                republish,
+            } => self.publish.admin_publish(
+                &mut self.core,
+                (agreement, epoch, republish),
+                call.reply,
+            ),
             AdminRequest::Pull {
                 agreement,
                 epoch,

@@ -228,10 +228,15 @@ impl Node {}
 fn remove_leftovers(data_dir: &Path) {
     use crate::base::fsutil::{ATOMIC_TMP_PREFIX, remove_leftovers};
     let removed = [
-        // `feeds/<agreement>/.tmp-*` and `feeds|pulls/<agreement>/<epoch>/`.
+        // `feeds/<agreement>/.tmp-*` (and `.superseded-*`, a republished
+        // epoch's old feed) and `feeds|pulls/<agreement>/<epoch>/`.
         remove_leftovers(
             &data_dir.join(crate::base::layout::FEEDS),
-            &[".tmp-", ATOMIC_TMP_PREFIX],
+            &[
+                ".tmp-",
+                ATOMIC_TMP_PREFIX,
+                crate::publish::build::SUPERSEDED_PREFIX,
+            ],
             2,
         ),
         remove_leftovers(

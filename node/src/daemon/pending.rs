@@ -11,7 +11,7 @@ use crate::compare::ops::{Disclosed, MinistryAnswered, Reply};
 use crate::pull::pulls::{PullError, PullSummary};
 use dxmesh_protocol::agreement::{AgreementId, Refusal, Step};
 use dxmesh_protocol::audit::Event as AuditEvent;
-use dxmesh_protocol::feed::{ChunkRequest, Manifest};
+use dxmesh_protocol::feed::ChunkRequest;
 use dxmesh_protocol::identity::PublicKey;
 use dxmesh_protocol::signed::Signed;
 use dxmesh_protocol::token::IdToken;
@@ -75,6 +75,17 @@ pub(crate) struct PullJob {
     pub(super) pull_id: [u8; 16],
     pub(super) range: Option<(IdToken, IdToken)>,
     pub(super) reply: Option<PullReply>,
+    /// The complete feed held, if this pull only checks that the provider
+    /// has not republished the epoch since.
+    pub(super) held: Option<Held>,
+}
+
+/// A complete pulled feed: its manifest's digest and size.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Held {
+    pub(super) manifest: dxmesh_protocol::merkle::Hash,
+    pub(super) records: u64,
+    pub(super) chunks: u32,
 }
 
 /// Who waits for a pull: the comparator's cycle, or an operator's
@@ -112,14 +123,46 @@ impl PullJob {
         (self.agreement, self.epoch)
     }
 
+    /// Tells whoever waits that the pull failed; a check of a feed held
+    /// that could not be made answers with the feed held.
     pub(crate) fn fail(self, error: impl Into<NodeError>) {
-        if let Some(reply) = self.reply {
-            reply.fail(error);
+        match (self.reply, self.held) {
+            (Some(reply), Some(held)) => {
+                tracing::info!(
+                    agreement = %dxmesh_protocol::hex(&self.agreement),
+                    epoch = self.epoch,
+                    error = %error.into(),
+                    "using the feed held: the provider could not say whether it republished the epoch"
+                );
+                reply.held(self.agreement, self.epoch, &held)
+            }
+            (Some(reply), None) => reply.fail(error),
+            (None, _) => {}
         }
     }
 }
 
 impl PullReply {
+    /// Answers with the complete feed held.
+    pub(crate) fn held(self, agreement: AgreementId, epoch: u64, held: &Held) {
+        match self {
+            PullReply::Cycle(reply) => {
+                let _ = reply.send(Ok(()));
+            }
+            PullReply::Admin(reply) => {
+                let _ = reply.send(AdminResponse::Pulled {
+                    summary: PullSummary {
+                        chunks: held.chunks,
+                        records: held.records,
+                        ..Default::default()
+                    },
+                    agreement: dxmesh_protocol::hex(&agreement),
+                    epoch,
+                });
+            }
+        }
+    }
+
     /// Tells whoever asked that the pull failed.
     pub(crate) fn fail(self, error: impl Into<NodeError>) {
         match self {
@@ -155,7 +198,11 @@ pub(super) fn parse_token(h: &str) -> Result<IdToken, RequestError> {
 pub(crate) enum Event {
     /// Feeds were built.
     Published {
-        results: Vec<(AgreementId, u64, Result<Signed<Manifest>, NodeError>)>,
+        results: Vec<(
+            AgreementId,
+            u64,
+            Result<crate::publish::build::Published, NodeError>,
+        )>,
         reply: Option<oneshot::Sender<AdminResponse>>,
     },
     /// A download ended.

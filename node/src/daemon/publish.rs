@@ -10,7 +10,7 @@ use super::pending::{Answer, Event, Pending};
 use super::trust::Trust;
 use crate::admin::{AdminResponse, FeedInfo};
 use crate::base::clock::now;
-use crate::publish::build::{PublishInput, publish};
+use crate::publish::build::{PublishInput, Published, publish};
 use crate::publish::keys::KeyStore;
 use crate::publish::store::{feed_dir, read_manifest};
 use dxmesh_protocol::agreement::{AgreementId, Terms};
@@ -18,7 +18,6 @@ use dxmesh_protocol::codec;
 use dxmesh_protocol::feed::Manifest;
 use dxmesh_protocol::identity::PublicKey;
 use dxmesh_protocol::roster::Role;
-use dxmesh_protocol::signed::Signed;
 use dxmesh_protocol::token::GroupMasterKey;
 use dxmesh_protocol::wire::{Request, Response};
 use libp2p::PeerId;
@@ -58,8 +57,7 @@ impl Publishing {
     pub(super) fn admin_publish(
         &mut self,
         core: &mut Core,
-        agreement: Option<String>,
-        epoch: Option<u64>,
+        (agreement, epoch, republish): (Option<String>, Option<u64>, bool),
         reply: oneshot::Sender<AdminResponse>,
     ) {
         let t = now();
@@ -119,7 +117,7 @@ impl Publishing {
         // an agreement was fixed); the schedule never does.
         self.waiting_for_key
             .retain(|w| !(w.refused && targets.iter().any(|(t, _)| t.token_group == w.group)));
-        self.start_publish(core, targets, Some(reply));
+        self.start_publish(core, targets, Some(reply), republish);
     }
 
     pub(super) fn on_group_key_answer(
@@ -224,6 +222,7 @@ impl Publishing {
         core: &mut Core,
         targets: Vec<(Terms, u64)>,
         reply: Option<oneshot::Sender<AdminResponse>>,
+        republish: bool,
     ) {
         let mut jobs = Vec::new();
         let mut errors = Vec::new();
@@ -267,7 +266,7 @@ impl Publishing {
         let seed = *core.identity.seed();
         let internal = core.events.clone();
         tokio::task::spawn_blocking(move || {
-            let mut results: Vec<(AgreementId, u64, Result<Signed<Manifest>, NodeError>)> =
+            let mut results: Vec<(AgreementId, u64, Result<Published, NodeError>)> =
                 errors.into_iter().map(|(a, e, m)| (a, e, Err(m))).collect();
             let identity = match dxmesh_protocol::identity::Identity::from_seed(seed) {
                 Ok(i) => i,
@@ -286,9 +285,14 @@ impl Publishing {
                     identity: &identity,
                     previous,
                     now: now(),
+                    republish,
                 })
                 .map_err(NodeError::from);
-                if let Ok(m) = &r
+                if let Ok(Published {
+                    manifest: m,
+                    built: true,
+                    ..
+                }) = &r
                     && let Ok(man) = codec::decode::<Manifest>(m.body())
                 {
                     tracing::info!(
@@ -367,11 +371,12 @@ impl Publishing {
         due
     }
 
-    /// Background publishing ended: log each feed, answer the operator.
+    /// Background publishing ended: log each feed built (and what it
+    /// superseded), answer the operator.
     pub(super) fn on_published(
         &mut self,
         core: &mut Core,
-        results: Vec<(AgreementId, u64, Result<Signed<Manifest>, NodeError>)>,
+        results: Vec<(AgreementId, u64, Result<Published, NodeError>)>,
         reply: Option<oneshot::Sender<AdminResponse>>,
     ) {
         let mut feeds_out = Vec::new();
@@ -379,23 +384,9 @@ impl Publishing {
         for (agreement, epoch, r) in results {
             self.building.remove(&(agreement, epoch));
             match r {
-                Ok(signed) => {
-                    if let Ok(m) = codec::decode::<Manifest>(signed.body()) {
-                        core.log(dxmesh_protocol::audit::Event::FeedPublished {
-                            agreement,
-                            epoch,
-                            manifest: signed.digest(),
-                            records: m.records,
-                        });
-                        feeds_out.push(FeedInfo {
-                            agreement: dxmesh_protocol::hex(&agreement),
-                            dataset: m.dataset.clone(),
-                            epoch,
-                            records: m.records,
-                            chunks: m.chunks(),
-                            root: dxmesh_protocol::hex(&m.root),
-                            manifest: dxmesh_protocol::hex(&signed.digest()),
-                        });
+                Ok(p) => {
+                    if let Some(info) = published(core, agreement, epoch, &p) {
+                        feeds_out.push(info);
                     }
                 }
                 Err(e) => {
@@ -432,4 +423,61 @@ pub(super) fn refuse_key(core: &mut Core, trust: &mut Trust, to: Answer, group: 
             reason: dxmesh_protocol::wire::Refusal::Key(why),
         },
     );
+}
+
+/// Logs a feed built (and the manifest it superseded) and says what the
+/// operator should know of it: an import after it, or what it superseded.
+fn published(
+    core: &mut Core,
+    agreement: AgreementId,
+    epoch: u64,
+    p: &Published,
+) -> Option<FeedInfo> {
+    let m = codec::decode::<Manifest>(p.manifest.body()).ok()?;
+    let digest = p.manifest.digest();
+    if p.built {
+        core.log(dxmesh_protocol::audit::Event::FeedPublished {
+            agreement,
+            epoch,
+            manifest: digest,
+            records: m.records,
+        });
+    }
+    if let Some(old) = p.superseded {
+        core.log(dxmesh_protocol::audit::Event::FeedSuperseded {
+            agreement,
+            epoch,
+            superseded: old,
+            by: digest,
+        });
+    }
+    let id = dxmesh_protocol::hex(&agreement);
+    let note = match (p.newer_import, p.superseded) {
+        (Some(current), _) => Some(format!(
+            "this feed was built from generation {} of dataset {}, which has been imported since (generation {current}); its pulls and disclosures keep using generation {}. To publish the new import for this epoch: dxmesh publish --agreement {} --epoch {epoch} --republish",
+            p.generation,
+            m.dataset,
+            p.generation,
+            &id[..16]
+        )),
+        (None, Some(old)) => Some(format!(
+            "republished from generation {}: supersedes manifest {}; the consumer pulls it again (within max_pulls) when it next pulls or compares",
+            p.generation,
+            dxmesh_protocol::hex(&old)
+        )),
+        (None, None) => None,
+    };
+    if let Some(n) = &note {
+        tracing::warn!(agreement = %id, epoch, "{n}");
+    }
+    Some(FeedInfo {
+        agreement: id,
+        dataset: m.dataset.clone(),
+        epoch,
+        records: m.records,
+        chunks: m.chunks(),
+        root: dxmesh_protocol::hex(&m.root),
+        manifest: dxmesh_protocol::hex(&digest),
+        note,
+    })
 }

@@ -6,7 +6,7 @@
 use super::core::{Core, counter_key};
 use super::error::{NodeError, PeerError, RequestError};
 use super::limits::Backoff;
-use super::pending::{Event, Pending, PullJob, PullReply, answer_error, parse_token};
+use super::pending::{Event, Held, Pending, PullJob, PullReply, answer_error, parse_token};
 use super::trust::Trust;
 use crate::admin::AdminResponse;
 use crate::base::clock::now;
@@ -113,22 +113,6 @@ impl Pulling {
             Err(e) => return answer_error(reply, e),
         };
         let id = th.state.terms.id();
-        if range.is_none() && pulls::is_complete(&core.data_dir, &id, e) {
-            let records = pulls::stored_manifest(&core.data_dir, &id, e)
-                .and_then(|m| codec::decode::<Manifest>(m.body()).ok())
-                .map(|m| (m.records, m.chunks()))
-                .unwrap_or((0, 0));
-            let _ = reply.send(AdminResponse::Pulled {
-                summary: PullSummary {
-                    chunks: records.1,
-                    records: records.0,
-                    ..Default::default()
-                },
-                agreement: dxmesh_protocol::hex(&id),
-                epoch: e,
-            });
-            return;
-        }
         self.start_pull(core, trust, (id, e), range, Some(PullReply::Admin(reply)));
     }
 
@@ -212,12 +196,28 @@ impl Pulling {
         range: Option<(IdToken, IdToken)>,
         reply: Option<PullReply>,
     ) {
+        // A complete feed is checked against the provider's manifest now:
+        // if it republished the epoch, the new feed is pulled instead.
+        let held = range
+            .is_none()
+            .then(|| held_feed(core, &agreement, epoch))
+            .flatten();
+        // Outside the epoch's window the provider would refuse to say.
+        if let Some(held) = held
+            && !in_window(core, &agreement, epoch)
+        {
+            if let Some(reply) = reply {
+                reply.held(agreement, epoch, &held);
+            }
+            return;
+        }
         let (provider, pull_id, fields) = match self.may_pull(core, trust, agreement, epoch) {
             Ok(ready) => ready,
             Err(e) => {
-                match reply {
-                    Some(reply) => reply.fail(e),
-                    None => tracing::debug!(error = %e, "scheduled pull not started"),
+                match (reply, held) {
+                    (Some(reply), Some(held)) => reply.held(agreement, epoch, &held),
+                    (Some(reply), None) => reply.fail(e),
+                    (None, _) => tracing::debug!(error = %e, "scheduled pull not started"),
                 }
                 return;
             }
@@ -237,6 +237,7 @@ impl Pulling {
                 pull_id,
                 range,
                 reply,
+                held,
             }),
         );
     }
@@ -286,6 +287,7 @@ impl Pulling {
     pub(super) fn on_pull_answer(
         &mut self,
         core: &mut Core,
+        trust: &Trust,
         peer: PeerId,
         job: PullJob,
         answer: Response,
@@ -308,6 +310,17 @@ impl Pulling {
                         return fail(self, job, e.into());
                     }
                 };
+                if let Some(held) = job.held {
+                    self.pulling.remove(&job.key());
+                    if manifest.digest() == held.manifest {
+                        if let Some(reply) = job.reply {
+                            reply.held(job.agreement, job.epoch, &held);
+                        }
+                    } else {
+                        self.pull_republished(core, trust, job, manifest.digest());
+                    }
+                    return;
+                }
                 if let Err(e) = pulls::store_manifest(&core.data_dir, &manifest, &m) {
                     return fail(self, job, e.into());
                 }
@@ -360,6 +373,41 @@ impl Pulling {
                 PeerError::Unexpected(format!("{other:?}")).into(),
             ),
         }
+    }
+
+    /// The provider republished an epoch whose feed this node holds: the
+    /// feed held is erased (its manifest kept as evidence, the supersession
+    /// logged) and the new one pulled, as a new pull of the epoch.
+    fn pull_republished(&mut self, core: &mut Core, trust: &Trust, job: PullJob, by: [u8; 32]) {
+        let Some(held) = job.held else {
+            return;
+        };
+        let (agreement, epoch) = (job.agreement, job.epoch);
+        let dir = pulls::pull_dir(&core.data_dir, &agreement, epoch);
+        let erased =
+            crate::pull::retention::keep_superseded(&core.data_dir, &agreement, epoch, &dir)
+                .and_then(|()| crate::pull::retention::erase(&dir));
+        if let Err(e) = erased {
+            tracing::error!(error = %e, dir = %dir.display(), "cannot erase the superseded feed; using it");
+            if let Some(reply) = job.reply {
+                reply.held(agreement, epoch, &held);
+            }
+            return;
+        }
+        tracing::warn!(
+            agreement = %dxmesh_protocol::hex(&agreement),
+            epoch,
+            superseded = %dxmesh_protocol::hex(&held.manifest),
+            by = %dxmesh_protocol::hex(&by),
+            "the provider republished the epoch: pulling the new feed"
+        );
+        core.log(dxmesh_protocol::audit::Event::FeedSuperseded {
+            agreement,
+            epoch,
+            superseded: held.manifest,
+            by,
+        });
+        self.start_pull(core, trust, (agreement, epoch), None, job.reply);
     }
 
     /// A download ended: log the completed pull, answer whoever waits.
@@ -433,4 +481,27 @@ impl Pulling {
         }
         logged
     }
+}
+
+/// The complete feed held for `agreement` and `epoch`, if any.
+fn held_feed(core: &Core, agreement: &AgreementId, epoch: u64) -> Option<Held> {
+    if !pulls::is_complete(&core.data_dir, agreement, epoch) {
+        return None;
+    }
+    let signed = pulls::stored_manifest(&core.data_dir, agreement, epoch)?;
+    let m = codec::decode::<Manifest>(signed.body()).ok()?;
+    Some(Held {
+        manifest: signed.digest(),
+        records: m.records,
+        chunks: m.chunks(),
+    })
+}
+
+/// Whether `epoch`'s pull window of `agreement` is open now.
+fn in_window(core: &Core, agreement: &AgreementId, epoch: u64) -> bool {
+    let t = now();
+    core.agreements
+        .by_agreement(agreement)
+        .and_then(|th| th.state.terms.cycle.window(epoch))
+        .is_some_and(|(s, e)| t >= s && t < e)
 }

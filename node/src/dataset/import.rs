@@ -5,9 +5,9 @@
 
 use super::mapping;
 use super::model::{
-    CURRENT_FILE, DATASETS_DIR, Format, ImportError, ImportOptions, ImportReport, LOCK_FILE,
-    QUARANTINE_FILE, RECORDS_FILE, REPORT_FILE, SHRINK_LIMIT_PERCENT, generation_dir, io_err,
-    read_current, validate_name,
+    CURRENT_FILE, DATASETS_DIR, Format, ImportError, ImportOptions, ImportReport, QUARANTINE_FILE,
+    RECORDS_FILE, REPORT_FILE, SHRINK_LIMIT_PERCENT, generation_dir, io_err, read_current,
+    validate_name,
 };
 use super::normalise;
 use super::reader;
@@ -77,14 +77,7 @@ fn create_private_file(path: &Path) -> Result<File, ImportError> {
 struct DatasetLock(#[allow(dead_code)] File);
 
 fn lock_dataset(dataset_dir: &Path, name: &str) -> Result<DatasetLock, ImportError> {
-    let path = dataset_dir.join(LOCK_FILE);
-    let file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .open(&path)
-        .map_err(io_err(&path))?;
+    let (file, path) = super::model::lock_file(dataset_dir)?;
     match file.try_lock() {
         Ok(()) => Ok(DatasetLock(file)),
         Err(std::fs::TryLockError::WouldBlock) => Err(ImportError::Busy(name.to_string())),
@@ -159,7 +152,9 @@ pub fn import(data_dir: &Path, opts: &ImportOptions) -> Result<ImportReport, Imp
     crate::base::fsutil::write_atomic(&current, format!("{generation}\n").as_bytes(), 0o600)
         .map_err(io_err(&current))?;
     write_receipt(&ds_dir, &report)?;
-    remove_old_generations(&ds_dir, generation);
+    let mut keep = super::pins::pinned(&ds_dir);
+    keep.insert(generation);
+    remove_old_generations(&ds_dir, &keep);
     Ok(report)
 }
 
@@ -248,9 +243,10 @@ pub fn receipts(data_dir: &Path) -> Vec<(PathBuf, ImportReport)> {
     out
 }
 
-/// Removes every generation directory but `keep` (best effort: a leftover
-/// costs disk space, never correctness, since readers follow `CURRENT`).
-fn remove_old_generations(ds_dir: &Path, keep: u64) {
+/// Removes every generation directory but those in `keep` (the current
+/// one and those feeds pin; best effort: a leftover costs disk space,
+/// never correctness, since readers follow `CURRENT` or a pin).
+fn remove_old_generations(ds_dir: &Path, keep: &std::collections::BTreeSet<u64>) {
     let Ok(entries) = std::fs::read_dir(ds_dir) else {
         return;
     };
@@ -263,7 +259,7 @@ fn remove_old_generations(ds_dir: &Path, keep: u64) {
         else {
             continue;
         };
-        if n != keep
+        if !keep.contains(&n)
             && let Err(e) = std::fs::remove_dir_all(entry.path())
         {
             tracing::warn!(dir = %entry.path().display(), error = %e, "cannot remove old generation");

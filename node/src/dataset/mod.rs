@@ -16,11 +16,14 @@
 //!     gen-<n>/records.bin   blocks: u32 big-endian length + codec::encode(&Vec<Record>)
 //!     gen-<n>/report.json   the ImportReport of that import
 //!     gen-<n>/quarantine.csv  file,line,column,raw_value,reason
+//!     pins/<agreement>-<epoch>  the generation that feed was built from
 //! ```
 //!
 //! An import writes `gen-<n+1>/` completely, fsyncs its files and the
 //! directories, then replaces `CURRENT` atomically
-//! ([`crate::base::fsutil::write_atomic`]) and only then removes older generations.
+//! ([`crate::base::fsutil::write_atomic`]) and only then removes older
+//! generations, but for those a published feed pins (`pins/<feed>`, see
+//! `pins`): a feed's disclosures read the generation it was built from.
 //! A crash at any moment leaves the previous import intact; readers follow
 //! `CURRENT` only. A failed import removes its partial generation. So does
 //! one that would replace the dataset with no rows or under half its rows
@@ -77,15 +80,16 @@ mod dedup;
 mod dialect_tests;
 #[cfg(test)]
 mod encoding_tests;
+#[cfg(test)]
+mod generation_tests;
 mod import;
 mod mapping;
 mod model;
 mod normalise;
 mod parsed;
+mod pins;
 mod reader;
 mod records;
-#[cfg(test)]
-mod shrink_tests;
 pub mod sorted;
 mod source;
 mod tap;
@@ -102,6 +106,7 @@ pub use model::{
     Problem, QUARANTINE_FILE, RECORDS_FILE, REPORT_FILE, Record, current_dir, delimiter_name,
     delimiter_named, is_date_column, validate_name,
 };
+pub use pins::{PINS_DIR, older_pins, pin, unpin};
 pub use reader::{Blocks, DatasetReader, RawBlocks};
 pub(crate) use records::BlockCursor;
 pub use records::BlockError;

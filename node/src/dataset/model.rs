@@ -390,6 +390,15 @@ pub enum ImportError {
         /// The current generation.
         generation: u64,
     },
+    /// A generation asked for is no longer held (an import replaced it and
+    /// nothing pinned it).
+    #[error("dataset {dataset:?} no longer holds generation {generation}")]
+    GenerationGone {
+        /// The dataset.
+        dataset: String,
+        /// The generation asked for.
+        generation: u64,
+    },
     /// Another import of the same dataset holds its lock.
     #[error("dataset {0:?} is being imported by another process")]
     Busy(String),
@@ -442,6 +451,21 @@ pub(super) fn dataset_dir(data_dir: &Path, name: &str) -> PathBuf {
 
 pub(super) fn generation_dir(dataset_dir: &Path, generation: u64) -> PathBuf {
     dataset_dir.join(format!("gen-{generation}"))
+}
+
+/// The dataset directory's lock file, opened (created if need be), and
+/// its path; the caller takes the lock.
+pub(super) fn lock_file(dataset_dir: &Path) -> Result<(std::fs::File, PathBuf), ImportError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = dataset_dir.join(LOCK_FILE);
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&path)
+        .map_err(io_err(&path))?;
+    Ok((file, path))
 }
 
 /// The current generation of a dataset directory, if it has one.

@@ -193,6 +193,34 @@ impl DatasetReader {
         Err(ImportError::NotFound(name.to_string()))
     }
 
+    /// Opens generation `generation` of dataset `name`, current or kept for
+    /// a feed (see `pins`); [`ImportError::GenerationGone`] if it is not
+    /// held.
+    pub fn open_at(
+        data_dir: &Path,
+        name: &str,
+        generation: u64,
+    ) -> Result<DatasetReader, ImportError> {
+        validate_name(name)?;
+        let dir = generation_dir(&dataset_dir(data_dir, name), generation);
+        match DatasetReader::open_generation(&dir) {
+            Err(ImportError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+                Err(ImportError::GenerationGone {
+                    dataset: name.to_string(),
+                    generation,
+                })
+            }
+            Ok(reader) if reader.report.generation != generation => Err(ImportError::Corrupt {
+                file: dir.join(REPORT_FILE),
+                problem: format!(
+                    "report of generation {} in the directory of generation {generation}",
+                    reader.report.generation
+                ),
+            }),
+            other => other,
+        }
+    }
+
     fn open_generation(dir: &Path) -> Result<DatasetReader, ImportError> {
         // Open the records first: once open, removing the generation does not affect us.
         let records_path = dir.join(RECORDS_FILE);

@@ -49,7 +49,7 @@ pub fn disclose(
         scope,
     } = *asked;
     let agreement = terms.id();
-    let index_path = feed_dir(data_dir, &agreement, epoch).join("index.bin");
+    let index_path = feed_dir(data_dir, &agreement, epoch).join(crate::publish::build::INDEX_FILE);
     let index = SortedFile::open(&index_path)?;
     let generation = <[u8; 8]>::try_from(index.meta())
         .map(u64::from_be_bytes)
@@ -57,14 +57,18 @@ pub fn disclose(
             path: index_path.clone(),
             message: "the index names no dataset generation".into(),
         })?;
-    let reader = DatasetReader::open(data_dir, &terms.dataset)?;
-    if reader.report().generation != generation {
-        return Err(FeedStoreError::GenerationGone {
-            dataset: terms.dataset.clone(),
-            epoch,
-            generation,
-        });
-    }
+    // The generation the feed was built from, kept for it (see
+    // `dataset::pin`) however many imports came since.
+    let reader = match DatasetReader::open_at(data_dir, &terms.dataset, generation) {
+        Err(crate::dataset::ImportError::GenerationGone { .. }) => {
+            return Err(FeedStoreError::GenerationGone {
+                dataset: terms.dataset.clone(),
+                epoch,
+                generation,
+            });
+        }
+        other => other?,
+    };
     let source = |f: &str, what: &str| {
         if f == reader.id_column() {
             Ok(None)

@@ -45,7 +45,48 @@ pub struct PublishInput<'a> {
     pub previous: Option<Hash>,
     /// Now.
     pub now: Timestamp,
+    /// Build the epoch's feed again from the current import even if it is
+    /// published: the new signed manifest supersedes the one held.
+    pub republish: bool,
 }
+
+/// A feed published, or found published.
+#[derive(Debug, Clone)]
+pub struct Published {
+    /// Its signed manifest.
+    pub manifest: Signed<Manifest>,
+    /// Whether this call built it (not found it built before).
+    pub built: bool,
+    /// The dataset generation it was built from.
+    pub generation: u64,
+    /// The dataset's current generation, if newer than `generation`: the
+    /// feed is older than the last import (republish to use it).
+    pub newer_import: Option<u64>,
+    /// The manifest it superseded (a republish).
+    pub superseded: Option<Hash>,
+}
+
+/// The pin holder name of the feed of `agreement` for `epoch` (see
+/// [`crate::dataset::pin`]).
+pub fn pin_holder(agreement: &dxmesh_protocol::agreement::AgreementId, epoch: u64) -> String {
+    format!("{}-{epoch}", dxmesh_protocol::hex(agreement))
+}
+
+/// The dataset generation the stored feed in `dir` was built from (its
+/// private index's meta).
+pub fn feed_generation(dir: &Path) -> Result<u64, FeedStoreError> {
+    let path = dir.join(INDEX_FILE);
+    let index = crate::dataset::sorted::SortedFile::open(&path)?;
+    <[u8; 8]>::try_from(index.meta())
+        .map(u64::from_be_bytes)
+        .map_err(|_| FeedStoreError::Io {
+            path,
+            message: "the index names no dataset generation".into(),
+        })
+}
+
+/// The feed's private index file.
+pub const INDEX_FILE: &str = "index.bin";
 
 /// At most this many attribute-token fields per feed (rows are fixed-size).
 const MAX_ATTRS: usize = 3;
@@ -79,16 +120,28 @@ const PREFETCH_ROWS: usize = 32;
 /// Blocks read ahead of the tokenising workers (bounds the buffers in flight).
 const READ_AHEAD_BLOCKS: usize = 16;
 
-/// Builds, signs and stores the feed; returns the signed manifest. If the
-/// feed already exists, returns the stored manifest unchanged.
-pub fn publish(input: &PublishInput<'_>) -> Result<Signed<Manifest>, FeedStoreError> {
+/// Builds, signs and stores the feed, keeping the generation it reads for
+/// its disclosures (a pin). If the feed exists, returns it unchanged (and
+/// says if an import came since), unless `republish` asks for it again:
+/// then the new feed replaces it and names the manifest it superseded.
+pub fn publish(input: &PublishInput<'_>) -> Result<Published, FeedStoreError> {
     let terms = input.terms;
     let agreement = terms.id();
     let dir = feed_dir(input.data_dir, &agreement, input.epoch);
-    if dir.join(crate::base::layout::MANIFEST_FILE).exists() {
-        return read_manifest(input.data_dir, &agreement, input.epoch)?.ok_or(FeedStoreError::Io {
-            path: dir,
-            message: "manifest vanished".into(),
+    let held = read_manifest(input.data_dir, &agreement, input.epoch)?;
+    if let Some(manifest) = &held
+        && !input.republish
+    {
+        let generation = feed_generation(&dir)?;
+        let current = DatasetReader::open(input.data_dir, &terms.dataset)?
+            .report()
+            .generation;
+        return Ok(Published {
+            manifest: manifest.clone(),
+            built: false,
+            generation,
+            newer_import: (current > generation).then_some(current),
+            superseded: None,
         });
     }
     let reference = terms
@@ -96,7 +149,34 @@ pub fn publish(input: &PublishInput<'_>) -> Result<Signed<Manifest>, FeedStoreEr
         .epoch_start(input.epoch)
         .ok_or(FeedStoreError::Epoch(input.epoch))?;
     let reader = DatasetReader::open(input.data_dir, &terms.dataset)?;
-    let plan = Plan::new(&reader, terms, reference)?;
+    // Kept while the feed is built, then for the feed once it is in place.
+    let holder = pin_holder(&agreement, input.epoch);
+    let building = format!("{holder}.building");
+    let generation = reader.report().generation;
+    crate::dataset::pin(input.data_dir, &terms.dataset, &building, generation)?;
+    let built = build(input, &reader, reference, held.as_ref().map(Signed::digest));
+    let pinned = built.and_then(|p| {
+        crate::dataset::pin(input.data_dir, &terms.dataset, &holder, generation)?;
+        Ok(p)
+    });
+    if let Err(e) = crate::dataset::unpin(input.data_dir, &terms.dataset, &building) {
+        tracing::warn!(error = %e, "cannot remove the pin of a feed build");
+    }
+    pinned
+}
+
+/// Builds the feed from `reader` and puts it in place (replacing the feed
+/// whose manifest is `superseded`, if any).
+fn build(
+    input: &PublishInput<'_>,
+    reader: &DatasetReader,
+    reference: dxmesh_protocol::date::Date,
+    superseded: Option<Hash>,
+) -> Result<Published, FeedStoreError> {
+    let terms = input.terms;
+    let agreement = terms.id();
+    let dir = feed_dir(input.data_dir, &agreement, input.epoch);
+    let plan = Plan::new(reader, terms, reference)?;
     if plan.attrs.len() > MAX_ATTRS {
         return Err(FeedStoreError::Schema {
             dataset: terms.dataset.clone(),
@@ -104,7 +184,7 @@ pub fn publish(input: &PublishInput<'_>) -> Result<Signed<Manifest>, FeedStoreEr
         });
     }
     let started = std::time::Instant::now();
-    let mut rows = tokenise(&reader, &plan, input.key, &terms.dataset)?;
+    let mut rows = tokenise(reader, &plan, input.key, &terms.dataset)?;
     let t_tokenised = started.elapsed();
     let sorted = Sorted::new(&mut rows, plan.attrs.len(), plan.clear.len());
     let t_sorted = started.elapsed();
@@ -156,6 +236,7 @@ pub fn publish(input: &PublishInput<'_>) -> Result<Signed<Manifest>, FeedStoreEr
         previous: input.previous,
     };
     let signed = install(tmp, &dir, &parent, input.identity, &manifest)?;
+    let generation = report.generation;
     tracing::debug!(
         records = manifest.records,
         tokenise_ms = t_tokenised.as_millis() as u64,
@@ -164,7 +245,13 @@ pub fn publish(input: &PublishInput<'_>) -> Result<Signed<Manifest>, FeedStoreEr
         sync_sign_ms = (started.elapsed() - t_written).as_millis() as u64,
         "feed built"
     );
-    Ok(signed)
+    Ok(Published {
+        manifest: signed,
+        built: true,
+        generation,
+        newer_import: None,
+        superseded,
+    })
 }
 
 /// Reads every block of the dataset, keeps the records in scope and turns
@@ -531,7 +618,7 @@ fn write_files(
     schema: &[FieldTerm],
     generation: u64,
 ) -> Result<(Vec<Hash>, Vec<IdToken>), FeedStoreError> {
-    let index_path = dir.join("index.bin");
+    let index_path = dir.join(INDEX_FILE);
     let (index, written) = std::thread::scope(|scope| {
         let index = scope.spawn(|| write_index(&index_path, generation, sorted.rows));
         let written: Result<Vec<(Hash, IdToken)>, FeedStoreError> = ranges
@@ -589,9 +676,26 @@ fn install(
         .and_then(|d| d.sync_all())
         .map_err(io_err(tmp.path()))?;
     let tmp_path = tmp.keep();
+    // A republished feed: the one it supersedes is set aside, then erased
+    // (a node stopped in between removes it when it starts).
+    let aside = dir.with_file_name(format!(
+        "{SUPERSEDED_PREFIX}{}",
+        dir.file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+    ));
+    let replaced = dir.exists();
+    if replaced {
+        std::fs::rename(dir, &aside).map_err(io_err(dir))?;
+    }
     std::fs::rename(&tmp_path, dir).map_err(io_err(dir))?;
     std::fs::File::open(parent)
         .and_then(|d| d.sync_all())
         .map_err(io_err(parent))?;
+    if replaced && let Err(e) = std::fs::remove_dir_all(&aside) {
+        tracing::warn!(dir = %aside.display(), error = %e, "cannot remove a superseded feed");
+    }
     Ok(signed)
 }
+
+/// The name prefix of a superseded feed set aside before it is erased.
+pub const SUPERSEDED_PREFIX: &str = ".superseded-";

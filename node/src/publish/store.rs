@@ -46,9 +46,9 @@ pub enum FeedStoreError {
     /// The epoch has no start date.
     #[error("epoch {0} is outside the cycle's calendar")]
     Epoch(u64),
-    /// The dataset was re-imported since the feed was published.
+    /// The generation the feed was built from is no longer held.
     #[error(
-        "dataset {dataset} was re-imported after epoch {epoch} was published; disclosure needs the generation the feed was built from ({generation})"
+        "dataset {dataset} no longer holds generation {generation}, which the feed of epoch {epoch} was built from; republish the epoch (dxmesh publish --epoch {epoch} --republish)"
     )]
     GenerationGone {
         /// Dataset.

@@ -102,14 +102,43 @@ pub fn keep_evidence(
     epoch: u64,
     dir: &Path,
 ) -> std::io::Result<()> {
-    let bytes = match std::fs::read(dir.join(crate::base::layout::MANIFEST_FILE)) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e),
+    let Some(bytes) = manifest_bytes(dir)? else {
+        return Ok(());
     };
     let to = evidence_dir(data_dir, agreement, epoch);
     std::fs::create_dir_all(&to)?;
     crate::base::fsutil::write_atomic(&to.join(crate::base::layout::MANIFEST_FILE), &bytes, 0o600)
+}
+
+/// Keeps the signed manifest of the pulled feed in `dir`, which a
+/// republished one supersedes, as evidence beside the epoch's:
+/// `superseded-<digest>.bin` (commitments made from that feed name it).
+pub fn keep_superseded(
+    data_dir: &Path,
+    agreement: &AgreementId,
+    epoch: u64,
+    dir: &Path,
+) -> std::io::Result<()> {
+    let Some(bytes) = manifest_bytes(dir)? else {
+        return Ok(());
+    };
+    let digest = dxmesh_protocol::codec::decode::<
+        dxmesh_protocol::signed::Signed<dxmesh_protocol::feed::Manifest>,
+    >(&bytes)
+    .map(|s| dxmesh_protocol::hex(&s.digest()))
+    .unwrap_or_else(|_| "undecodable".into());
+    let to = evidence_dir(data_dir, agreement, epoch);
+    std::fs::create_dir_all(&to)?;
+    crate::base::fsutil::write_atomic(&to.join(format!("superseded-{digest}.bin")), &bytes, 0o600)
+}
+
+/// The signed manifest file of the feed in `dir`, if it has one.
+fn manifest_bytes(dir: &Path) -> std::io::Result<Option<Vec<u8>>> {
+    match std::fs::read(dir.join(crate::base::layout::MANIFEST_FILE)) {
+        Ok(b) => Ok(Some(b)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// Erases the feed in `dir`: renamed aside first, then removed.

@@ -1,5 +1,6 @@
-//! A truncated export must not wipe a dataset: what an operator relies on
-//! when an export comes out empty or cut short.
+//! Generations as an operator relies on them: a truncated export must not
+//! wipe a dataset, and a generation a published feed reads is kept until
+//! no feed needs it.
 
 use super::tests::{Env, nth_id};
 use super::*;
@@ -99,4 +100,36 @@ fn half_the_rows_or_more_imports_and_so_does_a_first_empty_export() {
         .import("registry", &export(&env, "half.csv", 5))
         .unwrap();
     assert_eq!((report.generation, report.rows_kept), (3, 5));
+}
+
+#[test]
+fn a_pinned_generation_outlives_imports_until_unpinned() {
+    let env = Env::new();
+    env.import("registry", &export(&env, "a.csv", 10)).unwrap();
+    pin(&env.data(), "registry", "feed-1", 1).unwrap();
+    env.import("registry", &export(&env, "b.csv", 10)).unwrap();
+    env.import("registry", &export(&env, "c.csv", 10)).unwrap();
+    assert_eq!(
+        generations(&env),
+        ["gen-1", "gen-3"],
+        "gen-2 went, gen-1 is pinned"
+    );
+    let old = DatasetReader::open_at(&env.data(), "registry", 1).unwrap();
+    assert_eq!(old.report().generation, 1);
+    // The same holder moves to the current generation: gen-1 goes next.
+    pin(&env.data(), "registry", "feed-1", 3).unwrap();
+    env.import("registry", &export(&env, "d.csv", 10)).unwrap();
+    assert_eq!(generations(&env), ["gen-3", "gen-4"]);
+    unpin(&env.data(), "registry", "feed-1").unwrap();
+    env.import("registry", &export(&env, "e.csv", 10)).unwrap();
+    assert_eq!(generations(&env), ["gen-5"]);
+    let gone = pin(&env.data(), "registry", "feed-2", 3).unwrap_err();
+    assert!(
+        matches!(gone, ImportError::GenerationGone { generation: 3, .. }),
+        "{gone:?}"
+    );
+    assert!(matches!(
+        DatasetReader::open_at(&env.data(), "registry", 3),
+        Err(ImportError::GenerationGone { .. })
+    ));
 }
