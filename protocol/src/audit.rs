@@ -255,8 +255,9 @@ pub enum Event {
         /// Size of the conflicting one.
         later_size: u64,
     },
-    /// A pulled feed was erased because its agreement's retention ended
-    /// (written before the erasure).
+    /// A feed (pulled, at the consumer, or published, at the provider) was
+    /// erased because its agreement's retention ended (written before the
+    /// erasure).
     FeedErased {
         /// Agreement.
         agreement: AgreementId,
@@ -324,6 +325,14 @@ pub enum Event {
         /// Whether the role allows it.
         allowed: bool,
     },
+    /// The token files of an epoch's result commitments were erased, once
+    /// every pulled feed of the epoch was (the signed commitments stay).
+    TokensErased {
+        /// Epoch.
+        epoch: u64,
+        /// Token files erased.
+        files: u32,
+    },
     /// An epoch's feed was republished (at the provider) or pulled again
     /// as republished (at the consumer): the manifest `by` supersedes
     /// `superseded`, whose feed is erased.
@@ -366,6 +375,7 @@ impl Event {
             Event::ConsoleLogin { .. } => "console_login",
             Event::ConsoleAction { .. } => "console_action",
             Event::FeedSuperseded { .. } => "feed_superseded",
+            Event::TokensErased { .. } => "tokens_erased",
         }
     }
 }

@@ -42,7 +42,7 @@ pub use node_proc::NodeProc;
 pub use raw::{raw_request, raw_requests, raw_requests_after};
 pub use registry::{
     REGISTRY_JOB, RegistryRow, day, make_id, registry_csv, registry_input, registry_rows,
-    registry_terms,
+    registry_terms, short_retention_terms,
 };
 pub use scan::scan_for;
 pub use setup::{Setup, agree, setup};

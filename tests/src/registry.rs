@@ -12,6 +12,20 @@ pub fn day(days: i64) -> String {
         .unwrap_or_default()
 }
 
+/// Registry terms (2 pulls, 100 records) whose epochs last two days from
+/// ten days ago (epoch 5 starts today), each kept three days after it
+/// starts: epoch 1 is past its retention.
+pub fn short_retention_terms() -> String {
+    registry_terms(2, 100)
+        .replace("period = \"daily\"", "period = \"P2D\"")
+        .replace("window = \"P1D\"", "window = \"P2D\"")
+        .replace("retention_days = 90", "retention_days = 3")
+        .replace(
+            &format!("anchor = \"{}\"", day(-1)),
+            &format!("anchor = \"{}\"", day(-10)),
+        )
+}
+
 /// A terms file for the household registry feed, valid from yesterday for a
 /// year, daily cycle anchored yesterday with a whole-day window; its one
 /// agreed job is [`REGISTRY_JOB`]'s `uninsured` (every registry token), and

@@ -3,7 +3,7 @@
 //! window, and the pulls used, counted alike at the provider and the
 //! consumer; a comparison refused its feeds leaves no output folder.
 
-use dxmesh_tests::{registry_terms, setup};
+use dxmesh_tests::{registry_terms, setup, short_retention_terms};
 
 const BIN: &str = env!("CARGO_BIN_EXE_dxmesh-under-test");
 
@@ -88,4 +88,85 @@ fn a_comparison_refused_its_feeds_leaves_no_output_folder() {
     ]);
     assert!(e.contains("[outside_window]"), "{e}");
     assert!(!out.exists(), "a refused comparison left {}", out.display());
+}
+
+/// Copies the files (not the folders) of `from` into `to`.
+fn copy_files(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        if e.path().is_file() {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+/// Waits until `path` is gone (a daemon tick erases it).
+fn wait_gone(path: &std::path::Path, what: &str) {
+    let t = std::time::Instant::now();
+    while path.exists() {
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(30),
+            "{what} is still there: {}",
+            path.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+/// Lines of a node's exported audit log that hold `event`.
+fn logged(
+    s: &dxmesh_tests::Setup,
+    node: &dxmesh_tests::NodeProc,
+    name: &str,
+    event: &str,
+) -> usize {
+    let bundle = s.mesh.path().join(format!("bundle-{name}"));
+    let _ = std::fs::remove_dir_all(&bundle);
+    node.cli(&["audit", "export", "--out", bundle.to_str().unwrap()]);
+    std::fs::read_to_string(bundle.join("entries.json"))
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(event))
+        .count()
+}
+
+#[test]
+fn published_feeds_and_commitment_tokens_go_when_retention_ends() {
+    // Epochs every two days from ten days ago (epoch 5 starts today), each
+    // kept three days after its start.
+    let terms = short_retention_terms();
+    let (s, _) = setup(BIN, 300, &terms);
+    s.pps.cli(&["publish"]);
+    s.pcmp.cli(&["pull", "--agreement", &s.agreement[..12]]);
+    s.commit_results();
+    // Epoch 1 (kept until five days ago) as if published, pulled and
+    // compared then.
+    let feeds = s.ps.dir.join("data/feeds").join(&s.agreement);
+    let pulls = s.cmp.dir.join("data/pulls").join(&s.agreement);
+    let commitments = s.cmp.dir.join("data/commitments");
+    copy_files(&feeds.join("5"), &feeds.join("1"));
+    copy_files(&pulls.join("5"), &pulls.join("1"));
+    copy_files(&commitments.join("5"), &commitments.join("1"));
+    assert!(commitments.join("1/uninsured.tokens").exists());
+
+    wait_gone(&feeds.join("1"), "the provider's expired feed");
+    wait_gone(&pulls.join("1"), "the comparator's expired feed");
+    wait_gone(
+        &commitments.join("1/uninsured.tokens"),
+        "the expired epoch's commitment tokens",
+    );
+    // The signed evidence stays; the current epoch is untouched.
+    let evidence = s.ps.dir.join("data/evidence/feeds").join(&s.agreement);
+    assert!(evidence.join("1/manifest.bin").exists());
+    assert!(commitments.join("1/uninsured.commitment").exists());
+    assert!(feeds.join("5/manifest.bin").exists() && pulls.join("5/complete").exists());
+    assert!(commitments.join("5/uninsured.tokens").exists());
+    assert_eq!(logged(&s, &s.pps, "ps", "FeedErased"), 1);
+    let verified = s.mesh.audit_verify(&s.mesh.path().join("bundle-ps"));
+    assert!(
+        verified.status.success(),
+        "the provider's bundle verifies after the erasure: {}",
+        String::from_utf8_lossy(&verified.stdout)
+    );
+    assert_eq!(logged(&s, &s.pcmp, "cmp", "TokensErased"), 1);
 }

@@ -3,7 +3,7 @@
 //! holds none of the provider's plaintext identifiers, names or addresses;
 //! retention: a pulled feed past its agreement's retention is erased.
 
-use dxmesh_tests::{day, registry_input, registry_terms, scan_for, setup};
+use dxmesh_tests::{day, registry_input, registry_terms, scan_for, setup, short_retention_terms};
 
 const BIN: &str = env!("CARGO_BIN_EXE_dxmesh-under-test");
 
@@ -315,14 +315,7 @@ fn copy_feed(from: &std::path::Path, to: &std::path::Path) {
 fn a_pulled_feed_past_its_retention_is_erased_logged_and_not_pulled_again() {
     // Epochs every two days from ten days ago (epoch 5 starts today), each
     // kept three days after its start.
-    let terms = registry_terms(2, 100)
-        .replace("period = \"daily\"", "period = \"P2D\"")
-        .replace("window = \"P1D\"", "window = \"P2D\"")
-        .replace("retention_days = 90", "retention_days = 3")
-        .replace(
-            &format!("anchor = \"{}\"", day(-1)),
-            &format!("anchor = \"{}\"", day(-10)),
-        );
+    let terms = short_retention_terms();
     let (s, _) = setup(BIN, 300, &terms);
     let out = s.pps.cli(&["publish"]);
     assert!(out.contains("epoch 5"), "{out}");

@@ -615,15 +615,21 @@ fn export_signatures(store: &Store, bundle: &BundleOut<'_>) -> Result<(), AuditL
 }
 
 /// Writes the manifest of every feed the node published or pulled that is
-/// still on disk under `data_dir`, and of every pulled feed erased under
+/// still on disk under `data_dir`, and of every feed erased under
 /// retention (kept as evidence).
 fn export_manifests(data_dir: &Path, bundle: &BundleOut<'_>) -> Result<(), AuditLogError> {
     use crate::base::layout::{EVIDENCE, FEEDS, MANIFEST_FILE, PULLS};
-    for (kind, root, evidence) in [
-        ("published", data_dir.join(FEEDS), false),
-        ("pulled", data_dir.join(PULLS), false),
-        ("pulled", data_dir.join(EVIDENCE).join(PULLS), true),
+    for (kind, live, evidence) in [
+        ("published", FEEDS, false),
+        ("pulled", PULLS, false),
+        ("published", FEEDS, true),
+        ("pulled", PULLS, true),
     ] {
+        let root = if evidence {
+            data_dir.join(EVIDENCE).join(live)
+        } else {
+            data_dir.join(live)
+        };
         let Ok(agreements) = std::fs::read_dir(&root) else {
             continue;
         };
@@ -636,7 +642,7 @@ fn export_manifests(data_dir: &Path, bundle: &BundleOut<'_>) -> Result<(), Audit
                 // The evidence of an erased feed, unless the feed is held
                 // (the copy is made just before the feed is erased).
                 let held = data_dir
-                    .join(PULLS)
+                    .join(live)
                     .join(a.file_name())
                     .join(e.file_name())
                     .join(MANIFEST_FILE);

@@ -405,6 +405,28 @@ pub fn load_set(
     }
 }
 
+/// Erases the token files (`*.tokens`) of `epoch`'s commitments once the
+/// feeds they were computed from are erased: the signed commitments, the
+/// ministry's answers and `all/` stay as evidence. Returns how many files
+/// went.
+pub fn erase_tokens(data_dir: &Path, epoch: u64) -> std::io::Result<u32> {
+    let dir = epoch_dir(data_dir, epoch);
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let mut erased = 0;
+    for entry in entries {
+        let path = entry?.path();
+        if path.extension().is_some_and(|x| x == "tokens") {
+            std::fs::remove_file(&path)?;
+            erased += 1;
+        }
+    }
+    Ok(erased)
+}
+
 /// The folder (under an epoch's) of every commitment signed, by digest.
 pub const ALL: &str = "all";
 

@@ -181,6 +181,72 @@ impl Core {
             .unwrap_or_default()
     }
 
+    /// The feeds of this node's agreements as provider (published, under
+    /// `feeds/`) or as consumer (pulled, under `pulls/`) that must be gone
+    /// on `day`.
+    pub(super) fn expired_feeds(
+        &self,
+        as_provider: bool,
+        day: dxmesh_protocol::date::Date,
+    ) -> Vec<crate::pull::retention::Expired> {
+        let me = self.identity.public();
+        let terms: Vec<Terms> = self
+            .agreements
+            .threads()
+            .map(|th| &th.state.terms)
+            .filter(|t| (if as_provider { t.provider } else { t.consumer }) == me)
+            .cloned()
+            .collect();
+        let root = if as_provider {
+            crate::base::layout::FEEDS
+        } else {
+            crate::base::layout::PULLS
+        };
+        crate::pull::retention::expired(&self.data_dir, root, &terms, day)
+    }
+
+    /// Erases a feed past its retention (under `root`): the audit entry
+    /// first (once per run: `logged`), then its manifest kept as evidence,
+    /// then the files. Returns whether it is gone; if not, the next tick
+    /// tries again.
+    pub(super) fn erase_expired(
+        &mut self,
+        root: &str,
+        gone: &crate::pull::retention::Expired,
+        logged: &mut HashSet<(AgreementId, u64)>,
+    ) -> bool {
+        let (agreement, epoch) = (gone.agreement, gone.epoch);
+        if logged.insert((agreement, epoch)) {
+            self.log(dxmesh_protocol::audit::Event::FeedErased {
+                agreement,
+                epoch,
+                kept_until: gone.kept_until,
+            });
+            self.seal_audit();
+        }
+        let label = dxmesh_protocol::hex(&agreement);
+        if let Err(e) = crate::pull::retention::keep_evidence(
+            &self.data_dir,
+            root,
+            &agreement,
+            epoch,
+            &gone.dir,
+        ) {
+            tracing::error!(agreement = %label, epoch, error = %e, "cannot keep the manifest of an expired feed as evidence; erasing it at the next tick");
+            return false;
+        }
+        match crate::pull::retention::erase(&gone.dir) {
+            Ok(()) => {
+                tracing::info!(agreement = %label, epoch, kept_until = %gone.kept_until, root, "retention ended: feed erased");
+                true
+            }
+            Err(e) => {
+                tracing::error!(agreement = %label, epoch, error = %e, root, "retention ended but the feed could not be erased");
+                false
+            }
+        }
+    }
+
     /// How much of a per-epoch quota (`counter_key`) is used. Fails
     /// closed: a counter the store cannot read is never taken for zero;
     /// the error is logged and the request refused as a provider failure.

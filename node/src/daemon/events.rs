@@ -467,6 +467,7 @@ impl Node {
         self.prepare_national_indexes();
         self.auditing.log_agreement_steps(&mut self.core);
         self.pulls.enforce_retention(&mut self.core);
+        self.publish.enforce_retention(&mut self.core);
         self.auditing.witnessing.ask_peers(&mut self.core);
         self.trust.log_rate_limits(&mut self.core);
         let peers: Vec<PeerId> = self.core.connected.iter().copied().collect();

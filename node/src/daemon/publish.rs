@@ -41,6 +41,8 @@ pub(super) struct Publishing {
     waiting_for_key: Vec<WaitingPublish>,
     /// Feeds being built now, by (agreement, epoch).
     building: HashSet<(AgreementId, u64)>,
+    /// Expired published feeds whose erasure this run has logged.
+    erasure_logged: HashSet<(AgreementId, u64)>,
 }
 
 impl Publishing {
@@ -50,6 +52,7 @@ impl Publishing {
             keys,
             waiting_for_key: Vec::new(),
             building: HashSet::new(),
+            erasure_logged: HashSet::new(),
         }
     }
 
@@ -338,6 +341,35 @@ impl Publishing {
             Err(e) => {
                 let why = format!("the custodian cannot read its key: {e}");
                 refuse_key(core, trust, to, &group, why)
+            }
+        }
+    }
+
+    /// Erases published feeds whose agreement's retention has ended (on
+    /// every tick), as the consumer erases its pulled copies: logged, the
+    /// manifest kept as evidence, then the feed and its private index; the
+    /// dataset generation it read is no longer kept for it.
+    pub(super) fn enforce_retention(&mut self, core: &mut Core) {
+        let root = crate::base::layout::FEEDS;
+        if let Err(e) = crate::pull::retention::finish_interrupted(&core.data_dir, root) {
+            tracing::error!(error = %e, "cannot finish erasing an expired feed");
+        }
+        for gone in core.expired_feeds(true, now().date()) {
+            if self.building.contains(&(gone.agreement, gone.epoch))
+                || !core.erase_expired(root, &gone, &mut self.erasure_logged)
+            {
+                continue;
+            }
+            let Some(dataset) = core
+                .agreements
+                .by_agreement(&gone.agreement)
+                .map(|t| t.state.terms.dataset.clone())
+            else {
+                continue;
+            };
+            let holder = crate::publish::build::pin_holder(&gone.agreement, gone.epoch);
+            if let Err(e) = crate::dataset::unpin(&core.data_dir, &dataset, &holder) {
+                tracing::warn!(error = %e, %dataset, "cannot release the generation an erased feed read");
             }
         }
     }

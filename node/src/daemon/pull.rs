@@ -11,7 +11,7 @@ use super::trust::Trust;
 use crate::admin::AdminResponse;
 use crate::base::clock::now;
 use crate::pull::pulls::{self, PullError, PullSummary};
-use dxmesh_protocol::agreement::{AgreementId, Terms};
+use dxmesh_protocol::agreement::AgreementId;
 use dxmesh_protocol::codec;
 use dxmesh_protocol::feed::Manifest;
 use dxmesh_protocol::token::IdToken;
@@ -122,21 +122,16 @@ impl Pulling {
         core: &Core,
         day: dxmesh_protocol::date::Date,
     ) -> Vec<crate::pull::retention::Expired> {
-        let me = core.identity.public();
-        let consumed: Vec<Terms> = core
-            .agreements
-            .threads()
-            .map(|th| &th.state.terms)
-            .filter(|t| t.consumer == me)
-            .cloned()
-            .collect();
-        crate::pull::retention::expired(&core.data_dir, &consumed, day)
+        core.expired_feeds(false, day)
     }
 
     /// Erases pulled feeds whose agreement's retention has ended (on every
-    /// tick): the audit entry first, then the files (see `retention`).
+    /// tick): the audit entry first, then the files (see `retention`); and
+    /// the token files of the commitments of an epoch whose feeds are all
+    /// erased.
     pub(super) fn enforce_retention(&mut self, core: &mut Core) {
-        if let Err(e) = crate::pull::retention::finish_interrupted(&core.data_dir) {
+        let root = crate::base::layout::PULLS;
+        if let Err(e) = crate::pull::retention::finish_interrupted(&core.data_dir, root) {
             tracing::error!(error = %e, "cannot finish erasing an expired feed");
         }
         let expired = Pulling::expired_pulls(core, now().date());
@@ -145,42 +140,8 @@ impl Pulling {
             .into_iter()
             .filter(|g| !self.pulling.contains(&(g.agreement, g.epoch)))
         {
-            if self.erasure_logged.insert((gone.agreement, gone.epoch)) {
-                core.log(dxmesh_protocol::audit::Event::FeedErased {
-                    agreement: gone.agreement,
-                    epoch: gone.epoch,
-                    kept_until: gone.kept_until,
-                });
-                core.seal_audit();
-            }
-            if let Err(e) = crate::pull::retention::keep_evidence(
-                &core.data_dir,
-                &gone.agreement,
-                gone.epoch,
-                &gone.dir,
-            ) {
-                // The feed is erased at the next tick, once its manifest is kept.
-                tracing::error!(
-                    agreement = %dxmesh_protocol::hex(&gone.agreement),
-                    epoch = gone.epoch,
-                    error = %e,
-                    "cannot keep the manifest of an expired feed as evidence; erasing it at the next tick"
-                );
-                continue;
-            }
-            match crate::pull::retention::erase(&gone.dir) {
-                Ok(()) => tracing::info!(
-                    agreement = %dxmesh_protocol::hex(&gone.agreement),
-                    epoch = gone.epoch,
-                    kept_until = %gone.kept_until,
-                    "retention ended: pulled feed erased"
-                ),
-                Err(e) => tracing::error!(
-                    agreement = %dxmesh_protocol::hex(&gone.agreement),
-                    epoch = gone.epoch,
-                    error = %e,
-                    "retention ended but the pulled feed could not be erased"
-                ),
+            if core.erase_expired(root, &gone, &mut self.erasure_logged) {
+                erase_commitment_tokens(core, gone.epoch);
             }
         }
     }
@@ -504,4 +465,30 @@ fn in_window(core: &Core, agreement: &AgreementId, epoch: u64) -> bool {
         .by_agreement(agreement)
         .and_then(|th| th.state.terms.cycle.window(epoch))
         .is_some_and(|(s, e)| t >= s && t < e)
+}
+
+/// Once no pulled feed of `epoch` is held any more, the token files of the
+/// epoch's commitments go too (they were computed from those feeds); the
+/// signed commitments stay as evidence. Logged once, with the count.
+fn erase_commitment_tokens(core: &mut Core, epoch: u64) {
+    let held = std::fs::read_dir(core.data_dir.join(crate::base::layout::PULLS))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|a| a.path().join(epoch.to_string()).exists());
+    if held {
+        return;
+    }
+    match crate::compare::commit::erase_tokens(&core.data_dir, epoch) {
+        Ok(0) => {}
+        Ok(files) => {
+            tracing::info!(
+                epoch,
+                files,
+                "retention ended: the epoch's commitment tokens erased"
+            );
+            core.log(dxmesh_protocol::audit::Event::TokensErased { epoch, files });
+        }
+        Err(e) => tracing::error!(epoch, error = %e, "cannot erase the epoch's commitment tokens"),
+    }
 }

@@ -1,7 +1,9 @@
-//! Retention at the consumer: a pulled feed may be kept for its agreement's
-//! `retention_days` after the epoch's reference date; on the first daemon
-//! tick after that it is erased, and the erasure is written to the audit
-//! log first and its signed manifest kept as evidence ([`keep_evidence`]).
+//! Retention of feeds, at both ends: a feed (pulled by the consumer, under
+//! `pulls/`, or published by the provider, under `feeds/`) may be kept for
+//! its agreement's `retention_days` after the epoch's reference date; on
+//! the first daemon tick after that it is erased, and the erasure is
+//! written to the audit log first and its signed manifest kept as evidence
+//! ([`keep_evidence`]).
 //! A feed is renamed aside (`.erasing-<epoch>`) before it is removed, so a
 //! node killed halfway never reads half a feed as a feed; the next tick
 //! finishes the removal.
@@ -9,12 +11,11 @@
 //! Result files that `dxmesh compare --out DIR` wrote are outside the node's
 //! directory; the operator guide says who deletes them.
 
-use crate::pull::pulls::pull_dir;
 use dxmesh_protocol::agreement::{AgreementId, Terms};
 use dxmesh_protocol::date::Date;
 use std::path::{Path, PathBuf};
 
-/// A pulled feed past its retention.
+/// A feed past its retention.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Expired {
     /// Agreement.
@@ -36,22 +37,18 @@ pub fn kept_until(terms: &Terms, epoch: u64) -> Option<Date> {
         .add_days(i64::from(terms.retention_days))
 }
 
-/// The pulled feeds of `agreements` (this node as consumer) that must be
-/// gone on `today`. Directories that are not epochs are left alone.
+/// The feeds under `root` (`pulls` or `feeds`) of `agreements` that must
+/// be gone on `today`. Directories that are not epochs are left alone.
 pub fn expired<'a>(
     data_dir: &Path,
+    root: &str,
     agreements: impl IntoIterator<Item = &'a Terms>,
     today: Date,
 ) -> Vec<Expired> {
     let mut out = Vec::new();
     for terms in agreements {
         let agreement = terms.id();
-        let Some(parent) = pull_dir(data_dir, &agreement, 0)
-            .parent()
-            .map(Path::to_path_buf)
-        else {
-            continue;
-        };
+        let parent = data_dir.join(root).join(dxmesh_protocol::hex(&agreement));
         let Ok(entries) = std::fs::read_dir(&parent) else {
             continue;
         };
@@ -79,15 +76,15 @@ pub fn expired<'a>(
     out
 }
 
-/// Where the signed manifest of an erased pulled feed is kept:
-/// `DATA_DIR/evidence/pulls/<agreement>/<epoch>/manifest.bin`. Erasure
+/// Where the signed manifest of an erased feed under `root` is kept:
+/// `DATA_DIR/evidence/<root>/<agreement>/<epoch>/manifest.bin`. Erasure
 /// removes the personal data and tokens; the manifest (digests, counts,
 /// the provider's signature) stays as evidence, so that a bundle exported
 /// after retention still verifies and names what was compared.
-pub fn evidence_dir(data_dir: &Path, agreement: &AgreementId, epoch: u64) -> PathBuf {
+pub fn evidence_dir(data_dir: &Path, root: &str, agreement: &AgreementId, epoch: u64) -> PathBuf {
     crate::base::layout::epoch_dir(
         &data_dir.join(crate::base::layout::EVIDENCE),
-        crate::base::layout::PULLS,
+        root,
         agreement,
         epoch,
     )
@@ -98,6 +95,7 @@ pub fn evidence_dir(data_dir: &Path, agreement: &AgreementId, epoch: u64) -> Pat
 /// without a manifest has nothing to keep.
 pub fn keep_evidence(
     data_dir: &Path,
+    root: &str,
     agreement: &AgreementId,
     epoch: u64,
     dir: &Path,
@@ -105,7 +103,7 @@ pub fn keep_evidence(
     let Some(bytes) = manifest_bytes(dir)? else {
         return Ok(());
     };
-    let to = evidence_dir(data_dir, agreement, epoch);
+    let to = evidence_dir(data_dir, root, agreement, epoch);
     std::fs::create_dir_all(&to)?;
     crate::base::fsutil::write_atomic(&to.join(crate::base::layout::MANIFEST_FILE), &bytes, 0o600)
 }
@@ -127,7 +125,7 @@ pub fn keep_superseded(
     >(&bytes)
     .map(|s| dxmesh_protocol::hex(&s.digest()))
     .unwrap_or_else(|_| "undecodable".into());
-    let to = evidence_dir(data_dir, agreement, epoch);
+    let to = evidence_dir(data_dir, crate::base::layout::PULLS, agreement, epoch);
     std::fs::create_dir_all(&to)?;
     crate::base::fsutil::write_atomic(&to.join(format!("superseded-{digest}.bin")), &bytes, 0o600)
 }
@@ -156,9 +154,9 @@ pub fn erase(dir: &Path) -> std::io::Result<()> {
 }
 
 /// Finishes erasures a stopped node left behind (`.erasing-*` directories
-/// under `pulls/`). Returns how many it removed.
-pub fn finish_interrupted(data_dir: &Path) -> std::io::Result<usize> {
-    let pulls = data_dir.join(crate::base::layout::PULLS);
+/// under `root`, `pulls/` or `feeds/`). Returns how many it removed.
+pub fn finish_interrupted(data_dir: &Path, root: &str) -> std::io::Result<usize> {
+    let pulls = data_dir.join(root);
     let Ok(agreements) = std::fs::read_dir(&pulls) else {
         return Ok(0);
     };
@@ -180,6 +178,8 @@ pub fn finish_interrupted(data_dir: &Path) -> std::io::Result<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::base::layout::PULLS;
+    use crate::pull::pulls::pull_dir;
 
     fn terms(retention_days: u32) -> Terms {
         let text = format!(
@@ -229,24 +229,24 @@ max_records_per_epoch = 0
         }
         std::fs::create_dir_all(pull_dir(dir.path(), &id, 0).with_file_name("notes")).unwrap();
         assert_eq!(kept_until(&t, 0), Some(date("2026-01-31")));
-        assert!(expired(dir.path(), [&t], date("2026-01-31")).is_empty());
-        let gone = expired(dir.path(), [&t], date("2026-02-01"));
+        assert!(expired(dir.path(), PULLS, [&t], date("2026-01-31")).is_empty());
+        let gone = expired(dir.path(), PULLS, [&t], date("2026-02-01"));
         assert_eq!(gone.len(), 1);
         assert_eq!((gone[0].epoch, gone[0].kept_until), (0, date("2026-01-31")));
         assert_eq!(
-            expired(dir.path(), [&t], date("2026-04-01"))
+            expired(dir.path(), PULLS, [&t], date("2026-04-01"))
                 .iter()
                 .map(|e| e.epoch)
                 .collect::<Vec<_>>(),
             [0, 2]
         );
         // An agreement that keeps longer keeps its feeds.
-        assert!(expired(dir.path(), [&terms(365)], date("2026-04-01")).is_empty());
+        assert!(expired(dir.path(), PULLS, [&terms(365)], date("2026-04-01")).is_empty());
 
         erase(&gone[0].dir).unwrap();
         assert!(!gone[0].dir.exists());
         assert!(pull_dir(dir.path(), &id, 2).exists());
-        assert!(expired(dir.path(), [&t], date("2026-02-01")).is_empty());
+        assert!(expired(dir.path(), PULLS, [&t], date("2026-02-01")).is_empty());
     }
 
     #[test]
@@ -258,10 +258,10 @@ max_records_per_epoch = 0
         let aside = d.with_file_name(".erasing-0");
         std::fs::rename(&d, &aside).unwrap();
         std::fs::write(aside.join(crate::pull::chunkfile::FILE), b"tokens").unwrap();
-        assert_eq!(finish_interrupted(dir.path()).unwrap(), 1);
+        assert_eq!(finish_interrupted(dir.path(), PULLS).unwrap(), 1);
         assert!(!aside.exists());
-        assert_eq!(finish_interrupted(dir.path()).unwrap(), 0);
+        assert_eq!(finish_interrupted(dir.path(), PULLS).unwrap(), 0);
         // The aside directory is no epoch.
-        assert!(expired(dir.path(), [&t], date("2030-01-01")).is_empty());
+        assert!(expired(dir.path(), PULLS, [&t], date("2030-01-01")).is_empty());
     }
 }
