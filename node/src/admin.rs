@@ -80,6 +80,10 @@ pub enum AdminRequest {
         epoch: Option<u64>,
         /// Output directory (absolute).
         out: String,
+        /// A previous comparison's output directory (absolute), to list
+        /// what changed since.
+        #[serde(default)]
+        previous: Option<String>,
     },
     /// Fork evidence this node holds as a witness.
     AuditAlerts,

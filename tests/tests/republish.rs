@@ -9,10 +9,18 @@ use dxmesh_tests::{registry_csv, registry_rows, registry_terms, setup};
 
 const BIN: &str = env!("CARGO_BIN_EXE_dxmesh-under-test");
 
+/// The registry job, its result disclosed (ID number and name).
+fn job() -> String {
+    format!(
+        "{}disclose = {{ input = \"registry\", fields = [\"id_number\", \"name\"] }}\n",
+        dxmesh_tests::REGISTRY_JOB
+    )
+}
+
 /// The `uninsured` count (every registry resident in scope) of a compare
 /// into `name`.
 fn uninsured(s: &dxmesh_tests::Setup, name: &str) -> u64 {
-    let summary = s.compare(dxmesh_tests::REGISTRY_JOB, name);
+    let summary = s.compare(&job(), name);
     summary["results"]["uninsured"]["count"].as_u64().unwrap()
 }
 
@@ -76,9 +84,38 @@ fn a_late_import_is_said_kept_apart_and_republished_and_the_comparator_uses_the_
         republished.contains(&format!("supersedes manifest {}", manifest_of(&first))),
         "{republished}"
     );
-    let after = uninsured(&s, "after");
+    // Compared again, against the first comparison: the change lists.
+    let jobs = s.mesh.path().join("before.toml");
+    let (prev, out) = (s.mesh.path().join("before"), s.mesh.path().join("after"));
+    let printed = s.pcmp.cli(&[
+        "compare",
+        "--jobs",
+        jobs.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--previous",
+        prev.to_str().unwrap(),
+    ]);
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let after = summary["results"]["uninsured"]["count"].as_u64().unwrap();
     assert_eq!(after, more.iter().filter(|r| r.in_scope()).count() as u64);
-    assert!(after > before);
+    let changes = &summary["changes"]["results"]["uninsured"];
+    assert_eq!(changes["new"].as_u64(), Some(after - before), "{summary}");
+    assert_eq!(
+        (changes["left"].as_u64(), changes["stayed"].as_u64()),
+        (Some(0), Some(before))
+    );
+    assert!(printed.contains("changes since"), "{printed}");
+    let list = std::fs::read_to_string(out.join("changes/uninsured.csv")).unwrap();
+    let new: Vec<&str> = list.lines().filter(|l| l.contains(",new,")).collect();
+    assert_eq!(new.len() as u64, after - before);
+    for line in new {
+        let id = line.split(',').next().unwrap();
+        let row = more.iter().find(|r| r.id == id).expect("a new resident");
+        assert!(!rows.iter().any(|r| r.id == id), "{id} was there before");
+        assert!(row.in_scope());
+    }
     // Both sides logged the supersession; the new pull counted.
     for (node, name) in [(&s.pps, "ps"), (&s.pcmp, "cmp")] {
         let bundle = s.mesh.path().join(format!("bundle-{name}"));

@@ -89,6 +89,11 @@ pub struct CompareArgs {
     /// Output directory.
     #[arg(long)]
     pub out: PathBuf,
+    /// The output directory of a previous comparison (last cycle's): list
+    /// who is new, who left and who stayed in each result, under
+    /// `changes/` and in `summary.json`.
+    #[arg(long)]
+    pub previous: Option<PathBuf>,
 }
 
 /// Runs `dxmesh publish`.
@@ -225,8 +230,21 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<()> {
         jobs,
         epoch,
         out,
+        previous,
     } = args;
     let file = crate::compare::jobs::JobFile::load(&jobs)?;
+    let previous = match previous {
+        Some(p) => {
+            if !p.join("summary.json").is_file() {
+                bail!(
+                    "--previous {}: not the output of a comparison (it has no summary.json)",
+                    p.display()
+                );
+            }
+            Some(std::path::absolute(&p).unwrap_or(p).display().to_string())
+        }
+        None => None,
+    };
     file.compile(&jobs)?;
     // The node makes the folder once it holds the feeds: a comparison
     // refused leaves none behind.
@@ -238,6 +256,7 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<()> {
             jobs_path: jobs.display().to_string(),
             epoch,
             out: out_abs.display().to_string(),
+            previous,
         },
     )?
     else {
@@ -271,5 +290,32 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<()> {
             m["removed_other_province"]
         );
     }
+    print_changes(&v["changes"]);
     Ok(())
+}
+
+/// The change lists a comparison wrote (with `--previous`).
+fn print_changes(c: &serde_json::Value) {
+    let Some(results) = c["results"].as_object() else {
+        return;
+    };
+    println!(
+        "changes since {} (epoch {}):",
+        c["previous"].as_str().unwrap_or("?"),
+        c["previous_epoch"]
+    );
+    for (name, r) in results {
+        println!(
+            "  {name:<22} {:>6} new {:>6} left {:>8} stayed   {}",
+            r["new"],
+            r["left"],
+            r["stayed"],
+            r["file"].as_str().unwrap_or("")
+        );
+    }
+    if let Some(other) = c["not_compared"].as_object() {
+        for (name, why) in other {
+            println!("  {name:<22} not compared: {}", why.as_str().unwrap_or(""));
+        }
+    }
 }

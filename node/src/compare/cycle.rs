@@ -140,7 +140,7 @@ pub async fn run_compare(
     bindings: Vec<Binding>,
     ministry_terms: Option<Terms>,
     epoch: u64,
-    out: PathBuf,
+    to: Destination,
 ) -> Result<String, CycleError> {
     let cycle = Cycle {
         handle,
@@ -148,7 +148,8 @@ pub async fn run_compare(
         job,
         bindings,
         epoch,
-        out,
+        out: to.out,
+        previous: to.previous,
         started: Instant::now(),
         timing: BTreeMap::new(),
     };
@@ -165,6 +166,15 @@ pub async fn run_compare(
         .await
 }
 
+/// Where a cycle writes its results, and the previous comparison's output
+/// to list the changes against, if any.
+pub struct Destination {
+    /// The output folder.
+    pub out: PathBuf,
+    /// A previous comparison's output folder.
+    pub previous: Option<PathBuf>,
+}
+
 /// What every stage of a cycle works with: the way to the node, the job
 /// and its feeds, where the results go, and the clock.
 struct Cycle {
@@ -174,6 +184,7 @@ struct Cycle {
     bindings: Vec<Binding>,
     epoch: u64,
     out: PathBuf,
+    previous: Option<PathBuf>,
     /// When the cycle started.
     started: Instant,
     /// Seconds per stage, for `summary.json`.
@@ -627,6 +638,17 @@ impl Written {
     /// its text.
     async fn finish(mut self) -> Result<String, CycleError> {
         let (inputs, reference_date) = self.input_summaries()?;
+        let changes = match &self.cx.previous {
+            Some(previous) => {
+                let names: Vec<String> = self.results.keys().cloned().collect();
+                Some(crate::compare::changes::between(
+                    previous,
+                    &self.cx.out,
+                    &names,
+                )?)
+            }
+            None => None,
+        };
         let summary = Summary {
             epoch: self.cx.epoch,
             reference_date,
@@ -636,6 +658,7 @@ impl Written {
             ministry: self.ministry.take(),
             timing_secs: std::mem::take(&mut self.cx.timing),
             distinct_tokens_merged: self.result.distinct_tokens,
+            changes,
         };
         self.cx.handle.log(self.job_run(&summary)).await?;
         let text = serde_json::to_string_pretty(&summary)?;

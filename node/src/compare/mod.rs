@@ -7,6 +7,7 @@
 //! writes (`files`) and what it reports in `summary.json` (`summary`).
 
 pub mod agreed;
+pub mod changes;
 pub mod commit;
 pub mod cycle;
 pub mod error;

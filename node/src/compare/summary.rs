@@ -1,7 +1,8 @@
 //! What a comparison cycle reports in `summary.json`: per result its count,
 //! the records disclosed and its file; per input the feed it read and how
-//! much; coverage by region; the ministry check's figures; and the seconds
-//! each stage took. Data only, filled by the cycle's stages
+//! much; coverage by region; the ministry check's figures; the seconds
+//! each stage took; and what changed since a previous comparison (filled
+//! by `changes`). Data only, filled by the cycle's stages
 //! ([`crate::compare::cycle`]); a leaf module.
 
 use serde::Serialize;
@@ -27,6 +28,9 @@ pub(crate) struct Summary {
     pub(crate) timing_secs: BTreeMap<String, f64>,
     /// Distinct tokens the counting pass merged.
     pub(crate) distinct_tokens_merged: u64,
+    /// What changed since the previous comparison, if one was named.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) changes: Option<Changes>,
 }
 
 /// One result in `summary.json`.
@@ -110,4 +114,30 @@ pub(crate) struct MinistrySummary {
     pub(crate) found_in_national_index: u64,
     /// Candidates insured in another province, removed by the second pass.
     pub(crate) removed_other_province: u64,
+}
+
+/// The changes since a previous comparison, in `summary.json`.
+#[derive(Debug, Serialize)]
+pub(crate) struct Changes {
+    /// The previous comparison's output folder.
+    pub(crate) previous: String,
+    /// The epoch it compared, if its summary says.
+    pub(crate) previous_epoch: Option<u64>,
+    /// Per result matched: how many are new, left, stayed, and its file.
+    pub(crate) results: BTreeMap<String, ResultChanges>,
+    /// Per result not matched: why.
+    pub(crate) not_compared: BTreeMap<String, String>,
+}
+
+/// One result's changes.
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub(crate) struct ResultChanges {
+    /// In this cycle's result, not in the previous one's.
+    pub(crate) new: u64,
+    /// In the previous one's, not in this one's.
+    pub(crate) left: u64,
+    /// In both.
+    pub(crate) stayed: u64,
+    /// The change list.
+    pub(crate) file: String,
 }

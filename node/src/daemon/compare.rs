@@ -9,7 +9,7 @@ use super::node::{DisclosureReply, Node, Pending};
 use super::pending::PullReply;
 use crate::admin::{AdminRequest, AdminResponse};
 use crate::base::clock::now;
-use crate::compare::cycle::{Binding, run_compare};
+use crate::compare::cycle::{Binding, Destination, run_compare};
 use crate::compare::error::StepError;
 use crate::compare::ops::{MinistryAnswered, Op, Reply};
 use dxmesh_protocol::agreement::{AgreementId, Terms};
@@ -70,6 +70,7 @@ impl Node {
             jobs_path,
             epoch,
             out,
+            previous,
         } = request
         else {
             let _ = reply.send(AdminResponse::Error {
@@ -117,7 +118,10 @@ impl Node {
                 bindings,
                 ministry,
                 epoch,
-                PathBuf::from(out),
+                Destination {
+                    out: PathBuf::from(out),
+                    previous: previous.map(PathBuf::from),
+                },
             )
             .await
             {
