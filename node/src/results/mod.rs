@@ -6,7 +6,9 @@
 //! `region`: the first six digits of the disclosed `id_number`), then the
 //! disclosed fields; coverage gains `coverage_rate`. The CSV files are UTF-8
 //! with a byte-order mark (else GB18030), headers and reasons in English or
-//! Chinese; `results.xlsx` optionally holds the same tables, one sheet
+//! Chinese; a comparison made with `--previous` also gives each result's
+//! change list (`changes_<result>.csv`: who is new, who left, who stayed,
+//! with the note); `results.xlsx` optionally holds the same tables, one sheet
 //! each. Every file is read and written row by row and replaced
 //! atomically.
 //!
@@ -44,6 +46,17 @@ struct Summary {
     /// Coverage by region, if the job counts it.
     #[serde(default)]
     coverage: BTreeMap<String, serde_json::Value>,
+    /// The change lists since a previous comparison, if it named one.
+    #[serde(default)]
+    changes: Option<ChangesEntry>,
+}
+
+/// What the export reads of `summary.json`'s `changes`.
+#[derive(Debug, Deserialize)]
+struct ChangesEntry {
+    /// Each result's change list, by result.
+    #[serde(default)]
+    results: BTreeMap<String, ResultEntry>,
 }
 
 /// One result of `summary.json`.
@@ -92,6 +105,19 @@ pub fn export(opts: &ExportOptions) -> Result<Report, ExportError> {
             with_several_rows: r.persons_with_several_rows.unwrap_or(0),
         });
         report.written.push(written);
+    }
+    // Each change list as `changes_<result>.csv` (and a sheet).
+    for name in summary.changes.iter().flat_map(|c| c.results.keys()) {
+        let src = opts
+            .from
+            .join(crate::compare::changes::CHANGES_DIR)
+            .join(format!("{name}.csv"));
+        let table = TableReader::changes(&src, name, opts.headers)?;
+        let label = format!("changes_{name}");
+        let dest = out.join(format!("{label}.csv"));
+        report
+            .written
+            .push(copy_table(table, &label, &dest, opts, book.as_mut())?);
     }
     let coverage = opts.from.join("coverage.csv");
     if !summary.coverage.is_empty() || coverage.exists() {

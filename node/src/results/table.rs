@@ -13,7 +13,9 @@ use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 /// Chinese column headers of the canonical field names.
-const ZH_HEADERS: [(&str, &str); 14] = [
+const ZH_HEADERS: [(&str, &str); 16] = [
+    ("change", "变化"),
+    ("note", "说明"),
     ("id_number", "公民身份号码"),
     ("name", "姓名"),
     ("address", "住址"),
@@ -75,6 +77,40 @@ pub(crate) fn reason(name: &str, lang: Headers) -> String {
         .to_string()
 }
 
+/// A change list's `change` value in `lang`.
+fn change_value(v: &str, lang: Headers) -> String {
+    match (lang, v) {
+        (Headers::Zh, "new") => "新增".into(),
+        (Headers::Zh, "left") => "移出".into(),
+        (Headers::Zh, "stayed") => "仍在".into(),
+        _ => v.to_string(),
+    }
+}
+
+/// A change list's `note` in `lang` (the notes `compare` writes; other
+/// text stays as it is).
+fn change_note(note: &str, lang: Headers) -> String {
+    if lang == Headers::En {
+        return note.to_string();
+    }
+    if let Some(r) = note
+        .strip_prefix("in ")
+        .and_then(|n| n.strip_suffix(" this cycle"))
+    {
+        return format!("本期在“{}”中", reason(r, lang));
+    }
+    if let Some(r) = note
+        .strip_prefix("in ")
+        .and_then(|n| n.strip_suffix(" last cycle"))
+    {
+        return format!("上期在“{}”中", reason(r, lang));
+    }
+    if note.starts_with("in no result this cycle") {
+        return "本期不在任何结果中：可能已参保、死亡、迁出或源数据已更正，本期结果无法区分".into();
+    }
+    note.to_string()
+}
+
 /// The region of issue of an ID number: its first six characters if they
 /// are digits, else nothing.
 pub(crate) fn region_of(id: &str) -> &str {
@@ -99,6 +135,9 @@ pub(crate) enum Cell {
 enum Shape {
     /// A result: its reason, and where its `id_number` column is.
     Result { reason: String, id: Option<usize> },
+    /// A result's change list (`id_number,change,note`): its reason, and
+    /// the language its values are written in.
+    Changes { reason: String, lang: Headers },
     /// `coverage.csv`: where its region, eligible and covered columns are.
     Coverage {
         region: usize,
@@ -135,6 +174,41 @@ impl TableReader {
         })
     }
 
+    /// Opens the change list of result `name` (`changes/<name>.csv`).
+    pub(crate) fn changes(path: &Path, name: &str, lang: Headers) -> Result<Self, ExportError> {
+        let (reader, fields) = open(path)?;
+        if fields != ["id_number", "change", "note"] {
+            return Err(ExportError::Malformed {
+                path: path.to_path_buf(),
+                line: 1,
+                what: "not a change list (id_number,change,note)".into(),
+            });
+        }
+        let shape = Shape::Changes {
+            reason: reason(name, lang),
+            lang,
+        };
+        let columns = ["reason", "region", "id_number", "change", "note"];
+        Ok(TableReader::with(path, reader, shape, &columns, lang))
+    }
+
+    /// A table of `reader` (the file `path`) with the headers `columns`.
+    fn with(
+        path: &Path,
+        reader: csv::Reader<BufReader<File>>,
+        shape: Shape,
+        columns: &[&str],
+        lang: Headers,
+    ) -> TableReader {
+        TableReader {
+            path: path.to_path_buf(),
+            reader,
+            record: csv::StringRecord::new(),
+            shape,
+            header: columns.iter().map(|c| column_name(c, lang)).collect(),
+        }
+    }
+
     /// Opens `coverage.csv` and reads its header.
     pub(crate) fn coverage(path: &Path, lang: Headers) -> Result<Self, ExportError> {
         let (reader, fields) = open(path)?;
@@ -153,17 +227,8 @@ impl TableReader {
             eligible: column("eligible")?,
             covered: column("covered")?,
         };
-        let header = ["region_code", "eligible", "covered", "coverage_rate"]
-            .iter()
-            .map(|c| column_name(c, lang))
-            .collect();
-        Ok(TableReader {
-            path: path.to_path_buf(),
-            reader,
-            record: csv::StringRecord::new(),
-            shape,
-            header,
-        })
+        let columns = ["region_code", "eligible", "covered", "coverage_rate"];
+        Ok(TableReader::with(path, reader, shape, &columns, lang))
     }
 
     /// The table's header.
@@ -176,6 +241,7 @@ impl TableReader {
     pub(crate) fn code_columns(&self) -> Vec<usize> {
         match &self.shape {
             Shape::Result { id, .. } => std::iter::once(1).chain(id.map(|i| i + 2)).collect(),
+            Shape::Changes { .. } => vec![1, 2],
             Shape::Coverage { .. } => vec![0],
         }
     }
@@ -195,6 +261,16 @@ impl TableReader {
                 let mut row = vec![Cell::Text(reason.clone()), Cell::Text(region.to_string())];
                 row.extend(r.iter().map(|f| Cell::Text(f.to_string())));
                 row
+            }
+            Shape::Changes { reason, lang } => {
+                let id = r.get(0).unwrap_or_default();
+                vec![
+                    Cell::Text(reason.clone()),
+                    Cell::Text(region_of(id).to_string()),
+                    Cell::Text(id.to_string()),
+                    Cell::Text(change_value(r.get(1).unwrap_or_default(), *lang)),
+                    Cell::Text(change_note(r.get(2).unwrap_or_default(), *lang)),
+                ]
             }
             Shape::Coverage {
                 region,

@@ -388,3 +388,53 @@ fn region_is_six_leading_digits_or_nothing() {
         "unknown_field"
     );
 }
+
+#[test]
+fn change_lists_are_exported_with_the_reason_region_and_notes_in_chinese() {
+    let dir = tempfile::tempdir().unwrap();
+    let (from, out) = (dir.path().join("cmp"), dir.path().join("analyst"));
+    std::fs::create_dir_all(from.join("changes")).unwrap();
+    compare_output(&from);
+    std::fs::write(
+        from.join("changes/uninsured.csv"),
+        format!(
+            "id_number,change,note\n{ID_X},new,in deceased_insured last cycle\n{ID_DIGITS},left,\"in no result this cycle: insured, died, moved out or corrected at the source; this cycle's results do not say which\"\n"
+        ),
+    )
+    .unwrap();
+    let mut summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(from.join("summary.json")).unwrap()).unwrap();
+    summary["changes"] = serde_json::json!({
+        "previous": "/results/2026-11",
+        "previous_epoch": 2,
+        "results": {"uninsured": {"new": 1, "left": 1, "stayed": 0, "file": "/gone/changes/uninsured.csv"}},
+        "not_compared": {"name_conflicts": "not disclosed"},
+    });
+    std::fs::write(from.join("summary.json"), summary.to_string()).unwrap();
+    let mut opts = options(&from, &out);
+    opts.headers = Headers::Zh;
+    opts.xlsx = true;
+    let report = export(&opts).unwrap();
+    let t = rows(&std::fs::read_to_string(out.join("changes_uninsured.csv")).unwrap()[3..]);
+    assert_eq!(
+        t[0],
+        strs(&["原因", "行政区划代码", "公民身份号码", "变化", "说明"])
+    );
+    assert_eq!(
+        t[1],
+        strs(&["未参保", "440105", ID_X, "新增", "上期在“已死亡仍参保”中"])
+    );
+    assert_eq!(t[2][..4], strs(&["未参保", "440106", ID_DIGITS, "移出"]));
+    assert!(t[2][4].starts_with("本期不在任何结果中"), "{}", t[2][4]);
+    let book: Xlsx<_> = open_workbook(out.join(WORKBOOK)).unwrap();
+    assert!(
+        book.sheet_names()
+            .contains(&"changes_uninsured".to_string())
+    );
+    assert!(
+        report
+            .written
+            .iter()
+            .any(|w| w.path.ends_with("changes_uninsured.csv") && w.rows == 2)
+    );
+}
