@@ -122,6 +122,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     if !matches!(cli.command, Command::Run { .. }) {
         logging::init(cli.log_format.unwrap_or_default());
     }
+    crate::base::clock::check()?;
     match cli.command {
         Command::Keygen { out } => node::keygen(&out),
         Command::Init(args) => node::init(args),
