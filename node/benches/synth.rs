@@ -43,6 +43,8 @@ fn main() {
         seed: 1,
         reference: Date::new(2026, 6, 30).expect("valid date"),
         home_province: "44".to_string(),
+        cycle: 0,
+        period_days: 30,
     };
     let start = Instant::now();
     let report = synth(&opts).expect("synth");

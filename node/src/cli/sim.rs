@@ -56,6 +56,14 @@ pub struct SynthArgs {
     /// Home province code.
     #[arg(long, default_value = "44")]
     pub home_province: String,
+    /// The cycle to write: 0 is the province at the reference date; cycle
+    /// K is the same people K periods later with each period's deaths, new
+    /// insurance and moves out (and its expected results).
+    #[arg(long, default_value_t = 0)]
+    pub cycle: u32,
+    /// Days from one cycle to the next.
+    #[arg(long, default_value_t = 30)]
+    pub period_days: u32,
 }
 
 /// Runs `dxmesh demo`.
@@ -104,6 +112,8 @@ pub fn synth(args: SynthArgs) -> anyhow::Result<()> {
         seed,
         ref_date,
         home_province,
+        cycle,
+        period_days,
     } = args;
     let reference = match ref_date {
         Some(d) => dxmesh_protocol::date::Date::parse(&d)?,
@@ -116,6 +126,8 @@ pub fn synth(args: SynthArgs) -> anyhow::Result<()> {
         seed,
         reference,
         home_province,
+        cycle,
+        period_days,
     })?;
     println!(
         "wrote a province of {residents} residents to {} in {:.1}s",

@@ -28,6 +28,8 @@ pub(super) fn exports(cx: &Cx<'_>) -> anyhow::Result<PathBuf> {
                 seed: opts.seed,
                 reference: opts.reference,
                 home_province: opts.home_province.clone(),
+                cycle: 0,
+                period_days: 30,
             })?;
             done(t);
             dir

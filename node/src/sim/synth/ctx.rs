@@ -22,6 +22,11 @@ pub(super) struct Ctx {
     pub(super) edges: u64,
     pub(super) reference: Date,
     pub(super) r_days: i64,
+    /// The cycle written, its period, and its reference date (`reference`
+    /// for cycle 0).
+    pub(super) cycle: u32,
+    pub(super) period_days: u32,
+    pub(super) current: Date,
     min_days: i64,
     ndays: usize,
     pub(super) home: [u8; 2],
@@ -119,6 +124,16 @@ impl Ctx {
             .map(|p| [p.as_bytes()[0], p.as_bytes()[1]])
             .collect();
         let r_days = opts.reference.days_since_epoch();
+        let current = opts
+            .reference
+            .add_days(i64::from(opts.cycle) * i64::from(opts.period_days))
+            .filter(|_| opts.cycle == 0 || opts.period_days > 0)
+            .ok_or_else(|| {
+                SynthError::Options(format!(
+                    "cycle {} of {} days: no such date, or no period",
+                    opts.cycle, opts.period_days
+                ))
+            })?;
         // Ages reach 104, plus the bucket shifts.
         let min_days = r_days - 107 * 366;
         let workers = (opts.residents as f64 * WORKER_SHARE).round() as u64;
@@ -136,6 +151,9 @@ impl Ctx {
             edges,
             reference: opts.reference,
             r_days,
+            cycle: opts.cycle,
+            period_days: opts.period_days,
+            current,
             min_days,
             ndays: (r_days - min_days + 1) as usize,
             home,
@@ -184,6 +202,14 @@ impl Ctx {
 
     pub(super) fn rng(&self, i: u64) -> Rng {
         Rng(mix64(self.seed_key ^ i.wrapping_mul(GOLDEN)))
+    }
+
+    /// Person `i`'s stream for the changes of cycle `c` (its own, so that
+    /// cycle `k` is cycle `k - 1` plus that period's changes).
+    pub(super) fn cycle_rng(&self, i: u64, c: u32) -> Rng {
+        Rng(mix64(
+            self.seed_key ^ i.wrapping_mul(GOLDEN) ^ mix64(u64::from(c).wrapping_add(0x9E37)),
+        ))
     }
 
     pub(super) fn pick_county(&self, rng: &mut Rng) -> usize {

@@ -80,7 +80,7 @@ impl Expected {
         let disabled = p.disability.is_some_and(|d| d.ids.valid());
         let active = |r: &&RegRow| r.status == ACTIVE && r.ids.valid();
         let scope =
-            p.regs.as_slice().iter().any(|r| active(&r)) && p.birth.age_on(ctx.reference) >= 16;
+            p.regs.as_slice().iter().any(|r| active(&r)) && p.birth.age_on(ctx.current) >= 16;
 
         let c = &mut self.counts;
         c.registry_scope += u64::from(scope);

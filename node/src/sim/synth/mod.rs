@@ -57,6 +57,18 @@
 //! The ministry index holds the province's active pension records (province
 //! code = home province) and the other-province pensions of its people.
 //!
+//! ## Cycles
+//!
+//! [`SynthOptions::cycle`] `k` writes the same province `k` periods of
+//! [`SynthOptions::period_days`] later: the same people and registry rows,
+//! with each period's changes to the residents still registered and alive
+//! drawn from their own stream per period (so cycle `k` is cycle `k - 1`
+//! plus one period): 0.4 % die (recorded by civil affairs, health or both,
+//! the registry row left `active`, the pension ended for three in four),
+//! 2 % of the uninsured adults take out a resident pension, 0.2 % move out
+//! of the province; 16th birthdays come with the later date. The expected
+//! results are those of the cycle's own reference date.
+//!
 //! ## Data-quality faults
 //!
 //! Each row's raw ID is, independently: full-width digits (0.4 %), leading or
@@ -190,7 +202,8 @@ pub fn synth(opts: &SynthOptions) -> Result<SynthReport, SynthError> {
     let report = SynthReport {
         seed: opts.seed,
         residents: opts.residents,
-        reference: opts.reference,
+        reference: ctx.current,
+        cycle: opts.cycle,
         home_province: opts.home_province.clone(),
         counts,
         files,

@@ -77,6 +77,14 @@ pub struct SynthOptions {
     pub reference: Date,
     /// Two-digit code of the home province (`"44"`).
     pub home_province: String,
+    /// The cycle to write: 0 is the population at `reference`; cycle `k`
+    /// is the same people `k * period_days` days later, with each
+    /// period's changes applied (deaths, new insurance, moves out of the
+    /// province; 16th birthdays come with the date), and the expected
+    /// results of that day.
+    pub cycle: u32,
+    /// Days from one cycle to the next.
+    pub period_days: u32,
 }
 
 /// Sizes of the expected result sets (distinct ID numbers).
@@ -109,9 +117,11 @@ pub struct SynthReport {
     pub seed: u64,
     /// Residents generated (registry people; workers from elsewhere come on top).
     pub residents: u64,
-    /// The reference date.
+    /// The reference date of the cycle written.
     #[serde(serialize_with = "serialize_date")]
     pub reference: Date,
+    /// The cycle written (0 for the first).
+    pub cycle: u32,
     /// The home province code.
     pub home_province: String,
     /// Sizes of the expected result sets.

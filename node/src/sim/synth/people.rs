@@ -305,6 +305,11 @@ pub(super) fn person(ctx: &Ctx, i: u64, slot: u16) -> Person {
         Kind::Worker => worker(ctx, &mut g, &mut p, birth_days),
         Kind::Resident | Kind::Edge(_) => resident(ctx, &mut g, &mut p, &c, birth_days),
     }
+    if c.kind == Kind::Resident {
+        for cycle in 1..=ctx.cycle {
+            churn(ctx, &mut p, i, cycle);
+        }
+    }
     // The ministry index holds every active pension of the province.
     for k in 0..p.hr.len {
         let row = p.hr.items[k];
@@ -318,6 +323,78 @@ pub(super) fn person(ctx: &Ctx, i: u64, slot: u16) -> Person {
         }
     }
     p
+}
+
+/// One period's changes to a resident still registered and alive, drawn
+/// from their own stream for cycle `cycle` (each period adds its changes to
+/// the last): death (0.4 %; recorded by civil affairs, health or both; the
+/// registry row stays `active`, the pension ends unless kept: the fraud
+/// case), a resident pension taken out by an uninsured adult (2 %), a move
+/// out of the province (0.2 %). Raw-ID faults of new rows are drawn as for
+/// any row.
+fn churn(ctx: &Ctx, p: &mut Person, i: u64, cycle: u32) {
+    let mut g = RowGen {
+        rng: ctx.cycle_rng(i, cycle),
+        id: p.id,
+        year: p.birth.year(),
+        forced: None,
+        dup: Dup::Random,
+    };
+    let period = i64::from(ctx.period_days);
+    let start = i64::from(cycle - 1) * period;
+    let Some(day) = ctx
+        .reference
+        .add_days(start + g.rng.range(1, period.max(2)))
+    else {
+        return;
+    };
+    let alive = p.civil.is_none() && p.health.is_none();
+    let registered = p.regs.as_slice().iter().any(|r| r.status == ACTIVE);
+    if !alive || !registered || p.birth > day {
+        return;
+    }
+    if g.rng.chance(0.004) {
+        let u = g.rng.below(20);
+        if u < 17 {
+            p.civil = Some(DeathRow {
+                date: day,
+                ids: g.copies(),
+            });
+        }
+        if u >= 12 {
+            p.health = Some(DeathRow {
+                date: day,
+                ids: g.copies(),
+            });
+        }
+        let keep = g.rng.chance(0.25);
+        for row in p.hr.as_mut_slice() {
+            if row.status == ACTIVE && is_pension(row.ty) && !keep {
+                row.status = TERMINATED;
+            }
+        }
+        return;
+    }
+    let pension =
+        p.hr.as_slice()
+            .iter()
+            .any(|r| r.status == ACTIVE && is_pension(r.ty));
+    let elsewhere = p.national.as_slice().iter().any(|n| n.province != ctx.home);
+    if !pension && !elsewhere && p.birth.age_on(day) >= 16 && g.rng.chance(0.02) {
+        let ids = g.copies();
+        p.hr.push(HrRow {
+            ty: RP,
+            status: ACTIVE,
+            since: day,
+            ids,
+        });
+    } else if g.rng.chance(0.002) {
+        for row in p.regs.as_mut_slice() {
+            if row.status == ACTIVE {
+                row.status = MOVED_OUT;
+            }
+        }
+    }
 }
 
 /// A start date within the last 30 years, from age 16 (from birth for children).
