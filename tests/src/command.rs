@@ -61,3 +61,23 @@ pub fn field(text: &str, key: &str) -> String {
         .trim()
         .to_string()
 }
+
+/// Runs `dxmesh demo ARGS --out DIR` as an operator would and panics with
+/// its output unless it succeeds; returns what it printed.
+pub fn run_demo(bin: &str, dir: &Path, args: &[&str]) -> String {
+    let out = Command::new(bin)
+        .arg("demo")
+        .args(args)
+        .arg("--out")
+        .arg(dir)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run the demo");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "demo failed: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}

@@ -6,7 +6,8 @@
 //! only as an operator would: through the command line and the admin socket.
 //!
 //! ## Layout
-//! - [`Dxmesh`] (`command.rs`): runs one `dxmesh` command and checks its outcome.
+//! - [`Dxmesh`] (`command.rs`): runs one `dxmesh` command and checks its outcome;
+//!   [`run_demo`] runs `dxmesh demo`.
 //! - [`NodeDir`] (`node_dir.rs`): a node directory and edits to its config.
 //! - [`NodeProc`] (`node_proc.rs`): one running node process; killed when
 //!   dropped, so no test leaves a process behind.
@@ -33,7 +34,7 @@ mod registry;
 mod scan;
 mod setup;
 
-pub use command::{Dxmesh, field};
+pub use command::{Dxmesh, field, run_demo};
 pub use fake::{Answerer, FakeMember, fake_member};
 pub use hold::{HeldStreams, hold_streams, raw_stream};
 pub use mesh::{Mesh, PROVINCE};

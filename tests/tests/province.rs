@@ -11,19 +11,7 @@ use std::path::Path;
 const BIN: &str = env!("CARGO_BIN_EXE_dxmesh-under-test");
 
 fn run_demo(dir: &Path, residents: &str, seed: &str) -> String {
-    let out = std::process::Command::new(BIN)
-        .args(["demo", "--residents", residents, "--seed", seed, "--out"])
-        .arg(dir)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("run the demo");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "demo failed: {stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
+    dxmesh_tests::run_demo(BIN, dir, &["--residents", residents, "--seed", seed])
 }
 
 /// Processes whose command line mentions `needle`.

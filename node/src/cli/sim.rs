@@ -36,6 +36,12 @@ pub struct DemoArgs {
     /// in each node's operator console.
     #[arg(long)]
     pub serve: bool,
+    /// Run this many consecutive cycles (months) on the same mesh: the
+    /// mesh's shared clock moves one period each time, the departments
+    /// import the next month's exports, and each cycle is compared with
+    /// the one before (`cycle-<k>/`, with its change lists) and checked.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=24))]
+    pub cycles: u32,
 }
 
 /// `dxmesh synth`.
@@ -77,6 +83,7 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<()> {
         seed,
         jobs,
         serve,
+        cycles,
     } = args;
     let reference = match ref_date {
         Some(d) => dxmesh_protocol::date::Date::parse(&d)?,
@@ -97,6 +104,7 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<()> {
         seed,
         jobs,
         serve,
+        cycles,
     })?;
     if verdict == Some(false) {
         bail!("the results differ from expected/");

@@ -19,7 +19,7 @@ pub(super) struct Terms {
     /// Last day the agreements are valid.
     until: Date,
     /// Length of the cycle period and window, in days.
-    period_days: i64,
+    pub(super) period_days: i64,
     /// Record quota of the provider agreements.
     quota: String,
 }

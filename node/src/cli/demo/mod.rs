@@ -12,12 +12,14 @@
 //! (quarantine reports, audit, the check against `expected/`, the
 //! analysts' files, the report page and the closing summary), then
 //! `consoles.rs` (an account on every node's operator console, and their
-//! addresses); `process.rs` runs the commands and `options.rs` holds what
+//! addresses); with `--cycles N`, `cycles.rs` runs the next months on the
+//! same mesh (its shared clock moved a period each time); `process.rs` runs the commands and `options.rs` holds what
 //! the demo runs. With `--serve` the mesh keeps running until Ctrl-C.
 
 mod consoles;
 mod context;
 mod cycle;
+mod cycles;
 mod options;
 mod process;
 mod results;
@@ -79,6 +81,10 @@ fn prepare_out(out: &Path) -> anyhow::Result<()> {
 }
 
 fn run_steps(demo: &Demo, opts: &DemoOptions) -> anyhow::Result<Option<bool>> {
+    if opts.cycles > 1 && opts.input.is_some() {
+        bail!("--cycles needs the generated province (its next months); not --input");
+    }
+    demo.set_clock(0)?;
     let cx = Cx::new(demo, opts);
     let input = setup::exports(&cx)?;
     let peers = setup::trust(&cx)?;
@@ -94,6 +100,10 @@ fn run_steps(demo: &Demo, opts: &DemoOptions) -> anyhow::Result<Option<bool>> {
     results::analyst(&cx)?;
     results::write_report(&cx, &agreements, verdict)?;
     results::print_summary(&cx, &compared, &expected_dir, verdict, audit_ok)?;
+    let verdict = match cycles::run(&cx, &terms)? {
+        Some(later) => verdict.map(|first| first && later),
+        None => verdict,
+    };
     consoles::open(&cx)?;
     if !opts.serve {
         println!("(the mesh stops now; `dxmesh demo --serve` keeps it running to look around)");

@@ -99,6 +99,8 @@ pub struct DemoOptions {
     pub jobs: Option<String>,
     /// Keep the mesh running after the cycle until Ctrl-C.
     pub serve: bool,
+    /// Cycles to run on the same mesh (1: the first only).
+    pub cycles: u32,
 }
 
 impl DemoOptions {

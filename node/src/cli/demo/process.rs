@@ -70,12 +70,18 @@ pub(super) struct Demo {
     pub(super) children: Children,
 }
 
+/// The mesh's shared clock file in the output directory (see
+/// [`crate::base::clock`]): every command and node of the demo runs with
+/// it, and the demo moves it from one cycle to the next.
+pub(super) const CLOCK: &str = "clock";
+
 impl Demo {
     pub(super) fn dx(&self, args: &[&str]) -> anyhow::Result<String> {
         let out = Command::new(&self.exe)
             .args(args)
             .current_dir(&self.out)
             .env("RUST_LOG", "warn")
+            .env(crate::base::clock::CLOCK_FILE_ENV, self.out.join(CLOCK))
             .stdin(Stdio::null())
             .output()
             .with_context(|| format!("running dxmesh {}", args.join(" ")))?;
@@ -87,6 +93,18 @@ impl Demo {
             );
         }
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Sets the mesh's shared clock `days` ahead of the system's, and waits
+    /// the second every process takes to read it again.
+    pub(super) fn set_clock(&self, days: i64) -> anyhow::Result<()> {
+        crate::base::fsutil::write_atomic(
+            &self.out.join(CLOCK),
+            format!("{}\n", days * 86_400).as_bytes(),
+            0o600,
+        )?;
+        std::thread::sleep(Duration::from_millis(1_500));
+        Ok(())
     }
 
     pub(super) fn node_dir(&self, name: &str) -> String {
@@ -122,6 +140,7 @@ impl Demo {
             .args(["run", "--dir", &self.node_dir(name)])
             .current_dir(&self.out)
             .env("RUST_LOG", "info")
+            .env(crate::base::clock::CLOCK_FILE_ENV, self.out.join(CLOCK))
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)

@@ -65,6 +65,10 @@ pub(super) fn audit(cx: &Cx<'_>) -> anyhow::Result<bool> {
     }
     verify_args.extend(["--json", "audit/report.json"]);
     let audit = Command::new(&demo.exe)
+        .env(
+            crate::base::clock::CLOCK_FILE_ENV,
+            demo.out.join(super::process::CLOCK),
+        )
         .args(&verify_args)
         .current_dir(out)
         .env("RUST_LOG", "warn")
@@ -88,6 +92,10 @@ pub(super) fn audit(cx: &Cx<'_>) -> anyhow::Result<bool> {
         recompute_args.push(b);
     }
     let recompute = Command::new(&demo.exe)
+        .env(
+            crate::base::clock::CLOCK_FILE_ENV,
+            demo.out.join(super::process::CLOCK),
+        )
         .args(&recompute_args)
         .current_dir(out)
         .env("RUST_LOG", "warn")
@@ -101,9 +109,16 @@ pub(super) fn audit(cx: &Cx<'_>) -> anyhow::Result<bool> {
 /// Step 10: Check against `expected_dir`: whether every result list matches
 /// (None without one).
 pub(super) fn check(cx: &Cx<'_>, expected_dir: &Path) -> Option<bool> {
-    let out = cx.out;
     let t = step(10, TOTAL, "checking the results");
-    let verdict = if expected_dir.exists() {
+    let verdict = matches_expected(cx, cx.out, expected_dir);
+    done(t);
+    verdict
+}
+
+/// Whether the compare output in `out` holds exactly the expected lists in
+/// `expected_dir` (of the results the job computes); none without them.
+pub(super) fn matches_expected(cx: &Cx<'_>, out: &Path, expected_dir: &Path) -> Option<bool> {
+    if expected_dir.exists() {
         let mut mismatches = Vec::new();
         // The expected lists of the results the job computes.
         let job: Option<crate::compare::jobs::JobFile> = toml::from_str(cx.opts.job_text()).ok();
@@ -143,9 +158,7 @@ pub(super) fn check(cx: &Cx<'_>, expected_dir: &Path) -> Option<bool> {
         }
     } else {
         None
-    };
-    done(t);
-    verdict
+    }
 }
 
 /// Step 11: the analysts' files: `dxmesh results export` of the compare

@@ -192,6 +192,10 @@ pub(super) fn import(cx: &Cx<'_>, input: &Path) -> anyhow::Result<()> {
                 .args(args)
                 .current_dir(out)
                 .env("RUST_LOG", "warn")
+                .env(
+                    crate::base::clock::CLOCK_FILE_ENV,
+                    out.join(super::process::CLOCK),
+                )
                 .output();
             record_stage_time(out, "import", name, started.elapsed().as_secs_f64())?;
             imports.push((name, output));

@@ -1,0 +1,56 @@
+//! Month after month on one mesh: `dxmesh demo --cycles 3` runs three
+//! consecutive cycles on the same seven nodes (their shared clock moved a
+//! period each time, each department importing its next month's export),
+//! and every cycle's results equal that month's expected lists; each cycle
+//! after the first lists who is new, who left and who stayed.
+
+use std::collections::BTreeSet;
+
+const BIN: &str = env!("CARGO_BIN_EXE_dxmesh-under-test");
+
+/// The first column of a CSV file's rows.
+fn ids(path: &std::path::Path) -> BTreeSet<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap_or("").to_string())
+        .collect()
+}
+
+#[test]
+fn three_cycles_on_one_mesh_match_their_expected_results_and_list_the_changes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("demo");
+    let args = ["--residents", "5000", "--seed", "3", "--cycles", "3"];
+    let stdout = dxmesh_tests::run_demo(BIN, &dir, &args);
+    assert!(stdout.contains("results match"), "{stdout}");
+    for k in [2, 3] {
+        assert!(
+            stdout.contains(&format!("cycle {k}: every result matches expected/")),
+            "{stdout}"
+        );
+        let summary: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join(format!("cycle-{k}/summary.json"))).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(summary["epoch"], k - 1, "a new epoch each cycle");
+        // The change list is the difference of the two months' lists.
+        let before = match k {
+            2 => dir.join("uninsured.csv"),
+            _ => dir.join(format!("cycle-{}/uninsured.csv", k - 1)),
+        };
+        let (was, is) = (
+            ids(&before),
+            ids(&dir.join(format!("cycle-{k}/uninsured.csv"))),
+        );
+        let changes = &summary["changes"]["results"]["uninsured"];
+        assert_eq!(changes["new"], is.difference(&was).count());
+        assert_eq!(changes["left"], was.difference(&is).count());
+        assert_eq!(changes["stayed"], is.intersection(&was).count());
+        assert!(
+            changes["new"].as_u64().unwrap() + changes["left"].as_u64().unwrap() > 0,
+            "a month changes something: {changes}"
+        );
+    }
+}
