@@ -2,7 +2,8 @@
 //! consecutive cycles on the same seven nodes (their shared clock moved a
 //! period each time, each department importing its next month's export),
 //! and every cycle's results equal that month's expected lists; each cycle
-//! after the first lists who is new, who left and who stayed.
+//! after the first lists who is new, who left and who stayed, and the
+//! report shows the cycles side by side.
 
 use std::collections::BTreeSet;
 
@@ -25,6 +26,11 @@ fn three_cycles_on_one_mesh_match_their_expected_results_and_list_the_changes() 
     let args = ["--residents", "5000", "--seed", "3", "--cycles", "3"];
     let stdout = dxmesh_tests::run_demo(BIN, &dir, &args);
     assert!(stdout.contains("results match"), "{stdout}");
+    let report = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert!(
+        report.contains("Cycle by cycle"),
+        "the report shows the trend"
+    );
     for k in [2, 3] {
         assert!(
             stdout.contains(&format!("cycle {k}: every result matches expected/")),

@@ -88,8 +88,9 @@ fn a_node_outside_the_roster_cannot_connect() {
         "{refusal:?}"
     );
     assert!(s.connected.is_empty(), "{:?}", s.connected);
-    let so = po.wait_for("its own status", T, |_| true);
-    assert!(so.connected.is_empty());
+    // Its handshake with `a` may complete before `a` closes it: what
+    // matters is that it does not stay.
+    let so = po.wait_for("its connection to be closed", T, |s| s.connected.is_empty());
     assert_eq!(so.self_admission, "not a roster member");
     assert!(pa.log_text().contains("refused"), "the refusal is logged");
 }

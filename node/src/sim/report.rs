@@ -21,6 +21,9 @@ pub struct ReportInputs<'a> {
     pub audit: Option<&'a Value>,
     /// Whether results matched `expected/` (None: nothing to compare).
     pub expected: Option<bool>,
+    /// `summary.json` of each later cycle on the same mesh, in order (the
+    /// trend; empty for one cycle).
+    pub later: &'a [Value],
 }
 
 /// Escapes text for HTML.
@@ -53,6 +56,7 @@ pub fn render(r: &ReportInputs<'_>) -> String {
     let s = r.summary;
     head(&mut h, s);
     cards(&mut h, s);
+    trend(&mut h, s, r.later);
     verdicts(&mut h, r);
     coverage_chart(&mut h, r.coverage);
     data_quality(&mut h, r.imports);
@@ -83,6 +87,45 @@ pre{{background:#f7f7f7;padding:.6em;overflow-x:auto;font-size:.85em}}
         esc(s["reference_date"].as_str().unwrap_or("")),
         env!("CARGO_PKG_VERSION")
     );
+}
+
+/// Cycle by cycle (with `--cycles`): each cycle's epoch, reference date and
+/// result counts, with who came and who left since the cycle before.
+fn trend(h: &mut String, first: &Value, later: &[Value]) {
+    if later.is_empty() {
+        return;
+    }
+    let names: Vec<String> = first["results"]
+        .as_object()
+        .map(|o| o.keys().cloned().collect())
+        .unwrap_or_default();
+    h.push_str(
+        "<h2>Cycle by cycle</h2><table><tr><th>cycle</th><th>epoch</th><th>reference date</th>",
+    );
+    for n in &names {
+        let _ = write!(h, "<th>{}</th>", esc(n));
+    }
+    h.push_str("</tr>");
+    for (k, s) in std::iter::once(first).chain(later).enumerate() {
+        let _ = write!(
+            h,
+            "<tr><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td>",
+            k + 1,
+            s["epoch"],
+            esc(s["reference_date"].as_str().unwrap_or(""))
+        );
+        for n in &names {
+            let count = s["results"][n]["count"].as_u64().unwrap_or(0);
+            let c = &s["changes"]["results"][n];
+            let moved = match (c["new"].as_u64(), c["left"].as_u64()) {
+                (Some(new), Some(left)) => format!(" (+{new} / &minus;{left})"),
+                _ => String::new(),
+            };
+            let _ = write!(h, "<td class=\"n\">{count}{moved}</td>");
+        }
+        h.push_str("</tr>");
+    }
+    h.push_str("</table><p class=\"sub\">(+new / &minus;left since the cycle before: the change lists in each cycle's <code>changes/</code>)</p>");
 }
 
 /// The result cards: one per result count, and the ministry's removals.
@@ -361,6 +404,7 @@ mod tests {
             agreements: &[],
             audit: None,
             expected: Some(true),
+            later: &[],
         });
         assert!(page.contains("<svg") && page.contains("7 / 10 (70.0%)"));
         assert!(page.contains("&lt;deaths&gt;") && !page.contains("<deaths>"));
@@ -393,6 +437,7 @@ mod tests {
             agreements: &[],
             audit: None,
             expected: None,
+            later: &[],
         });
         assert!(
             page.contains(
@@ -421,6 +466,7 @@ mod tests {
                 agreements: &[],
                 audit: Some(&audit),
                 expected: None,
+                later: &[],
             })
         };
         let ok = page(serde_json::json!([]));
@@ -435,5 +481,34 @@ mod tests {
             "{bad}"
         );
         assert!(bad.contains("one &lt;token&gt; more"), "{bad}");
+    }
+
+    #[test]
+    fn several_cycles_give_a_trend_with_the_changes() {
+        let first = serde_json::json!({"epoch": 0, "reference_date": "2026-12-07", "results": {"uninsured": {"count": 210}}, "inputs": {}, "timing_secs": {}});
+        let second = serde_json::json!({"epoch": 1, "reference_date": "2027-01-06", "results": {"uninsured": {"count": 207}},
+            "changes": {"results": {"uninsured": {"new": 4, "left": 7, "stayed": 203}}}});
+        let page = render(&ReportInputs {
+            summary: &first,
+            coverage: &[],
+            imports: &[],
+            agreements: &[],
+            audit: None,
+            expected: Some(true),
+            later: std::slice::from_ref(&second),
+        });
+        assert!(page.contains("<h2>Cycle by cycle</h2>"));
+        assert!(page.contains("2027-01-06"));
+        assert!(page.contains("207 (+4 / &minus;7)"), "{page}");
+        let one = render(&ReportInputs {
+            summary: &first,
+            coverage: &[],
+            imports: &[],
+            agreements: &[],
+            audit: None,
+            expected: None,
+            later: &[],
+        });
+        assert!(!one.contains("Cycle by cycle"));
     }
 }

@@ -16,13 +16,17 @@ use std::path::PathBuf;
 
 /// Runs cycles 2 to `opts.cycles` after the first (in the output
 /// directory itself); returns whether every one matched its expected
-/// results (None if there are no later cycles).
-pub(super) fn run(cx: &Cx<'_>, terms: &Terms) -> anyhow::Result<Option<bool>> {
+/// results, and their summaries (None if there are no later cycles).
+pub(super) fn run(
+    cx: &Cx<'_>,
+    terms: &Terms,
+) -> anyhow::Result<Option<(bool, Vec<serde_json::Value>)>> {
     let (demo, opts) = (cx.demo, cx.opts);
     if opts.cycles <= 1 {
         return Ok(None);
     }
     let mut all = true;
+    let mut summaries = Vec::new();
     let mut previous = PathBuf::from(".");
     for k in 2..=opts.cycles {
         let months = i64::from(k - 1);
@@ -66,7 +70,9 @@ pub(super) fn run(cx: &Cx<'_>, terms: &Terms) -> anyhow::Result<Option<bool>> {
             None => {}
         }
         all &= verdict != Some(false);
+        let summary = std::fs::read_to_string(cx.out.join(&out).join("summary.json"))?;
+        summaries.push(serde_json::from_str(&summary)?);
         previous = PathBuf::from(out);
     }
-    Ok(Some(all))
+    Ok(Some((all, summaries)))
 }

@@ -98,10 +98,15 @@ fn run_steps(demo: &Demo, opts: &DemoOptions) -> anyhow::Result<Option<bool>> {
     let expected_dir = input.join("expected");
     let verdict = results::check(&cx, &expected_dir);
     results::analyst(&cx)?;
-    results::write_report(&cx, &agreements, verdict)?;
+    results::write_report(&cx, &agreements, verdict, &[])?;
     results::print_summary(&cx, &compared, &expected_dir, verdict, audit_ok)?;
     let verdict = match cycles::run(&cx, &terms)? {
-        Some(later) => verdict.map(|first| first && later),
+        Some((later, summaries)) => {
+            let verdict = verdict.map(|first| first && later);
+            // The report again, with the trend over every cycle.
+            results::write_report(&cx, &agreements, verdict, &summaries)?;
+            verdict
+        }
         None => verdict,
     };
     consoles::open(&cx)?;

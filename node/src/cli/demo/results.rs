@@ -184,6 +184,7 @@ pub(super) fn write_report(
     cx: &Cx<'_>,
     agreements: &Threads,
     verdict: Option<bool>,
+    later: &[serde_json::Value],
 ) -> anyhow::Result<()> {
     let out = cx.out;
     let summary: serde_json::Value =
@@ -209,6 +210,7 @@ pub(super) fn write_report(
         agreements: &agreement_views,
         audit: audit_json.as_ref(),
         expected: verdict,
+        later,
     });
     std::fs::write(out.join("report.html"), page)?;
     Ok(())
