@@ -13,9 +13,10 @@
 //! - [`dataset`]: importing department exports (normalise, quarantine,
 //!   deduplicate, store) and reading them back.
 //! - [`publish`]: building and serving feeds, group keys.
-//! - [`pull`]: verified pulls, pulled feeds' chunk files, retention.
+//! - [`pull`]: verified pulls, pulled feeds' chunk files, retention (of
+//!   pulled and published feeds).
 //! - [`compare`]: job files, agreed jobs and result commitments, the
-//!   comparison pass, the comparator's cycle.
+//!   comparison pass, the comparator's cycle, the changes between cycles.
 //! - [`disclose`]: disclosure, both sides: resolving tokens to records at
 //!   the provider, and what each side checks of the other.
 //! - [`ministry`]: the national index and its queries.
@@ -30,7 +31,7 @@
 //! - [`console`]: the HTTPS operator console, its accounts and sessions,
 //!   `/metrics`, `/healthz` and `/readyz`.
 //! - [`cli`]: the `dxmesh` command line, one file per command group, and
-//!   `dxmesh demo` (a whole cycle on a local mesh of node processes); the
+//!   `dxmesh demo` (whole cycles on a local mesh of node processes); the
 //!   only place `anyhow` is used.
 //! - [`sim`]: the synthetic province and the demo's report page.
 

@@ -4,7 +4,8 @@
 //! runs a job end to end ([`cycle`]: pull, pass, ministry check, pass,
 //! disclosures, result files), its typed network steps through the node
 //! ([`ops`]), with its errors ([`error`]), the files it
-//! writes (`files`) and what it reports in `summary.json` (`summary`).
+//! writes (`files`), what it reports in `summary.json` (`summary`) and
+//! what changed since a previous comparison ([`changes`]).
 
 pub mod agreed;
 pub mod changes;
