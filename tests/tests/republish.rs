@@ -137,3 +137,33 @@ fn a_late_import_is_said_kept_apart_and_republished_and_the_comparator_uses_the_
         "a generation no feed pins goes with the next import"
     );
 }
+
+#[test]
+fn a_republished_epoch_with_no_pull_left_keeps_the_feed_held() {
+    // One pull an epoch, used by the first pull.
+    let (s, rows) = setup(BIN, 300, &registry_terms(1, 1000));
+    s.pps.cli(&["publish"]);
+    let before = uninsured(&s, "before");
+    std::fs::write(
+        s.mesh.path().join("late.csv"),
+        registry_csv(&registry_rows(360)),
+    )
+    .unwrap();
+    s.mesh.import("ps", "registry", "late.csv");
+    s.pps
+        .cli(&["publish", "--agreement", &s.agreement[..12], "--republish"]);
+    // The comparator cannot pull the new feed: it keeps and uses the one held.
+    let again = uninsured(&s, "again");
+    assert_eq!(again, before);
+    assert_eq!(before, rows.iter().filter(|r| r.in_scope()).count() as u64);
+    let held = s.cmp.dir.join("data/pulls").join(&s.agreement).join("1");
+    assert!(
+        held.join("complete").exists(),
+        "the feed held is not erased"
+    );
+    assert!(
+        s.pcmp.log_text().contains("every pull of it is used"),
+        "{}",
+        s.pcmp.log_text()
+    );
+}

@@ -75,10 +75,17 @@ pub fn check() -> Result<(), ClockError> {
 /// The last offset read, and when.
 static OFFSET: Mutex<Option<(Instant, i64)>> = Mutex::new(None);
 
+/// The clock file the environment names, looked up once.
+fn clock_file() -> Option<&'static Path> {
+    static FILE: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    FILE.get_or_init(|| std::env::var_os(CLOCK_FILE_ENV).map(PathBuf::from))
+        .as_deref()
+}
+
 /// The seconds to add to the system clock: none without a clock file; the
 /// last good value if the file turns bad (the process checked it at start).
 fn offset() -> i64 {
-    let Some(path) = std::env::var_os(CLOCK_FILE_ENV) else {
+    let Some(path) = clock_file() else {
         return 0;
     };
     let mut cached = OFFSET.lock().unwrap_or_else(|p| p.into_inner());
@@ -88,7 +95,7 @@ fn offset() -> i64 {
         return secs;
     }
     let last = cached.map_or(0, |(_, s)| s);
-    let secs = read_offset(Path::new(&path)).unwrap_or_else(|e| {
+    let secs = read_offset(path).unwrap_or_else(|e| {
         tracing::error!(error = %e, "the shared clock file cannot be read; keeping the last offset");
         last
     });

@@ -66,14 +66,10 @@ impl Pulling {
         if !core.config.schedule.auto_pull {
             return Vec::new();
         }
-        let t = now();
         let mut due = Vec::new();
         for (terms, epoch) in core.current_feeds(false) {
             let agreement = terms.id();
-            let in_window = terms
-                .cycle
-                .window(epoch)
-                .is_some_and(|(s, e)| t >= s && t < e);
+            let in_window = in_window(core, &agreement, epoch);
             let connected = core.connected.contains(&terms.provider.peer_id());
             if in_window
                 && connected
@@ -344,6 +340,24 @@ impl Pulling {
             return;
         };
         let (agreement, epoch) = (job.agreement, job.epoch);
+        // The new feed needs a new pull: with none left of `max_pulls`, the
+        // feed held stays rather than be erased for one that cannot come.
+        let max_pulls = core
+            .agreements
+            .by_agreement(&agreement)
+            .map_or(0, |t| t.state.terms.cycle.max_pulls as usize);
+        if core.pulls_granted(&agreement, epoch).len() >= max_pulls {
+            tracing::warn!(
+                agreement = %dxmesh_protocol::hex(&agreement),
+                epoch,
+                max_pulls,
+                "the provider republished the epoch, but every pull of it is used: keeping the feed held"
+            );
+            if let Some(reply) = job.reply {
+                reply.held(agreement, epoch, &held);
+            }
+            return;
+        }
         let dir = pulls::pull_dir(&core.data_dir, &agreement, epoch);
         let erased =
             crate::pull::retention::keep_superseded(&core.data_dir, &agreement, epoch, &dir)
