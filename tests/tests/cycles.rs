@@ -58,5 +58,30 @@ fn three_cycles_on_one_mesh_match_their_expected_results_and_list_the_changes() 
             changes["new"].as_u64().unwrap() + changes["left"].as_u64().unwrap() > 0,
             "a month changes something: {changes}"
         );
+        // Each cycle uploads its verified findings to the ministry.
+        assert!(
+            stdout.contains(&format!("verified records of cycle {k}")),
+            "{stdout}"
+        );
+    }
+    // Every cycle's figures: its steps timed, its results exact, each
+    // node's disk and audit entries (growing: each cycle is logged).
+    let figures: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("cycles.json")).unwrap()).unwrap();
+    assert_eq!(figures.len(), 3);
+    let entries =
+        |c: &serde_json::Value| c["nodes"]["comparator"]["audit_entries"].as_u64().unwrap();
+    for (k, c) in figures.iter().enumerate() {
+        assert_eq!(c["cycle"], k + 1);
+        assert_eq!(c["exact"], true, "{c}");
+        for step in ["import", "publish", "compare", "upload"] {
+            assert!(c["steps"][step].as_f64().unwrap() > 0.0, "{step} in {c}");
+        }
+        assert!(c["nodes"]["hr"]["disk_bytes"].as_u64().unwrap() > 0);
+        if k > 0 {
+            assert!(c["steps"]["synth"].as_f64().unwrap() > 0.0);
+            assert!(entries(c) > entries(&figures[k - 1]), "{c}");
+        }
+        assert!(stdout.contains(&format!("cycle {}: ", k + 1)), "{stdout}");
     }
 }

@@ -5,6 +5,7 @@
 //! agreement of their own.
 
 use super::context::{Cx, Peers, TOTAL, done, record_stage_time, step};
+use super::figures::Figures;
 use super::options::{NODES, TEMPLATES};
 use super::process::field;
 use anyhow::Context;
@@ -91,6 +92,20 @@ fn negotiate(
     let path = out.join(format!("agreements/{template}"));
     std::fs::create_dir_all(path.parent().context("dir")?)?;
     std::fs::write(&path, text)?;
+    propose_and_accept(cx, &path, peer, &demo.node_dir(name), name)
+}
+
+/// The terms at `path` proposed by the comparator to `peer`, and accepted
+/// at the node in `dir` (`name`) once the proposal reaches it; returns the
+/// thread.
+fn propose_and_accept(
+    cx: &Cx<'_>,
+    path: &Path,
+    peer: &str,
+    dir: &str,
+    name: &str,
+) -> anyhow::Result<String> {
+    let demo = cx.demo;
     let o = demo.dx(&[
         "agreement",
         "propose",
@@ -103,17 +118,11 @@ fn negotiate(
     ])?;
     let thread = field(&o, "thread").context("thread id")?;
     demo.wait(&format!("the proposal to reach {name}"), 30, || {
-        demo.dx(&["agreement", "list", "--json", "--dir", &demo.node_dir(name)])
+        demo.dx(&["agreement", "list", "--json", "--dir", dir])
             .ok()
             .filter(|l| l.contains(&thread))
     })?;
-    demo.dx(&[
-        "agreement",
-        "accept",
-        "--dir",
-        &demo.node_dir(name),
-        &thread[..16],
-    ])?;
+    demo.dx(&["agreement", "accept", "--dir", dir, &thread[..16]])?;
     Ok(thread)
 }
 
@@ -143,103 +152,115 @@ pub(super) struct Compared {
     pub(super) uploaded_records: String,
 }
 
-/// Step 7: Compare (pulls, one pass, ministry check, disclosures), then upload.
-pub(super) fn compare(cx: &Cx<'_>, peers: &Peers, terms: &Terms) -> anyhow::Result<Compared> {
+/// Step 7: Compare (pulls, one pass, ministry check, disclosures), then
+/// upload; each timed in `fig`. Returns what was printed, and the upload
+/// agreement for the cycles after.
+pub(super) fn compare(
+    cx: &Cx<'_>,
+    peers: &Peers,
+    terms: &Terms,
+    fig: &mut Figures,
+) -> anyhow::Result<(Compared, Upload)> {
     let t = step(
         7,
         TOTAL,
         "pulling, comparing, checking the ministry, disclosing, uploading to the ministry",
     );
     std::fs::write(cx.out.join("jobs.toml"), cx.opts.job_text())?;
-    let summary = cx.demo.dx(&[
+    let summary = fig.time("compare", || compare_into(cx, ".", None))?;
+    print_refusals(cx.out)?;
+    let upload = Upload::agree(cx, peers, terms)?;
+    let uploaded_records = fig.time("upload", || upload.push(cx, "."))?;
+    done(t);
+    Ok((
+        Compared {
+            summary,
+            uploaded_records,
+        },
+        upload,
+    ))
+}
+
+/// The comparator's `compare` of the demo's jobs into `out` (relative to
+/// the output directory), against the results in `previous` if any;
+/// returns what it printed.
+pub(super) fn compare_into(
+    cx: &Cx<'_>,
+    out: &str,
+    previous: Option<&str>,
+) -> anyhow::Result<String> {
+    let mut args = vec![
         "compare",
         "--dir",
         "nodes/comparator",
         "--jobs",
         "jobs.toml",
         "--out",
-        ".",
-    ])?;
-    print_refusals(cx.out)?;
-    let uploaded_records = upload(cx, peers, terms)?;
-    done(t);
-    Ok(Compared {
-        summary,
-        uploaded_records,
-    })
+        out,
+    ];
+    if let Some(previous) = previous {
+        args.extend(["--previous", previous]);
+    }
+    cx.demo.dx(&args)
 }
 
-/// Upload the verified findings to the ministry (comparator provides,
-/// ministry pulls); returns the number of records pulled, as printed.
-fn upload(cx: &Cx<'_>, peers: &Peers, terms: &Terms) -> anyhow::Result<String> {
-    let (demo, out, opts) = (cx.demo, cx.out, cx.opts);
-    demo.dx(&[
-        "dataset",
-        "import",
-        "--dir",
-        "nodes/comparator",
-        "--dataset",
-        "verified_registrations",
-        "--file",
-        "verified_registrations.csv",
-    ])?;
-    let upload = terms
-        .fill(
-            include_str!("../../../../deploy/agreements/upload.toml"),
-            opts.reference,
-        )
-        .replace("{{PROVIDER}}", &peers["comparator"])
-        .replace("{{CONSUMER}}", &peers["ministry"]);
-    let upath = out.join("agreements/upload.toml");
-    std::fs::write(&upath, upload)?;
-    let o = demo.dx(&[
-        "agreement",
-        "propose",
-        "--dir",
-        "nodes/comparator",
-        "--to",
-        &peers["ministry"],
-        "--terms",
-        upath.to_str().context("path")?,
-    ])?;
-    let uthread = field(&o, "thread").context("thread id")?;
-    demo.wait("the upload proposal to reach the ministry", 30, || {
-        demo.dx(&["agreement", "list", "--json", "--dir", "nodes/ministry"])
-            .ok()
-            .filter(|l| l.contains(&uthread))
-    })?;
-    demo.dx(&[
-        "agreement",
-        "accept",
-        "--dir",
-        "nodes/ministry",
-        &uthread[..16],
-    ])?;
-    demo.wait("the upload agreement at the comparator", 30, || {
-        demo.dx(&["agreement", "list", "--json", "--dir", "nodes/comparator"])
-            .ok()
-            .filter(|l| l.contains(&uthread) && l.contains("\"active\""))
-    })?;
-    demo.dx(&[
-        "publish",
-        "--dir",
-        "nodes/comparator",
-        "--agreement",
-        &uthread[..16],
-    ])?;
-    let uploaded = demo.dx(&[
-        "pull",
-        "--dir",
-        "nodes/ministry",
-        "--agreement",
-        &uthread[..16],
-    ])?;
-    Ok(uploaded
-        .split(" records")
-        .next()
-        .and_then(|s| s.rsplit(' ').next())
-        .unwrap_or("0")
-        .to_string())
+/// The agreement under which the comparator uploads its verified findings
+/// to the ministry (comparator provides, ministry pulls), every cycle.
+pub(super) struct Upload {
+    /// Its thread.
+    thread: String,
+}
+
+impl Upload {
+    /// Proposed by the comparator, accepted by the ministry.
+    fn agree(cx: &Cx<'_>, peers: &Peers, terms: &Terms) -> anyhow::Result<Upload> {
+        let (demo, out, opts) = (cx.demo, cx.out, cx.opts);
+        let upload = terms
+            .fill(
+                include_str!("../../../../deploy/agreements/upload.toml"),
+                opts.reference,
+            )
+            .replace("{{PROVIDER}}", &peers["comparator"])
+            .replace("{{CONSUMER}}", &peers["ministry"]);
+        let upath = out.join("agreements/upload.toml");
+        std::fs::write(&upath, upload)?;
+        let thread =
+            propose_and_accept(cx, &upath, &peers["ministry"], "nodes/ministry", "ministry")?;
+        demo.wait("the upload agreement at the comparator", 30, || {
+            demo.dx(&["agreement", "list", "--json", "--dir", "nodes/comparator"])
+                .ok()
+                .filter(|l| l.contains(&thread) && l.contains("\"active\""))
+        })?;
+        Ok(Upload { thread })
+    }
+
+    /// This epoch's upload: the comparator imports the verified findings of
+    /// the results in `results` (relative to the output directory) and
+    /// publishes them, the ministry pulls; returns the number of records
+    /// pulled, as printed.
+    pub(super) fn push(&self, cx: &Cx<'_>, results: &str) -> anyhow::Result<String> {
+        let demo = cx.demo;
+        let file = Path::new(results).join("verified_registrations.csv");
+        demo.dx(&[
+            "dataset",
+            "import",
+            "--dir",
+            "nodes/comparator",
+            "--dataset",
+            "verified_registrations",
+            "--file",
+            file.to_str().context("path")?,
+        ])?;
+        let id = &self.thread[..16];
+        demo.dx(&["publish", "--dir", "nodes/comparator", "--agreement", id])?;
+        let uploaded = demo.dx(&["pull", "--dir", "nodes/ministry", "--agreement", id])?;
+        Ok(uploaded
+            .split(" records")
+            .next()
+            .and_then(|s| s.rsplit(' ').next())
+            .unwrap_or("0")
+            .to_string())
+    }
 }
 
 /// Prints each result whose disclosure its provider refused, with the

@@ -13,13 +13,15 @@
 //! analysts' files, the report page and the closing summary), then
 //! `consoles.rs` (an account on every node's operator console, and their
 //! addresses); with `--cycles N`, `cycles.rs` runs the next months on the
-//! same mesh (its shared clock moved a period each time); `process.rs` runs the commands and `options.rs` holds what
-//! the demo runs. With `--serve` the mesh keeps running until Ctrl-C.
+//! same mesh (its shared clock moved a period each time), and
+//! `figures.rs` prints and keeps each cycle's figures (`cycles.json`);
+//! `process.rs` runs the commands and `options.rs` holds what the demo runs. With `--serve` the mesh keeps running until Ctrl-C.
 
 mod consoles;
 mod context;
 mod cycle;
 mod cycles;
+mod figures;
 mod options;
 mod process;
 mod results;
@@ -89,18 +91,20 @@ fn run_steps(demo: &Demo, opts: &DemoOptions) -> anyhow::Result<Option<bool>> {
     let input = setup::exports(&cx)?;
     let peers = setup::trust(&cx)?;
     setup::start_mesh(&cx)?;
-    setup::import(&cx, &input)?;
+    let mut fig = figures::Figures::new(1);
+    fig.time("import", || setup::import(&cx, &input))?;
     let (terms, agreements) = cycle::agreements(&cx, &peers)?;
-    cycle::publish(&cx)?;
-    let compared = cycle::compare(&cx, &peers, &terms)?;
+    fig.time("publish", || cycle::publish(&cx))?;
+    let (compared, upload) = cycle::compare(&cx, &peers, &terms, &mut fig)?;
     results::quarantine(&cx)?;
     let audit_ok = results::audit(&cx)?;
     let expected_dir = input.join("expected");
     let verdict = results::check(&cx, &expected_dir);
+    fig.finish(&cx, verdict)?;
     results::analyst(&cx)?;
     results::write_report(&cx, &agreements, verdict, &[])?;
     results::print_summary(&cx, &compared, &expected_dir, verdict, audit_ok)?;
-    let verdict = match cycles::run(&cx, &terms)? {
+    let verdict = match cycles::run(&cx, &terms, &upload)? {
         Some((later, summaries)) => {
             let verdict = verdict.map(|first| first && later);
             // The report again, with the trend over every cycle.

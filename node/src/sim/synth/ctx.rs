@@ -8,8 +8,9 @@ use super::model::{MAX_RESIDENTS, SynthError, SynthOptions};
 use super::rng::{GOLDEN, Rng, mix64};
 use super::tables::{
     COMPOUND_SURNAMES, COUNTIES, EDGE_PEOPLE, GIVEN_FEMALE, GIVEN_MALE, GIVEN_NEUTRAL,
-    OTHER_PROVINCES, OTHER_REGIONS, PERMIT_REGIONS, RETIRED_SUFFIX, SHOWCASE_MIN_RESIDENTS,
-    SHOWCASE_SUFFIX, STREETS, SURNAMES, VILLAGES, WORKER_SHARE,
+    NEWCOMER_CYCLES, NEWCOMER_SHARE, OTHER_PROVINCES, OTHER_REGIONS, PERMIT_REGIONS,
+    RETIRED_SUFFIX, SHOWCASE_MIN_RESIDENTS, SHOWCASE_SUFFIX, STREETS, SURNAMES, VILLAGES,
+    WORKER_SHARE,
 };
 use dxmesh_protocol::date::Date;
 
@@ -18,6 +19,11 @@ pub(super) struct Ctx {
     pub(super) seed_key: u64,
     pub(super) residents: u64,
     pub(super) total: u64,
+    /// The first new resident (after the residents and the workers), and
+    /// how many arrive each cycle: person `newcomers + k * per_cycle + j`
+    /// is registered from cycle `k + 1`.
+    pub(super) newcomers: u64,
+    pub(super) per_cycle: u64,
     pub(super) showcase: u64,
     pub(super) edges: u64,
     pub(super) reference: Date,
@@ -137,6 +143,8 @@ impl Ctx {
         // Ages reach 104, plus the bucket shifts.
         let min_days = r_days - 107 * 366;
         let workers = (opts.residents as f64 * WORKER_SHARE).round() as u64;
+        let per_cycle = (opts.residents as f64 * NEWCOMER_SHARE).round() as u64;
+        let arrived = per_cycle * u64::from(opts.cycle.min(NEWCOMER_CYCLES));
         let showcase = if opts.residents >= SHOWCASE_MIN_RESIDENTS {
             SHOWCASE_FORMS.len() as u64
         } else {
@@ -146,7 +154,9 @@ impl Ctx {
         Ok(Ctx {
             seed_key: mix64(opts.seed ^ 0xD1B5_4A32_D192_ED03),
             residents: opts.residents,
-            total: opts.residents + workers,
+            total: opts.residents + workers + arrived,
+            newcomers: opts.residents + workers,
+            per_cycle,
             showcase,
             edges,
             reference: opts.reference,

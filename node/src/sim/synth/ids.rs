@@ -14,6 +14,8 @@ use dxmesh_protocol::id::check_character;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Kind {
     Resident,
+    /// A resident registered from the given cycle on (moved in).
+    Newcomer(u32),
     Edge(u8),
     Worker,
     Showcase(u8),
@@ -63,7 +65,7 @@ pub(super) fn core(ctx: &Ctx, i: u64, rng: &mut Rng) -> Core {
     }
     let male = rng.next() & 1 == 1;
     let county = ctx.pick_county(rng);
-    if i >= ctx.residents {
+    if i >= ctx.residents && i < ctx.newcomers {
         let r = rng.below(100);
         let region = if r < 3 && ctx.permit_start < ctx.regions.len() {
             ctx.permit_start + rng.below((ctx.regions.len() - ctx.permit_start) as u64) as usize
@@ -108,7 +110,11 @@ pub(super) fn core(ctx: &Ctx, i: u64, rng: &mut Rng) -> Core {
             x -= b.2;
         }
         let ago = rng.range(years_days(band.0), years_days(band.1 + 1) - 1);
-        (Kind::Resident, ctx.r_days - ago)
+        let kind = match i.checked_sub(ctx.newcomers) {
+            Some(k) if ctx.per_cycle > 0 => Kind::Newcomer(1 + (k / ctx.per_cycle) as u32),
+            _ => Kind::Resident,
+        };
+        (kind, ctx.r_days - ago)
     };
     let r = rng.below(1000);
     let old = ctx.date(birth_days).year() < 1983;

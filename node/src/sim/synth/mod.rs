@@ -66,7 +66,11 @@
 //! plus one period): 0.4 % die (recorded by civil affairs, health or both,
 //! the registry row left `active`, the pension ended for three in four),
 //! 2 % of the uninsured adults take out a resident pension, 0.2 % move out
-//! of the province; 16th birthdays come with the later date. The expected
+//! of the province; 16th birthdays come with the later date. Each cycle
+//! (for the first 36) 0.5 % of `residents` move in: new people after the
+//! workers, registered `active` from the cycle they arrive, alive, with
+//! the insurance any resident has. Each department corrects 10 % of its
+//! rows with a faulty raw ID (or written twice) in a period. The expected
 //! results are those of the cycle's own reference date.
 //!
 //! ## Data-quality faults

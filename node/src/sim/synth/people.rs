@@ -9,8 +9,8 @@ use super::faults::{Copies, Form, SHOWCASE_FORMS, draw_form};
 use super::ids::{Core, Kind, core, make_id, years_days};
 use super::rng::Rng;
 use super::tables::{
-    ACTIVE, CANCELLED, DISABILITY_CATEGORIES, EM, EP, MA, MOVED_OUT, RM, RP, SUSPENDED, TERMINATED,
-    UN, WI, is_pension,
+    ACTIVE, CANCELLED, CORRECTION_SHARE, DISABILITY_CATEGORIES, EM, EP, MA, MOVED_OUT, RM, RP,
+    SUSPENDED, TERMINATED, UN, WI, is_pension,
 };
 use dxmesh_protocol::date::Date;
 
@@ -303,10 +303,18 @@ pub(super) fn person(ctx: &Ctx, i: u64, slot: u16) -> Person {
     match c.kind {
         Kind::Showcase(j) => showcase(ctx, &mut g, &mut p, &c, j),
         Kind::Worker => worker(ctx, &mut g, &mut p, birth_days),
-        Kind::Resident | Kind::Edge(_) => resident(ctx, &mut g, &mut p, &c, birth_days),
+        Kind::Resident | Kind::Newcomer(_) | Kind::Edge(_) => {
+            resident(ctx, &mut g, &mut p, &c, birth_days)
+        }
     }
-    if c.kind == Kind::Resident {
-        for cycle in 1..=ctx.cycle {
+    let first_change = match c.kind {
+        Kind::Resident => Some(1),
+        Kind::Newcomer(arrival) => Some(arrival + 1),
+        _ => None,
+    };
+    if let Some(first) = first_change {
+        for cycle in first..=ctx.cycle {
+            correct(ctx, &mut p, i, cycle);
             churn(ctx, &mut p, i, cycle);
         }
     }
@@ -396,6 +404,34 @@ fn churn(ctx: &Ctx, p: &mut Person, i: u64, cycle: u32) {
         }
     }
 }
+
+/// One period's corrections: each of the person's rows whose raw ID has a
+/// fault (or is written twice) is corrected by its department with chance
+/// [`CORRECTION_SHARE`], from a stream of its own (so the changes `churn`
+/// draws are the same with or without it).
+fn correct(ctx: &Ctx, p: &mut Person, i: u64, cycle: u32) {
+    let mut rng = ctx.cycle_rng(i ^ CORRECTION_STREAM, cycle);
+    let mut fix = |ids: &mut Copies| {
+        if *ids != Copies::ONE && rng.chance(CORRECTION_SHARE) {
+            *ids = Copies::ONE;
+        }
+    };
+    for row in p.regs.as_mut_slice() {
+        fix(&mut row.ids);
+    }
+    for row in p.hr.as_mut_slice() {
+        fix(&mut row.ids);
+    }
+    for row in [&mut p.civil, &mut p.health].into_iter().flatten() {
+        fix(&mut row.ids);
+    }
+    if let Some(row) = &mut p.disability {
+        fix(&mut row.ids);
+    }
+}
+
+/// Salt of the corrections' streams.
+const CORRECTION_STREAM: u64 = 0xC0DE_FACE_0F1D_5EED;
 
 /// A start date within the last 30 years, from age 16 (from birth for children).
 fn since(g: &mut RowGen, ctx: &Ctx, birth_days: i64) -> Date {
@@ -512,7 +548,9 @@ fn resident(ctx: &Ctx, g: &mut RowGen, p: &mut Person, c: &Core, birth_days: i64
     let age = p.birth.age_on(ctx.reference);
     let adult = age >= 16;
     let edge = matches!(c.kind, Kind::Edge(_));
-    let p_dead = if edge {
+    // New residents arrive alive and registered.
+    let newcomer = matches!(c.kind, Kind::Newcomer(_));
+    let p_dead = if edge || newcomer {
         0.0
     } else if age >= 60 {
         0.035
@@ -529,7 +567,7 @@ fn resident(ctx: &Ctx, g: &mut RowGen, p: &mut Person, c: &Core, birth_days: i64
         push_reg(ctx, g, p, c.county, status);
         let u = g.rng.below(10);
         death_rows(g, ctx, p, birth_days, u < 8, !(5..8).contains(&u));
-    } else if edge {
+    } else if edge || newcomer {
         push_reg(ctx, g, p, c.county, ACTIVE);
     } else {
         let u = g.rng.below(1000);

@@ -125,6 +125,14 @@ pub(super) const SHOWCASE_MIN_RESIDENTS: u64 = 200;
 pub(super) const EDGE_PEOPLE: u64 = 3;
 /// Workers from elsewhere, per resident.
 pub(super) const WORKER_SHARE: f64 = 0.05;
+/// New residents per cycle, as a share of `residents` (people moving into
+/// the province, registered from the cycle they arrive).
+pub(super) const NEWCOMER_SHARE: f64 = 0.005;
+/// Cycles with new residents (after these, the province only changes).
+pub(super) const NEWCOMER_CYCLES: u32 = 36;
+/// Share of rows with a raw-ID fault that their department corrects in a
+/// period.
+pub(super) const CORRECTION_SHARE: f64 = 0.1;
 /// People per (region, date, gender) bucket: sequence numbers 000-999 by parity.
 pub(super) const BUCKET: u16 = 500;
 /// Furthest a birth date is shifted to find a bucket with room.
