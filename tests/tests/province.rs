@@ -233,13 +233,11 @@ fn a_naive_join_of_the_raw_exports_gives_the_same_lists() {
     let dir = tmp.path().join("demo");
     run_demo(&dir, "6000", "11");
     let input = dir.join("input");
-    let today = dxmesh_protocol::time::Timestamp(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs(),
-    )
-    .date();
+    // The cycle's reference date (not the clock now: a run may cross midnight).
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    let today =
+        dxmesh_protocol::date::Date::parse(summary["reference_date"].as_str().unwrap()).unwrap();
     let norm = |raw: &str| normalise(raw, today).ok().map(|id| id.as_str().to_string());
     let pension = |t: &str| t == "enterprise_pension" || t == "resident_pension";
     // The central-copy way: load everything, join in memory.

@@ -10,8 +10,11 @@ use std::path::{Path, PathBuf};
 /// `dxmesh dataset ...`.
 #[derive(Debug, Subcommand)]
 pub enum DatasetCommand {
-    /// Import a department export (CSV or JSON Lines): normalise IDs,
-    /// quarantine what cannot be normalised, store the dataset atomically.
+    /// Import a department export (CSV or other delimited text in UTF-8,
+    /// GB18030/GBK or UTF-16, JSON Lines, or an .xlsx/.xls/.xlsb/.ods
+    /// workbook):
+    /// normalise IDs, quarantine what cannot be normalised, store the
+    /// dataset atomically.
     Import {
         /// Node directory.
         #[arg(long)]

@@ -108,14 +108,53 @@ pub enum Command {
 
 /// Runs the command line; returns the process exit code.
 pub fn main() -> ExitCode {
+    // A reader that goes away (`dxmesh dataset show | head -3`) ends the
+    // command quietly, as it ends `cat`: no panic message, exit status 141
+    // (a shell's for SIGPIPE), the demo's nodes stopped as the stack unwinds.
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !stdout_closed(info.payload()) {
+            report(info);
+        }
+    }));
     let cli = Cli::parse();
-    match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
+    match std::panic::catch_unwind(|| run(cli)) {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(e)) => {
+            eprintln!("error: {}", error_text(&e));
             ExitCode::FAILURE
         }
+        Err(payload) if stdout_closed(payload.as_ref()) => ExitCode::from(141),
+        Err(payload) => std::panic::resume_unwind(payload),
     }
+}
+
+/// An error and its causes on one line, each said once: most errors'
+/// messages already end in their cause's (`{path}: {source}`), which
+/// anyhow's `{:#}` would print a second time.
+pub fn error_text(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let said = cause.to_string();
+        if !text.contains(&said) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&said);
+        }
+    }
+    text
+}
+
+/// Whether a panic is `print!`'s on a standard output whose reader has
+/// gone (EPIPE: Rust ignores SIGPIPE, so the write fails instead).
+fn stdout_closed(payload: &(dyn std::any::Any + Send)) -> bool {
+    let message = payload
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| payload.downcast_ref::<&str>().copied())
+        .unwrap_or("");
+    message.starts_with("failed printing to stdout") && message.contains("os error 32")
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {

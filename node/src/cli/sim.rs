@@ -138,10 +138,71 @@ pub fn synth(args: SynthArgs) -> anyhow::Result<()> {
         period_days,
     })?;
     println!(
-        "wrote a province of {residents} residents to {} in {:.1}s",
+        "wrote a province of {residents} residents to {} in {:.1}s: cycle {}, reference date {}, home province {}, seed {}",
         out.display(),
-        t.elapsed().as_secs_f64()
+        t.elapsed().as_secs_f64(),
+        report.cycle,
+        report.reference,
+        report.home_province,
+        report.seed,
     );
-    println!("{report:#?}");
+    print!("{}", report_lines(&report, &out));
     Ok(())
+}
+
+/// What `synth` wrote, for a person: each export with its rows and the
+/// rows generated with a fault, then the expected results.
+fn report_lines(report: &crate::sim::synth::SynthReport, out: &std::path::Path) -> String {
+    use std::fmt::Write as _;
+    let mut text = String::new();
+    let _ = writeln!(
+        text,
+        "  {:<34} {:>12}  {:>9}",
+        "export", "rows", "with a fault"
+    );
+    for (file, rows) in report
+        .files
+        .iter()
+        .filter(|(f, _)| !f.starts_with("expected/"))
+    {
+        let faults: u64 = report.faults.get(file).map_or(0, |f| f.values().sum());
+        let _ = writeln!(text, "  {file:<34} {rows:>12}  {faults:>9}");
+    }
+    let c = &report.counts;
+    let _ = writeln!(text, "expected results (people, in expected/):");
+    for (name, n, what) in [
+        (
+            "uninsured",
+            c.uninsured,
+            "registered, 16 or older, insured nowhere",
+        ),
+        (
+            "deceased_insured",
+            c.deceased_insured,
+            "dead but still drawing a pension",
+        ),
+        (
+            "disabled_uninsured",
+            c.disabled_uninsured,
+            "disabled and insured nowhere",
+        ),
+        (
+            "name_conflicts",
+            c.name_conflicts,
+            "a different name in HR than in the registry",
+        ),
+        (
+            "(other province)",
+            c.removed_other_province,
+            "uninsured here but insured in another province: the ministry index takes them off",
+        ),
+    ] {
+        let _ = writeln!(text, "  {name:<20} {n:>10}  {what}");
+    }
+    let _ = writeln!(
+        text,
+        "every count, and every fault by kind: {}",
+        out.join("expected/summary.json").display()
+    );
+    text
 }

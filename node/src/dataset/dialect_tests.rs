@@ -324,3 +324,56 @@ fn an_xls_workbook_is_read_like_an_xlsx_one() {
         )]
     );
 }
+
+#[test]
+fn a_truncated_workbook_is_named_as_damaged_or_truncated() {
+    let env = Env::new();
+    let whole = env.dir.path().join("whole.xlsx");
+    registry_workbook(&whole);
+    let xls = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/registry.xls");
+    for (source, name) in [(whole, "cut.xlsx"), (xls, "cut.xls")] {
+        let bytes = std::fs::read(&source).unwrap();
+        let cut = env.dir.path().join(name);
+        std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+        let e = import(&env.data(), &env.opts("d", &cut))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(name), "{e}");
+        assert!(e.contains("damaged or truncated"), "{e}");
+    }
+    // A whole workbook with no such sheet is not called damaged.
+    let whole = env.dir.path().join("whole.xlsx");
+    let mut opts = env.opts("d", &whole);
+    opts.sheet = Some("no such".into());
+    let e = import(&env.data(), &opts).unwrap_err().to_string();
+    assert!(!e.contains("damaged"), "{e}");
+}
+
+#[test]
+fn an_unmapped_chinese_key_column_lists_the_file_s_names_and_the_mapping_s() {
+    let env = Env::new();
+    let path = env.dir.path().join("deaths.csv");
+    std::fs::write(
+        &path,
+        format!("身份证,死亡日期\n{},2025-01-02\n", id18(ID_A)),
+    )
+    .unwrap();
+    let mut opts = env.opts("d", &path);
+    opts.mapping = Some(zh_mapping());
+    let e = import(&env.data(), &opts).unwrap_err().to_string();
+    // What the file has, as it has it (not 死亡日期's canonical name) ...
+    assert!(
+        e.contains("the file's columns are 身份证, 死亡日期;"),
+        "{e}"
+    );
+    // ... and what the mapping would read as the key column.
+    assert!(e.contains("named id_number or "), "{e}");
+    assert!(e.contains("身份证号"), "{e}");
+    assert!(e.contains("公民身份号码"), "{e}");
+    // Without a mapping, the hint names one.
+    let e = env.import("d", &path).unwrap_err().to_string();
+    assert!(
+        e.contains("named id_number (a mapping file, --mapping"),
+        "{e}"
+    );
+}

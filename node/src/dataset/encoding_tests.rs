@@ -174,3 +174,64 @@ fn a_gb18030_export_with_chinese_headers_maps_through_deploy_mappings() {
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].values, ["王芳", "2025-01-02"]);
 }
+
+/// The offset of 1-based line `line` in `bytes`.
+fn line_start(bytes: &[u8], line: usize) -> usize {
+    bytes
+        .split(|&b| b == b'\n')
+        .take(line - 1)
+        .map(|l| l.len() + 1)
+        .sum()
+}
+
+/// A GBK export of 39 people with one byte the encoding does not define,
+/// in the name on line 20.
+fn gbk_with_a_bad_byte_on_line_20() -> Vec<u8> {
+    let mut text = String::from("id_number,name,address\r\n");
+    for i in 1..=39u32 {
+        text.push_str(&format!(
+            "{},张伟{i},广州市人民路{i}号\r\n",
+            id18(&format!("440105198001{:02}{:03}", i % 28 + 1, i))
+        ));
+    }
+    let (gb, _, _) = encoding_rs::GBK.encode(&text);
+    let mut bytes = gb.to_vec();
+    // 18 ID characters and the comma: the name's first byte.
+    let at = line_start(&bytes, 20) + 19;
+    bytes[at] = 0xFF;
+    bytes
+}
+
+#[test]
+fn a_gbk_export_with_a_bad_byte_past_its_first_lines_is_read_as_gbk_and_stops_on_that_byte() {
+    let bad = gbk_with_a_bad_byte_on_line_20();
+    // Without --encoding: found to be GB18030, and the byte named where it is.
+    let (dir, r) = import_bytes(&bad, None);
+    let e = anyhow::Error::from(r.unwrap_err());
+    let text = crate::cli::error_text(&e);
+    assert!(text.contains("export.csv"), "{text}");
+    assert!(text.contains("line 20, column 20"), "{text}");
+    assert!(text.contains("0xFF are not valid gb18030"), "{text}");
+    // Said once, not once per cause.
+    assert_eq!(text.matches("line 20").count(), 1, "{text}");
+    assert!(DatasetReader::open(&dir.path().join("data"), "registry").is_err());
+    // Named: the same.
+    let (_, r) = import_bytes(&bad, Some(encoding_rs::GB18030));
+    let text = crate::cli::error_text(&anyhow::Error::from(r.unwrap_err()));
+    assert_eq!(text.matches("line 20, column 20").count(), 1, "{text}");
+    // A UTF-8 export with a damaged byte on line 20 is still UTF-8's error.
+    let mut utf8 = String::from_utf8(
+        encoding_rs::GBK
+            .decode_without_bom_handling(&gbk_with_a_bad_byte_on_line_20())
+            .0
+            .into_owned()
+            .into_bytes(),
+    )
+    .unwrap()
+    .into_bytes();
+    let at = line_start(&utf8, 20) + 20;
+    utf8[at] = 0xFF;
+    let (_, r) = import_bytes(&utf8, None);
+    let text = crate::cli::error_text(&anyhow::Error::from(r.unwrap_err()));
+    assert!(text.contains(":20: invalid UTF-8"), "{text}");
+}

@@ -243,12 +243,20 @@ pub enum Problem {
         second: String,
     },
     /// The key column is not in the header.
-    #[error("no key column {column:?}; columns found: {}", found.join(", "))]
+    #[error(
+        "no key column {column:?}: the file's columns are {}; a column is read as {column:?} if it is named {}{}",
+        found.join(", "),
+        accepted.join(" or "),
+        if accepted.len() > 1 { " (the mapping's names for it)" } else { " (a mapping file, --mapping, names it otherwise: deploy/mappings/zh-headers.toml knows the usual Chinese names)" }
+    )]
     MissingIdColumn {
         /// The key column's canonical name.
         column: String,
-        /// The canonical names found.
+        /// The file's column names, as its header writes them (trimmed).
         found: Vec<String>,
+        /// The names that would be read as the key column: its canonical
+        /// name and the mapping's names for it.
+        accepted: Vec<String>,
     },
     /// A quoted field that is never closed.
     #[error("quoted field opened here is never closed")]

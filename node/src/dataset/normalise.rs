@@ -91,9 +91,18 @@ impl Plan {
             });
         }
         let Some(key) = columns.iter().position(|c| c.kind == Kind::Key) else {
+            let mut accepted: Vec<String> = mapping
+                .columns
+                .iter()
+                .filter(|(_, to)| **to == mapping.id_column)
+                .map(|(from, _)| from.clone())
+                .collect();
+            accepted.sort();
+            accepted.insert(0, mapping.id_column.clone());
             return Err(malformed(Problem::MissingIdColumn {
                 column: mapping.id_column.clone(),
-                found: columns.iter().map(|c| c.canonical.clone()).collect(),
+                found: columns.iter().map(|c| c.source.clone()).collect(),
+                accepted,
             }));
         };
         Ok(Plan { columns, key })

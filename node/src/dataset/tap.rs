@@ -11,7 +11,8 @@
 //! Encodings: a byte-order mark names UTF-8, UTF-16LE or UTF-16BE (and is
 //! removed); without one, the first 64 KiB decide: UTF-8 if they are valid
 //! UTF-8, GB18030 (which reads GBK and GB2312 too) if they are not but
-//! hold Chinese text in it; `--encoding` overrides both.
+//! read further as GB18030, holding Chinese text before any byte it does not
+//! define; `--encoding` overrides both.
 //! Anything but UTF-8 is decoded as it streams (`encoding_rs`), and a byte
 //! sequence the encoding does not define stops the import with its line
 //! and column: nothing is ever replaced.
@@ -199,21 +200,32 @@ impl Hasher {
 /// Chinese text.
 const GB18030_EVIDENCE: usize = 8;
 
-/// The encoding of a file without a byte-order mark that starts with `head`.
+/// The encoding of a file without a byte-order mark that starts with
+/// `head`: UTF-8 if it is valid UTF-8; else GB18030 if it reads further as
+/// GB18030 than as UTF-8, holding Chinese text before any byte it does not
+/// define (so a GBK export with one bad byte on line 20 is read as GBK and
+/// the import stops on that byte, at its line and column); else UTF-8 (a
+/// damaged byte in a UTF-8 export is reported as such).
 fn sniff(head: &[u8]) -> &'static encoding_rs::Encoding {
-    let utf8 = match std::str::from_utf8(head) {
-        Ok(_) => true,
+    let utf8_valid = match std::str::from_utf8(head) {
+        Ok(_) => return encoding_rs::UTF_8,
         // Valid but for a character cut at the sniff's end.
-        Err(e) => e.error_len().is_none() && head.len() == SNIFF,
+        Err(e) if e.error_len().is_none() && head.len() == SNIFF => {
+            return encoding_rs::UTF_8;
+        }
+        Err(e) => e.valid_up_to(),
     };
-    if utf8 {
-        return encoding_rs::UTF_8;
-    }
     let mut decoder = encoding_rs::GB18030.new_decoder_without_bom_handling();
-    let mut out = String::with_capacity(head.len() * 2);
-    let (result, _) = decoder.decode_to_string_without_replacement(head, &mut out, false);
-    let clean = !matches!(result, encoding_rs::DecoderResult::Malformed(..));
-    if clean && out.chars().filter(|c| !c.is_ascii()).count() >= GB18030_EVIDENCE {
+    let mut out = String::with_capacity(head.len() * 2 + 16);
+    let (result, read) = decoder.decode_to_string_without_replacement(head, &mut out, false);
+    let gb_valid = match result {
+        encoding_rs::DecoderResult::Malformed(bad, extra) => {
+            read.saturating_sub(usize::from(bad) + usize::from(extra))
+        }
+        _ => read,
+    };
+    let chinese = out.chars().filter(|c| !c.is_ascii()).count();
+    if gb_valid > utf8_valid && chinese >= GB18030_EVIDENCE {
         encoding_rs::GB18030
     } else {
         encoding_rs::UTF_8

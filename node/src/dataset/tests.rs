@@ -509,6 +509,7 @@ fn malformed_csv_stops_with_file_line_and_problem() {
             Problem::MissingIdColumn {
                 column: "id_number".into(),
                 found: vec!["name".into(), "status".into()],
+                accepted: vec!["id_number".into()],
             },
         ),
         (

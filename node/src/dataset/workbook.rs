@@ -139,10 +139,36 @@ impl WorkbookSource {
 }
 
 fn workbook_error(path: &Path, e: impl std::fmt::Display) -> ImportError {
+    let reader = e.to_string();
     ImportError::Workbook {
         file: path.to_path_buf(),
-        message: e.to_string(),
+        message: match damage(&reader) {
+            true => format!(
+                "the workbook is damaged or truncated (a copy cut short, or not saved whole): export or copy it again [{reader}]"
+            ),
+            false => reader,
+        },
     }
+}
+
+/// Whether the reader's error says the file itself is broken: its
+/// container (the zip of .xlsx/.xlsb/.ods, the compound file of .xls) or
+/// the XML or records inside it ending too soon.
+fn damage(reader: &str) -> bool {
+    let lower = reader.to_ascii_lowercase();
+    [
+        "zip",
+        "eocd",
+        "cfb",
+        "invalid ole",
+        "unexpected end",
+        "eof",
+        "end of file",
+        "corrupt",
+        "truncated",
+    ]
+    .iter()
+    .any(|w| lower.contains(w))
 }
 
 /// The sheet to read: the one named, else the first.

@@ -177,7 +177,7 @@ fn copy_table(
 ) -> Result<Written, ExportError> {
     let mut csv = csvout::CsvSink::create(dest, opts.encoding, table.header())?;
     if let Some(b) = book.as_mut() {
-        b.begin(name, table.header(), table.code_columns())?;
+        b.begin(name, table.header())?;
     }
     while let Some(row) = table.next_row()? {
         csv.write_row(&row)?;

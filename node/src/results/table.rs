@@ -236,16 +236,6 @@ impl TableReader {
         &self.header
     }
 
-    /// Which columns hold ID numbers or region codes (text that looks like
-    /// a number).
-    pub(crate) fn code_columns(&self) -> Vec<usize> {
-        match &self.shape {
-            Shape::Result { id, .. } => std::iter::once(1).chain(id.map(|i| i + 2)).collect(),
-            Shape::Changes { .. } => vec![1, 2],
-            Shape::Coverage { .. } => vec![0],
-        }
-    }
-
     /// The next row, or none at the end of the file.
     pub(crate) fn next_row(&mut self) -> Result<Option<Vec<Cell>>, ExportError> {
         match self.reader.read_record(&mut self.record) {

@@ -5,6 +5,7 @@
 
 use super::*;
 use calamine::{Data, Reader, Xlsx, open_workbook};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 const ID_X: &str = "44010519800101123X";
@@ -222,15 +223,22 @@ fn chinese_headers_and_reasons() {
     );
 }
 
-#[test]
-fn the_workbook_keeps_id_numbers_and_region_codes_as_text() {
-    let dir = tempfile::tempdir().unwrap();
-    let (from, out) = (dir.path().join("cmp"), dir.path().join("analyst"));
+/// The analysts' files with the workbook, from the compare output of
+/// [`compare_output`] in `dir/cmp`, into `dir/analyst` (returned).
+fn export_workbook(dir: &Path) -> (std::path::PathBuf, Report) {
+    let (from, out) = (dir.join("cmp"), dir.join("analyst"));
     std::fs::create_dir(&from).unwrap();
     compare_output(&from);
     let mut opts = options(&from, &out);
     opts.xlsx = true;
     let report = export(&opts).unwrap();
+    (out, report)
+}
+
+#[test]
+fn the_workbook_keeps_id_numbers_and_region_codes_as_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, report) = export_workbook(dir.path());
     let book = report.written.last().unwrap();
     assert_eq!(book.path, out.join(WORKBOOK));
     assert_eq!(book.rows, 2 + 1 + 1 + 1 + 2);
@@ -293,7 +301,7 @@ fn a_table_longer_than_a_sheet_goes_on_in_the_next() {
     let path = dir.path().join(WORKBOOK);
     // Three rows a sheet: the header and two.
     let mut book = workbook::Book::new(&path).unwrap().with_sheet_rows(3);
-    book.begin("uninsured", &strs(&["region", "id_number"]), vec![0, 1])
+    book.begin("uninsured", &strs(&["region", "id_number"]))
         .unwrap();
     for i in 0..5 {
         let id = format!("44010519800101{i:03}X");
@@ -437,4 +445,53 @@ fn change_lists_are_exported_with_the_reason_region_and_notes_in_chinese() {
             .iter()
             .any(|w| w.path.ends_with("changes_uninsured.csv") && w.rows == 2)
     );
+}
+
+/// The `<col>` widths of the sheets of an .xlsx file, by sheet XML file
+/// name (`sheet1.xml`, ...) and column.
+fn column_widths(book: &Path) -> BTreeMap<String, Vec<f64>> {
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(book).unwrap()).unwrap();
+    let mut out = BTreeMap::new();
+    for i in 0..zip.len() {
+        let mut f = zip.by_index(i).unwrap();
+        let full = f.name().unwrap().to_string();
+        let Some(name) = full.strip_prefix("xl/worksheets/").map(String::from) else {
+            continue;
+        };
+        let mut xml = String::new();
+        std::io::Read::read_to_string(&mut f, &mut xml).unwrap();
+        let widths = xml
+            .split("<col ")
+            .skip(1)
+            .filter_map(|c| c.split("width=\"").nth(1)?.split('"').next()?.parse().ok())
+            .collect();
+        out.insert(name, widths);
+    }
+    out
+}
+
+#[test]
+fn the_workbook_s_columns_are_as_wide_as_what_they_hold() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, _) = export_workbook(dir.path());
+    let widths = column_widths(&out.join(WORKBOOK));
+    // The uninsured sheet (the fourth): the reason "not insured", the ID
+    // number's 18 characters, the address in Chinese the widest.
+    let uninsured = &widths["sheet4.xml"];
+    assert_eq!(uninsured.len(), 5, "{widths:?}");
+    let (reason, region, id, address) = (uninsured[0], uninsured[1], uninsured[2], uninsured[4]);
+    assert!((21.0..30.0).contains(&id), "id {id}");
+    assert!(region >= 6.0 + 3.0 && region < id, "region {region}");
+    assert!(address > region, "address {address}");
+    assert!((reason - (11.0 + 3.0)).abs() < 1.0, "reason {reason}");
+    // The deceased_insured sheet (the second): its reason is the longest.
+    let deceased = widths["sheet2.xml"][0];
+    assert!(
+        deceased >= "deceased but still insured".len() as f64,
+        "{deceased}"
+    );
+    // Every width within bounds.
+    for w in widths.values().flatten() {
+        assert!((8.0..=60.0).contains(w), "{widths:?}");
+    }
 }

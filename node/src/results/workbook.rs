@@ -1,7 +1,7 @@
 //! `results.xlsx` ([`Book`]): one sheet per table, streamed in constant
 //! memory (each sheet's rows go to a temporary file in the output
-//! directory as they come). Every sheet has a bold, frozen header row and
-//! an autofilter; every text is a text cell, so ID numbers and region codes
+//! directory as they come). Every sheet has a bold, frozen header row, an
+//! autofilter and columns as wide as their widest text (within bounds); every text is a text cell, so ID numbers and region codes
 //! keep all their digits (Excel keeps 15 of a number's); counts are
 //! numbers and rates percentages. A table longer than a sheet goes on in
 //! a sheet named `<name> (2)`, and so on. Written atomically.
@@ -17,6 +17,19 @@ const SHEET_ROWS: RowNum = 1_048_576;
 /// Longest sheet name Excel accepts.
 const SHEET_NAME_CHARS: usize = 31;
 
+/// Narrowest and widest column, in Excel's character widths: a column is
+/// as wide as its widest text (and the autofilter's button), within these.
+const MIN_WIDTH: f64 = 8.0;
+const MAX_WIDTH: f64 = 60.0;
+
+/// The width of `text` in Excel's character widths: two for a Chinese
+/// (wide) character, one for any other.
+fn text_width(text: &str) -> f64 {
+    text.chars()
+        .map(|c| if (c as u32) >= 0x1100 { 2.0 } else { 1.0 })
+        .sum()
+}
+
 /// A sheet being written.
 struct Sheet {
     /// Its index in the workbook.
@@ -25,8 +38,9 @@ struct Sheet {
     table: String,
     /// The header, for continuations.
     header: Vec<String>,
-    /// Columns holding codes (wider).
-    codes: Vec<usize>,
+    /// Each column's widest text so far (header included), in Excel's
+    /// character widths ([`text_width`]).
+    widths: Vec<f64>,
     /// The next row to write.
     row: RowNum,
     /// Which part of the table it is (1 for the first sheet).
@@ -73,20 +87,14 @@ impl Book {
         Book { sheet_rows, ..self }
     }
 
-    /// Starts the sheet of table `name`; `codes` are the columns holding ID
-    /// numbers or region codes.
-    pub(crate) fn begin(
-        &mut self,
-        name: &str,
-        header: &[String],
-        codes: Vec<usize>,
-    ) -> Result<(), ExportError> {
+    /// Starts the sheet of table `name`.
+    pub(crate) fn begin(&mut self, name: &str, header: &[String]) -> Result<(), ExportError> {
         self.end()?;
         self.open_sheet(Sheet {
             index: 0,
             table: name.to_string(),
             header: header.to_vec(),
-            codes,
+            widths: header.iter().map(|t| text_width(t)).collect(),
             row: 0,
             part: 1,
         })
@@ -116,6 +124,14 @@ impl Book {
             .worksheet_from_index(sheet.index)
             .map_err(|e| xlsx(&path, e))?;
         for (col, cell) in cells.iter().enumerate() {
+            let width = match cell {
+                Cell::Text(t) => text_width(t),
+                Cell::Count(n) => n.to_string().len() as f64,
+                Cell::Rate(_) => 7.0,
+            };
+            if let Some(w) = sheet.widths.get_mut(col) {
+                *w = w.max(width);
+            }
             let col = col as ColNum;
             match cell {
                 Cell::Text(t) => ws.write_string(sheet.row, col, t).map(|_| ()),
@@ -158,8 +174,8 @@ impl Book {
         Ok((self.rows, self.names))
     }
 
-    /// Adds `sheet`'s worksheet: its name, column widths, the bold header
-    /// row, frozen.
+    /// Adds `sheet`'s worksheet: its name and the bold header row, frozen
+    /// (its column widths are set when it ends, from what it holds).
     fn open_sheet(&mut self, mut sheet: Sheet) -> Result<(), ExportError> {
         let name = self.sheet_name(&sheet.table, sheet.part);
         let path = self.path.clone();
@@ -170,12 +186,6 @@ impl Book {
             .map_err(e)?;
         ws.set_name(&name).map_err(e)?;
         for (col, title) in sheet.header.iter().enumerate() {
-            let width = if sheet.codes.contains(&col) {
-                20.0
-            } else {
-                (title.chars().count() as f64 * 2.0).clamp(12.0, 40.0)
-            };
-            ws.set_column_width(col as ColNum, width).map_err(e)?;
             ws.write_string_with_format(0, col as ColNum, title, &self.bold)
                 .map_err(e)?;
         }
@@ -187,15 +197,21 @@ impl Book {
         Ok(())
     }
 
-    /// Sets the autofilter of `sheet` over its header and rows.
+    /// Sizes `sheet`'s columns to their widest text (bounded), and sets its
+    /// autofilter over its header and rows.
     fn close_sheet(&mut self, sheet: &Sheet) -> Result<(), ExportError> {
         let path = self.path.clone();
+        let e = |e: XlsxError| xlsx(&path, e);
         let last_col = sheet.header.len().saturating_sub(1) as ColNum;
-        self.workbook
-            .worksheet_from_index(sheet.index)
-            .and_then(|ws| ws.autofilter(0, 0, sheet.row.saturating_sub(1), last_col))
+        let ws = self.workbook.worksheet_from_index(sheet.index).map_err(e)?;
+        for (col, width) in sheet.widths.iter().enumerate() {
+            // Room for the autofilter's button, then the bounds.
+            let width = (width + 3.0).clamp(MIN_WIDTH, MAX_WIDTH);
+            ws.set_column_width(col as ColNum, width).map_err(e)?;
+        }
+        ws.autofilter(0, 0, sheet.row.saturating_sub(1), last_col)
             .map(|_| ())
-            .map_err(|e| xlsx(&path, e))
+            .map_err(e)
     }
 
     /// A sheet name Excel accepts, unique in the workbook: the table's name

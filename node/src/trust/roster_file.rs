@@ -242,7 +242,10 @@ pub fn render(
             .map(|h| dxmesh_protocol::hex(&h))
             .unwrap_or_else(|| "(none: first version)".into())
     ));
-    out.push_str(&format!("issued at: {}\n", roster.issued_at));
+    match signer {
+        Some(_) => out.push_str(&format!("issued at: {}\n", roster.issued_at)),
+        None => out.push_str("issued at: (not yet: stamped when the anchor signs it)\n"),
+    }
     if let Some(s) = signer {
         out.push_str(&format!(
             "signed by: {s} (signature not checked by `show`; use `verify`)\n"

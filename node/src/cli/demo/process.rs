@@ -75,6 +75,14 @@ pub(super) struct Demo {
 /// it, and the demo moves it from one cycle to the next.
 pub(super) const CLOCK: &str = "clock";
 
+/// The nodes stop with the demo however it ends (an error, a panic
+/// unwinding, the end of its steps).
+impl Drop for Demo {
+    fn drop(&mut self) {
+        self.children.stop_all();
+    }
+}
+
 impl Demo {
     pub(super) fn dx(&self, args: &[&str]) -> anyhow::Result<String> {
         let out = Command::new(&self.exe)
