@@ -58,6 +58,21 @@ fn the_demo_finds_exactly_the_expected_results_and_leaves_no_process() {
             && report.contains("Data quality per department")
             && !report.contains("<script")
     );
+    // What a reader looks for: regions by name, results in words, the two
+    // uninsured commitments told apart, every agreement (the upload too),
+    // the timing as a table.
+    for needle in [
+        "广州市</text>",
+        "海珠区</text>",
+        "Not insured <code>uninsured</code>",
+        "Deceased but still insured",
+        "uninsured_candidates (candidates sent to the ministry) of epoch 0",
+        "uninsured (final list, after the ministry's answers) of epoch 0",
+        "<td>verified_registrations</td><td>comparator (…",
+        "<td>pulling the feeds</td>",
+    ] {
+        assert!(report.contains(needle), "report.html lacks {needle:?}");
+    }
     for dept in [
         "public_security",
         "civil_affairs",

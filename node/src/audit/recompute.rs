@@ -207,6 +207,13 @@ pub fn recompute(
         answers: bundle_answers(bundle, &members),
         logged: ministry_answers_logged(providers)?,
     };
+    // The commitments a ministry basis names as its candidates.
+    let candidates: BTreeSet<String> = basis
+        .commitments
+        .values()
+        .filter_map(|c| c.ministry.as_ref())
+        .map(|m| dxmesh_protocol::hex(&m.candidates))
+        .collect();
     for path in sorted_files(&bundle.join("commitments")) {
         let name = path
             .file_name()
@@ -234,6 +241,7 @@ pub fn recompute(
                     erased: &erased,
                 };
                 let mut checked = check_one(&name, &c, &known, feeds);
+                checked.commitment = stage_label(&checked.commitment, &c, &candidates, &name);
                 checked.problems.extend(basis.problems(&c));
                 checked
             }
@@ -350,6 +358,26 @@ fn published(
         }
     }
     Ok(out)
+}
+
+/// A commitment's label with the stage of its result where a result has
+/// two: the candidates the comparator sent the ministry, and the final
+/// list once the ministry's answers took off those insured elsewhere.
+fn stage_label(
+    label: &str,
+    c: &ResultCommitment,
+    candidates: &BTreeSet<String>,
+    name: &str,
+) -> String {
+    let digest = name.split_once('-').map_or(name, |(_, d)| d);
+    let stage = if c.ministry.is_some() {
+        "final list, after the ministry's answers"
+    } else if candidates.contains(digest) {
+        "candidates sent to the ministry"
+    } else {
+        return label.to_string();
+    };
+    label.replacen(&c.result_kind, &format!("{} ({stage})", c.result_kind), 1)
 }
 
 /// Recomputes one commitment.

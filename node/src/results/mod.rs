@@ -21,6 +21,8 @@ mod csvout;
 pub mod error;
 pub mod options;
 mod table;
+
+pub(crate) use table::reason;
 mod workbook;
 
 #[cfg(test)]

@@ -103,7 +103,7 @@ fn trend(h: &mut String, first: &Value, later: &[Value]) {
         "<h2>Cycle by cycle</h2><table><tr><th>cycle</th><th>epoch</th><th>reference date</th>",
     );
     for n in &names {
-        let _ = write!(h, "<th>{}</th>", esc(n));
+        let _ = write!(h, "<th>{}</th>", esc(&result_title(n)));
     }
     h.push_str("</tr>");
     for (k, s) in std::iter::once(first).chain(later).enumerate() {
@@ -135,7 +135,8 @@ fn cards(h: &mut String, s: &Value) {
         for (name, v) in results {
             let _ = write!(
                 h,
-                "<div class=\"card\">{}<b>{}</b>{}</div>",
+                "<div class=\"card\">{} <code>{}</code><b>{}</b>{}</div>",
+                esc(&result_title(name)),
                 esc(name),
                 num(&v["count"]),
                 persons_and_rows(v)
@@ -145,11 +146,22 @@ fn cards(h: &mut String, s: &Value) {
     if let Some(m) = s["ministry"].as_object() {
         let _ = write!(
             h,
-            "<div class=\"card\">removed: insured in another province<b>{}</b></div>",
+            "<div class=\"card\">Insured in another province <code>other_province</code><b>{}</b>taken off the not-insured list by the ministry's answers</div>",
             num(&m["removed_other_province"])
         );
     }
     h.push_str("</div>");
+}
+
+/// A result's name in words, as the analysts' files say it ("Deceased but
+/// still insured"); its identifier for a result they have no words for.
+fn result_title(name: &str) -> String {
+    let words = crate::results::reason(name, crate::results::Headers::En);
+    let mut chars = words.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => words,
+    }
 }
 
 /// What a result card says under its count: persons, and the records
@@ -203,41 +215,80 @@ fn verdicts(h: &mut String, r: &ReportInputs<'_>) {
     );
 }
 
-/// Coverage chart (inline SVG).
+/// Coverage chart (inline SVG): one bar per region, named (GB/T 2260)
+/// with its code, grouped under its prefecture with the prefecture's
+/// total.
 fn coverage_chart(h: &mut String, coverage: &[(String, u64, u64)]) {
     h.push_str("<h2>Coverage by region</h2>");
     if coverage.is_empty() {
         h.push_str("<p>No coverage statistics.</p>");
-    } else {
-        let max = coverage.iter().map(|c| c.1).max().unwrap_or(1).max(1) as f64;
-        let bar_h = 18;
-        let height = coverage.len() * (bar_h + 6) + 30;
-        let _ = write!(
-            h,
-            "<svg width=\"1000\" height=\"{height}\" role=\"img\" aria-label=\"coverage by region\" xmlns=\"http://www.w3.org/2000/svg\" font-size=\"12\">"
-        );
-        for (i, (region, eligible, covered)) in coverage.iter().enumerate() {
-            let y = 20 + i * (bar_h + 6);
-            let we = (*eligible as f64 / max * 700.0).max(1.0);
-            let wc = (*covered as f64 / max * 700.0).max(0.0);
-            let rate = if *eligible > 0 {
-                100.0 * *covered as f64 / *eligible as f64
+        return;
+    }
+    // By code: a prefecture's counties share its first four digits.
+    let mut rows: Vec<&(String, u64, u64)> = coverage.iter().collect();
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    // (label, eligible, covered, is a prefecture's total)
+    let mut lines: Vec<(String, u64, u64, bool)> = Vec::new();
+    for (k, (code, eligible, covered)) in rows.iter().enumerate() {
+        let city = crate::base::regions::city(code);
+        if k == 0 || crate::base::regions::city(&rows[k - 1].0) != city {
+            let (e, c) = rows
+                .iter()
+                .filter(|r| crate::base::regions::city(&r.0) == city)
+                .fold((0, 0), |(e, c), r| (e + r.1, c + r.2));
+            let title = if city.is_empty() {
+                "regions not in GB/T 2260"
             } else {
-                0.0
+                city
             };
+            lines.push((title.to_string(), e, c, true));
+        }
+        let name = crate::base::regions::label(code);
+        let county = match name.strip_prefix(city).map(str::trim_start) {
+            Some(rest) if !rest.is_empty() => rest,
+            _ => name.as_str(),
+        };
+        lines.push((format!("{code} {county}"), *eligible, *covered, false));
+    }
+    let max = rows.iter().map(|c| c.1).max().unwrap_or(1).max(1) as f64;
+    let (bar_h, left, span) = (18, 300.0, 520.0);
+    let height = lines.len() * (bar_h + 6) + 30;
+    let _ = write!(
+        h,
+        "<svg width=\"1000\" height=\"{height}\" role=\"img\" aria-label=\"coverage by region\" xmlns=\"http://www.w3.org/2000/svg\" font-size=\"12\">"
+    );
+    for (i, (label, eligible, covered, total)) in lines.iter().enumerate() {
+        let y = 20 + i * (bar_h + 6);
+        let rate = if *eligible > 0 {
+            100.0 * *covered as f64 / *eligible as f64
+        } else {
+            0.0
+        };
+        if *total {
             let _ = write!(
                 h,
-                "<text x=\"0\" y=\"{}\">{}</text><rect x=\"80\" y=\"{y}\" width=\"{we:.1}\" height=\"{bar_h}\" fill=\"#e4b0b0\"/><rect x=\"80\" y=\"{y}\" width=\"{wc:.1}\" height=\"{bar_h}\" fill=\"#4c8c5a\"/><text x=\"{:.1}\" y=\"{}\">{covered} / {eligible} ({rate:.1}%)</text>",
+                "<text x=\"0\" y=\"{}\" font-weight=\"bold\">{}</text><text x=\"{left}\" y=\"{}\" font-weight=\"bold\">{covered} / {eligible} ({rate:.1}%)</text>",
                 y + 13,
-                esc(region),
-                85.0 + we,
+                esc(label),
                 y + 13
             );
+            continue;
         }
-        h.push_str(
-            "<text x=\"80\" y=\"12\">green: covered; red: eligible but not covered</text></svg>",
+        let we = (*eligible as f64 / max * span).max(1.0);
+        let wc = (*covered as f64 / max * span).max(0.0);
+        let _ = write!(
+            h,
+            "<text x=\"12\" y=\"{}\">{}</text><rect x=\"{left}\" y=\"{y}\" width=\"{we:.1}\" height=\"{bar_h}\" fill=\"#e4b0b0\"/><rect x=\"{left}\" y=\"{y}\" width=\"{wc:.1}\" height=\"{bar_h}\" fill=\"#4c8c5a\"/><text x=\"{:.1}\" y=\"{}\">{covered} / {eligible} ({rate:.1}%)</text>",
+            y + 13,
+            esc(label),
+            left + 5.0 + we,
+            y + 13
         );
     }
+    let _ = write!(
+        h,
+        "<text x=\"{left}\" y=\"12\">green: covered; red: eligible but not covered</text></svg>"
+    );
 }
 
 /// Data quality: one row per import report of each department.
@@ -291,14 +342,15 @@ fn feeds(h: &mut String, s: &Value) {
 
 /// Agreements and their terms.
 fn agreements(h: &mut String, agreements: &[Value]) {
-    h.push_str("<h2>Agreements and cycles in force</h2><table><tr><th>dataset</th><th>provider</th><th>status</th><th>terms</th></tr>");
+    h.push_str("<h2>Agreements and cycles in force</h2><table><tr><th>dataset</th><th>provider</th><th>consumer</th><th>status</th><th>terms</th></tr>");
     for a in agreements {
         let sm = &a["summary"];
         let _ = write!(
             h,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td><details><summary>agreement {}…</summary><pre>{}</pre></details></td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><details><summary>agreement {}…</summary><pre>{}</pre></details></td></tr>",
             esc(sm["dataset"].as_str().unwrap_or("")),
-            esc(sm["provider"].as_str().unwrap_or("")),
+            esc(&short_party(sm["provider"].as_str().unwrap_or(""))),
+            esc(&short_party(sm["consumer"].as_str().unwrap_or(""))),
             esc(sm["status"].as_str().unwrap_or("")),
             esc(&sm["agreement"]
                 .as_str()
@@ -310,6 +362,22 @@ fn agreements(h: &mut String, agreements: &[Value]) {
         );
     }
     h.push_str("</table>");
+}
+
+/// A party as `department (peer id)` with the peer id cut to its last
+/// eight characters (enough to tell two nodes apart on a page).
+fn short_party(party: &str) -> String {
+    match party.split_once(" (") {
+        Some((name, id)) => {
+            let id = id.trim_end_matches(')');
+            let tail: String = id
+                .chars()
+                .skip(id.chars().count().saturating_sub(8))
+                .collect();
+            format!("{name} (…{tail})")
+        }
+        None => party.to_string(),
+    }
 }
 
 /// Audit details: the checks passed and any failures.
@@ -375,12 +443,45 @@ fn recompute(h: &mut String, r: &Value) {
     h.push_str("</table>");
 }
 
-/// Timing, and the end of the page.
+/// How long the comparator's cycle took, step by step (a table with
+/// bars), and the end of the page.
 fn timing(h: &mut String, s: &Value) {
+    let t = &s["timing_secs"];
+    let secs = |k: &str| t[k].as_f64();
+    // `pass_1` and `ministry` both run from the end of the pulls.
+    let ministry = match (secs("ministry"), secs("pass_1")) {
+        (Some(m), Some(p)) => Some((m - p).max(0.0)),
+        _ => None,
+    };
+    let steps = [
+        ("pulling the feeds", secs("pull")),
+        (
+            "first pass: the candidates for the ministry",
+            secs("pass_1"),
+        ),
+        ("the ministry's answers", ministry),
+        ("comparison pass", secs("pass")),
+        ("disclosures and result files", secs("disclose_and_write")),
+    ];
+    let total = secs("total").unwrap_or(0.0);
+    h.push_str(
+        "<h2>Timing of the comparison</h2><table><tr><th>step</th><th>seconds</th><th></th></tr>",
+    );
+    for (step, took) in steps {
+        let Some(took) = took else { continue };
+        let width = if total > 0.0 {
+            300.0 * took / total
+        } else {
+            0.0
+        };
+        let _ = write!(
+            h,
+            "<tr><td>{step}</td><td class=\"n\">{took:.2}</td><td><svg width=\"300\" height=\"12\"><rect width=\"{width:.1}\" height=\"12\" fill=\"#4c6c8c\"/></svg></td></tr>"
+        );
+    }
     let _ = writeln!(
         h,
-        "<h2>Timing</h2><pre>{}</pre></body></html>",
-        esc(&serde_json::to_string_pretty(&s["timing_secs"]).unwrap_or_default())
+        "<tr><th>total</th><th class=\"n\">{total:.2}</th><th></th></tr></table></body></html>"
     );
 }
 
@@ -423,6 +524,60 @@ mod tests {
     }
 
     #[test]
+    fn regions_are_named_and_grouped_by_prefecture_and_timing_is_a_table() {
+        let summary = serde_json::json!({"epoch": 0, "reference_date": "2026-11-27", "results": {},
+            "inputs": {}, "timing_secs": {"pull": 1.0, "pass_1": 0.5, "ministry": 2.0, "pass": 0.25,
+            "disclose_and_write": 0.75, "total": 4.5}});
+        let coverage = [
+            ("440305".to_string(), 20, 19),
+            ("440105".to_string(), 10, 7),
+            ("440103".to_string(), 30, 30),
+            ("110103".to_string(), 4, 4),
+            ("999901".to_string(), 2, 1),
+        ];
+        let page = render(&ReportInputs {
+            summary: &summary,
+            coverage: &coverage,
+            imports: &[],
+            agreements: &[],
+            audit: None,
+            expected: None,
+            later: &[],
+        });
+        // Each region by name with its code, a retired code said so, an
+        // unknown one by its code alone.
+        for label in [
+            "440105 海珠区",
+            "440103 荔湾区",
+            "440305 南山区",
+            "110103 崇文区 (code retired after 2009-12)",
+            "999901 </text>",
+        ] {
+            assert!(page.contains(label), "{label}: {page}");
+        }
+        // Grouped under their prefecture with its total, in code order.
+        let at = |t: &str| page.find(t).unwrap_or_else(|| panic!("{t}: {page}"));
+        assert!(
+            page.contains(">广州市</text>") && page.contains(">37 / 40 (92.5%)</text>"),
+            "{page}"
+        );
+        assert!(at(">北京市</text>") < at(">广州市</text>"));
+        assert!(at("440103 荔湾区") < at("440105 海珠区"));
+        assert!(at(">广州市</text>") < at("440103 荔湾区"));
+        assert!(at("440105 海珠区") < at(">深圳市</text>"));
+        assert!(page.contains("regions not in GB/T 2260"), "{page}");
+        // Timing: one row a step, the ministry's own share of its time.
+        assert!(!page.contains("<pre>{"), "{page}");
+        for row in [
+            "<td>pulling the feeds</td><td class=\"n\">1.00</td>",
+            "<td>the ministry's answers</td><td class=\"n\">1.50</td>",
+            "<th>total</th><th class=\"n\">4.50</th>",
+        ] {
+            assert!(page.contains(row), "{row}: {page}");
+        }
+    }
+
+    #[test]
     fn a_result_card_says_persons_and_why_records_outnumber_them() {
         let summary = serde_json::json!({"epoch": 0, "reference_date": "2026-11-27",
             "results": {
@@ -441,15 +596,19 @@ mod tests {
         });
         assert!(
             page.contains(
-                "uninsured<b>8445</b>persons &middot; 8468 records (23 persons have more than one)"
+                "Not insured <code>uninsured</code><b>8445</b>persons &middot; 8468 records (23 persons have more than one)"
             ),
             "{page}"
         );
         assert!(
-            page.contains("deceased_insured<b>3</b>persons &middot; 3 records</div>"),
+            page.contains("Deceased but still insured <code>deceased_insured</code><b>3</b>persons &middot; 3 records</div>"),
             "{page}"
         );
-        assert!(page.contains("tokens_only<b>7</b>persons</div>"), "{page}");
+        // A result with no words of its own keeps its identifier.
+        assert!(
+            page.contains("Tokens_only <code>tokens_only</code><b>7</b>persons</div>"),
+            "{page}"
+        );
     }
 
     #[test]

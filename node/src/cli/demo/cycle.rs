@@ -212,6 +212,11 @@ pub(super) struct Upload {
 }
 
 impl Upload {
+    /// Its thread.
+    pub(super) fn thread(&self) -> &str {
+        &self.thread
+    }
+
     /// Proposed by the comparator, accepted by the ministry.
     fn agree(cx: &Cx<'_>, peers: &Peers, terms: &Terms) -> anyhow::Result<Upload> {
         let (demo, out, opts) = (cx.demo, cx.out, cx.opts);

@@ -93,9 +93,10 @@ fn run_steps(demo: &Demo, opts: &DemoOptions) -> anyhow::Result<Option<bool>> {
     setup::start_mesh(&cx)?;
     let mut fig = figures::Figures::new(1);
     fig.time("import", || setup::import(&cx, &input))?;
-    let (terms, agreements) = cycle::agreements(&cx, &peers)?;
+    let (terms, mut agreements) = cycle::agreements(&cx, &peers)?;
     fig.time("publish", || cycle::publish(&cx))?;
     let (compared, upload) = cycle::compare(&cx, &peers, &terms, &mut fig)?;
+    agreements.insert("upload", upload.thread().to_string());
     results::quarantine(&cx)?;
     let audit_ok = results::audit(&cx)?;
     let expected_dir = input.join("expected");
