@@ -87,6 +87,8 @@ pub enum AdminRequest {
     },
     /// Fork evidence this node holds as a witness.
     AuditAlerts,
+    /// A page of the audit log in words, newest first, filtered.
+    AuditPage(AuditQuery),
     /// Write an evidence bundle to `out` (absolute path).
     AuditExport {
         /// Output directory.
@@ -195,6 +197,8 @@ pub enum AdminResponse {
     },
     /// Answer to `Console`.
     Console(Box<ConsoleInfo>),
+    /// Answer to `AuditPage`.
+    AuditPage(AuditPage),
     /// The event is in the audit log.
     Logged,
     /// The request failed.
@@ -202,6 +206,74 @@ pub enum AdminResponse {
         /// Why.
         message: String,
     },
+}
+
+/// Which audit entries a page of the log shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditQuery {
+    /// Only entries of this kind (`feed_published`, ...).
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// Only entries whose other party or sentence holds this text (a
+    /// department, a name, a peer id's end), case-insensitive.
+    #[serde(default)]
+    pub party: Option<String>,
+    /// Only entries on or after this day (`YYYY-MM-DD`).
+    #[serde(default)]
+    pub from: Option<String>,
+    /// Only entries on or before this day (`YYYY-MM-DD`).
+    #[serde(default)]
+    pub to: Option<String>,
+    /// Only entries before this position (the next page of older ones).
+    #[serde(default)]
+    pub before: Option<u64>,
+}
+
+/// A party as agreement summaries write it (`department (PeerId)`), with
+/// the peer id cut to its last eight characters: enough to tell two nodes
+/// apart on a page that must fit a screen.
+pub fn short_party(party: &str) -> String {
+    match party.split_once(" (") {
+        Some((name, id)) => {
+            let id = id.trim_end_matches(')');
+            let tail: String = id
+                .chars()
+                .skip(id.chars().count().saturating_sub(8))
+                .collect();
+            format!("{name} (…{tail})")
+        }
+        None => party.to_string(),
+    }
+}
+
+/// A page of the audit log in words.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditPage {
+    /// The entries, newest first.
+    pub lines: Vec<AuditLine>,
+    /// Entries in the log.
+    pub size: u64,
+    /// Where the next page of older entries starts, if there are any.
+    pub older: Option<u64>,
+}
+
+/// One audit entry in words.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditLine {
+    /// Position in the log.
+    pub seq: u64,
+    /// When.
+    pub at: String,
+    /// Its kind (`feed_published`).
+    pub kind: String,
+    /// The kind as a phrase (`feed published`).
+    pub kind_words: String,
+    /// The other node, named.
+    pub party: Option<String>,
+    /// What happened.
+    pub what: String,
+    /// The agreement it is about: its id (hex) and its name.
+    pub agreement: Option<(String, String)>,
 }
 
 /// What the operator console shows beyond `Status` and the agreements.
@@ -213,8 +285,6 @@ pub struct ConsoleInfo {
     pub checkpoint: Option<String>,
     /// Peers' cosignature lines on that checkpoint.
     pub cosignatures: Vec<String>,
-    /// The newest entries, newest first: `(seq, time, kind, event as JSON)`.
-    pub audit_tail: Vec<(u64, String, String, String)>,
     /// Fork evidence held as a witness.
     pub alerts: u64,
     /// Pulled feeds whose retention ends within a week while commitments

@@ -285,12 +285,18 @@ impl Store {
         Ok(out)
     }
 
-    /// The newest `n` audit entries, newest first, with their positions.
-    pub fn audit_tail(&self, n: usize) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+    /// At most `n` audit entries before position `before` (all of them
+    /// without), newest first, with their positions.
+    pub fn audit_before(
+        &self,
+        before: Option<u64>,
+        n: usize,
+    ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
         let tx = self.db.begin_read().map_err(db_err)?;
         let t = tx.open_table(AUDIT_ENTRIES).map_err(db_err)?;
         let mut out = Vec::with_capacity(n);
-        for item in t.iter().map_err(db_err)?.rev().take(n) {
+        let range = t.range(..before.unwrap_or(u64::MAX)).map_err(db_err)?;
+        for item in range.rev().take(n) {
             let (k, v) = item.map_err(db_err)?;
             out.push((k.value(), v.value().to_vec()));
         }

@@ -70,6 +70,8 @@ pub struct Metrics {
     refusal_table: Mutex<BTreeMap<(String, String, String), u64>>,
     /// Where the comparator's last cycle wrote its results.
     last_compare: Mutex<Option<PathBuf>>,
+    /// Which node this is, as the login page says it.
+    node: Mutex<String>,
 }
 
 impl Default for Metrics {
@@ -98,6 +100,7 @@ impl Metrics {
             cycle_seconds: Family::default(),
             logins: Family::default(),
             refusal_table: Mutex::default(),
+            node: Mutex::default(),
             last_compare: Mutex::default(),
         };
         let r = &mut registry;
@@ -261,6 +264,17 @@ impl Metrics {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// Which node this is (name, department, role, mesh), for pages shown
+    /// before a login.
+    pub fn set_node(&self, label: String) {
+        *self.node.lock().unwrap_or_else(|p| p.into_inner()) = label;
+    }
+
+    /// Which node this is, as [`Metrics::set_node`] last said.
+    pub fn node(&self) -> String {
+        self.node.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// The audit log's size now.

@@ -57,6 +57,22 @@ pub enum ConsoleError {
     },
 }
 
+/// Which node a console belongs to, as its login page says it: its
+/// name, department, role and mesh.
+pub fn node_label(config: &crate::base::config::Config, mesh: Option<&str>) -> String {
+    let name = if config.display_name.is_empty() {
+        config.department.as_str()
+    } else {
+        config.display_name.as_str()
+    };
+    format!(
+        "{name}: department {}, role {}, mesh {}",
+        config.department,
+        config.role,
+        mesh.unwrap_or("(no roster yet)")
+    )
+}
+
 /// A running console.
 #[derive(Debug)]
 pub struct Console {

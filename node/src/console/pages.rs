@@ -3,7 +3,9 @@
 //! network must render as it is). Every value shown goes through [`esc`].
 
 use super::sessions::Session;
-use crate::admin::{AgreementDetail, AgreementSummary, ConsoleInfo, StatusInfo};
+use crate::admin::{
+    AgreementDetail, AgreementSummary, AuditPage, AuditQuery, ConsoleInfo, StatusInfo,
+};
 
 /// Escapes text for HTML element content and attribute values.
 pub fn esc(s: &str) -> String {
@@ -27,7 +29,7 @@ header a{color:#fff;text-decoration:none}header form{margin-left:auto}\
 main{padding:1em 1.5em}table{border-collapse:collapse;margin:.5em 0 1.5em}\
 td,th{border:1px solid #ccd;padding:.25em .6em;text-align:left;vertical-align:top}\
 th{background:#eef2f7}pre{background:#f6f8fa;padding:.6em;overflow-x:auto}\
-.ok{color:#1a7f37}.bad{color:#b42318}.note{color:#556}";
+.ok{color:#1a7f37}.bad{color:#b42318}.note{color:#556}code{word-break:break-all}";
 
 /// A whole page: the navigation (with the account and a logout button
 /// when logged in) and `body`.
@@ -53,8 +55,9 @@ pub fn page(title: &str, session: Option<&Session>, body: &str) -> String {
     )
 }
 
-/// The login form, with a message after a failed try.
-pub fn login(message: Option<&str>) -> String {
+/// The login form, saying which node it is (`node`), with a message
+/// after a failed try.
+pub fn login(message: Option<&str>, node: &str) -> String {
     let message = message
         .map(|m| format!("<p class=\"bad\">{}</p>", esc(m)))
         .unwrap_or_default();
@@ -62,10 +65,11 @@ pub fn login(message: Option<&str>) -> String {
         "Log in",
         None,
         &format!(
-            "{message}<form method=\"post\" action=\"/login\">\
+            "<p class=\"note\">{}</p>{message}<form method=\"post\" action=\"/login\">\
 <p><label>Account <input name=\"user\" autocomplete=\"username\" required></label></p>\
 <p><label>Password <input name=\"password\" type=\"password\" autocomplete=\"current-password\" required></label></p>\
-<p><button>Log in</button></p></form>"
+<p><button>Log in</button></p></form>",
+            esc(node)
         ),
     )
 }
@@ -146,9 +150,14 @@ pub fn peers(s: &StatusInfo, info: &ConsoleInfo) -> String {
     )
 }
 
-/// The agreements page: each agreement's state, its current epoch
-/// (reference date, window) and the quotas used in it, with the actions this account's role allows.
+/// The agreements page: each agreement by its id (the one the feeds,
+/// the audit log and the report show), its dataset and parties, its
+/// state, its current epoch (reference date, window) and the quotas used
+/// in it, with the actions its state and this account's role allow.
 pub fn agreements(list: &[AgreementSummary], session: &Session) -> String {
+    if list.is_empty() {
+        return "<p class=\"note\">No agreement yet: propose one with <code>dxmesh agreement propose</code>.</p>".into();
+    }
     let rows: Vec<Vec<String>> = list
         .iter()
         .map(|a| {
@@ -156,53 +165,55 @@ pub fn agreements(list: &[AgreementSummary], session: &Session) -> String {
             vec![
                 format!(
                     "<a href=\"/agreements/{}\"><code>{}</code></a>",
-                    esc(&a.thread),
-                    esc(&a.thread[..a.thread.len().min(16)])
+                    esc(&a.agreement),
+                    esc(&a.agreement[..a.agreement.len().min(16)])
                 ),
                 esc(&a.dataset),
+                esc(&crate::admin::short_party(&a.provider)),
+                esc(&crate::admin::short_party(&a.consumer)),
                 esc(&a.status),
-                esc(&a.provider),
-                esc(&a.consumer),
                 esc(&used),
-                actions(&a.thread, session),
+                actions(a, session),
             ]
         })
         .collect();
     table(
         &[
-            "thread",
+            "agreement",
             "dataset",
-            "state",
             "provider",
             "consumer",
-            "quota used",
+            "state",
+            "this epoch",
             "actions",
         ],
         &rows,
     )
 }
 
-/// The action buttons for agreement `thread` that the session's role may
-/// use (the role is checked again when a button posts).
-fn actions(thread: &str, session: &Session) -> String {
+/// The action buttons for an agreement that its state allows and the
+/// session's role may use (both are checked again when a button posts).
+fn actions(a: &AgreementSummary, session: &Session) -> String {
     use super::accounts::Action;
-    [
-        ("accept", Action::AgreementAccept),
-        ("suspend", Action::AgreementSuspend),
-        ("resume", Action::AgreementResume),
-    ]
-    .iter()
-    .filter(|(_, action)| session.role.may(*action))
-    .map(|(a, _)| {
-        format!(
-            "<form method=\"post\" action=\"/agreements/{}/{a}\" style=\"display:inline\">\
-<input type=\"hidden\" name=\"csrf\" value=\"{}\"><button>{a}</button></form>",
-            esc(thread),
-            esc(&session.csrf)
-        )
-    })
-    .collect::<Vec<_>>()
-    .join(" ")
+    let allowed: &[(&str, Action)] = match a.status.as_str() {
+        "proposed" | "countered" => &[("accept", Action::AgreementAccept)],
+        "accepted" | "active" => &[("suspend", Action::AgreementSuspend)],
+        "suspended" => &[("resume", Action::AgreementResume)],
+        _ => &[],
+    };
+    allowed
+        .iter()
+        .filter(|(_, action)| session.role.may(*action))
+        .map(|(verb, _)| {
+            format!(
+                "<form method=\"post\" action=\"/agreements/{}/{verb}\" style=\"display:inline\">\
+<input type=\"hidden\" name=\"csrf\" value=\"{}\"><button>{verb}</button></form>",
+                esc(&a.agreement),
+                esc(&session.csrf)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// One agreement: its summary, terms and signed transcript.
@@ -220,28 +231,60 @@ pub fn agreement(d: &AgreementDetail) -> String {
             ]
         })
         .collect();
+    let sm = &d.summary;
+    let subtitle: Vec<String> = [
+        format!("agreement {}", sm.agreement),
+        sm.dataset.clone(),
+        format!(
+            "{} → {}",
+            crate::admin::short_party(&sm.provider),
+            crate::admin::short_party(&sm.consumer)
+        ),
+        sm.status.clone(),
+        sm.epoch.as_ref().map(|e| e.line()).unwrap_or_default(),
+        sm.message.clone(),
+    ]
+    .into_iter()
+    .filter(|f| !f.is_empty())
+    .map(|f| esc(&f))
+    .collect();
     format!(
-        "<p>{} · {} · {}</p><h2>Terms</h2><pre>{}</pre><h2>Transcript</h2>{}",
-        esc(&d.summary.dataset),
-        esc(&d.summary.status),
-        esc(&d.summary.message),
+        "<p>{}</p><h2>Terms</h2><pre>{}</pre><h2>Transcript</h2>{}",
+        subtitle.join(" · "),
         esc(&d.terms_toml),
         table(&["seq", "at", "action", "signer", "digest"], &steps)
     )
 }
 
-/// The audit page: size, the latest checkpoint and its cosignatures, the
-/// newest entries.
-pub fn audit(info: &ConsoleInfo) -> String {
-    let tail: Vec<Vec<String>> = info
-        .audit_tail
+/// The audit page: size, alerts, retention warnings, the latest
+/// checkpoint and its cosignatures, then a page of entries in words
+/// (newest first) with the filters that chose them and a link to older
+/// ones; each entry links to the agreement it is about.
+pub fn audit(info: &ConsoleInfo, page: &AuditPage, q: &AuditQuery) -> String {
+    let rows: Vec<Vec<String>> = page
+        .lines
         .iter()
-        .map(|(seq, at, kind, json)| {
+        .map(|l| {
+            let what = match &l.agreement {
+                Some((id, name)) => format!(
+                    "{}<br><a href=\"/agreements/{}\">{}</a>",
+                    esc(&l.what),
+                    esc(id),
+                    esc(name)
+                ),
+                None => esc(&l.what),
+            };
+            let kind = if l.kind == "fork_detected" || l.kind.ends_with("refused") {
+                format!("<span class=\"bad\">{}</span>", esc(&l.kind_words))
+            } else {
+                esc(&l.kind_words)
+            };
             vec![
-                seq.to_string(),
-                esc(at),
-                esc(kind),
-                format!("<code>{}</code>", esc(json)),
+                l.seq.to_string(),
+                esc(&l.at),
+                kind,
+                esc(l.party.as_deref().unwrap_or("")),
+                what,
             ]
         })
         .collect();
@@ -255,14 +298,88 @@ pub fn audit(info: &ConsoleInfo) -> String {
         .iter()
         .map(|r| format!("<p class=\"bad\">Retention: {}</p>", esc(r)))
         .collect();
+    let entries = if rows.is_empty() {
+        "<p class=\"note\">No entry matches these filters.</p>".to_string()
+    } else {
+        table(
+            &["#", "at", "what happened", "other party", "details"],
+            &rows,
+        )
+    };
+    let older = match page.older {
+        Some(before) => format!(
+            "<p><a href=\"/audit?{}\">Older entries</a></p>",
+            query_string(&AuditQuery {
+                before: Some(before),
+                ..q.clone()
+            })
+        ),
+        None => "<p class=\"note\">The first entry of the log is on this page.</p>".into(),
+    };
     format!(
-        "<p>{} entries; {} fork alerts.</p>{retention}<h2>Latest checkpoint</h2><pre>{}</pre>\
-<h2>Cosignatures</h2>{cosigs}<h2>Newest entries</h2>{}",
-        info.audit_size,
+        "<p>{} entries; {} fork alerts.</p>{retention}<h2>Entries</h2>{}{entries}{older}\
+<h2>Latest checkpoint</h2><pre>{}</pre><h2>Cosignatures</h2>{cosigs}",
+        page.size,
         info.alerts,
+        audit_filters(q),
         esc(info.checkpoint.as_deref().unwrap_or("none yet")),
-        table(&["seq", "at", "kind", "event"], &tail)
     )
+}
+
+/// The filter form of the audit page (a GET form: the address says what
+/// is shown, and can be kept or sent).
+fn audit_filters(q: &AuditQuery) -> String {
+    let kinds: String = std::iter::once(("", "every kind"))
+        .chain(crate::audit::words::KINDS)
+        .map(|(k, w)| {
+            let selected = if q.kind.as_deref().unwrap_or("") == k {
+                " selected"
+            } else {
+                ""
+            };
+            format!("<option value=\"{k}\"{selected}>{}</option>", esc(w))
+        })
+        .collect();
+    let value = |v: &Option<String>| esc(v.as_deref().unwrap_or(""));
+    format!(
+        "<form method=\"get\" action=\"/audit\"><label>Kind <select name=\"kind\">{kinds}</select></label> \
+<label>Party <input name=\"party\" value=\"{}\" placeholder=\"department, name\"></label> \
+<label>From <input name=\"from\" type=\"date\" value=\"{}\"></label> \
+<label>To <input name=\"to\" type=\"date\" value=\"{}\"></label> <button>Show</button> \
+<a href=\"/audit\">all, newest first</a></form>",
+        value(&q.party),
+        value(&q.from),
+        value(&q.to)
+    )
+}
+
+/// A query's filters as a query string (values percent-encoded).
+fn query_string(q: &AuditQuery) -> String {
+    let enc = |v: &str| -> String {
+        v.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect()
+    };
+    let mut parts = Vec::new();
+    for (k, v) in [
+        ("kind", &q.kind),
+        ("party", &q.party),
+        ("from", &q.from),
+        ("to", &q.to),
+    ] {
+        if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
+            parts.push(format!("{k}={}", enc(v)));
+        }
+    }
+    if let Some(b) = q.before {
+        parts.push(format!("before={b}"));
+    }
+    esc(&parts.join("&"))
 }
 
 /// A short page saying what happened.
@@ -277,6 +394,7 @@ pub fn message(ok: bool, text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::admin::AuditLine;
 
     #[test]
     fn the_audit_page_warns_of_commitments_about_to_lose_their_feeds() {
@@ -284,23 +402,88 @@ mod tests {
             audit_size: 3,
             checkpoint: None,
             cosignatures: vec![],
-            audit_tail: vec![],
             alerts: 0,
             retention: vec![
                 "the pulled feed of agreement 0a1b epoch 5 is kept until 2026-12-10 <then>".into(),
             ],
             members: vec![],
         };
-        let page = audit(&info);
+        let empty = AuditPage {
+            lines: vec![],
+            size: 3,
+            older: None,
+        };
+        let page = audit(&info, &empty, &AuditQuery::default());
         assert!(
             page.contains("<p class=\"bad\">Retention: the pulled feed of agreement 0a1b epoch 5 is kept until 2026-12-10 &lt;then&gt;</p>"),
             "{page}"
         );
-        let quiet = audit(&ConsoleInfo {
-            retention: vec![],
-            ..info
-        });
+        assert!(page.contains("No entry matches these filters."), "{page}");
+        let quiet = audit(
+            &ConsoleInfo {
+                retention: vec![],
+                ..info
+            },
+            &empty,
+            &AuditQuery::default(),
+        );
         assert!(!quiet.contains("Retention:"), "{quiet}");
+    }
+
+    #[test]
+    fn audit_entries_are_a_table_in_words_linked_to_their_agreement_with_a_next_page() {
+        let info = ConsoleInfo {
+            audit_size: 120,
+            checkpoint: None,
+            cosignatures: vec![],
+            alerts: 0,
+            retention: vec![],
+            members: vec![],
+        };
+        let page = AuditPage {
+            lines: vec![AuditLine {
+                seq: 119,
+                at: "2026-12-08T00:01:02Z".into(),
+                kind: "pull_served".into(),
+                kind_words: "pull served".into(),
+                party: Some("comparator (…KooWab12)".into()),
+                what: "epoch 3: comparator pulled manifest abababababab…".into(),
+                agreement: Some((
+                    "0a1b".repeat(16),
+                    "deaths, health → comparator (0a1b0a1b0a1b…)".into(),
+                )),
+            }],
+            size: 120,
+            older: Some(70),
+        };
+        let q = AuditQuery {
+            kind: Some("pull_served".into()),
+            party: Some("comp arator&".into()),
+            ..AuditQuery::default()
+        };
+        let html = audit(&info, &page, &q);
+        assert!(
+            html.contains("<td>pull served</td><td>comparator (…KooWab12)</td>"),
+            "{html}"
+        );
+        assert!(
+            html.contains(&format!(
+                "<a href=\"/agreements/{}\">deaths, health → comparator",
+                "0a1b".repeat(16)
+            )),
+            "{html}"
+        );
+        // The filters stay chosen, and the next page keeps them.
+        assert!(
+            html.contains("<option value=\"pull_served\" selected>pull served</option>"),
+            "{html}"
+        );
+        assert!(html.contains("value=\"comp arator&amp;\""), "{html}");
+        assert!(
+            html.contains("<a href=\"/audit?kind=pull_served&amp;party=comp%20arator%26&amp;before=70\">Older entries</a>"),
+            "{html}"
+        );
+        assert!(!html.contains("[224,"), "{html}");
     }
 
     #[test]
@@ -311,6 +494,7 @@ mod tests {
         );
         let p = page("<script>", None, "");
         assert!(!p.contains("<script>"));
-        assert!(login(Some("<b>")).contains("&lt;b&gt;"));
+        assert!(login(Some("<b>"), "<node>").contains("&lt;b&gt;"));
+        assert!(login(None, "<node>").contains("&lt;node&gt;"));
     }
 }

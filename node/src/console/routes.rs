@@ -10,7 +10,7 @@ use super::respond::{error_page, require, session_of, show, to_login};
 use super::sessions::COOKIE;
 use super::state::{State as Shared, unexpected};
 use super::views;
-use crate::admin::{AdminRequest, AdminResponse};
+use crate::admin::{AdminRequest, AdminResponse, AuditQuery};
 use axum::Router;
 use axum::extract::{Form, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -100,8 +100,8 @@ async fn metrics(State(st): St) -> Response {
         .into_response()
 }
 
-async fn login_form() -> Html<String> {
-    Html(pages::login(None))
+async fn login_form(State(st): St) -> Html<String> {
+    Html(pages::login(None, &st.metrics.node()))
 }
 
 #[derive(serde::Deserialize)]
@@ -164,7 +164,10 @@ async fn login(
     let Some(role) = role else {
         return (
             StatusCode::UNAUTHORIZED,
-            Html(pages::login(Some("wrong account or password"))),
+            Html(pages::login(
+                Some("wrong account or password"),
+                &st.metrics.node(),
+            )),
         )
             .into_response();
     };
@@ -199,7 +202,7 @@ async fn locked_out(st: &super::state::State, user: &str, whence: &str) -> Respo
     let message = format!("too many failed logins {whence}: try again later");
     (
         StatusCode::TOO_MANY_REQUESTS,
-        Html(pages::login(Some(&message))),
+        Html(pages::login(Some(&message), &st.metrics.node())),
     )
         .into_response()
 }
@@ -363,12 +366,24 @@ async fn act(
     }
 }
 
-async fn audit_page(State(st): St, headers: HeaderMap) -> Response {
+async fn audit_page(
+    State(st): St,
+    headers: HeaderMap,
+    axum::extract::Query(q): axum::extract::Query<AuditQuery>,
+) -> Response {
     let Some(s) = require(&st, &headers) else {
         return to_login();
     };
-    match st.info().await {
-        Ok(info) => show("Audit log", &s, &pages::audit(&info)),
+    let info = match st.info().await {
+        Ok(info) => info,
+        Err(e) => return error_page(StatusCode::SERVICE_UNAVAILABLE, &e),
+    };
+    match st.call(AdminRequest::AuditPage(q.clone())).await {
+        Ok(AdminResponse::AuditPage(page)) => {
+            show("Audit log", &s, &pages::audit(&info, &page, &q))
+        }
+        Ok(AdminResponse::Error { message }) => error_page(StatusCode::BAD_REQUEST, &message),
+        Ok(other) => error_page(StatusCode::BAD_GATEWAY, &unexpected(&other)),
         Err(e) => error_page(StatusCode::SERVICE_UNAVAILABLE, &e),
     }
 }

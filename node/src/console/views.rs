@@ -99,17 +99,22 @@ pub(super) async fn feeds_page(State(st): St, headers: HeaderMap) -> Response {
     } else {
         String::new()
     };
+    let published = feed_rows(&published, |_, _| true);
+    let pulled = feed_rows(&pulled, |a, e| {
+        let agreement: Option<[u8; 32]> = hex::decode(a).ok().and_then(|b| b.try_into().ok());
+        agreement.is_some_and(|a| crate::pull::pulls::is_complete(&data, &a, e))
+    });
+    let listed = |rows: &[Vec<String>], none: &str| {
+        if rows.is_empty() {
+            format!("<p class=\"note\">{none}</p>")
+        } else {
+            pages::table(&head, rows)
+        }
+    };
     let body = format!(
         "{publish}<h2>Published</h2>{}<h2>Pulled</h2>{}",
-        pages::table(&head, &feed_rows(&published, |_, _| true)),
-        pages::table(
-            &head,
-            &feed_rows(&pulled, |a, e| {
-                let agreement: Option<[u8; 32]> =
-                    hex::decode(a).ok().and_then(|b| b.try_into().ok());
-                agreement.is_some_and(|a| crate::pull::pulls::is_complete(&data, &a, e))
-            })
-        ),
+        listed(&published, "No feed published and kept on this node."),
+        listed(&pulled, "No feed pulled and kept on this node."),
     );
     show("Feeds", &s, &body)
 }
@@ -148,10 +153,23 @@ pub(super) async fn refusals_page(State(st): St, headers: HeaderMap) -> Response
             ]
         })
         .collect();
+    let or_none = |rows: &[Vec<String>], table: String| {
+        if rows.is_empty() {
+            "<p class=\"note\">No refusals since the node started.</p>".to_string()
+        } else {
+            table
+        }
+    };
     let body = format!(
         "<h2>By code and peer, since the node started</h2>{}<h2>Most recent</h2>{}",
-        pages::table(&["kind", "code", "peer", "count"], &counts),
-        pages::table(&["at", "peer", "address", "reason"], &recent)
+        or_none(
+            &counts,
+            pages::table(&["kind", "code", "peer", "count"], &counts)
+        ),
+        or_none(
+            &recent,
+            pages::table(&["at", "peer", "address", "reason"], &recent)
+        )
     );
     show("Refusals", &s, &body)
 }

@@ -5,33 +5,21 @@
 //! login and action.
 
 use super::node::Node;
-use crate::admin::{AdminResponse, ConsoleInfo, MemberInfo};
+use crate::admin::{AdminResponse, AuditLine, AuditPage, AuditQuery, ConsoleInfo, MemberInfo};
 use crate::audit::log;
+use crate::audit::words;
 use dxmesh_protocol::audit::{Entry, Event};
 use dxmesh_protocol::codec;
 
-/// Entries the audit page shows.
-const TAIL: usize = 50;
+/// Entries a page of the audit log shows.
+const PAGE: usize = 50;
+/// Entries a page looks through at most for those its filters keep (the
+/// next page goes on from there).
+const SCAN: usize = 20_000;
 
 impl Node {
     /// What the console shows beyond `Status` and the agreement list.
     pub(super) fn console_info(&self) -> ConsoleInfo {
-        let audit_tail = self
-            .core
-            .store
-            .audit_tail(TAIL)
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|(seq, bytes)| {
-                let e: Entry = codec::decode(&bytes).ok()?;
-                Some((
-                    seq,
-                    e.at.to_string(),
-                    e.event.kind().to_string(),
-                    serde_json::to_string(&e.event).unwrap_or_default(),
-                ))
-            })
-            .collect();
         let members = self
             .trust
             .members()
@@ -49,11 +37,86 @@ impl Node {
             checkpoint: self.core.audit.latest().map(str::to_string),
             cosignatures: log::cosignatures(&self.core.store, self.core.audit.sealed())
                 .unwrap_or_default(),
-            audit_tail,
             alerts: log::evidence(&self.core.store).map_or(0, |e| e.len() as u64),
             retention: self.retention_warnings(),
             members,
         }
+    }
+
+    /// A page of the audit log in words: up to [`PAGE`] entries the query
+    /// keeps, newest first, from its `before` on.
+    pub(super) fn audit_page(&self, q: &AuditQuery) -> AdminResponse {
+        let party = q
+            .party
+            .as_deref()
+            .map(str::to_lowercase)
+            .filter(|p| !p.is_empty());
+        let day = |d: &Option<String>| d.as_deref().filter(|d| !d.is_empty()).map(str::to_string);
+        let (from, to) = (day(&q.from), day(&q.to));
+        let kind = q.kind.as_deref().filter(|k| !k.is_empty());
+        let mut lines = Vec::new();
+        let mut before = q.before;
+        let mut scanned = 0;
+        let older = loop {
+            let batch = match self.core.store.audit_before(before, 1_000) {
+                Ok(b) => b,
+                Err(e) => {
+                    return AdminResponse::Error {
+                        message: e.to_string(),
+                    };
+                }
+            };
+            let Some(&(last, _)) = batch.last() else {
+                break None;
+            };
+            for (seq, bytes) in batch {
+                scanned += 1;
+                before = Some(seq);
+                let Ok(e) = codec::decode::<Entry>(&bytes) else {
+                    continue;
+                };
+                let at = e.at.to_string();
+                let date = at.get(..10).unwrap_or("");
+                if kind.is_some_and(|k| k != e.event.kind())
+                    || from.as_deref().is_some_and(|f| date < f)
+                    || to.as_deref().is_some_and(|t| date > t)
+                {
+                    continue;
+                }
+                let w = words::describe(&e.event, self);
+                if let Some(p) = &party {
+                    let said = format!("{} {}", w.party.as_deref().unwrap_or(""), w.what);
+                    if !said.to_lowercase().contains(p) {
+                        continue;
+                    }
+                }
+                lines.push(AuditLine {
+                    seq,
+                    at,
+                    kind: e.event.kind().to_string(),
+                    kind_words: w.kind.to_string(),
+                    party: w.party,
+                    what: w.what,
+                    agreement: w.agreement.map(|id| {
+                        (
+                            dxmesh_protocol::hex(&id),
+                            words::Names::agreement(self, &id),
+                        )
+                    }),
+                });
+                if lines.len() == PAGE {
+                    break;
+                }
+            }
+            if lines.len() == PAGE || scanned >= SCAN || last == 0 {
+                break before.filter(|&b| b > 0);
+            }
+        };
+        AdminResponse::AuditPage(AuditPage {
+            lines,
+            size: self.core.audit.size(),
+            older,
+        })
     }
 
     /// Records a console login or action; only those two kinds of event
@@ -78,6 +141,45 @@ impl Node {
             Err(e) => AdminResponse::Error {
                 message: e.to_string(),
             },
+        }
+    }
+}
+
+/// How the audit page names nodes and agreements: from the roster and the
+/// agreements this node holds.
+impl words::Names for Node {
+    fn peer(&self, key: &dxmesh_protocol::identity::PublicKey) -> String {
+        let id = key.peer_id().to_string();
+        let tail = &id[id.len().saturating_sub(8)..];
+        match self.trust.members().iter().find(|m| m.public_key == *key) {
+            Some(m) if !m.display_name.is_empty() && m.display_name != m.department => {
+                format!("{} ({}, …{tail})", m.department, m.display_name)
+            }
+            Some(m) => format!("{} (…{tail})", m.department),
+            None => format!("unknown node (…{tail})"),
+        }
+    }
+
+    fn agreement(&self, id: &dxmesh_protocol::hash::Hash) -> String {
+        let short = words::short(id);
+        match self.core.agreements.by_agreement(id) {
+            Some(t) => {
+                let terms = &t.state.terms;
+                let dept = |k: &dxmesh_protocol::identity::PublicKey| {
+                    self.trust
+                        .members()
+                        .iter()
+                        .find(|m| m.public_key == *k)
+                        .map_or_else(|| "unknown".to_string(), |m| m.department.clone())
+                };
+                format!(
+                    "{}, {} → {} ({short})",
+                    terms.dataset,
+                    dept(&terms.provider),
+                    dept(&terms.consumer)
+                )
+            }
+            None => format!("agreement {short}"),
         }
     }
 }

@@ -462,6 +462,10 @@ impl Node {
     pub(super) fn on_tick(&mut self) {
         // Memberships expire with time: re-apply the roster as of now.
         self.trust.apply_roster(&mut self.core);
+        let mesh = self.trust.roster.as_ref().map(|(_, r)| r.mesh.as_str());
+        self.core
+            .metrics
+            .set_node(crate::console::node_label(&self.core.config, mesh));
         self.schedule_feeds();
         self.log_imports();
         self.prepare_national_indexes();
@@ -517,6 +521,7 @@ impl Node {
     pub(super) fn on_admin(&mut self, request: AdminRequest) -> AdminResponse {
         match request {
             AdminRequest::AuditAlerts => self.audit_alerts(),
+            AdminRequest::AuditPage(q) => self.audit_page(&q),
             AdminRequest::AuditExport { out } => {
                 let dir = self.core.data_dir.clone();
                 self.audit_export(&out, &dir)

@@ -127,6 +127,7 @@ pub async fn run(dir: &Path, shutdown: impl Future<Output = ()>) -> Result<(), D
     let data_dir = config.data_dir(dir);
     remove_leftovers(&data_dir);
     let metrics = std::sync::Arc::new(crate::console::metrics::Metrics::new());
+    metrics.set_node(crate::console::node_label(&config, None));
     let console = match &config.console {
         Some(c) => {
             Some(crate::console::start(dir, &data_dir, c, admin_tx.clone(), metrics.clone()).await?)

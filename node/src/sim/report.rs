@@ -349,8 +349,12 @@ fn agreements(h: &mut String, agreements: &[Value]) {
             h,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><details><summary>agreement {}…</summary><pre>{}</pre></details></td></tr>",
             esc(sm["dataset"].as_str().unwrap_or("")),
-            esc(&short_party(sm["provider"].as_str().unwrap_or(""))),
-            esc(&short_party(sm["consumer"].as_str().unwrap_or(""))),
+            esc(&crate::admin::short_party(
+                sm["provider"].as_str().unwrap_or("")
+            )),
+            esc(&crate::admin::short_party(
+                sm["consumer"].as_str().unwrap_or("")
+            )),
             esc(sm["status"].as_str().unwrap_or("")),
             esc(&sm["agreement"]
                 .as_str()
@@ -362,22 +366,6 @@ fn agreements(h: &mut String, agreements: &[Value]) {
         );
     }
     h.push_str("</table>");
-}
-
-/// A party as `department (peer id)` with the peer id cut to its last
-/// eight characters (enough to tell two nodes apart on a page).
-fn short_party(party: &str) -> String {
-    match party.split_once(" (") {
-        Some((name, id)) => {
-            let id = id.trim_end_matches(')');
-            let tail: String = id
-                .chars()
-                .skip(id.chars().count().saturating_sub(8))
-                .collect();
-            format!("{name} (…{tail})")
-        }
-        None => party.to_string(),
-    }
 }
 
 /// Audit details: the checks passed and any failures.
