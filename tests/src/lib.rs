@@ -15,6 +15,7 @@
 //! - [`Setup`] (`setup.rs`): a provider and the comparator with an agreement.
 //! - `registry.rs`: generated registry rows, ID numbers, dates, feed terms.
 //! - [`bench`]: what the benchmarks under `bench/` share.
+//! - [`browser`]: headless Chromium rendering pages, with screenshots.
 //! - [`scan_for`] (`scan.rs`) and [`raw_request`], [`raw_requests`] (`raw.rs`): looking for
 //!   leaked bytes, and playing a foreign member over libp2p.
 //! - [`hold_streams`] (`hold.rs`): a member holding many half-sent streams open.
@@ -23,6 +24,7 @@
 #![forbid(unsafe_code)]
 
 pub mod bench;
+pub mod browser;
 mod command;
 mod fake;
 mod hold;

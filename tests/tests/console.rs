@@ -2,7 +2,7 @@
 //! real TLS client that trusts only the node's own certificate logs in
 //! with each role, reads every page, is refused what its role may not do
 //! (and the refusal is in the audit log), `/metrics` parses as Prometheus
-//! text, and headless Chromium renders the login page.
+//! text, and headless Chromium logs in and renders every page.
 
 use dxmesh_tests::{Setup, registry_terms, setup};
 use std::sync::Arc;
@@ -313,46 +313,90 @@ fn metrics_parse_and_health_answers() {
     }
 }
 
+/// A person with a browser: Chromium renders the login page (which names
+/// the node), the login form is sent as the browser sends it (the fields
+/// it rendered), and every page the account reaches is rendered and
+/// photographed (`target/screenshots/console-*.png`), with the words a
+/// person looks for on it and no raw byte arrays or JSON.
 #[test]
-fn headless_chromium_renders_the_console() {
-    let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
-        .into_iter()
-        .find(|p| std::path::Path::new(p).exists());
-    let Some(chromium) = chromium else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must install Chromium (.ci/run does)"
-        );
-        eprintln!("SKIPPED: no Chromium here (.ci/run installs it)");
+fn a_browser_logs_in_and_reads_every_page_in_words() {
+    let Some(chromium) = dxmesh_tests::browser::chromium() else {
         return;
     };
     let (s, _) = setup(BIN, 50, &registry_terms(2, 10));
+    add_user(&s, "admin", "administrator", "admin password 1");
     let base = console_url(&s);
-    let profile = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(chromium)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--ignore-certificate-errors",
-            &format!("--user-data-dir={}", profile.path().display()),
-            "--dump-dom",
-            &format!("{base}login"),
-        ])
-        .output()
-        .expect("run chromium");
-    let dom = String::from_utf8_lossy(&out.stdout);
+    let dom = dxmesh_tests::browser::render(chromium, &format!("{base}login"), "console-login");
     assert!(dom.contains("<title>Log in · dxmesh</title>"), "{dom}");
+    assert!(
+        dom.contains("department public_security, role provider"),
+        "{dom}"
+    );
+    // The form as rendered: where it posts and what it asks.
     assert!(
         dom.contains("<form method=\"post\" action=\"/login\">"),
         "{dom}"
     );
-    assert!(dom.contains("type=\"password\""), "{dom}");
+    for field in ["name=\"user\"", "name=\"password\" type=\"password\""] {
+        assert!(dom.contains(field), "{field}: {dom}");
+    }
+    let agent = client(&s);
+    let l = login(&agent, &base, "admin", "admin password 1").unwrap();
+    let saved = tempfile::tempdir().unwrap();
+    let agreement = &s.agreement;
+    let pages: [(&str, &[&str]); 8] = [
+        ("", &["public_security", "PeerId"]),
+        ("peers", &["public_security", "comparator", "connected"]),
+        (
+            "agreements",
+            &["registry", "public_security (…", "comparator (…"],
+        ),
+        (
+            &format!("agreements/{agreement}"),
+            &["Transcript", "registry", "propose"],
+        ),
+        ("feeds", &["Published"]),
+        ("refusals", &["No refusals since the node started."]),
+        (
+            "audit",
+            &[
+                "console login",
+                "admin logged in (administrator)",
+                "Latest checkpoint",
+            ],
+        ),
+        ("results", &["No comparison"]),
+    ];
+    for (k, (path, words)) in pages.iter().enumerate() {
+        let (code, html) = get(&agent, &format!("{base}{path}"), Some(&l));
+        assert_eq!(code, 200, "/{path}");
+        let file = saved.path().join(format!("{k}.html"));
+        std::fs::write(&file, &html).unwrap();
+        let name = format!(
+            "console-{}",
+            if path.is_empty() {
+                "node"
+            } else {
+                path.split('/').next().unwrap_or("page")
+            }
+        );
+        let name = if path.contains('/') {
+            format!("{name}-one")
+        } else {
+            name
+        };
+        let dom =
+            dxmesh_tests::browser::render(chromium, &format!("file://{}", file.display()), &name);
+        for w in *words {
+            assert!(dom.contains(w), "/{path} lacks {w:?}: {dom}");
+        }
+        assert!(dom.contains("admin (administrator)"), "/{path}");
+        assert!(
+            !dxmesh_tests::browser::has_byte_array(&dom),
+            "/{path}: {dom}"
+        );
+        assert!(!dom.contains("&quot;"), "/{path} shows JSON: {dom}");
+    }
 }
 
 /// An administrator logged in, then removed (and another one demoted to

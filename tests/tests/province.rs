@@ -73,6 +73,20 @@ fn the_demo_finds_exactly_the_expected_results_and_leaves_no_process() {
     ] {
         assert!(report.contains(needle), "report.html lacks {needle:?}");
     }
+    // As a browser shows it (target/screenshots/report.png).
+    if let Some(chromium) = dxmesh_tests::browser::chromium() {
+        let url = format!("file://{}", dir.join("report.html").display());
+        let dom = dxmesh_tests::browser::render(chromium, &url, "report");
+        for words in [
+            "海珠区",
+            "Not insured",
+            "Timing of the comparison",
+            "verified_registrations",
+        ] {
+            assert!(dom.contains(words), "the rendered report lacks {words:?}");
+        }
+        assert!(!dxmesh_tests::browser::has_byte_array(&dom));
+    }
     for dept in [
         "public_security",
         "civil_affairs",
