@@ -11,10 +11,15 @@ use ureq::tls::{Certificate, RootCerts, TlsConfig};
 
 const BIN: &str = env!("CARGO_BIN_EXE_dxmesh-under-test");
 
-/// A client that trusts the node's console certificate and nothing else,
-/// and does not follow redirects (the tests look at them).
+/// A client that trusts the provider's console certificate and nothing
+/// else, and does not follow redirects (the tests look at them).
 fn client(s: &Setup) -> ureq::Agent {
-    let pem = std::fs::read(s.ps.dir.join("console/cert.pem")).unwrap();
+    client_of(&s.ps.dir)
+}
+
+/// A client that trusts the console certificate of node directory `dir`.
+fn client_of(dir: &std::path::Path) -> ureq::Agent {
+    let pem = std::fs::read(dir.join("console/cert.pem")).unwrap();
     let cert = Certificate::from_pem(&pem).unwrap();
     ureq::Agent::config_builder()
         .tls_config(
@@ -38,9 +43,13 @@ fn console_url(s: &Setup) -> String {
 }
 
 fn add_user(s: &Setup, user: &str, role: &str, password: &str) {
+    add_user_at(s, &s.pps, user, role, password);
+}
+
+fn add_user_at(s: &Setup, node: &dxmesh_tests::NodeProc, user: &str, role: &str, password: &str) {
     let file = s.mesh.path().join(format!("{user}.pw"));
     std::fs::write(&file, format!("{password}\n")).unwrap();
-    s.pps.cli(&[
+    node.cli(&[
         "console",
         "user",
         "add",
@@ -521,4 +530,51 @@ fn a_parallel_burst_of_wrong_passwords_gets_at_most_five_checks() {
         page.contains("too many failed logins from this address"),
         "{page}"
     );
+}
+
+/// The comparator's results pages: every comparison it ran, newest first,
+/// each with a page of its own (its results, the changes since the cycle
+/// before, the files it wrote), and the way back and forth between them.
+#[test]
+fn the_comparator_lists_every_cycle_with_a_page_each() {
+    let (s, _) = setup(BIN, 60, &registry_terms(3, 10_000));
+    let job = format!(
+        "{}disclose = {{ input = \"registry\", fields = [\"id_number\", \"name\"] }}\n",
+        dxmesh_tests::REGISTRY_JOB
+    );
+    s.pps.cli(&["publish"]);
+    s.compare(&job, "cycle-a");
+    let n = s.compare(&job, "cycle-b")["results"]["uninsured"]["count"]
+        .as_u64()
+        .unwrap();
+    add_user_at(&s, &s.pcmp, "analyst", "auditor", "analyst password");
+    let agent = client_of(&s.cmp.dir);
+    let base = s.pcmp.status().console_url.expect("a console");
+    let l = login(&agent, &base, "analyst", "analyst password").unwrap();
+    let (code, list) = get(&agent, &format!("{base}results"), Some(&l));
+    assert_eq!(code, 200);
+    assert!(
+        list.find("cycle 2</a>").unwrap() < list.find("cycle 1</a>").unwrap(),
+        "newest first: {list}"
+    );
+    assert!(
+        list.contains("cycle-b") && list.contains(&format!("uninsured {n}")),
+        "{list}"
+    );
+    let (code, two) = get(&agent, &format!("{base}results/2"), Some(&l));
+    assert_eq!(code, 200, "{two}");
+    let count = format!("<td>uninsured</td><td>{n}</td>");
+    for words in [
+        "<h1>Cycle 2</h1>",
+        "← cycle 1",
+        "uninsured.csv</code>",
+        count.as_str(),
+    ] {
+        assert!(two.contains(words), "{words}: {two}");
+    }
+    let (code, _) = get(&agent, &format!("{base}results/3"), Some(&l));
+    assert_eq!(code, 404);
+    // compare writes no report.html (the demo does): none to show.
+    let (code, _) = get(&agent, &format!("{base}results/1/report"), Some(&l));
+    assert_eq!(code, 404);
 }

@@ -5,7 +5,8 @@
 //! disclosures, result files), its typed network steps through the node
 //! ([`ops`]), with its errors ([`error`]), the files it
 //! writes (`files`), what it reports in `summary.json` (`summary`) and
-//! what changed since a previous comparison ([`changes`]).
+//! what changed since a previous comparison ([`changes`]), and the list of
+//! comparisons run, for the console ([`history`]).
 
 pub mod agreed;
 pub mod changes;
@@ -13,6 +14,7 @@ pub mod commit;
 pub mod cycle;
 pub mod error;
 mod files;
+pub mod history;
 pub mod jobs;
 pub mod ops;
 pub mod pass;

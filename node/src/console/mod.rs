@@ -9,7 +9,8 @@
 //! - `sessions`: login sessions with expiry and per-session form tokens;
 //! - `metrics`: the Prometheus metrics the daemon counts;
 //! - `routes` and `views`: the pages, the actions and `/metrics`,
-//!   `/healthz`, `/readyz`; `pages`: their HTML; `respond`: sessions of
+//!   `/healthz`, `/readyz`; `cycles`: the comparator's results, a page
+//!   per cycle; `pages`: their HTML; `respond`: sessions of
 //!   requests and error pages; `state`: what they share and the calls to
 //!   the daemon.
 //!
@@ -18,6 +19,7 @@
 //! login and action in the node's audit log through it.
 
 pub mod accounts;
+mod cycles;
 pub mod metrics;
 mod pages;
 mod respond;

@@ -5,6 +5,7 @@
 //! account's role does not allow is recorded too, and refused.
 
 use super::accounts::{Accounts, Action};
+use super::cycles;
 use super::pages;
 use super::respond::{error_page, require, session_of, show, to_login};
 use super::sessions::COOKIE;
@@ -38,8 +39,9 @@ pub fn router(state: Arc<Shared>) -> Router {
         .route("/publish", post(publish))
         .route("/refusals", get(views::refusals_page))
         .route("/audit", get(audit_page))
-        .route("/results", get(views::results_page))
-        .route("/results/report", get(views::report_page))
+        .route("/results", get(cycles::results_page))
+        .route("/results/{k}", get(cycles::cycle_page))
+        .route("/results/{k}/report", get(cycles::report_page))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(state)
 }

@@ -1,16 +1,14 @@
 //! The console's views read from the node's files rather than its daemon:
 //! feeds published and pulled per epoch (their signed manifests), the
 //! refusals (recent ones from the daemon, counts since start from the
-//! metrics), and the comparator's last results (its `summary.json`, with
-//! the changes since the previous cycle when it was compared against one,
-//! and the report beside it).
+//! metrics). The comparator's results are `cycles.rs`'s.
 
 use super::pages::{self, esc};
 use super::respond::{error_page, require, show, to_login};
 use super::state::State as Shared;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::Response;
 use dxmesh_protocol::codec;
 use dxmesh_protocol::feed::Manifest;
 use dxmesh_protocol::signed::Signed;
@@ -172,154 +170,4 @@ pub(super) async fn refusals_page(State(st): St, headers: HeaderMap) -> Response
         )
     );
     show("Refusals", &s, &body)
-}
-
-pub(super) async fn results_page(State(st): St, headers: HeaderMap) -> Response {
-    let Some(s) = require(&st, &headers) else {
-        return to_login();
-    };
-    let Some(out) = st.metrics.last_compare() else {
-        return show(
-            "Results",
-            &s,
-            "<p class=\"note\">No comparison has run on this node since it started.</p>",
-        );
-    };
-    let summary: Option<serde_json::Value> = std::fs::read_to_string(out.join("summary.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok());
-    let Some(summary) = summary else {
-        return show(
-            "Results",
-            &s,
-            &format!(
-                "<p class=\"note\">No summary in {} yet (the cycle may still run).</p>",
-                esc(&out.display().to_string())
-            ),
-        );
-    };
-    let results: Vec<Vec<String>> = summary["results"]
-        .as_object()
-        .into_iter()
-        .flatten()
-        .map(|(name, r)| {
-            let n = |k: &str| r[k].as_u64().map_or("-".into(), |c| c.to_string());
-            vec![
-                esc(name),
-                n("count"),
-                n("disclosed_records"),
-                n("persons_with_several_rows"),
-                esc(r["refused"].as_str().unwrap_or("")),
-            ]
-        })
-        .collect();
-    let timing: Vec<Vec<String>> = summary["timing_secs"]
-        .as_object()
-        .into_iter()
-        .flatten()
-        .map(|(stage, secs)| vec![esc(stage), format!("{:.2} s", secs.as_f64().unwrap_or(0.0))])
-        .collect();
-    let report = if out.join("report.html").exists() {
-        "<p><a href=\"/results/report\">The report</a></p>"
-    } else {
-        ""
-    };
-    let body = format!(
-        "<p>Epoch {} · {}</p>{report}<h2>Results</h2>{}{}<h2>Stages</h2>{}",
-        summary["epoch"],
-        esc(&out.display().to_string()),
-        pages::table(
-            &[
-                "result",
-                "persons",
-                "records disclosed",
-                "persons with several records",
-                "refused",
-            ],
-            &results
-        ),
-        changes_section(&summary["changes"]),
-        pages::table(&["stage", "time"], &timing)
-    );
-    show("Results", &s, &body)
-}
-
-/// What changed since the previous comparison (`compare --previous`): per
-/// result, new, left and stayed, and the results that could not be
-/// compared, with why; nothing without a previous comparison.
-fn changes_section(c: &serde_json::Value) -> String {
-    let Some(results) = c["results"].as_object() else {
-        return String::new();
-    };
-    let mut rows: Vec<Vec<String>> = results
-        .iter()
-        .map(|(name, r)| {
-            let n = |k: &str| r[k].as_u64().map_or("-".into(), |c| c.to_string());
-            vec![esc(name), n("new"), n("left"), n("stayed"), String::new()]
-        })
-        .collect();
-    rows.extend(
-        c["not_compared"]
-            .as_object()
-            .into_iter()
-            .flatten()
-            .map(|(name, why)| {
-                let dash = || "-".to_string();
-                vec![
-                    esc(name),
-                    dash(),
-                    dash(),
-                    dash(),
-                    esc(why.as_str().unwrap_or("")),
-                ]
-            }),
-    );
-    format!(
-        "<h2>Changes since epoch {} ({})</h2>{}",
-        c["previous_epoch"],
-        esc(c["previous"].as_str().unwrap_or("")),
-        pages::table(&["result", "new", "left", "stayed", "not compared"], &rows)
-    )
-}
-
-pub(super) async fn report_page(State(st): St, headers: HeaderMap) -> Response {
-    if require(&st, &headers).is_none() {
-        return to_login();
-    }
-    match st
-        .metrics
-        .last_compare()
-        .and_then(|out| std::fs::read_to_string(out.join("report.html")).ok())
-    {
-        Some(html) => Html(html).into_response(),
-        None => error_page(StatusCode::NOT_FOUND, "no report for the last comparison"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::changes_section;
-
-    #[test]
-    fn the_results_page_shows_the_changes_since_the_previous_cycle() {
-        let c = serde_json::json!({
-            "previous": "/results/2026-11",
-            "previous_epoch": 2,
-            "results": {"uninsured": {"new": 60, "left": 7, "stayed": 240, "file": "x"}},
-            "not_compared": {"name_conflicts": "not disclosed: <tokens>"},
-        });
-        let html = changes_section(&c);
-        assert!(
-            html.contains("Changes since epoch 2 (/results/2026-11)"),
-            "{html}"
-        );
-        for cell in ["<td>60</td>", "<td>7</td>", "<td>240</td>"] {
-            assert!(html.contains(cell), "{cell} in {html}");
-        }
-        assert!(
-            html.contains("not disclosed: &lt;tokens&gt;"),
-            "escaped: {html}"
-        );
-        assert_eq!(changes_section(&serde_json::Value::Null), "");
-    }
 }

@@ -110,7 +110,13 @@ impl Node {
         let handle = self.cycle.clone();
         let data_dir = self.core.data_dir.clone();
         self.core.metrics.compare_started(PathBuf::from(&out));
+        let record = crate::compare::history::Comparison {
+            epoch,
+            out: PathBuf::from(&out),
+            started: now().to_string(),
+        };
         tokio::spawn(async move {
+            let history_dir = data_dir.clone();
             let response = match run_compare(
                 handle,
                 data_dir,
@@ -125,7 +131,13 @@ impl Node {
             )
             .await
             {
-                Ok(summary) => AdminResponse::Compared { summary },
+                Ok(summary) => {
+                    // Listed on the console's results pages once it is whole.
+                    if let Err(e) = crate::compare::history::record(&history_dir, record) {
+                        tracing::warn!(error = %e, "cannot list the comparison for the console");
+                    }
+                    AdminResponse::Compared { summary }
+                }
                 Err(e) => AdminResponse::Error {
                     message: e.to_string(),
                 },
