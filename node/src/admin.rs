@@ -274,6 +274,10 @@ pub struct AuditLine {
     pub what: String,
     /// The agreement it is about: its id (hex) and its name.
     pub agreement: Option<(String, String)>,
+    /// The feed it is about, as the feeds page anchors it
+    /// (`feed-<agreement>-<epoch>`).
+    #[serde(default)]
+    pub feed: Option<String>,
 }
 
 /// What the operator console shows beyond `Status` and the agreements.

@@ -574,6 +574,19 @@ fn the_comparator_lists_every_cycle_with_a_page_each() {
     }
     let (code, _) = get(&agent, &format!("{base}results/3"), Some(&l));
     assert_eq!(code, 404);
+    // The audit log's pulls link to the feeds they pulled.
+    let (_, pulls) = get(
+        &agent,
+        &format!("{base}audit?kind=pull_completed"),
+        Some(&l),
+    );
+    let anchor = format!("feed-{}-", s.agreement);
+    assert!(
+        pulls.contains(&format!("<a href=\"/feeds#{anchor}")),
+        "{pulls}"
+    );
+    let (_, feeds) = get(&agent, &format!("{base}feeds"), Some(&l));
+    assert!(feeds.contains(&format!("id=\"{anchor}")), "{feeds}");
     // compare writes no report.html (the demo does): none to show.
     let (code, _) = get(&agent, &format!("{base}results/1/report"), Some(&l));
     assert_eq!(code, 404);

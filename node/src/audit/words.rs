@@ -71,6 +71,26 @@ pub fn short(bytes: &[u8]) -> String {
     format!("{}…", &hex[..hex.len().min(12)])
 }
 
+/// The feed an event is about, if it names one still kept (published,
+/// pulled or superseded; not an erased one): its agreement and epoch.
+pub fn feed_of(event: &Event) -> Option<(AgreementId, u64)> {
+    match event {
+        Event::FeedPublished {
+            agreement, epoch, ..
+        }
+        | Event::PullServed {
+            agreement, epoch, ..
+        }
+        | Event::PullCompleted {
+            agreement, epoch, ..
+        }
+        | Event::FeedSuperseded {
+            agreement, epoch, ..
+        } => Some((*agreement, *epoch)),
+        _ => None,
+    }
+}
+
 /// An entry's event in words.
 pub fn describe(event: &Event, names: &dyn Names) -> Words {
     let mut party = None;

@@ -265,15 +265,17 @@ pub fn audit(info: &ConsoleInfo, page: &AuditPage, q: &AuditQuery) -> String {
         .lines
         .iter()
         .map(|l| {
-            let what = match &l.agreement {
-                Some((id, name)) => format!(
-                    "{}<br><a href=\"/agreements/{}\">{}</a>",
-                    esc(&l.what),
+            let mut what = esc(&l.what);
+            if let Some((id, name)) = &l.agreement {
+                what.push_str(&format!(
+                    "<br><a href=\"/agreements/{}\">{}</a>",
                     esc(id),
                     esc(name)
-                ),
-                None => esc(&l.what),
-            };
+                ));
+            }
+            if let Some(feed) = &l.feed {
+                what.push_str(&format!(" · <a href=\"/feeds#{}\">the feed</a>", esc(feed)));
+            }
             let kind = if l.kind == "fork_detected" || l.kind.ends_with("refused") {
                 format!("<span class=\"bad\">{}</span>", esc(&l.kind_words))
             } else {
@@ -452,6 +454,7 @@ mod tests {
                     "0a1b".repeat(16),
                     "deaths, health → comparator (0a1b0a1b0a1b…)".into(),
                 )),
+                feed: Some(format!("feed-{}-3", "0a1b".repeat(16))),
             }],
             size: 120,
             older: Some(70),
@@ -474,6 +477,13 @@ mod tests {
             "{html}"
         );
         // The filters stay chosen, and the next page keeps them.
+        assert!(
+            html.contains(&format!(
+                "<a href=\"/feeds#feed-{}-3\">the feed</a>",
+                "0a1b".repeat(16)
+            )),
+            "{html}"
+        );
         assert!(
             html.contains("<option value=\"pull_served\" selected>pull served</option>"),
             "{html}"

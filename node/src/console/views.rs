@@ -55,7 +55,9 @@ fn feed_rows(
         .map(|(agreement, epoch, m)| {
             vec![
                 format!(
-                    "<code>{}</code>",
+                    "<a href=\"/agreements/{}\"><code id=\"feed-{}-{epoch}\">{}</code></a>",
+                    esc(agreement),
+                    esc(agreement),
                     esc(&agreement[..agreement.len().min(16)])
                 ),
                 epoch.to_string(),

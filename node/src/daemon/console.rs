@@ -90,7 +90,10 @@ impl Node {
                         continue;
                     }
                 }
+                let feed = words::feed_of(&e.event)
+                    .map(|(a, epoch)| format!("feed-{}-{epoch}", dxmesh_protocol::hex(&a)));
                 lines.push(AuditLine {
+                    feed,
                     seq,
                     at,
                     kind: e.event.kind().to_string(),
