@@ -35,6 +35,17 @@ for r in csv.DictReader(open(os.path.join(dist, "areas.csv"), encoding="utf-8"))
     province = provinces.get(r["provinceCode"], "")
     city = rows.get(r["cityCode"] + "00", ("", "", "", ""))[0]
     rows[r["code"]] = (r["name"], city, province, "current")
+# Codes in force that the statistical list leaves out: Taiwan, and the
+# codes the residence permits of Hong Kong, Macao and Taiwan residents
+# carry (810000, 820000, 830000; GB/T 2260 lists the first two as the
+# regions themselves).
+for code, name in (
+    ("710000", "台湾省"),
+    ("810000", "香港特别行政区"),
+    ("820000", "澳门特别行政区"),
+    ("830000", "台湾居民居住证"),
+):
+    rows[code] = (name, "", name, "current")
 lib = os.path.join(gb, "lib")
 revisions = sorted(f[:-5] for f in os.listdir(lib) if f[:6].isdigit() and f.endswith(".json"))
 # Newest first: a retired code keeps the name of the last revision listing it.

@@ -272,7 +272,8 @@ pub struct AuditLine {
     pub party: Option<String>,
     /// What happened.
     pub what: String,
-    /// The agreement it is about: its id (hex) and its name.
+    /// The agreement it is about: the thread of its page (hex) and its
+    /// name (with its short agreement id).
     pub agreement: Option<(String, String)>,
     /// The feed it is about, as the feeds page anchors it
     /// (`feed-<agreement>-<epoch>`).

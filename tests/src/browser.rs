@@ -53,6 +53,7 @@ pub fn render(chromium: &str, url: &str, name: &str) -> String {
             .expect("run chromium")
     };
     let shot = screenshot_dir().join(format!("{name}.png"));
+    let _ = std::fs::remove_file(&shot);
     let out = run(&format!("--screenshot={}", shot.display()));
     assert!(
         shot.exists(),

@@ -168,8 +168,13 @@ fn each_role_reads_every_page_and_does_only_what_it_may() {
     let l = login(&agent, &base, "audit", "auditor password").unwrap();
     let (_, list) = get(&agent, &format!("{base}agreements"), Some(&l));
     let agreement = &s.agreement;
+    // Shown by agreement id, linked by thread (no two negotiations share one).
     assert!(
-        list.contains(&format!("href=\"/agreements/{agreement}\"")),
+        list.contains(&format!(
+            "href=\"/agreements/{}\"><code>{}</code>",
+            s.thread,
+            &agreement[..16]
+        )),
         "{list}"
     );
     assert!(!list.contains(&s.cmp.peer_id), "{list}");

@@ -88,6 +88,9 @@ mod tests {
             "北京市 崇文区 (code retired after 2009-12)"
         );
         assert_eq!(label("440000"), "广东省");
+        // The residence permits' codes are in force.
+        assert_eq!(label("810000"), "香港特别行政区");
+        assert_eq!(label("830000"), "台湾居民居住证");
         assert_eq!(label("999999"), "");
         assert_eq!(label(""), "");
         assert_eq!(city("440105"), "广州市");

@@ -136,7 +136,7 @@ pub fn error_text(e: &anyhow::Error) -> String {
     let mut text = String::new();
     for cause in e.chain() {
         let said = cause.to_string();
-        if !text.contains(&said) {
+        if !text.ends_with(&said) {
             if !text.is_empty() {
                 text.push_str(": ");
             }
@@ -180,5 +180,27 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Publish(args) => feeds::publish(args),
         Command::Pull(args) => feeds::pull(args),
         Command::Disclose(args) => feeds::disclose(args),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_text;
+
+    #[test]
+    fn an_error_says_each_cause_once_and_keeps_a_short_one_said_earlier() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("export.csv: {source}")]
+        struct Named {
+            source: std::io::Error,
+        }
+        let io = std::io::Error::other("line 20: bad byte");
+        let e = anyhow::Error::from(Named { source: io });
+        assert_eq!(error_text(&e), "export.csv: line 20: bad byte");
+        // A cause whose words came earlier, but not as the end, is said.
+        let e = anyhow::anyhow!("closed")
+            .context("the pull was closed early")
+            .context("pulling");
+        assert_eq!(error_text(&e), "pulling: the pull was closed early: closed");
     }
 }

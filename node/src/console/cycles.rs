@@ -18,11 +18,25 @@ use std::sync::Arc;
 
 type St = State<Arc<Shared>>;
 
+/// The text of `file`, if it is a regular file (not a link: the console
+/// shows what the comparison wrote, nothing a link in its directory points
+/// to) of at most `cap` bytes.
+fn read_regular(file: &Path, cap: u64) -> Option<String> {
+    let meta = std::fs::symlink_metadata(file).ok()?;
+    if !meta.is_file() || meta.len() > cap {
+        return None;
+    }
+    std::fs::read_to_string(file).ok()
+}
+
 /// A comparison's `summary.json`, if it is there and reads.
 fn summary(out: &Path) -> Option<serde_json::Value> {
-    std::fs::read_to_string(out.join("summary.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
+    read_regular(&out.join("summary.json"), 16 << 20).and_then(|t| serde_json::from_str(&t).ok())
+}
+
+/// A number of a summary, as the page shows it ("-" if it is not one).
+fn number(v: &serde_json::Value) -> String {
+    v.as_u64().map_or("-".into(), |n| n.to_string())
 }
 
 /// Each result's count, with `(+new / −left)` when the cycle was compared
@@ -162,7 +176,7 @@ fn cycle_body(k: usize, count: usize, c: &Comparison) -> String {
     };
     format!(
         "{nav}<p>Epoch {} · reference date {} · compared at {}</p>{report}<h2>Results</h2>{}{}<h2>Files</h2>{}<h2>Stages</h2>{}",
-        summary["epoch"],
+        number(&summary["epoch"]),
         esc(summary["reference_date"].as_str().unwrap_or("")),
         esc(&c.started),
         pages::table(
@@ -246,7 +260,7 @@ fn changes_section(c: &serde_json::Value) -> String {
     );
     format!(
         "<h2>Changes since epoch {} ({})</h2>{}",
-        c["previous_epoch"],
+        number(&c["previous_epoch"]),
         esc(c["previous"].as_str().unwrap_or("")),
         pages::table(&["result", "new", "left", "stayed", "not compared"], &rows)
     )
@@ -261,7 +275,7 @@ pub(super) async fn report_page(
     if require(&st, &headers).is_none() {
         return to_login();
     }
-    match cycle_of(&st, k).and_then(|c| std::fs::read_to_string(c.out.join("report.html")).ok()) {
+    match cycle_of(&st, k).and_then(|c| read_regular(&c.out.join("report.html"), 64 << 20)) {
         Some(html) => Html(html).into_response(),
         None => error_page(StatusCode::NOT_FOUND, &format!("no report for cycle {k}")),
     }
@@ -337,5 +351,29 @@ mod tests {
         };
         assert!(cycle_body(1, 1, &gone).contains("No summary.json in /nowhere/cycle"));
         assert!(list_body(&[]).contains("No comparison has run"));
+        // A summary's values are shown as numbers or escaped, never as
+        // they are; a linked file is not read.
+        let d = dir.path().join("odd");
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(
+            d.join("summary.json"),
+            r#"{"epoch": "<meta http-equiv=refresh>", "changes": {"previous_epoch": "<b>", "results": {}}}"#,
+        )
+        .unwrap();
+        let odd = Comparison {
+            epoch: 0,
+            out: d.clone(),
+            started: String::new(),
+        };
+        let page = cycle_body(1, 1, &odd);
+        assert!(!page.contains("<meta") && !page.contains("<b>"), "{page}");
+        std::os::unix::fs::symlink(
+            dir.path().join("cycle-0/summary.json"),
+            d.join("report.html"),
+        )
+        .unwrap();
+        assert_eq!(read_regular(&d.join("report.html"), 1 << 20), None);
+        assert!(read_regular(&d.join("summary.json"), 1 << 20).is_some());
+        assert_eq!(read_regular(&d.join("summary.json"), 10), None);
     }
 }

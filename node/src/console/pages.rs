@@ -163,9 +163,11 @@ pub fn agreements(list: &[AgreementSummary], session: &Session) -> String {
         .map(|a| {
             let used = a.epoch.as_ref().map_or("-".to_string(), |e| e.line());
             vec![
+                // Shown by agreement id; linked by thread, which no two
+                // negotiations share (the same terms proposed again do).
                 format!(
                     "<a href=\"/agreements/{}\"><code>{}</code></a>",
-                    esc(&a.agreement),
+                    esc(&a.thread),
                     esc(&a.agreement[..a.agreement.len().min(16)])
                 ),
                 esc(&a.dataset),
@@ -208,7 +210,7 @@ fn actions(a: &AgreementSummary, session: &Session) -> String {
             format!(
                 "<form method=\"post\" action=\"/agreements/{}/{verb}\" style=\"display:inline\">\
 <input type=\"hidden\" name=\"csrf\" value=\"{}\"><button>{verb}</button></form>",
-                esc(&a.agreement),
+                esc(&a.thread),
                 esc(&session.csrf)
             )
         })
@@ -300,7 +302,9 @@ pub fn audit(info: &ConsoleInfo, page: &AuditPage, q: &AuditQuery) -> String {
         .iter()
         .map(|r| format!("<p class=\"bad\">Retention: {}</p>", esc(r)))
         .collect();
-    let entries = if rows.is_empty() {
+    let entries = if rows.is_empty() && page.older.is_some() {
+        "<p class=\"note\">No entry among the latest looked through matches these filters; older ones may (below).</p>".to_string()
+    } else if rows.is_empty() {
         "<p class=\"note\">No entry matches these filters.</p>".to_string()
     } else {
         table(

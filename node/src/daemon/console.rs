@@ -101,8 +101,13 @@ impl Node {
                     party: w.party,
                     what: w.what,
                     agreement: w.agreement.map(|id| {
+                        let page = self
+                            .core
+                            .agreements
+                            .by_agreement(&id)
+                            .map_or(id, |t| t.state.thread);
                         (
-                            dxmesh_protocol::hex(&id),
+                            dxmesh_protocol::hex(&page),
                             words::Names::agreement(self, &id),
                         )
                     }),

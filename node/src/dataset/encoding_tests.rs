@@ -235,3 +235,20 @@ fn a_gbk_export_with_a_bad_byte_past_its_first_lines_is_read_as_gbk_and_stops_on
     let text = crate::cli::error_text(&anyhow::Error::from(r.unwrap_err()));
     assert!(text.contains(":20: invalid UTF-8"), "{text}");
 }
+
+#[test]
+fn a_utf8_export_with_chinese_and_a_damaged_byte_is_never_read_as_gb18030() {
+    // A row with Chinese, then a name with one byte dropped, at every
+    // position of its characters: always UTF-8's error, on that line.
+    let header = "id_number,name,address\n";
+    let row = |id: &str| format!("{},欧阳娜娜,广州市人民路1号\n", id18(id));
+    let first = row(ID_A);
+    let name = header.len() + first.len() + 19;
+    for cut in name..name + "欧阳娜娜".len() {
+        let mut bytes = format!("{header}{first}{}", row(ID_B)).into_bytes();
+        bytes.remove(cut);
+        let (_, r) = import_bytes(&bytes, None);
+        let text = crate::cli::error_text(&anyhow::Error::from(r.unwrap_err()));
+        assert!(text.contains(":3: invalid UTF-8"), "cut at {cut}: {text}");
+    }
+}

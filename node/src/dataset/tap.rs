@@ -201,7 +201,8 @@ impl Hasher {
 const GB18030_EVIDENCE: usize = 8;
 
 /// The encoding of a file without a byte-order mark that starts with
-/// `head`: UTF-8 if it is valid UTF-8; else GB18030 if it reads further as
+/// `head`: UTF-8 if it is valid UTF-8, or valid UTF-8 holding Chinese text
+/// up to a damaged byte; else GB18030 if it reads further as
 /// GB18030 than as UTF-8, holding Chinese text before any byte it does not
 /// define (so a GBK export with one bad byte on line 20 is read as GBK and
 /// the import stops on that byte, at its line and column); else UTF-8 (a
@@ -215,6 +216,13 @@ fn sniff(head: &[u8]) -> &'static encoding_rs::Encoding {
         }
         Err(e) => e.valid_up_to(),
     };
+    // Chinese text that is valid UTF-8 before the bad byte: a UTF-8 export
+    // with a damaged byte (UTF-8's Chinese often reads as GB18030 too, so
+    // only an ASCII start leaves the question open).
+    let before = std::str::from_utf8(&head[..utf8_valid]).unwrap_or("");
+    if before.chars().filter(|c| !c.is_ascii()).take(2).count() >= 2 {
+        return encoding_rs::UTF_8;
+    }
     let mut decoder = encoding_rs::GB18030.new_decoder_without_bom_handling();
     let mut out = String::with_capacity(head.len() * 2 + 16);
     let (result, read) = decoder.decode_to_string_without_replacement(head, &mut out, false);

@@ -224,9 +224,11 @@ fn coverage_chart(h: &mut String, coverage: &[(String, u64, u64)]) {
         h.push_str("<p>No coverage statistics.</p>");
         return;
     }
-    // By code: a prefecture's counties share its first four digits.
+    // By code (a prefecture's counties share its first four digits), the
+    // codes no table names last, together.
     let mut rows: Vec<&(String, u64, u64)> = coverage.iter().collect();
-    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    let unknown = |code: &str| crate::base::regions::city(code).is_empty();
+    rows.sort_by(|a, b| (unknown(&a.0), &a.0).cmp(&(unknown(&b.0), &b.0)));
     // (label, eligible, covered, is a prefecture's total)
     let mut lines: Vec<(String, u64, u64, bool)> = Vec::new();
     for (k, (code, eligible, covered)) in rows.iter().enumerate() {
@@ -522,6 +524,7 @@ mod tests {
             ("440103".to_string(), 30, 30),
             ("110103".to_string(), 4, 4),
             ("999901".to_string(), 2, 1),
+            ("000001".to_string(), 3, 3),
         ];
         let page = render(&ReportInputs {
             summary: &summary,
@@ -553,7 +556,14 @@ mod tests {
         assert!(at("440103 荔湾区") < at("440105 海珠区"));
         assert!(at(">广州市</text>") < at("440103 荔湾区"));
         assert!(at("440105 海珠区") < at(">深圳市</text>"));
-        assert!(page.contains("regions not in GB/T 2260"), "{page}");
+        // Codes no table names come last, under one heading with their total.
+        assert_eq!(
+            page.matches("regions not in GB/T 2260").count(),
+            1,
+            "{page}"
+        );
+        assert!(page.contains(">4 / 5 (80.0%)</text>"), "{page}");
+        assert!(at("440305 南山区") < at("000001 </text>"));
         // Timing: one row a step, the ministry's own share of its time.
         assert!(!page.contains("<pre>{"), "{page}");
         for row in [

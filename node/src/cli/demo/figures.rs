@@ -101,10 +101,22 @@ impl Figures {
 fn disk_bytes(dir: &Path) -> std::io::Result<u64> {
     let mut total = 0;
     let mut stack = vec![dir.to_path_buf()];
+    // A node at work creates and removes files as the walk goes: a file
+    // gone since its directory was read counts nothing.
+    let gone = |e: &std::io::Error| e.kind() == std::io::ErrorKind::NotFound;
     while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d)? {
+        let entries = match std::fs::read_dir(&d) {
+            Ok(entries) => entries,
+            Err(e) if gone(&e) => continue,
+            Err(e) => return Err(e),
+        };
+        for entry in entries {
             let entry = entry?;
-            let meta = entry.metadata()?;
+            let meta = match entry.metadata() {
+                Ok(meta) => meta,
+                Err(e) if gone(&e) => continue,
+                Err(e) => return Err(e),
+            };
             if meta.is_dir() {
                 stack.push(entry.path());
             } else if meta.is_file() {
