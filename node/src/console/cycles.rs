@@ -73,16 +73,15 @@ fn list_body(all: &[Comparison]) -> String {
     }
     let rows: Vec<Vec<String>> = all
         .iter()
-        .enumerate()
         .rev()
-        .map(|(k, c)| {
+        .map(|c| {
             let s = summary(&c.out);
             let reference = s
                 .as_ref()
                 .and_then(|s| s["reference_date"].as_str().map(esc))
                 .unwrap_or_default();
             vec![
-                format!("<a href=\"/results/{}\">cycle {}</a>", k + 1, k + 1),
+                format!("<a href=\"/results/{}\">cycle {}</a>", c.number, c.number),
                 c.epoch.to_string(),
                 reference,
                 esc(&c.started),
@@ -105,42 +104,42 @@ fn list_body(all: &[Comparison]) -> String {
     )
 }
 
-/// The comparison of cycle `k` (from 1, oldest first), if there is one.
-fn cycle_of(st: &Shared, k: usize) -> Option<Comparison> {
-    k.checked_sub(1)
-        .and_then(|i| history::list(&st.data_dir).into_iter().nth(i))
+/// Cycle `number`, with the numbers of the cycles listed before and
+/// after it, if there is one.
+fn cycle_of(st: &Shared, number: u64) -> Option<(Comparison, Option<u64>, Option<u64>)> {
+    let all = history::list(&st.data_dir);
+    let at = all.iter().position(|c| c.number == number)?;
+    let before = at.checked_sub(1).map(|b| all[b].number);
+    let after = all.get(at + 1).map(|c| c.number);
+    Some((all[at].clone(), before, after))
 }
 
 /// `/results/<k>`: one cycle.
 pub(super) async fn cycle_page(
     State(st): St,
     headers: HeaderMap,
-    UrlPath(k): UrlPath<usize>,
+    UrlPath(k): UrlPath<u64>,
 ) -> Response {
     let Some(s) = require(&st, &headers) else {
         return to_login();
     };
-    let Some(c) = cycle_of(&st, k) else {
+    let Some((c, before, after)) = cycle_of(&st, k) else {
         return error_page(StatusCode::NOT_FOUND, &format!("no cycle {k} on this node"));
     };
-    let count = history::list(&st.data_dir).len();
-    show(&format!("Cycle {k}"), &s, &cycle_body(k, count, &c))
+    show(&format!("Cycle {k}"), &s, &cycle_body(&c, before, after))
 }
 
-/// A cycle's page: `k` of `count`.
-fn cycle_body(k: usize, count: usize, c: &Comparison) -> String {
+/// A cycle's page, with links to the cycles listed `before` and `after` it.
+fn cycle_body(c: &Comparison, before: Option<u64>, after: Option<u64>) -> String {
+    let k = c.number;
     let nav = format!(
         "<p>{}<a href=\"/results\">every cycle</a>{}</p>",
-        if k > 1 {
-            format!("<a href=\"/results/{}\">← cycle {}</a> · ", k - 1, k - 1)
-        } else {
-            String::new()
-        },
-        if k < count {
-            format!(" · <a href=\"/results/{}\">cycle {} →</a>", k + 1, k + 1)
-        } else {
-            String::new()
-        }
+        before.map_or(String::new(), |b| format!(
+            "<a href=\"/results/{b}\">← cycle {b}</a> · "
+        )),
+        after.map_or(String::new(), |a| format!(
+            " · <a href=\"/results/{a}\">cycle {a} →</a>"
+        ))
     );
     let Some(summary) = summary(&c.out) else {
         return format!(
@@ -270,12 +269,13 @@ fn changes_section(c: &serde_json::Value) -> String {
 pub(super) async fn report_page(
     State(st): St,
     headers: HeaderMap,
-    UrlPath(k): UrlPath<usize>,
+    UrlPath(k): UrlPath<u64>,
 ) -> Response {
     if require(&st, &headers).is_none() {
         return to_login();
     }
-    match cycle_of(&st, k).and_then(|c| read_regular(&c.out.join("report.html"), 64 << 20)) {
+    match cycle_of(&st, k).and_then(|(c, _, _)| read_regular(&c.out.join("report.html"), 64 << 20))
+    {
         Some(html) => Html(html).into_response(),
         None => error_page(StatusCode::NOT_FOUND, &format!("no report for cycle {k}")),
     }
@@ -324,6 +324,7 @@ mod tests {
             std::fs::write(d.join("summary.json"), s.to_string()).unwrap();
             std::fs::write(d.join("uninsured.csv"), "id_number\n").unwrap();
             Comparison {
+                number: k + 1,
                 epoch: k,
                 out: d,
                 started: format!("2026-0{}-02T00:00:00Z", k + 1),
@@ -334,7 +335,7 @@ mod tests {
         assert!(list.find("cycle 2</a>").unwrap() < list.find("cycle 1</a>").unwrap());
         assert!(list.contains("uninsured 101 (+3 / −2)"), "{list}");
         assert!(list.contains("<td>2026-02-01</td>"), "{list}");
-        let page = cycle_body(2, 2, &all[1]);
+        let page = cycle_body(&all[1], Some(1), None);
         assert!(
             page.contains("<a href=\"/results/1\">← cycle 1</a>"),
             "{page}"
@@ -345,11 +346,12 @@ mod tests {
         assert!(page.contains("<td>10 bytes</td>"), "{page}");
         // A cycle whose directory went away says so.
         let gone = Comparison {
+            number: 1,
             epoch: 5,
             out: PathBuf::from("/nowhere/cycle"),
             started: String::new(),
         };
-        assert!(cycle_body(1, 1, &gone).contains("No summary.json in /nowhere/cycle"));
+        assert!(cycle_body(&gone, None, None).contains("No summary.json in /nowhere/cycle"));
         assert!(list_body(&[]).contains("No comparison has run"));
         // A summary's values are shown as numbers or escaped, never as
         // they are; a linked file is not read.
@@ -361,11 +363,12 @@ mod tests {
         )
         .unwrap();
         let odd = Comparison {
+            number: 3,
             epoch: 0,
             out: d.clone(),
             started: String::new(),
         };
-        let page = cycle_body(1, 1, &odd);
+        let page = cycle_body(&odd, None, None);
         assert!(!page.contains("<meta") && !page.contains("<b>"), "{page}");
         std::os::unix::fs::symlink(
             dir.path().join("cycle-0/summary.json"),

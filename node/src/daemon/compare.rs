@@ -111,6 +111,7 @@ impl Node {
         let data_dir = self.core.data_dir.clone();
         self.core.metrics.compare_started(PathBuf::from(&out));
         let record = crate::compare::history::Comparison {
+            number: 0,
             epoch,
             out: PathBuf::from(&out),
             started: now().to_string(),
