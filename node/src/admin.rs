@@ -362,7 +362,8 @@ pub struct AgreementEpoch {
     pub agreement: String,
     /// Dataset.
     pub dataset: String,
-    /// `provider` or `consumer`: this node's side.
+    /// `provider` or `consumer`: this node's side (`provider (ministry
+    /// queries)` for the ministry's answering agreements).
     pub side: String,
     /// The epoch now.
     pub epoch: EpochInfo,

@@ -190,6 +190,20 @@ fn the_ministry_answers_only_ids_the_registry_vouched_for() {
         &s.mesh.path().join("national.toml"),
         "active",
     );
+    // Both sides show the national agreement's epoch in their status.
+    for (node, side) in [
+        (&pmin, "provider (ministry queries)"),
+        (&s.pcmp, "consumer (ministry queries)"),
+    ] {
+        let st = node.status();
+        assert!(
+            st.epochs
+                .iter()
+                .any(|e| e.agreement == national && e.side == side && e.dataset == "national"),
+            "{side}: {:?}",
+            st.epochs
+        );
+    }
     let national: [u8; 32] = hex::decode(&national).unwrap().try_into().unwrap();
     // The comparator's committed result, and the registry's disclosure of
     // the ID numbers of two of its tokens, with the receipt.

@@ -60,21 +60,38 @@ impl Node {
         }
     }
 
-    /// Each active agreement's current epoch, as provider or consumer.
+    /// Each active agreement's current epoch, as provider or consumer (of
+    /// feeds, or of ministry queries).
     fn epochs(&self) -> Vec<crate::admin::AgreementEpoch> {
+        let (t, me) = (now(), self.core.identity.public());
         let mut out = Vec::new();
-        for (side, as_provider) in [("provider", true), ("consumer", false)] {
-            for (terms, _) in self.core.current_feeds(as_provider) {
-                if let Some(epoch) = self.core.epoch_info(terms) {
-                    out.push(crate::admin::AgreementEpoch {
-                        agreement: dxmesh_protocol::hex(&terms.id()),
-                        dataset: terms.dataset.clone(),
-                        side: side.into(),
-                        epoch,
-                    });
-                }
+        for th in self.core.agreements.threads() {
+            if self.core.agreements.status(th, t) != dxmesh_protocol::agreement::Status::Active {
+                continue;
+            }
+            let terms = &th.state.terms;
+            let side = if terms.provider == me {
+                "provider"
+            } else if terms.consumer == me {
+                "consumer"
+            } else {
+                continue;
+            };
+            let side = if crate::ministry::answers_ministry_queries(terms) {
+                format!("{side} (ministry queries)")
+            } else {
+                side.to_string()
+            };
+            if let Some(epoch) = self.core.epoch_info(terms) {
+                out.push(crate::admin::AgreementEpoch {
+                    agreement: dxmesh_protocol::hex(&terms.id()),
+                    dataset: terms.dataset.clone(),
+                    side,
+                    epoch,
+                });
             }
         }
+        out.sort_by(|a, b| (&a.side, &a.dataset).cmp(&(&b.side, &b.dataset)));
         out
     }
 
