@@ -88,6 +88,27 @@ fn a_comparison_refused_its_feeds_leaves_no_output_folder() {
     ]);
     assert!(e.contains("[outside_window]"), "{e}");
     assert!(!out.exists(), "a refused comparison left {}", out.display());
+    // A `--previous` that is not a comparison's output is refused before
+    // anything is asked of the node, naming it, and leaves nothing.
+    let not_one = s.mesh.path().join("not-a-comparison");
+    std::fs::create_dir_all(&not_one).unwrap();
+    let e = s.pcmp.cli_fails(&[
+        "compare",
+        "--jobs",
+        jobs.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--previous",
+        not_one.to_str().unwrap(),
+    ]);
+    assert!(
+        e.contains(&format!(
+            "--previous {}: not the output of a comparison (it has no summary.json)",
+            not_one.display()
+        )),
+        "{e}"
+    );
+    assert!(!out.exists(), "a refused comparison left {}", out.display());
 }
 
 /// Copies the files (not the folders) of `from` into `to`.
