@@ -29,7 +29,8 @@ pub(super) struct Core {
     /// The node's identity.
     pub(super) identity: Identity,
     /// The redb state store.
-    pub(super) store: Store,
+    /// Shared with work off the event loop (the audit page's scan).
+    pub(super) store: std::sync::Arc<Store>,
     /// The libp2p swarm.
     pub(super) swarm: Swarm<Behaviour>,
     /// Members connected now.

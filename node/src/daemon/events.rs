@@ -511,6 +511,7 @@ impl Node {
             ),
             AdminRequest::Disclose(disclose) => self.admin_disclose(disclose, call.reply),
             AdminRequest::Compare { .. } => self.on_compare_admin(call.request, call.reply),
+            AdminRequest::AuditPage(q) => self.audit_page(q, call.reply),
             request => {
                 let response = self.on_admin(request);
                 let _ = call.reply.send(response);
@@ -521,7 +522,6 @@ impl Node {
     pub(super) fn on_admin(&mut self, request: AdminRequest) -> AdminResponse {
         match request {
             AdminRequest::AuditAlerts => self.audit_alerts(),
-            AdminRequest::AuditPage(q) => self.audit_page(&q),
             AdminRequest::AuditExport { out } => {
                 let dir = self.core.data_dir.clone();
                 self.audit_export(&out, &dir)
@@ -543,6 +543,7 @@ impl Node {
             | AdminRequest::Publish { .. }
             | AdminRequest::Pull { .. }
             | AdminRequest::Disclose(_)
+            | AdminRequest::AuditPage(_)
             | AdminRequest::Compare { .. } => AdminResponse::Error {
                 message: "internal: this request is handled asynchronously".into(),
             },

@@ -155,7 +155,7 @@ pub async fn run(dir: &Path, shutdown: impl Future<Output = ()>) -> Result<(), D
     let core = core::Core {
         config,
         identity,
-        store,
+        store: std::sync::Arc::new(store),
         swarm,
         connected: HashSet::new(),
         pending: HashMap::new(),
