@@ -251,6 +251,13 @@ fn each_role_reads_every_page_and_does_only_what_it_may() {
         Some(&admin),
     );
     assert!(none.contains("No entry matches these filters."), "{none}");
+    // A day that is not one is refused, saying so.
+    let (code, bad) = get(&agent, &format!("{base}audit?to=tomorrow"), Some(&admin));
+    assert_eq!(code, 400, "{bad}");
+    assert!(
+        bad.contains("to &quot;tomorrow&quot;: not a day (YYYY-MM-DD)"),
+        "{bad}"
+    );
 
     // Logging out ends the session.
     let (code, _) = post(&agent, &format!("{base}logout"), &admin, &admin.csrf);

@@ -172,6 +172,15 @@ fn audit_page(store: &Store, q: &AuditQuery, book: &NameBook, size: u64) -> Admi
         .filter(|p| !p.is_empty());
     let day = |d: &Option<String>| d.as_deref().filter(|d| !d.is_empty()).map(str::to_string);
     let (from, to) = (day(&q.from), day(&q.to));
+    for (name, d) in [("from", &from), ("to", &to)] {
+        if let Some(d) = d
+            && dxmesh_protocol::date::Date::parse(d).is_err()
+        {
+            return AdminResponse::Error {
+                message: format!("{name} {d:?}: not a day (YYYY-MM-DD)"),
+            };
+        }
+    }
     let kind = q.kind.as_deref().filter(|k| !k.is_empty());
     let mut lines = Vec::new();
     let mut before = q.before;
