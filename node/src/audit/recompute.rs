@@ -239,9 +239,9 @@ pub fn recompute(
                     departments: &departments,
                     published: &published,
                     erased: &erased,
+                    candidates: &candidates,
                 };
                 let mut checked = check_one(&name, &c, &known, feeds);
-                checked.commitment = stage_label(&checked.commitment, &c, &candidates, &name);
                 checked.problems.extend(basis.problems(&c));
                 checked
             }
@@ -306,6 +306,9 @@ struct Known<'a> {
     /// The pulled feeds the comparator erased under retention, by
     /// (agreement, epoch), with the last day kept.
     erased: &'a Erased,
+    /// The commitments (hex digests) a ministry basis names as its
+    /// candidates.
+    candidates: &'a BTreeSet<String>,
 }
 
 /// Per provider: the (agreement, manifest digest) of every feed published.
@@ -360,24 +363,17 @@ fn published(
     Ok(out)
 }
 
-/// A commitment's label with the stage of its result where a result has
-/// two: the candidates the comparator sent the ministry, and the final
-/// list once the ministry's answers took off those insured elsewhere.
-fn stage_label(
-    label: &str,
-    c: &ResultCommitment,
-    candidates: &BTreeSet<String>,
-    name: &str,
-) -> String {
-    let digest = name.split_once('-').map_or(name, |(_, d)| d);
-    let stage = if c.ministry.is_some() {
-        "final list, after the ministry's answers"
-    } else if candidates.contains(digest) {
-        "candidates sent to the ministry"
+/// A commitment's stage, for a result that has two (` (candidates sent to
+/// the ministry)`, ` (final list, after the ministry's answers)`); empty
+/// for one that has one. `digest` is the commitment's (hex).
+fn stage(c: &ResultCommitment, digest: &str, known: &Known<'_>) -> &'static str {
+    if c.ministry.is_some() {
+        " (final list, after the ministry's answers)"
+    } else if known.candidates.contains(digest) {
+        " (candidates sent to the ministry)"
     } else {
-        return label.to_string();
-    };
-    label.replacen(&c.result_kind, &format!("{} ({stage})", c.result_kind), 1)
+        ""
+    }
 }
 
 /// Recomputes one commitment.
@@ -386,8 +382,9 @@ fn check_one(name: &str, c: &ResultCommitment, known: &Known<'_>, feeds: &Path) 
     let digest = name.split_once('-').map_or(name, |(_, d)| d);
     let mut checked = Checked {
         commitment: format!(
-            "{} of epoch {} ({})",
+            "{}{} of epoch {} ({})",
             c.result_kind,
+            stage(c, digest, known),
             c.epoch,
             &digest[..digest.len().min(12)]
         ),

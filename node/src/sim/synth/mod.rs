@@ -69,8 +69,9 @@
 //! of the province; 16th birthdays come with the later date. Each cycle
 //! (for the first 36) 0.5 % of `residents` move in: new people after the
 //! workers, registered `active` from the cycle they arrive, alive, with
-//! the insurance any resident has. Each department corrects 10 % of its
-//! rows with a faulty raw ID (or written twice) in a period. The expected
+//! the insurance any resident has. Each department corrects 10 % of the
+//! residents' rows with a faulty raw ID (or written twice) in a period
+//! (the showcase people and the workers from elsewhere keep theirs). The expected
 //! results are those of the cycle's own reference date.
 //!
 //! ## Data-quality faults
