@@ -132,6 +132,7 @@ fn main() {
         delimiter: None,
         sheet: None,
         accept_shrink: false,
+        memory: dxmesh_node::base::config::LimitsConfig::default().sort_bytes(),
     };
     // The same export in GB18030, as many departments' systems write it
     // (its encoding found by the import, decoded as it streams).

@@ -11,6 +11,7 @@
 # machine), the comparison pass's merge rate and each node's peak memory.
 #
 # Usage: tests/bench/cycle.sh [RESIDENTS]   (default 10000000)
+# DXMESH_BENCH_MEMORY_MIB: every node's `[limits] memory_mib` (default 4096).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 N="${1:-10000000}"
@@ -23,7 +24,7 @@ echo "== synth $N residents"
 /usr/bin/time -f "synth: %e s, peak %M KiB" target/release/dxmesh synth --residents "$N" --out "$W/province" --ref-date "$REF" >/dev/null
 echo "== dxmesh cycle"
 start=$(date +%s.%N)
-target/release/dxmesh demo --input "$W/province" --out "$W/demo" --ref-date "$REF" --residents "$N" | tee "$W/demo.log"
+target/release/dxmesh demo --input "$W/province" --out "$W/demo" --ref-date "$REF" --residents "$N" --memory-mib "${DXMESH_BENCH_MEMORY_MIB:-4096}" | tee "$W/demo.log"
 end=$(date +%s.%N)
 audit=$(grep -E "audit bundle, verifying" "$W/demo.log" | sed -E 's/.*done in ([0-9.]+)s/\1/')
 check=$(grep -E "checking the results" "$W/demo.log" | sed -E 's/.*done in ([0-9.]+)s/\1/')
@@ -39,7 +40,8 @@ records = sum(v["records_read"] for v in s["inputs"].values())
 p = s["timing_secs"]["pass"]
 print(f"PASS: {records} input records ({s['distinct_tokens_merged']} distinct tokens) merged in {p:.2f}s = {records/p/1e6:.1f} M tokens/s (target >= 20)")
 PY
-grep -h "peak memory per node" "$W/demo.log" || true
+grep -h "peak memory per" "$W/demo.log" || true
+echo "disk: $(du -sh "$W/province" | cut -f1) of exports, $(du -sh "$W/demo" | cut -f1) of node data"
 dx_n=$(tail -n +2 "$W/demo/uninsured.csv" | cut -d, -f1 | sort -u | wc -l)
 dd_n=$(tail -n +2 "$W/duckdb_uninsured.csv" | cut -d, -f1 | sort -u | wc -l)
 printf 'CYCLE: dxmesh %.1fs (audit export+verify %.1fs not included), DuckDB %.1fs, ratio %.2fx (goal >= 1.0x, moonshot 1.5x); uninsured dxmesh %s vs DuckDB %s\n' "$cycle" "$audit" "$duck" "$(python3 -c "print($duck / $cycle)")" "$dx_n" "$dd_n"

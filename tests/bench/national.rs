@@ -72,7 +72,8 @@ fn main() {
     if step == "build" || step == "both" {
         let started = Instant::now();
         let cols = vec!["province_code".to_string(), "insurance_type".to_string()];
-        let mut b = IndexBuilder::new(&dir, cols).expect("builder");
+        let mut b =
+            IndexBuilder::new(&dir, cols, dxmesh_tests::bench::memory_bytes()).expect("builder");
         for i in 0..n {
             let (id, province, insurance) = person(i);
             b.push(&id, &[province.as_str(), insurance]).expect("push");

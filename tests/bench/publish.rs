@@ -49,6 +49,7 @@ fn main() {
             previous: None,
             now: dxmesh_node::base::clock::now(),
             republish: false,
+            memory: dxmesh_tests::bench::memory_bytes(),
         })
         .expect("publish")
         .manifest;

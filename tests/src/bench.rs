@@ -4,6 +4,17 @@
 
 use std::path::PathBuf;
 
+/// The memory a benchmark's sort is given: `DXMESH_BENCH_MEMORY_MIB` MiB
+/// (a node's `[limits] memory_mib`), else the default node budget, as the
+/// node gives it to a job's sort.
+pub fn memory_bytes() -> usize {
+    let mib = std::env::var("DXMESH_BENCH_MEMORY_MIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(dxmesh_node::base::config::DEFAULT_MEMORY_MIB);
+    dxmesh_node::base::config::LimitsConfig { memory_mib: mib }.sort_bytes()
+}
+
 /// The process's peak resident memory (`VmHWM`), in KiB.
 pub fn peak_rss_kib() -> u64 {
     status_kib("self", "VmHWM:")

@@ -44,8 +44,8 @@ pub use node_dir::{NodeDir, edit_config, manual_schedule, set_custodian};
 pub use node_proc::NodeProc;
 pub use raw::{raw_request, raw_requests, raw_requests_after};
 pub use registry::{
-    REGISTRY_JOB, RegistryRow, day, make_id, registry_csv, registry_input, registry_rows,
-    registry_terms, short_retention_terms,
+    REGISTRY_JOB, RegistryRow, day, make_id, registry_csv, registry_feed_terms, registry_input,
+    registry_rows, registry_terms, short_retention_terms,
 };
 pub use scan::scan_for;
 pub use setup::{Setup, agree, setup};

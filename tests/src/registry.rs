@@ -65,6 +65,20 @@ expr = "registry"
     )
 }
 
+/// The terms of [`registry_terms`] (3 pulls, a quota of 1,000,000) between
+/// `provider` and `consumer`, written to `dir/terms.toml` and read back.
+pub fn registry_feed_terms(
+    dir: &std::path::Path,
+    provider: &dxmesh_protocol::identity::Identity,
+    consumer: &dxmesh_protocol::identity::Identity,
+) -> dxmesh_protocol::agreement::Terms {
+    let path = dir.join("terms.toml");
+    std::fs::write(&path, registry_terms(3, 1_000_000)).expect("terms file");
+    dxmesh_node::agreements::terms_file::TermsFile::load(&path)
+        .and_then(|t| t.to_terms(&path, Some(provider.public()), Some(consumer.public())))
+        .expect("registry terms")
+}
+
 /// The comparison job the registry terms agree to: `uninsured` is every
 /// token of the registry feed (nothing disclosed by the job itself).
 pub const REGISTRY_JOB: &str = r#"order = ["uninsured"]

@@ -5,7 +5,6 @@
 //! (an input's `where`) keeps the records outside it back; a dataset
 //! re-imported since the feed was published is refused.
 
-use dxmesh_node::agreements::terms_file::TermsFile;
 use dxmesh_node::dataset::{ImportOptions, MAX_BLOCK_RECORDS, import, unpin};
 use dxmesh_node::disclose::records::{Asked, disclose};
 use dxmesh_node::publish::build::{PublishInput, pin_holder, publish};
@@ -16,7 +15,7 @@ use dxmesh_protocol::feed::Disclosure;
 use dxmesh_protocol::id::IdNumber;
 use dxmesh_protocol::identity::Identity;
 use dxmesh_protocol::token::{EpochKey, IdToken};
-use dxmesh_tests::{RegistryRow, registry_csv, registry_rows, registry_terms};
+use dxmesh_tests::{RegistryRow, registry_csv, registry_feed_terms, registry_rows};
 
 #[test]
 fn tokens_from_every_block_resolve_to_their_own_records() {
@@ -37,21 +36,13 @@ fn tokens_from_every_block_resolve_to_their_own_records() {
         delimiter: None,
         sheet: None,
         accept_shrink: false,
+        memory: dxmesh_node::base::config::LimitsConfig::default().sort_bytes(),
     };
     import(&data, &opts).unwrap();
 
     let provider = Identity::from_seed([1; 32]).unwrap();
     let consumer = Identity::from_seed([2; 32]).unwrap();
-    let terms_path = dir.path().join("terms.toml");
-    std::fs::write(&terms_path, registry_terms(3, 1_000_000)).unwrap();
-    let terms = TermsFile::load(&terms_path)
-        .unwrap()
-        .to_terms(
-            &terms_path,
-            Some(provider.public()),
-            Some(consumer.public()),
-        )
-        .unwrap();
+    let terms = registry_feed_terms(dir.path(), &provider, &consumer);
     let key = EpochKey::from_bytes([7; 32]);
     let now = dxmesh_node::base::clock::now();
     publish(&PublishInput {
@@ -63,6 +54,7 @@ fn tokens_from_every_block_resolve_to_their_own_records() {
         previous: None,
         now,
         republish: false,
+        memory: dxmesh_node::base::config::LimitsConfig::default().sort_bytes(),
     })
     .unwrap();
 

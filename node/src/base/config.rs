@@ -85,6 +85,51 @@ pub struct Config {
     /// The HTTPS operator console; none without this section.
     #[serde(default)]
     pub console: Option<ConsoleConfig>,
+    /// What the node's large jobs may use.
+    #[serde(default)]
+    pub limits: LimitsConfig,
+}
+
+/// `[limits]`: the memory the node's large jobs (import, publish, the
+/// national index build, the comparator's steps) keep to, spilling sorted
+/// runs to disk beyond it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// MiB of memory; the default suits a node with 8 GiB.
+    #[serde(default = "default_memory_mib")]
+    pub memory_mib: u64,
+}
+
+/// `[limits] memory_mib` when the config does not set it.
+pub const DEFAULT_MEMORY_MIB: u64 = 4096;
+
+/// The least `[limits] memory_mib` a node runs with.
+pub const MIN_MEMORY_MIB: u64 = 64;
+
+fn default_memory_mib() -> u64 {
+    DEFAULT_MEMORY_MIB
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            memory_mib: DEFAULT_MEMORY_MIB,
+        }
+    }
+}
+
+impl LimitsConfig {
+    /// The budget in bytes.
+    pub fn memory_bytes(&self) -> usize {
+        usize::try_from(self.memory_mib.saturating_mul(1 << 20)).unwrap_or(usize::MAX)
+    }
+
+    /// The memory a job's sort is given: three quarters of the budget (the
+    /// rest is the job's buffers in flight and the daemon's own state).
+    pub fn sort_bytes(&self) -> usize {
+        self.memory_bytes() / 4 * 3
+    }
 }
 
 /// `[console]`: the HTTPS operator console, `/metrics`, `/healthz` and
@@ -254,6 +299,15 @@ impl Config {
                 ));
             }
         }
+        if config.limits.memory_mib < MIN_MEMORY_MIB {
+            return Err(setting(
+                "limits.memory_mib",
+                format!(
+                    "{} MiB is less than the {MIN_MEMORY_MIB} MiB a node needs",
+                    config.limits.memory_mib
+                ),
+            ));
+        }
         if config.network.peer_exchange_secs == 0 {
             return Err(setting(
                 "network.peer_exchange_secs",
@@ -325,6 +379,7 @@ mod tests {
             key_custodians: Default::default(),
             schedule: Default::default(),
             console: None,
+            limits: Default::default(),
         }
     }
 
@@ -358,6 +413,18 @@ mod tests {
             e.contains("network.bootstrap[0]") && e.contains("/p2p/"),
             "{e}"
         );
+
+        // A memory budget too small to run with is refused by name; one
+        // left out is the default.
+        assert!(text.contains("[limits]\nmemory_mib = 4096"), "{text}");
+        std::fs::write(&path, text.replace("memory_mib = 4096", "memory_mib = 16")).unwrap();
+        let e = Config::load(dir.path()).unwrap_err().to_string();
+        assert!(
+            e.contains("limits.memory_mib") && e.contains("16 MiB"),
+            "{e}"
+        );
+        std::fs::write(&path, text.replace("memory_mib = 4096", "")).unwrap();
+        assert_eq!(Config::load(dir.path()).unwrap().limits.memory_mib, 4096);
 
         std::fs::write(&path, format!("{text}\nsurprise = 1\n")).unwrap();
         let e = Config::load(dir.path()).unwrap_err().to_string();

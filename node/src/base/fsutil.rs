@@ -155,6 +155,21 @@ pub fn read_direct_in_place(
     Ok(0..scratch.len())
 }
 
+/// A byte count as people read it: `512 B`, `3.4 MiB`, `12.0 GiB`.
+pub fn bytes_text(n: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut v = n as f64 / 1024.0;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    format!("{v:.1} {}", UNITS[unit])
+}
+
 /// The name prefix of [`write_atomic`]'s temporary files.
 pub const ATOMIC_TMP_PREFIX: &str = ".dxmesh-tmp-";
 

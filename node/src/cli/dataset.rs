@@ -120,6 +120,7 @@ impl ExportArgs {
             delimiter,
             sheet: self.sheet,
             accept_shrink,
+            memory: crate::base::config::LimitsConfig::default().sort_bytes(),
         })
     }
 }
@@ -136,8 +137,12 @@ pub fn run(cmd: DatasetCommand) -> anyhow::Result<()> {
             json,
             accept_shrink,
         } => {
-            let opts = export.options(dataset, accept_shrink)?;
-            let data = data_dir(&dir)?;
+            let config = Config::load(&dir)?;
+            let opts = crate::dataset::ImportOptions {
+                memory: config.limits.sort_bytes(),
+                ..export.options(dataset, accept_shrink)?
+            };
+            let data = config.data_dir(&dir);
             let report = dataset::import(&data, &opts)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);

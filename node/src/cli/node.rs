@@ -46,6 +46,10 @@ pub struct InitArgs {
     /// `console/`.
     #[arg(long, default_value = "127.0.0.1:8443")]
     pub console: String,
+    /// MiB of memory the node's large jobs keep to (`[limits] memory_mib`;
+    /// beyond it they sort on disk). The default suits a node with 8 GiB.
+    #[arg(long, default_value_t = config::DEFAULT_MEMORY_MIB)]
+    pub memory_mib: u64,
 }
 
 /// Runs the daemon in `dir` (logs as `log_format`, else as the node's config says).
@@ -97,6 +101,13 @@ pub fn keygen(out: &Path) -> anyhow::Result<()> {
 /// `dxmesh init`.
 pub fn init(args: InitArgs) -> anyhow::Result<()> {
     let dir = &args.dir;
+    if args.memory_mib < config::MIN_MEMORY_MIB {
+        bail!(
+            "--memory-mib {}: less than the {} MiB a node needs",
+            args.memory_mib,
+            config::MIN_MEMORY_MIB
+        );
+    }
     for f in [config::CONFIG_FILE, config::KEY_FILE] {
         if dir.join(f).exists() {
             bail!(
@@ -149,6 +160,9 @@ pub fn init(args: InitArgs) -> anyhow::Result<()> {
         key_custodians: Default::default(),
         schedule: Default::default(),
         console: (args.console != "none").then(|| ConsoleConfig::on(&args.console)),
+        limits: config::LimitsConfig {
+            memory_mib: args.memory_mib,
+        },
     };
     if let Some(console) = &config.console {
         let host = console

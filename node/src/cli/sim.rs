@@ -42,6 +42,10 @@ pub struct DemoArgs {
     /// the one before (`cycle-<k>/`, with its change lists) and checked.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=24))]
     pub cycles: u32,
+    /// MiB of memory each node's large jobs keep to (`[limits]
+    /// memory_mib` in every node's config).
+    #[arg(long, default_value_t = crate::base::config::DEFAULT_MEMORY_MIB)]
+    pub memory_mib: u64,
 }
 
 /// `dxmesh synth`.
@@ -84,6 +88,7 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<()> {
         jobs,
         serve,
         cycles,
+        memory_mib,
     } = args;
     let reference = match ref_date {
         Some(d) => dxmesh_protocol::date::Date::parse(&d)?,
@@ -105,6 +110,7 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<()> {
         jobs,
         serve,
         cycles,
+        memory_mib,
     })?;
     if verdict == Some(false) {
         bail!("the results differ from expected/");

@@ -152,6 +152,7 @@ pub async fn run(dir: &Path, shutdown: impl Future<Output = ()>) -> Result<(), D
         burst: config.network.request_burst,
     });
     let stream_task = tokio::spawn(serve::serve_streams(incoming, internal_tx.clone()));
+    let node_sort_bytes = config.limits.sort_bytes();
     let core = core::Core {
         config,
         identity,
@@ -175,7 +176,7 @@ pub async fn run(dir: &Path, shutdown: impl Future<Output = ()>) -> Result<(), D
         publish: publish::Publishing::new(keys),
         pulls: pull::Pulling::new(stream_control, std::time::Duration::from_secs(retry_secs)),
         auditing,
-        national: Default::default(),
+        national: crate::ministry::index::Indexes::new(node_sort_bytes),
         cycle,
         resume: resume_tx,
         started: Instant::now(),

@@ -266,6 +266,7 @@ impl Publishing {
             }
         }
         let data_dir = core.data_dir.clone();
+        let memory = core.config.limits.sort_bytes();
         let seed = *core.identity.seed();
         let internal = core.events.clone();
         tokio::task::spawn_blocking(move || {
@@ -289,6 +290,7 @@ impl Publishing {
                     previous,
                     now: now(),
                     republish,
+                    memory,
                 })
                 .map_err(NodeError::from);
                 if let Ok(Published {

@@ -26,8 +26,18 @@
 //! loaded first, independently, so that their cache and TLB misses overlap
 //! instead of costing one memory latency each (software prefetching without
 //! `unsafe`).
+//!
+//! The table grows up to half the import's memory. A file with more
+//! distinct rows than that holds goes on in `overflow`: the full table
+//! still drops the duplicates of the rows it holds, and the later rows are
+//! written and their keys sorted on disk; at the end, the later copies of
+//! a row are found in the sorted keys and removed from `records.bin`, so
+//! the dataset and its counts are those the table alone would give.
 
+use super::model::ImportError;
+use super::overflow::Overflow;
 use dxmesh_protocol::id::IdNumber;
+use std::path::{Path, PathBuf};
 
 /// Rows checked against the tables at once.
 const WINDOW: usize = 32;
@@ -40,7 +50,7 @@ pub(super) fn row_key(id: &IdNumber, hash: u64) -> u128 {
     (u128::from(value | OCCUPIED) << 64) | u128::from(hash)
 }
 
-fn id_of(key: u128) -> u64 {
+pub(super) fn id_of(key: u128) -> u64 {
     (key >> 64) as u64 & ID_BITS
 }
 
@@ -78,6 +88,8 @@ pub(super) enum Seen {
     SecondOfId,
     /// A new row of an ID that had several.
     MoreOfId,
+    /// A new row, but the table is as large as it may grow and full.
+    Full,
 }
 
 /// An empty slot. Keys always have bit 127 set and an ID below 10^17, so no
@@ -91,16 +103,21 @@ const EMPTY: u128 = u128::MAX;
 pub(super) struct RowSet {
     slots: Vec<u128>,
     len: usize,
+    /// The most slots the table may have.
+    max_slots: usize,
     /// IDs with [`HEAVY`] rows or more, and all their rows.
     heavy_ids: std::collections::HashSet<u64>,
     heavy_rows: std::collections::HashSet<u128>,
 }
 
 impl RowSet {
-    pub fn new() -> RowSet {
+    /// A table of at most `max_slots` slots (16 bytes each).
+    pub fn new(max_slots: usize) -> RowSet {
+        let max_slots = max_slots.max(1024);
         RowSet {
             slots: vec![EMPTY; 1024],
             len: 0,
+            max_slots,
             heavy_ids: Default::default(),
             heavy_rows: Default::default(),
         }
@@ -117,9 +134,45 @@ impl RowSet {
     }
 
     pub fn reserve(&mut self, rows: usize) {
-        if table_slots(rows) > self.slots.len() {
-            self.rebuild(table_slots(rows));
+        let slots = table_slots(rows).min(self.max_slots);
+        if slots > self.slots.len() {
+            self.rebuild(slots);
         }
+    }
+
+    /// Whether the table holds `key` (a row seen before).
+    pub fn contains(&self, key: u128) -> bool {
+        if !self.heavy_ids.is_empty() && self.heavy_ids.contains(&id_of(key)) {
+            return self.heavy_rows.contains(&key);
+        }
+        let mut i = self.home(key);
+        loop {
+            match self.slots[i] {
+                EMPTY => return false,
+                slot if slot == key => return true,
+                _ => i = next(i, self.slots.len()),
+            }
+        }
+    }
+
+    /// How many rows of ID `id` (as [`id_of`] gives it) the table holds:
+    /// 0, 1, or 2 for several.
+    pub fn rows_of(&self, id: u64) -> u8 {
+        if !self.heavy_ids.is_empty() && self.heavy_ids.contains(&id) {
+            return 2;
+        }
+        let mut i = ((u128::from(mix64(id)) * self.slots.len() as u128) >> 64) as usize;
+        let mut n = 0;
+        while self.slots[i] != EMPTY {
+            if id_of(self.slots[i]) == id {
+                n += 1;
+                if n == 2 {
+                    return 2;
+                }
+            }
+            i = next(i, self.slots.len());
+        }
+        n
     }
 
     fn rebuild(&mut self, slots: usize) {
@@ -143,7 +196,14 @@ impl RowSet {
             };
         }
         if (self.len + 1) * 4 > self.slots.len() * 3 {
-            self.rebuild(self.slots.len() * 2);
+            if self.slots.len() >= self.max_slots {
+                return if self.contains(key) {
+                    Seen::Duplicate
+                } else {
+                    Seen::Full
+                };
+            }
+            self.rebuild((self.slots.len() * 2).min(self.max_slots));
         }
         let size = self.slots.len();
         let home = self.home(key);
@@ -195,48 +255,119 @@ pub(super) struct DedupStats {
     pub ids_with_several_rows: u64,
 }
 
-/// The duplicate table with its counts.
+/// The duplicate table with its counts, and the rows past it.
 pub(super) struct Dedup {
     rows: RowSet,
     pub stats: DedupStats,
+    /// Where the sort of the rows past the table writes its runs.
+    dir: PathBuf,
+    /// The import's memory (bytes): half for the table, half for the sort.
+    memory: usize,
+    /// The export's size in bytes, and about how many rows it has.
+    export: (u64, usize),
+    overflow: Option<Overflow>,
 }
 
 impl Dedup {
-    pub fn new() -> Dedup {
+    /// A table for an import given `memory` bytes whose overflow, if any,
+    /// sorts in `dir`; `export_bytes` is the export's size.
+    pub fn new(dir: &Path, memory: usize, export_bytes: u64) -> Dedup {
         Dedup {
-            rows: RowSet::new(),
+            rows: RowSet::new(memory / 2 / std::mem::size_of::<u128>()),
             stats: DedupStats::default(),
+            dir: dir.to_path_buf(),
+            memory,
+            export: (export_bytes, 0),
+            overflow: None,
         }
+    }
+
+    /// Starts sorting the rows past the table, once the disk has room for
+    /// the sort's runs (two levels of them at most) and a copy of the
+    /// records.
+    fn overflow(&self) -> Result<Overflow, ImportError> {
+        let rows = self.export.1.max(self.stats.rows_kept as usize * 2) as u64;
+        super::extsort::ensure_space(
+            &self.dir,
+            rows.saturating_mul(48).saturating_add(self.export.0),
+            "an import with more rows than its memory holds (`[limits] memory_mib`)",
+        )?;
+        Ok(Overflow::new(
+            &self.dir,
+            self.memory / 2,
+            self.stats.rows_kept,
+        ))
+    }
+
+    /// Whether the rows outgrew the table.
+    #[cfg(test)]
+    pub fn overflowed(&self) -> bool {
+        self.overflow.is_some()
+    }
+
+    /// The counts of every row checked, once the file is written to
+    /// `records` (from which the later copies of rows past the table are
+    /// then removed).
+    pub fn finish(mut self, records: &Path) -> Result<DedupStats, ImportError> {
+        if let Some(overflow) = self.overflow.take() {
+            overflow.finish(&self.rows, &mut self.stats, records)?;
+        }
+        Ok(self.stats)
     }
 
     /// Sizes the table for about `rows` rows.
     pub fn reserve(&mut self, rows: usize) {
+        self.export.1 = rows;
         self.rows.reserve(rows);
     }
 
-    /// Sets `keep[i]` to whether row `keys[i]` is new, and counts.
-    pub fn check(&mut self, keys: &[u128], keep: &mut Vec<bool>) {
+    /// Sets `keep[i]` to whether row `keys[i]` is new (past the table: not
+    /// one it holds), and counts.
+    pub fn check(&mut self, keys: &[u128], keep: &mut Vec<bool>) -> Result<(), ImportError> {
         keep.clear();
-        for window in keys.chunks(WINDOW) {
+        if let Some(overflow) = self.overflow.as_mut() {
+            for &key in keys {
+                let new = !self.rows.contains(key);
+                keep.push(new);
+                if new {
+                    overflow.push(key)?;
+                } else {
+                    self.stats.duplicate_rows += 1;
+                }
+            }
+            return Ok(());
+        }
+        for (w, window) in keys.chunks(WINDOW).enumerate() {
             let mut touch = 0u64;
             for &key in window {
                 touch ^= self.rows.peek(key);
             }
             std::hint::black_box(touch);
-            for &key in window {
+            for (k, &key) in window.iter().enumerate() {
                 let seen = self.rows.insert(key);
+                if seen == Seen::Full {
+                    let mut overflow = self.overflow()?;
+                    overflow.push(key)?;
+                    keep.push(true);
+                    self.overflow = Some(overflow);
+                    let mut rest = Vec::new();
+                    self.check(&keys[w * WINDOW + k + 1..], &mut rest)?;
+                    keep.extend(rest);
+                    return Ok(());
+                }
                 keep.push(seen != Seen::Duplicate);
                 match seen {
                     Seen::Duplicate => self.stats.duplicate_rows += 1,
                     Seen::FirstOfId => self.stats.distinct_ids += 1,
                     Seen::SecondOfId => self.stats.ids_with_several_rows += 1,
-                    Seen::MoreOfId => {}
+                    Seen::MoreOfId | Seen::Full => {}
                 }
                 if seen != Seen::Duplicate {
                     self.stats.rows_kept += 1;
                 }
             }
         }
+        Ok(())
     }
 }
 
@@ -246,13 +377,13 @@ mod tests {
 
     #[test]
     fn tables_grow_and_count() {
-        let mut d = Dedup::new();
+        let mut d = Dedup::new(Path::new("."), 1 << 30, 0);
         let keys: Vec<u128> = (0..10_000u64)
             .map(|i| (u128::from((i / 3) | OCCUPIED) << 64) | u128::from(mix64(i)))
             .collect();
         let mut keep = Vec::new();
-        d.check(&keys, &mut keep);
-        d.check(&keys[..100], &mut keep);
+        d.check(&keys, &mut keep).unwrap();
+        d.check(&keys[..100], &mut keep).unwrap();
         assert!(keep.iter().all(|k| !k));
         assert_eq!(d.stats.rows_kept, 10_000);
         assert_eq!(d.stats.duplicate_rows, 100);
@@ -261,15 +392,57 @@ mod tests {
     }
 
     #[test]
+    fn a_full_table_counts_the_rows_past_it_as_a_larger_one_would() {
+        // Three rows an ID, then the first 500 rows again: the smallest
+        // table (768 rows) holds those, so it drops them itself, and no row
+        // past it repeats (the file is not read: there is none here; the
+        // import's tests cover repeats past the table).
+        let keys: Vec<u128> = (0..30_000u64)
+            .map(|i| (u128::from((i / 3) | OCCUPIED) << 64) | u128::from(mix64(i)))
+            .chain(
+                (0..500u64).map(|i| (u128::from((i / 3) | OCCUPIED) << 64) | u128::from(mix64(i))),
+            )
+            .collect();
+        let dir = tempfile::tempdir().unwrap();
+        let mut large = Dedup::new(dir.path(), 1 << 30, 0);
+        let mut small = Dedup::new(dir.path(), 0, 0);
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        for part in keys.chunks(4096) {
+            large.check(part, &mut a).unwrap();
+            small.check(part, &mut b).unwrap();
+            assert_eq!(a, b);
+        }
+        assert!(small.overflowed() && !large.overflowed());
+        let missing = dir.path().join("none");
+        let (large, small) = (
+            large.finish(&missing).unwrap(),
+            small.finish(&missing).unwrap(),
+        );
+        assert_eq!(large.rows_kept, 30_000);
+        assert_eq!(large.duplicate_rows, 500);
+        assert_eq!(large.distinct_ids, 10_000);
+        assert_eq!(large.ids_with_several_rows, 10_000);
+        assert_eq!(
+            (
+                small.rows_kept,
+                small.duplicate_rows,
+                small.distinct_ids,
+                small.ids_with_several_rows
+            ),
+            (30_000, 500, 10_000, 10_000)
+        );
+    }
+
+    #[test]
     fn many_rows_of_one_id_stay_linear() {
-        let mut d = Dedup::new();
+        let mut d = Dedup::new(Path::new("."), 1 << 30, 0);
         let keys: Vec<u128> = (0..200_000u64)
             .map(|i| (u128::from(42 | OCCUPIED) << 64) | u128::from(mix64(i)))
             .collect();
         let mut keep = Vec::new();
-        d.check(&keys, &mut keep);
+        d.check(&keys, &mut keep).unwrap();
         assert!(keep.iter().all(|&k| k));
-        d.check(&keys[..HEAVY * 2], &mut keep);
+        d.check(&keys[..HEAVY * 2], &mut keep).unwrap();
         assert!(keep.iter().all(|&k| !k));
         assert_eq!(d.stats.rows_kept, 200_000);
         assert_eq!(d.stats.duplicate_rows, HEAVY as u64 * 2);

@@ -43,6 +43,7 @@ fn import_bytes(
         delimiter: None,
         sheet: None,
         accept_shrink: false,
+        memory: crate::base::config::LimitsConfig::default().sort_bytes(),
     };
     let r = import(&dir.path().join("data"), &opts);
     (dir, r)
@@ -162,6 +163,7 @@ fn a_gb18030_export_with_chinese_headers_maps_through_deploy_mappings() {
             delimiter: None,
             sheet: None,
             accept_shrink: false,
+            memory: crate::base::config::LimitsConfig::default().sort_bytes(),
         },
     )
     .unwrap();

@@ -287,6 +287,9 @@ fn write_generation(
     let file_len = std::fs::metadata(&opts.file)
         .map_err(io_err(&opts.file))?
         .len();
+    // The records take about the export's size (more than that for a
+    // compressed workbook: checked again by the writes themselves).
+    super::extsort::ensure_space(gen_dir, file_len, "importing this export")?;
     let quarantine = normalise::Quarantine::new(
         BufWriter::with_capacity(64 * 1024, quarantine_file),
         &quarantine_path,
@@ -307,10 +310,11 @@ fn write_generation(
             .spawn_scoped(s, move || source.run(batch_tx, spare_batch_rx, BATCH_ROWS))
             .map_err(|e| ImportError::Internal(format!("cannot start reader thread: {e}")))?;
         let writer_path = records_path.clone();
+        let dedup = super::dedup::Dedup::new(gen_dir, opts.memory, file_len);
         let writer = std::thread::Builder::new()
             .name("dataset-write".into())
             .spawn_scoped(s, move || {
-                writer::write_blocks(records_file, &writer_path, block_rx, spare_block_tx)
+                writer::write_blocks(records_file, &writer_path, block_rx, spare_block_tx, dedup)
             })
             .map_err(|e| ImportError::Internal(format!("cannot start writer thread: {e}")))?;
         let outcome = normaliser.run(batch_rx, spare_batch_tx, block_tx, spare_block_rx);

@@ -71,21 +71,27 @@
 //! hashes the source (SHA-256); the calling thread (UTF-8 check,
 //! normalisation straight into the records' final encoding, quarantine);
 //! and a writer thread (duplicate detection, see `dedup`, and `O_DIRECT`
-//! writes, see `records`). Memory stays bounded whatever the file size,
-//! except for the duplicate table: 16 bytes per slot, at most 3/4 full
-//! (about 21 bytes per distinct row).
+//! writes, see `records`). Memory stays bounded whatever the file size:
+//! the duplicate table (16 bytes per slot, at most 3/4 full: about 21
+//! bytes per distinct row) grows to half of `ImportOptions::memory` (the
+//! node's `[limits] memory_mib`), and the rows past it are deduplicated by
+//! sorting their keys on disk (`overflow`), which gives the same dataset.
 
 mod dedup;
 #[cfg(test)]
 mod dialect_tests;
 #[cfg(test)]
 mod encoding_tests;
+pub mod extsort;
 #[cfg(test)]
 mod generation_tests;
 mod import;
 mod mapping;
 mod model;
 mod normalise;
+mod overflow;
+#[cfg(test)]
+mod overflow_tests;
 mod parsed;
 mod pins;
 mod reader;

@@ -83,6 +83,9 @@ pub struct ImportOptions {
     /// Replace the current generation even with one of no rows or under
     /// half its rows (a truncated export is refused otherwise).
     pub accept_shrink: bool,
+    /// Bytes of memory the duplicate detection keeps to (half for its
+    /// table, half for sorting the rows past it on disk).
+    pub memory: usize,
 }
 
 /// Below this share of the current generation's rows (and at none), an
@@ -431,6 +434,10 @@ pub enum ImportError {
     /// A pipeline thread failed unexpectedly.
     #[error("import failed: {0}")]
     Internal(String),
+    /// The disk has no room for the import, or sorting its rows past the
+    /// duplicate table failed.
+    #[error(transparent)]
+    Sort(#[from] super::sorted::SortedError),
 }
 
 pub(crate) fn io_err(path: &Path) -> impl FnOnce(io::Error) -> ImportError + '_ {

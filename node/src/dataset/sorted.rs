@@ -48,6 +48,23 @@ pub enum SortedError {
         /// What is wrong.
         problem: String,
     },
+    /// The filesystem has less free space than a job needs.
+    #[error(
+        "{path}: {what} needs {} of free disk here, {} is free (free some, or move the data directory to a larger disk)",
+        crate::base::fsutil::bytes_text(*.needed),
+        crate::base::fsutil::bytes_text(*.available),
+        path = .path.display()
+    )]
+    NoSpace {
+        /// The directory the job writes to.
+        path: PathBuf,
+        /// The job.
+        what: String,
+        /// Bytes it needs.
+        needed: u64,
+        /// Bytes free.
+        available: u64,
+    },
     /// The writer was given an entry out of order or of the wrong width (a
     /// bug in the caller).
     #[error("{path}: {problem}", path = .path.display())]

@@ -55,6 +55,7 @@ impl Env {
             delimiter: None,
             sheet: None,
             accept_shrink: false,
+            memory: crate::base::config::LimitsConfig::default().sort_bytes(),
         }
     }
     pub(super) fn import(&self, dataset: &str, file: &Path) -> Result<ImportReport, ImportError> {

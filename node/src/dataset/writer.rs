@@ -251,9 +251,9 @@ pub(super) fn write_blocks(
     path: &Path,
     blocks: Receiver<Block>,
     spare: Sender<Block>,
+    mut dedup: Dedup,
 ) -> Result<DedupStats, ImportError> {
     let mut sink = Sink::open(&file, path)?;
-    let mut dedup = Dedup::new();
     let mut first = true;
     let mut head = Vec::with_capacity(16);
     for mut block in blocks {
@@ -261,7 +261,7 @@ pub(super) fn write_blocks(
             dedup.reserve(block.estimated_rows);
         }
         let mut keep = std::mem::take(&mut block.keep);
-        dedup.check(&block.keys, &mut keep);
+        dedup.check(&block.keys, &mut keep)?;
         block.keep = keep;
         let (count, runs) = kept_runs(&block);
         if count > 0 {
@@ -289,7 +289,8 @@ pub(super) fn write_blocks(
         let _ = spare.send(block);
     }
     sink.finish(&mut file, path)?;
-    Ok(dedup.stats)
+    drop(file);
+    dedup.finish(path)
 }
 
 #[cfg(test)]

@@ -8,13 +8,13 @@
 //! positioned reads of 768 bytes, however large the index.
 
 use super::error::MinistryError;
+use crate::dataset::extsort::{Sorter, Width};
 use crate::dataset::sorted::{SortedError, SortedFile, SortedWriter};
 use crate::dataset::{BlockCursor, DatasetReader, RawBlocks};
 use dxmesh_protocol::codec;
 use dxmesh_protocol::id::IdNumber;
 use rayon::prelude::*;
-use std::collections::{BTreeSet, BinaryHeap, HashMap};
-use std::io::{BufReader, BufWriter, Read, Write};
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -24,9 +24,6 @@ pub const INDEX_FILE: &str = "national.idx";
 /// Entry: the ID key (8 bytes, big-endian) then the value code (4).
 const ENTRY_LEN: usize = 12;
 const KEY_LEN: usize = 8;
-
-/// Entries sorted in memory before they go to a run file (256 MiB).
-const RUN_ENTRIES: usize = 1 << 24;
 
 /// At most this many distinct value combinations (the index is for the
 /// national index's few low-cardinality columns).
@@ -69,8 +66,10 @@ type Found = (IdNumber, Vec<String>);
 /// daemon owns and hands to the ministry queries it answers (clones share
 /// it). A query opens the index once per dataset generation; concurrent
 /// first queries wait for one build.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Indexes {
+    /// Memory a build may use (bytes).
+    memory: usize,
     /// The index last opened or built.
     open: Arc<Mutex<Option<Arc<NationalIndex>>>>,
     /// Index files being built by [`Indexes::prepare`] now.
@@ -78,6 +77,15 @@ pub struct Indexes {
 }
 
 impl Indexes {
+    /// No index open yet; a build keeps to `memory` bytes.
+    pub fn new(memory: usize) -> Indexes {
+        Indexes {
+            memory,
+            open: Arc::default(),
+            building: Arc::default(),
+        }
+    }
+
     /// The index of the current generation of `dataset`: the open one, or
     /// the one on disk, or one built now (and kept on disk).
     pub fn for_dataset(
@@ -105,7 +113,7 @@ impl Indexes {
             }
             index
         } else {
-            build(&reader, &path)?
+            build(&reader, &path, self.memory)?
         };
         let index = Arc::new(index);
         *open = Some(index.clone());
@@ -239,10 +247,20 @@ fn ids_key(key: &[u8; KEY_LEN]) -> Result<IdNumber, dxmesh_protocol::id::IdError
 
 /// Builds the index of `reader`'s generation at `path` (through a
 /// temporary file, synced and renamed).
-fn build(reader: &DatasetReader, path: &Path) -> Result<NationalIndex, MinistryError> {
+fn build(
+    reader: &DatasetReader,
+    path: &Path,
+    memory: usize,
+) -> Result<NationalIndex, MinistryError> {
     let started = std::time::Instant::now();
     let dir = path.parent().unwrap_or(Path::new("."));
-    let mut builder = IndexBuilder::new(dir, reader.columns().to_vec())?;
+    let records = reader.report().rows_kept;
+    crate::dataset::extsort::ensure_space(
+        dir,
+        records.saturating_mul(2 * ENTRY_LEN as u64),
+        "building the national index",
+    )?;
+    let mut builder = IndexBuilder::new(dir, reader.columns().to_vec(), memory)?;
     let mut raw = RawBlocks::open(reader, false)?;
     let all = |_: usize| true;
     while let Some(block) = raw.next_block()? {
@@ -262,30 +280,37 @@ fn build(reader: &DatasetReader, path: &Path) -> Result<NationalIndex, MinistryE
     Ok(index)
 }
 
-/// Builds an index from records in any order, with bounded memory: runs of
-/// [`RUN_ENTRIES`] sorted in memory and written beside the target, then
-/// merged into it.
+/// The order of index entries: their bytes.
+type ByBytes = fn(&[u8], &[u8]) -> std::cmp::Ordering;
+
+/// Builds an index from records in any order, within `memory` bytes: the
+/// entries go through the node's external sort
+/// ([`crate::dataset::extsort`]), its runs beside the target.
 pub struct IndexBuilder {
     dir: PathBuf,
     columns: Vec<String>,
     codes: HashMap<Vec<u8>, u32>,
     combinations: Vec<Vec<String>>,
     scratch: Vec<u8>,
-    run: Vec<u128>,
-    runs: Vec<tempfile::NamedTempFile>,
+    sorter: Sorter<ByBytes>,
 }
 
 impl IndexBuilder {
-    /// A builder whose temporary files go to `dir` (beside the index).
-    pub fn new(dir: &Path, columns: Vec<String>) -> Result<IndexBuilder, MinistryError> {
+    /// A builder whose temporary files go to `dir` (beside the index) and
+    /// that keeps about `memory` bytes of entries in memory.
+    pub fn new(
+        dir: &Path,
+        columns: Vec<String>,
+        memory: usize,
+    ) -> Result<IndexBuilder, MinistryError> {
+        let by_bytes: ByBytes = |a, b| a.cmp(b);
         Ok(IndexBuilder {
             dir: dir.to_path_buf(),
             columns,
             codes: HashMap::new(),
             combinations: Vec::new(),
             scratch: Vec::new(),
-            run: Vec::new(),
-            runs: Vec::new(),
+            sorter: Sorter::new(dir, "national", memory, Width::Fixed(ENTRY_LEN), by_bytes),
         })
     }
 
@@ -325,30 +350,10 @@ impl IndexBuilder {
                 code
             }
         };
-        self.run.push(u128::from(id.key()) << 32 | u128::from(code));
-        if self.run.len() >= RUN_ENTRIES {
-            self.spill()?;
-        }
-        Ok(())
-    }
-
-    /// Sorts the records in memory and writes them to a run file.
-    fn spill(&mut self) -> Result<(), MinistryError> {
-        self.run.par_sort_unstable();
-        let mut run = tempfile::Builder::new()
-            .prefix(".national-run-")
-            .tempfile_in(&self.dir)
-            .map_err(|e| io(&self.dir, e))?;
-        let path = run.path().to_path_buf();
-        let mut w = BufWriter::with_capacity(1 << 20, run.as_file_mut());
-        for e in &self.run {
-            w.write_all(&e.to_be_bytes()[4..])
-                .map_err(|e| io(&path, e))?;
-        }
-        w.flush().map_err(|e| io(&path, e))?;
-        drop(w);
-        self.run.clear();
-        self.runs.push(run);
+        let mut entry = [0u8; ENTRY_LEN];
+        entry[..KEY_LEN].copy_from_slice(&id.key().to_be_bytes());
+        entry[KEY_LEN..].copy_from_slice(&code.to_be_bytes());
+        self.sorter.push(&entry)?;
         Ok(())
     }
 
@@ -373,17 +378,11 @@ impl IndexBuilder {
             .tempfile_in(&self.dir)
             .map_err(|e| io(&self.dir, e))?;
         let mut w = SortedWriter::create(tmp.path(), ENTRY_LEN, KEY_LEN, false)?;
-        if self.runs.is_empty() {
-            self.run.par_sort_unstable();
-            for e in &self.run {
-                w.push(&e.to_be_bytes()[4..])?;
-            }
-        } else {
-            if !self.run.is_empty() {
-                self.spill()?;
-            }
-            merge_runs(&self.runs, &mut w)?;
+        let mut sorted = self.sorter.finish()?;
+        while let Some(entry) = sorted.next()? {
+            w.push(entry)?;
         }
+        drop(sorted);
         w.finish(&meta)?;
         tmp.persist(path).map_err(|e| io(path, e.error))?;
         std::fs::File::open(&self.dir)
@@ -391,41 +390,6 @@ impl IndexBuilder {
             .map_err(|e| io(&self.dir, e))?;
         NationalIndex::open(path)
     }
-}
-
-/// Merges sorted run files (12-byte entries) into `w`.
-fn merge_runs(runs: &[tempfile::NamedTempFile], w: &mut SortedWriter) -> Result<(), MinistryError> {
-    let mut readers: Vec<BufReader<std::fs::File>> = runs
-        .iter()
-        .map(|r| {
-            r.reopen()
-                .map(|f| BufReader::with_capacity(1 << 20, f))
-                .map_err(|e| io(r.path(), e))
-        })
-        .collect::<Result<_, _>>()?;
-    let next = |r: &mut BufReader<std::fs::File>,
-                path: &Path|
-     -> Result<Option<[u8; ENTRY_LEN]>, MinistryError> {
-        let mut e = [0u8; ENTRY_LEN];
-        match r.read_exact(&mut e) {
-            Ok(()) => Ok(Some(e)),
-            Err(err) if err.kind() == std::io::ErrorKind::UnexpectedEof => Ok(None),
-            Err(err) => Err(io(path, err)),
-        }
-    };
-    let mut heap = BinaryHeap::new();
-    for (i, r) in readers.iter_mut().enumerate() {
-        if let Some(e) = next(r, runs[i].path())? {
-            heap.push(std::cmp::Reverse((e, i)));
-        }
-    }
-    while let Some(std::cmp::Reverse((e, i))) = heap.pop() {
-        w.push(&e)?;
-        if let Some(e) = next(&mut readers[i], runs[i].path())? {
-            heap.push(std::cmp::Reverse((e, i)));
-        }
-    }
-    Ok(())
 }
 
 fn io(path: &Path, e: std::io::Error) -> MinistryError {
@@ -441,7 +405,11 @@ mod tests {
     use dxmesh_protocol::id::check_character;
 
     fn id(n: u64) -> IdNumber {
-        let mut b = format!("11010519900101{n:03}").into_bytes();
+        born("19900101", n)
+    }
+
+    fn born(day: &str, n: u64) -> IdNumber {
+        let mut b = format!("110105{day}{n:03}").into_bytes();
         b.push(check_character(&b));
         IdNumber::from_normalised(&b).unwrap()
     }
@@ -450,7 +418,8 @@ mod tests {
     fn finds_every_record_of_each_id_across_runs() {
         let dir = tempfile::tempdir().unwrap();
         let cols = vec!["province_code".to_string(), "insurance_type".to_string()];
-        let mut b = IndexBuilder::new(dir.path(), cols).unwrap();
+        // The least memory: every entry past the first run's spills.
+        let mut b = IndexBuilder::new(dir.path(), cols, 0).unwrap();
         // Insert in reverse order, ID 7 twice (two insurance types).
         for n in (0..50u64).rev() {
             b.push(
@@ -460,14 +429,21 @@ mod tests {
             .unwrap();
         }
         b.push(&id(7), &["12", "pension"]).unwrap();
-        // Force several runs.
-        b.spill().unwrap();
+        // Others, born on other days, so that the entries make several runs
+        // (about 1,800 entries each in the least memory).
+        for day in 2..=9 {
+            for n in 0..1000 {
+                b.push(&born(&format!("1990010{day}"), n), &["11", "pension"])
+                    .unwrap();
+            }
+        }
+        assert!(b.sorter.runs() >= 4, "{} runs", b.sorter.runs());
         b.push(&id(60), &["13", "medical"]).unwrap();
         let path = dir.path().join(INDEX_FILE);
         let index = b.finish(3, &path).unwrap();
-        assert_eq!(index.len(), 52);
+        assert_eq!(index.len(), 8052);
         let again = NationalIndex::open(&path).unwrap();
-        let asked = [id(7), id(60), id(999), id(7), id(0)];
+        let asked = [id(7), id(60), id(999), id(7), id(0), born("19900109", 999)];
         let found = again
             .lookup(&asked, &["insurance_type".to_string()])
             .unwrap();
@@ -478,6 +454,7 @@ mod tests {
                 (id(7), vec!["medical".to_string()]),
                 (id(7), vec!["pension".to_string()]),
                 (id(60), vec!["medical".to_string()]),
+                (born("19900109", 999), vec!["pension".to_string()]),
             ]
         );
         assert!(matches!(
@@ -485,7 +462,7 @@ mod tests {
             Err(MinistryError::NoColumn(_))
         ));
         assert!(matches!(
-            IndexBuilder::new(dir.path(), vec!["a".into()])
+            IndexBuilder::new(dir.path(), vec!["a".into()], 0)
                 .unwrap()
                 .push(&id(1), &["x", "y"]),
             Err(MinistryError::Build(_))

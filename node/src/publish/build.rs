@@ -1,18 +1,25 @@
 //! Building the epoch's feed for an agreement from the imported dataset:
-//! read, scope, project and tokenise every record ([`tokenise`]), sort and
-//! deduplicate the rows, cut them into chunks, write the chunks and the
-//! private index ([`write_files`]), sign the manifest and move the feed
-//! into place atomically ([`install`]).
+//! read, scope, project and tokenise every record ([`tokenise`]), sort the
+//! rows in the node's memory budget ([`crate::dataset::extsort`]), drop
+//! the rows a projection made identical and cut the rest into chunks as
+//! they come out of the sort, write the chunks and the private index
+//! ([`write_files`]), sign the manifest and move the feed into place
+//! atomically ([`install`]).
 //!
 //! A reader thread keeps blocks read ahead into reused buffers; rayon
-//! workers take them as they come and append compact fixed-size rows (the
-//! order does not matter: the sort fixes it). Chunks are built, encoded,
-//! hashed and written in parallel while another thread writes the index,
-//! both with `O_DIRECT` (written once, they need no page cache). Every file
-//! is fsynced before the manifest is signed.
+//! workers take them as they come and turn each record into a sort record
+//! ([`Layout`]: the order they arrive in does not matter, the sort fixes
+//! it). The sort's runs, if the rows do not fit in the memory given, go to
+//! the feed's temporary directory. The merged rows are cut into chunks on
+//! the calling thread; rayon workers encode, hash and write the chunks
+//! while another thread writes the index, both with `O_DIRECT` (written
+//! once, they need no page cache). Every file is fsynced before the
+//! manifest is signed. The feed is the same, byte for byte, whatever the
+//! memory given.
 
 use super::plan::{Plan, RecordRef, value};
 use super::store::{FeedStoreError, feed_dir, io_err, read_manifest};
+use crate::dataset::extsort::{Merged, Sorter, Width};
 use crate::dataset::sorted::SortedWriter;
 use crate::dataset::{BlockCursor, DatasetReader, RawBlocks};
 use dxmesh_protocol::agreement::{FieldTerm, Terms};
@@ -25,8 +32,8 @@ use dxmesh_protocol::signed::Signed;
 use dxmesh_protocol::time::Timestamp;
 use dxmesh_protocol::token::{AttrToken, EpochKey, IdToken, normalise_attr_into};
 use rayon::prelude::*;
+use std::cmp::Ordering;
 use std::io::Write;
-use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 /// What publishing needs.
@@ -48,6 +55,8 @@ pub struct PublishInput<'a> {
     /// Build the epoch's feed again from the current import even if it is
     /// published: the new signed manifest supersedes the one held.
     pub republish: bool,
+    /// Bytes of memory the sort of the feed's rows keeps to.
+    pub memory: usize,
 }
 
 /// A feed published, or found published.
@@ -88,37 +97,88 @@ pub fn feed_generation(dir: &Path) -> Result<u64, FeedStoreError> {
 /// The feed's private index file.
 pub const INDEX_FILE: &str = "index.bin";
 
-/// At most this many attribute-token fields per feed (rows are fixed-size).
+/// At most this many attribute-token fields per feed.
 const MAX_ATTRS: usize = 3;
 
-/// One projected, tokenised record, fixed-size: clear values live in an
-/// arena (joined by 0x1F) so that sorting moves no heap data.
-#[derive(Clone, Copy)]
-struct Row {
-    token: IdToken,
-    attrs: [AttrToken; MAX_ATTRS],
-    /// Where the record lies in `records.bin`: its byte offset (low 40
-    /// bits) and length (high 24 bits), for the private index.
-    at: u64,
-    clear_len: u16,
-    clear_off: u32,
+/// A feed row as the sort holds it: the ID token (16 bytes), the attribute
+/// tokens (8 bytes each), where the record lies in `records.bin` (8 bytes,
+/// big-endian: its length in the high 24 bits, its offset in the low 40,
+/// for the private index), then the clear values joined by 0x1F. Rows sort
+/// by token, attribute tokens, clear values, then that place: a person's
+/// rows that the projection made identical lie together, the first read
+/// first.
+#[derive(Debug, Clone, Copy)]
+struct Layout {
+    n_attrs: usize,
+    n_clear: usize,
 }
 
-/// Bits of [`Row::at`] that hold the offset.
+impl Layout {
+    /// Bytes of the token and attribute tokens.
+    fn tokens(self) -> usize {
+        16 + 8 * self.n_attrs
+    }
+
+    /// Bytes before the clear values.
+    fn fixed(self) -> usize {
+        self.tokens() + 8
+    }
+
+    fn token(self, r: &[u8]) -> IdToken {
+        let mut t = [0u8; 16];
+        t.copy_from_slice(&r[..16]);
+        IdToken(t)
+    }
+
+    fn attrs(self, r: &[u8], out: &mut [AttrToken; MAX_ATTRS]) {
+        for (k, slot) in out.iter_mut().take(self.n_attrs).enumerate() {
+            slot.0.copy_from_slice(&r[16 + 8 * k..24 + 8 * k]);
+        }
+    }
+
+    fn at(self, r: &[u8]) -> u64 {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&r[self.tokens()..self.fixed()]);
+        u64::from_be_bytes(b)
+    }
+
+    fn clear(self, r: &[u8]) -> &[u8] {
+        &r[self.fixed()..]
+    }
+
+    fn cmp(self, a: &[u8], b: &[u8]) -> Ordering {
+        let t = self.tokens();
+        a[..t]
+            .cmp(&b[..t])
+            .then_with(|| self.clear(a).cmp(self.clear(b)))
+            .then_with(|| self.at(a).cmp(&self.at(b)))
+    }
+
+    /// Whether two rows hold the same (differ in their place only).
+    fn same(self, a: &[u8], b: &[u8]) -> bool {
+        a[..self.tokens()] == b[..self.tokens()] && self.clear(a) == self.clear(b)
+    }
+}
+
+/// Bits of a row's place that hold the offset.
 const OFFSET_BITS: u32 = 40;
 
-/// Every row of a feed, its clear-value arena and the rows out of scope.
+/// The sort records of a block's rows in scope, back to back, and how many
+/// rows were out of scope.
 struct Rows {
-    rows: Vec<Row>,
-    arena: Vec<u8>,
+    bytes: Vec<u8>,
+    ends: Vec<u32>,
     out_of_scope: u64,
 }
 
-/// Rows whose clear values are loaded together when chunks are built.
-const PREFETCH_ROWS: usize = 32;
-
 /// Blocks read ahead of the tokenising workers (bounds the buffers in flight).
 const READ_AHEAD_BLOCKS: usize = 16;
+
+/// Chunks built and waiting to be written (bounds the memory in flight).
+const WRITE_AHEAD_CHUNKS: usize = 8;
+
+/// Index entries handed to the index writer at once.
+const INDEX_BATCH: usize = 1 << 15;
 
 /// Builds, signs and stores the feed, keeping the generation it reads for
 /// its disclosures (a pin). If the feed exists, returns it unchanged (and
@@ -184,28 +244,50 @@ fn build(
         });
     }
     let started = std::time::Instant::now();
-    let mut rows = tokenise(reader, &plan, input.key, &terms.dataset)?;
-    let t_tokenised = started.elapsed();
-    let sorted = Sorted::new(&mut rows, plan.attrs.len(), plan.clear.len());
-    let t_sorted = started.elapsed();
     let parent = dir
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| input.data_dir.to_path_buf());
     std::fs::create_dir_all(&parent).map_err(io_err(&parent))?;
+    let layout = Layout {
+        n_attrs: plan.attrs.len(),
+        n_clear: plan.clear.len(),
+    };
+    let report = reader.report();
+    crate::dataset::extsort::ensure_space(
+        &parent,
+        disk_needed(reader, layout, input.memory),
+        &format!("publishing {} for epoch {}", terms.dataset, input.epoch),
+    )?;
     let tmp = tempfile::Builder::new()
         .prefix(&format!(".tmp-{}-", input.epoch))
         .tempdir_in(&parent)
         .map_err(io_err(&parent))?;
-    let report = reader.report();
-    let (ranges, distinct_ids) = sorted.chunk_ranges();
-    let (chunk_hashes, first_tokens) = write_files(
+    // The sort's runs go to a directory of their own inside the feed's
+    // temporary one, removed before the feed is put in place.
+    let runs = tmp.path().join("runs");
+    std::fs::create_dir(&runs).map_err(io_err(&runs))?;
+    let sorter = Sorter::new(
+        &runs,
+        "feed",
+        input.memory,
+        Width::Variable(layout.fixed()),
+        move |a: &[u8], b: &[u8]| layout.cmp(a, b),
+    );
+    let (sorter, out_of_scope) = tokenise(reader, &plan, input.key, sorter)?;
+    let t_tokenised = started.elapsed();
+    let spilled = sorter.runs();
+    let mut merged = sorter.finish()?;
+    let t_sorted = started.elapsed();
+    let written = write_files(
         tmp.path(),
-        &sorted,
-        &ranges,
+        &mut merged,
+        layout,
         &terms.fields,
         report.generation,
     )?;
+    drop(merged);
+    std::fs::remove_dir_all(&runs).map_err(io_err(&runs))?;
     let t_written = started.elapsed();
     let manifest = Manifest {
         provider: input.identity.public(),
@@ -215,10 +297,10 @@ fn build(
         epoch: input.epoch,
         reference_date: reference,
         schema: terms.fields.clone(),
-        records: sorted.rows.len() as u64,
-        root: merkle::root(&chunk_hashes),
-        chunk_hashes,
-        first_tokens,
+        records: written.records,
+        root: merkle::root(&written.hashes),
+        chunk_hashes: written.hashes,
+        first_tokens: written.first_tokens,
         quality: Quality {
             rows_read: report.rows_read,
             quarantined: report
@@ -229,8 +311,8 @@ fn build(
             fixes: report.fixes.iter().map(|(k, v)| (k.clone(), *v)).collect(),
             duplicate_rows: report.duplicate_rows,
             rows_kept: report.rows_kept,
-            rows_out_of_scope: rows.out_of_scope,
-            distinct_ids,
+            rows_out_of_scope: out_of_scope,
+            distinct_ids: written.distinct_ids,
         },
         created_at: input.now,
         previous: input.previous,
@@ -239,6 +321,7 @@ fn build(
     let generation = report.generation;
     tracing::debug!(
         records = manifest.records,
+        runs = spilled,
         tokenise_ms = t_tokenised.as_millis() as u64,
         sort_ms = (t_sorted - t_tokenised).as_millis() as u64,
         write_ms = (t_written - t_sorted).as_millis() as u64,
@@ -254,23 +337,43 @@ fn build(
     })
 }
 
-/// Reads every block of the dataset, keeps the records in scope and turns
-/// each into a [`Row`] (a reader thread ahead, rayon workers behind it).
-fn tokenise(
+/// The disk a feed build may need beside the feed itself: nothing if its
+/// rows fit in `memory`, else their sort records once (the runs), bounded
+/// by the rows' fixed part and the dataset's records (which hold every
+/// clear value); and the feed (chunks and index), bounded the same way.
+fn disk_needed(reader: &DatasetReader, layout: Layout, memory: usize) -> u64 {
+    let rows = reader.report().rows_kept;
+    let records =
+        std::fs::metadata(reader.dir().join(crate::dataset::RECORDS_FILE)).map_or(0, |m| m.len());
+    let sorted = rows
+        .saturating_mul(layout.fixed() as u64)
+        .saturating_add(records);
+    let feed = rows
+        .saturating_mul((layout.tokens() + INDEX_ENTRY) as u64)
+        .saturating_add(records);
+    let in_memory = rows.saturating_mul(crate::dataset::extsort::ENTRY_BYTES as u64) + sorted;
+    if in_memory <= memory as u64 {
+        feed
+    } else {
+        feed.saturating_add(sorted)
+    }
+}
+
+/// Reads every block of the dataset, keeps the records in scope and hands
+/// each to the sort (a reader thread ahead, rayon workers behind it);
+/// returns the sort and the number of rows out of scope.
+fn tokenise<C>(
     reader: &DatasetReader,
     plan: &Plan,
     key: Option<&EpochKey>,
-    dataset: &str,
-) -> Result<Rows, FeedStoreError> {
+    sorter: Sorter<C>,
+) -> Result<(Sorter<C>, u64), FeedStoreError>
+where
+    C: Fn(&[u8], &[u8]) -> Ordering + Sync + Send,
+{
     let mut raw = RawBlocks::open(reader, true)?;
     let records_path = reader.dir().join(crate::dataset::RECORDS_FILE);
-    // Sized once from the import report: growing by doubling would briefly
-    // need twice the memory.
-    let acc = std::sync::Mutex::new(Rows {
-        rows: Vec::with_capacity(reader.report().rows_kept as usize),
-        arena: Vec::new(),
-        out_of_scope: 0,
-    });
+    let acc = std::sync::Mutex::new((sorter, 0u64));
     let (block_tx, block_rx) = std::sync::mpsc::sync_channel::<
         Result<(usize, u64, Vec<u8>), FeedStoreError>,
     >(READ_AHEAD_BLOCKS);
@@ -297,22 +400,15 @@ fn tokenise(
         });
         block_rx.into_iter().par_bridge().try_for_each(|message| {
             let (b, at, bytes) = message?;
-            let mut part = tokenise_block(plan, key, (b, at), &bytes, &records_path)?;
+            let part = tokenise_block(plan, key, (b, at), &bytes, &records_path)?;
             let _ = spent_tx.send(bytes);
             let mut acc = acc.lock().map_err(|_| panicked())?;
-            let base = acc.arena.len() as u64;
-            if base + part.arena.len() as u64 > u64::from(u32::MAX) {
-                return Err(FeedStoreError::Schema {
-                    dataset: dataset.to_string(),
-                    problem: "the clear fields of this feed exceed 4 GiB".into(),
-                });
+            let mut start = 0usize;
+            for &end in &part.ends {
+                acc.0.push(&part.bytes[start..end as usize])?;
+                start = end as usize;
             }
-            for row in part.rows.iter_mut() {
-                row.clear_off += base as u32;
-            }
-            acc.arena.extend_from_slice(&part.arena);
-            acc.rows.append(&mut part.rows);
-            acc.out_of_scope += part.out_of_scope;
+            acc.1 += part.out_of_scope;
             Ok(())
         })
     })?;
@@ -355,8 +451,8 @@ fn tokenise_block(
         });
     }
     let mut out = Rows {
-        rows: Vec::with_capacity(cursor.remaining() as usize),
-        arena: Vec::new(),
+        bytes: Vec::with_capacity(bytes.len()),
+        ends: Vec::with_capacity(cursor.remaining() as usize),
         out_of_scope: 0,
     };
     let mut norm = String::new();
@@ -412,10 +508,15 @@ fn tokenise_block(
                 None => dxmesh_protocol::token::clear_id_key(&rec.id),
             };
         }
-        let off = out.arena.len() as u64;
+        out.bytes.extend_from_slice(&memo.token.0);
+        for a in &attrs[..plan.attrs.len()] {
+            out.bytes.extend_from_slice(&a.0);
+        }
+        out.bytes.extend_from_slice(&record_at.to_be_bytes());
+        let off = out.bytes.len();
         for (k, src) in plan.clear.iter().enumerate() {
             if k > 0 {
-                out.arena.push(0x1F);
+                out.bytes.push(0x1F);
             }
             let v = value(rec, src).as_bytes();
             if v.contains(&0x1F) {
@@ -424,167 +525,127 @@ fn tokenise_block(
                     "a clear value holds the control character U+001F",
                 ));
             }
-            out.arena.extend_from_slice(v);
+            out.bytes.extend_from_slice(v);
         }
-        let clear_len = u16::try_from(out.arena.len() as u64 - off)
-            .map_err(|_| record_problem(i - 1, "clear values longer than 64 KiB"))?;
-        out.rows.push(Row {
-            token: memo.token,
-            attrs,
-            at: record_at,
-            clear_len,
-            clear_off: off as u32,
-        });
+        if out.bytes.len() - off > usize::from(u16::MAX) {
+            return Err(record_problem(i - 1, "clear values longer than 64 KiB"));
+        }
+        let end = u32::try_from(out.bytes.len())
+            .map_err(|_| bad_block("more than 4 GiB of rows in one block".into()))?;
+        out.ends.push(end);
     }
     Ok(out)
 }
 
-/// The rows of a feed in their final order, with what building chunks needs.
-struct Sorted<'a> {
-    rows: &'a [Row],
-    arena: &'a [u8],
-    n_attrs: usize,
-    n_clear: usize,
+/// What writing a feed's files found.
+struct Written {
+    hashes: Vec<Hash>,
+    first_tokens: Vec<IdToken>,
+    records: u64,
+    distinct_ids: u64,
 }
 
-impl<'a> Sorted<'a> {
-    /// Sorts by token (then attributes, clear values, record) and drops rows a
-    /// projection made identical (e.g. two insurance rows that differ only in
-    /// fields outside the feed): a feed holds each once.
-    fn new(all: &'a mut Rows, n_attrs: usize, n_clear: usize) -> Sorted<'a> {
-        let arena = &all.arena;
-        let clear_of =
-            |r: &Row| &arena[r.clear_off as usize..r.clear_off as usize + r.clear_len as usize];
-        // Tokens and attribute tokens compare as big-endian integers (one
-        // comparison each instead of a call to memcmp: the sort's hottest
-        // lines; a person's several rows tie on the token).
-        let token = |r: &Row| u128::from_be_bytes(r.token.0);
-        let attrs = |a: &Row, b: &Row| {
-            a.attrs[..n_attrs]
-                .iter()
-                .zip(&b.attrs[..n_attrs])
-                .map(|(x, y)| u64::from_be_bytes(x.0).cmp(&u64::from_be_bytes(y.0)))
-                .find(|o| o.is_ne())
-                .unwrap_or(std::cmp::Ordering::Equal)
-        };
-        // First by what the row holds, then the rows that tie (a person's
-        // rows that differ in clear values only) by their clear values,
-        // group by group: comparing clear values reads the arena, and a
-        // group's values lie together there.
-        all.rows.par_sort_unstable_by(|a, b| {
-            token(a)
-                .cmp(&token(b))
-                .then_with(|| attrs(a, b))
-                .then_with(|| a.at.cmp(&b.at))
-        });
-        all.rows
-            .par_chunk_by_mut(|a, b| a.token == b.token && attrs(a, b).is_eq())
-            .for_each(|group| {
-                if group.len() > 1 {
-                    group.sort_unstable_by(|a, b| {
-                        clear_of(a).cmp(clear_of(b)).then_with(|| a.at.cmp(&b.at))
-                    });
+/// Cuts the sorted rows into chunks (dropping rows a projection made
+/// identical: a feed holds each once) and hands each chunk to `chunks`
+/// and every row's index entry to `index`, in batches; returns the rows
+/// kept and the distinct IDs. A chunk is cut, only between different
+/// tokens (a token never spans chunks), once it holds about
+/// `CHUNK_TARGET_BYTES` as `Chunk::approx_bytes` counts them.
+fn cut_chunks<C: Fn(&[u8], &[u8]) -> Ordering>(
+    merged: &mut Merged<C>,
+    layout: Layout,
+    schema: &[FieldTerm],
+    chunks: &std::sync::mpsc::SyncSender<Chunk>,
+    index: &std::sync::mpsc::SyncSender<Vec<u8>>,
+) -> Result<(u64, u64), FeedStoreError> {
+    let stopped = || FeedStoreError::Io {
+        path: PathBuf::from(INDEX_FILE),
+        message: "the feed's writers stopped".into(),
+    };
+    let mut prev: Vec<u8> = Vec::new();
+    let (mut records, mut distinct_ids) = (0u64, 0u64);
+    let mut chunk: Option<Chunk> = None;
+    let mut batch = Vec::with_capacity(INDEX_BATCH * INDEX_ENTRY);
+    let mut attrs = [AttrToken([0; 8]); MAX_ATTRS];
+    let mut spare: Vec<&str> = Vec::new();
+    let mut next_chunk = 0u32;
+    while let Some(r) = merged.next()? {
+        let new_token = prev.len() < 16 || prev[..16] != r[..16];
+        if !new_token && layout.same(&prev, r) {
+            continue;
+        }
+        if new_token {
+            distinct_ids += 1;
+            if chunk
+                .as_ref()
+                .is_none_or(|c| c.approx_bytes() >= CHUNK_TARGET_BYTES)
+            {
+                if let Some(full) = chunk.take() {
+                    chunks.send(full).map_err(|_| stopped())?;
                 }
-            });
-        all.rows.dedup_by(|b, a| {
-            a.token == b.token && a.attrs == b.attrs && clear_of(a) == clear_of(b)
-        });
-        Sorted {
-            rows: &all.rows,
-            arena: &all.arena,
-            n_attrs,
-            n_clear,
-        }
-    }
-
-    fn clear_of(&self, r: &Row) -> &'a [u8] {
-        &self.arena[r.clear_off as usize..r.clear_off as usize + r.clear_len as usize]
-    }
-
-    /// Chunk boundaries and the number of distinct IDs: a chunk is cut,
-    /// only between different tokens (a token never spans chunks), once it
-    /// holds about `CHUNK_TARGET_BYTES` as `Chunk::approx_bytes` counts them.
-    fn chunk_ranges(&self) -> (Vec<Range<usize>>, u64) {
-        let row_bytes = |r: &Row| {
-            16 + 8 * self.n_attrs
-                + if self.n_clear == 0 {
-                    0
-                } else {
-                    // values without their separators, plus 4 bytes of end offset each
-                    r.clear_len as usize + 1 + 3 * self.n_clear
-                }
-        };
-        let mut starts = Vec::new();
-        let mut distinct_ids = 0u64;
-        let mut in_chunk = 0usize;
-        let mut prev: Option<IdToken> = None;
-        for (i, r) in self.rows.iter().enumerate() {
-            if prev != Some(r.token) {
-                distinct_ids += 1;
-                if starts.is_empty() || in_chunk >= CHUNK_TARGET_BYTES {
-                    starts.push(i);
-                    in_chunk = 0;
-                }
+                chunk = Some(Chunk::new(next_chunk, schema));
+                next_chunk += 1;
             }
-            in_chunk += row_bytes(r);
-            prev = Some(r.token);
         }
-        let ranges = starts
-            .iter()
-            .enumerate()
-            .map(|(c, &start)| start..starts.get(c + 1).copied().unwrap_or(self.rows.len()))
-            .collect();
-        (ranges, distinct_ids)
+        let token = layout.token(r);
+        layout.attrs(r, &mut attrs);
+        // The buffer of the last row's values, reused (no allocation a row).
+        let mut clear = recycle(std::mem::take(&mut spare));
+        let values = layout.clear(r);
+        if layout.n_clear > 0 {
+            clear.extend(
+                values
+                    .split(|b| *b == 0x1F)
+                    .map(|v| std::str::from_utf8(v).unwrap_or("")),
+            );
+        }
+        if let Some(c) = chunk.as_mut() {
+            c.push(&token, &attrs[..layout.n_attrs], &clear);
+        }
+        spare = recycle(clear);
+        let at = layout.at(r);
+        batch.extend_from_slice(&token.0);
+        batch.extend_from_slice(&(at & ((1 << OFFSET_BITS) - 1)).to_be_bytes());
+        batch.extend_from_slice(&((at >> OFFSET_BITS) as u32).to_be_bytes());
+        if batch.len() >= INDEX_BATCH * INDEX_ENTRY {
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(INDEX_BATCH * INDEX_ENTRY));
+            index.send(full).map_err(|_| stopped())?;
+        }
+        records += 1;
+        prev.clear();
+        prev.extend_from_slice(r);
     }
+    if let Some(last) = chunk {
+        chunks.send(last).map_err(|_| stopped())?;
+    }
+    if !batch.is_empty() {
+        index.send(batch).map_err(|_| stopped())?;
+    }
+    Ok((records, distinct_ids))
+}
 
-    /// Builds chunk `c` of `range`, writes it to `dir` and returns its leaf
-    /// hash and first token.
-    fn write_chunk(
-        &self,
-        dir: &Path,
-        schema: &[FieldTerm],
-        scratch: &mut Vec<u8>,
-        (c, range): (usize, &Range<usize>),
-    ) -> Result<(Hash, IdToken), FeedStoreError> {
-        let mut chunk = Chunk::new(c as u32, schema);
-        chunk.ids.reserve(range.len() * 16);
-        for col in chunk.attrs.iter_mut() {
-            col.reserve(range.len() * 8);
-        }
-        // One buffer of clear values for every row (no allocation per row).
-        let mut clear: Vec<&str> = Vec::with_capacity(self.n_clear);
-        for (k, r) in self.rows[range.clone()].iter().enumerate() {
-            // Sorted by token, the rows' clear values lie all over the arena:
-            // touch those of the next window of rows first, independently, so
-            // that their cache misses overlap instead of costing one memory
-            // latency each (software prefetching without `unsafe`; the same
-            // trick as the import's duplicate table).
-            if self.n_clear > 0 && k % PREFETCH_ROWS == 0 {
-                let window =
-                    &self.rows[range.start + k..(range.start + k + PREFETCH_ROWS).min(range.end)];
-                let touched = window.iter().fold(0u8, |acc, w| {
-                    acc ^ self.arena.get(w.clear_off as usize).copied().unwrap_or(0)
-                });
-                std::hint::black_box(touched);
-            }
-            clear.clear();
-            if self.n_clear > 0 {
-                clear.extend(
-                    self.clear_of(r)
-                        .split(|b| *b == 0x1F)
-                        .map(|v| std::str::from_utf8(v).unwrap_or("")),
-                );
-            }
-            chunk.push(&r.token, &r.attrs[..self.n_attrs], &clear);
-        }
-        let bytes = codec::encode(&chunk).map_err(|e| FeedStoreError::Io {
-            path: dir.to_path_buf(),
-            message: e.to_string(),
-        })?;
-        let path = dir.join(format!("chunk-{c:05}.bin"));
-        crate::base::fsutil::write_direct(&path, &bytes, scratch).map_err(io_err(&path))?;
-        Ok((merkle::leaf_hash(&bytes), chunk.id(0)))
-    }
+/// An empty vector of string slices with the allocation of `v`, for
+/// slices of another lifetime (the standard library collects in place).
+fn recycle<'b>(mut v: Vec<&str>) -> Vec<&'b str> {
+    v.clear();
+    v.into_iter().map(|_| "").collect()
+}
+
+/// Encodes chunk `chunk`, writes it to `dir` and returns its number, leaf
+/// hash and first token.
+fn write_chunk(
+    dir: &Path,
+    scratch: &mut Vec<u8>,
+    chunk: Chunk,
+) -> Result<(u32, Hash, IdToken), FeedStoreError> {
+    let bytes = codec::encode(&chunk).map_err(|e| FeedStoreError::Io {
+        path: dir.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    let c = chunk.index;
+    let path = dir.join(format!("chunk-{c:05}.bin"));
+    crate::base::fsutil::write_direct(&path, &bytes, scratch).map_err(io_err(&path))?;
+    Ok((c, merkle::leaf_hash(&bytes), chunk.id(0)))
 }
 
 /// Width of an entry of the private index: the token, the record's byte
@@ -593,51 +654,61 @@ pub(crate) const INDEX_ENTRY: usize = 16 + 8 + 4;
 
 /// The private index (a [`SortedFile`](crate::dataset::sorted::SortedFile)
 /// whose meta is the dataset generation): `(token, offset, length)` of
-/// every row's record, in token order. Written with `O_DIRECT` like the
-/// chunks: a disclosure reads its tokens' groups in token order, so the
-/// kernel's read-ahead serves them from the disk as a near-sequential pass.
-fn write_index(path: &Path, generation: u64, rows: &[Row]) -> Result<(), FeedStoreError> {
+/// every row's record, in token order, from batches of entries. Written
+/// with `O_DIRECT` like the chunks: a disclosure reads its tokens' groups
+/// in token order, so the kernel's read-ahead serves them from the disk as
+/// a near-sequential pass.
+fn write_index(
+    path: &Path,
+    generation: u64,
+    batches: std::sync::mpsc::Receiver<Vec<u8>>,
+) -> Result<(), FeedStoreError> {
     let mut index = SortedWriter::create(path, INDEX_ENTRY, 16, true)?;
-    let mut entry = [0u8; INDEX_ENTRY];
-    for r in rows {
-        entry[..16].copy_from_slice(&r.token.0);
-        entry[16..24].copy_from_slice(&(r.at & ((1 << OFFSET_BITS) - 1)).to_be_bytes());
-        entry[24..].copy_from_slice(&((r.at >> OFFSET_BITS) as u32).to_be_bytes());
-        index.push(&entry)?;
+    for batch in batches {
+        for entry in batch.chunks_exact(INDEX_ENTRY) {
+            index.push(entry)?;
+        }
     }
     index.finish(&generation.to_be_bytes())?;
     Ok(())
 }
 
-/// Writes every chunk (in parallel) and the index (beside them) into `dir`
-/// and syncs them; returns the chunks' leaf hashes and first tokens.
-fn write_files(
+/// Writes every chunk (rayon workers) and the index (a thread of its own)
+/// into `dir` from the sorted rows and syncs them.
+fn write_files<C: Fn(&[u8], &[u8]) -> Ordering>(
     dir: &Path,
-    sorted: &Sorted<'_>,
-    ranges: &[Range<usize>],
+    merged: &mut Merged<C>,
+    layout: Layout,
     schema: &[FieldTerm],
     generation: u64,
-) -> Result<(Vec<Hash>, Vec<IdToken>), FeedStoreError> {
+) -> Result<Written, FeedStoreError> {
     let index_path = dir.join(INDEX_FILE);
-    let (index, written) = std::thread::scope(|scope| {
-        let index = scope.spawn(|| write_index(&index_path, generation, sorted.rows));
-        let written: Result<Vec<(Hash, IdToken)>, FeedStoreError> = ranges
-            .par_iter()
-            .enumerate()
-            .map_init(Vec::new, |scratch, c| {
-                sorted.write_chunk(dir, schema, scratch, c)
-            })
-            .collect();
-        let index = index.join().unwrap_or_else(|_| {
-            Err(FeedStoreError::Io {
-                path: index_path.clone(),
-                message: "the index writer panicked".into(),
-            })
+    let (chunk_tx, chunk_rx) = std::sync::mpsc::sync_channel::<Chunk>(WRITE_AHEAD_CHUNKS);
+    let (index_tx, index_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(WRITE_AHEAD_CHUNKS);
+    let (cut, index, written) = std::thread::scope(|scope| {
+        let index = scope.spawn(|| write_index(&index_path, generation, index_rx));
+        let chunks = scope.spawn(move || {
+            chunk_rx
+                .into_iter()
+                .par_bridge()
+                .map_init(Vec::new, |scratch, chunk| write_chunk(dir, scratch, chunk))
+                .collect::<Result<Vec<_>, FeedStoreError>>()
         });
-        (index, written)
+        let cut = cut_chunks(merged, layout, schema, &chunk_tx, &index_tx);
+        drop((chunk_tx, index_tx));
+        let panicked = |what: &str| FeedStoreError::Io {
+            path: dir.to_path_buf(),
+            message: format!("the {what} writer panicked"),
+        };
+        let index = index.join().unwrap_or_else(|_| Err(panicked("index")));
+        let written = chunks.join().unwrap_or_else(|_| Err(panicked("chunk")));
+        (cut, index, written)
     });
+    // A writer's failure says more than the cutting's "writers stopped".
     index?;
-    let written = written?;
+    let mut written = written?;
+    let (records, distinct_ids) = cut?;
+    written.sort_unstable_by_key(|w| w.0);
     // Every chunk reaches the disk before the manifest is signed (fsyncs in
     // parallel let the filesystem batch them).
     let chunk_files: Vec<PathBuf> = (0..written.len())
@@ -648,7 +719,13 @@ fn write_files(
             .and_then(|f| f.sync_data())
             .map_err(io_err(p))
     })?;
-    Ok(written.into_iter().unzip())
+    let (hashes, first_tokens) = written.into_iter().map(|(_, h, t)| (h, t)).unzip();
+    Ok(Written {
+        hashes,
+        first_tokens,
+        records,
+        distinct_ids,
+    })
 }
 
 /// Signs `manifest`, writes it beside the chunks in `tmp`, syncs and moves

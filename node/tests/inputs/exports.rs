@@ -157,6 +157,7 @@ pub fn import_rows(
         delimiter,
         sheet: None,
         accept_shrink: false,
+        memory: dxmesh_node::base::config::LimitsConfig::default().sort_bytes(),
     };
     let report = import(&data, &opts)?;
     let reader = DatasetReader::open(&data, "d")?;

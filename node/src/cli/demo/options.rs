@@ -101,6 +101,8 @@ pub struct DemoOptions {
     pub serve: bool,
     /// Cycles to run on the same mesh (1: the first only).
     pub cycles: u32,
+    /// Every node's `[limits] memory_mib`.
+    pub memory_mib: u64,
 }
 
 impl DemoOptions {

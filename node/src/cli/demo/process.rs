@@ -9,6 +9,62 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// The peak resident memory (VmHWM, KiB) of process `pid`; 0 if gone.
+fn peak_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|x| x.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Runs `cmd` to its end like `Command::output`, watching its peak
+/// resident memory (KiB) every 20 ms while it runs.
+pub(super) fn output_with_peak(cmd: &mut Command) -> std::io::Result<(std::process::Output, u64)> {
+    use std::io::Read;
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut buf);
+            }
+            buf
+        })
+    };
+    let out = drain(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let err = drain(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let mut peak = 0;
+    let status = loop {
+        peak = peak.max(peak_kib(child.id()));
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Ok((
+        std::process::Output {
+            status,
+            stdout: out.join().unwrap_or_default(),
+            stderr: err.join().unwrap_or_default(),
+        },
+        peak,
+    ))
+}
+
 /// Child processes to stop, shared with the signal handler.
 #[derive(Clone, Default)]
 pub(super) struct Children(Arc<Mutex<Vec<Child>>>);
@@ -23,18 +79,7 @@ impl Children {
     /// Peak resident memory (VmHWM, KiB) of each child, in start order.
     pub(super) fn peaks(&self) -> Vec<u64> {
         let Ok(v) = self.0.lock() else { return vec![] };
-        v.iter()
-            .map(|c| {
-                std::fs::read_to_string(format!("/proc/{}/status", c.id()))
-                    .ok()
-                    .and_then(|s| {
-                        s.lines()
-                            .find_map(|l| l.strip_prefix("VmHWM:"))
-                            .and_then(|x| x.trim().trim_end_matches("kB").trim().parse().ok())
-                    })
-                    .unwrap_or(0)
-            })
-            .collect()
+        v.iter().map(|c| peak_kib(c.id())).collect()
     }
     pub(super) fn stop_all(&self) {
         let Ok(mut v) = self.0.lock() else { return };

@@ -288,6 +288,16 @@ pub(super) fn print_summary(
         .map(|(n, kib)| format!("{n} {} MiB", kib / 1024))
         .collect();
     println!("\npeak memory per node: {}", peaks.join(", "));
+    if let Ok(text) = std::fs::read_to_string(out.join("stage_times.json"))
+        && let Ok(times) = serde_json::from_str::<serde_json::Value>(&text)
+        && let Some(imports) = times["import_peak_mib"].as_object()
+    {
+        let peaks: Vec<String> = imports
+            .iter()
+            .map(|(n, mib)| format!("{n} {} MiB", mib.as_f64().unwrap_or(0.0)))
+            .collect();
+        println!("peak memory per import: {}", peaks.join(", "));
+    }
     println!("\n{}", compared.summary);
     println!(
         "  uploaded to the ministry: {} verified findings",

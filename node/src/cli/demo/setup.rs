@@ -60,6 +60,7 @@ fn init_nodes(cx: &Cx<'_>) -> anyhow::Result<Peers> {
         .context("anchor PEM")?..];
     std::fs::write(out.join("anchor.pub.pem"), pem)?;
     let mut peers = BTreeMap::new();
+    let memory = cx.opts.memory_mib.to_string();
     for (name, role, _) in NODES {
         let o = demo.dx(&[
             "init",
@@ -75,6 +76,8 @@ fn init_nodes(cx: &Cx<'_>) -> anyhow::Result<Peers> {
             "/ip4/127.0.0.1/tcp/0",
             "--console",
             "127.0.0.1:0",
+            "--memory-mib",
+            &memory,
         ])?;
         peers.insert(name, field(&o, "peer_id").context("peer id")?);
         let cfg = out.join(format!("nodes/{name}/config.toml"));
@@ -188,17 +191,21 @@ pub(super) fn import(cx: &Cx<'_>, input: &Path) -> anyhow::Result<()> {
                 path.to_str().context("path")?,
             ];
             let started = std::time::Instant::now();
-            let output = Command::new(&demo.exe)
-                .args(args)
-                .current_dir(out)
-                .env("RUST_LOG", "warn")
-                .env(
-                    crate::base::clock::CLOCK_FILE_ENV,
-                    out.join(super::process::CLOCK),
-                )
-                .output();
+            let output = super::process::output_with_peak(
+                Command::new(&demo.exe)
+                    .args(args)
+                    .current_dir(out)
+                    .env("RUST_LOG", "warn")
+                    .env(
+                        crate::base::clock::CLOCK_FILE_ENV,
+                        out.join(super::process::CLOCK),
+                    ),
+            );
             record_stage_time(out, "import", name, started.elapsed().as_secs_f64())?;
-            imports.push((name, output));
+            if let Ok((_, peak)) = &output {
+                record_stage_time(out, "import_peak_mib", name, (*peak / 1024) as f64)?;
+            }
+            imports.push((name, output.map(|(o, _)| o)));
         }
     }
     for (name, r) in imports {
