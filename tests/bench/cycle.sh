@@ -30,7 +30,10 @@ audit=$(grep -E "audit bundle, verifying" "$W/demo.log" | sed -E 's/.*done in ([
 check=$(grep -E "checking the results" "$W/demo.log" | sed -E 's/.*done in ([0-9.]+)s/\1/')
 cycle=$(python3 -c "print($end - $start - $audit - $check)")
 echo "== duckdb"
-duck=$(python3 tests/bench/duckdb_uninsured.py "$W/province" "$REF" 44 "$W/duckdb_uninsured.csv" | tee /dev/stderr | sed -E 's/DUCKDB: ([0-9.]+)s.*/\1/')
+# (Not `tee /dev/stderr`: reopening a redirected stderr truncates its file.)
+duck_line=$(python3 tests/bench/duckdb_uninsured.py "$W/province" "$REF" 44 "$W/duckdb_uninsured.csv")
+echo "$duck_line"
+duck=$(echo "$duck_line" | sed -E 's/DUCKDB: ([0-9.]+)s.*/\1/')
 echo "== results"
 python3 - "$W" <<'PY'
 import json, sys

@@ -11,10 +11,11 @@
 
 use crate::compare::commit::{Committed, statement};
 use crate::compare::error::CycleError;
-use crate::compare::files::{sha256_of, write_coverage, write_csv, write_verified};
+use crate::compare::files::{sha256_of, write_coverage, write_verified};
 use crate::compare::jobs::{Compiled, DiscloseSpec, MinistrySpec};
 use crate::compare::ops::{Disclosed as Answered, Handle, MinistryAsk};
 use crate::compare::pass::{Input, PassOutput, run_pass};
+use crate::compare::rows::{RowSort, write_csv_with};
 use crate::compare::summary::{CoverageRow, InputSummary, MinistrySummary, ResultSummary, Summary};
 use crate::pull::pulls::FeedReader;
 use dxmesh_protocol::agreement::{Refusal, Terms};
@@ -80,32 +81,26 @@ async fn pass(
     .map_err(CycleError::PassThread)?
 }
 
-/// What the provider disclosed over every batch: each token's records,
-/// and each batch's (token, ID number) pairs with the provider's receipt
-/// for them (if `id_number` was asked for).
-#[derive(Default)]
-struct Batches {
-    records: Vec<(IdToken, Vec<String>)>,
-    receipts: Vec<Vouched>,
-}
-
 /// A batch's disclosed (token, ID number) pairs and the provider's signed
 /// receipt for them.
 type Vouched = (Vec<(IdToken, IdNumber)>, Signed<DisclosureReceipt>);
 
-/// What the provider disclosed, or its refusal.
-type DisclosedRecords = Result<Batches, Refusal>;
+/// A batch of disclosed records: each with its person's token.
+type Records = Vec<(IdToken, Vec<String>)>;
 
 /// Asks the provider of `terms` to disclose `fields` of `tokens` (sorted,
-/// all in `committed`) in batches, each bound to the commitment.
+/// all in `committed`) in batches, each bound to the commitment, and hands
+/// each batch's records to `each` as it comes (with the provider's receipt
+/// for its ID numbers, if `id_number` was asked for); or the provider's
+/// refusal.
 async fn disclose_all(
     handle: &Handle,
     terms: &Terms,
     fields: &[String],
     tokens: &[IdToken],
     committed: &Committed,
-) -> Result<DisclosedRecords, CycleError> {
-    let mut out = Batches::default();
+    mut each: impl FnMut(Records, Option<Vouched>) -> Result<(), CycleError>,
+) -> Result<Result<(), Refusal>, CycleError> {
     for batch in tokens.chunks(BATCH) {
         let request = committed.request(terms.id(), fields, batch)?;
         // The node takes an answer only if it is about exactly this request
@@ -114,17 +109,47 @@ async fn disclose_all(
         match handle.disclose(request).await? {
             Answered::Records(answer) => {
                 let (d, receipt) = *answer;
-                if let Some(r) = receipt {
-                    out.receipts
-                        .push((dxmesh_protocol::feed::disclosed_id_pairs(&d), r));
-                }
-                out.records
-                    .extend(d.records.into_iter().map(|r| (r.token, r.values)));
+                let vouched = receipt.map(|r| (dxmesh_protocol::feed::disclosed_id_pairs(&d), r));
+                each(
+                    d.records.into_iter().map(|r| (r.token, r.values)).collect(),
+                    vouched,
+                )?;
             }
             Answered::Refused(refusal) => return Ok(Err(refusal)),
         }
     }
-    Ok(Ok(out))
+    Ok(Ok(()))
+}
+
+/// Who a result's disclosed records are of.
+#[derive(Default)]
+struct Persons {
+    /// People with at least one record.
+    persons: u64,
+    /// People with more than one.
+    several: u64,
+}
+
+/// Adds a batch of disclosed records (every record of its tokens) to the
+/// result's rows (values, then the token) and counts its people; a record
+/// repeated for a person is kept once.
+fn add_batch(
+    rows: &mut RowSort,
+    persons: &mut Persons,
+    mut batch: Records,
+) -> Result<(), CycleError> {
+    batch.sort();
+    batch.dedup();
+    for group in batch.chunk_by(|a, b| a.0 == b.0) {
+        persons.persons += 1;
+        persons.several += u64::from(group.len() > 1);
+        for (token, values) in group {
+            let mut fields: Vec<&[u8]> = values.iter().map(|v| v.as_bytes()).collect();
+            fields.push(&token.0);
+            rows.push(&fields)?;
+        }
+    }
+    Ok(())
 }
 
 /// Runs one comparison cycle of `job` for `epoch` and writes its results
@@ -143,6 +168,7 @@ pub async fn run_compare(
     to: Destination,
 ) -> Result<String, CycleError> {
     let cycle = Cycle {
+        memory: to.memory,
         handle,
         data_dir,
         job,
@@ -173,6 +199,8 @@ pub struct Destination {
     pub out: PathBuf,
     /// A previous comparison's output folder.
     pub previous: Option<PathBuf>,
+    /// Bytes of memory the result files' sorts keep to.
+    pub memory: usize,
 }
 
 /// What every stage of a cycle works with: the way to the node, the job
@@ -189,6 +217,8 @@ struct Cycle {
     started: Instant,
     /// Seconds per stage, for `summary.json`.
     timing: BTreeMap<String, f64>,
+    /// Bytes of memory a sort of result rows keeps to.
+    memory: usize,
 }
 
 impl Cycle {
@@ -369,26 +399,41 @@ impl Cycle {
         let committed = self
             .commit((&m.candidates, &kind, &stem), &first.candidates, None)
             .await?;
-        let recs = disclose_all(
+        // Kept only if a result discloses the same fields of the same input
+        // (and so reuses them rather than asking again).
+        let reused = self.job.results.iter().any(|(_, _, d)| {
+            d.as_ref()
+                .is_some_and(|d| d.input == m.id_source && d.fields == fields)
+        });
+        let mut disclosed = Disclosed::default();
+        let mut receipts = Vec::new();
+        disclose_all(
             &self.handle,
             &src.terms,
             &fields,
             &first.candidates,
             &committed,
+            |records, vouched| {
+                receipts.extend(vouched);
+                if reused {
+                    for (tok, values) in records {
+                        disclosed.rows.entry(tok).or_default().push(values);
+                    }
+                }
+                Ok(())
+            },
         )
         .await?
         .map_err(|refusal| CycleError::CandidatesRefused {
             code: refusal.code(),
             refusal,
         })?;
-        let mut disclosed = Disclosed::default();
-        for (tok, values) in recs.records {
-            disclosed.rows.entry(tok).or_default().push(values);
+        if reused {
+            disclosed.key = Some((m.id_source.clone(), fields));
         }
-        disclosed.key = Some((m.id_source.clone(), fields));
-        let ids_queried: u64 = recs.receipts.iter().map(|(p, _)| p.len() as u64).sum();
+        let ids_queried: u64 = receipts.iter().map(|(p, _)| p.len() as u64).sum();
         let (found, elsewhere, answers) = self
-            .ask_ministry(m, ministry, recs.receipts, &committed.signed)
+            .ask_ministry(m, ministry, receipts, &committed.signed)
             .await?;
         let mut answer_digests = Vec::with_capacity(answers.len());
         for a in &answers {
@@ -526,7 +571,7 @@ impl Counted {
             let (name, summary) = self.write_result(j).await?;
             results.insert(name, summary);
         }
-        write_verified(&self.cx.out, &results)?;
+        write_verified(&self.cx.out, &results, &self.cx.data_dir, self.cx.memory)?;
         if self.cx.job.coverage.is_some() {
             write_coverage(&self.cx.out, &self.result.coverage)?;
         }
@@ -562,17 +607,10 @@ impl Counted {
         };
         match disclose {
             Some(d) => match self.disclosed_rows(d, tokens, &committed).await? {
-                Ok(rows) => {
-                    let mut per_person: BTreeMap<IdToken, u64> = BTreeMap::new();
-                    for (t, _) in &rows {
-                        *per_person.entry(*t).or_default() += 1;
-                    }
-                    summary.persons_disclosed = per_person.len() as u64;
-                    summary.persons_with_several_rows =
-                        per_person.values().filter(|n| **n > 1).count() as u64;
-                    let rows: Vec<Vec<String>> = rows.into_iter().map(|(_, v)| v).collect();
-                    write_csv(&file, &d.fields, &rows)?;
-                    summary.disclosed_records = rows.len() as u64;
+                Ok((rows, persons)) => {
+                    summary.persons_disclosed = persons.persons;
+                    summary.persons_with_several_rows = persons.several;
+                    summary.disclosed_records = rows.write_csv(&file, &d.fields, d.fields.len())?;
                 }
                 Err(refusal) => {
                     tracing::warn!(result = %name, code = refusal.code(), %refusal, "the provider refused to disclose this result; no records are written for it");
@@ -580,47 +618,66 @@ impl Counted {
                     summary.refused = Some(refusal.code().to_string());
                 }
             },
-            None => {
-                let rows: Vec<Vec<String>> = tokens.iter().map(|t| vec![t.to_string()]).collect();
-                write_csv(&file, &["token".to_string()], &rows)?;
-            }
+            None => write_csv_with(&file, &["token".to_string()], |w| {
+                for t in tokens {
+                    w.write_record([t.to_string()])
+                        .map_err(|source| CycleError::Csv {
+                            path: file.clone(),
+                            source,
+                        })?;
+                }
+                Ok(())
+            })?,
         }
         Ok((name.clone(), summary))
     }
 
     /// The records disclosed for a result's tokens, each with its
-    /// person's token, sorted by values and deduplicated: those the
-    /// ministry check disclosed already, and the rest asked of the
-    /// provider under the result's commitment; or the provider's refusal.
+    /// person's token, sorted by values (in the node's memory budget) and
+    /// each once, with who they are of: those the ministry check disclosed
+    /// already, and the rest asked of the provider under the result's
+    /// commitment; or the provider's refusal.
     async fn disclosed_rows(
         &self,
         d: &DiscloseSpec,
         tokens: &[IdToken],
         committed: &Committed,
-    ) -> Result<Result<Vec<(IdToken, Vec<String>)>, Refusal>, CycleError> {
+    ) -> Result<Result<(RowSort, Persons), Refusal>, CycleError> {
         let b = self
             .cx
             .binding(&d.input)
             .ok_or(CycleError::NotAnInput("disclose.input"))?;
         let cache = &self.check.disclosed;
         let reuse = cache.serves(&d.input, &d.fields);
-        let mut rows: Vec<(IdToken, Vec<String>)> = Vec::new();
+        let mut rows = RowSort::new(&self.cx.data_dir, self.cx.memory)?;
+        let mut persons = Persons::default();
+        let mut known = Vec::new();
         let mut ask = Vec::new();
         for t in tokens {
             match (reuse, cache.rows.get(t)) {
-                (true, Some(rs)) => rows.extend(rs.iter().map(|r| (*t, r.clone()))),
+                (true, Some(rs)) => known.extend(rs.iter().map(|r| (*t, r.clone()))),
                 _ => ask.push(*t),
             }
-        }
-        if !ask.is_empty() {
-            match disclose_all(&self.cx.handle, &b.terms, &d.fields, &ask, committed).await? {
-                Ok(recs) => rows.extend(recs.records),
-                Err(refusal) => return Ok(Err(refusal)),
+            if known.len() >= BATCH {
+                add_batch(&mut rows, &mut persons, std::mem::take(&mut known))?;
             }
         }
-        rows.sort_by(|a, b| a.1.cmp(&b.1).then(a.0.cmp(&b.0)));
-        rows.dedup();
-        Ok(Ok(rows))
+        add_batch(&mut rows, &mut persons, known)?;
+        if !ask.is_empty() {
+            let asked = disclose_all(
+                &self.cx.handle,
+                &b.terms,
+                &d.fields,
+                &ask,
+                committed,
+                |records, _| add_batch(&mut rows, &mut persons, records),
+            )
+            .await?;
+            if let Err(refusal) = asked {
+                return Ok(Err(refusal));
+            }
+        }
+        Ok(Ok((rows, persons)))
     }
 }
 

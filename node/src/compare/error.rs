@@ -104,4 +104,8 @@ pub enum CycleError {
     /// `summary.json` could not be encoded.
     #[error(transparent)]
     Json(#[from] serde_json::Error),
+    /// A result file's rows could not be sorted on disk (no room for the
+    /// sort's runs, or they could not be written or read).
+    #[error("sorting a result file's rows: {0}")]
+    Sort(#[from] crate::dataset::sorted::SortedError),
 }

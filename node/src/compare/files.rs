@@ -7,6 +7,7 @@
 //! summary types, not the cycle.
 
 use crate::compare::error::CycleError;
+use crate::compare::rows::{RowSort, write_csv_with};
 use crate::compare::summary::ResultSummary;
 use dxmesh_protocol::merkle::Hash;
 use std::collections::BTreeMap;
@@ -18,32 +19,27 @@ pub(crate) fn write_csv(
     header: &[String],
     rows: &[Vec<String>],
 ) -> Result<(), CycleError> {
-    let csv_error = |source| CycleError::Csv {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(header).map_err(csv_error)?;
-    for r in rows {
-        w.write_record(r).map_err(csv_error)?;
-    }
-    let bytes = w.into_inner().map_err(|e| CycleError::Io {
-        path: path.to_path_buf(),
-        source: e.into_error(),
-    })?;
-    crate::base::fsutil::write_atomic(path, &bytes, 0o600).map_err(|source| CycleError::Io {
-        path: path.to_path_buf(),
-        source,
+    write_csv_with(path, header, |w| {
+        for r in rows {
+            w.write_record(r).map_err(|source| CycleError::Csv {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        }
+        Ok(())
     })
 }
 
 /// Writes `verified_registrations.csv`: the ID numbers of every result file
-/// that starts with `id_number`, each with the result's name.
+/// that starts with `id_number`, each with the result's name, sorted and
+/// each once (in `memory` bytes, the sort's runs under `data_dir`).
 pub(crate) fn write_verified(
     out: &Path,
     results: &BTreeMap<String, ResultSummary>,
+    data_dir: &Path,
+    memory: usize,
 ) -> Result<(), CycleError> {
-    let mut verified: Vec<Vec<String>> = Vec::new();
+    let mut verified = RowSort::new(data_dir, memory)?;
     for (name, r) in results {
         if let Ok(mut rd) = csv::Reader::from_path(&r.file)
             && rd
@@ -51,20 +47,19 @@ pub(crate) fn write_verified(
                 .map(|h| h.get(0) == Some("id_number"))
                 .unwrap_or(false)
         {
-            for rec in rd.records().flatten() {
+            for rec in rd.byte_records().flatten() {
                 if let Some(id) = rec.get(0) {
-                    verified.push(vec![id.to_string(), name.clone()]);
+                    verified.push(&[id, name.as_bytes()])?;
                 }
             }
         }
     }
-    verified.sort();
-    verified.dedup();
-    write_csv(
+    verified.write_csv(
         &out.join("verified_registrations.csv"),
         &["id_number".into(), "finding".into()],
-        &verified,
-    )
+        2,
+    )?;
+    Ok(())
 }
 
 /// Writes `coverage.csv`: eligible and covered per region.
@@ -83,10 +78,26 @@ pub(crate) fn write_coverage(
     )
 }
 
-/// The SHA-256 of a file (of nothing if it cannot be read).
+/// The SHA-256 of a file, read a block at a time (of nothing if it
+/// cannot be read).
 pub(crate) fn sha256_of(path: &str) -> Hash {
-    let bytes = std::fs::read(path).unwrap_or_default();
+    use std::io::Read;
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    if let Ok(mut f) = std::fs::File::open(path) {
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            match f.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => ctx.update(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => {
+                    ctx = ring::digest::Context::new(&ring::digest::SHA256);
+                    break;
+                }
+            }
+        }
+    }
     let mut h = [0u8; 32];
-    h.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, &bytes).as_ref());
+    h.copy_from_slice(ctx.finish().as_ref());
     h
 }

@@ -4,7 +4,8 @@
 //! runs a job end to end ([`cycle`]: pull, pass, ministry check, pass,
 //! disclosures, result files), its typed network steps through the node
 //! ([`ops`]), with its errors ([`error`]), the files it
-//! writes (`files`), what it reports in `summary.json` (`summary`) and
+//! writes (`files`, their rows sorted in the node's memory budget by
+//! `rows`), what it reports in `summary.json` (`summary`) and
 //! what changed since a previous comparison ([`changes`]), and the list of
 //! comparisons run, for the console ([`history`]).
 
@@ -18,4 +19,5 @@ pub mod history;
 pub mod jobs;
 pub mod ops;
 pub mod pass;
+mod rows;
 mod summary;

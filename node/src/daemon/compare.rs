@@ -109,6 +109,7 @@ impl Node {
             };
         let handle = self.cycle.clone();
         let data_dir = self.core.data_dir.clone();
+        let memory = self.core.config.limits.sort_bytes();
         self.core.metrics.compare_started(PathBuf::from(&out));
         let record = crate::compare::history::Comparison {
             number: 0,
@@ -128,6 +129,7 @@ impl Node {
                 Destination {
                     out: PathBuf::from(out),
                     previous: previous.map(PathBuf::from),
+                    memory,
                 },
             )
             .await

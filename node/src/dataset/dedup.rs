@@ -50,7 +50,7 @@ pub(super) fn row_key(id: &IdNumber, hash: u64) -> u128 {
     (u128::from(value | OCCUPIED) << 64) | u128::from(hash)
 }
 
-pub(super) fn id_of(key: u128) -> u64 {
+fn id_of(key: u128) -> u64 {
     (key >> 64) as u64 & ID_BITS
 }
 
@@ -310,7 +310,11 @@ impl Dedup {
     /// then removed).
     pub fn finish(mut self, records: &Path) -> Result<DedupStats, ImportError> {
         if let Some(overflow) = self.overflow.take() {
-            overflow.finish(&self.rows, &mut self.stats, records)?;
+            let past = overflow.finish(id_of, |id| self.rows.rows_of(id), records)?;
+            self.stats.rows_kept += past.rows_kept;
+            self.stats.duplicate_rows += past.duplicate_rows;
+            self.stats.distinct_ids += past.distinct_ids;
+            self.stats.ids_with_several_rows += past.ids_with_several_rows;
         }
         Ok(self.stats)
     }

@@ -20,7 +20,7 @@
 //! is a `tempfile` (removed when dropped, and by the node's start-up clean
 //! of temporary files when a node was killed).
 
-use super::sorted::SortedError;
+use super::sorted_error::SortedError;
 use rayon::prelude::*;
 use std::cmp::Ordering;
 use std::fs::File;

@@ -97,6 +97,7 @@ mod pins;
 mod reader;
 mod records;
 pub mod sorted;
+mod sorted_error;
 mod source;
 mod tap;
 #[cfg(test)]

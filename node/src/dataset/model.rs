@@ -437,7 +437,7 @@ pub enum ImportError {
     /// The disk has no room for the import, or sorting its rows past the
     /// duplicate table failed.
     #[error(transparent)]
-    Sort(#[from] super::sorted::SortedError),
+    Sort(#[from] super::sorted_error::SortedError),
 }
 
 pub(crate) fn io_err(path: &Path) -> impl FnOnce(io::Error) -> ImportError + '_ {

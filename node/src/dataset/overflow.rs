@@ -10,7 +10,6 @@
 //! come out as the table alone would give them: the sorted keys are
 //! grouped by ID and checked against the rows of that ID the table holds.
 
-use super::dedup::{RowSet, id_of};
 use super::extsort::{Sorter, Width};
 use super::model::ImportError;
 use super::records::BlockCursor;
@@ -37,7 +36,16 @@ pub(super) struct Overflow {
     rows: u64,
 }
 
-/// What the counts of an ID's rows past the table add to the import's.
+/// What the rows past the table add to the import's counts.
+#[derive(Debug, Default)]
+pub(super) struct Past {
+    pub rows_kept: u64,
+    pub duplicate_rows: u64,
+    pub distinct_ids: u64,
+    pub ids_with_several_rows: u64,
+}
+
+/// The distinct rows of one ID past the table.
 struct IdGroup {
     id: u64,
     /// Distinct rows of the ID past the table.
@@ -66,21 +74,24 @@ impl Overflow {
         Ok(())
     }
 
-    /// Finds the later copies of rows, counts into `stats` and removes
-    /// them from `records`.
+    /// Finds the later copies of rows, removes them from `records` and
+    /// counts; `id_of` is the ID of a key, `rows_of` how many rows of an ID
+    /// the table holds (0, 1, or 2 for several).
     pub fn finish(
         self,
-        table: &RowSet,
-        stats: &mut super::dedup::DedupStats,
+        id_of: fn(u128) -> u64,
+        rows_of: impl Fn(u64) -> u8,
         records: &Path,
-    ) -> Result<(), ImportError> {
+    ) -> Result<Past, ImportError> {
+        let mut past = Past::default();
+        let stats = &mut past;
         let mut merged = self.sorter.finish()?;
         // One bit a row past the table: whether it repeats an earlier row.
         let mut repeats = vec![0u64; self.rows.div_ceil(64) as usize];
         let mut any = false;
         let mut prev_key: Option<u128> = None;
         let mut group: Option<IdGroup> = None;
-        let close = |g: IdGroup, stats: &mut super::dedup::DedupStats| match table.rows_of(g.id) {
+        let close = |g: IdGroup, stats: &mut Past| match rows_of(g.id) {
             0 => {
                 stats.distinct_ids += 1;
                 if g.rows >= 2 {
@@ -122,7 +133,7 @@ impl Overflow {
         if any {
             drop_repeats(records, self.before, &repeats)?;
         }
-        Ok(())
+        Ok(past)
     }
 }
 

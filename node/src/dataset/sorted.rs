@@ -28,53 +28,7 @@ const MAGIC: &[u8; 8] = b"DXSORTv1";
 /// Magic, entry width, key width, count, fence interval, meta length, digest.
 const FOOTER_LEN: usize = 8 + 4 + 4 + 8 + 4 + 8 + 32;
 
-/// Why a sorted file cannot be written or read.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum SortedError {
-    /// The file cannot be created, written, synced or read.
-    #[error("{path}: {message}", path = .path.display())]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// What failed.
-        message: String,
-    },
-    /// The file is not a sorted file this version reads, or is damaged.
-    #[error("{path} is damaged: {problem}", path = .path.display())]
-    Damaged {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong.
-        problem: String,
-    },
-    /// The filesystem has less free space than a job needs.
-    #[error(
-        "{path}: {what} needs {} of free disk here, {} is free (free some, or move the data directory to a larger disk)",
-        crate::base::fsutil::bytes_text(*.needed),
-        crate::base::fsutil::bytes_text(*.available),
-        path = .path.display()
-    )]
-    NoSpace {
-        /// The directory the job writes to.
-        path: PathBuf,
-        /// The job.
-        what: String,
-        /// Bytes it needs.
-        needed: u64,
-        /// Bytes free.
-        available: u64,
-    },
-    /// The writer was given an entry out of order or of the wrong width (a
-    /// bug in the caller).
-    #[error("{path}: {problem}", path = .path.display())]
-    Misuse {
-        /// The file.
-        path: PathBuf,
-        /// What the caller did.
-        problem: String,
-    },
-}
+pub use super::sorted_error::SortedError;
 
 fn io_err(path: &Path) -> impl Fn(std::io::Error) -> SortedError + '_ {
     move |e| SortedError::Io {

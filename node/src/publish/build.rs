@@ -172,7 +172,7 @@ struct Rows {
 }
 
 /// Blocks read ahead of the tokenising workers (bounds the buffers in flight).
-const READ_AHEAD_BLOCKS: usize = 16;
+const READ_AHEAD_BLOCKS: usize = 8;
 
 /// Chunks built and waiting to be written (bounds the memory in flight).
 const WRITE_AHEAD_CHUNKS: usize = 8;
