@@ -104,6 +104,10 @@ pub struct LimitsConfig {
 /// `[limits] memory_mib` when the config does not set it.
 pub const DEFAULT_MEMORY_MIB: u64 = 4096;
 
+/// MiB of a budget kept for a job's buffers in flight (blocks read ahead,
+/// chunks and index entries on their way to the disk) and the daemon.
+pub const JOB_BUFFERS_MIB: usize = 128;
+
 /// The least `[limits] memory_mib` a node runs with.
 pub const MIN_MEMORY_MIB: u64 = 64;
 
@@ -125,10 +129,11 @@ impl LimitsConfig {
         usize::try_from(self.memory_mib.saturating_mul(1 << 20)).unwrap_or(usize::MAX)
     }
 
-    /// The memory a job's sort is given: three quarters of the budget (the
-    /// rest is the job's buffers in flight and the daemon's own state).
+    /// The memory a job's sort is given: three quarters of what the
+    /// budget leaves past [`JOB_BUFFERS_MIB`] (the rest is the job's
+    /// buffers in flight, the sort's merge and the daemon's own state).
     pub fn sort_bytes(&self) -> usize {
-        self.memory_bytes() / 4 * 3
+        self.memory_bytes().saturating_sub(JOB_BUFFERS_MIB << 20) / 4 * 3
     }
 }
 

@@ -11,68 +11,99 @@
 //! A leaf module: it reads and writes files, it takes no step of the cycle.
 
 use crate::compare::error::CycleError;
-use crate::compare::files::write_csv;
+use crate::compare::rows::RowSort;
 use crate::compare::summary::{Changes, ResultChanges};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 /// The folder of the change lists in a comparison's output.
 pub const CHANGES_DIR: &str = "changes";
 
-/// The ID numbers of a result file whose first column is `id_number`
-/// (`None` for a file of tokens, or none).
-fn ids_of(file: &Path) -> Result<Option<BTreeSet<String>>, CycleError> {
-    let Ok(mut rd) = csv::Reader::from_path(file) else {
-        return Ok(None);
-    };
-    let names = rd.headers().map_err(|source| CycleError::Csv {
+/// Whether a result file names people (its first column is `id_number`).
+fn names_people(file: &Path) -> bool {
+    csv::Reader::from_path(file)
+        .ok()
+        .and_then(|mut rd| rd.headers().ok().map(|h| h.get(0) == Some("id_number")))
+        .unwrap_or(false)
+}
+
+/// Adds `(id, side, result)` for every row of a result file that names
+/// people.
+fn add_people(ids: &mut RowSort, file: &Path, side: &[u8], name: &str) -> Result<(), CycleError> {
+    let csv_error = |source| CycleError::Csv {
         path: file.to_path_buf(),
         source,
-    })?;
-    if names.get(0) != Some("id_number") {
-        return Ok(None);
-    }
-    let mut ids = BTreeSet::new();
-    for rec in rd.records() {
-        let rec = rec.map_err(|source| CycleError::Csv {
-            path: file.to_path_buf(),
-            source,
-        })?;
+    };
+    let mut rd = csv::Reader::from_path(file).map_err(csv_error)?;
+    for rec in rd.byte_records() {
+        let rec = rec.map_err(csv_error)?;
         if let Some(id) = rec.get(0) {
-            ids.insert(id.to_string());
+            ids.push(&[id, side, name.as_bytes()])?;
         }
     }
-    Ok(Some(ids))
+    Ok(())
 }
 
-/// The people of every result of the comparison in `dir`, by result, from
-/// its `summary.json`'s result names (`<name>.csv` in `dir`).
-fn people(dir: &Path, names: impl Iterator<Item = String>) -> Result<Sets, CycleError> {
-    let mut sets = Sets::new();
-    for name in names {
-        if let Some(ids) = ids_of(&dir.join(format!("{name}.csv")))? {
-            sets.insert(name, ids);
-        }
+/// Which side of the comparison a row of the ID sort is from.
+const BEFORE: &[u8] = b"0";
+const NOW: &[u8] = b"1";
+
+/// The change lists being written: per compared result, its rows
+/// (`(rank, id, change, note)`, so that new, left and stayed follow each
+/// other) and its counts.
+type Lists = BTreeMap<String, (RowSort, [u64; 3])>;
+
+/// One person's results on both sides, in name order: their rows in each
+/// compared result's list.
+fn list_person(
+    lists: &mut Lists,
+    id: &[u8],
+    before: &[String],
+    now: &[String],
+) -> Result<(), CycleError> {
+    let first_other = |side: &[String], name: &str| side.iter().find(|n| *n != name).cloned();
+    for (name, (rows, counts)) in lists.iter_mut() {
+        let (was, is) = (before.contains(name), now.contains(name));
+        let (rank, change, note) = match (was, is) {
+            (false, true) => (
+                0,
+                "new",
+                first_other(before, name)
+                    .map(|o| format!("in {o} last cycle"))
+                    .unwrap_or_default(),
+            ),
+            (true, false) => (
+                1,
+                "left",
+                match first_other(now, name) {
+                    Some(o) => format!("in {o} this cycle"),
+                    None => "in no result this cycle: insured, died, moved out or corrected at the source; this cycle's results do not say which".into(),
+                },
+            ),
+            (true, true) => (2, "stayed", String::new()),
+            (false, false) => continue,
+        };
+        counts[rank] += 1;
+        rows.push(&[
+            rank.to_string().as_bytes(),
+            id,
+            change.as_bytes(),
+            note.as_bytes(),
+        ])?;
     }
-    Ok(sets)
-}
-
-type Sets = BTreeMap<String, BTreeSet<String>>;
-
-/// The first other result of `sets` (not `name`) that holds `id`.
-fn elsewhere<'a>(sets: &'a Sets, name: &str, id: &str) -> Option<&'a str> {
-    sets.iter()
-        .find(|(n, ids)| n.as_str() != name && ids.contains(id))
-        .map(|(n, _)| n.as_str())
+    Ok(())
 }
 
 /// Compares this cycle's results (`results`, named, each `<name>.csv` in
 /// `out`) with those of the comparison in `previous`, and writes the
-/// change lists.
+/// change lists. The people of both are sorted by ID on disk in `memory`
+/// bytes (runs under `data_dir`), and each person's results on both sides
+/// read together.
 pub(crate) fn between(
     previous: &Path,
     out: &Path,
     results: &[String],
+    (data_dir, memory): (&Path, usize),
 ) -> Result<Changes, CycleError> {
     let summary_path = previous.join("summary.json");
     let prev: serde_json::Value = std::fs::read(&summary_path)
@@ -90,8 +121,15 @@ pub(crate) fn between(
         .as_object()
         .map(|o| o.keys().cloned().collect())
         .unwrap_or_default();
-    let before = people(previous, prev_names.iter().cloned())?;
-    let now = people(out, results.iter().cloned())?;
+    let file_of = |dir: &Path, name: &str| dir.join(format!("{name}.csv"));
+    let before: Vec<&String> = prev_names
+        .iter()
+        .filter(|n| names_people(&file_of(previous, n)))
+        .collect();
+    let now: Vec<&String> = results
+        .iter()
+        .filter(|n| names_people(&file_of(out, n)))
+        .collect();
     let dir = out.join(CHANGES_DIR);
     let mut changes = Changes {
         previous: previous.display().to_string(),
@@ -99,49 +137,70 @@ pub(crate) fn between(
         results: BTreeMap::new(),
         not_compared: BTreeMap::new(),
     };
+    let mut compared = Vec::new();
     for name in results {
-        let (Some(cur), Some(old)) = (now.get(name), before.get(name)) else {
-            let why = if !now.contains_key(name) {
-                "not disclosed: a result of tokens cannot be matched across cycles (tokens change every epoch)"
-            } else if prev_names.contains(name) {
-                "not disclosed in the previous comparison: its people cannot be matched"
-            } else {
-                "not in the previous comparison's results"
-            };
-            changes.not_compared.insert(name.clone(), why.into());
+        if now.contains(&name) && before.contains(&name) {
+            compared.push(name.clone());
             continue;
+        }
+        let why = if !now.contains(&name) {
+            "not disclosed: a result of tokens cannot be matched across cycles (tokens change every epoch)"
+        } else if prev_names.contains(name) {
+            "not disclosed in the previous comparison: its people cannot be matched"
+        } else {
+            "not in the previous comparison's results"
         };
-        let mut rows: Vec<Vec<String>> = Vec::new();
-        for id in cur.difference(old) {
-            let note = elsewhere(&before, name, id)
-                .map(|o| format!("in {o} last cycle"))
-                .unwrap_or_default();
-            rows.push(vec![id.clone(), "new".into(), note]);
+        changes.not_compared.insert(name.clone(), why.into());
+    }
+    let share = memory / (compared.len() + 1);
+    let mut ids = RowSort::new(data_dir, share)?;
+    for name in &before {
+        add_people(&mut ids, &file_of(previous, name), BEFORE, name)?;
+    }
+    for name in &now {
+        add_people(&mut ids, &file_of(out, name), NOW, name)?;
+    }
+    let mut lists = Lists::new();
+    for name in &compared {
+        lists.insert(name.clone(), (RowSort::new(data_dir, share)?, [0; 3]));
+    }
+    let mut person: Vec<u8> = Vec::new();
+    let (mut was, mut is): (Vec<String>, Vec<String>) = (Vec::new(), Vec::new());
+    ids.for_each(|row| {
+        let [id, side, name] = row else {
+            return Ok(());
+        };
+        if *id != person {
+            list_person(&mut lists, &person, &was, &is)?;
+            person.clone_from(id);
+            was.clear();
+            is.clear();
         }
-        for id in old.difference(cur) {
-            let note = match elsewhere(&now, name, id) {
-                Some(o) => format!("in {o} this cycle"),
-                None => "in no result this cycle: insured, died, moved out or corrected at the source; this cycle's results do not say which".into(),
-            };
-            rows.push(vec![id.clone(), "left".into(), note]);
+        let name = String::from_utf8_lossy(name).into_owned();
+        if side == BEFORE {
+            was.push(name)
+        } else {
+            is.push(name)
         }
-        for id in cur.intersection(old) {
-            rows.push(vec![id.clone(), "stayed".into(), String::new()]);
-        }
-        let count = |c: &str| rows.iter().filter(|r| r[1] == c).count() as u64;
+        Ok(())
+    })?;
+    list_person(&mut lists, &person, &was, &is)?;
+    if !lists.is_empty() {
         std::fs::create_dir_all(&dir).map_err(|source| CycleError::Io {
             path: dir.clone(),
             source,
         })?;
+    }
+    for (name, (rows, [new, left, stayed])) in lists {
         let file = dir.join(format!("{name}.csv"));
         let header = ["id_number", "change", "note"].map(String::from);
-        write_csv(&file, &header, &rows)?;
+        rows.write_csv(&file, &header, 1..4)?;
         changes.results.insert(
-            name.clone(),
+            name,
             ResultChanges {
-                new: count("new"),
-                left: count("left"),
-                stayed: count("stayed"),
+                new,
+                left,
+                stayed,
                 file: file.display().to_string(),
             },
         );
@@ -187,7 +246,7 @@ mod tests {
             "disabled_uninsured",
         ]
         .map(String::from);
-        let c = between(prev.path(), cur.path(), &results).unwrap();
+        let c = between(prev.path(), cur.path(), &results, (prev.path(), 0)).unwrap();
         assert_eq!(c.previous_epoch, Some(4));
         let u = &c.results["uninsured"];
         assert_eq!((u.new, u.left, u.stayed), (2, 2, 1), "C counted once");
@@ -212,7 +271,7 @@ mod tests {
     #[test]
     fn a_previous_folder_without_a_summary_is_named() {
         let (prev, cur) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-        let e = between(prev.path(), cur.path(), &[]).unwrap_err();
+        let e = between(prev.path(), cur.path(), &[], (prev.path(), 0)).unwrap_err();
         assert!(e.to_string().contains("summary.json"), "{e}");
     }
 }

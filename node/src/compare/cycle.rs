@@ -610,7 +610,8 @@ impl Counted {
                 Ok((rows, persons)) => {
                     summary.persons_disclosed = persons.persons;
                     summary.persons_with_several_rows = persons.several;
-                    summary.disclosed_records = rows.write_csv(&file, &d.fields, d.fields.len())?;
+                    summary.disclosed_records =
+                        rows.write_csv(&file, &d.fields, 0..d.fields.len())?;
                 }
                 Err(refusal) => {
                     tracing::warn!(result = %name, code = refusal.code(), %refusal, "the provider refused to disclose this result; no records are written for it");
@@ -702,6 +703,7 @@ impl Written {
                     previous,
                     &self.cx.out,
                     &names,
+                    (&self.cx.data_dir, self.cx.memory),
                 )?)
             }
             None => None,

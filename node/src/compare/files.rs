@@ -57,7 +57,7 @@ pub(crate) fn write_verified(
     verified.write_csv(
         &out.join("verified_registrations.csv"),
         &["id_number".into(), "finding".into()],
-        2,
+        0..2,
     )?;
     Ok(())
 }

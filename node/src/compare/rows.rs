@@ -98,34 +98,47 @@ impl RowSort {
         Ok(self.sorter.push(&self.scratch)?)
     }
 
-    /// Writes `header` and then the first `keep` fields of every row, in
-    /// order and each once, to the CSV file `path` (atomically); returns
-    /// the rows written.
-    pub(crate) fn write_csv(
+    /// Hands every row, in order and each once, to `each` (its fields);
+    /// returns how many there were.
+    pub(crate) fn for_each(
         self,
-        path: &Path,
-        header: &[String],
-        keep: usize,
+        mut each: impl FnMut(&[Vec<u8>]) -> Result<(), CycleError>,
     ) -> Result<u64, CycleError> {
         let mut merged = self.sorter.finish()?;
         let mut rows = 0u64;
         let mut fields = Vec::new();
         let mut last: Vec<u8> = Vec::new();
+        while let Some(r) = merged.next()? {
+            if rows > 0 && r == &last[..] {
+                continue;
+            }
+            last.clear();
+            last.extend_from_slice(r);
+            fields_of(r, &mut fields);
+            each(&fields)?;
+            rows += 1;
+        }
+        Ok(rows)
+    }
+
+    /// Writes `header` and then fields `keep` of every row, in order and
+    /// each once, to the CSV file `path` (atomically); returns the rows
+    /// written.
+    pub(crate) fn write_csv(
+        self,
+        path: &Path,
+        header: &[String],
+        keep: std::ops::Range<usize>,
+    ) -> Result<u64, CycleError> {
+        let mut rows = 0;
         write_csv_with(path, header, |w| {
-            while let Some(r) = merged.next()? {
-                if rows > 0 && r == &last[..] {
-                    continue;
-                }
-                last.clear();
-                last.extend_from_slice(r);
-                fields_of(r, &mut fields);
-                w.write_record(fields.iter().take(keep))
+            rows = self.for_each(|fields| {
+                w.write_record(&fields[keep.clone()])
                     .map_err(|source| CycleError::Csv {
                         path: path.to_path_buf(),
                         source,
-                    })?;
-                rows += 1;
-            }
+                    })
+            })?;
             Ok(())
         })?;
         Ok(rows)
@@ -189,7 +202,7 @@ mod tests {
                 s.push(r).unwrap();
             }
             let path = dir.path().join(format!("out-{memory}.csv"));
-            let n = s.write_csv(&path, &["a".into(), "b".into()], 2).unwrap();
+            let n = s.write_csv(&path, &["a".into(), "b".into()], 0..2).unwrap();
             assert_eq!(n as usize, want.len());
             let mut rd = csv::ReaderBuilder::new().from_path(&path).unwrap();
             let got: Vec<Vec<Vec<u8>>> = rd
