@@ -3,9 +3,10 @@
 //! jobs that follow them. Records (byte strings) are pushed in any order;
 //! while they fit in the memory given, they are kept in one arena with a
 //! 24-byte entry each (the record's first 16 bytes as two integers, its
-//! place in the arena); once the arena is full, the entries are sorted in
-//! parallel and the run is written to a temporary file beside the job's
-//! output. [`Sorter::finish`] hands back the records in order: straight from
+//! place in the arena); once the arena is full, the entries are sorted
+//! (on the pushing thread, see [`Sorter::push`]) and the run is written
+//! to a temporary file beside the job's output. Records that all fit are
+//! sorted on the rayon pool when the sort finishes. [`Sorter::finish`] hands back the records in order: straight from
 //! memory if no run was written, else by a k-way merge of the runs (with an
 //! intermediate merge first when there are more than [`MAX_FAN_IN`], so a
 //! merge's buffers stay within the budget however large the input).
@@ -118,6 +119,8 @@ pub struct Sorter<C> {
     runs: Vec<tempfile::NamedTempFile>,
     cmp: C,
     records: u64,
+    /// Whether a run is sorted on the rayon pool.
+    parallel: bool,
 }
 
 impl<C> Sorter<C>
@@ -140,7 +143,16 @@ where
             runs: Vec::new(),
             cmp,
             records: 0,
+            parallel: false,
         }
+    }
+
+    /// Sorts each run on the rayon pool: for a caller that never pushes
+    /// from a rayon worker (a plain thread of its own), where a worker
+    /// waiting on the sort cannot take up another push.
+    pub fn sorting_runs_in_parallel(mut self) -> Sorter<C> {
+        self.parallel = true;
+        self
     }
 
     /// Records pushed so far.
@@ -153,7 +165,10 @@ where
         self.runs.len()
     }
 
-    /// Adds a record.
+    /// Adds a record; when the memory is used, first sorts the records
+    /// held and writes them as a run (on this thread, unless
+    /// [`Sorter::sorting_runs_in_parallel`]: callers may push from rayon
+    /// workers that hold a lock on the sorter).
     pub fn push(&mut self, record: &[u8]) -> Result<(), SortedError> {
         let fits_width = match self.width {
             Width::Fixed(n) => record.len() == n,
@@ -213,12 +228,12 @@ where
     }
 
     /// Sorts the records in memory and writes them to a new run file. On
-    /// the calling thread: [`Sorter::push`] is called from rayon workers
-    /// that hold a lock on the sorter, and a parallel sort there could
-    /// have a worker waiting on the sort take up another push, which would
-    /// wait on the lock it holds.
+    /// the calling thread unless told otherwise: [`Sorter::push`] may be
+    /// called from rayon workers that hold a lock on the sorter, and a
+    /// parallel sort there could have a worker waiting on the sort take up
+    /// another push, which would wait on the lock it holds.
     fn spill(&mut self) -> Result<(), SortedError> {
-        self.sort_entries(false);
+        self.sort_entries(self.parallel);
         let mut run = tempfile::Builder::new()
             .prefix(&format!(".{}-run-", self.label))
             .tempfile_in(&self.dir)

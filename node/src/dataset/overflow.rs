@@ -58,7 +58,9 @@ impl Overflow {
     pub fn new(dir: &Path, memory: usize, before: u64) -> Overflow {
         let by_bytes: ByBytes = |a, b| a.cmp(b);
         Overflow {
-            sorter: Sorter::new(dir, "dedup", memory, Width::Fixed(RECORD), by_bytes),
+            // Pushed from the import's writer thread, not a rayon worker.
+            sorter: Sorter::new(dir, "dedup", memory, Width::Fixed(RECORD), by_bytes)
+                .sorting_runs_in_parallel(),
             before,
             rows: 0,
         }

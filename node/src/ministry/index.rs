@@ -310,7 +310,8 @@ impl IndexBuilder {
             codes: HashMap::new(),
             combinations: Vec::new(),
             scratch: Vec::new(),
-            sorter: Sorter::new(dir, "national", memory, Width::Fixed(ENTRY_LEN), by_bytes),
+            sorter: Sorter::new(dir, "national", memory, Width::Fixed(ENTRY_LEN), by_bytes)
+                .sorting_runs_in_parallel(),
         })
     }
 
