@@ -108,8 +108,9 @@ pub const DEFAULT_MEMORY_MIB: u64 = 4096;
 /// chunks and index entries on their way to the disk) and the daemon.
 pub const JOB_BUFFERS_MIB: usize = 128;
 
-/// The least `[limits] memory_mib` a node runs with.
-pub const MIN_MEMORY_MIB: u64 = 64;
+/// The least `[limits] memory_mib` a node runs with (its jobs' buffers,
+/// [`JOB_BUFFERS_MIB`], and sorts of at least 96 MiB).
+pub const MIN_MEMORY_MIB: u64 = 256;
 
 fn default_memory_mib() -> u64 {
     DEFAULT_MEMORY_MIB

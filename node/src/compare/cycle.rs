@@ -15,7 +15,7 @@ use crate::compare::files::{sha256_of, write_coverage, write_verified};
 use crate::compare::jobs::{Compiled, DiscloseSpec, MinistrySpec};
 use crate::compare::ops::{Disclosed as Answered, Handle, MinistryAsk};
 use crate::compare::pass::{Input, PassOutput, run_pass};
-use crate::compare::rows::{RowSort, write_csv_with};
+use crate::compare::rows::{Persons, RowSort, add_batch, write_csv_with};
 use crate::compare::summary::{CoverageRow, InputSummary, MinistrySummary, ResultSummary, Summary};
 use crate::pull::pulls::FeedReader;
 use dxmesh_protocol::agreement::{Refusal, Terms};
@@ -85,8 +85,7 @@ async fn pass(
 /// receipt for them.
 type Vouched = (Vec<(IdToken, IdNumber)>, Signed<DisclosureReceipt>);
 
-/// A batch of disclosed records: each with its person's token.
-type Records = Vec<(IdToken, Vec<String>)>;
+use crate::compare::rows::Records;
 
 /// Asks the provider of `terms` to disclose `fields` of `tokens` (sorted,
 /// all in `committed`) in batches, each bound to the commitment, and hands
@@ -119,37 +118,6 @@ async fn disclose_all(
         }
     }
     Ok(Ok(()))
-}
-
-/// Who a result's disclosed records are of.
-#[derive(Default)]
-struct Persons {
-    /// People with at least one record.
-    persons: u64,
-    /// People with more than one.
-    several: u64,
-}
-
-/// Adds a batch of disclosed records (every record of its tokens) to the
-/// result's rows (values, then the token) and counts its people; a record
-/// repeated for a person is kept once.
-fn add_batch(
-    rows: &mut RowSort,
-    persons: &mut Persons,
-    mut batch: Records,
-) -> Result<(), CycleError> {
-    batch.sort();
-    batch.dedup();
-    for group in batch.chunk_by(|a, b| a.0 == b.0) {
-        persons.persons += 1;
-        persons.several += u64::from(group.len() > 1);
-        for (token, values) in group {
-            let mut fields: Vec<&[u8]> = values.iter().map(|v| v.as_bytes()).collect();
-            fields.push(&token.0);
-            rows.push(&fields)?;
-        }
-    }
-    Ok(())
 }
 
 /// Runs one comparison cycle of `job` for `epoch` and writes its results
@@ -651,6 +619,7 @@ impl Counted {
         let cache = &self.check.disclosed;
         let reuse = cache.serves(&d.input, &d.fields);
         let mut rows = RowSort::new(&self.cx.data_dir, self.cx.memory)?;
+        let width = d.fields.len();
         let mut persons = Persons::default();
         let mut known = Vec::new();
         let mut ask = Vec::new();
@@ -660,10 +629,10 @@ impl Counted {
                 _ => ask.push(*t),
             }
             if known.len() >= BATCH {
-                add_batch(&mut rows, &mut persons, std::mem::take(&mut known))?;
+                add_batch((&mut rows, width), &mut persons, std::mem::take(&mut known))?;
             }
         }
-        add_batch(&mut rows, &mut persons, known)?;
+        add_batch((&mut rows, width), &mut persons, known)?;
         if !ask.is_empty() {
             let asked = disclose_all(
                 &self.cx.handle,
@@ -671,7 +640,7 @@ impl Counted {
                 &d.fields,
                 &ask,
                 committed,
-                |records, _| add_batch(&mut rows, &mut persons, records),
+                |records, _| add_batch((&mut rows, width), &mut persons, records),
             )
             .await?;
             if let Err(refusal) = asked {

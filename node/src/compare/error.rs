@@ -104,6 +104,10 @@ pub enum CycleError {
     /// `summary.json` could not be encoded.
     #[error(transparent)]
     Json(#[from] serde_json::Error),
+    /// A provider's disclosure does not hold what was asked (a record with
+    /// another number of values than the fields asked).
+    #[error("the provider's disclosure is not taken: {0}")]
+    Disclosure(String),
     /// A result file's rows could not be sorted on disk (no room for the
     /// sort's runs, or they could not be written or read).
     #[error("sorting a result file's rows: {0}")]

@@ -12,6 +12,7 @@
 
 use crate::compare::error::CycleError;
 use crate::dataset::extsort::{Sorter, Width};
+use dxmesh_protocol::token::IdToken;
 use std::io::Write;
 use std::path::Path;
 
@@ -145,6 +146,46 @@ impl RowSort {
     }
 }
 
+/// A batch of disclosed records: each with its person's token.
+pub(crate) type Records = Vec<(IdToken, Vec<String>)>;
+
+/// Who a result's disclosed records are of.
+#[derive(Default)]
+pub(crate) struct Persons {
+    /// People with at least one record.
+    pub(crate) persons: u64,
+    /// People with more than one.
+    pub(crate) several: u64,
+}
+
+/// Adds a batch of disclosed records (every record of its tokens) to the
+/// result's rows (values, then the token) and counts its people; a record
+/// repeated for a person is kept once.
+pub(crate) fn add_batch(
+    (rows, width): (&mut RowSort, usize),
+    persons: &mut Persons,
+    mut batch: Records,
+) -> Result<(), CycleError> {
+    if let Some((token, values)) = batch.iter().find(|(_, v)| v.len() != width) {
+        return Err(CycleError::Disclosure(format!(
+            "a record of token {token} holds {} values for the {width} fields asked",
+            values.len()
+        )));
+    }
+    batch.sort();
+    batch.dedup();
+    for group in batch.chunk_by(|a, b| a.0 == b.0) {
+        persons.persons += 1;
+        persons.several += u64::from(group.len() > 1);
+        for (token, values) in group {
+            let mut fields: Vec<&[u8]> = values.iter().map(|v| v.as_bytes()).collect();
+            fields.push(&token.0);
+            rows.push(&fields)?;
+        }
+    }
+    Ok(())
+}
+
 /// Writes a CSV file atomically: `header`, then what `rows` writes, to a
 /// temporary file beside `path`, synced and renamed over it.
 pub(crate) fn write_csv_with(
@@ -171,6 +212,42 @@ pub(crate) fn write_csv_with(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_disclosed_record_with_another_number_of_values_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut rows = RowSort::new(dir.path(), 0).unwrap();
+        let mut persons = Persons::default();
+        let t = |b: u8| IdToken([b; 16]);
+        let v = |xs: &[&str]| xs.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        // Two people, one with two rows and a repeat: counted once each.
+        add_batch(
+            (&mut rows, 2),
+            &mut persons,
+            vec![
+                (t(1), v(&["a", "x"])),
+                (t(2), v(&["b", "y"])),
+                (t(2), v(&["b", "z"])),
+                (t(2), v(&["b", "y"])),
+            ],
+        )
+        .unwrap();
+        assert_eq!((persons.persons, persons.several), (2, 1));
+        for short_or_long in [v(&["c"]), v(&["c", "d", "e"])] {
+            let e =
+                add_batch((&mut rows, 2), &mut persons, vec![(t(3), short_or_long)]).unwrap_err();
+            assert!(matches!(e, CycleError::Disclosure(_)), "{e}");
+        }
+        let path = dir.path().join("r.csv");
+        let n = rows
+            .write_csv(&path, &["a".into(), "b".into()], 0..2)
+            .unwrap();
+        assert_eq!(n, 3);
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "a,b\na,x\nb,y\nb,z\n"
+        );
+    }
 
     #[test]
     fn rows_come_out_by_fields_in_turn_each_once_whatever_the_memory() {

@@ -38,6 +38,11 @@ pub const MIN_MEMORY: usize = 64 << 10;
 /// from memory.
 const PREFETCH: usize = 32;
 
+/// The memory a sorter given `memory` bytes works with.
+pub fn effective_memory(memory: usize) -> usize {
+    memory.clamp(MIN_MEMORY, u32::MAX as usize)
+}
+
 /// Bytes of memory a record takes in a run besides its own bytes.
 pub const ENTRY_BYTES: usize = std::mem::size_of::<Entry>();
 
@@ -116,7 +121,9 @@ pub struct Sorter<C> {
     width: Width,
     arena: Vec<u8>,
     entries: Vec<Entry>,
-    runs: Vec<tempfile::NamedTempFile>,
+    /// The run files written (by path: no descriptor is held open until
+    /// the merge, so thousands of runs do not exhaust the process's files).
+    runs: Vec<tempfile::TempPath>,
     cmp: C,
     records: u64,
     /// Whether a run is sorted on the rayon pool.
@@ -131,7 +138,7 @@ where
     /// their entries) in memory and writes its runs to `dir`, named after
     /// `label`.
     pub fn new(dir: &Path, label: &str, memory: usize, width: Width, cmp: C) -> Sorter<C> {
-        let memory = memory.clamp(MIN_MEMORY, u32::MAX as usize);
+        let memory = effective_memory(memory);
         Sorter {
             dir: dir.to_path_buf(),
             label: label.to_string(),
@@ -251,7 +258,7 @@ where
         drop(w);
         self.arena.clear();
         self.entries.clear();
-        self.runs.push(run);
+        self.runs.push(run.into_temp_path());
         Ok(())
     }
 
@@ -303,8 +310,8 @@ where
     /// Merges `group` into one new run file.
     fn merge_to_run(
         &self,
-        group: &[tempfile::NamedTempFile],
-    ) -> Result<tempfile::NamedTempFile, SortedError> {
+        group: &[tempfile::TempPath],
+    ) -> Result<tempfile::TempPath, SortedError> {
         let mut run = tempfile::Builder::new()
             .prefix(&format!(".{}-run-", self.label))
             .tempfile_in(&self.dir)
@@ -333,7 +340,7 @@ where
         }
         w.flush().map_err(io_err(&path))?;
         drop(w);
-        Ok(run)
+        Ok(run.into_temp_path())
     }
 }
 
@@ -380,14 +387,14 @@ impl Head {
 
 /// Opens a reader on every run with buffers that share `memory` between
 /// them.
-fn open_heads(runs: &[tempfile::NamedTempFile], memory: usize) -> Result<Vec<Head>, SortedError> {
+fn open_heads(runs: &[tempfile::TempPath], memory: usize) -> Result<Vec<Head>, SortedError> {
     let buffer = (memory / 2 / runs.len().max(1)).clamp(64 << 10, 4 << 20);
     runs.iter()
         .map(|r| {
-            let file = r.reopen().map_err(io_err(r.path()))?;
+            let file = File::open(r).map_err(io_err(r))?;
             Ok(Head {
                 reader: BufReader::with_capacity(buffer, file),
-                path: r.path().to_path_buf(),
+                path: r.to_path_buf(),
                 record: Vec::new(),
                 key: [0; 2],
             })
@@ -405,7 +412,7 @@ enum Source {
     /// Runs on disk, merged through a binary heap of run numbers.
     Runs {
         /// Kept so that the files live as long as the merge.
-        _runs: Vec<tempfile::NamedTempFile>,
+        _runs: Vec<tempfile::TempPath>,
         heads: Vec<Head>,
         heap: Vec<usize>,
         /// The record last handed out.

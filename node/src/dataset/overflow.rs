@@ -146,7 +146,18 @@ fn drop_repeats(path: &Path, before: u64, repeats: &[u64]) -> Result<(), ImportE
     let tmp = PathBuf::from(format!("{}.dedup", path.display()));
     let file = std::fs::File::open(path).map_err(|e| internal("cannot read", path, e))?;
     let mut src = BufReader::with_capacity(1 << 20, file);
-    let out = std::fs::File::create(&tmp).map_err(|e| internal("cannot create", &tmp, e))?;
+    // Private like every file of a dataset; a copy a killed import left is
+    // replaced.
+    let _ = std::fs::remove_file(&tmp);
+    let out = {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(|e| internal("cannot create", &tmp, e))?
+    };
     let mut dst = BufWriter::with_capacity(1 << 20, out);
     let write = |dst: &mut BufWriter<std::fs::File>, bytes: &[u8]| {
         dst.write_all(bytes)

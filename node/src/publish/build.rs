@@ -342,21 +342,30 @@ fn build(
 /// by the rows' fixed part and the dataset's records (which hold every
 /// clear value); and the feed (chunks and index), bounded the same way.
 fn disk_needed(reader: &DatasetReader, layout: Layout, memory: usize) -> u64 {
+    use crate::dataset::extsort::{ENTRY_BYTES, MAX_FAN_IN, effective_memory};
     let rows = reader.report().rows_kept;
     let records =
         std::fs::metadata(reader.dir().join(crate::dataset::RECORDS_FILE)).map_or(0, |m| m.len());
+    // Each record in a run also has its 4-byte length.
     let sorted = rows
-        .saturating_mul(layout.fixed() as u64)
+        .saturating_mul(layout.fixed() as u64 + 4)
         .saturating_add(records);
     let feed = rows
         .saturating_mul((layout.tokens() + INDEX_ENTRY) as u64)
         .saturating_add(records);
-    let in_memory = rows.saturating_mul(crate::dataset::extsort::ENTRY_BYTES as u64) + sorted;
-    if in_memory <= memory as u64 {
-        feed
-    } else {
-        feed.saturating_add(sorted)
+    let memory = effective_memory(memory) as u64;
+    let in_memory = rows.saturating_mul(ENTRY_BYTES as u64) + sorted;
+    if in_memory <= memory {
+        return feed;
     }
+    // More runs than one merge takes: a second level of runs is written
+    // before the first is removed.
+    let levels = if in_memory / memory.max(1) >= MAX_FAN_IN as u64 {
+        2
+    } else {
+        1
+    };
+    feed.saturating_add(sorted.saturating_mul(levels))
 }
 
 /// Reads every block of the dataset, keeps the records in scope and hands
