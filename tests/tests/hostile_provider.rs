@@ -1,8 +1,8 @@
 //! A dishonest provider: it holds its own key and signs whatever it likes
 //! in answer to a disclosure request. The comparator takes a disclosure
 //! only if the agreement's provider signed it, about exactly what was
-//! asked (agreement, epoch, result kind, fields, and no token it did not
-//! ask for); anything else is refused, nothing of it is written, and the
+//! asked (agreement, epoch, result kind, fields, one value a field, and no
+//! token it did not ask for); anything else is refused, nothing of it is written, and the
 //! refusal is in the comparator's status.
 
 use dxmesh_protocol::feed::{DisclosedRecord, Disclosure};
@@ -29,6 +29,9 @@ enum Lie {
     OtherEpoch,
     /// More fields than asked for.
     MoreFields,
+    /// The fields asked for, and a record with one value more (its column
+    /// would shift in the result file).
+    ExtraValue,
 }
 
 fn answer(request: &Request, lie: Lie, provider: &Identity, other: &Identity) -> Option<Response> {
@@ -64,6 +67,11 @@ fn answer(request: &Request, lie: Lie, provider: &Identity, other: &Identity) ->
             d.fields.push("address".into());
             for r in &mut d.records {
                 r.values.push("an address".into());
+            }
+        }
+        Lie::ExtraValue => {
+            if let Some(r) = d.records.first_mut() {
+                r.values.push("a value nobody asked for".into());
             }
         }
     }
@@ -114,6 +122,7 @@ fn a_disclosure_not_signed_by_the_provider_or_not_what_was_asked_is_refused() {
             Lie::MoreFields,
             "it answers another request: result kind \"uninsured\" with fields [\"name\", \"address\"]",
         ),
+        (Lie::ExtraValue, "holds 2 values for 1 fields"),
     ] {
         *lie.lock().unwrap() = told;
         let e = s.disclose("uninsured", "name", "3").unwrap_err();

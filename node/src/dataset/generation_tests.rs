@@ -133,3 +133,32 @@ fn a_pinned_generation_outlives_imports_until_unpinned() {
         Err(ImportError::GenerationGone { .. })
     ));
 }
+
+#[test]
+fn an_export_larger_than_the_free_disk_is_refused_before_anything_is_written() {
+    let env = Env::new();
+    let full = export(&env, "full.csv", 10);
+    env.import("registry", &full).unwrap();
+    // An export as large as the disk is free, and more (sparse: it takes no
+    // room itself; its first rows are real, the rest never read).
+    let huge = export(&env, "huge.csv", 10);
+    let free = super::extsort::available_space(env.dir.path()).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&huge)
+        .unwrap()
+        .set_len(free + (1 << 30))
+        .unwrap();
+    let e = env.import("registry", &huge).unwrap_err();
+    assert!(
+        matches!(
+            &e,
+            ImportError::Sort(super::sorted::SortedError::NoSpace { needed, available, .. })
+                if needed > available
+        ),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("importing this export"), "{e}");
+    assert_eq!(generations(&env), ["gen-1"], "nothing of it is left");
+    assert_eq!(env.records("registry").len(), 10, "the dataset stays");
+}

@@ -49,8 +49,9 @@ impl Awaited {
     }
 
     /// Whether `d` answers this request: its agreement, epoch, result kind
-    /// and fields, and records and unknown tokens only of the tokens asked
-    /// for (a provider disclosing anyone else is refused, not stored).
+    /// and fields, records of one value per field, and records and unknown
+    /// tokens only of the tokens asked for (a provider disclosing anyone
+    /// else is refused, not stored).
     pub fn answered_by(&self, d: &Disclosure) -> Result<(), Unverified> {
         let other = |what: String| Unverified {
             what: "disclosure",
@@ -67,6 +68,14 @@ impl Awaited {
             return Err(other(format!(
                 "result kind {:?} with fields {:?}",
                 d.result_kind, d.fields
+            )));
+        }
+        if let Some(r) = d.records.iter().find(|r| r.values.len() != d.fields.len()) {
+            return Err(other(format!(
+                "a record of token {} holds {} values for {} fields",
+                dxmesh_protocol::hex(&r.token.0),
+                r.values.len(),
+                d.fields.len()
             )));
         }
         let asked = |t: &dxmesh_protocol::token::IdToken| self.tokens.binary_search(t).is_ok();
